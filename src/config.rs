@@ -1,0 +1,1 @@
+//! The optional project file `halite.yaml` (STUB).

@@ -1,0 +1,387 @@
+//! Execution functions: what `halite TARGET FUNCTION ARGS...` runs.
+//!
+//! A function is parsed and checked on the controller before anything
+//! connects (unknown functions and arguments are usage errors), then run on
+//! each host as at most ONE `sh` script. Its output is interpreted back into
+//! Salt's return shape. Adding a function is one [`Spec`] in its module's
+//! `FUNCTIONS` list; adding a module is one line in [`MODULES`].
+
+pub mod cmd;
+pub mod grains;
+pub mod pkg;
+pub mod service;
+pub mod sys;
+pub mod test;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use crate::transport::{Command, ExecOutput};
+use crate::Value;
+
+/// Every module's function list; `sys.doc` and lookup walk this.
+pub const MODULES: &[&[Spec]] = &[
+    test::FUNCTIONS,
+    cmd::FUNCTIONS,
+    grains::FUNCTIONS,
+    pkg::FUNCTIONS,
+    service::FUNCTIONS,
+    sys::FUNCTIONS,
+];
+
+/// One registered function.
+pub struct Spec {
+    /// `module.function`.
+    pub name: &'static str,
+    /// One line, shown by `sys.doc`.
+    pub doc: &'static str,
+    /// Check the arguments and build the function.
+    pub parse: fn(&Args) -> Result<Box<dyn Function>, ArgError>,
+}
+
+/// Find a function by name.
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    MODULES
+        .iter()
+        .flat_map(|m| m.iter())
+        .find(|s| s.name == name)
+}
+
+/// Every function, in registry order.
+pub fn all() -> impl Iterator<Item = &'static Spec> {
+    MODULES.iter().flat_map(|m| m.iter())
+}
+
+/// What a host's run of a function needs to know about that host.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCtx<'a> {
+    pub id: &'a str,
+    /// The host's grains, when the function asked for them ([`Function::needs_grains`]).
+    pub grains: &'a Value,
+}
+
+/// The outcome of a function on one host, in Salt's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// False when the function failed on this host (the run's exit code says so).
+    pub success: bool,
+    /// The return value shown to the user (`True`, stdout, a dict...).
+    pub ret: Value,
+    /// The remote script's exit code, when one ran.
+    pub retcode: Option<i32>,
+}
+
+impl Outcome {
+    pub fn ok(ret: Value) -> Self {
+        Outcome {
+            success: true,
+            ret,
+            retcode: Some(0),
+        }
+    }
+    pub fn fail(ret: Value, retcode: Option<i32>) -> Self {
+        Outcome {
+            success: false,
+            ret,
+            retcode,
+        }
+    }
+}
+
+/// A checked, ready-to-run function call.
+pub trait Function: Send + Sync + Debug {
+    /// The one script to run on the host, or `None` when the function needs
+    /// no remote execution (e.g. `grains.items` from a fresh cache).
+    fn command(&self, ctx: &HostCtx) -> Option<Command>;
+
+    /// Turn the script's output (None when no script ran) into the result.
+    fn interpret(&self, ctx: &HostCtx, out: Option<&ExecOutput>) -> Outcome;
+
+    /// True when the function reads the host's grains (the runner makes sure
+    /// they are known before calling [`Function::command`]).
+    fn needs_grains(&self) -> bool {
+        false
+    }
+
+    /// True when the function needs no connection at all (`sys.doc`).
+    fn controller_only(&self) -> bool {
+        false
+    }
+}
+
+/// Arguments as typed on the command line: positionals and `key=value` pairs,
+/// each value parsed like Salt does ([`crate::yaml::parse_scalar`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Args {
+    pub positional: Vec<Value>,
+    pub kwargs: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ArgError {
+    #[error("unknown function `{name}`{}; see `halite '*' sys.doc`", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownFunction {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("{function}: unknown argument `{arg}`; valid arguments: {valid}")]
+    UnknownArg {
+        function: &'static str,
+        arg: String,
+        valid: String,
+    },
+    #[error("{function}: {message}")]
+    Invalid {
+        function: &'static str,
+        message: String,
+    },
+}
+
+impl Args {
+    /// Split raw CLI words into positionals and `key=value` pairs. A word is a
+    /// keyword argument when the part before the first `=` is an identifier.
+    pub fn from_words<S: AsRef<str>>(words: &[S]) -> Args {
+        let mut args = Args::default();
+        for w in words {
+            let w = w.as_ref();
+            match w.split_once('=') {
+                Some((k, v))
+                    if !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !k.starts_with(|c: char| c.is_ascii_digit()) =>
+                {
+                    args.kwargs
+                        .insert(k.to_string(), crate::yaml::parse_scalar(v));
+                }
+                _ => args.positional.push(crate::yaml::parse_scalar(w)),
+            }
+        }
+        args
+    }
+
+    /// Reject keyword arguments outside `valid` and more than `max_pos` positionals.
+    pub fn check(
+        &self,
+        function: &'static str,
+        valid: &[&str],
+        max_pos: usize,
+    ) -> Result<(), ArgError> {
+        if let Some(k) = self.kwargs.keys().find(|k| !valid.contains(&k.as_str())) {
+            return Err(ArgError::UnknownArg {
+                function,
+                arg: k.clone(),
+                valid: if valid.is_empty() {
+                    "none".into()
+                } else {
+                    valid.join(", ")
+                },
+            });
+        }
+        if self.positional.len() > max_pos {
+            return Err(ArgError::Invalid {
+                function,
+                message: format!(
+                    "takes at most {max_pos} positional argument(s), got {}",
+                    self.positional.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Positional `i` or keyword `name`, as a string (scalars are stringified).
+    pub fn string(
+        &self,
+        function: &'static str,
+        i: usize,
+        name: &str,
+    ) -> Result<Option<String>, ArgError> {
+        let v = self.kwargs.get(name).or_else(|| self.positional.get(i));
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Bool(b)) => Ok(Some(if *b { "True".into() } else { "False".into() })),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ArgError::Invalid {
+                function,
+                message: format!("`{name}` must be a string"),
+            }),
+        }
+    }
+
+    /// A required string argument.
+    pub fn required(
+        &self,
+        function: &'static str,
+        i: usize,
+        name: &str,
+    ) -> Result<String, ArgError> {
+        self.string(function, i, name)?
+            .ok_or_else(|| ArgError::Invalid {
+                function,
+                message: format!("missing required argument `{name}`"),
+            })
+    }
+
+    /// Keyword `name` as a boolean (`True`, `true`, `yes`, `1`...).
+    pub fn flag(
+        &self,
+        function: &'static str,
+        name: &str,
+        default: bool,
+    ) -> Result<bool, ArgError> {
+        match self.kwargs.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64() != Some(0)),
+            Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "on" | "y" => Ok(true),
+                "no" | "off" | "n" => Ok(false),
+                _ => Err(ArgError::Invalid {
+                    function,
+                    message: format!("`{name}` must be True or False, got `{s}`"),
+                }),
+            },
+            Some(v) => Err(ArgError::Invalid {
+                function,
+                message: format!("`{name}` must be True or False, got {v}"),
+            }),
+        }
+    }
+
+    /// Keyword `name` as a number of seconds.
+    pub fn seconds(
+        &self,
+        function: &'static str,
+        name: &str,
+    ) -> Result<Option<std::time::Duration>, ArgError> {
+        match self.kwargs.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f > 0.0) => Ok(Some(
+                std::time::Duration::from_secs_f64(n.as_f64().unwrap_or(0.0)),
+            )),
+            Some(v) => Err(ArgError::Invalid {
+                function,
+                message: format!("`{name}` must be a positive number of seconds, got {v}"),
+            }),
+        }
+    }
+
+    /// Keyword or positional `name` as a list of strings: a YAML list, or a
+    /// comma-separated string.
+    pub fn list(
+        &self,
+        function: &'static str,
+        i: usize,
+        name: &str,
+    ) -> Result<Vec<String>, ArgError> {
+        match self.kwargs.get(name).or_else(|| self.positional.get(i)) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    // `pkgs=[{bash: 5.2}]`: Salt's name/version pairs.
+                    Value::Object(m) if m.len() == 1 => {
+                        let (k, v) = m.iter().next().expect("one entry");
+                        Ok(format!(
+                            "{k}={}",
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        ))
+                    }
+                    other => Err(ArgError::Invalid {
+                        function,
+                        message: format!("`{name}` items must be strings, got {other}"),
+                    }),
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()),
+            Some(v) => Err(ArgError::Invalid {
+                function,
+                message: format!("`{name}` must be a list, got {v}"),
+            }),
+        }
+    }
+}
+
+/// Parse a function call: look the name up, then let the function check its arguments.
+pub fn parse_call(name: &str, args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    let spec = lookup(name).ok_or_else(|| ArgError::UnknownFunction {
+        name: name.to_string(),
+        suggestion: suggest(name),
+    })?;
+    (spec.parse)(args)
+}
+
+/// The registered name closest to `name`, when one is close.
+fn suggest(name: &str) -> Option<String> {
+    all()
+        .map(|s| (edit_distance(name, s.name), s.name))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, n)| n.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn words_split_into_positionals_and_kwargs() {
+        let a = Args::from_words(&[
+            "bash",
+            "refresh=True",
+            "version=5.2",
+            "echo a=b c",
+            "x=[1, 2]",
+        ]);
+        assert_eq!(a.positional, vec![json!("bash"), json!("echo a=b c")]);
+        assert_eq!(a.kwargs["refresh"], json!(true));
+        assert_eq!(a.kwargs["version"], json!(5.2));
+        assert_eq!(a.kwargs["x"], json!([1, 2]));
+    }
+
+    #[test]
+    fn every_function_is_registered_once_with_a_doc() {
+        let mut names: Vec<&str> = all().map(|s| s.name).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate function names");
+        for s in all() {
+            assert!(s.name.contains('.'), "{}", s.name);
+            assert!(!s.doc.is_empty() && !s.doc.contains('\n'), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn unknown_functions_suggest_a_close_one() {
+        let e = parse_call("cmd.rnu", &Args::default()).unwrap_err();
+        assert!(e.to_string().contains("cmd.run"), "{e}");
+    }
+}

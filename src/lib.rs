@@ -1,0 +1,35 @@
+//! halite: push-based, agentless configuration management over SSH.
+//!
+//! A controller reads an inventory, picks hosts with Salt-style target
+//! expressions, and runs execution functions on them in parallel over one
+//! SSH connection per host. Targets need a POSIX shell and nothing else.
+//!
+//! Module map (see ARCHITECTURE.md for the longer tour):
+//! - [`cli`]: argument parsing and the `halite` command's entry point (the only
+//!   place that uses `anyhow`).
+//! - [`config`]: the optional project file `halite.yaml`.
+//! - [`yaml`]: the one place that talks to the YAML library.
+//! - [`inventory`]: hosts, SSH settings, static grains, groups (nodegroups).
+//! - [`transport`]: running commands on a host: SSH (russh) or local; the one
+//!   shell-quoting function lives in [`transport::quote`].
+//! - [`grains`]: facts gathered from a host in one `sh` invocation, cached.
+//! - [`target`]: glob, pcre, list, grain, ipcidr, nodegroup and compound matchers.
+//! - [`functions`]: execution functions (`test.ping`, `cmd.run`, `pkg.install`, ...).
+//! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
+//! - [`jobs`]: the job cache behind `halite jobs list|show`.
+//! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
+
+pub mod cli;
+pub mod config;
+pub mod fleet;
+pub mod functions;
+pub mod grains;
+pub mod inventory;
+pub mod jobs;
+pub mod output;
+pub mod target;
+pub mod transport;
+pub mod yaml;
+
+/// JSON-like value used for grains, arguments and results.
+pub type Value = serde_json::Value;

@@ -1,0 +1,102 @@
+//! The one module that talks to the YAML library.
+//!
+//! serde_yaml is archived; `serde_yaml` here is the maintained fork
+//! serde_norway, imported under that name in Cargo.toml. Everything else in
+//! halite goes through these functions, so swapping the library is one file.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+
+/// A YAML error, with the file it came from and the line/column when known.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct YamlError {
+    pub path: std::path::PathBuf,
+    /// 1-based (line, column).
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+/// Parse YAML text into `T`; `path` is only used in the error message.
+pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlError> {
+    serde_yaml::from_str(text).map_err(|e| {
+        let location = e.location().map(|l| (l.line(), l.column()));
+        // The library appends " at line X column Y"; we print the location ourselves.
+        let mut message = e.to_string();
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        YamlError {
+            path: path.to_path_buf(),
+            location,
+            message,
+        }
+    })
+}
+
+/// Serialize `value` as YAML text.
+pub fn to_string<T: Serialize>(value: &T) -> String {
+    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# unserializable: {e}\n"))
+}
+
+/// Parse one command-line value the way Salt's `yamlify_arg` does: YAML
+/// scalars become typed values (`True`, `42`), a flow list or map only when
+/// the text starts with `[` or `{`, and anything else stays the string typed.
+pub fn parse_scalar(text: &str) -> crate::Value {
+    use crate::Value;
+    let keep = || Value::String(text.to_string());
+    let trimmed = text.trim();
+    if trimmed.is_empty()
+        || (trimmed.contains('_') && trimmed.chars().all(|c| c.is_ascii_digit() || c == '_'))
+    {
+        return keep();
+    }
+    if text == "None" {
+        return Value::Null;
+    }
+    let Ok(parsed) = serde_yaml::from_str::<Value>(text) else {
+        return keep();
+    };
+    if text.contains('#') && matches!(parsed, Value::String(_) | Value::Null) {
+        return keep();
+    }
+    match parsed {
+        Value::Object(_) if !text.starts_with('{') => keep(),
+        Value::Array(_) if !text.starts_with('[') => keep(),
+        Value::Null if !matches!(trimmed, "~" | "null" | "Null" | "NULL") => keep(),
+        Value::String(ref s) if s.is_empty() => keep(),
+        v => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalars_parse_like_salt() {
+        assert_eq!(parse_scalar("True"), json!(true));
+        assert_eq!(parse_scalar("true"), json!(true));
+        assert_eq!(parse_scalar("42"), json!(42));
+        assert_eq!(parse_scalar("bash"), json!("bash"));
+        assert_eq!(parse_scalar("[a, b]"), json!(["a", "b"]));
+        assert_eq!(parse_scalar("{a: 1}"), json!({"a": 1}));
+        assert_eq!(parse_scalar("echo hi: there"), json!("echo hi: there"));
+        assert_eq!(parse_scalar("a, b"), json!("a, b"));
+        assert_eq!(parse_scalar("1_000"), json!("1_000"));
+        assert_eq!(parse_scalar("# x"), json!("# x"));
+        assert_eq!(parse_scalar("None"), json!(null));
+        assert_eq!(parse_scalar("a: [unclosed"), json!("a: [unclosed"));
+        assert_eq!(parse_scalar("null"), json!(null));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let err = from_str::<crate::Value>("a: 1\nb: [\n", Path::new("x.yaml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("x.yaml:"), "{text}");
+        assert!(err.location.is_some());
+    }
+}
