@@ -1,1 +1,157 @@
-//! The optional project file `halite.yaml` (STUB).
+//! Settings for a run: the optional project file `halite.yaml`, environment
+//! variables and command-line flags, merged in that order of strength
+//! (flags win). Relative paths in the file are relative to the file.
+//!
+//! ```yaml
+//! inventory: inventory        # file or directory
+//! known_hosts: ~/.ssh/known_hosts
+//! cache_dir: .halite          # grains cache and job cache
+//! forks: 100
+//! timeout: 300                # seconds per command
+//! connect_attempts: 3
+//! grains_ttl: 3600            # seconds
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::inventory::expand_tilde;
+
+/// The project file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectFile {
+    inventory: Option<String>,
+    states: Option<String>,
+    pillar: Option<String>,
+    known_hosts: Option<String>,
+    cache_dir: Option<String>,
+    forks: Option<usize>,
+    timeout: Option<f64>,
+    connect_attempts: Option<u32>,
+    grains_ttl: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project file that was read, if any.
+    pub file: Option<PathBuf>,
+    pub inventory: PathBuf,
+    pub states: PathBuf,
+    pub pillar: PathBuf,
+    pub known_hosts: PathBuf,
+    pub cache_dir: PathBuf,
+    pub forks: usize,
+    pub timeout: Option<Duration>,
+    pub connect_attempts: u32,
+    pub grains_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid project file: {0}")]
+    Yaml(#[from] crate::yaml::YamlError),
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The default place for caches: `$HALITE_CACHE_DIR`, else `$XDG_CACHE_HOME/halite`, else `~/.cache/halite`.
+fn default_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HALITE_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("halite");
+    }
+    expand_tilde("~/.cache/halite")
+}
+
+impl Settings {
+    /// Load `explicit` (from `--config`), else `./halite.yaml` when present, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Settings, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("halite.yaml")).filter(|p| p.is_file()),
+        };
+        let (file, base) = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                let file: ProjectFile = if text.trim().is_empty() {
+                    ProjectFile::default()
+                } else {
+                    crate::yaml::from_str(&text, p)?
+                };
+                let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                (file, base)
+            }
+            None => (ProjectFile::default(), PathBuf::new()),
+        };
+        let rel = |v: Option<String>, default: &str| -> PathBuf {
+            let p = expand_tilde(v.as_deref().unwrap_or(default));
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+        let invalid = |message: &str| ConfigError::Invalid {
+            path: path.clone().unwrap_or_default(),
+            message: message.to_string(),
+        };
+        if file.forks == Some(0) {
+            return Err(invalid("forks must be at least 1"));
+        }
+        if file.timeout.is_some_and(|t| t.is_nan() || t <= 0.0) {
+            return Err(invalid("timeout must be a positive number of seconds"));
+        }
+        let cache_dir = match (std::env::var_os("HALITE_CACHE_DIR"), file.cache_dir.clone()) {
+            (Some(env), _) => PathBuf::from(env),
+            (None, Some(c)) => rel(Some(c), ""),
+            (None, None) => default_cache_dir(),
+        };
+        Ok(Settings {
+            inventory: rel(file.inventory, "inventory"),
+            states: rel(file.states, "states"),
+            pillar: rel(file.pillar, "pillar"),
+            known_hosts: file
+                .known_hosts
+                .map(|k| rel(Some(k), ""))
+                .unwrap_or_else(crate::transport::default_known_hosts),
+            cache_dir,
+            forks: file.forks.unwrap_or(100),
+            timeout: Some(Duration::from_secs_f64(file.timeout.unwrap_or(600.0))),
+            connect_attempts: file.connect_attempts.unwrap_or(3).max(1),
+            grains_ttl: Duration::from_secs(file.grains_ttl.unwrap_or(3600)),
+            file: path,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_relative_to_the_file_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("halite.yaml");
+        std::fs::write(&f, "inventory: inv\nforks: 7\n").unwrap();
+        let s = Settings::load(Some(&f)).unwrap();
+        assert_eq!(s.inventory, dir.path().join("inv"));
+        assert_eq!(s.forks, 7);
+        std::fs::write(&f, "invetory: inv\n").unwrap();
+        let e = Settings::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("halite.yaml:1") && e.contains("invetory"), "{e}");
+    }
+}

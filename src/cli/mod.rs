@@ -1,5 +1,185 @@
-//! The `halite` command line (STUB while the core lands).
+//! The `halite` command line: argument definitions (clap) and dispatch to
+//! the operations in [`run`] and [`jobs`]. This is the edge of the program:
+//! the only place that uses `anyhow` and turns outcomes into exit codes.
+//!
+//! Exit codes (documented in the README):
+//! - 0: every targeted host succeeded;
+//! - 1: at least one host failed, was unreachable, or did not run;
+//! - 2: usage or configuration error (bad flags, inventory, target
+//!   expression, function or argument, or no host matched): nothing ran;
+//! - 130: interrupted by Ctrl-C.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub mod jobs;
+pub mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
+
+use crate::output;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_HOSTS_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Push-based, agentless configuration management over SSH.
+#[derive(Debug, Parser)]
+#[command(
+    name = "halite",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  halite '*' test.ping\n  halite -G 'os:Debian' pkg.install bash refresh=True\n  halite -b 25% 'web*' cmd.run 'systemctl restart nginx'\n  halite jobs list\n\nExit codes: 0 all hosts ok, 1 some host failed/unreachable/not run, 2 usage or config error, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the job cache.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// List recorded runs, oldest first.
+    List,
+    /// Show one run's per-host results.
+    Show { jid: String },
+}
+
+/// Options shared by every command.
+#[derive(Debug, ClapArgs)]
+pub struct Common {
+    /// Project file (default: ./halite.yaml when present).
+    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long = "out", global = true, value_enum, default_value_t = output::Format::Human)]
+    pub out: output::Format,
+    /// No colours.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Debug logs on stderr (also HALITE_LOG=debug).
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+/// A run: `halite [flags] TARGET FUNCTION [ARGS...] [key=value...]`.
+#[derive(Debug, ClapArgs)]
+#[command(group(ArgGroup::new("target_type").multiple(false).args(["pcre", "list", "grain", "grain_pcre", "ipcidr", "nodegroup", "compound"])))]
+pub struct RunArgs {
+    /// Target expression (a glob on host ids unless a target flag says otherwise).
+    #[arg(required = true)]
+    pub target: Option<String>,
+    /// Function to run, e.g. cmd.run.
+    #[arg(required = true)]
+    pub function: Option<String>,
+    /// Positional and key=value arguments (values parsed as YAML scalars, like Salt).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+
+    /// Target: regular expression on host ids (anchored at the start, like Salt).
+    #[arg(short = 'E', long, help_heading = "Targeting")]
+    pub pcre: bool,
+    /// Target: comma-separated list of host ids.
+    #[arg(short = 'L', long, help_heading = "Targeting")]
+    pub list: bool,
+    /// Target: grain glob, e.g. 'os:Debian' or 'roles:web*'.
+    #[arg(short = 'G', long, help_heading = "Targeting")]
+    pub grain: bool,
+    /// Target: grain regular expression, e.g. 'os:(Debian|Ubuntu)'.
+    #[arg(short = 'P', long, help_heading = "Targeting")]
+    pub grain_pcre: bool,
+    /// Target: IP address or CIDR network of the hosts' ipv4/ipv6 grains.
+    #[arg(short = 'S', long, help_heading = "Targeting")]
+    pub ipcidr: bool,
+    /// Target: a group (nodegroup) from the inventory.
+    #[arg(short = 'N', long, help_heading = "Targeting")]
+    pub nodegroup: bool,
+    /// Target: compound expression, e.g. 'G@os:Debian and web* or E@db\d+'.
+    #[arg(short = 'C', long, help_heading = "Targeting")]
+    pub compound: bool,
+
+    /// Run on at most this many hosts at once: a count (10) or a share (25%), as a sliding window.
+    #[arg(short = 'b', long, value_name = "N|N%", help_heading = "Execution")]
+    pub batch: Option<crate::fleet::Batch>,
+    /// Stop starting new hosts once this many hosts have failed; the rest are reported as not run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    pub batch_fail_limit: Option<u64>,
+    /// Hosts handled in parallel (default 100, or `forks` in halite.yaml).
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    pub forks: Option<u64>,
+    /// Time limit per remote command, in seconds (default 600, or `timeout` in halite.yaml).
+    #[arg(short = 't', long, value_name = "SECONDS", help_heading = "Execution")]
+    pub timeout: Option<f64>,
+    /// Gather grains again instead of using the cache.
+    #[arg(long, help_heading = "Execution")]
+    pub refresh_grains: bool,
+    /// Do not draw a progress bar.
+    #[arg(long, help_heading = "Execution")]
+    pub no_progress: bool,
+
+    /// Inventory file or directory (default: inventory/).
+    #[arg(short = 'i', long, value_name = "PATH", help_heading = "Connection")]
+    pub inventory: Option<PathBuf>,
+    /// known_hosts file used to verify host keys (default: ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    pub known_hosts: Option<PathBuf>,
+    /// Trust on first use: record unknown host keys (changed keys are still refused).
+    #[arg(long, help_heading = "Connection")]
+    pub accept_new: bool,
+    /// DANGEROUS: do not verify host keys at all (throwaway labs only).
+    #[arg(long, conflicts_with = "accept_new", help_heading = "Connection")]
+    pub insecure_ignore_host_keys: bool,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.common.verbose);
+    let code = match &cli.command {
+        Some(Command::Jobs { action }) => jobs::exec(action, &cli.common),
+        None => run::exec(&cli.run, &cli.common),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HALITE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if verbose {
+            "halite=debug"
+        } else {
+            "halite=warn"
+        })
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Print an error chain and return the usage/config exit code.
+pub(crate) fn usage_error(e: &anyhow::Error) -> u8 {
+    output::error(&format!("{e:#}"));
+    EXIT_USAGE
 }

@@ -1,1 +1,505 @@
-//! fleet (STUB).
+//! Running one function across many hosts: parallelism (`--forks`), the
+//! batch window (`-b`), the fail limit, grain gathering for targeting, and
+//! Ctrl-C. Every host's outcome, good or bad, becomes a [`HostResult`]: a
+//! host failing is data, not an error.
+
+pub mod batch;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::functions::{Function, HostCtx};
+use crate::grains::GrainCache;
+use crate::inventory::Host;
+use crate::transport::{Command, ConnectOptions, Connection, FailureClass, TransportError};
+use crate::Value;
+
+pub use batch::Batch;
+
+/// What happened on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The function succeeded.
+    Ok,
+    /// The function ran and failed (non-zero exit, timeout, apt error...).
+    Failed,
+    /// No connection: refused, timed out, no route.
+    Unreachable,
+    /// Connected, but authentication (or sudo) was refused.
+    AuthFailed,
+    /// The host key was unknown or changed: refused before authenticating.
+    HostKey,
+    /// Not started: the fail limit was reached or the run was interrupted first.
+    NotRun,
+    /// Running when Ctrl-C arrived.
+    Interrupted,
+}
+
+impl Status {
+    pub fn is_ok(self) -> bool {
+        self == Status::Ok
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+            Status::AuthFailed => "auth_failed",
+            Status::HostKey => "host_key",
+            Status::NotRun => "not_run",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One host's result, as printed and stored in the job cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostResult {
+    pub id: String,
+    pub status: Status,
+    /// The function's return value (Salt's shape); null when it did not run.
+    pub ret: Value,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retcode: Option<i32>,
+    /// Why the host is not ok, when that is not in `ret`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// Unix time (seconds) when work on the host started.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub started: Option<f64>,
+    pub duration_ms: u64,
+    /// Commands run on the host (grain gathering included).
+    pub executions: u32,
+}
+
+impl HostResult {
+    fn skipped(id: &str, status: Status, why: &str) -> Self {
+        HostResult {
+            id: id.to_string(),
+            status,
+            ret: Value::Null,
+            retcode: None,
+            error: Some(why.to_string()),
+            started: None,
+            duration_ms: 0,
+            executions: 0,
+        }
+    }
+
+    fn from_transport(
+        id: &str,
+        e: &TransportError,
+        started: f64,
+        t0: Instant,
+        executions: u32,
+    ) -> Self {
+        let status = match e.class() {
+            FailureClass::Unreachable => Status::Unreachable,
+            FailureClass::AuthFailed => Status::AuthFailed,
+            FailureClass::HostKey => Status::HostKey,
+            FailureClass::Command => Status::Failed,
+        };
+        HostResult {
+            id: id.to_string(),
+            status,
+            ret: Value::Null,
+            retcode: None,
+            error: Some(e.to_string()),
+            started: Some(started),
+            duration_ms: t0.elapsed().as_millis() as u64,
+            executions,
+        }
+    }
+}
+
+/// Receives progress while a run goes on (the output layer implements it).
+pub trait Observer {
+    /// `total` hosts will be run.
+    fn started(&mut self, total: usize);
+    /// A host finished (any status).
+    fn host_done(&mut self, result: &HostResult);
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {
+    fn started(&mut self, _: usize) {}
+    fn host_done(&mut self, _: &HostResult) {}
+}
+
+/// Grains for hosts: the cache and whether to bypass it.
+#[derive(Debug, Clone)]
+pub struct GrainSource {
+    pub cache: GrainCache,
+    pub refresh: bool,
+}
+
+impl GrainSource {
+    /// Cached gathered grains merged with the host's static ones, if fresh.
+    fn cached(&self, host: &Host) -> Option<Value> {
+        if self.refresh {
+            return None;
+        }
+        self.cache
+            .get(&host.id)
+            .map(|g| crate::grains::merge_static(g, &host.grains))
+    }
+
+    /// Gather grains over `conn` (one execution), cache them, merge static ones.
+    async fn gather(&self, host: &Host, conn: &Connection) -> Result<Value, GatherError> {
+        let out = conn
+            .exec(&Command::new(crate::grains::gather_script()))
+            .await
+            .map_err(GatherError::Transport)?;
+        if !out.success() {
+            return Err(GatherError::Script(format!(
+                "grain script exited with {:?}: {}",
+                out.exit_code,
+                out.stderr.trim()
+            )));
+        }
+        let g = crate::grains::parse(&host.id, &out.stdout)
+            .map_err(|e| GatherError::Script(e.to_string()))?;
+        // A cache write failure only costs a later re-gather.
+        if let Err(e) = self.cache.put(&host.id, &g) {
+            tracing::warn!("cannot cache grains of {}: {e}", host.id);
+        }
+        Ok(crate::grains::merge_static(g, &host.grains))
+    }
+}
+
+enum GatherError {
+    Transport(TransportError),
+    Script(String),
+}
+
+/// Hosts whose grains are known after [`gather_for_targeting`], and the
+/// connections opened on the way (reused by the run).
+pub struct Gathered {
+    pub grains: HashMap<String, Value>,
+    pub conns: HashMap<String, Connection>,
+    /// Hosts whose grains could not be read: reported, never silently dropped.
+    pub failed: Vec<HostResult>,
+}
+
+/// Make sure every host's grains are known, connecting to those without fresh
+/// cached grains (in parallel, up to `forks`).
+pub async fn gather_for_targeting(
+    hosts: &[Host],
+    source: &GrainSource,
+    opts: &ConnectOptions,
+    forks: usize,
+) -> Gathered {
+    let mut out = Gathered {
+        grains: HashMap::new(),
+        conns: HashMap::new(),
+        failed: Vec::new(),
+    };
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut set = JoinSet::new();
+    for host in hosts {
+        if let Some(g) = source.cached(host) {
+            out.grains.insert(host.id.clone(), g);
+            continue;
+        }
+        let (host, source, opts, sem) = (host.clone(), source.clone(), opts.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let started = unix_now();
+            let t0 = Instant::now();
+            let conn = match Connection::open(&host, &opts).await {
+                Ok(c) => c,
+                Err(e) => return Err(HostResult::from_transport(&host.id, &e, started, t0, 0)),
+            };
+            match source.gather(&host, &conn).await {
+                Ok(g) => Ok((host.id.clone(), g, conn)),
+                Err(GatherError::Transport(e)) => Err(HostResult::from_transport(
+                    &host.id,
+                    &e,
+                    started,
+                    t0,
+                    conn.executions(),
+                )),
+                Err(GatherError::Script(e)) => Err(HostResult {
+                    error: Some(format!("cannot read grains for targeting: {e}")),
+                    ..HostResult::skipped(&host.id, Status::Failed, "")
+                }),
+            }
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok((id, g, conn))) => {
+                out.grains.insert(id.clone(), g);
+                out.conns.insert(id, conn);
+            }
+            Ok(Err(r)) => out.failed.push(r),
+            Err(e) => tracing::error!("grain task died: {e}"),
+        }
+    }
+    out
+}
+
+/// A run of one function over targeted hosts.
+pub struct Plan {
+    /// Targeted hosts; they start in this order.
+    pub hosts: Vec<Host>,
+    pub function: Arc<dyn Function>,
+    pub forks: usize,
+    pub batch: Option<Batch>,
+    /// Stop starting hosts once this many have failed.
+    pub fail_limit: Option<usize>,
+    pub connect: ConnectOptions,
+    pub grains: GrainSource,
+    /// Grains already known (from targeting).
+    pub known_grains: HashMap<String, Value>,
+    /// Connections already open (from targeting).
+    pub conns: HashMap<String, Connection>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Outcome {
+    pub results: BTreeMap<String, HostResult>,
+    pub interrupted: bool,
+    pub duration_ms: u64,
+}
+
+impl Plan {
+    /// The effective number of hosts in flight at once.
+    pub fn window(&self) -> usize {
+        let total = self.hosts.len();
+        let forks = self.forks.max(1);
+        self.batch.map_or(forks, |b| b.size(total).min(forks))
+    }
+
+    /// Run the plan. Ctrl-C stops starting hosts, abandons those in flight
+    /// (reported `interrupted`) and returns what ran.
+    pub async fn run(mut self, observer: &mut dyn Observer) -> Outcome {
+        let t0 = Instant::now();
+        let window = self.window();
+        observer.started(self.hosts.len());
+        let sem = Arc::new(Semaphore::new(window));
+        let opts = Arc::new(self.connect.clone());
+        let mut results: BTreeMap<String, HostResult> = BTreeMap::new();
+        let mut running: HashSet<String> = HashSet::new();
+        let mut set: JoinSet<HostResult> = JoinSet::new();
+        let mut pending = std::mem::take(&mut self.hosts).into_iter().peekable();
+        let mut failures = 0usize;
+        let mut stopped_why: Option<String> = None;
+        let mut interrupted = false;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            let can_start = stopped_why.is_none() && pending.peek().is_some();
+            if !can_start && set.is_empty() {
+                break;
+            }
+            tokio::select! {
+                // Ctrl-C wins over everything else so a stuck fleet can always be left.
+                biased;
+                _ = &mut ctrl_c => {
+                    interrupted = true;
+                    break;
+                }
+                Some(joined) = set.join_next(), if !set.is_empty() => {
+                    let r = match joined {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!("host task died: {e}");
+                            continue;
+                        }
+                    };
+                    running.remove(&r.id);
+                    if !r.status.is_ok() {
+                        failures += 1;
+                        if self.fail_limit.is_some_and(|l| failures >= l) && stopped_why.is_none() {
+                            stopped_why = Some(format!("not started: {failures} host(s) failed (--batch-fail-limit {})", self.fail_limit.unwrap_or(0)));
+                        }
+                    }
+                    observer.host_done(&r);
+                    results.insert(r.id.clone(), r);
+                }
+                permit = sem.clone().acquire_owned(), if can_start => {
+                    let Ok(permit) = permit else { break };
+                    let Some(host) = pending.next() else { continue };
+                    running.insert(host.id.clone());
+                    let conn = self.conns.remove(&host.id);
+                    let grains = self.known_grains.get(&host.id).cloned();
+                    let (f, opts, source) = (self.function.clone(), opts.clone(), self.grains.clone());
+                    set.spawn(async move {
+                        let r = run_host(host, conn, grains, f, &opts, &source).await;
+                        drop(permit);
+                        r
+                    });
+                }
+            }
+        }
+        if interrupted {
+            set.abort_all();
+            for id in running {
+                let r = HostResult::skipped(
+                    &id,
+                    Status::Interrupted,
+                    "interrupted by Ctrl-C while running",
+                );
+                observer.host_done(&r);
+                results.insert(id, r);
+            }
+        }
+        let why = if interrupted {
+            "not started: interrupted by Ctrl-C".to_string()
+        } else {
+            stopped_why.unwrap_or_default()
+        };
+        for host in pending {
+            let r = HostResult::skipped(&host.id, Status::NotRun, &why);
+            observer.host_done(&r);
+            results.insert(host.id.clone(), r);
+        }
+        // Connections opened for targeting but not used by the run.
+        for (_, c) in self.conns.drain() {
+            c.close().await;
+        }
+        Outcome {
+            results,
+            interrupted,
+            duration_ms: t0.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Everything that happens on one host: connect (unless targeting already
+/// did), gather grains when the function needs them, run its one command,
+/// interpret the output.
+async fn run_host(
+    host: Host,
+    conn: Option<Connection>,
+    grains: Option<Value>,
+    function: Arc<dyn Function>,
+    opts: &ConnectOptions,
+    source: &GrainSource,
+) -> HostResult {
+    let started = unix_now();
+    let t0 = Instant::now();
+    let finish = |outcome: crate::functions::Outcome, executions: u32| HostResult {
+        id: host.id.clone(),
+        status: if outcome.success {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        ret: outcome.ret,
+        retcode: outcome.retcode,
+        error: None,
+        started: Some(started),
+        duration_ms: t0.elapsed().as_millis() as u64,
+        executions,
+    };
+    if function.controller_only() {
+        let ctx = HostCtx {
+            id: &host.id,
+            grains: &Value::Null,
+        };
+        return finish(function.interpret(&ctx, None), 0);
+    }
+    let conn = match conn {
+        Some(c) => c,
+        None => match Connection::open(&host, opts).await {
+            Ok(c) => c,
+            Err(e) => return HostResult::from_transport(&host.id, &e, started, t0, 0),
+        },
+    };
+    let grains = match grains {
+        Some(g) => g,
+        None if function.needs_grains() => match source.cached(&host) {
+            Some(g) => g,
+            None => match source.gather(&host, &conn).await {
+                Ok(g) => g,
+                Err(GatherError::Transport(e)) => {
+                    let n = conn.executions();
+                    conn.close().await;
+                    return HostResult::from_transport(&host.id, &e, started, t0, n);
+                }
+                Err(GatherError::Script(e)) => {
+                    let n = conn.executions();
+                    conn.close().await;
+                    return HostResult {
+                        error: Some(e),
+                        started: Some(started),
+                        duration_ms: t0.elapsed().as_millis() as u64,
+                        executions: n,
+                        ..HostResult::skipped(&host.id, Status::Failed, "")
+                    };
+                }
+            },
+        },
+        None => Value::Null,
+    };
+    let ctx = HostCtx {
+        id: &host.id,
+        grains: &grains,
+    };
+    let out = match function.command(&ctx) {
+        None => None,
+        Some(cmd) => match conn.exec(&cmd).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                let n = conn.executions();
+                conn.close().await;
+                return HostResult::from_transport(&host.id, &e, started, t0, n);
+            }
+        },
+    };
+    let outcome = function.interpret(&ctx, out.as_ref());
+    let n = conn.executions();
+    conn.close().await;
+    finish(outcome, n)
+}
+
+/// Seconds since the Unix epoch, as a float.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
+}
+
+/// Host counts by outcome.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub targeted: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// Unreachable, auth failures and host key refusals.
+    pub unreachable: usize,
+    /// Not run and interrupted.
+    pub not_run: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a HostResult>) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            s.targeted += 1;
+            match r.status {
+                Status::Ok => s.ok += 1,
+                Status::Failed => s.failed += 1,
+                Status::Unreachable | Status::AuthFailed | Status::HostKey => s.unreachable += 1,
+                Status::NotRun | Status::Interrupted => s.not_run += 1,
+            }
+        }
+        s
+    }
+
+    /// True when every targeted host succeeded.
+    pub fn all_ok(&self) -> bool {
+        self.ok == self.targeted
+    }
+}

@@ -111,7 +111,7 @@ pub trait Function: Send + Sync + Debug {
 
 /// Arguments as typed on the command line: positionals and `key=value` pairs,
 /// each value parsed like Salt does ([`crate::yaml::parse_scalar`]).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Args {
     pub positional: Vec<Value>,
     pub kwargs: BTreeMap<String, Value>,

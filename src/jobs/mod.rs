@@ -1,1 +1,189 @@
-//! jobs (STUB).
+//! The job cache: every run is recorded (job id, target, function,
+//! arguments, per-host results and timings) under `<cache_dir>/jobs/`, so
+//! `halite jobs list` and `halite jobs show JID` can read it back.
+//!
+//! A record is written when the run starts (status `running`) and rewritten
+//! when it ends, each time atomically, so a killed controller still leaves
+//! what it knew.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fleet::{HostResult, Summary};
+use crate::functions::Args;
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    Finished,
+    Interrupted,
+}
+
+/// One run, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobRecord {
+    pub jid: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub target: String,
+    /// The matcher: glob, pcre, list, grain, grain_pcre, ipcidr, nodegroup, compound.
+    pub target_type: String,
+    pub function: String,
+    pub args: Args,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub batch: Option<String>,
+    pub status: JobStatus,
+    pub duration_ms: u64,
+    pub summary: Summary,
+    pub results: BTreeMap<String, HostResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no job {jid} in {}", dir.display())]
+    NotFound { jid: String, dir: PathBuf },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: corrupt job record: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// A new job id: the UTC start time with microseconds, like Salt's (20261123161828123456).
+pub fn new_jid(at: SystemTime) -> String {
+    humantime::format_rfc3339_micros(at)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// The job cache directory.
+#[derive(Debug, Clone)]
+pub struct JobCache {
+    dir: PathBuf,
+}
+
+impl JobCache {
+    pub fn new(cache_dir: &Path) -> Self {
+        JobCache {
+            dir: cache_dir.join("jobs"),
+        }
+    }
+
+    fn path(&self, jid: &str) -> PathBuf {
+        self.dir.join(format!("{jid}.json"))
+    }
+
+    /// Write `record` atomically (temp file in the same directory, then rename).
+    pub fn save(&self, record: &JobRecord) -> Result<(), JobError> {
+        let path = self.path(&record.jid);
+        let io = |action, source| JobError::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("create the directory of", e))?;
+        let text = serde_json::to_vec_pretty(record).expect("job records serialize");
+        let tmp = self.dir.join(format!(".{}.json.tmp", record.jid));
+        std::fs::write(&tmp, text).map_err(|e| io("write", e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io("write", e))
+    }
+
+    /// Read one job back.
+    pub fn load(&self, jid: &str) -> Result<JobRecord, JobError> {
+        if jid.is_empty() || !jid.chars().all(|c| c.is_ascii_digit()) {
+            return Err(JobError::NotFound {
+                jid: jid.to_string(),
+                dir: self.dir.clone(),
+            });
+        }
+        let path = self.path(jid);
+        let text = std::fs::read(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => JobError::NotFound {
+                jid: jid.to_string(),
+                dir: self.dir.clone(),
+            },
+            _ => JobError::Io {
+                action: "read",
+                path: path.clone(),
+                source,
+            },
+        })?;
+        serde_json::from_slice(&text).map_err(|source| JobError::Corrupt { path, source })
+    }
+
+    /// Every stored job, oldest first. Unreadable records are skipped.
+    pub fn list(&self) -> Result<Vec<JobRecord>, JobError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(JobError::Io {
+                    action: "read",
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
+        let mut jids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            })
+            .filter(|j| j.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        jids.sort();
+        Ok(jids.iter().filter_map(|j| self.load(j).ok()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jids_sort_by_time_and_records_round_trip() {
+        let a = new_jid(
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_000_001),
+        );
+        assert_eq!(a, "20231114221320000001");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = JobCache::new(dir.path());
+        let rec = JobRecord {
+            jid: a.clone(),
+            started: "2023-11-14T22:13:20Z".into(),
+            target: "*".into(),
+            target_type: "glob".into(),
+            function: "test.ping".into(),
+            args: Args::default(),
+            batch: None,
+            status: JobStatus::Finished,
+            duration_ms: 5,
+            summary: Summary::default(),
+            results: BTreeMap::new(),
+        };
+        cache.save(&rec).unwrap();
+        assert_eq!(cache.load(&a).unwrap(), rec);
+        assert_eq!(cache.list().unwrap().len(), 1);
+        assert!(matches!(cache.load("123"), Err(JobError::NotFound { .. })));
+        assert!(matches!(
+            cache.load("../etc"),
+            Err(JobError::NotFound { .. })
+        ));
+    }
+}

@@ -1,1 +1,284 @@
-//! output (STUB).
+//! Everything halite prints goes through here: per-host results (human,
+//! txt, json, yaml), the progress bar, the closing summary, job listings and
+//! error messages. Nothing else in the crate writes to stdout or stderr.
+//!
+//! Human and txt output stream each host as it finishes, with the summary on
+//! stderr so stdout stays greppable; json and yaml print one document for the
+//! whole run (the job record) when it ends.
+
+pub mod nested;
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::fleet::{HostResult, Observer, Status};
+use crate::jobs::JobRecord;
+
+/// `--out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    /// Salt's nested outputter: per host, indented.
+    #[default]
+    Human,
+    /// One JSON document for the whole run.
+    Json,
+    /// The same document as YAML.
+    Yaml,
+    /// One `host: line` per output line, for grep.
+    Txt,
+}
+
+/// Terminal colours, only when stdout is a terminal and NO_COLOR is unset.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    pub fn detect(no_color: bool) -> Self {
+        Style {
+            color: !no_color
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::io::stdout().is_terminal(),
+        }
+    }
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn status(&self, status: Status, s: &str) -> String {
+        let code = match status {
+            Status::Ok => "32",
+            Status::Failed | Status::HostKey | Status::AuthFailed => "31",
+            Status::Unreachable => "31;1",
+            Status::NotRun | Status::Interrupted => "33",
+        };
+        self.paint(code, s)
+    }
+}
+
+/// Prints a run as it goes; implements the fleet's [`Observer`].
+pub struct Printer {
+    format: Format,
+    style: Style,
+    bar: Option<ProgressBar>,
+}
+
+impl Printer {
+    /// `progress`: draw a bar on stderr (only drawn when stderr is a terminal).
+    pub fn new(format: Format, style: Style, progress: bool) -> Self {
+        let bar = (progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} hosts {msg}",
+                )
+                .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Printer { format, style, bar }
+    }
+
+    fn emit(&self, text: &str) {
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// Print the end of a run: the document (json/yaml) or the summary (human/txt).
+    pub fn finish(&mut self, record: &JobRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        match self.format {
+            Format::Json => self.emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(record).expect("serializable")
+            )),
+            Format::Yaml => self.emit(&crate::yaml::to_string(record)),
+            Format::Human | Format::Txt => eprintln!("{}", summary_line(record, &self.style)),
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn started(&mut self, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn host_done(&mut self, r: &HostResult) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        match self.format {
+            Format::Human => self.emit(&human_host(r, &self.style)),
+            Format::Txt => self.emit(&txt_host(r)),
+            Format::Json | Format::Yaml => {}
+        }
+    }
+}
+
+/// The explanation shown for a host that is not ok and has no return value.
+fn problem(r: &HostResult) -> Option<String> {
+    let label = match r.status {
+        Status::Ok | Status::Failed => return r.error.clone(),
+        Status::Unreachable => "UNREACHABLE",
+        Status::AuthFailed => "AUTH FAILED",
+        Status::HostKey => "HOST KEY REFUSED",
+        Status::NotRun => "NOT RUN",
+        Status::Interrupted => "INTERRUPTED",
+    };
+    Some(match &r.error {
+        Some(e) if !e.is_empty() => format!("{label}: {e}"),
+        _ => label.to_string(),
+    })
+}
+
+/// One host in Salt's nested style.
+pub fn human_host(r: &HostResult, style: &Style) -> String {
+    let mut s = format!("{}:\n", style.status(r.status, &r.id));
+    if !r.ret.is_null() || r.status.is_ok() {
+        s.push_str(&nested::render(&r.ret, 4));
+    }
+    if let Some(p) = problem(r) {
+        s.push_str(&style.status(r.status, &format!("    {p}")));
+        s.push('\n');
+    }
+    if r.status == Status::Failed {
+        if let Some(code) = r.retcode {
+            s.push_str(&style.status(r.status, &format!("    (exit code {code})")));
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// One host as `id: line` lines.
+pub fn txt_host(r: &HostResult) -> String {
+    let body = match (&r.ret, problem(r)) {
+        (crate::Value::Null, Some(p)) => p,
+        (crate::Value::String(s), _) => s.clone(),
+        (v, _) => nested::render(v, 0).trim_end().to_string(),
+    };
+    let mut out = String::new();
+    if body.is_empty() {
+        out.push_str(&format!("{}: \n", r.id));
+    }
+    for line in body.lines() {
+        out.push_str(&format!("{}: {line}\n", r.id));
+    }
+    out
+}
+
+/// The closing line: hosts by outcome, wall time, job id.
+pub fn summary_line(record: &JobRecord, style: &Style) -> String {
+    let s = &record.summary;
+    let head = format!(
+        "{} host(s) targeted: {} ok, {} failed, {} unreachable, {} not run",
+        s.targeted, s.ok, s.failed, s.unreachable, s.not_run
+    );
+    let head = if s.all_ok() {
+        style.paint("32", &head)
+    } else {
+        style.paint("31", &head)
+    };
+    let interrupted = if record.status == crate::jobs::JobStatus::Interrupted {
+        " (interrupted)"
+    } else {
+        ""
+    };
+    format!(
+        "{head}; {:.2}s{interrupted}; job {}",
+        record.duration_ms as f64 / 1000.0,
+        record.jid
+    )
+}
+
+/// Replay a stored job as it was printed.
+pub fn show_job(record: &JobRecord, format: Format, style: Style) {
+    let mut p = Printer::new(format, style, false);
+    if matches!(format, Format::Human | Format::Txt) {
+        p.emit(&format!(
+            "# job {} started {}: {} {} ({})\n",
+            record.jid, record.started, record.target, record.function, record.target_type
+        ));
+        for r in record.results.values() {
+            p.host_done(r);
+        }
+    }
+    p.finish(record);
+}
+
+/// `halite jobs list`.
+pub fn list_jobs(records: &[JobRecord], format: Format) {
+    match format {
+        Format::Json | Format::Yaml => {
+            let rows: Vec<serde_json::Value> = records
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "jid": r.jid, "started": r.started, "target": r.target,
+                        "target_type": r.target_type, "function": r.function,
+                        "status": r.status, "summary": r.summary, "duration_ms": r.duration_ms,
+                    })
+                })
+                .collect();
+            let text = if format == Format::Json {
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&rows).expect("serializable")
+                )
+            } else {
+                crate::yaml::to_string(&rows)
+            };
+            print!("{text}");
+        }
+        Format::Human | Format::Txt => {
+            println!(
+                "{:<20}  {:<20}  {:<24}  {:<18}  HOSTS (ok/targeted)",
+                "JID", "STARTED", "TARGET", "FUNCTION"
+            );
+            for r in records {
+                let status = match r.status {
+                    crate::jobs::JobStatus::Running => " running",
+                    crate::jobs::JobStatus::Interrupted => " interrupted",
+                    crate::jobs::JobStatus::Finished => "",
+                };
+                println!(
+                    "{:<20}  {:<20}  {:<24}  {:<18}  {}/{}{status}",
+                    r.jid,
+                    r.started.get(..19).unwrap_or(&r.started),
+                    r.target,
+                    r.function,
+                    r.summary.ok,
+                    r.summary.targeted
+                );
+            }
+        }
+    }
+}
+
+/// An error that stops halite before or outside a run.
+pub fn error(message: &str) {
+    eprintln!("halite: error: {message}");
+}
+
+/// A warning that does not stop the run.
+pub fn warn(message: &str) {
+    eprintln!("halite: warning: {message}");
+}

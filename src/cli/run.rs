@@ -1,0 +1,246 @@
+//! `halite TARGET FUNCTION ARGS...`: check everything that can be checked
+//! before connecting (settings, inventory, target, function and arguments),
+//! pick the hosts, run, record the job and print.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+
+use super::{
+    usage_error, Common, RunArgs, EXIT_HOSTS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+};
+use crate::config::Settings;
+use crate::fleet::{self, GrainSource, Observer, Plan, Summary};
+use crate::functions::{self, Args};
+use crate::grains::GrainCache;
+use crate::inventory::{Host, Inventory};
+use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus};
+use crate::output::{self, Printer, Style};
+use crate::target::{MatchCtx, Target, TargetType};
+use crate::transport::{ConnectOptions, HostKeyPolicy};
+use crate::Value;
+
+/// Everything a run needs, checked.
+struct Prepared {
+    settings: Settings,
+    inventory: Inventory,
+    target: Target,
+    target_type: TargetType,
+    target_expr: String,
+    function_name: String,
+    args: Args,
+    function: Arc<dyn functions::Function>,
+    connect: ConnectOptions,
+}
+
+pub fn exec(run: &RunArgs, common: &Common) -> u8 {
+    let prepared = match prepare(run, common) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            output::error(&format!("cannot start the async runtime: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    runtime.block_on(execute(prepared, run, common))
+}
+
+fn target_type(run: &RunArgs) -> TargetType {
+    match () {
+        _ if run.pcre => TargetType::Pcre,
+        _ if run.list => TargetType::List,
+        _ if run.grain => TargetType::Grain,
+        _ if run.grain_pcre => TargetType::GrainPcre,
+        _ if run.ipcidr => TargetType::Ipcidr,
+        _ if run.nodegroup => TargetType::Nodegroup,
+        _ if run.compound => TargetType::Compound,
+        _ => TargetType::Glob,
+    }
+}
+
+/// The name used for a target type in job records and JSON.
+pub fn type_name(t: TargetType) -> &'static str {
+    match t {
+        TargetType::Glob => "glob",
+        TargetType::Pcre => "pcre",
+        TargetType::List => "list",
+        TargetType::Grain => "grain",
+        TargetType::GrainPcre => "grain_pcre",
+        TargetType::Ipcidr => "ipcidr",
+        TargetType::Nodegroup => "nodegroup",
+        TargetType::Compound => "compound",
+    }
+}
+
+fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
+    let mut settings = Settings::load(common.config.as_deref())?;
+    if let Some(i) = &run.inventory {
+        settings.inventory = i.clone();
+    }
+    if let Some(k) = &run.known_hosts {
+        settings.known_hosts = k.clone();
+    }
+    if let Some(f) = run.forks {
+        settings.forks = f as usize;
+    }
+    if let Some(t) = run.timeout {
+        anyhow::ensure!(
+            t > 0.0 && t.is_finite(),
+            "--timeout must be a positive number of seconds"
+        );
+        settings.timeout = Some(Duration::from_secs_f64(t));
+    }
+    let inventory = Inventory::load(&settings.inventory)?;
+    let target_type = target_type(run);
+    let target_expr = run.target.clone().context("missing TARGET")?;
+    let target = Target::parse(target_type, &target_expr, &inventory.groups)?;
+    let function_name = run.function.clone().context("missing FUNCTION")?;
+    let args = Args::from_words(&run.args);
+    let function: Arc<dyn functions::Function> =
+        Arc::from(functions::parse_call(&function_name, &args)?);
+    let connect = ConnectOptions {
+        known_hosts: settings.known_hosts.clone(),
+        host_key_policy: if run.insecure_ignore_host_keys {
+            HostKeyPolicy::InsecureIgnore
+        } else if run.accept_new {
+            HostKeyPolicy::AcceptNew
+        } else {
+            HostKeyPolicy::Strict
+        },
+        connect_attempts: settings.connect_attempts,
+        command_timeout: settings.timeout,
+        ..ConnectOptions::default()
+    };
+    Ok(Prepared {
+        settings,
+        inventory,
+        target,
+        target_type,
+        target_expr,
+        function_name,
+        args,
+        function,
+        connect,
+    })
+}
+
+async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
+    let t0 = std::time::Instant::now();
+    let start = SystemTime::now();
+    let style = Style::detect(common.no_color);
+    if p.connect.host_key_policy == HostKeyPolicy::InsecureIgnore {
+        output::warn("--insecure-ignore-host-keys: host keys are NOT verified; anyone on the path can impersonate these hosts");
+    }
+    let source = GrainSource {
+        cache: GrainCache::new(p.settings.cache_dir.join("grains"), p.settings.grains_ttl),
+        refresh: run.refresh_grains,
+    };
+    let all: Vec<Host> = p.inventory.hosts.values().cloned().collect();
+
+    // Targeting. Grain-based expressions need every host's grains: cached,
+    // or gathered now over a connection the run then reuses.
+    let mut gathered = if p.target.needs_grains() {
+        fleet::gather_for_targeting(&all, &source, &p.connect, p.settings.forks).await
+    } else {
+        fleet::Gathered {
+            grains: Default::default(),
+            conns: Default::default(),
+            failed: Vec::new(),
+        }
+    };
+    let null = Value::Null;
+    let hosts: Vec<Host> = all
+        .into_iter()
+        .filter(|h| {
+            let grains = gathered.grains.get(&h.id).unwrap_or(&null);
+            (!p.target.needs_grains() || gathered.grains.contains_key(&h.id))
+                && p.target.matches(&MatchCtx { id: &h.id, grains })
+        })
+        .collect();
+    if hosts.is_empty() && gathered.failed.is_empty() {
+        output::error(&format!(
+            "no host in {} matched the {} target `{}`",
+            p.settings.inventory.display(),
+            type_name(p.target_type),
+            p.target_expr
+        ));
+        return EXIT_USAGE;
+    }
+    // Connections opened for hosts that did not match are closed now.
+    let unmatched: Vec<String> = gathered
+        .conns
+        .keys()
+        .filter(|id| !hosts.iter().any(|h| &h.id == *id))
+        .cloned()
+        .collect();
+    for id in unmatched {
+        if let Some(c) = gathered.conns.remove(&id) {
+            c.close().await;
+        }
+    }
+
+    let jid = new_jid(start);
+    let cache = JobCache::new(&p.settings.cache_dir);
+    let mut record = JobRecord {
+        jid: jid.clone(),
+        started: humantime::format_rfc3339_seconds(start).to_string(),
+        target: p.target_expr.clone(),
+        target_type: type_name(p.target_type).to_string(),
+        function: p.function_name.clone(),
+        args: p.args.clone(),
+        batch: run.batch.map(|b| b.to_string()),
+        status: JobStatus::Running,
+        duration_ms: 0,
+        summary: Summary::default(),
+        results: Default::default(),
+    };
+    if let Err(e) = cache.save(&record) {
+        output::warn(&format!("job cache: {e}"));
+    }
+
+    let mut printer = Printer::new(common.out, style, !run.no_progress);
+    // Hosts whose grains could not be read are part of the answer: the user
+    // asked about them and we could not tell.
+    for r in &gathered.failed {
+        printer.host_done(r);
+        record.results.insert(r.id.clone(), r.clone());
+    }
+    let plan = Plan {
+        hosts,
+        function: p.function.clone(),
+        forks: p.settings.forks,
+        batch: run.batch,
+        fail_limit: run.batch_fail_limit.map(|n| n as usize),
+        connect: p.connect.clone(),
+        grains: source,
+        known_grains: gathered.grains,
+        conns: gathered.conns,
+    };
+    let outcome = plan.run(&mut printer).await;
+    record.results.extend(outcome.results);
+    record.summary = Summary::of(record.results.values());
+    record.status = if outcome.interrupted {
+        JobStatus::Interrupted
+    } else {
+        JobStatus::Finished
+    };
+    record.duration_ms = t0.elapsed().as_millis() as u64;
+    if let Err(e) = cache.save(&record) {
+        output::warn(&format!("job cache: {e}"));
+    }
+    printer.finish(&record);
+    if outcome.interrupted {
+        EXIT_INTERRUPTED
+    } else if record.summary.all_ok() {
+        EXIT_OK
+    } else {
+        EXIT_HOSTS_FAILED
+    }
+}
