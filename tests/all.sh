@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one command that runs every test on a fresh machine (the README's test
+# command; .ci/run calls it). It installs what the tests need (podman, runc,
+# debootstrap, OpenSSH, dpkg-dev), builds the Debian test image and fleet,
+# then runs formatting and lint checks, unit tests and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+step "install test dependencies"
+bash tests/fleet/fleet.sh deps
+
+step "format and lint"
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --locked --all-targets
+
+step "test fleet"
+bash tests/fleet/fleet.sh up 4
+
+step "unit and integration tests"
+cargo test --locked --no-fail-fast -- --test-threads 2
+
+step "done"

@@ -1,0 +1,228 @@
+//! End-to-end tests of the `halite` binary that need no test fleet: hosts
+//! on the local connection (the controller itself) and SSH hosts on closed
+//! loopback ports. They cover usage errors, batching, the fail limit,
+//! Ctrl-C, output formats and the job cache.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A temporary project: inventory, halite.yaml, cache dir.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(inventory: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("inventory")).unwrap();
+        std::fs::write(dir.path().join("inventory/hosts.yaml"), inventory).unwrap();
+        std::fs::write(dir.path().join("halite.yaml"), "cache_dir: cache\nknown_hosts: known_hosts\nconnect_attempts: 1\n").unwrap();
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_halite"));
+        c.args(args).current_dir(self.path()).env_remove("HALITE_CACHE_DIR").env("NO_COLOR", "1");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["--out", "json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): stdout={} stderr={}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const LOCAL4: &str = "hosts:\n  l1: {connection: local}\n  l2: {connection: local}\n  l3: {connection: local}\n  l4: {connection: local}\n";
+
+/// A port on 127.0.0.1 that nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn ping_on_the_local_connection() {
+    let p = Project::new(LOCAL4);
+    let (code, v) = p.json(&["*", "test.ping"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["summary"]["ok"], 4);
+    assert_eq!(v["results"]["l1"]["ret"], true);
+    assert_eq!(v["results"]["l1"]["executions"], 1);
+}
+
+#[test]
+fn usage_errors_exit_2_before_connecting() {
+    let p = Project::new(LOCAL4);
+    let cases: &[(&[&str], &str)] = &[
+        (&["-E", "-G", "x", "test.ping"], "cannot be used with"),
+        (&["*", "test.pong"], "unknown function `test.pong`"),
+        (&["*", "test.ping", "bogus=1"], "unknown argument `bogus`"),
+        (&["nomatch*", "test.ping"], "no host"),
+        (&["-b", "0", "*", "test.ping"], "invalid batch size"),
+        (&["-E", "(", "test.ping"], "invalid target"),
+    ];
+    for (args, needle) in cases {
+        let out = p.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    // Nothing ran, so nothing was recorded.
+    assert!(!p.path().join("cache/jobs").exists());
+}
+
+#[test]
+fn bad_inventory_names_file_and_line() {
+    let p = Project::new("hosts:\n  a:\n    connection: local\n    prot: 22\n");
+    let out = p.run(&["*", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("inventory/hosts.yaml:4") && e.contains("prot"), "{e}");
+    let p = Project::new("hosts:\n  a: [\n");
+    let out = p.run(&["*", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("hosts.yaml:"), "{}", stderr(&out));
+}
+
+#[test]
+fn batch_of_one_runs_hosts_one_after_another_in_order() {
+    let p = Project::new(LOCAL4);
+    let (code, v) = p.json(&["-b", "1", "*", "cmd.run", "sleep 0.2"]);
+    assert_eq!(code, 0, "{v}");
+    let mut spans: Vec<(String, f64, f64)> = v["results"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, r)| {
+            let s = r["started"].as_f64().unwrap();
+            (id.clone(), s, s + r["duration_ms"].as_f64().unwrap() / 1000.0)
+        })
+        .collect();
+    spans.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let order: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(order, ["l1", "l2", "l3", "l4"]);
+    for w in spans.windows(2) {
+        assert!(w[1].1 >= w[0].2 - 0.005, "overlap: {w:?}");
+    }
+    // Without a batch they overlap.
+    let (_, v) = p.json(&["*", "cmd.run", "sleep 0.3"]);
+    let starts: Vec<f64> = v["results"].as_object().unwrap().values().map(|r| r["started"].as_f64().unwrap()).collect();
+    let spread = starts.iter().cloned().fold(f64::MIN, f64::max) - starts.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread < 0.25, "hosts did not run in parallel: spread {spread}");
+}
+
+#[test]
+fn fail_limit_stops_starting_hosts() {
+    let port = closed_port();
+    let inv = format!(
+        "defaults: {{host: 127.0.0.1, port: {port}, connect_timeout: 2}}\nhosts:\n  a1:\n  a2:\n  b1: {{connection: local}}\n  b2: {{connection: local}}\n"
+    );
+    let p = Project::new(&inv);
+    let (code, v) = p.json(&["-b", "1", "--batch-fail-limit", "2", "*", "test.ping"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["results"]["a1"]["status"], "unreachable");
+    assert_eq!(v["results"]["a2"]["status"], "unreachable");
+    assert_eq!(v["results"]["b1"]["status"], "not_run");
+    assert_eq!(v["results"]["b2"]["status"], "not_run");
+    assert_eq!(v["summary"]["not_run"], 2);
+    assert_eq!(v["summary"]["unreachable"], 2);
+}
+
+#[test]
+fn failed_commands_and_unreachable_hosts_are_reported_apart() {
+    let port = closed_port();
+    let inv = format!("hosts:\n  down: {{host: 127.0.0.1, port: {port}, connect_timeout: 2}}\n  l1: {{connection: local}}\n");
+    let p = Project::new(&inv);
+    let (code, v) = p.json(&["*", "cmd.run", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["results"]["l1"]["status"], "failed");
+    assert_eq!(v["results"]["l1"]["retcode"], 3);
+    assert_eq!(v["results"]["down"]["status"], "unreachable");
+    assert!(v["results"]["down"]["error"].as_str().unwrap().contains("127.0.0.1"));
+    let out = p.run(&["*", "cmd.run", "echo out; exit 3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("l1:\n    out\n"), "{text}");
+    assert!(text.contains("UNREACHABLE"), "{text}");
+    assert!(stderr(&out).contains("1 failed, 1 unreachable"), "{}", stderr(&out));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_reports_what_ran() {
+    let p = Project::new(LOCAL4);
+    let child = p
+        .command(&["--out", "json", "-b", "2", "*", "cmd.run", "sleep 30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let t = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed().as_secs() < 10, "did not stop promptly");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "interrupted");
+    assert_eq!(v["results"]["l1"]["status"], "interrupted");
+    assert_eq!(v["results"]["l3"]["status"], "not_run");
+    // The job record says the same.
+    let jid = v["jid"].as_str().unwrap();
+    let (_, rec) = p.json(&["jobs", "show", jid]);
+    assert_eq!(rec["status"], "interrupted");
+}
+
+#[test]
+fn job_cache_lists_and_shows_runs() {
+    let p = Project::new(LOCAL4);
+    let (_, v) = p.json(&["-L", "l1,l3", "cmd.run", "echo hi"]);
+    let jid = v["jid"].as_str().unwrap().to_string();
+    assert_eq!(v["summary"]["targeted"], 2);
+    let (code, list) = p.json(&["jobs", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(list[0]["jid"], jid.as_str());
+    assert_eq!(list[0]["function"], "cmd.run");
+    let (_, shown) = p.json(&["jobs", "show", &jid]);
+    assert_eq!(shown["results"]["l3"]["ret"], "hi");
+    assert_eq!(shown["args"]["positional"][0], "echo hi");
+    let out = p.run(&["jobs", "show", "12345"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no job 12345"));
+}
+
+#[test]
+fn txt_and_yaml_outputs() {
+    let p = Project::new(LOCAL4);
+    let out = p.run(&["--out", "txt", "-L", "l2", "cmd.run", "printf 'a\\nb'"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "l2: a\nl2: b\n");
+    let out = p.run(&["--out", "yaml", "-L", "l2", "test.ping"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: finished") && text.contains("ret: true"), "{text}");
+}
+
+#[allow(dead_code)]
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
