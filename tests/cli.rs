@@ -18,7 +18,11 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("inventory")).unwrap();
         std::fs::write(dir.path().join("inventory/hosts.yaml"), inventory).unwrap();
-        std::fs::write(dir.path().join("halite.yaml"), "cache_dir: cache\nknown_hosts: known_hosts\nconnect_attempts: 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("halite.yaml"),
+            "cache_dir: cache\nknown_hosts: known_hosts\nconnect_attempts: 1\n",
+        )
+        .unwrap();
         Project { dir }
     }
 
@@ -28,7 +32,10 @@ impl Project {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_halite"));
-        c.args(args).current_dir(self.path()).env_remove("HALITE_CACHE_DIR").env("NO_COLOR", "1");
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("HALITE_CACHE_DIR")
+            .env("NO_COLOR", "1");
         c
     }
 
@@ -99,7 +106,10 @@ fn bad_inventory_names_file_and_line() {
     let out = p.run(&["*", "test.ping"]);
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains("inventory/hosts.yaml:4") && e.contains("prot"), "{e}");
+    assert!(
+        e.contains("inventory/hosts.yaml:4") && e.contains("prot"),
+        "{e}"
+    );
     let p = Project::new("hosts:\n  a: [\n");
     let out = p.run(&["*", "test.ping"]);
     assert_eq!(out.status.code(), Some(2));
@@ -117,7 +127,11 @@ fn batch_of_one_runs_hosts_one_after_another_in_order() {
         .iter()
         .map(|(id, r)| {
             let s = r["started"].as_f64().unwrap();
-            (id.clone(), s, s + r["duration_ms"].as_f64().unwrap() / 1000.0)
+            (
+                id.clone(),
+                s,
+                s + r["duration_ms"].as_f64().unwrap() / 1000.0,
+            )
         })
         .collect();
     spans.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -128,9 +142,18 @@ fn batch_of_one_runs_hosts_one_after_another_in_order() {
     }
     // Without a batch they overlap.
     let (_, v) = p.json(&["*", "cmd.run", "sleep 0.3"]);
-    let starts: Vec<f64> = v["results"].as_object().unwrap().values().map(|r| r["started"].as_f64().unwrap()).collect();
-    let spread = starts.iter().cloned().fold(f64::MIN, f64::max) - starts.iter().cloned().fold(f64::MAX, f64::min);
-    assert!(spread < 0.25, "hosts did not run in parallel: spread {spread}");
+    let starts: Vec<f64> = v["results"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["started"].as_f64().unwrap())
+        .collect();
+    let spread = starts.iter().cloned().fold(f64::MIN, f64::max)
+        - starts.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(
+        spread < 0.25,
+        "hosts did not run in parallel: spread {spread}"
+    );
 }
 
 #[test]
@@ -160,12 +183,19 @@ fn failed_commands_and_unreachable_hosts_are_reported_apart() {
     assert_eq!(v["results"]["l1"]["status"], "failed");
     assert_eq!(v["results"]["l1"]["retcode"], 3);
     assert_eq!(v["results"]["down"]["status"], "unreachable");
-    assert!(v["results"]["down"]["error"].as_str().unwrap().contains("127.0.0.1"));
+    assert!(v["results"]["down"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("127.0.0.1"));
     let out = p.run(&["*", "cmd.run", "echo out; exit 3"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("l1:\n    out\n"), "{text}");
     assert!(text.contains("UNREACHABLE"), "{text}");
-    assert!(stderr(&out).contains("1 failed, 1 unreachable"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 failed, 1 unreachable"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -179,7 +209,11 @@ fn ctrl_c_stops_cleanly_and_reports_what_ran() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let t = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
     assert!(t.elapsed().as_secs() < 10, "did not stop promptly");
@@ -219,7 +253,10 @@ fn txt_and_yaml_outputs() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "l2: a\nl2: b\n");
     let out = p.run(&["--out", "yaml", "-L", "l2", "test.ping"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("status: finished") && text.contains("ret: true"), "{text}");
+    assert!(
+        text.contains("status: finished") && text.contains("ret: true"),
+        "{text}"
+    );
 }
 
 #[allow(dead_code)]

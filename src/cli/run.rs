@@ -65,20 +65,6 @@ fn target_type(run: &RunArgs) -> TargetType {
     }
 }
 
-/// The name used for a target type in job records and JSON.
-pub fn type_name(t: TargetType) -> &'static str {
-    match t {
-        TargetType::Glob => "glob",
-        TargetType::Pcre => "pcre",
-        TargetType::List => "list",
-        TargetType::Grain => "grain",
-        TargetType::GrainPcre => "grain_pcre",
-        TargetType::Ipcidr => "ipcidr",
-        TargetType::Nodegroup => "nodegroup",
-        TargetType::Compound => "compound",
-    }
-}
-
 fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
     let mut settings = Settings::load(common.config.as_deref())?;
     if let Some(i) = &run.inventory {
@@ -168,7 +154,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         output::error(&format!(
             "no host in {} matched the {} target `{}`",
             p.settings.inventory.display(),
-            type_name(p.target_type),
+            p.target_type.name(),
             p.target_expr
         ));
         return EXIT_USAGE;
@@ -192,7 +178,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         jid: jid.clone(),
         started: humantime::format_rfc3339_seconds(start).to_string(),
         target: p.target_expr.clone(),
-        target_type: type_name(p.target_type).to_string(),
+        target_type: p.target_type.name().to_string(),
         function: p.function_name.clone(),
         args: p.args.clone(),
         batch: run.batch.map(|b| b.to_string()),
