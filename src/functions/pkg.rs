@@ -1,5 +1,1756 @@
-//! STUB: the `pkg` execution module; the helper fills this in.
+//! The `pkg` execution module: install, remove and query packages, with
+//! Salt's return shapes (`{name: {old, new}}` for changes, version strings
+//! for queries). apt/dpkg only for now.
+//!
+//! Each call is ONE script per host. A change lists the installed packages
+//! before and after running apt in that same script, between `@@` marker
+//! lines on stdout; [`interpret`](Function::interpret) diffs the two lists.
+//! apt's own output goes to stderr, so nothing it prints can be mistaken for
+//! a marker, and its `E:` lines become the error shown on failure. A host
+//! without apt says so with an `@@unsupported` marker, detected on the host.
 
-use super::Spec;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
-pub const FUNCTIONS: &[Spec] = &[];
+use serde_json::{json, Map};
+
+use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
+use crate::transport::quote::{join, quote};
+use crate::transport::{Command, ExecOutput};
+use crate::Value;
+
+pub const FUNCTIONS: &[Spec] = &[
+    Spec {
+        name: "pkg.install",
+        doc: "Install packages (pkg.install vim, pkgs='[a, {b: 1.2-1}]', version=, refresh=True); return {name: {old, new}}.",
+        parse: |a| parse_install(a, "pkg.install"),
+    },
+    Spec {
+        name: "pkg.remove",
+        doc: "Remove packages, keeping their configuration (pkg.remove vim or pkgs='[a, b]'); return {name: {old, new}}.",
+        parse: |a| parse_remove(a, "pkg.remove", false),
+    },
+    Spec {
+        name: "pkg.purge",
+        doc: "Remove packages and their configuration files; return {name: {old, new}}.",
+        parse: |a| parse_remove(a, "pkg.purge", true),
+    },
+    Spec {
+        name: "pkg.version",
+        doc: "Installed version of packages ('' when not installed); a dict for several names or globs.",
+        parse: parse_version,
+    },
+    Spec {
+        name: "pkg.latest_version",
+        doc: "Version that an install or upgrade would bring ('' when the latest is installed); refresh=True by default.",
+        parse: parse_latest,
+    },
+    Spec {
+        name: "pkg.list_pkgs",
+        doc: "Return every installed package as {name: version}.",
+        parse: parse_list_pkgs,
+    },
+    Spec {
+        name: "pkg.list_upgrades",
+        doc: "Return the available upgrades as {name: new_version}; refresh=True by default.",
+        parse: parse_list_upgrades,
+    },
+    Spec {
+        name: "pkg.refresh_db",
+        doc: "Update the package index (apt-get update); return {source: True|False|None} like Salt.",
+        parse: parse_refresh_db,
+    },
+];
+
+/// Common start of every script: quiet, non-interactive apt in the C locale,
+/// and the platform check.
+const PRELUDE: &str = r#"LC_ALL=C
+export LC_ALL
+DEBIAN_FRONTEND=noninteractive
+APT_LISTBUGS_FRONTEND=none
+APT_LISTCHANGES_FRONTEND=none
+UCF_FORCE_CONFFOLD=1
+export DEBIAN_FRONTEND APT_LISTBUGS_FRONTEND APT_LISTCHANGES_FRONTEND UCF_FORCE_CONFFOLD
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+	h_pm=unknown
+	for h_t in dnf yum zypper apk pacman; do
+		if command -v "$h_t" >/dev/null 2>&1; then
+			h_pm=$h_t
+			break
+		fi
+	done
+	printf '@@unsupported %s\n' "$h_pm"
+	exit 1
+fi
+printf '@@halite_pkg 1\n'
+printf '@@arch %s\n' "$(dpkg --print-architecture 2>/dev/null)"
+h_list() {
+	dpkg-query -W -f='${Package}\t${Architecture}\t${Version}\t${db:Status-Abbrev}\n' "$@" 2>/dev/null
+	return 0
+}
+h_refresh() {
+	printf '@@refresh\n'
+	apt-get -q update >&2 </dev/null
+	h_rc=$?
+	if [ "$h_rc" -ne 0 ]; then
+		printf '@@refresh_failed %s\n@@end\n' "$h_rc"
+		exit "$h_rc"
+	fi
+}
+"#;
+
+/// apt-get options every change uses: keep local config files, never ask.
+const APT_CHANGE: &str =
+    "apt-get -q -y -o DPkg::Options::=--force-confold -o DPkg::Options::=--force-confdef";
+
+fn invalid(function: &'static str, message: impl Into<String>) -> ArgError {
+    ArgError::Invalid {
+        function,
+        message: message.into(),
+    }
+}
+
+/// A package name (optionally `name:arch`, or a glob where `glob`): it must
+/// start with a letter or digit, so no name can pass for an option.
+fn check_name(f: &'static str, name: &str, glob: bool) -> Result<(), ArgError> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || (glob && matches!(c, '*' | '?' | '[')));
+    if !first_ok
+        || (!glob && is_glob(name))
+        || name.contains(|c: char| c.is_whitespace() || c.is_control() || c == '=')
+    {
+        return Err(invalid(f, format!("`{name}` is not a valid package name")));
+    }
+    Ok(())
+}
+
+fn check_version(f: &'static str, name: &str, version: &str) -> Result<(), ArgError> {
+    if version.is_empty() || version.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            f,
+            format!("`{version}` is not a valid version for `{name}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// Package names from `name` (Salt accepts `a,b,c` there) or `pkgs`, which
+/// wins when given, as in Salt. Items of `pkgs` may be `{name: version}`.
+fn targets(args: &Args, f: &'static str) -> Result<Vec<(String, Option<String>)>, ArgError> {
+    let pkgs = args.list(f, usize::MAX, "pkgs")?;
+    let raw = if pkgs.is_empty() {
+        args.list(f, 0, "name")?
+    } else {
+        pkgs
+    };
+    if raw.is_empty() {
+        return Err(invalid(f, "give a package name or pkgs='[...]'"));
+    }
+    raw.into_iter()
+        .map(|item| {
+            // `Args::list` renders `{name: version}` items as `name=version`.
+            let (name, version) = match item.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.trim_start_matches('=').to_string())),
+                None => (item, None),
+            };
+            check_name(f, &name, false)?;
+            if let Some(v) = &version {
+                check_version(f, &name, v)?;
+            }
+            Ok((name, version))
+        })
+        .collect()
+}
+
+fn parse_install(args: &Args, f: &'static str) -> Result<Box<dyn Function>, ArgError> {
+    args.check(
+        f,
+        &[
+            "name",
+            "pkgs",
+            "version",
+            "refresh",
+            "fromrepo",
+            "skip_verify",
+            "install_recommends",
+            "only_upgrade",
+            "reinstall",
+        ],
+        1,
+    )?;
+    let mut targets = targets(args, f)?;
+    if let Some(v) = args.string(f, usize::MAX, "version")? {
+        if args.kwargs.contains_key("pkgs") || targets.len() != 1 {
+            return Err(invalid(
+                f,
+                "`version` applies to a single `name`; give versions in pkgs='[{name: version}]' instead",
+            ));
+        }
+        let v = v.trim_start_matches('=').to_string();
+        check_version(f, &targets[0].0, &v)?;
+        targets[0].1 = Some(v);
+    }
+    let fromrepo = args.string(f, usize::MAX, "fromrepo")?;
+    if let Some(r) = &fromrepo {
+        if r.is_empty() || r.starts_with('-') {
+            return Err(invalid(f, format!("`{r}` is not a valid fromrepo")));
+        }
+    }
+    Ok(Box::new(Change {
+        function: f,
+        action: Action::Install {
+            fromrepo,
+            skip_verify: args.flag(f, "skip_verify", false)?,
+            install_recommends: args.flag(f, "install_recommends", true)?,
+            only_upgrade: args.flag(f, "only_upgrade", false)?,
+            reinstall: args.flag(f, "reinstall", false)?,
+        },
+        refresh: args.flag(f, "refresh", false)?,
+        targets,
+    }))
+}
+
+fn parse_remove(args: &Args, f: &'static str, purge: bool) -> Result<Box<dyn Function>, ArgError> {
+    args.check(f, &["name", "pkgs"], 1)?;
+    let targets = targets(args, f)?;
+    if let Some((n, _)) = targets.iter().find(|(_, v)| v.is_some()) {
+        return Err(invalid(
+            f,
+            format!("`{n}`: versions cannot be given when removing"),
+        ));
+    }
+    Ok(Box::new(Change {
+        function: f,
+        action: if purge { Action::Purge } else { Action::Remove },
+        refresh: false,
+        targets,
+    }))
+}
+
+/// Positional package names (globs allowed where `glob`).
+fn names(args: &Args, f: &'static str, glob: bool) -> Result<Vec<String>, ArgError> {
+    let names = (0..args.positional.len())
+        .map(|i| args.required(f, i, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    if names.is_empty() {
+        return Err(invalid(f, "give at least one package name"));
+    }
+    for n in &names {
+        check_name(f, n, glob)?;
+    }
+    Ok(names)
+}
+
+fn parse_version(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "pkg.version";
+    args.check(F, &[], usize::MAX)?;
+    Ok(Box::new(Version {
+        names: names(args, F, true)?,
+    }))
+}
+
+fn parse_latest(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "pkg.latest_version";
+    args.check(F, &["refresh", "fromrepo", "show_installed"], usize::MAX)?;
+    Ok(Box::new(Latest {
+        names: names(args, F, false)?,
+        refresh: args.flag(F, "refresh", true)?,
+        fromrepo: args.string(F, usize::MAX, "fromrepo")?,
+        show_installed: args.flag(F, "show_installed", false)?,
+    }))
+}
+
+fn parse_list_pkgs(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "pkg.list_pkgs";
+    args.check(F, &["versions_as_list", "removed"], 0)?;
+    Ok(Box::new(ListPkgs {
+        versions_as_list: args.flag(F, "versions_as_list", false)?,
+        removed: args.flag(F, "removed", false)?,
+    }))
+}
+
+fn parse_list_upgrades(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "pkg.list_upgrades";
+    args.check(F, &["refresh", "dist_upgrade", "fromrepo"], 0)?;
+    Ok(Box::new(ListUpgrades {
+        refresh: args.flag(F, "refresh", true)?,
+        dist_upgrade: args.flag(F, "dist_upgrade", true)?,
+        fromrepo: args.string(F, usize::MAX, "fromrepo")?,
+    }))
+}
+
+fn parse_refresh_db(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "pkg.refresh_db";
+    args.check(F, &["failhard"], 0)?;
+    Ok(Box::new(RefreshDb {
+        failhard: args.flag(F, "failhard", false)?,
+    }))
+}
+
+/// stdout of a pkg script: `@@marker [value]` lines and the data lines
+/// under each marker.
+#[derive(Default, Debug)]
+struct Report {
+    values: BTreeMap<String, String>,
+    sections: BTreeMap<String, Vec<String>>,
+}
+
+impl Report {
+    fn read(stdout: &str) -> Report {
+        let mut r = Report::default();
+        let mut current = String::new();
+        for line in stdout.lines() {
+            if let Some(marker) = line.strip_prefix("@@") {
+                let (name, value) = marker.split_once(' ').unwrap_or((marker, ""));
+                r.values.insert(name.to_string(), value.to_string());
+                r.sections.entry(name.to_string()).or_default();
+                current = name.to_string();
+            } else if !current.is_empty() {
+                r.sections
+                    .entry(current.clone())
+                    .or_default()
+                    .push(line.to_string());
+            }
+        }
+        r
+    }
+
+    fn has(&self, marker: &str) -> bool {
+        self.values.contains_key(marker)
+    }
+
+    fn value(&self, marker: &str) -> Option<&str> {
+        self.values.get(marker).map(String::as_str)
+    }
+
+    fn lines(&self, marker: &str) -> &[String] {
+        self.sections.get(marker).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Check the parts every pkg script prints and turn a platform or transport
+/// problem into the failure to report.
+fn open<'a>(
+    function: &str,
+    out: Option<&'a ExecOutput>,
+) -> Result<(Report, &'a ExecOutput), Outcome> {
+    let Some(out) = out else {
+        return Err(Outcome::fail(
+            json!(format!("{function}: no script ran")),
+            None,
+        ));
+    };
+    let report = Report::read(&out.stdout);
+    if let Some(pm) = report.value("unsupported") {
+        return Err(Outcome::fail(
+            json!(format!(
+                "{function}: package manager {pm} is not supported yet (apt/dpkg only)"
+            )),
+            out.exit_code,
+        ));
+    }
+    if !report.has("halite_pkg") || !report.has("end") {
+        let detail = last_lines(&out.stderr, 10);
+        return Err(Outcome::fail(
+            json!(format!(
+                "{function}: the package script did not complete{}{detail}",
+                if detail.is_empty() { "" } else { ":\n" }
+            )),
+            out.exit_code,
+        ));
+    }
+    if report.has("refresh_failed") {
+        return Err(Outcome::fail(
+            json!(format!(
+                "{function}: refreshing the package database failed:\n{}",
+                apt_errors(&out.stderr).join("\n")
+            )),
+            out.exit_code,
+        ));
+    }
+    Ok((report, out))
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// apt's error lines (`E: ...`), or the end of its output when it failed
+/// without any.
+fn apt_errors(output: &str) -> Vec<String> {
+    let errors: Vec<String> = output
+        .lines()
+        .filter(|l| l.starts_with("E: ") || l.starts_with("dpkg: error"))
+        .map(str::to_string)
+        .collect();
+    if errors.is_empty() {
+        let tail = last_lines(output, 5);
+        if tail.is_empty() {
+            return vec!["apt-get failed without a message".into()];
+        }
+        return vec![tail];
+    }
+    errors
+}
+
+/// One `dpkg-query` line: package, architecture, version, status abbreviation.
+struct Entry {
+    /// `name`, or `name:arch` for a foreign architecture (Salt's convention).
+    name: String,
+    version: String,
+    /// Second letter of `${db:Status-Abbrev}`.
+    status: char,
+}
+
+impl Entry {
+    fn installed(&self) -> bool {
+        // installed, or installed with triggers still pending
+        matches!(self.status, 'i' | 'W' | 't')
+    }
+    fn config_only(&self) -> bool {
+        self.status == 'c'
+    }
+}
+
+fn entries(lines: &[String], native_arch: &str) -> Vec<Entry> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let (pkg, arch, version, status) =
+                (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
+            if pkg.is_empty() {
+                return None;
+            }
+            let name = if arch.is_empty() || arch == "all" || arch == native_arch {
+                pkg.to_string()
+            } else {
+                format!("{pkg}:{arch}")
+            };
+            Some(Entry {
+                name,
+                version: version.to_string(),
+                status: status.chars().nth(1).unwrap_or('n'),
+            })
+        })
+        .collect()
+}
+
+/// Installed packages as name to versions (several for multi-version installs).
+fn installed(lines: &[String], native_arch: &str) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in entries(lines, native_arch)
+        .into_iter()
+        .filter(Entry::installed)
+    {
+        m.entry(e.name).or_default().push(e.version);
+    }
+    m
+}
+
+/// Salt's `compare_dicts` over version strings (several joined with `,`).
+fn compare(
+    old: &BTreeMap<String, Vec<String>>,
+    new: &BTreeMap<String, Vec<String>>,
+) -> Map<String, Value> {
+    let mut ret = Map::new();
+    for name in old.keys().chain(new.keys()) {
+        let o = old.get(name).map(|v| v.join(",")).unwrap_or_default();
+        let n = new.get(name).map(|v| v.join(",")).unwrap_or_default();
+        if o != n {
+            ret.insert(name.clone(), json!({"old": o, "new": n}));
+        }
+    }
+    ret
+}
+
+#[derive(Debug)]
+enum Action {
+    Install {
+        fromrepo: Option<String>,
+        skip_verify: bool,
+        install_recommends: bool,
+        only_upgrade: bool,
+        reinstall: bool,
+    },
+    Remove,
+    Purge,
+}
+
+/// `pkg.install`, `pkg.remove`, `pkg.purge`.
+#[derive(Debug)]
+struct Change {
+    function: &'static str,
+    action: Action,
+    refresh: bool,
+    targets: Vec<(String, Option<String>)>,
+}
+
+impl Change {
+    fn script(&self) -> String {
+        let mut s = String::from(PRELUDE);
+        match &self.action {
+            Action::Install {
+                fromrepo,
+                skip_verify,
+                install_recommends,
+                only_upgrade,
+                reinstall,
+            } => {
+                if self.refresh {
+                    s.push_str("h_refresh\n");
+                } else {
+                    // Without any package lists nothing can be installed (fresh
+                    // images ship none): fetch them rather than fail.
+                    s.push_str(
+                        "h_lists=\n\
+                         for h_f in /var/lib/apt/lists/*_Packages*; do\n\
+                         \t[ -e \"$h_f\" ] && h_lists=1\n\
+                         \tbreak\n\
+                         done\n\
+                         [ -n \"$h_lists\" ] || h_refresh\n",
+                    );
+                }
+                let mut opts: Vec<&str> = Vec::new();
+                if self.targets.iter().any(|(_, v)| v.is_some()) {
+                    opts.push("--allow-downgrades");
+                }
+                if !install_recommends {
+                    opts.push("--no-install-recommends");
+                }
+                if *only_upgrade {
+                    opts.push("--only-upgrade");
+                }
+                if *skip_verify {
+                    opts.push("--allow-unauthenticated");
+                }
+                if *reinstall {
+                    opts.push("--reinstall");
+                }
+                let mut words: Vec<String> = opts.iter().map(|o| o.to_string()).collect();
+                if let Some(r) = fromrepo {
+                    words.push("-t".into());
+                    words.push(r.clone());
+                }
+                words.push("install".into());
+                words.push("--".into());
+                words.extend(self.targets.iter().map(|(n, v)| match v {
+                    Some(v) => format!("{n}={v}"),
+                    None => n.clone(),
+                }));
+                s.push_str(&format!(
+                    "printf '@@before\\n'\n\
+                     h_list\n\
+                     printf '@@apt\\n'\n\
+                     {APT_CHANGE} {} >&2 </dev/null\n\
+                     h_rc=$?\n\
+                     printf '@@rc %s\\n' \"$h_rc\"\n",
+                    join(&words)
+                ));
+            }
+            Action::Remove | Action::Purge => {
+                let purge = matches!(self.action, Action::Purge);
+                // Like Salt, only packages that are there are removed, so an
+                // unknown name is "nothing to do", not an apt error.
+                s.push_str(&format!(
+                    "printf '@@before\\n'\n\
+                     h_list\n\
+                     set --\n\
+                     for h_p in {names}; do\n\
+                     \th_st=$(dpkg-query -W -f='${{db:Status-Abbrev}}\\n' -- \"$h_p\" 2>/dev/null)\n\
+                     \tcase $h_st in\n\
+                     \t'' | ?n*) ;;\n\
+                     \t?c*) {config_only} ;;\n\
+                     \t*) set -- \"$@\" \"$h_p\" ;;\n\
+                     \tesac\n\
+                     done\n\
+                     h_rc=0\n\
+                     if [ \"$#\" -gt 0 ]; then\n\
+                     \tprintf '@@apt\\n'\n\
+                     \t{APT_CHANGE} {verb} -- \"$@\" >&2 </dev/null\n\
+                     \th_rc=$?\n\
+                     \tprintf '@@rc %s\\n' \"$h_rc\"\n\
+                     fi\n",
+                    names = join(self.targets.iter().map(|(n, _)| n)),
+                    config_only = if purge { "set -- \"$@\" \"$h_p\"" } else { ":" },
+                    verb = if purge { "--purge remove" } else { "remove" },
+                ));
+            }
+        }
+        s.push_str(
+            "printf '@@after\\n'\n\
+             h_list\n\
+             printf '@@end\\n'\n\
+             exit \"$h_rc\"\n",
+        );
+        s
+    }
+}
+
+impl Function for Change {
+    fn command(&self, _: &HostCtx) -> Option<Command> {
+        Some(Command::new(self.script()))
+    }
+
+    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let (report, out) = match open(self.function, out) {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let arch = report.value("arch").unwrap_or("");
+        let old = installed(report.lines("before"), arch);
+        let new = installed(report.lines("after"), arch);
+        let mut changes = compare(&old, &new);
+        if let Action::Install {
+            reinstall: true, ..
+        } = self.action
+        {
+            // A reinstall changes no version; Salt still lists the package.
+            for (name, _) in &self.targets {
+                if let (Some(o), Some(n)) = (old.get(name), new.get(name)) {
+                    changes
+                        .entry(name.clone())
+                        .or_insert_with(|| json!({"old": o.join(","), "new": n.join(",")}));
+                }
+            }
+        }
+        let rc: i32 = report
+            .value("rc")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if rc == 0 {
+            return Outcome::ok(Value::Object(changes));
+        }
+        let what = match self.action {
+            Action::Install { .. } => "installing",
+            Action::Remove | Action::Purge => "removing",
+        };
+        let mut msg =
+            format!("Problem encountered {what} package(s). Additional info follows:\n\nerrors:\n");
+        for e in apt_errors(&out.stderr) {
+            msg.push_str(&format!("    - {e}\n"));
+        }
+        if !changes.is_empty() {
+            msg.push_str("\nchanges:\n");
+            for (name, c) in &changes {
+                msg.push_str(&format!(
+                    "    {name}: {} -> {}\n",
+                    c["old"].as_str().unwrap_or(""),
+                    c["new"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        Outcome::fail(json!(msg.trim_end()), Some(rc))
+    }
+}
+
+/// `pkg.version`.
+#[derive(Debug)]
+struct Version {
+    names: Vec<String>,
+}
+
+fn is_glob(name: &str) -> bool {
+    name.contains(['*', '?', '['])
+}
+
+impl Function for Version {
+    fn command(&self, _: &HostCtx) -> Option<Command> {
+        Some(Command::new(format!(
+            "{PRELUDE}printf '@@list\\n'\nh_list -- {}\nprintf '@@end\\n'\n",
+            join(&self.names)
+        )))
+    }
+
+    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let (report, _) = match open("pkg.version", out) {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let pkgs = installed(report.lines("list"), report.value("arch").unwrap_or(""));
+        let mut ret = Map::new();
+        let mut globbed = false;
+        for name in &self.names {
+            if is_glob(name) {
+                globbed = true;
+                let Ok(glob) = globset::Glob::new(name) else {
+                    continue;
+                };
+                let m = glob.compile_matcher();
+                for (p, v) in pkgs.iter().filter(|(p, _)| m.is_match(p.as_str())) {
+                    ret.insert(p.clone(), json!(v.join(",")));
+                }
+            } else {
+                let v = pkgs.get(name).map(|v| v.join(",")).unwrap_or_default();
+                ret.insert(name.clone(), json!(v));
+            }
+        }
+        if ret.len() == 1 && !globbed {
+            let (_, v) = ret.into_iter().next().expect("one entry");
+            return Outcome::ok(v);
+        }
+        Outcome::ok(Value::Object(ret))
+    }
+}
+
+/// `pkg.latest_version`.
+#[derive(Debug)]
+struct Latest {
+    names: Vec<String>,
+    refresh: bool,
+    fromrepo: Option<String>,
+    show_installed: bool,
+}
+
+impl Function for Latest {
+    fn command(&self, _: &HostCtx) -> Option<Command> {
+        let mut s = String::from(PRELUDE);
+        if self.refresh {
+            s.push_str("h_refresh\n");
+        }
+        let repo = match &self.fromrepo {
+            Some(r) => format!(" -o {}", quote(&format!("APT::Default-Release={r}"))),
+            None => String::new(),
+        };
+        s.push_str(&format!(
+            "printf '@@policy\\n'\napt-cache -q{repo} policy -- {} 2>/dev/null\nprintf '@@end\\n'\n",
+            join(&self.names)
+        ));
+        Some(Command::new(s))
+    }
+
+    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let (report, _) = match open("pkg.latest_version", out) {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let policy = parse_policy(report.lines("policy"));
+        let mut ret = Map::new();
+        for name in &self.names {
+            let latest = match policy.get(name) {
+                Some((installed, Some(candidate))) => match installed {
+                    Some(i) if !self.show_installed && deb_cmp(i, candidate) != Ordering::Less => {
+                        String::new()
+                    }
+                    _ => candidate.clone(),
+                },
+                _ => String::new(),
+            };
+            ret.insert(name.clone(), json!(latest));
+        }
+        if self.names.len() == 1 {
+            let (_, v) = ret.into_iter().next().expect("one entry");
+            return Outcome::ok(v);
+        }
+        Outcome::ok(Value::Object(ret))
+    }
+}
+
+/// `apt-cache policy` output: package to (installed, candidate), `(none)`
+/// read as absent.
+fn parse_policy(lines: &[String]) -> BTreeMap<String, (Option<String>, Option<String>)> {
+    let mut m: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let value = |v: &str| -> Option<String> {
+        let v = v.trim();
+        (!v.is_empty() && v != "(none)").then(|| v.to_string())
+    };
+    for line in lines {
+        if !line.starts_with(char::is_whitespace) {
+            current = line.strip_suffix(':').map(str::to_string);
+            if let Some(c) = &current {
+                m.entry(c.clone()).or_default();
+            }
+            continue;
+        }
+        let Some(pkg) = &current else { continue };
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Installed:") {
+            m.entry(pkg.clone()).or_default().0 = value(v);
+        } else if let Some(v) = t.strip_prefix("Candidate:") {
+            m.entry(pkg.clone()).or_default().1 = value(v);
+        }
+    }
+    m
+}
+
+/// `pkg.list_pkgs`.
+#[derive(Debug)]
+struct ListPkgs {
+    versions_as_list: bool,
+    removed: bool,
+}
+
+impl Function for ListPkgs {
+    fn command(&self, _: &HostCtx) -> Option<Command> {
+        Some(Command::new(format!(
+            "{PRELUDE}printf '@@list\\n'\nh_list\nprintf '@@end\\n'\n"
+        )))
+    }
+
+    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let (report, _) = match open("pkg.list_pkgs", out) {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let mut pkgs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let arch = report.value("arch").unwrap_or("");
+        for e in entries(report.lines("list"), arch) {
+            let wanted = if self.removed {
+                e.config_only()
+            } else {
+                e.installed()
+            };
+            if wanted {
+                pkgs.entry(e.name).or_default().push(e.version);
+            }
+        }
+        Outcome::ok(Value::Object(
+            pkgs.into_iter()
+                .map(|(k, v)| {
+                    let v = if self.versions_as_list {
+                        json!(v)
+                    } else {
+                        json!(v.join(","))
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// `pkg.list_upgrades`.
+#[derive(Debug)]
+struct ListUpgrades {
+    refresh: bool,
+    dist_upgrade: bool,
+    fromrepo: Option<String>,
+}
+
+impl Function for ListUpgrades {
+    fn command(&self, _: &HostCtx) -> Option<Command> {
+        let mut s = String::from(PRELUDE);
+        if self.refresh {
+            s.push_str("h_refresh\n");
+        }
+        let mut words = vec!["apt-get".to_string(), "--just-print".to_string()];
+        if let Some(r) = &self.fromrepo {
+            words.push("-o".into());
+            words.push(format!("APT::Default-Release={r}"));
+        }
+        words.push(
+            if self.dist_upgrade {
+                "dist-upgrade"
+            } else {
+                "upgrade"
+            }
+            .into(),
+        );
+        s.push_str(&format!(
+            "printf '@@upgrades\\n'\n\
+             {} </dev/null\n\
+             h_rc=$?\n\
+             printf '@@rc %s\\n@@end\\n' \"$h_rc\"\n\
+             exit \"$h_rc\"\n",
+            join(&words)
+        ));
+        Some(Command::new(s))
+    }
+
+    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let (report, out) = match open("pkg.list_upgrades", out) {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        if report.value("rc").is_some_and(|rc| rc != "0") {
+            return Outcome::fail(json!(apt_errors(&out.stderr).join("\n")), out.exit_code);
+        }
+        // `Conf name (version repo [arch])`, as Salt's `_get_upgradable` reads it.
+        let mut ret = Map::new();
+        for line in report.lines("upgrades") {
+            let Some(rest) = line.strip_prefix("Conf ") else {
+                continue;
+            };
+            let mut it = rest.splitn(2, ' ');
+            let (Some(name), Some(tail)) = (it.next(), it.next()) else {
+                continue;
+            };
+            if let Some(version) = tail
+                .strip_prefix('(')
+                .and_then(|t| t.split_whitespace().next())
+            {
+                ret.insert(name.to_string(), json!(version.trim_end_matches(')')));
+            }
+        }
+        Outcome::ok(Value::Object(ret))
+    }
+}
+
+/// `pkg.refresh_db`.
+#[derive(Debug)]
+struct RefreshDb {
+    failhard: bool,
+}
+
+impl Function for RefreshDb {
+    fn command(&self, _: &HostCtx) -> Option<Command> {
+        Some(Command::new(format!(
+            "{PRELUDE}printf '@@update\\n'\n\
+             apt-get -q update </dev/null\n\
+             h_rc=$?\n\
+             printf '@@rc %s\\n@@end\\n' \"$h_rc\"\n\
+             exit \"$h_rc\"\n"
+        )))
+    }
+
+    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let (report, out) = match open("pkg.refresh_db", out) {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        if report.value("rc").is_some_and(|rc| rc != "0") {
+            return Outcome::fail(json!(apt_errors(&out.stderr).join("\n")), out.exit_code);
+        }
+        // Salt's reading of `apt-get update`: Get = updated (True), Hit =
+        // already current (None), Ign/Err = not updated (False).
+        let mut ret = Map::new();
+        let mut failed = Vec::new();
+        for line in report.lines("update") {
+            let mut cols = line.split_whitespace();
+            let Some(kind) = cols.next() else { continue };
+            let mut ident = cols.collect::<Vec<_>>().join(" ");
+            let value = if kind.starts_with("Get") {
+                if let Some(i) = ident.rfind(" [") {
+                    if ident.ends_with("B]") {
+                        ident.truncate(i);
+                    }
+                }
+                json!(true)
+            } else if kind.starts_with("Hit") {
+                Value::Null
+            } else if kind.starts_with("Ign") {
+                json!(false)
+            } else if kind.starts_with("Err") {
+                failed.push(ident.clone());
+                json!(false)
+            } else {
+                continue;
+            };
+            ret.insert(ident, value);
+        }
+        if self.failhard && !failed.is_empty() {
+            return Outcome::fail(
+                json!(format!("Error getting repos: {}", failed.join(", "))),
+                out.exit_code,
+            );
+        }
+        Outcome::ok(Value::Object(ret))
+    }
+}
+
+/// Debian version order (dpkg's `verrevcmp`): epoch, then upstream version,
+/// then revision, where `~` sorts before everything, even the end.
+fn deb_cmp(a: &str, b: &str) -> Ordering {
+    fn split(v: &str) -> (u64, &str, &str) {
+        let (epoch, rest) = match v.split_once(':') {
+            Some((e, r)) if e.bytes().all(|c| c.is_ascii_digit()) => (e.parse().unwrap_or(0), r),
+            _ => (0, v),
+        };
+        let (upstream, revision) = rest.rsplit_once('-').unwrap_or((rest, ""));
+        (epoch, upstream, revision)
+    }
+    fn order(c: Option<u8>) -> i32 {
+        match c {
+            None => 0,
+            Some(c) if c.is_ascii_digit() => 0,
+            Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+            Some(b'~') => -1,
+            Some(c) => i32::from(c) + 256,
+        }
+    }
+    fn verrevcmp(a: &[u8], b: &[u8]) -> Ordering {
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            while (i < a.len() && !a[i].is_ascii_digit()) || (j < b.len() && !b[j].is_ascii_digit())
+            {
+                let (ac, bc) = (order(a.get(i).copied()), order(b.get(j).copied()));
+                if ac != bc {
+                    return ac.cmp(&bc);
+                }
+                i += 1;
+                j += 1;
+            }
+            while i < a.len() && a[i] == b'0' {
+                i += 1;
+            }
+            while j < b.len() && b[j] == b'0' {
+                j += 1;
+            }
+            let mut first_diff = Ordering::Equal;
+            while i < a.len() && a[i].is_ascii_digit() && j < b.len() && b[j].is_ascii_digit() {
+                if first_diff == Ordering::Equal {
+                    first_diff = a[i].cmp(&b[j]);
+                }
+                i += 1;
+                j += 1;
+            }
+            if i < a.len() && a[i].is_ascii_digit() {
+                return Ordering::Greater;
+            }
+            if j < b.len() && b[j].is_ascii_digit() {
+                return Ordering::Less;
+            }
+            if first_diff != Ordering::Equal {
+                return first_diff;
+            }
+        }
+        Ordering::Equal
+    }
+    let (ea, ua, ra) = split(a);
+    let (eb, ub, rb) = split(b);
+    ea.cmp(&eb)
+        .then_with(|| verrevcmp(ua.as_bytes(), ub.as_bytes()))
+        .then_with(|| verrevcmp(ra.as_bytes(), rb.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functions::parse_call;
+
+    fn call(name: &str, words: &[&str]) -> Result<Box<dyn Function>, ArgError> {
+        parse_call(name, &Args::from_words(words))
+    }
+
+    fn ctx() -> HostCtx<'static> {
+        HostCtx {
+            id: "h",
+            grains: &Value::Null,
+        }
+    }
+
+    fn script(name: &str, words: &[&str]) -> String {
+        call(name, words).unwrap().command(&ctx()).unwrap().script
+    }
+
+    fn interpret(name: &str, words: &[&str], stdout: &str, stderr: &str, code: i32) -> Outcome {
+        call(name, words).unwrap().interpret(
+            &ctx(),
+            Some(&ExecOutput {
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+                exit_code: Some(code),
+            }),
+        )
+    }
+
+    const LIST_BEFORE: &str = "bash\tamd64\t5.2.15-2+b2\tii \n\
+        libc6\tamd64\t2.36-9+deb12u4\tii \n\
+        libc6\ti386\t2.36-9+deb12u4\tii \n\
+        tzdata\tall\t2024a-0+deb12u1\tii \n\
+        vim-tiny\tamd64\t2:9.0.1378-2\trc \n";
+
+    fn report(before: &str, after: &str, rc: i32) -> String {
+        format!(
+            "@@halite_pkg 1\n@@arch amd64\n@@before\n{before}@@apt\n@@rc {rc}\n@@after\n{after}@@end\n"
+        )
+    }
+
+    #[test]
+    fn install_arguments() {
+        assert!(call("pkg.install", &["vim"]).is_ok());
+        assert!(call("pkg.install", &["pkgs=[vim, {bash: 5.2.15-2+b2}]"]).is_ok());
+        assert!(call(
+            "pkg.install",
+            &[
+                "vim",
+                "version=2:9.0-1",
+                "refresh=True",
+                "fromrepo=bookworm-backports",
+                "install_recommends=False",
+                "reinstall=True",
+                "only_upgrade=False",
+                "skip_verify=False"
+            ]
+        )
+        .is_ok());
+        assert!(matches!(
+            call("pkg.install", &["vim", "frobnicate=1"]),
+            Err(ArgError::UnknownArg { .. })
+        ));
+        assert!(call("pkg.install", &[]).is_err());
+        assert!(
+            call("pkg.install", &["-oDebug::X=1"]).is_err(),
+            "option injection"
+        );
+        assert!(call("pkg.install", &["vim", "version=1.0", "pkgs=[a]"]).is_err());
+        assert!(call("pkg.install", &["a,b", "version=1.0"]).is_err());
+        assert!(call("pkg.install", &["vim", "version=1 2"]).is_err());
+        assert!(
+            call("pkg.install", &["vim", "emacs"]).is_err(),
+            "one positional"
+        );
+        assert!(call("pkg.install", &["vim", "fromrepo=-x"]).is_err());
+        assert!(call("pkg.install", &["vim", "refresh=maybe"]).is_err());
+    }
+
+    #[test]
+    fn other_arguments() {
+        assert!(call("pkg.remove", &["vim,emacs"]).is_ok());
+        assert!(call("pkg.purge", &["pkgs=[vim]"]).is_ok());
+        assert!(call("pkg.remove", &["pkgs=[{vim: 1}]"]).is_err());
+        assert!(matches!(
+            call("pkg.remove", &["vim", "refresh=True"]),
+            Err(ArgError::UnknownArg { .. })
+        ));
+        assert!(call("pkg.version", &["bash", "vim*", "lib?c6"]).is_ok());
+        assert!(call("pkg.version", &[]).is_err());
+        assert!(matches!(
+            call("pkg.version", &["bash", "refresh=1"]),
+            Err(ArgError::UnknownArg { .. })
+        ));
+        assert!(call(
+            "pkg.latest_version",
+            &[
+                "bash",
+                "vim",
+                "refresh=False",
+                "fromrepo=x",
+                "show_installed=True"
+            ]
+        )
+        .is_ok());
+        assert!(call("pkg.latest_version", &["vim*"]).is_err());
+        assert!(call(
+            "pkg.list_upgrades",
+            &["refresh=False", "dist_upgrade=False", "fromrepo=x"]
+        )
+        .is_ok());
+        assert!(call("pkg.list_upgrades", &["bash"]).is_err());
+        assert!(call("pkg.refresh_db", &["failhard=True"]).is_ok());
+        assert!(matches!(
+            call("pkg.refresh_db", &["force=True"]),
+            Err(ArgError::UnknownArg { .. })
+        ));
+        assert!(call("pkg.list_pkgs", &["versions_as_list=True", "removed=False"]).is_ok());
+    }
+
+    #[test]
+    fn scripts_are_valid_sh_and_quote_values() {
+        let all: &[(&str, &[&str])] = &[
+            (
+                "pkg.install",
+                &["vim", "version=2:9.0.1378-2", "fromrepo=it's"],
+            ),
+            (
+                "pkg.install",
+                &[
+                    "pkgs=[a, {b: 1.0~rc1}]",
+                    "refresh=True",
+                    "install_recommends=False",
+                ],
+            ),
+            ("pkg.remove", &["vim,emacs"]),
+            ("pkg.purge", &["vim"]),
+            ("pkg.version", &["bash", "lib*"]),
+            ("pkg.latest_version", &["bash", "fromrepo=it's"]),
+            ("pkg.list_pkgs", &[]),
+            ("pkg.list_upgrades", &["fromrepo=a b"]),
+            ("pkg.refresh_db", &[]),
+        ];
+        for (name, words) in all {
+            let s = script(name, words);
+            let st = std::process::Command::new("sh")
+                .args(["-n", "-c", &s])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{name}: {s}");
+        }
+        let s = script(
+            "pkg.install",
+            &["vim", "version=2:9.0.1378-2", "fromrepo=it's"],
+        );
+        assert!(
+            s.contains("--allow-downgrades -t 'it'\\''s' install -- vim=2:9.0.1378-2 >&2"),
+            "{s}"
+        );
+        assert!(s.contains("DPkg::Options::=--force-confold"));
+        let s = script("pkg.version", &["lib*"]);
+        assert!(s.contains("h_list -- 'lib*'"), "{s}");
+    }
+
+    #[test]
+    fn install_reports_new_and_upgraded_packages() {
+        let after = "bash\tamd64\t5.2.15-2+b7\tii \n\
+            libc6\tamd64\t2.36-9+deb12u4\tii \n\
+            libc6\ti386\t2.36-9+deb12u4\tii \n\
+            tzdata\tall\t2024a-0+deb12u1\tii \n\
+            vim-tiny\tamd64\t2:9.0.1378-2\trc \n\
+            vim\tamd64\t2:9.0.1378-2\tii \n\
+            vim-runtime\tall\t2:9.0.1378-2\tii \n";
+        let o = interpret(
+            "pkg.install",
+            &["pkgs=[vim, bash]"],
+            &report(LIST_BEFORE, after, 0),
+            "",
+            0,
+        );
+        assert_eq!(
+            o,
+            Outcome::ok(json!({
+                "bash": {"old": "5.2.15-2+b2", "new": "5.2.15-2+b7"},
+                "vim": {"old": "", "new": "2:9.0.1378-2"},
+                "vim-runtime": {"old": "", "new": "2:9.0.1378-2"},
+            }))
+        );
+    }
+
+    #[test]
+    fn install_with_nothing_to_do_is_an_empty_dict() {
+        let o = interpret(
+            "pkg.install",
+            &["bash"],
+            &report(LIST_BEFORE, LIST_BEFORE, 0),
+            "bash is already the newest version (5.2.15-2+b2).\n",
+            0,
+        );
+        assert_eq!(o, Outcome::ok(json!({})));
+    }
+
+    #[test]
+    fn foreign_architectures_are_named_like_salt() {
+        let after =
+            LIST_BEFORE.replace("libc6\ti386\t2.36-9+deb12u4", "libc6\ti386\t2.36-9+deb12u7");
+        let o = interpret(
+            "pkg.install",
+            &["libc6:i386"],
+            &report(LIST_BEFORE, &after, 0),
+            "",
+            0,
+        );
+        assert_eq!(
+            o.ret,
+            json!({"libc6:i386": {"old": "2.36-9+deb12u4", "new": "2.36-9+deb12u7"}})
+        );
+    }
+
+    #[test]
+    fn downgrade_to_a_given_version() {
+        let after = LIST_BEFORE.replace("5.2.15-2+b2", "5.2.15-1");
+        let o = interpret(
+            "pkg.install",
+            &["bash", "version=5.2.15-1"],
+            &report(LIST_BEFORE, &after, 0),
+            "",
+            0,
+        );
+        assert_eq!(
+            o.ret,
+            json!({"bash": {"old": "5.2.15-2+b2", "new": "5.2.15-1"}})
+        );
+    }
+
+    #[test]
+    fn reinstall_lists_the_package_like_salt() {
+        let o = interpret(
+            "pkg.install",
+            &["bash", "reinstall=True"],
+            &report(LIST_BEFORE, LIST_BEFORE, 0),
+            "",
+            0,
+        );
+        assert_eq!(
+            o.ret,
+            json!({"bash": {"old": "5.2.15-2+b2", "new": "5.2.15-2+b2"}})
+        );
+    }
+
+    #[test]
+    fn apt_failure_carries_apts_message() {
+        let stderr = "Reading package lists...\nBuilding dependency tree...\nE: Unable to locate package nosuchpkg\n";
+        let o = interpret(
+            "pkg.install",
+            &["nosuchpkg"],
+            &report(LIST_BEFORE, LIST_BEFORE, 100),
+            stderr,
+            100,
+        );
+        assert!(!o.success);
+        assert_eq!(o.retcode, Some(100));
+        assert_eq!(
+            o.ret,
+            json!("Problem encountered installing package(s). Additional info follows:\n\nerrors:\n    - E: Unable to locate package nosuchpkg")
+        );
+    }
+
+    #[test]
+    fn lock_held_is_a_failure() {
+        let stderr = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)\n\
+                      E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\n";
+        let o = interpret(
+            "pkg.remove",
+            &["bash"],
+            &report(LIST_BEFORE, LIST_BEFORE, 100),
+            stderr,
+            100,
+        );
+        assert!(!o.success);
+        let msg = o.ret.as_str().unwrap();
+        assert!(
+            msg.starts_with("Problem encountered removing package(s)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("    - E: Could not get lock /var/lib/dpkg/lock-frontend"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("    - E: Unable to acquire the dpkg frontend lock"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn partial_changes_are_kept_in_the_failure() {
+        let after = format!("{LIST_BEFORE}vim\tamd64\t2:9.0.1378-2\tii \n");
+        let o = interpret(
+            "pkg.install",
+            &["pkgs=[vim, broken]"],
+            &report(LIST_BEFORE, &after, 100),
+            "dpkg: error processing package broken (--configure):\n",
+            100,
+        );
+        let msg = o.ret.as_str().unwrap();
+        assert!(
+            msg.contains("    - dpkg: error processing package broken"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("changes:\n    vim:  -> 2:9.0.1378-2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn remove_and_purge_report_removed_packages() {
+        let after = LIST_BEFORE.replace(
+            "bash\tamd64\t5.2.15-2+b2\tii ",
+            "bash\tamd64\t5.2.15-2+b2\trc ",
+        );
+        let o = interpret(
+            "pkg.remove",
+            &["bash"],
+            &report(LIST_BEFORE, &after, 0),
+            "",
+            0,
+        );
+        assert_eq!(
+            o,
+            Outcome::ok(json!({"bash": {"old": "5.2.15-2+b2", "new": ""}}))
+        );
+        // Purging what is only configuration changes no installed package.
+        let after = LIST_BEFORE.replace("vim-tiny\tamd64\t2:9.0.1378-2\trc \n", "");
+        let o = interpret(
+            "pkg.purge",
+            &["vim-tiny"],
+            &report(LIST_BEFORE, &after, 0),
+            "",
+            0,
+        );
+        assert_eq!(o, Outcome::ok(json!({})));
+        // Nothing installed matched: apt did not run, nothing changed.
+        let out = format!(
+            "@@halite_pkg 1\n@@arch amd64\n@@before\n{LIST_BEFORE}@@after\n{LIST_BEFORE}@@end\n"
+        );
+        assert_eq!(
+            interpret("pkg.remove", &["nosuch"], &out, "", 0),
+            Outcome::ok(json!({}))
+        );
+    }
+
+    #[test]
+    fn unsupported_platform_is_named() {
+        for f in ["pkg.install", "pkg.version", "pkg.refresh_db"] {
+            let words: &[&str] = if f == "pkg.refresh_db" { &[] } else { &["vim"] };
+            let o = interpret(f, words, "@@unsupported dnf\n", "", 1);
+            assert_eq!(
+                o,
+                Outcome::fail(
+                    json!(format!(
+                        "{f}: package manager dnf is not supported yet (apt/dpkg only)"
+                    )),
+                    Some(1)
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_detection_runs_on_the_host() {
+        // A PATH without apt-get: the real script must say so, not fail oddly.
+        let f = call("pkg.install", &["vim"]).unwrap();
+        let s = f.command(&ctx()).unwrap().script;
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &s])
+            .env_clear()
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        let o = f.interpret(
+            &ctx(),
+            Some(&ExecOutput {
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                exit_code: out.status.code(),
+            }),
+        );
+        assert_eq!(
+            o.ret,
+            json!("pkg.install: package manager unknown is not supported yet (apt/dpkg only)")
+        );
+        assert!(!o.success);
+    }
+
+    #[test]
+    fn truncated_output_is_a_failure() {
+        let o = interpret(
+            "pkg.install",
+            &["vim"],
+            "@@halite_pkg 1\n@@before\n",
+            "Killed\n",
+            137,
+        );
+        assert!(!o.success);
+        assert!(o.ret.as_str().unwrap().contains("did not complete"));
+        let o = interpret(
+            "pkg.install",
+            &["vim"],
+            "@@halite_pkg 1\n@@refresh\n@@refresh_failed 100\n@@end\n",
+            "E: Could not get lock /var/lib/apt/lists/lock\n",
+            100,
+        );
+        assert!(
+            o.ret.as_str().unwrap().contains("E: Could not get lock"),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn version_shapes() {
+        let out = format!("@@halite_pkg 1\n@@arch amd64\n@@list\n{LIST_BEFORE}@@end\n");
+        assert_eq!(
+            interpret("pkg.version", &["bash"], &out, "", 0),
+            Outcome::ok(json!("5.2.15-2+b2"))
+        );
+        assert_eq!(
+            interpret("pkg.version", &["nosuch"], &out, "", 1).ret,
+            json!("")
+        );
+        assert_eq!(
+            interpret("pkg.version", &["vim-tiny"], &out, "", 0).ret,
+            json!(""),
+            "config files only"
+        );
+        assert_eq!(
+            interpret("pkg.version", &["bash", "nosuch"], &out, "", 1).ret,
+            json!({"bash": "5.2.15-2+b2", "nosuch": ""})
+        );
+        assert_eq!(
+            interpret("pkg.version", &["libc*"], &out, "", 0).ret,
+            json!({"libc6": "2.36-9+deb12u4", "libc6:i386": "2.36-9+deb12u4"})
+        );
+    }
+
+    #[test]
+    fn latest_version_reads_apt_cache_policy() {
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@refresh\n@@policy\n\
+            bash:\n  Installed: 5.2.15-2+b2\n  Candidate: 5.2.15-2+b7\n  Version table:\n     5.2.15-2+b7 500\n\
+            vim:\n  Installed: (none)\n  Candidate: 2:9.0.1378-2\n\
+            tzdata:\n  Installed: 2024a-0+deb12u1\n  Candidate: 2024a-0+deb12u1\n\
+            newer:\n  Installed: 2.0~local1\n  Candidate: 1.9-1\n\
+            virtual:\n  Installed: (none)\n  Candidate: (none)\n@@end\n";
+        let o = interpret(
+            "pkg.latest_version",
+            &["bash", "vim", "tzdata", "newer", "virtual", "unknown"],
+            out,
+            "",
+            0,
+        );
+        assert_eq!(
+            o.ret,
+            json!({"bash": "5.2.15-2+b7", "vim": "2:9.0.1378-2", "tzdata": "", "newer": "", "virtual": "", "unknown": ""})
+        );
+        assert_eq!(
+            interpret("pkg.latest_version", &["bash"], out, "", 0).ret,
+            json!("5.2.15-2+b7")
+        );
+        assert_eq!(
+            interpret(
+                "pkg.latest_version",
+                &["tzdata", "show_installed=True"],
+                out,
+                "",
+                0
+            )
+            .ret,
+            json!("2024a-0+deb12u1")
+        );
+    }
+
+    #[test]
+    fn list_pkgs_and_upgrades() {
+        let out = format!("@@halite_pkg 1\n@@arch amd64\n@@list\n{LIST_BEFORE}@@end\n");
+        assert_eq!(
+            interpret("pkg.list_pkgs", &[], &out, "", 0).ret,
+            json!({"bash": "5.2.15-2+b2", "libc6": "2.36-9+deb12u4", "libc6:i386": "2.36-9+deb12u4", "tzdata": "2024a-0+deb12u1"})
+        );
+        assert_eq!(
+            interpret("pkg.list_pkgs", &["removed=True"], &out, "", 0).ret,
+            json!({"vim-tiny": "2:9.0.1378-2"})
+        );
+        assert_eq!(
+            interpret("pkg.list_pkgs", &["versions_as_list=True"], &out, "", 0).ret["bash"],
+            json!(["5.2.15-2+b2"])
+        );
+
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@upgrades\nNOTE: This is only a simulation!\nReading package lists...\n\
+            Inst bash [5.2.15-2+b2] (5.2.15-2+b7 Debian:12.7/stable [amd64])\n\
+            Inst libnew (1.0-1 Debian:12.7/stable [amd64])\n\
+            Conf bash (5.2.15-2+b7 Debian:12.7/stable [amd64])\n\
+            Conf libnew (1.0-1 Debian:12.7/stable [amd64])\n@@rc 0\n@@end\n";
+        assert_eq!(
+            interpret("pkg.list_upgrades", &[], out, "", 0),
+            Outcome::ok(json!({"bash": "5.2.15-2+b7", "libnew": "1.0-1"}))
+        );
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@upgrades\nNOTE: This is only a simulation!\n@@rc 0\n@@end\n";
+        assert_eq!(
+            interpret("pkg.list_upgrades", &[], out, "", 0).ret,
+            json!({})
+        );
+    }
+
+    #[test]
+    fn refresh_db_reads_apt_get_update() {
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@update\n\
+            Hit:1 http://deb.debian.org/debian bookworm InRelease\n\
+            Get:2 http://deb.debian.org/debian bookworm-updates InRelease [55.4 kB]\n\
+            Err:3 http://example.invalid/debian bookworm InRelease\n\
+            \x20 Could not resolve 'example.invalid'\n\
+            Reading package lists...\n@@rc 0\n@@end\n";
+        let expect = json!({
+            "http://deb.debian.org/debian bookworm InRelease": null,
+            "http://deb.debian.org/debian bookworm-updates InRelease": true,
+            "http://example.invalid/debian bookworm InRelease": false,
+        });
+        assert_eq!(
+            interpret("pkg.refresh_db", &[], out, "", 0),
+            Outcome::ok(expect)
+        );
+        let o = interpret("pkg.refresh_db", &["failhard=True"], out, "", 0);
+        assert_eq!(
+            o.ret,
+            json!("Error getting repos: http://example.invalid/debian bookworm InRelease")
+        );
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@update\n@@rc 100\n@@end\n";
+        let o = interpret(
+            "pkg.refresh_db",
+            &[],
+            out,
+            "E: Could not open lock file /var/lib/apt/lists/lock - open (13: Permission denied)\n",
+            100,
+        );
+        assert!(!o.success);
+        assert_eq!(o.ret, json!("E: Could not open lock file /var/lib/apt/lists/lock - open (13: Permission denied)"));
+    }
+
+    #[test]
+    fn debian_version_order() {
+        use Ordering::*;
+        for (a, b, want) in [
+            ("1.0", "1.0", Equal),
+            ("1.0", "1.0-0", Equal),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0", "1.0+b1", Less),
+            ("1:0.1", "2.0", Greater),
+            ("2.36-9+deb12u4", "2.36-9+deb12u10", Less),
+            ("5.2.15-2+b2", "5.2.15-2+b7", Less),
+            ("1.10", "1.9", Greater),
+            ("1.0a", "1.0", Greater),
+            ("1.0~~", "1.0~", Less),
+            ("2:9.0.1378-2", "2:9.0.1378-2", Equal),
+        ] {
+            assert_eq!(deb_cmp(a, b), want, "{a} vs {b}");
+            assert_eq!(deb_cmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    /// The apt scripts against a real Debian, in a throwaway container:
+    /// `HALITE_TEST_CONTAINER=<running podman container> cargo test -- --ignored`.
+    /// It installs and removes the small `hello` package there.
+    #[test]
+    #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
+    fn apt_cycle_in_a_container() {
+        let Ok(container) = std::env::var("HALITE_TEST_CONTAINER") else {
+            return;
+        };
+        let sh = |script: &str| {
+            std::process::Command::new("podman")
+                .args(["--runtime", "runc", "exec", &container, "sh", "-c", script])
+                .output()
+                .unwrap()
+        };
+        let run = |name: &str, words: &[&str]| {
+            let f = call(name, words).unwrap();
+            let out = sh(&f.command(&ctx()).unwrap().script);
+            f.interpret(
+                &ctx(),
+                Some(&ExecOutput {
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    exit_code: out.status.code(),
+                }),
+            )
+        };
+        sh("apt-get -q -y purge hello >/dev/null 2>&1");
+
+        let o = run("pkg.refresh_db", &[]);
+        assert!(o.success && !o.ret.as_object().unwrap().is_empty(), "{o:?}");
+
+        assert_eq!(run("pkg.version", &["hello"]), Outcome::ok(json!("")));
+        let latest = run("pkg.latest_version", &["hello", "refresh=False"]);
+        let candidate = latest.ret.as_str().unwrap().to_string();
+        assert!(!candidate.is_empty(), "{latest:?}");
+
+        let o = run("pkg.install", &["hello"]);
+        assert_eq!(
+            o,
+            Outcome::ok(json!({"hello": {"old": "", "new": candidate}}))
+        );
+        assert_eq!(
+            run("pkg.install", &["hello"]),
+            Outcome::ok(json!({})),
+            "nothing to do"
+        );
+        assert_eq!(run("pkg.version", &["hello"]).ret, json!(candidate));
+        assert_eq!(
+            run("pkg.latest_version", &["hello", "refresh=False"]).ret,
+            json!("")
+        );
+        let o = run("pkg.install", &["hello", &format!("version={candidate}")]);
+        assert_eq!(o, Outcome::ok(json!({})), "pinning the installed version");
+
+        let o = run("pkg.install", &["pkgs=[hello, no-such-package-halite]"]);
+        assert!(!o.success, "{o:?}");
+        assert!(
+            o.ret
+                .as_str()
+                .unwrap()
+                .contains("E: Unable to locate package no-such-package-halite"),
+            "{o:?}"
+        );
+
+        // apt's own lock, held the way apt holds it (an fcntl write lock).
+        let mut holder = std::process::Command::new("podman")
+            .args([
+                "--runtime",
+                "runc",
+                "exec",
+                &container,
+                "perl",
+                "-MFcntl",
+                "-e",
+                "open(F, '>>', '/var/lib/dpkg/lock-frontend') or die; \
+                 my $l = pack('s s x4 q q i x4', F_WRLCK, 0, 0, 0, 0); \
+                 fcntl(F, F_SETLK, $l) or die; \
+                 $| = 1; print qq(locked\\n); sleep 20",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Read;
+            let mut buf = [0u8; 7];
+            holder
+                .stdout
+                .as_mut()
+                .unwrap()
+                .read_exact(&mut buf)
+                .unwrap();
+        }
+        let o = run("pkg.remove", &["hello"]);
+        let _ = holder.kill();
+        let _ = holder.wait();
+        sh("pkill -f 'perl -MFcntl' || true");
+        assert!(!o.success, "{o:?}");
+        assert!(o.ret.as_str().unwrap().contains("lock"), "{o:?}");
+
+        let o = run("pkg.remove", &["hello"]);
+        assert_eq!(
+            o,
+            Outcome::ok(json!({"hello": {"old": candidate, "new": ""}}))
+        );
+        assert_eq!(
+            run("pkg.remove", &["hello"]),
+            Outcome::ok(json!({})),
+            "already gone"
+        );
+        assert_eq!(run("pkg.version", &["hello"]).ret, json!(""));
+        assert_eq!(
+            run("pkg.install", &["hello"]).ret["hello"]["new"],
+            json!(candidate)
+        );
+        let o = run("pkg.purge", &["hello"]);
+        assert_eq!(
+            o,
+            Outcome::ok(json!({"hello": {"old": candidate, "new": ""}}))
+        );
+        assert!(run("pkg.list_pkgs", &["removed=True"])
+            .ret
+            .get("hello")
+            .is_none());
+
+        let o = run("pkg.list_upgrades", &["refresh=False"]);
+        assert!(o.success && o.ret.is_object(), "{o:?}");
+    }
+
+    #[test]
+    fn read_only_scripts_run_against_this_machines_dpkg() {
+        // Only when the controller itself runs dpkg (the Debian dev machine);
+        // these functions change nothing.
+        if !std::path::Path::new("/var/lib/dpkg/status").exists() {
+            return;
+        }
+        let run = |name: &str, words: &[&str]| {
+            let f = call(name, words).unwrap();
+            let s = f.command(&ctx()).unwrap().script;
+            let out = std::process::Command::new("sh")
+                .args(["-c", &s])
+                .output()
+                .unwrap();
+            f.interpret(
+                &ctx(),
+                Some(&ExecOutput {
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    exit_code: out.status.code(),
+                }),
+            )
+        };
+        let v = run("pkg.version", &["dpkg"]);
+        assert!(v.success && !v.ret.as_str().unwrap().is_empty(), "{v:?}");
+        assert_eq!(
+            run("pkg.version", &["no-such-package-halite"]).ret,
+            json!("")
+        );
+        let all = run("pkg.list_pkgs", &[]);
+        assert_eq!(all.ret["dpkg"], v.ret);
+        let latest = run("pkg.latest_version", &["dpkg", "refresh=False"]);
+        assert!(latest.success && latest.ret.is_string(), "{latest:?}");
+        let up = run("pkg.list_upgrades", &["refresh=False"]);
+        assert!(up.success && up.ret.is_object(), "{up:?}");
+    }
+}
