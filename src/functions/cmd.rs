@@ -190,14 +190,9 @@ fn parse(args: &Args, f: &'static str, mode: Mode) -> Result<Box<dyn Function>, 
     }))
 }
 
-/// The command text. Arguments arrive YAML-typed, so a bare `true` or
-/// `false` is a boolean by now; as a command it can only mean the shell
-/// builtin, not Salt's `True`.
+/// The command text, as typed (`Args::string` keeps `true` as `true`).
 fn command_arg(args: &Args, f: &'static str) -> Result<String, ArgError> {
-    match args.kwargs.get("cmd").or_else(|| args.positional.first()) {
-        Some(Value::Bool(b)) => Ok(b.to_string()),
-        _ => args.required(f, 0, "cmd"),
-    }
+    args.required(f, 0, "cmd")
 }
 
 /// `env` as a dict, or Salt's alternative list of one-key dicts. Names must

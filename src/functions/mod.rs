@@ -115,6 +115,12 @@ pub trait Function: Send + Sync + Debug {
 pub struct Args {
     pub positional: Vec<Value>,
     pub kwargs: BTreeMap<String, Value>,
+    /// The text typed for each positional, before YAML parsing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_positional: Vec<String>,
+    /// The text typed for each keyword value, before YAML parsing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub raw_kwargs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -152,8 +158,12 @@ impl Args {
                 {
                     args.kwargs
                         .insert(k.to_string(), crate::yaml::parse_scalar(v));
+                    args.raw_kwargs.insert(k.to_string(), v.to_string());
                 }
-                _ => args.positional.push(crate::yaml::parse_scalar(w)),
+                _ => {
+                    args.positional.push(crate::yaml::parse_scalar(w));
+                    args.raw_positional.push(w.to_string());
+                }
             }
         }
         args
@@ -189,7 +199,17 @@ impl Args {
         Ok(())
     }
 
-    /// Positional `i` or keyword `name`, as a string (scalars are stringified).
+    /// The text typed for keyword `name`, else positional `i`.
+    fn raw(&self, i: usize, name: &str) -> Option<&str> {
+        match self.kwargs.contains_key(name) {
+            true => self.raw_kwargs.get(name).map(String::as_str),
+            false => self.raw_positional.get(i).map(String::as_str),
+        }
+    }
+
+    /// Positional `i` or keyword `name`, as a string. A number or boolean
+    /// comes back as the text typed, so `version=1.10` stays `1.10` (Salt
+    /// would pass 1.1) and `cmd.run true` stays `true`.
     pub fn string(
         &self,
         function: &'static str,
@@ -197,11 +217,16 @@ impl Args {
         name: &str,
     ) -> Result<Option<String>, ArgError> {
         let v = self.kwargs.get(name).or_else(|| self.positional.get(i));
+        let typed = |fallback: String| {
+            Ok(Some(
+                self.raw(i, name).map(str::to_string).unwrap_or(fallback),
+            ))
+        };
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Bool(b)) => Ok(Some(if *b { "True".into() } else { "False".into() })),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => typed(if *b { "True".into() } else { "False".into() }),
+            Some(Value::Number(n)) => typed(n.to_string()),
             Some(_) => Err(ArgError::Invalid {
                 function,
                 message: format!("`{name}` must be a string"),
@@ -364,6 +389,18 @@ mod tests {
         assert_eq!(a.kwargs["refresh"], json!(true));
         assert_eq!(a.kwargs["version"], json!(5.2));
         assert_eq!(a.kwargs["x"], json!([1, 2]));
+        assert_eq!(a.string("t", 9, "version").unwrap().as_deref(), Some("5.2"));
+    }
+
+    #[test]
+    fn strings_keep_the_text_typed() {
+        let a = Args::from_words(&["true", "version=1.10", "n=007"]);
+        assert_eq!(a.string("t", 0, "cmd").unwrap().as_deref(), Some("true"));
+        assert_eq!(
+            a.string("t", 9, "version").unwrap().as_deref(),
+            Some("1.10")
+        );
+        assert_eq!(a.string("t", 9, "n").unwrap().as_deref(), Some("007"));
     }
 
     #[test]
