@@ -116,6 +116,10 @@ pub enum TransportError {
         known_hosts: PathBuf,
         line: usize,
     },
+    /// The host key could not be checked (unreadable or unwritable known_hosts)
+    /// or is marked `@revoked` there.
+    #[error("host key check for {addr} failed: {reason}")]
+    HostKeyRejected { addr: String, reason: String },
     #[error("authentication failed for {user}@{addr}: {reason}")]
     Auth {
         user: String,
@@ -151,9 +155,9 @@ impl TransportError {
             TransportError::Auth { .. } | TransportError::SudoPassword { .. } => {
                 FailureClass::AuthFailed
             }
-            TransportError::HostKeyUnknown { .. } | TransportError::HostKeyChanged { .. } => {
-                FailureClass::HostKey
-            }
+            TransportError::HostKeyUnknown { .. }
+            | TransportError::HostKeyChanged { .. }
+            | TransportError::HostKeyRejected { .. } => FailureClass::HostKey,
             TransportError::Timeout(_)
             | TransportError::Broken { .. }
             | TransportError::Local(_) => FailureClass::Command,
