@@ -229,7 +229,10 @@ fn resolve(id: &str, spec: HostSpec, d: &HostSpec) -> Result<Host, String> {
     Ok(Host {
         id: id.to_string(),
         connection: spec.connection.or(d.connection).unwrap_or_default(),
-        host: spec.host.unwrap_or_else(|| id.to_string()),
+        host: spec
+            .host
+            .or_else(|| d.host.clone())
+            .unwrap_or_else(|| id.to_string()),
         port: spec.port.or(d.port).unwrap_or(22),
         user: spec
             .user
@@ -271,6 +274,8 @@ mod tests {
         assert_eq!(i.hosts["b"].grains["dc"], "paris");
         assert_eq!(i.hosts["b"].grains["roles"][0], "web");
         assert_eq!(i.hosts["l"].connection, ConnectionKind::Local);
+        let i = inv("defaults: {host: 127.0.0.1}\nhosts: {a: {port: 2201}}\n").unwrap();
+        assert_eq!(i.hosts["a"].host, "127.0.0.1");
     }
 
     #[test]
