@@ -34,6 +34,7 @@ key=$fleet_dir/id_ed25519
 lock=$fleet_dir/fleet.lock
 prefix=halite-
 down_name=${prefix}down
+# shellcheck source-path=SCRIPTDIR
 # shellcheck source=assets/users.env
 . "$here/assets/users.env"
 
@@ -184,7 +185,6 @@ ensure_images() {
     fi
     main_image=$(ensure_node_image "$(cat "$main_out")")
     alt_image=$(ensure_node_image "$(cat "$alt_out")")
-    echo "$alt_release" >"$fleet_dir/alt-release"
     prune_images
 }
 
@@ -194,7 +194,9 @@ prune_images() {
     keep=" $main_image $alt_image $(cat "$fleet_dir"/build/base-*.out 2>/dev/null | tr '\n' ' ') "
     for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base)?:' || true); do
         case $keep in *" $img "*) continue ;; esac
-        podman rmi "$img" >/dev/null 2>&1 && log "removed the stale image $img" || true
+        if podman rmi "$img" >/dev/null 2>&1; then
+            log "removed the stale image $img"
+        fi
     done
 }
 
@@ -276,21 +278,19 @@ json_str() {
     printf '"%s"' "$s"
 }
 
-os_field() {
-    podman exec "$1" sh -c ". /etc/os-release && echo \"\$$2\"" 2>/dev/null || true
-}
-
 cmd_up() {
     local n=${1:-4}
     case $n in '' | *[!0-9]*) die "up: N must be a number, not '$n'" ;; esac
-    [ "$n" -ge 1 ] && [ "$n" -le 50 ] || die "up: N must be between 1 and 50"
+    if [ "$n" -lt 1 ] || [ "$n" -gt 50 ]; then
+        die "up: N must be between 1 and 50"
+    fi
     with_lock
     cmd_deps
     local t0=$SECONDS
     ensure_images
 
     local i name port image hostname state
-    local -a names=() ports=() states=() created=()
+    local -a names=() ports=() created=()
     for ((i = 1; i <= n; i++)); do
         name=${prefix}node$i
         port=$((port_base + i))
@@ -299,7 +299,6 @@ cmd_up() {
         state=$(reconcile "$name" "$image" "$port" "node$i" running) || exit 1
         names+=("$name")
         ports+=("$port")
-        states+=(running)
         created+=("$state")
     done
     # Nodes left over from a larger fleet.
@@ -317,7 +316,7 @@ cmd_up() {
     down_state=$(reconcile "$down_name" "$main_image" "$down_port" down stopped) || exit 1
 
     # Wait for every running host (they boot in parallel).
-    local -a keys=() sysstates=()
+    local -a keys=()
     local k
     for ((i = 0; i < n; i++)); do
         k=$(wait_ssh "${names[i]}" "${ports[i]}") || exit 1
@@ -332,8 +331,12 @@ cmd_up() {
     down_key=$(podman cp "$down_name:/etc/ssh/ssh_host_ed25519_key.pub" - | tar -xO) ||
         die "cannot read the host key of $down_name"
 
+    local -a facts=()
     for ((i = 0; i < n; i++)); do
-        sysstates+=("$(podman exec "${names[i]}" systemctl is-system-running --wait 2>/dev/null || true)")
+        # One exec per host: release codename, version, and whether systemd is done.
+        # shellcheck disable=SC2016 # expanded inside the container
+        facts+=("$(podman exec "${names[i]}" sh -c '. /etc/os-release
+            echo "${VERSION_CODENAME:-}|${VERSION_ID:-}|$(timeout 60 systemctl is-system-running --wait 2>/dev/null)"' || true)")
         # Hosts with an odd index start on the vulnerable drill package 1.0.
         if [ "${created[i]}" = new ] && [ $(((i + 1) % 2)) -eq 1 ]; then
             podman exec "${names[i]}" dpkg -i /srv/halite-drill-1.0.deb >/dev/null ||
@@ -341,14 +344,14 @@ cmd_up() {
         fi
     done
 
-    write_fleet_json "$n" names ports keys sysstates "$down_port" "$down_key"
+    write_fleet_json "$n" names ports keys facts "$down_port" "$down_key"
     log "fleet up: $n hosts + $down_name in $((SECONDS - t0)) s; $fleet_dir/fleet.json"
 }
 
 write_fleet_json() {
     local n=$1 down_port=$6 down_key=$7
-    local -n _names=$2 _ports=$3 _keys=$4 _sys=$5
-    local out=$fleet_dir/fleet.json tmp i name release version drill
+    local -n _names=$2 _ports=$3 _keys=$4 _facts=$5
+    local out=$fleet_dir/fleet.json tmp i name release version sys drill
     tmp=$(mktemp "$fleet_dir/fleet.json.XXXXXX")
     {
         printf '{\n  "version": 1,\n'
@@ -367,15 +370,14 @@ write_fleet_json() {
         printf '  "hosts": [\n'
         for ((i = 0; i < n; i++)); do
             name=${_names[i]}
-            release=$(os_field "$name" VERSION_CODENAME)
-            version=$(os_field "$name" VERSION_ID)
+            IFS='|' read -r release version sys <<<"${_facts[i]}"
             drill=null
             [ $(((i + 1) % 2)) -eq 1 ] && drill='"1.0"'
             printf '    {"id": "node%d", "container": %s, "hostname": "node%d", "address": "127.0.0.1", "port": %d, ' \
                 $((i + 1)) "$(json_str "$name")" $((i + 1)) "${_ports[i]}"
             printf '"state": "running", "release": %s, "os_version": %s, ' "$(json_str "$release")" "$(json_str "$version")"
             printf '"system_state": %s, "drill_initial": %s, "host_key": %s},\n' \
-                "$(json_str "${_sys[i]}")" "$drill" "$(json_str "${_keys[i]}")"
+                "$(json_str "$sys")" "$drill" "$(json_str "${_keys[i]}")"
         done
         printf '    {"id": "down", "container": %s, "hostname": "down", "address": "127.0.0.1", "port": %d, ' \
             "$(json_str "$down_name")" "$down_port"
