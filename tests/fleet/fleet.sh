@@ -188,12 +188,19 @@ ensure_images() {
     prune_images
 }
 
-# Remove fleet images that are neither current nor used by a container.
+# Remove fleet images built from older build inputs (their hash is not the
+# current one for their release). Current images made for another fleet dir's
+# key are kept, and podman refuses to remove images that containers use.
 prune_images() {
-    local img keep
-    keep=" $main_image $alt_image $(cat "$fleet_dir"/build/base-*.out 2>/dev/null | tr '\n' ' ') "
+    local img rest release hash
+    declare -A current=()
     for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base)?:' || true); do
-        case $keep in *" $img "*) continue ;; esac
+        rest=${img#*:}
+        release=${rest%%-*}
+        hash=${rest#*-}
+        hash=${hash%%-*}
+        [ -n "${current[$release]:-}" ] || current[$release]=$(base_hash "$release")
+        [ "$hash" != "${current[$release]}" ] || continue
         if podman rmi "$img" >/dev/null 2>&1; then
             log "removed the stale image $img"
         fi
