@@ -1,0 +1,460 @@
+#!/usr/bin/env bash
+# Why: halite's integration tests drive the real binary against real Debian hosts
+# (systemd + OpenSSH). This script builds those hosts as podman containers from
+# Debian's package mirror and describes them in $HALITE_FLEET_DIR/fleet.json for
+# tests/harness/mod.rs. It is idempotent and serialised with flock, so any number
+# of test processes may call `up` at once; CI may run it on a fresh machine (it
+# installs what it needs) or on a reused one (images are cached by content hash).
+#
+# Hosts are reached ONLY on published 127.0.0.1 ports; nothing here ever sends
+# traffic to the containers' own (10.88.x) addresses.
+#
+#   fleet.sh deps            install podman & co, configure podman for this machine
+#   fleet.sh image           build (or reuse) the host images
+#   fleet.sh up [N]          start hosts node1..N (default 4) + the stopped host `down`
+#   fleet.sh down            remove the fleet's containers (images stay cached)
+#   fleet.sh clean           down, then also remove the images and the deb cache
+#   fleet.sh status          print the fleet
+#   fleet.sh exec NODE CMD.. run CMD on NODE (node1, halite-node1, down) via podman
+#
+# Environment: HALITE_FLEET_DIR (default /var/tmp/halite-fleet),
+# HALITE_FLEET_PORT_BASE (default 22200: nodeI listens on BASE+I, `down` on BASE),
+# HALITE_FLEET_RELEASE (default bookworm), HALITE_FLEET_ALT_RELEASE (default
+# trixie, bullseye if trixie cannot be built), HALITE_FLEET_MIRROR (default: the
+# machine's own Debian mirror).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+fleet_dir=${HALITE_FLEET_DIR:-/var/tmp/halite-fleet}
+port_base=${HALITE_FLEET_PORT_BASE:-22200}
+main_release=${HALITE_FLEET_RELEASE:-bookworm}
+alt_release=${HALITE_FLEET_ALT_RELEASE:-trixie}
+alt_fallback=bullseye
+key=$fleet_dir/id_ed25519
+lock=$fleet_dir/fleet.lock
+prefix=halite-
+down_name=${prefix}down
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=assets/users.env
+. "$here/assets/users.env"
+
+# Every podman call goes through here: runc (crun fails on this machine), and the
+# flock fd closed, because `podman run/start` leave a conmon daemon behind that
+# would otherwise inherit the lock and hold it forever.
+podman() { command podman --runtime runc "$@" 9>&-; }
+
+log() { echo "fleet.sh: $*" >&2; }
+die() {
+    echo "fleet.sh: error: $*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------
+# deps
+# ---------------------------------------------------------------------------------
+
+cmd_deps() {
+    [ "$(id -u)" = 0 ] || die "the test fleet needs root (rootful podman, debootstrap)"
+    local missing=() pair
+    for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client \
+        ssh-keygen:openssh-client ssh-keyscan:openssh-client \
+        dpkg-scanpackages:dpkg-dev flock:util-linux; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >&2 || die "apt-get update failed"
+        apt-get install -y -q "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+    fi
+    # crun fails here ("cgroups in hybrid mode not supported") and raising
+    # RLIMIT_NOFILE is not permitted, so podman needs runc and no default ulimits.
+    local conf=/etc/containers/containers.conf.d/50-halite-fleet.conf
+    local want='# Written by halite tests/fleet/fleet.sh: runc, and no ulimits podman cannot set here.
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"'
+    if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+        mkdir -p "${conf%/*}"
+        printf '%s\n' "$want" >"$conf.tmp.$$"
+        mv "$conf.tmp.$$" "$conf"
+        log "wrote $conf"
+    fi
+}
+
+# ---------------------------------------------------------------------------------
+# images
+# ---------------------------------------------------------------------------------
+
+mirror() {
+    if [ -n "${HALITE_FLEET_MIRROR:-}" ]; then
+        echo "$HALITE_FLEET_MIRROR"
+        return
+    fi
+    local m=""
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        # The first URIs: line of a stanza whose Suites are the plain releases.
+        m=$(awk '/^URIs:/ {u=$2} /^Suites:/ && $0 !~ /security/ && u != "" {print u; exit}' \
+            /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+        m=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
+            /etc/apt/sources.list)
+    fi
+    [ -n "$m" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list (set HALITE_FLEET_MIRROR)"
+    echo "${m%/}"
+}
+
+# The hash of everything that goes into a base image of release $1.
+base_hash() {
+    {
+        (cd "$here" && find build-image.sh assets -type f -print0 | sort -z | xargs -0 sha256sum)
+        echo "release=$1 mirror=$(mirror)"
+    } | sha256sum | cut -c1-12
+}
+
+image_exists() { podman image exists "$1"; }
+
+# Build the base image of release $1 unless its tag exists; prints the tag.
+ensure_base() {
+    local release=$1 tag
+    tag=localhost/halite-fleet-base:$release-$(base_hash "$release")
+    if ! image_exists "$tag"; then
+        bash "$here/build-image.sh" "$release" "$(mirror)" "$tag" \
+            "$fleet_dir/build" "$fleet_dir/cache/debs-$release" >&2 9>&- || return 1
+    fi
+    echo "$tag"
+}
+
+# The per-key layer on top of base $1: the test key in root's, deploy's and alice's
+# authorized_keys. Prints the tag.
+ensure_node_image() {
+    local base=$1 keyhash tag ctx
+    keyhash=$(sha256sum <"$key.pub" | cut -c1-8)
+    tag=localhost/halite-fleet:${base##*:}-$keyhash
+    if ! image_exists "$tag"; then
+        ctx=$(mktemp -d "$fleet_dir/build/ctx.XXXXXX")
+        cp "$key.pub" "$ctx/authorized_keys"
+        cat >"$ctx/Containerfile" <<EOF
+FROM $base
+COPY --chown=0:0 --chmod=600 authorized_keys /root/.ssh/authorized_keys
+COPY --chown=1000:1000 --chmod=600 authorized_keys /home/deploy/.ssh/authorized_keys
+COPY --chown=1001:1001 --chmod=600 authorized_keys /home/alice/.ssh/authorized_keys
+EOF
+        podman build --quiet --tag "$tag" "$ctx" >/dev/null || {
+            rm -rf "$ctx"
+            die "podman build of $tag failed"
+        }
+        rm -rf "$ctx"
+    fi
+    echo "$tag"
+}
+
+ensure_key() {
+    mkdir -p "$fleet_dir"
+    if [ ! -f "$key" ] || [ ! -f "$key.pub" ]; then
+        rm -f "$key" "$key.pub"
+        ssh-keygen -q -t ed25519 -N '' -C halite-fleet-test-key -f "$key"
+        log "generated the test key $key"
+    fi
+    chmod 600 "$key"
+}
+
+# Sets main_image, alt_image and alt_release (which may fall back to bullseye).
+ensure_images() {
+    ensure_key
+    mkdir -p "$fleet_dir/build"
+    local main_out=$fleet_dir/build/base-$main_release.out alt_out=$fleet_dir/build/base-$alt_release.out
+    local main_pid alt_pid main_ok=1 alt_ok=1
+    # The two debootstraps are mostly download and unpack; run them side by side.
+    ensure_base "$main_release" >"$main_out" &
+    main_pid=$!
+    ensure_base "$alt_release" >"$alt_out" &
+    alt_pid=$!
+    wait "$main_pid" || main_ok=0
+    wait "$alt_pid" || alt_ok=0
+    [ "$main_ok" = 1 ] || die "cannot build the $main_release image (see above)"
+    if [ "$alt_ok" = 0 ]; then
+        log "cannot build the $alt_release image; falling back to $alt_fallback"
+        alt_release=$alt_fallback
+        alt_out=$fleet_dir/build/base-$alt_release.out
+        ensure_base "$alt_release" >"$alt_out" || die "cannot build the $alt_release image either"
+    fi
+    main_image=$(ensure_node_image "$(cat "$main_out")")
+    alt_image=$(ensure_node_image "$(cat "$alt_out")")
+    prune_images
+}
+
+# Remove fleet images built from older build inputs (their hash is not the
+# current one for their release). Current images made for another fleet dir's
+# key are kept, and podman refuses to remove images that containers use.
+prune_images() {
+    local img rest release hash
+    declare -A current=()
+    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base)?:' || true); do
+        rest=${img#*:}
+        release=${rest%%-*}
+        hash=${rest#*-}
+        hash=${hash%%-*}
+        [ -n "${current[$release]:-}" ] || current[$release]=$(base_hash "$release")
+        [ "$hash" != "${current[$release]}" ] || continue
+        if podman rmi "$img" >/dev/null 2>&1; then
+            log "removed the stale image $img"
+        fi
+    done
+}
+
+cmd_image() {
+    with_lock
+    cmd_deps
+    ensure_images
+    log "images: $main_image ($main_release), $alt_image ($alt_release)"
+}
+
+# ---------------------------------------------------------------------------------
+# hosts
+# ---------------------------------------------------------------------------------
+
+with_lock() {
+    mkdir -p "$fleet_dir"
+    exec 9>>"$lock"
+    if ! flock -w 900 9; then
+        die "timed out after 900 s waiting for the fleet lock $lock"
+    fi
+}
+
+# The spec a container must match to be kept: image, port, hostname.
+spec_of() { echo "$1|$2|$3"; }
+
+container_field() { podman container inspect --format "$2" "$1" 2>/dev/null; }
+
+# Make container $1 match spec (image $2, port $3, hostname $4). Prints "new" when
+# it was (re)created (and so is running), "kept" when it was already right; a kept
+# container is started when $5 is "running", otherwise left as it is.
+reconcile() {
+    local name=$1 image=$2 port=$3 hostname=$4 want=$5 spec have
+    spec=$(spec_of "$image" "$port" "$hostname")
+    have=$(container_field "$name" '{{index .Config.Labels "halite.fleet.spec"}}' || true)
+    if [ -n "$have" ] && [ "$have" = "$spec" ]; then
+        if [ "$want" = running ] && [ "$(container_field "$name" '{{.State.Running}}')" != true ]; then
+            podman start "$name" >/dev/null || die "cannot start $name"
+        fi
+        echo kept
+        return
+    fi
+    if [ -n "$have" ] || podman container exists "$name"; then
+        log "recreating $name (it does not match the wanted image/port)"
+        podman rm -f -t 2 "$name" >/dev/null
+    fi
+    podman run -d --name "$name" --hostname "$hostname" \
+        --label "halite.fleet.spec=$spec" \
+        -p "127.0.0.1:$port:22" "$image" /sbin/init >/dev/null ||
+        die "cannot start $name from $image on 127.0.0.1:$port"
+    echo new
+}
+
+# Wait until sshd on 127.0.0.1:$2 serves container $1's own ed25519 host key;
+# prints that key line.
+wait_ssh() {
+    local name=$1 port=$2 deadline scanned key_line
+    deadline=$((SECONDS + 90))
+    while :; do
+        key_line=$(podman exec "$name" cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null || true)
+        if [ -n "$key_line" ]; then
+            scanned=$(ssh-keyscan -T 3 -t ed25519 -p "$port" 127.0.0.1 2>/dev/null | awk '{print $2, $3}')
+            if [ -n "$scanned" ]; then
+                [ "$scanned" = "$(echo "$key_line" | awk '{print $1, $2}')" ] ||
+                    die "127.0.0.1:$port serves a host key that is not $name's (another process on the port?)"
+                echo "$key_line"
+                return
+            fi
+        fi
+        [ "$SECONDS" -lt "$deadline" ] ||
+            die "$name: sshd did not answer on 127.0.0.1:$port within 90 s (try: podman logs $name; $0 exec ${name#"$prefix"} systemctl status ssh)"
+        sleep 0.5
+    done
+}
+
+json_str() {
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    printf '"%s"' "$s"
+}
+
+cmd_up() {
+    local n=${1:-4}
+    case $n in '' | *[!0-9]*) die "up: N must be a number, not '$n'" ;; esac
+    if [ "$n" -lt 1 ] || [ "$n" -gt 50 ]; then
+        die "up: N must be between 1 and 50"
+    fi
+    with_lock
+    cmd_deps
+    local t0=$SECONDS
+    ensure_images
+
+    local i name port image hostname state
+    local -a names=() ports=() created=()
+    for ((i = 1; i <= n; i++)); do
+        name=${prefix}node$i
+        port=$((port_base + i))
+        image=$main_image
+        [ "$i" -eq "$n" ] && image=$alt_image
+        state=$(reconcile "$name" "$image" "$port" "node$i" running) || exit 1
+        names+=("$name")
+        ports+=("$port")
+        created+=("$state")
+    done
+    # Nodes left over from a larger fleet.
+    for name in $(podman ps -a --format '{{.Names}}' | grep -E "^${prefix}node[0-9]+$" || true); do
+        i=${name#"${prefix}node"}
+        if [ "$i" -gt "$n" ]; then
+            log "removing $name (beyond node$n)"
+            podman rm -f -t 2 "$name" >/dev/null
+        fi
+    done
+
+    # The unreachable host: created from the same image, booted once so it has its
+    # own host key, then stopped so its published port refuses connections.
+    local down_port=$port_base down_state down_key
+    down_state=$(reconcile "$down_name" "$main_image" "$down_port" down stopped) || exit 1
+
+    # Wait for every running host (they boot in parallel).
+    local -a keys=()
+    local k
+    for ((i = 0; i < n; i++)); do
+        k=$(wait_ssh "${names[i]}" "${ports[i]}") || exit 1
+        keys+=("$k")
+    done
+    if [ "$down_state" = new ]; then
+        wait_ssh "$down_name" "$down_port" >/dev/null || exit 1
+    fi
+    if [ "$(container_field "$down_name" '{{.State.Running}}')" = true ]; then
+        podman stop -t 5 "$down_name" >/dev/null
+    fi
+    down_key=$(podman cp "$down_name:/etc/ssh/ssh_host_ed25519_key.pub" - | tar -xO) ||
+        die "cannot read the host key of $down_name"
+
+    local -a facts=()
+    for ((i = 0; i < n; i++)); do
+        # One exec per host: release codename, version, and whether systemd is done.
+        # shellcheck disable=SC2016 # expanded inside the container
+        facts+=("$(podman exec "${names[i]}" sh -c '. /etc/os-release
+            echo "${VERSION_CODENAME:-}|${VERSION_ID:-}|$(timeout 60 systemctl is-system-running --wait 2>/dev/null)"' || true)")
+        # Hosts with an odd index start on the vulnerable drill package 1.0.
+        if [ "${created[i]}" = new ] && [ $(((i + 1) % 2)) -eq 1 ]; then
+            podman exec "${names[i]}" dpkg -i /srv/halite-drill-1.0.deb >/dev/null ||
+                die "${names[i]}: cannot install halite-drill 1.0"
+        fi
+    done
+
+    write_fleet_json "$n" names ports keys facts "$down_port" "$down_key"
+    log "fleet up: $n hosts + $down_name in $((SECONDS - t0)) s; $fleet_dir/fleet.json"
+}
+
+write_fleet_json() {
+    local n=$1 down_port=$6 down_key=$7
+    local -n _names=$2 _ports=$3 _keys=$4 _facts=$5
+    local out=$fleet_dir/fleet.json tmp i name release version sys drill
+    tmp=$(mktemp "$fleet_dir/fleet.json.XXXXXX")
+    {
+        printf '{\n  "version": 1,\n'
+        printf '  "fleet_dir": %s,\n' "$(json_str "$fleet_dir")"
+        printf '  "private_key": %s,\n' "$(json_str "$key")"
+        printf '  "public_key": %s,\n' "$(json_str "$(cat "$key.pub")")"
+        printf '  "users": {\n'
+        printf '    "root": {"sudo": "root"},\n'
+        printf '    "deploy": {"uid": 1000, "sudo": "nopasswd"},\n'
+        printf '    "alice": {"uid": 1001, "sudo": "password", "password": %s}\n' "$(json_str "$ALICE_PASSWORD")"
+        printf '  },\n'
+        printf '  "drill": {"package": "halite-drill", "old_version": "1.0", "new_version": "1.1", '
+        printf '"old_deb": "/srv/halite-drill-1.0.deb", "repo": "/srv/halite-drill-repo", '
+        printf '"apt_source": "/etc/apt/sources.list.d/halite-drill.list", '
+        printf '"probe": %s},\n' "$(json_str "env x='() { :;}; echo vulnerable' bash -c 'echo test'")"
+        printf '  "hosts": [\n'
+        for ((i = 0; i < n; i++)); do
+            name=${_names[i]}
+            IFS='|' read -r release version sys <<<"${_facts[i]}"
+            drill=null
+            [ $(((i + 1) % 2)) -eq 1 ] && drill='"1.0"'
+            printf '    {"id": "node%d", "container": %s, "hostname": "node%d", "address": "127.0.0.1", "port": %d, ' \
+                $((i + 1)) "$(json_str "$name")" $((i + 1)) "${_ports[i]}"
+            printf '"state": "running", "release": %s, "os_version": %s, ' "$(json_str "$release")" "$(json_str "$version")"
+            printf '"system_state": %s, "drill_initial": %s, "host_key": %s},\n' \
+                "$(json_str "$sys")" "$drill" "$(json_str "${_keys[i]}")"
+        done
+        printf '    {"id": "down", "container": %s, "hostname": "down", "address": "127.0.0.1", "port": %d, ' \
+            "$(json_str "$down_name")" "$down_port"
+        printf '"state": "stopped", "release": %s, "os_version": null, "system_state": null, "drill_initial": null, "host_key": %s}\n' \
+            "$(json_str "$main_release")" "$(json_str "$down_key")"
+        printf '  ]\n}\n'
+    } >"$tmp"
+    chmod 644 "$tmp"
+    mv "$tmp" "$out"
+}
+
+cmd_down() {
+    with_lock
+    local name
+    for name in $(podman ps -a --format '{{.Names}}' | grep -E "^${prefix}(node[0-9]+|down)$" || true); do
+        podman rm -f -t 2 "$name" >/dev/null && log "removed $name"
+    done
+    rm -f "$fleet_dir/fleet.json"
+}
+
+cmd_clean() {
+    cmd_down
+    local img
+    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base)?:' || true); do
+        podman rmi "$img" >/dev/null && log "removed $img"
+    done
+    rm -rf "$fleet_dir/build" "$fleet_dir/cache"
+}
+
+cmd_status() {
+    podman ps -a --filter "name=^${prefix}(node[0-9]+|down)$" \
+        --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}\t{{.Image}}'
+    if [ -f "$fleet_dir/fleet.json" ]; then
+        echo "description: $fleet_dir/fleet.json"
+    else
+        echo "no $fleet_dir/fleet.json (run: $0 up)"
+    fi
+}
+
+cmd_exec() {
+    [ $# -ge 2 ] || die "usage: $0 exec NODE CMD [ARGS...]"
+    local node=$1
+    shift
+    case $node in "$prefix"*) ;; *) node=$prefix$node ;; esac
+    podman container exists "$node" || die "no container $node (run: $0 up)"
+    exec podman exec "$node" "$@"
+}
+
+usage() {
+    sed -n '/^#   fleet.sh/s/^#   //p' "$0" >&2
+    exit 2
+}
+
+[ $# -ge 1 ] || usage
+cmd=$1
+shift
+case $cmd in
+deps)
+    with_lock
+    cmd_deps
+    ;;
+image) cmd_image ;;
+up) cmd_up "$@" ;;
+down) cmd_down ;;
+clean) cmd_clean ;;
+status) cmd_status ;;
+exec) cmd_exec "$@" ;;
+-h | --help | help) usage ;;
+*)
+    echo "fleet.sh: unknown command '$cmd'" >&2
+    usage
+    ;;
+esac
