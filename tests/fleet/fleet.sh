@@ -32,7 +32,7 @@ alt_release=${HALITE_FLEET_ALT_RELEASE:-trixie}
 alt_fallback=bullseye
 key=$fleet_dir/id_ed25519
 lock=$fleet_dir/fleet.lock
-prefix=halite-
+prefix=${HALITE_FLEET_PREFIX:-halite-}
 down_name=${prefix}down
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=assets/users.env
@@ -56,7 +56,7 @@ die() {
 cmd_deps() {
     [ "$(id -u)" = 0 ] || die "the test fleet needs root (rootful podman, debootstrap)"
     local missing=() pair
-    for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client \
+    for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client /usr/sbin/sshd:openssh-server ssh-agent:openssh-client \
         ssh-keygen:openssh-client ssh-keyscan:openssh-client \
         dpkg-scanpackages:dpkg-dev flock:util-linux; do
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
