@@ -291,12 +291,12 @@ fn service_functions_drive_systemd() {
     let pid = |fleet: &Fleet| {
         fleet.podman_exec_ok("node3", "systemctl show -p MainPID --value halite-demo")
     };
-    let before = pid(&fleet);
+    let before = pid(fleet);
     assert_eq!(
         ret(&["service.restart", "halite-demo"]),
         (0, Value::Bool(true))
     );
-    assert_ne!(pid(&fleet), before, "restart gives a new process");
+    assert_ne!(pid(fleet), before, "restart gives a new process");
     assert_eq!(
         ret(&["service.reload", "halite-demo"]),
         (0, Value::Bool(true))
@@ -457,7 +457,7 @@ fn job_cache_records_fleet_runs() {
     assert_eq!(shown["results"]["node3"]["ret"], "cached");
     assert_eq!(shown["results"]["down"]["status"], "unreachable");
     assert!(shown["results"]["node3"]["duration_ms"].as_u64().is_some());
-    let out = ws.halite(&["jobs", "show", &jid]);
+    let out = ws.halite(["jobs", "show", &jid]);
     assert!(out.stdout.contains("node3:\n    cached"), "{}", out.stdout);
 }
 
