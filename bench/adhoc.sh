@@ -42,9 +42,13 @@ print(f"{statistics.median(walls):.3f} {statistics.median(cpus):.3f}")
 PY
 }
 
+# One fleet of the largest size; each size uses its first N hosts.
+max=0
+for n in $SIZES; do [ "$n" -gt "$max" ] && max=$n; done
+bash tests/fleet/fleet.sh up "$max" >&2
+
 printf '\n%-6s %-22s %10s %12s %14s\n' hosts tool wall_s cpu_s cpu_ms/host
 for n in $SIZES; do
-    bash tests/fleet/fleet.sh up "$n" >&2
     fleet=$HALITE_FLEET_DIR/fleet.json
     dir=$work/$n
     mkdir -p "$dir"

@@ -285,12 +285,27 @@ json_str() {
     printf '"%s"' "$s"
 }
 
+# Each systemd host takes several inotify instances; the kernel default (128 per
+# user) runs out at about 20 hosts ("Failed to create inotify object: Too many
+# open files" and a boot that never finishes).
+raise_inotify_limits() {
+    local key want have
+    for key in fs.inotify.max_user_instances:8192 fs.inotify.max_user_watches:1048576; do
+        want=${key#*:}
+        have=$(sysctl -n "${key%%:*}" 2>/dev/null || echo 0)
+        if [ "$have" -lt "$want" ]; then
+            sysctl -q -w "${key%%:*}=$want" >/dev/null 2>&1 || log "cannot raise ${key%%:*} to $want (large fleets may not boot)"
+        fi
+    done
+}
+
 cmd_up() {
     local n=${1:-4}
     case $n in '' | *[!0-9]*) die "up: N must be a number, not '$n'" ;; esac
     if [ "$n" -lt 1 ] || [ "$n" -gt 50 ]; then
         die "up: N must be between 1 and 50"
     fi
+    raise_inotify_limits
     with_lock
     cmd_deps
     local t0=$SECONDS
@@ -335,8 +350,15 @@ cmd_up() {
     if [ "$(container_field "$down_name" '{{.State.Running}}')" = true ]; then
         podman stop -t 5 "$down_name" >/dev/null
     fi
-    down_key=$(podman cp "$down_name:/etc/ssh/ssh_host_ed25519_key.pub" - | tar -xO) ||
-        die "cannot read the host key of $down_name"
+    if ! down_key=$(podman cp "$down_name:/etc/ssh/ssh_host_ed25519_key.pub" - 2>/dev/null | tar -xO 2>/dev/null); then
+        # An earlier boot was cut short before the key was made: boot it once more.
+        log "$down_name has no host key yet; booting it once"
+        podman start "$down_name" >/dev/null || die "cannot start $down_name"
+        wait_ssh "$down_name" "$down_port" >/dev/null || exit 1
+        podman stop -t 5 "$down_name" >/dev/null
+        down_key=$(podman cp "$down_name:/etc/ssh/ssh_host_ed25519_key.pub" - | tar -xO) ||
+            die "cannot read the host key of $down_name"
+    fi
 
     local -a facts=()
     for ((i = 0; i < n; i++)); do
