@@ -18,6 +18,7 @@
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
 //! - [`jobs`]: the job cache behind `halite jobs list|show`.
 //! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
+//! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order.
 
 pub mod cli;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod grains;
 pub mod inventory;
 pub mod jobs;
 pub mod output;
+pub mod state;
 pub mod target;
 pub mod transport;
 pub mod yaml;

@@ -1,0 +1,440 @@
+//! The state compiler: rendered SLS data in, an ordered and checked list of
+//! state chunks out.
+//!
+//! This is the pure middle of a state run. The renderer (Jinja, YAML) hands
+//! over one [`Value`] per SLS file through a loader; the engine that applies
+//! states takes the [`Compiled`] result. Everything in between happens here,
+//! before any host is contacted, so a typo in a state, an argument or a
+//! requisite fails the whole run up front with the file and ID named:
+//!
+//! 1. [`top_sls`]: which SLS names apply to a host (`top.sls`, base env);
+//! 2. `highstate`: loading SLS files with `include`, `exclude`, `extend`,
+//!    the "high data" of Salt;
+//! 3. `compile`: ID declarations into chunks (one per name), checked against
+//!    a [`StateRegistry`];
+//! 4. `requisites`: requisite references resolved to chunks, `_in` forms
+//!    inverted onto their targets;
+//! 5. `order`: `order:` and definition order, with requisites pulling
+//!    dependencies forward; cycles rejected.
+//!
+//! Semantics follow Salt (`salt/state.py`, `salt/utils/requisite.py` and the
+//! "Requisites", "Ordering States", "Include and Exclude" and "Extend" docs).
+//! Where halite is stricter than Salt it is documented at the spot.
+
+// A compile error ends the run and carries file, SLS, ID and the valid
+// choices by value so it reads well alone; its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod compile;
+mod highstate;
+mod order;
+mod requisites;
+mod top;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Map;
+
+use crate::Value;
+
+pub use top::top_sls;
+
+/// One SLS file as the renderer produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlsSource {
+    /// Where it came from, for messages (`apache/init.sls`). A name ending
+    /// in `init.sls` makes relative includes resolve below the SLS, as in Salt.
+    pub file: String,
+    /// The rendered data (a mapping, or null for an empty file).
+    pub data: Value,
+}
+
+/// Loads and renders one SLS by name (`apache.conf`).
+pub type Loader<'a> = dyn FnMut(&str) -> Result<SlsSource, CompileError> + 'a;
+
+/// Everything that can make a state tree unusable. Each variant names the
+/// SLS (and its file) and the ID involved, so a message is actionable alone.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    #[error("top file: {0}")]
+    Top(String),
+    #[error("SLS `{sls}`: {message}")]
+    Load { sls: String, message: String },
+    #[error("SLS `{sls}` ({file}): {message}")]
+    Sls {
+        sls: String,
+        file: String,
+        message: String,
+    },
+    #[error("SLS `{sls}` ({file}), ID `{id}`: {message}")]
+    Invalid {
+        sls: String,
+        file: String,
+        id: String,
+        message: String,
+    },
+    #[error(
+        "conflicting ID `{id}`: declared in SLS `{first_sls}` ({first_file}) and in SLS \
+         `{second_sls}` ({second_file}); IDs must be unique across all SLS files"
+    )]
+    ConflictingId {
+        id: String,
+        first_sls: String,
+        first_file: String,
+        second_sls: String,
+        second_file: String,
+    },
+    #[error(
+        "SLS `{sls}` ({file}), ID `{id}`: unknown state module `{module}`; known modules: {}",
+        choices.join(", ")
+    )]
+    UnknownModule {
+        sls: String,
+        file: String,
+        id: String,
+        module: String,
+        choices: Vec<String>,
+    },
+    #[error(
+        "SLS `{sls}` ({file}), ID `{id}`: unknown function `{module}.{function}`; `{module}` has: {}",
+        choices.join(", ")
+    )]
+    UnknownFunction {
+        sls: String,
+        file: String,
+        id: String,
+        module: String,
+        function: String,
+        choices: Vec<String>,
+    },
+    #[error(
+        "SLS `{sls}` ({file}), ID `{id}`: `{module}.{function}` has no argument `{argument}`; \
+         valid arguments: {}",
+        choices.join(", ")
+    )]
+    UnknownArgument {
+        sls: String,
+        file: String,
+        id: String,
+        module: String,
+        function: String,
+        argument: String,
+        choices: Vec<String>,
+    },
+    #[error(
+        "SLS `{sls}` ({file}): cannot extend ID `{id}`: no such ID (or state with that name) \
+         in the highstate; is an include missing?"
+    )]
+    ExtendMissing {
+        sls: String,
+        file: String,
+        id: String,
+    },
+    #[error(
+        "SLS `{sls}` ({file}), ID `{id}`: {kind} requisite `{target}` not found: no state matches it"
+    )]
+    RequisiteNotFound {
+        sls: String,
+        file: String,
+        id: String,
+        kind: String,
+        target: String,
+    },
+    #[error("requisite cycle between states: {}", states.join(" -> "))]
+    Cycle { states: Vec<String> },
+}
+
+/// What a state function accepts, as far as the compiler checks it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateSpec {
+    /// Accepted argument names, besides the global ones ([`GLOBAL_ARGS`]).
+    pub args: Vec<String>,
+    /// True when the function takes arbitrary extra keyword arguments.
+    pub extra_kwargs: bool,
+}
+
+impl StateSpec {
+    pub fn new(args: &[&str]) -> StateSpec {
+        StateSpec {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            extra_kwargs: false,
+        }
+    }
+
+    fn accepts(&self, arg: &str) -> bool {
+        self.extra_kwargs || self.args.iter().any(|a| a == arg)
+    }
+}
+
+/// Why a registry lookup failed; the lists become the error's valid choices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupError {
+    UnknownModule { modules: Vec<String> },
+    UnknownFunction { functions: Vec<String> },
+}
+
+/// The state functions that exist. The real implementation comes with the
+/// state modules; [`MemoryRegistry`] serves tests and tools.
+pub trait StateRegistry {
+    fn lookup(&self, module: &str, function: &str) -> Result<&StateSpec, LookupError>;
+}
+
+/// A registry built in memory.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRegistry {
+    modules: BTreeMap<String, BTreeMap<String, StateSpec>>,
+}
+
+impl MemoryRegistry {
+    pub fn new() -> MemoryRegistry {
+        MemoryRegistry::default()
+    }
+
+    /// Adds `module.function` accepting exactly `args` (plus the global ones).
+    pub fn with(self, module: &str, function: &str, args: &[&str]) -> MemoryRegistry {
+        self.with_spec(module, function, StateSpec::new(args))
+    }
+
+    pub fn with_spec(mut self, module: &str, function: &str, spec: StateSpec) -> MemoryRegistry {
+        self.modules
+            .entry(module.to_string())
+            .or_default()
+            .insert(function.to_string(), spec);
+        self
+    }
+}
+
+impl StateRegistry for MemoryRegistry {
+    fn lookup(&self, module: &str, function: &str) -> Result<&StateSpec, LookupError> {
+        let functions = self
+            .modules
+            .get(module)
+            .ok_or_else(|| LookupError::UnknownModule {
+                modules: self.modules.keys().cloned().collect(),
+            })?;
+        functions
+            .get(function)
+            .ok_or_else(|| LookupError::UnknownFunction {
+                functions: functions.keys().cloned().collect(),
+            })
+    }
+}
+
+/// Arguments every state accepts because the state system, not the state
+/// function, consumes them (Salt's `STATE_INTERNAL_KEYWORDS`, the part
+/// halite implements).
+pub const GLOBAL_ARGS: &[&str] = &[
+    "name",
+    "names",
+    "order",
+    "unless",
+    "onlyif",
+    "creates",
+    "check_cmd",
+    "failhard",
+    "retry",
+    "runas",
+    "require",
+    "require_any",
+    "watch",
+    "watch_any",
+    "onchanges",
+    "onchanges_any",
+    "onfail",
+    "onfail_any",
+    "onfail_all",
+    "prereq",
+    "listen",
+    "require_in",
+    "watch_in",
+    "onchanges_in",
+    "onfail_in",
+    "prereq_in",
+    "listen_in",
+];
+
+/// The kind of a requisite, as stored on the chunk that has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Require,
+    RequireAny,
+    Watch,
+    WatchAny,
+    Onchanges,
+    OnchangesAny,
+    Onfail,
+    OnfailAny,
+    OnfailAll,
+    /// The chunk runs *before* its target, and only when the target, run in
+    /// test mode first, reports changes.
+    Prereq,
+    /// Like watch, but the reaction (`mod_watch`) runs at the end of the
+    /// state run; it does not order anything.
+    Listen,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 11] = [
+        Kind::Require,
+        Kind::RequireAny,
+        Kind::Watch,
+        Kind::WatchAny,
+        Kind::Onchanges,
+        Kind::OnchangesAny,
+        Kind::Onfail,
+        Kind::OnfailAny,
+        Kind::OnfailAll,
+        Kind::Prereq,
+        Kind::Listen,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Require => "require",
+            Kind::RequireAny => "require_any",
+            Kind::Watch => "watch",
+            Kind::WatchAny => "watch_any",
+            Kind::Onchanges => "onchanges",
+            Kind::OnchangesAny => "onchanges_any",
+            Kind::Onfail => "onfail",
+            Kind::OnfailAny => "onfail_any",
+            Kind::OnfailAll => "onfail_all",
+            Kind::Prereq => "prereq",
+            Kind::Listen => "listen",
+        }
+    }
+
+    /// The `_in` keyword of this kind, where Salt has one.
+    pub fn in_name(self) -> Option<&'static str> {
+        match self {
+            Kind::Require => Some("require_in"),
+            Kind::Watch => Some("watch_in"),
+            Kind::Onchanges => Some("onchanges_in"),
+            Kind::Onfail => Some("onfail_in"),
+            Kind::Prereq => Some("prereq_in"),
+            Kind::Listen => Some("listen_in"),
+            _ => None,
+        }
+    }
+
+    /// True when the requisite constrains execution order.
+    pub fn orders(self) -> bool {
+        self != Kind::Listen
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a chunk goes relative to others (`order:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// `order: N` with N >= 0 (`first` is 0): before every unordered state.
+    Number(i64),
+    /// No `order:`: definition order, after the numbered states.
+    #[default]
+    Auto,
+    /// `order: -N`: counted back from the end, still before `last`
+    /// (Salt maps it to `cap + 1000000 - N`).
+    FromEnd(i64),
+    /// `order: last`.
+    Last,
+}
+
+/// `retry:` of a state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub attempts: u64,
+    /// The result to wait for (Salt's `until`, default true).
+    pub until: bool,
+    /// Seconds between attempts.
+    pub interval: u64,
+    /// Random extra seconds, up to this many.
+    pub splay: u64,
+}
+
+/// The global (state-system) arguments of a chunk, typed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Globals {
+    /// Commands (or `{fun: ...}` maps); the state is skipped when any succeeds.
+    pub unless: Vec<Value>,
+    /// The state runs only when all succeed.
+    pub onlyif: Vec<Value>,
+    /// Paths; the state is skipped when all exist.
+    pub creates: Vec<String>,
+    /// Commands run after the state, to check it.
+    pub check_cmd: Vec<String>,
+    pub failhard: Option<bool>,
+    pub retry: Option<Retry>,
+    pub runas: Option<String>,
+}
+
+/// One state function call with everything resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub id: String,
+    pub name: String,
+    pub module: String,
+    pub function: String,
+    pub sls: String,
+    pub file: String,
+    /// The function's own arguments (no `name`, no global arguments).
+    pub args: Map<String, Value>,
+    pub globals: Globals,
+    /// Requisites of this chunk: (kind, index into [`Compiled::chunks`]),
+    /// `_in` forms already inverted onto this chunk.
+    pub requisites: Vec<(Kind, usize)>,
+    pub order: Order,
+}
+
+impl Chunk {
+    /// `sls/id (module.function name)`, for messages.
+    pub fn describe(&self) -> String {
+        if self.name == self.id {
+            format!(
+                "{}:{} ({}.{})",
+                self.sls, self.id, self.module, self.function
+            )
+        } else {
+            format!(
+                "{}:{} ({}.{} {})",
+                self.sls, self.id, self.module, self.function, self.name
+            )
+        }
+    }
+}
+
+/// The compiler's output: chunks in execution order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Compiled {
+    pub chunks: Vec<Chunk>,
+}
+
+/// Compiles the SLS files `sls_names` (from [`top_sls`] or the command line)
+/// into ordered chunks. `loader` renders one SLS by name; each is loaded once.
+pub fn compile(
+    sls_names: &[String],
+    loader: &mut Loader<'_>,
+    registry: &dyn StateRegistry,
+) -> Result<Compiled, CompileError> {
+    let high = highstate::assemble(sls_names, loader)?;
+    let raw = compile::chunks(&high, registry)?;
+    let requisites = requisites::resolve(&high, &raw)?;
+    let chunks = raw
+        .into_iter()
+        .zip(requisites)
+        .map(|((chunk, _), requisites)| Chunk {
+            requisites,
+            ..chunk
+        })
+        .collect();
+    let chunks = order::order(chunks)?;
+    Ok(Compiled { chunks })
+}
+
+#[cfg(test)]
+mod tests;
