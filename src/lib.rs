@@ -18,6 +18,8 @@
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
 //! - [`jobs`]: the job cache behind `halite jobs list|show`.
 //! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
+//! - [`render`]: SLS and file templates: shebang pipelines, Jinja with Salt's context.
+//! - [`pillar`]: per-host pillar compiled from `pillar/top.sls`.
 
 pub mod cli;
 pub mod config;
@@ -27,6 +29,8 @@ pub mod grains;
 pub mod inventory;
 pub mod jobs;
 pub mod output;
+pub mod pillar;
+pub mod render;
 pub mod target;
 pub mod transport;
 pub mod yaml;
