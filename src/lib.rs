@@ -19,6 +19,8 @@
 //! - [`jobs`]: the job cache behind `halite jobs list|show`.
 //! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
 //! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order.
+//! - [`render`]: SLS and file templates: shebang pipelines, Jinja with Salt's context.
+//! - [`pillar`]: per-host pillar compiled from `pillar/top.sls`.
 
 pub mod cli;
 pub mod config;
@@ -28,6 +30,8 @@ pub mod grains;
 pub mod inventory;
 pub mod jobs;
 pub mod output;
+pub mod pillar;
+pub mod render;
 pub mod state;
 pub mod target;
 pub mod transport;

@@ -1,0 +1,305 @@
+//! Pillar: per-host data compiled on the controller from `pillar/top.sls`
+//! and the SLS files it assigns, following Salt (`salt/pillar/__init__.py`).
+//!
+//! A host only ever receives its own pillar: [`compile`] takes one host
+//! (id and grains) and renders only the files its top entries select, with
+//! a context holding nothing about other hosts, so secrets assigned to one
+//! host never reach another host's templates or connection.
+//!
+//! Semantics:
+//! - `top.sls` is rendered (Jinja+YAML) with the host's grains and an empty
+//!   `pillar`; only the `base` environment is read. Entries are taken in
+//!   file order; a list item `{match: TYPE}` picks the matcher (default glob).
+//! - Each selected SLS (`a.b` → `a/b.sls`, else `a/b/init.sls`) is rendered
+//!   with `pillar` = the command-line override (Salt makes the override
+//!   visible to pillar rendering; other SLS files' data is not).
+//! - Results are merged in order with Salt's default strategy (`smart`,
+//!   i.e. recursive for YAML, `pillar_merge_lists: False`): mappings merge
+//!   key by key, anything else (lists included) is replaced by the later one.
+//! - `include:` in a pillar SLS renders the included files first, then the
+//!   including file's own data is merged over them
+//!   (`pillar_includes_override_sls: False`); `- name: {defaults: {...},
+//!   key: a:b}` form supported; each SLS renders at most once per host.
+//! - The override (`pillar='{...}'`) is merged last.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use crate::inventory::Group;
+use crate::render::{Extra, OrderedMap, RenderError, Renderer};
+use crate::target::{MatchCtx, Target, TargetType};
+use crate::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PillarError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("top.sls: {0}")]
+    Top(String),
+    #[error("{file}: SLS `{sls}` not found in the pillar root (looked for {sls_path}.sls and {sls_path}/init.sls)", sls_path = sls.replace('.', "/"))]
+    MissingSls { file: String, sls: String },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// Follow `key` split on `delimiter` through mappings and lists, like
+/// `salt.utils.data.traverse_dict_and_list`: a numeric segment indexes a
+/// list; a non-numeric one on a list looks into the list's mappings.
+pub fn traverse<'a>(data: &'a Value, key: &str, delimiter: &str) -> Option<&'a Value> {
+    let mut ptr = data;
+    for seg in key.split(delimiter) {
+        ptr = match ptr {
+            Value::Object(map) => map.get(seg)?,
+            Value::Array(items) => {
+                let embedded = items.iter().find_map(|x| x.as_object()?.get(seg));
+                match (embedded, seg.parse::<usize>()) {
+                    (Some(v), _) => v,
+                    (None, Ok(i)) => items.get(i)?,
+                    (None, Err(_)) => return None,
+                }
+            }
+            _ => return None,
+        };
+    }
+    Some(ptr)
+}
+
+/// `pillar.get` on the controller: the value at `key` (`:`-separated), or
+/// `default`.
+pub fn get(data: &Value, key: &str, default: Value) -> Value {
+    traverse(data, key, ":").cloned().unwrap_or(default)
+}
+
+/// Salt's `dictupdate.update` without list merging: `src` wins, mappings
+/// merge recursively.
+pub fn merge(dest: &mut Value, src: Value) {
+    match (dest, src) {
+        (Value::Object(d), Value::Object(s)) => {
+            for (k, v) in s {
+                match d.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        d.insert(k, v);
+                    }
+                }
+            }
+        }
+        (dest, src) => *dest = src,
+    }
+}
+
+/// Compile the pillar of one host from the `pillar/` tree at `root`.
+/// `groups` are the inventory's nodegroups (for `match: nodegroup` and
+/// `N@` in compound entries). No `top.sls` means an empty pillar (plus the
+/// override).
+pub fn compile(
+    root: &Path,
+    host_id: &str,
+    grains: &Value,
+    groups: &BTreeMap<String, Group>,
+    overrides: Option<Value>,
+) -> Result<Value, PillarError> {
+    let mut pillar = Value::Object(Default::default());
+    if root.join("top.sls").is_file() {
+        let top_renderer = Renderer::new(
+            root,
+            host_id,
+            grains.clone(),
+            Value::Object(Default::default()),
+        );
+        // Ordered: later targets override earlier ones, so file order matters.
+        let top: OrderedMap<OrderedMap<Value>> =
+            top_renderer.render_file_as("top.sls", None, &Extra::default())?;
+        let sls_names = select(top, host_id, grains, groups)?;
+        let context_pillar = overrides
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let renderer = Renderer::new(root, host_id, grains.clone(), context_pillar);
+        let mut done = HashSet::new();
+        for (sls, ignore_missing) in sls_names {
+            match render_sls(&renderer, &sls, &Extra::default(), &mut done, "top.sls") {
+                Err(PillarError::MissingSls { .. }) if ignore_missing => {}
+                Err(e) => return Err(e),
+                Ok(data) => merge(&mut pillar, data),
+            }
+        }
+    }
+    if let Some(o) = overrides {
+        if !o.is_object() {
+            return Err(PillarError::Invalid {
+                file: "pillar override".into(),
+                message: "must be a mapping".into(),
+            });
+        }
+        merge(&mut pillar, o);
+    }
+    Ok(pillar)
+}
+
+/// The SLS names the `base` environment assigns to this host, in top-file
+/// order, each with its entry's `ignore_missing`.
+fn select(
+    top: OrderedMap<OrderedMap<Value>>,
+    host_id: &str,
+    grains: &Value,
+    groups: &BTreeMap<String, Group>,
+) -> Result<Vec<(String, bool)>, PillarError> {
+    let Some((_, entries)) = top.0.into_iter().find(|(env, _)| env == "base") else {
+        return Ok(Vec::new());
+    };
+    let ctx = MatchCtx {
+        id: host_id,
+        grains,
+    };
+    let mut out = Vec::new();
+    for (expr, items) in entries.0 {
+        let items = match items {
+            Value::Array(items) => items,
+            Value::String(s) => vec![Value::String(s)],
+            _ => {
+                return Err(PillarError::Top(format!(
+                    "target `{expr}`: expected a list of SLS names"
+                )))
+            }
+        };
+        let mut kind = TargetType::Glob;
+        let mut ignore_missing = false;
+        let mut names = Vec::new();
+        for item in items {
+            match item {
+                Value::String(s) => names.push(s),
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        match (k.as_str(), &v) {
+                            ("match", Value::String(m)) => {
+                                kind = match_type(m).ok_or_else(|| {
+                                    PillarError::Top(format!(
+                                        "target `{expr}`: unsupported match type `{m}`"
+                                    ))
+                                })?
+                            }
+                            ("ignore_missing", Value::Bool(b)) => ignore_missing = *b,
+                            _ => {
+                                return Err(PillarError::Top(format!(
+                                    "target `{expr}`: unexpected option `{k}`"
+                                )))
+                            }
+                        }
+                    }
+                }
+                other => {
+                    return Err(PillarError::Top(format!(
+                        "target `{expr}`: unexpected item {other}"
+                    )))
+                }
+            }
+        }
+        let target =
+            Target::parse(kind, &expr, groups).map_err(|e| PillarError::Top(e.to_string()))?;
+        if target.matches(&ctx) {
+            out.extend(names.into_iter().map(|n| (n, ignore_missing)));
+        }
+    }
+    Ok(out)
+}
+
+fn match_type(name: &str) -> Option<TargetType> {
+    Some(match name {
+        "glob" => TargetType::Glob,
+        "pcre" => TargetType::Pcre,
+        "list" => TargetType::List,
+        "grain" => TargetType::Grain,
+        "grain_pcre" => TargetType::GrainPcre,
+        "ipcidr" => TargetType::Ipcidr,
+        "nodegroup" => TargetType::Nodegroup,
+        "compound" => TargetType::Compound,
+        _ => return None,
+    })
+}
+
+/// `a.b` → `a/b.sls`, else `a/b/init.sls`.
+fn sls_file(root: &Path, sls: &str) -> Option<String> {
+    let base = sls.replace('.', "/");
+    [format!("{base}.sls"), format!("{base}/init.sls")]
+        .into_iter()
+        .find(|f| root.join(f).is_file())
+}
+
+fn render_sls(
+    renderer: &Renderer,
+    sls: &str,
+    extra: &Extra,
+    done: &mut HashSet<String>,
+    from: &str,
+) -> Result<Value, PillarError> {
+    if !done.insert(sls.to_string()) {
+        return Ok(Value::Object(Default::default()));
+    }
+    let file = sls_file(renderer.root(), sls).ok_or_else(|| PillarError::MissingSls {
+        file: from.to_string(),
+        sls: sls.to_string(),
+    })?;
+    let mut data = renderer.render_sls_with(&file, sls, extra)?;
+    let Some(includes) = data.as_object_mut().and_then(|m| m.remove("include")) else {
+        return Ok(data);
+    };
+    let Value::Array(includes) = includes else {
+        return Err(PillarError::Invalid {
+            file,
+            message: "`include` must be a list".into(),
+        });
+    };
+    let mut merged = Value::Object(Default::default());
+    for inc in includes {
+        let (name, defaults, key) = match inc {
+            Value::String(s) => (s, BTreeMap::new(), None),
+            Value::Object(m) if m.len() == 1 => {
+                let (name, opts) = m.into_iter().next().expect("one entry");
+                let defaults = opts
+                    .get("defaults")
+                    .and_then(Value::as_object)
+                    .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                let key = opts.get("key").and_then(Value::as_str).map(str::to_string);
+                (name, defaults, key)
+            }
+            other => {
+                return Err(PillarError::Invalid {
+                    file,
+                    message: format!("unexpected include item {other}"),
+                })
+            }
+        };
+        // `.name` is relative to this SLS's directory, as for states.
+        let name = match name.strip_prefix('.') {
+            Some(rest) => {
+                let dir = file
+                    .rsplit_once('/')
+                    .map(|(d, _)| d.replace('/', "."))
+                    .unwrap_or_default();
+                if dir.is_empty() {
+                    rest.to_string()
+                } else {
+                    format!("{dir}.{rest}")
+                }
+            }
+            None => name,
+        };
+        let extra = Extra {
+            defaults,
+            context: BTreeMap::new(),
+        };
+        let mut nested = render_sls(renderer, &name, &extra, done, &file)?;
+        if let Some(key) = key {
+            for fragment in key.rsplit(':') {
+                nested = serde_json::json!({ fragment: nested });
+            }
+        }
+        merge(&mut merged, nested);
+    }
+    merge(&mut merged, data);
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,431 @@
+//! The Jinja environment Salt templates expect, on minijinja: strict
+//! undefined, Python string/dict methods, Salt's filters, template loading
+//! confined to the root, and Salt's `import_yaml`/`import_json`/
+//! `import_text`/`load_*` tags (which minijinja lacks) rewritten into plain
+//! Jinja before compilation, on the same line so error lines stay true.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use minijinja::value::{Kwargs, Value as MjValue};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+use regex::Regex;
+
+use super::salt::{Ctx, SaltLoader};
+use super::{RenderError, Renderer};
+use crate::Value;
+
+pub(super) enum LoadError {
+    Escape,
+    Missing,
+    Io(std::io::Error),
+}
+
+/// Normalize a root-relative template path, resolving `.` and `..`
+/// segments against `base_dir` (a root-relative directory) when given.
+/// `None` when the path is absolute or climbs out of the root.
+pub(super) fn normalize(name: &str, base_dir: Option<&str>) -> Option<String> {
+    if name.starts_with('/') || name.starts_with('\\') {
+        return None;
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let base = base_dir.unwrap_or("");
+    for seg in base.split('/').chain(name.split('/')) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            s => out.push(s),
+        }
+    }
+    Some(out.join("/"))
+}
+
+fn dir_of(name: &str) -> &str {
+    name.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// Salt's loader: `./x` and `../x` are relative to the including template,
+/// anything else is relative to the root. A path that would leave the root
+/// is passed on unchanged so the loader refuses it.
+fn join_path<'s>(name: &'s str, parent: &'s str) -> Cow<'s, str> {
+    let relative = name.starts_with("./") || name.starts_with("../");
+    let joined = if relative {
+        normalize(name, Some(dir_of(parent)))
+    } else {
+        normalize(name, None)
+    };
+    match joined {
+        Some(j) => Cow::Owned(j),
+        None => Cow::Borrowed(name),
+    }
+}
+
+/// The file for root-relative `rel`, refusing paths (or symlinks) that
+/// lead outside `root`.
+pub(super) fn resolve_in_root(root: &Path, rel: &str) -> Result<PathBuf, LoadError> {
+    let rel = normalize(rel, None).ok_or(LoadError::Escape)?;
+    if Path::new(&rel)
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(LoadError::Escape);
+    }
+    let path = root.join(&rel);
+    let real = match path.canonicalize() {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::Missing),
+        Err(e) => return Err(LoadError::Io(e)),
+    };
+    let real_root = root.canonicalize().map_err(LoadError::Io)?;
+    if !real.starts_with(&real_root) {
+        return Err(LoadError::Escape);
+    }
+    if !real.is_file() {
+        return Err(LoadError::Missing);
+    }
+    Ok(real)
+}
+
+fn load(root: &Path, name: &str) -> Result<Option<String>, Error> {
+    match resolve_in_root(root, name) {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot read `{name}`: {e}"),
+                )
+            })?;
+            Ok(Some(preprocess(&text, name)))
+        }
+        Err(LoadError::Missing) => Ok(None),
+        Err(LoadError::Escape) => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("template path `{name}` is outside the root"),
+        )),
+        Err(LoadError::Io(e)) => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot read `{name}`: {e}"),
+        )),
+    }
+}
+
+/// Rewrite Salt's serializer tags into minijinja, never adding a newline:
+/// - `{% import_yaml EXPR as x %}` → `{% set x = halite_import("yaml", EXPR, "<this file>") %}`
+///   (also `import_json`, `import_text`; the file is rendered as a
+///   template first, as Salt's `import` does);
+/// - `{% load_yaml as x %}...{% endload %}` → `{% set x %}...{% endset %}{% set x = x|load_yaml %}`.
+pub(super) fn preprocess(source: &str, name: &str) -> String {
+    static TAGS: OnceLock<Regex> = OnceLock::new();
+    let re = TAGS.get_or_init(|| {
+        Regex::new(concat!(
+            r"\{%([-+]?)\s*(?:",
+            r"import_(?P<ikind>yaml|json|text)\s+(?P<expr>[^\n]+?)\s+as\s+(?P<ivar>[A-Za-z_][A-Za-z0-9_]*)",
+            r"|load_(?P<lkind>yaml|json|text)\s+as\s+(?P<lvar>[A-Za-z_][A-Za-z0-9_]*)",
+            r"|(?P<end>endload)",
+            r")\s*([-+]?)%\}"
+        ))
+        .expect("static regex")
+    });
+    if !source.contains("import_") && !source.contains("load_") {
+        return source.to_string();
+    }
+    let quoted_name = serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into());
+    let mut open: Vec<(String, String)> = Vec::new();
+    let mut out = String::with_capacity(source.len());
+    let mut last = 0;
+    for caps in re.captures_iter(source) {
+        let whole = caps.get(0).expect("match");
+        out.push_str(&source[last..whole.start()]);
+        last = whole.end();
+        let (l, r) = (
+            &caps[1],
+            caps.get(caps.len() - 1).map_or("", |m| m.as_str()),
+        );
+        if let Some(kind) = caps.name("ikind") {
+            out.push_str(&format!(
+                "{{%{l} set {} = halite_import(\"{}\", {}, {quoted_name}) {r}%}}",
+                &caps["ivar"],
+                kind.as_str(),
+                &caps["expr"]
+            ));
+        } else if let Some(kind) = caps.name("lkind") {
+            let var = caps["lvar"].to_string();
+            out.push_str(&format!("{{%{l} set {var} {r}%}}"));
+            open.push((kind.as_str().to_string(), var));
+        } else if let Some((kind, var)) = open.pop() {
+            out.push_str(&format!(
+                "{{%{l} endset {r}%}}{{% set {var} = {var}|load_{kind} %}}"
+            ));
+        } else {
+            // A stray endload: leave it for minijinja to report with its line.
+            out.push_str(whole.as_str());
+        }
+    }
+    out.push_str(&source[last..]);
+    out
+}
+
+fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg)
+}
+
+pub(super) fn to_json(v: &MjValue) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| invalid(format!("cannot convert value: {e}")))
+}
+
+pub(super) fn from_json(v: &Value) -> MjValue {
+    MjValue::from(minijinja::value::Serde(v))
+}
+
+fn parse_text(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
+    match kind {
+        "yaml" => {
+            if text.trim().is_empty() {
+                return Ok(MjValue::from(()));
+            }
+            crate::yaml::from_str::<MjValue>(text, Path::new(what))
+                .map_err(|e| invalid(format!("load_yaml: {e}")))
+        }
+        "json" => serde_json::from_str::<MjValue>(text)
+            .map_err(|e| invalid(format!("load_json: {what}: {e}"))),
+        _ => Ok(MjValue::from(text)),
+    }
+}
+
+fn halite_import(state: &State, kind: &str, path: &str, current: &str) -> Result<MjValue, Error> {
+    let resolved = join_path(path, current).into_owned();
+    let template = state.env().get_template(&resolved)?;
+    let text = template.render(())?;
+    parse_text(kind, &text, &resolved)
+}
+
+/// Salt's `yaml`/`yaml_encode`: one-line flow YAML. JSON is flow YAML, so
+/// serde_json writes it (keeping minijinja's key order).
+fn yaml_flow(v: &MjValue) -> Result<MjValue, Error> {
+    serde_json::to_string(v)
+        .map(MjValue::from_safe_string)
+        .map_err(|e| invalid(format!("yaml: {e}")))
+}
+
+fn json_filter(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    let indent: Option<usize> = kwargs.get("indent")?;
+    kwargs.assert_all_used()?;
+    let text = if sort_keys.unwrap_or(false) {
+        let sorted = to_json(v)?;
+        if indent.is_some() {
+            serde_json::to_string_pretty(&sorted)
+        } else {
+            serde_json::to_string(&sorted)
+        }
+    } else if indent.is_some() {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    };
+    text.map(MjValue::from_safe_string)
+        .map_err(|e| invalid(format!("json: {e}")))
+}
+
+fn yaml_dquote(s: &str) -> MjValue {
+    // JSON string escapes are a subset of YAML double-quoted escapes.
+    MjValue::from_safe_string(serde_json::to_string(s).unwrap_or_default())
+}
+
+fn yaml_squote(s: &str) -> MjValue {
+    MjValue::from_safe_string(format!("'{}'", s.replace('\'', "''")))
+}
+
+fn sequence(v: MjValue) -> MjValue {
+    if v.kind() == minijinja::value::ValueKind::Seq {
+        v
+    } else {
+        MjValue::from(vec![v])
+    }
+}
+
+fn quote(s: &str) -> String {
+    crate::transport::quote::quote(s)
+}
+
+fn regex_replace(
+    s: &str,
+    pattern: &str,
+    replacement: &str,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    let ignorecase: Option<bool> = kwargs.get("ignorecase")?;
+    kwargs.assert_all_used()?;
+    let pattern = if ignorecase.unwrap_or(false) {
+        format!("(?i){pattern}")
+    } else {
+        pattern.to_string()
+    };
+    let re = Regex::new(&pattern).map_err(|e| invalid(format!("regex_replace: {e}")))?;
+    // Python's `\1` backreferences are `${1}` for the regex crate.
+    static BACKREF: OnceLock<Regex> = OnceLock::new();
+    let backref = BACKREF.get_or_init(|| Regex::new(r"\\(\d+)").expect("static regex"));
+    let replacement = backref
+        .replace_all(&replacement.replace('$', "$$"), "$${$1}")
+        .into_owned();
+    Ok(re.replace_all(s, replacement.as_str()).into_owned())
+}
+
+fn str_to_num_bool(v: MjValue) -> bool {
+    // Salt's `to_bool`: strings "yes/true/1/on" are true; numbers > 0; others by truth.
+    if let Some(s) = v.as_str() {
+        return matches!(
+            s.to_ascii_lowercase().as_str(),
+            "yes" | "true" | "1" | "on" | "y"
+        );
+    }
+    if let Ok(n) = i64::try_from(v.clone()) {
+        return n > 0;
+    }
+    v.is_true()
+}
+
+/// Context variables Salt derives from the template path
+/// (`salt.utils.templates.generate_sls_context`).
+fn path_context(root: &Path, file: &str, sls: Option<&str>) -> BTreeMap<String, Value> {
+    let slspath = dir_of(file).to_string();
+    let mut ctx = BTreeMap::new();
+    let s = |v: &str| Value::String(v.to_string());
+    ctx.insert("tplpath".into(), s(&root.join(file).display().to_string()));
+    ctx.insert("tplfile".into(), s(file));
+    ctx.insert(
+        "tpldir".into(),
+        s(if slspath.is_empty() { "." } else { &slspath }),
+    );
+    ctx.insert("tpldot".into(), s(&slspath.replace('/', ".")));
+    if let Some(sls) = sls {
+        ctx.insert("sls".into(), s(sls));
+        ctx.insert("slspath".into(), s(&slspath));
+        ctx.insert("slsdotpath".into(), s(&slspath.replace('/', ".")));
+        ctx.insert("slscolonpath".into(), s(&slspath.replace('/', ":")));
+        ctx.insert("sls_path".into(), s(&slspath.replace('/', "_")));
+    }
+    ctx
+}
+
+fn opts(r: &Renderer) -> Value {
+    serde_json::json!({
+        "id": r.id,
+        "saltenv": "base",
+        "renderer": "jinja|yaml",
+        "file_roots": {"base": [r.root.display().to_string()]},
+        "grains": *r.grains,
+    })
+}
+
+fn environment(r: &Renderer) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    // Salt never auto-escapes; minijinja would for `.html`/`.json` names.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_path_join_callback(join_path);
+    let root = r.root.clone();
+    env.set_loader(move |name| load(&root, name));
+    env.add_function("halite_import", halite_import);
+    env.add_filter("yaml", yaml_flow);
+    env.add_filter("yaml_encode", yaml_flow);
+    env.add_filter("yaml_dquote", yaml_dquote);
+    env.add_filter("yaml_squote", yaml_squote);
+    env.add_filter("json", json_filter);
+    env.add_filter("load_yaml", |s: &str| parse_text("yaml", s, "load_yaml"));
+    env.add_filter("load_json", |s: &str| parse_text("json", s, "load_json"));
+    env.add_filter("load_text", |s: &str| MjValue::from(s));
+    env.add_filter("sequence", sequence);
+    env.add_filter("quote", quote);
+    env.add_filter("regex_replace", regex_replace);
+    env.add_filter("to_bool", str_to_num_bool);
+    env
+}
+
+/// Render `file` (root-relative; its text is `source` when given, else it is
+/// loaded) with the host's context plus `extra`.
+pub(super) fn render(
+    r: &Renderer,
+    file: &str,
+    sls: Option<&str>,
+    extra: &BTreeMap<String, Value>,
+    source: Option<&str>,
+) -> Result<String, RenderError> {
+    let mut env = environment(r);
+    let opts = opts(r);
+    let salt = SaltLoader::new(Arc::new(Ctx {
+        grains: r.grains.clone(),
+        pillar: r.pillar.clone(),
+        opts: opts.clone(),
+        remote: r.remote.clone(),
+    }));
+    // Salt installs the whole context as globals, so imported templates and
+    // macros see it whether or not they are imported `with context`.
+    env.add_global("grains", from_json(&r.grains));
+    env.add_global("pillar", from_json(&r.pillar));
+    env.add_global("opts", from_json(&opts));
+    env.add_global("saltenv", "base");
+    env.add_global("salt", MjValue::from_object(salt));
+    for (k, v) in path_context(&r.root, file, sls) {
+        env.add_global(k, from_json(&v));
+    }
+    for (k, v) in extra {
+        env.add_global(k.clone(), from_json(v));
+    }
+    let jinja_err = |e: Error| jinja_error(e, file);
+    if let Some(source) = source {
+        env.add_template_owned(file.to_string(), preprocess(source, file))
+            .map_err(jinja_err)?;
+    }
+    let template = env.get_template(file).map_err(|e| {
+        if e.kind() == ErrorKind::TemplateNotFound && e.name().is_none() {
+            RenderError::NotFound {
+                file: file.to_string(),
+            }
+        } else {
+            jinja_err(e)
+        }
+    })?;
+    template.render(()).map_err(jinja_err)
+}
+
+/// Turn a minijinja error into one naming the innermost template and line.
+fn jinja_error(err: Error, top: &str) -> RenderError {
+    let describe = |e: &Error| match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let mut file = err.name().map(str::to_string);
+    let mut line = err.line();
+    let mut message = describe(&err);
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        if let Some(inner) = s.downcast_ref::<Error>() {
+            if inner.name().is_some() {
+                file = inner.name().map(str::to_string);
+                line = inner.line();
+            }
+            message = format!("{message}: {}", describe(inner));
+        } else {
+            message = format!("{message}: {s}");
+        }
+        source = s.source();
+    }
+    RenderError::Jinja {
+        file: file.unwrap_or_else(|| top.to_string()),
+        line,
+        message,
+        top: top.to_string(),
+    }
+}

@@ -1,0 +1,404 @@
+//! Rendering SLS files and file templates the way Salt does: a shebang line
+//! picks the renderer pipeline (default `jinja|yaml`), Jinja runs with
+//! Salt's context (`grains`, `pillar`, `salt`, `opts`, `sls`, ...), and the
+//! text it produces is parsed as YAML (or JSON).
+//!
+//! Why a layer of its own: states, pillar and `file.managed`'s
+//! `template: jinja` all need the same environment, and every failure must
+//! name the file (relative to the states/ or pillar/ root) and the line, so
+//! a user can find the mistake without a traceback.
+//!
+//! Semantics followed (Salt 3006, `salt/template.py`, `salt/utils/templates.py`,
+//! `salt/utils/jinja.py`, `salt/renderers/{yaml,json}.py`):
+//! - the whole context is also installed as Jinja globals (Salt does
+//!   `jinja_env.globals.update(context)`), so imported macros see `grains`,
+//!   `pillar`, `salt`, `tpldir`... with or without `with context`;
+//! - undefined variables are errors (`StrictUndefined`);
+//! - a source ending in a newline renders to text ending in one;
+//! - an empty rendering is an empty mapping.
+
+mod jinja;
+mod salt;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::Value;
+
+pub use salt::RemoteCall;
+
+/// A rendering failure. Every variant names the file, relative to the root
+/// it was loaded from (states/ or pillar/).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: no such template")]
+    NotFound { file: String },
+    #[error("{file}: template path `{path}` is outside the root")]
+    PathEscape { file: String, path: String },
+    #[error("{file}: unsupported renderer `{renderer}` (halite renders `jinja`, `yaml` and `json`, e.g. `#!jinja|yaml`)")]
+    UnsupportedRenderer { file: String, renderer: String },
+    /// A Jinja syntax or runtime error; `file`/`line` are where it happened,
+    /// which may be a template included or imported by `top`.
+    #[error("{file}{}: Jinja error: {message}{}", line.map(|l| format!(":{l}")).unwrap_or_default(), if top != file { format!(" (rendering {top})") } else { String::new() })]
+    Jinja {
+        file: String,
+        line: Option<usize>,
+        message: String,
+        top: String,
+    },
+    /// The rendered text is not valid YAML/JSON. `line` counts lines of the
+    /// *rendered* text (after Jinja), which equals the source line unless
+    /// Jinja added or removed lines above it; `rendered_line` shows it.
+    #[error("{file}{}: {format} error in the rendered text{}: {message}{}", line.map(|l| format!(":{l}")).unwrap_or_default(), line.map(|l| format!(" (line {l} after Jinja)")).unwrap_or_default(), rendered_line.as_ref().map(|t| format!("\n  | {t}")).unwrap_or_default())]
+    Parse {
+        file: String,
+        format: &'static str,
+        line: Option<usize>,
+        message: String,
+        rendered_line: Option<String>,
+    },
+    #[error("{file}: rendered to {found}, expected a mapping")]
+    NotAMapping { file: String, found: &'static str },
+}
+
+impl RenderError {
+    /// The file the error is about (relative to the root).
+    pub fn file(&self) -> &str {
+        match self {
+            RenderError::Read { file, .. }
+            | RenderError::NotFound { file }
+            | RenderError::PathEscape { file, .. }
+            | RenderError::UnsupportedRenderer { file, .. }
+            | RenderError::Jinja { file, .. }
+            | RenderError::Parse { file, .. }
+            | RenderError::NotAMapping { file, .. } => file,
+        }
+    }
+
+    /// The line, when known (see each variant for what it counts).
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            RenderError::Jinja { line, .. } | RenderError::Parse { line, .. } => *line,
+            _ => None,
+        }
+    }
+}
+
+/// What a host's templates see; built once per host and reused for every
+/// file rendered for it.
+#[derive(Clone)]
+pub struct Renderer {
+    root: PathBuf,
+    id: String,
+    grains: Arc<Value>,
+    pillar: Arc<Value>,
+    remote: Option<Arc<dyn RemoteCall>>,
+}
+
+impl fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renderer")
+            .field("root", &self.root)
+            .field("id", &self.id)
+            .field("remote", &self.remote.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The renderer pipeline picked by a file's shebang line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipeline {
+    /// `#!jinja|yaml`, the default.
+    JinjaYaml,
+    /// `#!jinja|json`.
+    JinjaJson,
+    /// `#!yaml`: no templating.
+    Yaml,
+    /// `#!json`: no templating.
+    Json,
+}
+
+impl Pipeline {
+    /// Parse the first line of a source. `Ok(None)` when there is no shebang.
+    /// Salt's syntax: `#!` then renderer names joined by `|`, spaces allowed.
+    fn from_first_line(first: &str) -> Result<Option<Pipeline>, String> {
+        let Some(spec) = first.trim().strip_prefix("#!") else {
+            return Ok(None);
+        };
+        let parts: Vec<String> = spec
+            .split('|')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        match parts.as_slice() {
+            ["jinja", "yaml"] => Ok(Some(Pipeline::JinjaYaml)),
+            ["jinja", "json"] => Ok(Some(Pipeline::JinjaJson)),
+            ["yaml"] => Ok(Some(Pipeline::Yaml)),
+            ["json"] => Ok(Some(Pipeline::Json)),
+            _ => Err(spec.trim().to_string()),
+        }
+    }
+
+    fn templated(self) -> bool {
+        matches!(self, Pipeline::JinjaYaml | Pipeline::JinjaJson)
+    }
+
+    fn format(self) -> &'static str {
+        match self {
+            Pipeline::JinjaYaml | Pipeline::Yaml => "YAML",
+            Pipeline::JinjaJson | Pipeline::Json => "JSON",
+        }
+    }
+}
+
+/// Extra variables for one rendering: what `file.managed` passes as
+/// `defaults` and `context` (context wins, as in Salt).
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub defaults: BTreeMap<String, Value>,
+    pub context: BTreeMap<String, Value>,
+}
+
+impl Extra {
+    fn merged(&self) -> BTreeMap<String, Value> {
+        let mut out = self.defaults.clone();
+        out.extend(self.context.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+}
+
+impl Renderer {
+    /// `root` is the states/ or pillar/ directory templates are loaded from
+    /// (and may never leave); `grains` and `pillar` are this host's only.
+    pub fn new(root: impl Into<PathBuf>, id: &str, grains: Value, pillar: Value) -> Renderer {
+        Renderer {
+            root: root.into(),
+            id: id.to_string(),
+            grains: Arc::new(grains),
+            pillar: Arc::new(pillar),
+            remote: None,
+        }
+    }
+
+    /// Route `salt['<anything but pillar.*, grains.*, config.get>'](...)`
+    /// to the host. Without it such calls are render errors.
+    pub fn with_remote(mut self, remote: Arc<dyn RemoteCall>) -> Renderer {
+        self.remote = Some(remote);
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn grains(&self) -> &Value {
+        &self.grains
+    }
+
+    pub fn pillar(&self) -> &Value {
+        &self.pillar
+    }
+
+    /// Render SLS `sls` (dotted name) from `file` (relative to the root,
+    /// e.g. `apache/init.sls`) and check it is a mapping (empty → `{}`).
+    pub fn render_sls(&self, file: &str, sls: &str) -> Result<Value, RenderError> {
+        self.render_sls_with(file, sls, &Extra::default())
+    }
+
+    /// [`Renderer::render_sls`] with extra variables (pillar `include`'s
+    /// `defaults`).
+    pub fn render_sls_with(
+        &self,
+        file: &str,
+        sls: &str,
+        extra: &Extra,
+    ) -> Result<Value, RenderError> {
+        let value: Value = self.render_file_as(file, Some(sls), extra)?;
+        match value {
+            Value::Object(_) => Ok(value),
+            other => Err(RenderError::NotAMapping {
+                file: file.to_string(),
+                found: kind_name(&other),
+            }),
+        }
+    }
+
+    /// Render `file` through its pipeline and deserialize the result into
+    /// `T`, so a caller that needs the file's key order (the state engine:
+    /// Salt runs states in file order) can use an order-keeping type such
+    /// as [`OrderedMap`]. An empty result deserializes from `{}`.
+    pub fn render_file_as<T: DeserializeOwned>(
+        &self,
+        file: &str,
+        sls: Option<&str>,
+        extra: &Extra,
+    ) -> Result<T, RenderError> {
+        let file = jinja::normalize(file, None).ok_or_else(|| RenderError::PathEscape {
+            file: file.to_string(),
+            path: file.to_string(),
+        })?;
+        let source = self.read(&file)?;
+        let first = source.lines().next().unwrap_or("");
+        let pipeline = Pipeline::from_first_line(first)
+            .map_err(|renderer| RenderError::UnsupportedRenderer {
+                file: file.clone(),
+                renderer,
+            })?
+            .unwrap_or(Pipeline::JinjaYaml);
+        let text = if pipeline.templated() {
+            jinja::render(self, &file, sls, &extra.merged(), None)?
+        } else {
+            source
+        };
+        parse_data(&text, &file, pipeline)
+    }
+
+    /// Render `file` as a plain Jinja template (no shebang handling, no
+    /// YAML): `file.managed` with `template: jinja`.
+    pub fn render_template_file(&self, file: &str, extra: &Extra) -> Result<String, RenderError> {
+        let file = jinja::normalize(file, None).ok_or_else(|| RenderError::PathEscape {
+            file: file.to_string(),
+            path: file.to_string(),
+        })?;
+        jinja::render(self, &file, None, &extra.merged(), None)
+    }
+
+    /// Render Jinja `source` (named `name` in errors; relative imports are
+    /// resolved against `name`'s directory under the root).
+    pub fn render_template_str(
+        &self,
+        name: &str,
+        source: &str,
+        extra: &Extra,
+    ) -> Result<String, RenderError> {
+        jinja::render(self, name, None, &extra.merged(), Some(source))
+    }
+
+    fn read(&self, file: &str) -> Result<String, RenderError> {
+        let path = jinja::resolve_in_root(&self.root, file).map_err(|e| match e {
+            jinja::LoadError::Escape => RenderError::PathEscape {
+                file: file.to_string(),
+                path: file.to_string(),
+            },
+            jinja::LoadError::Missing => RenderError::NotFound {
+                file: file.to_string(),
+            },
+            jinja::LoadError::Io(source) => RenderError::Read {
+                file: file.to_string(),
+                source,
+            },
+        })?;
+        std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+            file: file.to_string(),
+            source,
+        })
+    }
+}
+
+/// Blank a shebang line (keeping its newline, so line numbers hold): Salt's
+/// yaml and json renderers drop it before parsing.
+fn strip_shebang(text: &str) -> &str {
+    if text.starts_with("#!") {
+        match text.find('\n') {
+            Some(i) => &text[i..],
+            None => "",
+        }
+    } else {
+        text
+    }
+}
+
+fn parse_data<T: DeserializeOwned>(
+    text: &str,
+    file: &str,
+    pipeline: Pipeline,
+) -> Result<T, RenderError> {
+    let body = strip_shebang(text);
+    let parse_err = |line: Option<usize>, message: String| RenderError::Parse {
+        file: file.to_string(),
+        format: pipeline.format(),
+        line,
+        message,
+        rendered_line: line
+            .and_then(|l| body.lines().nth(l.saturating_sub(1)))
+            .map(str::to_string),
+    };
+    let empty = || serde_json::from_str::<T>("{}").map_err(|e| parse_err(None, e.to_string()));
+    // Only comments, blank lines or document markers is null in YAML: Salt
+    // makes an empty rendering `{}`.
+    let blank = body.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    });
+    if blank {
+        return empty();
+    }
+    match pipeline {
+        Pipeline::JinjaYaml | Pipeline::Yaml => crate::yaml::from_str(body, Path::new(file))
+            .map_err(|e| parse_err(e.location.map(|(l, _)| l), e.message)),
+        Pipeline::JinjaJson | Pipeline::Json => serde_json::from_str(body).map_err(|e| {
+            let line = (e.line() > 0).then_some(e.line());
+            let mut message = e.to_string();
+            if let Some(i) = message.find(" at line ") {
+                message.truncate(i);
+            }
+            parse_err(line, message)
+        }),
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// A mapping that keeps its keys in document order (serde_json's map sorts
+/// them). Deserialize top files or SLS files into it when order matters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedMap<T>(pub Vec<(String, T)>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for OrderedMap<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = OrderedMap<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, T>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedMap(out))
+            }
+            // An empty document (`None`) is an empty mapping, as in Salt.
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(OrderedMap(Vec::new()))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests;

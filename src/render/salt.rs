@@ -1,0 +1,452 @@
+//! The `salt` object templates call (`salt['pillar.get']('a:b', 1)`).
+//!
+//! The pillar/grains/config readers answer on the controller from the
+//! host's own data, with Salt's semantics (`salt/modules/pillar.py`,
+//! `salt/modules/grains.py`, `salt/modules/config.py`,
+//! `salt.utils.data.traverse_dict_and_list` and `filter_by`). Every other
+//! function runs on the host through a [`RemoteCall`] the caller supplies
+//! (the state engine, which owns the connection); rendering has no
+//! transport of its own.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue, ValueKind};
+use minijinja::{Error, ErrorKind, State};
+
+use super::jinja::{from_json, to_json};
+use crate::functions::Args;
+use crate::pillar;
+use crate::target::{MatchCtx, Target, TargetType};
+use crate::Value;
+
+/// Runs an execution function on the host being rendered for, e.g.
+/// `salt['cmd.run']('hostname')`. Implemented by whoever holds the
+/// connection.
+pub trait RemoteCall: Send + Sync {
+    fn call(&self, function: &str, args: &Args) -> Result<Value, String>;
+}
+
+pub(super) struct Ctx {
+    pub grains: Arc<Value>,
+    pub pillar: Arc<Value>,
+    pub opts: Value,
+    pub remote: Option<Arc<dyn RemoteCall>>,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("remote", &self.remote.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `salt`: indexing it (`salt['cmd.run']`) or one attribute level
+/// (`salt.cmd.run`) yields a callable.
+#[derive(Debug)]
+pub(super) struct SaltLoader(Arc<Ctx>);
+
+impl SaltLoader {
+    pub fn new(ctx: Arc<Ctx>) -> SaltLoader {
+        SaltLoader(ctx)
+    }
+}
+
+impl Object for SaltLoader {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        let name = key.as_str()?;
+        Some(if name.contains('.') {
+            MjValue::from_object(SaltFunction {
+                ctx: self.0.clone(),
+                name: name.to_string(),
+            })
+        } else {
+            MjValue::from_object(SaltModule {
+                ctx: self.0.clone(),
+                module: name.to_string(),
+            })
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::NonEnumerable
+    }
+}
+
+#[derive(Debug)]
+struct SaltModule {
+    ctx: Arc<Ctx>,
+    module: String,
+}
+
+impl Object for SaltModule {
+    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        Some(MjValue::from_object(SaltFunction {
+            ctx: self.ctx.clone(),
+            name: format!("{}.{}", self.module, key.as_str()?),
+        }))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::NonEnumerable
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[MjValue],
+    ) -> Result<MjValue, Error> {
+        call(&self.ctx, &format!("{}.{method}", self.module), args)
+    }
+}
+
+#[derive(Debug)]
+struct SaltFunction {
+    ctx: Arc<Ctx>,
+    name: String,
+}
+
+impl Object for SaltFunction {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        args: &[MjValue],
+    ) -> Result<MjValue, Error> {
+        call(&self.ctx, &self.name, args)
+    }
+}
+
+fn invalid(msg: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg)
+}
+
+/// Positional and keyword arguments as Jinja passed them.
+struct CallArgs {
+    positional: Vec<MjValue>,
+    kwargs: Vec<(String, MjValue)>,
+}
+
+fn split_args(args: &[MjValue]) -> Result<CallArgs, Error> {
+    let (positional, kw) = match args.split_last() {
+        Some((last, rest)) if last.is_kwargs() => (rest, Some(last)),
+        _ => (args, None),
+    };
+    let mut kwargs = Vec::new();
+    if let Some(kw) = kw {
+        for key in kw.try_iter()? {
+            let value = kw.get_item(&key)?;
+            kwargs.push((key.as_str().unwrap_or_default().to_string(), value));
+        }
+    }
+    Ok(CallArgs {
+        positional: positional.to_vec(),
+        kwargs,
+    })
+}
+
+/// Bind arguments to a Python-style signature: `params` in order, each
+/// fillable by position or keyword.
+fn bind(function: &str, params: &[&str], args: CallArgs) -> Result<Vec<Option<MjValue>>, Error> {
+    if args.positional.len() > params.len() {
+        return Err(invalid(format!(
+            "salt['{function}'] takes at most {} positional arguments ({}), got {}",
+            params.len(),
+            params.join(", "),
+            args.positional.len()
+        )));
+    }
+    let mut out: Vec<Option<MjValue>> = params.iter().map(|_| None).collect();
+    for (i, v) in args.positional.into_iter().enumerate() {
+        out[i] = Some(v);
+    }
+    for (k, v) in args.kwargs {
+        let Some(i) = params.iter().position(|p| *p == k) else {
+            return Err(invalid(format!(
+                "salt['{function}'] got an unexpected keyword argument `{k}`"
+            )));
+        };
+        if out[i].is_some() {
+            return Err(invalid(format!(
+                "salt['{function}'] got multiple values for argument `{k}`"
+            )));
+        }
+        out[i] = Some(v);
+    }
+    Ok(out)
+}
+
+fn string_arg(
+    function: &str,
+    name: &str,
+    v: Option<&MjValue>,
+    default: &str,
+) -> Result<String, Error> {
+    match v {
+        None => Ok(default.to_string()),
+        Some(v) if v.is_none() => Ok(default.to_string()),
+        Some(v) => v
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| invalid(format!("salt['{function}']: `{name}` must be a string"))),
+    }
+}
+
+fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
+    let args = split_args(args)?;
+    match function {
+        "pillar.get" => {
+            let a = bind(
+                function,
+                &[
+                    "key",
+                    "default",
+                    "merge",
+                    "delimiter",
+                    "pillarenv",
+                    "saltenv",
+                ],
+                args,
+            )?;
+            get(&ctx.pillar, function, &a)
+        }
+        "grains.get" => {
+            let a = bind(function, &["key", "default", "delimiter", "ordered"], args)?;
+            let a = [a[0].clone(), a[1].clone(), None, a[2].clone()];
+            get(&ctx.grains, function, &a)
+        }
+        "config.get" => {
+            let a = bind(
+                function,
+                &["key", "default", "delimiter", "merge", "omit_opts"],
+                args,
+            )?;
+            let key = string_arg(function, "key", a[0].as_ref(), "")?;
+            let delim = string_arg(function, "delimiter", a[2].as_ref(), ":")?;
+            // Salt's search order: minion options, grains, then pillar.
+            for source in [&ctx.opts, &*ctx.grains, &*ctx.pillar] {
+                if let Some(v) = pillar::traverse(source, &key, &delim) {
+                    return Ok(from_json(v));
+                }
+            }
+            Ok(a[1].clone().unwrap_or_else(|| MjValue::from("")))
+        }
+        "pillar.items" | "pillar.raw" => {
+            bind(function, &[], args)?;
+            Ok(from_json(&ctx.pillar))
+        }
+        "grains.items" => {
+            bind(function, &[], args)?;
+            Ok(from_json(&ctx.grains))
+        }
+        "grains.ls" => {
+            bind(function, &[], args)?;
+            let keys: Vec<String> = ctx
+                .grains
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            Ok(MjValue::from(keys))
+        }
+        "pillar.item" | "grains.item" => {
+            let data = if function.starts_with("pillar") {
+                &ctx.pillar
+            } else {
+                &ctx.grains
+            };
+            let mut out = serde_json::Map::new();
+            for key in &args.positional {
+                let key = key
+                    .as_str()
+                    .ok_or_else(|| invalid(format!("salt['{function}']: keys must be strings")))?;
+                let v = pillar::traverse(data, key, ":")
+                    .cloned()
+                    .unwrap_or(Value::String(String::new()));
+                out.insert(key.to_string(), v);
+            }
+            Ok(from_json(&Value::Object(out)))
+        }
+        "grains.filter_by" => {
+            let a = bind(
+                function,
+                &["lookup_dict", "grain", "merge", "default", "base"],
+                args,
+            )?;
+            let grain = string_arg(function, "grain", a[1].as_ref(), "os_family")?;
+            filter_by(function, &ctx.grains, &grain, &a)
+        }
+        "pillar.filter_by" => {
+            let a = bind(
+                function,
+                &["lookup_dict", "pillar", "merge", "default", "base"],
+                args,
+            )?;
+            let key = string_arg(function, "pillar", a[1].as_ref(), "roles")?;
+            filter_by(function, &ctx.pillar, &key, &a)
+        }
+        _ => remote(ctx, function, args),
+    }
+}
+
+/// `pillar.get`/`grains.get`: `a` is [key, default, merge, delimiter].
+fn get(data: &Value, function: &str, a: &[Option<MjValue>]) -> Result<MjValue, Error> {
+    let key = string_arg(function, "key", a[0].as_ref(), "")?;
+    let delim = string_arg(
+        function,
+        "delimiter",
+        a.get(3).and_then(Option::as_ref),
+        ":",
+    )?;
+    // Salt's default for a missing key is the empty string, not None.
+    let default = a[1].clone().unwrap_or_else(|| MjValue::from(""));
+    let merge = a
+        .get(2)
+        .and_then(Option::as_ref)
+        .is_some_and(MjValue::is_true);
+    let found = pillar::traverse(data, &key, &delim);
+    if merge && default.kind() == ValueKind::Map {
+        // Salt: the found value is merged over a copy of the default dict.
+        let mut out = to_json(&default)?;
+        if let Some(v @ Value::Object(_)) = found {
+            pillar::merge(&mut out, v.clone());
+        }
+        return Ok(from_json(&out));
+    }
+    Ok(found.map(from_json).unwrap_or(default))
+}
+
+/// Python's `str()` of a value, for `filter_by`'s fnmatch.
+fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        other => other.to_string(),
+    }
+}
+
+fn fnmatch(name: &str, pattern: &str) -> bool {
+    if pattern.is_empty() {
+        return name.is_empty();
+    }
+    // The glob target matcher is exactly Python's fnmatch.
+    Target::parse(TargetType::Glob, pattern, &BTreeMap::new())
+        .map(|t| {
+            t.matches(&MatchCtx {
+                id: name,
+                grains: &Value::Null,
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// `salt.utils.data.filter_by`: the first lookup key (in the dict's order)
+/// fnmatching the value (or any item of a list value) wins, else
+/// `lookup_dict[default]`; `base` is merged under and `merge` over it.
+fn filter_by(
+    function: &str,
+    data: &Value,
+    key: &str,
+    a: &[Option<MjValue>],
+) -> Result<MjValue, Error> {
+    let lookup = a[0]
+        .clone()
+        .filter(|v| v.kind() == ValueKind::Map)
+        .ok_or_else(|| {
+            invalid(format!(
+                "salt['{function}']: lookup_dict must be a dictionary"
+            ))
+        })?;
+    let default_key = string_arg(function, "default", a[3].as_ref(), "default")?;
+    let value = pillar::traverse(data, key, ":")
+        .cloned()
+        .unwrap_or(Value::Array(vec![]));
+    let candidates: Vec<String> = match &value {
+        Value::Array(items) => items.iter().map(py_str).collect(),
+        other => vec![py_str(other)],
+    };
+    let mut ret: Option<MjValue> = None;
+    'outer: for each in &candidates {
+        for k in lookup.try_iter()? {
+            let pattern = k
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| k.to_string());
+            if fnmatch(each, &pattern) {
+                ret = Some(lookup.get_item(&k)?);
+                break 'outer;
+            }
+        }
+    }
+    if ret.is_none() {
+        let d = lookup.get_item(&MjValue::from(default_key))?;
+        if !d.is_undefined() {
+            ret = Some(d);
+        }
+    }
+    if let Some(base) = a[4].as_ref().filter(|b| !b.is_none()) {
+        let base_values = lookup.get_item(base)?;
+        if !base_values.is_undefined() {
+            ret = match ret {
+                None => Some(base_values),
+                Some(r) if base_values.kind() == ValueKind::Map => {
+                    if r.kind() != ValueKind::Map {
+                        return Err(invalid(format!(
+                            "salt['{function}']: default and look-up values must both be dictionaries"
+                        )));
+                    }
+                    let mut out = to_json(&base_values)?;
+                    pillar::merge(&mut out, to_json(&r)?);
+                    Some(from_json(&out))
+                }
+                Some(r) => Some(r),
+            };
+        }
+    }
+    if let Some(merge) = a[2].as_ref().filter(|m| !m.is_none()) {
+        if merge.kind() != ValueKind::Map {
+            return Err(invalid(format!(
+                "salt['{function}']: merge argument must be a dictionary"
+            )));
+        }
+        ret = Some(match ret {
+            None => merge.clone(),
+            Some(r) => {
+                let mut out = to_json(&r)?;
+                pillar::merge(&mut out, to_json(merge)?);
+                from_json(&out)
+            }
+        });
+    }
+    Ok(ret.unwrap_or_else(|| MjValue::from(())))
+}
+
+fn remote(ctx: &Ctx, function: &str, args: CallArgs) -> Result<MjValue, Error> {
+    let Some(remote) = &ctx.remote else {
+        return Err(invalid(format!(
+            "salt['{function}'] needs a connection to the host"
+        )));
+    };
+    let mut call_args = Args::default();
+    for v in &args.positional {
+        call_args.positional.push(to_json(v)?);
+    }
+    for (k, v) in &args.kwargs {
+        call_args.kwargs.insert(k.clone(), to_json(v)?);
+    }
+    remote
+        .call(function, &call_args)
+        .map(|v| from_json(&v))
+        .map_err(|e| invalid(format!("salt['{function}'] failed: {e}")))
+}

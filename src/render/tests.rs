@@ -1,0 +1,573 @@
+//! Renderer tests against small states/ trees in temporary directories.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use super::*;
+use crate::functions::Args;
+
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn renderer(root: &Path) -> Renderer {
+    Renderer::new(
+        root,
+        "web1",
+        json!({"os": "Debian", "os_family": "Debian", "roles": ["web", "db"], "ip": {"eth0": "10.0.0.1"}}),
+        json!({"snmpcom": "s3cret", "users": {"alice": {"uid": 1000}}, "pkgs": ["a", "b"]}),
+    )
+}
+
+fn sls(files: &[(&str, &str)], file: &str, name: &str) -> Result<Value, RenderError> {
+    let dir = tree(files);
+    renderer(dir.path()).render_sls(file, name)
+}
+
+#[test]
+fn default_pipeline_is_jinja_then_yaml() {
+    let out = sls(
+        &[("a.sls", "pkg_{{ grains['os'] }}:\n  pkg.installed: []\n")],
+        "a.sls",
+        "a",
+    )
+    .unwrap();
+    assert_eq!(out, json!({"pkg_Debian": {"pkg.installed": []}}));
+}
+
+#[test]
+fn shebangs_pick_the_pipeline() {
+    let jy = sls(&[("a.sls", "#!jinja|yaml\nx: {{ 1 + 1 }}\n")], "a.sls", "a").unwrap();
+    assert_eq!(jy, json!({"x": 2}));
+    let spaced = sls(
+        &[("a.sls", "#! jinja | yaml\nx: {{ 1 + 1 }}\n")],
+        "a.sls",
+        "a",
+    )
+    .unwrap();
+    assert_eq!(spaced, json!({"x": 2}));
+    // No templating with #!yaml: the braces are YAML flow syntax.
+    let y = sls(&[("a.sls", "#!yaml\nx: {a: 1}\n")], "a.sls", "a").unwrap();
+    assert_eq!(y, json!({"x": {"a": 1}}));
+    let j = sls(&[("a.sls", "#!json\n{\"x\": [1, 2]}\n")], "a.sls", "a").unwrap();
+    assert_eq!(j, json!({"x": [1, 2]}));
+    let jj = sls(
+        &[("a.sls", "#!jinja|json\n{\"x\": \"{{ grains.os }}\"}\n")],
+        "a.sls",
+        "a",
+    )
+    .unwrap();
+    assert_eq!(jj, json!({"x": "Debian"}));
+}
+
+#[test]
+fn unsupported_renderers_are_named() {
+    for shebang in [
+        "#!py",
+        "#!pydsl",
+        "#!mako|yaml",
+        "#!yaml|jinja",
+        "#!jinja|yaml|gpg",
+    ] {
+        let err = sls(
+            &[("d/a.sls", &format!("{shebang}\nx: 1\n"))],
+            "d/a.sls",
+            "d.a",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, RenderError::UnsupportedRenderer { .. }),
+            "{text}"
+        );
+        assert!(text.starts_with("d/a.sls: unsupported renderer"), "{text}");
+        assert!(text.contains(shebang.trim_start_matches("#!")), "{text}");
+    }
+}
+
+#[test]
+fn empty_files_are_empty_mappings() {
+    for text in [
+        "",
+        "\n",
+        "# only a comment\n",
+        "{# jinja comment #}\n",
+        "---\n",
+    ] {
+        assert_eq!(
+            sls(&[("a.sls", text)], "a.sls", "a").unwrap(),
+            json!({}),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn non_mapping_sls_is_an_error() {
+    let err = sls(&[("a.sls", "- a\n- b\n")], "a.sls", "a").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a.sls: rendered to a list, expected a mapping"
+    );
+}
+
+#[test]
+fn undefined_variables_are_errors_with_file_and_line() {
+    let err = sls(
+        &[("web/init.sls", "a: 1\nb: {{ nosuchvar }}\n")],
+        "web/init.sls",
+        "web",
+    )
+    .unwrap_err();
+    assert_eq!(err.file(), "web/init.sls");
+    assert_eq!(err.line(), Some(2));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("web/init.sls:2: Jinja error: undefined value"),
+        "{text}"
+    );
+    // Missing attributes too (StrictUndefined), and `is defined` still works.
+    let err = sls(
+        &[("a.sls", "\n\nx: {{ pillar.nope.deeper }}\n")],
+        "a.sls",
+        "a",
+    )
+    .unwrap_err();
+    assert_eq!(err.line(), Some(3));
+    let ok = sls(
+        &[("a.sls", "x: {{ 'y' if nosuch is defined else 'n' }}\n")],
+        "a.sls",
+        "a",
+    )
+    .unwrap();
+    assert_eq!(ok, json!({"x": "n"}));
+}
+
+#[test]
+fn jinja_syntax_errors_have_lines() {
+    let err = sls(&[("a.sls", "a: 1\n{% if %}\n")], "a.sls", "a").unwrap_err();
+    assert_eq!((err.file(), err.line()), ("a.sls", Some(2)), "{err}");
+}
+
+#[test]
+fn yaml_errors_name_file_line_and_rendered_text() {
+    let err = sls(
+        &[("s/a.sls", "a: 1\nb: [{{ grains.os }}\nc: 3\n")],
+        "s/a.sls",
+        "s.a",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RenderError::Parse { .. }), "{text}");
+    assert!(text.starts_with("s/a.sls:"), "{text}");
+    assert!(err.line().is_some(), "{text}");
+    assert!(text.contains("after Jinja"), "{text}");
+    let err = sls(&[("a.sls", "a: 1\n  b: 2\n")], "a.sls", "a").unwrap_err();
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(err.to_string().contains("|   b: 2"), "{err}");
+}
+
+#[test]
+fn context_variables_follow_salt() {
+    let body = "v: [{{ sls }}, {{ slspath }}, {{ tpldir }}, {{ tplfile }}, '{{ tpldot }}', '{{ slsdotpath }}', {{ saltenv }}, {{ opts.id }}]\n";
+    let out = sls(&[("apache/init.sls", body)], "apache/init.sls", "apache").unwrap();
+    assert_eq!(
+        out["v"],
+        json!([
+            "apache",
+            "apache",
+            "apache",
+            "apache/init.sls",
+            "apache",
+            "apache",
+            "base",
+            "web1"
+        ])
+    );
+    let out = sls(
+        &[("apache/conf.sls", body)],
+        "apache/conf.sls",
+        "apache.conf",
+    )
+    .unwrap();
+    assert_eq!(
+        out["v"],
+        json!([
+            "apache.conf",
+            "apache",
+            "apache",
+            "apache/conf.sls",
+            "apache",
+            "apache",
+            "base",
+            "web1"
+        ])
+    );
+    let body = "v: ['{{ slspath }}', '{{ tpldir }}']\n";
+    let out = sls(&[("top.sls", body)], "top.sls", "top").unwrap();
+    assert_eq!(out["v"], json!(["", "."]));
+}
+
+#[test]
+fn python_methods_work() {
+    let body = concat!(
+        "a: {{ grains.get('os') }}\n",
+        "b: {{ pillar.get('missing', 'dflt') }}\n",
+        "c: {{ grains['os'].upper() }}\n",
+        "d: [{% for k, v in pillar.users.items() %}{{ k }}={{ v.uid }}{% endfor %}]\n",
+        "e: {{ 'a,b'.split(',') | join('-') }}\n",
+        "f: {{ 'x'.startswith('x') }}\n",
+    );
+    let out = sls(&[("a.sls", body)], "a.sls", "a").unwrap();
+    assert_eq!(
+        out,
+        json!({"a": "Debian", "b": "dflt", "c": "DEBIAN", "d": ["alice=1000"], "e": "a-b", "f": true})
+    );
+}
+
+#[test]
+fn salt_pillar_and_grains_get_traverse_with_defaults() {
+    let body = concat!(
+        "a: {{ salt['pillar.get']('users:alice:uid') }}\n",
+        "b: {{ salt['pillar.get']('users:bob:uid', 42) }}\n",
+        "c: '{{ salt['pillar.get']('nope') }}'\n",
+        "d: {{ salt['grains.get']('ip:eth0') }}\n",
+        "e: {{ salt['grains.get']('roles:1') }}\n",
+        "f: {{ salt.pillar.get('pkgs') | join(',') }}\n",
+        "g: {{ salt['pillar.get']('users', {'carol': 1}, merge=True) | tojson }}\n",
+        "h: {{ salt['pillar.get']('users/alice/uid', delimiter='/') }}\n",
+        "i: {{ salt['config.get']('os') }}\n",
+        "j: {{ salt['pillar.items']()['snmpcom'] }}\n",
+        "k: {{ salt['grains.items']()['os_family'] }}\n",
+    );
+    let out = sls(&[("a.sls", body)], "a.sls", "a").unwrap();
+    assert_eq!(
+        out,
+        json!({"a": 1000, "b": 42, "c": "", "d": "10.0.0.1", "e": "db", "f": "a,b",
+               "g": {"alice": {"uid": 1000}, "carol": 1}, "h": 1000, "i": "Debian",
+               "j": "s3cret", "k": "Debian"})
+    );
+    assert_eq!(
+        crate::pillar::get(&json!({"a": {"b": [1, {"c": 2}]}}), "a:b:c", json!(0)),
+        json!(2)
+    );
+}
+
+#[test]
+fn filter_by_follows_salt() {
+    let body = concat!(
+        "{% set m = salt['grains.filter_by']({'Debian': {'pkg': 'apache2', 'x': 1}, 'RedHat': {'pkg': 'httpd'}, 'default': {'pkg': 'www'}}) %}",
+        "a: {{ m.pkg }}\n",
+        "{% set m = salt['grains.filter_by']({'Deb*': 'glob', 'default': 'd'}, grain='os') %}",
+        "b: {{ m }}\n",
+        "{% set m = salt['grains.filter_by']({'Arch': 'a', 'fallback': 'f'}, default='fallback') %}",
+        "c: {{ m }}\n",
+        "{% set m = salt['grains.filter_by']({'db': 'from-list', 'x': 'no'}, grain='roles') %}",
+        "d: {{ m }}\n",
+        "{% set m = salt['grains.filter_by']({'Debian': {'pkg': 'apache2'}, 'common': {'port': 80, 'pkg': 'x'}}, merge={'port': 8080}, base='common') %}",
+        "e: {{ m | tojson }}\n",
+        "{% set m = salt['grains.filter_by']({'RedHat': 1}) %}",
+        "f: {{ m }}\n",
+    );
+    let out = sls(&[("a.sls", body)], "a.sls", "a").unwrap();
+    assert_eq!(
+        out,
+        json!({"a": "apache2", "b": "glob", "c": "f", "d": "from-list",
+               "e": {"pkg": "apache2", "port": 8080}, "f": "None"})
+    );
+}
+
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<(String, Args)>>,
+}
+
+impl RemoteCall for Recorder {
+    fn call(&self, function: &str, args: &Args) -> Result<Value, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((function.to_string(), args.clone()));
+        match function {
+            "cmd.run" => Ok(json!("web1.example.com")),
+            _ => Err(format!("'{function}' is not available")),
+        }
+    }
+}
+
+#[test]
+fn other_salt_functions_go_to_the_host() {
+    let dir = tree(&[(
+        "a.sls",
+        "h: {{ salt['cmd.run']('hostname -f', python_shell=True) }}\nu: {{ salt.cmd.run('id -u') }}\n",
+    )]);
+    let rec = Arc::new(Recorder::default());
+    let r = renderer(dir.path()).with_remote(rec.clone());
+    let out = r.render_sls("a.sls", "a").unwrap();
+    assert_eq!(
+        out,
+        json!({"h": "web1.example.com", "u": "web1.example.com"})
+    );
+    let calls = rec.calls.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].0, "cmd.run");
+    assert_eq!(calls[0].1.positional, vec![json!("hostname -f")]);
+    assert_eq!(calls[0].1.kwargs.get("python_shell"), Some(&json!(true)));
+    assert_eq!(calls[1].1.positional, vec![json!("id -u")]);
+    drop(calls);
+
+    let dir = tree(&[("a.sls", "x: {{ salt['pkg.version']('vim') }}\n")]);
+    let err = renderer(dir.path())
+        .with_remote(rec)
+        .render_sls("a.sls", "a")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("salt['pkg.version'] failed: 'pkg.version' is not available"),
+        "{err}"
+    );
+}
+
+#[test]
+fn remote_calls_without_a_connection_are_errors() {
+    let err = sls(
+        &[("a.sls", "\nx: {{ salt['cmd.run']('hostname') }}\n")],
+        "a.sls",
+        "a",
+    )
+    .unwrap_err();
+    assert_eq!((err.file(), err.line()), ("a.sls", Some(2)));
+    assert!(
+        err.to_string()
+            .contains("salt['cmd.run'] needs a connection to the host"),
+        "{err}"
+    );
+}
+
+#[test]
+fn include_import_and_from_import_with_context() {
+    let files = [
+        ("common/header.sls", "included_{{ grains.os }}: {}\n"),
+        (
+            "apache/map.jinja",
+            "{% set apache = salt['grains.filter_by']({'Debian': {'pkg': 'apache2'}}) %}\n{% macro svc(n) %}{{ n }}-{{ sls }}-{{ pillar.snmpcom }}{% endmacro %}\n",
+        ),
+        (
+            "apache/init.sls",
+            concat!(
+                "{% from 'apache/map.jinja' import apache with context %}\n",
+                "{% import 'apache/map.jinja' as m %}\n",
+                "{% include 'common/header.sls' %}\n",
+                "pkg: {{ apache.pkg }}\n",
+                "svc: {{ m.svc('x') }}\n",
+            ),
+        ),
+    ];
+    let out = sls(&files, "apache/init.sls", "apache").unwrap();
+    assert_eq!(
+        out,
+        json!({"included_Debian": {}, "pkg": "apache2", "svc": "x-apache-s3cret"})
+    );
+}
+
+#[test]
+fn relative_imports_resolve_against_the_current_template() {
+    let files = [
+        (
+            "apache/map.jinja",
+            "{% import_yaml './defaults.yaml' as defaults %}{% set port = defaults.port %}",
+        ),
+        ("apache/defaults.yaml", "port: {{ 40 + 40 }}\n"),
+        (
+            "apache/sub/x.sls",
+            "{% from '../map.jinja' import port %}\nport: {{ port }}\n",
+        ),
+        (
+            "apache/init.sls",
+            "{% from './map.jinja' import port %}\nport: {{ port }}\n",
+        ),
+    ];
+    assert_eq!(
+        sls(&files, "apache/init.sls", "apache").unwrap(),
+        json!({"port": 80})
+    );
+    assert_eq!(
+        sls(&files, "apache/sub/x.sls", "apache.sub.x").unwrap(),
+        json!({"port": 80})
+    );
+}
+
+#[test]
+fn import_yaml_json_text_and_load_blocks() {
+    let files = [
+        ("data/d.yaml", "b: 2\na: [1, 2]\n"),
+        ("data/d.json", "{\"k\": \"{{ grains.os }}\"}"),
+        ("data/t.txt", "hello"),
+        (
+            "a.sls",
+            concat!(
+                "{% import_yaml 'data/d.yaml' as y %}\n",
+                "{%- import_json \"data/d.json\" as j -%}\n",
+                "{% import_text 'data/t.txt' as t %}\n",
+                "{% load_yaml as l %}\nq: {{ 3 }}\n{% endload %}\n",
+                "y: {{ y | json }}\n",
+                "j: {{ j.k }}\n",
+                "t: {{ t }}\n",
+                "l: {{ l.q }}\n",
+                "keys: {{ y.keys() | list | join(',') }}\n",
+                "bad: {{ nosuch }}\n",
+            ),
+        ),
+    ];
+    let err = sls(&files, "a.sls", "a").unwrap_err();
+    // The rewrite keeps lines: `bad` is on line 12 of the source.
+    assert_eq!(err.line(), Some(12), "{err}");
+    let mut files = files;
+    files[3].1 = &files[3].1[..files[3].1.find("bad:").unwrap()];
+    let out = sls(&files, "a.sls", "a").unwrap();
+    assert_eq!(
+        out,
+        json!({"y": {"b": 2, "a": [1, 2]}, "j": "Debian", "t": "hello", "l": 3, "keys": "b,a"})
+    );
+}
+
+#[test]
+fn templates_cannot_leave_the_root() {
+    let outside = tree(&[("secret.sls", "s: 1\n")]);
+    let secret = outside.path().join("secret.sls");
+    for body in [
+        "{% include '../../../../../../etc/passwd' %}".to_string(),
+        "{% include './../../etc/passwd' %}".to_string(),
+        "{% import_yaml '../../x.yaml' as x %}".to_string(),
+        format!("{{% include '{}' %}}", secret.display()),
+    ] {
+        let err = sls(&[("d/a.sls", &body)], "d/a.sls", "d.a").unwrap_err();
+        assert!(
+            err.to_string().contains("outside the root"),
+            "{body}: {err}"
+        );
+    }
+    let dir = tree(&[("a.sls", "x: 1\n")]);
+    let err = renderer(dir.path())
+        .render_sls("../a.sls", "a")
+        .unwrap_err();
+    assert!(matches!(err, RenderError::PathEscape { .. }), "{err}");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&secret, dir.path().join("link.sls")).unwrap();
+        let err = renderer(dir.path())
+            .render_sls("link.sls", "link")
+            .unwrap_err();
+        assert!(matches!(err, RenderError::PathEscape { .. }), "{err}");
+    }
+}
+
+#[test]
+fn errors_in_included_templates_name_that_file() {
+    let files = [
+        ("lib/m.jinja", "ok\n{{ broken }}\n"),
+        ("a.sls", "{% include 'lib/m.jinja' %}\n"),
+    ];
+    let err = sls(&files, "a.sls", "a").unwrap_err();
+    assert_eq!((err.file(), err.line()), ("lib/m.jinja", Some(2)), "{err}");
+    assert!(err.to_string().contains("(rendering a.sls)"), "{err}");
+    let err = sls(&[("a.sls", "{% include 'nope.sls' %}\n")], "a.sls", "a").unwrap_err();
+    assert!(err.to_string().contains("nope.sls"), "{err}");
+}
+
+#[test]
+fn serializer_filters() {
+    let body = concat!(
+        "a: {{ pillar.users | yaml }}\n",
+        "b: {{ \"it's: x\" | yaml_squote }}\n",
+        "c: {{ 'say \"hi\": x' | yaml_dquote }}\n",
+        "d: {{ 'x: y' | yaml_encode }}\n",
+        "e: {{ {'z': 1, 'a': 2} | json }}\n",
+        "f: {{ '[1, 2]' | load_json | sum }}\n",
+        "g: {{ 'k: v' | load_yaml | tojson }}\n",
+        "h: {{ 'x' | sequence | tojson }}\n",
+        "i: echo {{ \"it's\" | quote }}\n",
+        "j: {{ 'abc' | regex_replace('(b)', '[\\\\1]') }}\n",
+    );
+    let out = sls(&[("a.sls", body)], "a.sls", "a").unwrap();
+    assert_eq!(
+        out,
+        json!({"a": {"alice": {"uid": 1000}}, "b": "it's: x", "c": "say \"hi\": x", "d": "x: y",
+               "e": {"z": 1, "a": 2}, "f": 3, "g": {"k": "v"}, "h": ["x"], "i": "echo 'it'\\''s'", "j": "a[b]c"})
+    );
+}
+
+#[test]
+fn snmp_template_with_context_from_pillar() {
+    // Salt's classic example: the state passes `snmpcom` in `context`.
+    let dir = tree(&[
+        ("snmp/snmpd.conf", "rocommunity {{ snmpcom }}\n"),
+        (
+            "snmp/init.sls",
+            "/etc/snmp/snmpd.conf:\n  file.managed:\n    - source: salt://snmp/snmpd.conf\n    - template: jinja\n    - context:\n        snmpcom: {{ pillar.get('snmpcom', 'public') }}\n",
+        ),
+    ]);
+    let r = renderer(dir.path());
+    let state = r.render_sls("snmp/init.sls", "snmp").unwrap();
+    let context = state["/etc/snmp/snmpd.conf"]["file.managed"][2]["context"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let extra = Extra {
+        defaults: [("snmpcom".to_string(), json!("public"))].into(),
+        context: context.into_iter().collect(),
+    };
+    let text = r.render_template_file("snmp/snmpd.conf", &extra).unwrap();
+    assert_eq!(text, "rocommunity s3cret\n");
+    // defaults alone apply when the context does not set the variable.
+    let only_defaults = Extra {
+        defaults: extra.defaults.clone(),
+        ..Extra::default()
+    };
+    assert_eq!(
+        r.render_template_str(
+            "snmp/inline.conf",
+            "rocommunity {{ snmpcom }}",
+            &only_defaults
+        )
+        .unwrap(),
+        "rocommunity public"
+    );
+}
+
+#[test]
+fn ordered_rendering_keeps_document_order() {
+    let dir = tree(&[("a.sls", "zeta: 1\nalpha: 2\nmid: 3\n")]);
+    let out: OrderedMap<Value> = renderer(dir.path())
+        .render_file_as("a.sls", Some("a"), &Extra::default())
+        .unwrap();
+    let keys: Vec<&str> = out.0.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["zeta", "alpha", "mid"]);
+    let empty = tree(&[("e.sls", "")]);
+    let out: OrderedMap<Value> = renderer(empty.path())
+        .render_file_as("e.sls", None, &Extra::default())
+        .unwrap();
+    assert!(out.0.is_empty());
+}
+
+#[test]
+fn loop_controls_and_trailing_newline() {
+    let dir = tree(&[]);
+    let r = renderer(dir.path());
+    let out = r
+        .render_template_str(
+            "t",
+            "{% for i in [1,2,3] %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}\n",
+            &Extra::default(),
+        )
+        .unwrap();
+    assert_eq!(out, "1\n");
+}
