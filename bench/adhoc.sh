@@ -66,7 +66,7 @@ with open(f"{d}/known_hosts", "w") as f:
         f.write(f"[127.0.0.1]:{h['port']} {' '.join(h['host_key'].split()[:2])}\n")
 with open(f"{d}/ports", "w") as f:
     f.write("".join(f"{h['port']}\n" for h in hosts))
-print(fleet["private_key"])
+
 PY
     key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["private_key"])' "$fleet")
     # Warm up (page cache, sshd) once each, unmeasured.
