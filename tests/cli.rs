@@ -259,7 +259,29 @@ fn txt_and_yaml_outputs() {
     );
 }
 
-#[allow(dead_code)]
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The README's first command: the shipped inventory targets this machine
+/// over the local connection, so a fresh checkout works at once.
+#[test]
+fn shipped_inventory_runs_on_localhost() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_halite"))
+        .args(["--out", "json", "*", "grains.items"])
+        .current_dir(repo_root())
+        .env("HALITE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let g = &v["results"]["localhost"]["ret"];
+    assert_eq!(g["id"], "localhost");
+    assert_eq!(g["kernel"], "Linux");
+    assert_eq!(
+        g["roles"][0], "controller",
+        "static grains from inventory/hosts.yaml"
+    );
+    assert_eq!(v["results"]["localhost"]["executions"], 1);
 }
