@@ -285,3 +285,111 @@ fn shipped_inventory_runs_on_localhost() {
     );
     assert_eq!(v["results"]["localhost"]["executions"], 1);
 }
+
+#[test]
+fn staged_batches_run_stage_after_stage() {
+    let p = Project::new(LOCAL4);
+    let out = p.run(&["--out", "json", "-b", "1,2", "*", "cmd.run", "echo hi"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["stages"],
+        serde_json::json!([["l1"], ["l2", "l3"], ["l4"]])
+    );
+    assert!(
+        stderr(&out).contains("== stage 1/3: 1 host(s): l1"),
+        "{}",
+        stderr(&out)
+    );
+    // Each stage starts after the previous one ended.
+    let r = &v["results"];
+    let end = |id: &str| {
+        r[id]["started"].as_f64().unwrap() + r[id]["duration_ms"].as_f64().unwrap() / 1000.0
+    };
+    let start = |id: &str| r[id]["started"].as_f64().unwrap();
+    assert!(start("l2") >= end("l1") - 0.005 && start("l4") >= end("l3").max(end("l2")) - 0.005);
+}
+
+#[test]
+fn a_failed_canary_stops_the_rollout_and_rerun_resumes_it() {
+    let p = Project::new(LOCAL4);
+    let out = p.run(&[
+        "--out",
+        "json",
+        "-b",
+        "1,100%",
+        "--verify",
+        "test -e fixed",
+        "*",
+        "cmd.run",
+        "echo patched",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"]["l1"]["status"], "failed");
+    assert!(
+        v["results"]["l1"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("verify failed (exit 1)"),
+        "{v}"
+    );
+    for id in ["l2", "l3", "l4"] {
+        assert_eq!(v["results"][id]["status"], "not_run", "{v}");
+    }
+    let jid = v["jid"].as_str().unwrap().to_string();
+    let e = stderr(&out);
+    assert!(e.contains("failed: l1 (failed): verify failed"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "resume with: halite jobs rerun {jid} --failed --not-run"
+        )),
+        "{e}"
+    );
+    // Fix the canary, resume: exactly the failed and unstarted hosts run.
+    std::fs::write(p.path().join("fixed"), "").unwrap();
+    let out = p.run(&[
+        "--out",
+        "json",
+        "jobs",
+        "rerun",
+        &jid,
+        "--failed",
+        "--not-run",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["ok"], 4);
+    assert_eq!(v["function"], "cmd.run");
+    assert_eq!(v["results"]["l3"]["ret"], "patched");
+    assert_eq!(
+        v["stages"],
+        serde_json::json!([["l1"], ["l2", "l3", "l4"]]),
+        "same stage plan"
+    );
+    let out = p.run(&["jobs", "rerun", &jid]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rerun needs --failed and/or --not-run"
+    );
+}
+
+#[test]
+fn max_fail_lets_a_stage_continue_past_a_failure() {
+    let port = closed_port();
+    let inv = format!("defaults: {{host: 127.0.0.1, port: {port}, connect_timeout: 2}}\nhosts:\n  a1:\n  b1: {{connection: local}}\n  b2: {{connection: local}}\n  b3: {{connection: local}}\n");
+    let p = Project::new(&inv);
+    // Default: no failure tolerated, the second stage never starts.
+    let (code, v) = p.json(&["-b", "2,100%", "*", "test.ping"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["results"]["b1"]["status"], "ok");
+    assert_eq!(v["results"]["b2"]["status"], "not_run");
+    // One failure tolerated: everything else runs.
+    let (code, v) = p.json(&["-b", "2,100%", "--max-fail", "1", "*", "test.ping"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["summary"]["ok"], 3);
+    assert_eq!(v["summary"]["not_run"], 0);
+    let (_, v) = p.json(&["-b", "2,100%", "--max-fail", "25%", "*", "test.ping"]);
+    assert_eq!(v["summary"]["ok"], 3);
+}

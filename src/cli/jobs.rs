@@ -1,18 +1,20 @@
-//! `halite jobs list|show`: read the job cache back.
+//! `halite jobs list|show|rerun`: read the job cache back, and resume a run
+//! on exactly the hosts that failed or did not run.
 
-use super::{usage_error, Common, JobsAction, EXIT_OK};
+use super::{usage_error, Common, JobsAction, RunArgs, EXIT_OK};
 use crate::config::Settings;
-use crate::jobs::JobCache;
+use crate::fleet::Status;
+use crate::jobs::{JobCache, JobRecord};
 use crate::output;
 
-pub fn exec(action: &JobsAction, common: &Common) -> u8 {
-    match try_exec(action, common) {
+pub fn exec(action: &JobsAction, common: &Common, run: &RunArgs) -> u8 {
+    match try_exec(action, common, run) {
         Ok(code) => code,
         Err(e) => usage_error(&e),
     }
 }
 
-fn try_exec(action: &JobsAction, common: &Common) -> anyhow::Result<u8> {
+fn try_exec(action: &JobsAction, common: &Common, run: &RunArgs) -> anyhow::Result<u8> {
     let settings = Settings::load(common.config.as_deref())?;
     let cache = JobCache::new(&settings.cache_dir);
     match action {
@@ -22,6 +24,83 @@ fn try_exec(action: &JobsAction, common: &Common) -> anyhow::Result<u8> {
             common.out,
             output::Style::detect(common.no_color),
         ),
+        JobsAction::Rerun {
+            jid,
+            failed,
+            not_run,
+        } => {
+            let record = cache.load(jid)?;
+            let again = rerun_args(&record, *failed, *not_run, run)?;
+            return Ok(super::run::exec(&again, common));
+        }
     }
     Ok(EXIT_OK)
+}
+
+/// The run that resumes `record` on its failed and/or not-run hosts: the same
+/// function, arguments and batch options; connection flags given now win.
+fn rerun_args(
+    record: &JobRecord,
+    failed: bool,
+    not_run: bool,
+    now: &RunArgs,
+) -> anyhow::Result<RunArgs> {
+    anyhow::ensure!(
+        failed || not_run,
+        "say which hosts to rerun: --failed, --not-run, or both"
+    );
+    let ids: Vec<&str> = record
+        .results
+        .values()
+        .filter(|r| match r.status {
+            Status::Ok => false,
+            Status::Failed | Status::Unreachable | Status::AuthFailed | Status::HostKey => failed,
+            Status::NotRun | Status::Interrupted => not_run,
+        })
+        .map(|r| r.id.as_str())
+        .collect();
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "job {} has no host to rerun (asked for:{}{})",
+        record.jid,
+        if failed { " failed" } else { "" },
+        if not_run { " not run" } else { "" }
+    );
+    let mut args: Vec<String> = record.args.raw_positional.clone();
+    args.extend(
+        record
+            .args
+            .raw_kwargs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    let parse = |what: &str, v: &str| {
+        anyhow::anyhow!("job {}: stored {what} `{v}` no longer parses", record.jid)
+    };
+    let mut again = now.clone();
+    again.target = Some(ids.join(","));
+    again.function = Some(record.function.clone());
+    again.args = args;
+    again.pcre = false;
+    again.grain = false;
+    again.grain_pcre = false;
+    again.ipcidr = false;
+    again.nodegroup = false;
+    again.compound = false;
+    again.list = true;
+    if again.batch.is_none() {
+        again.batch = match &record.batch {
+            Some(b) => Some(b.parse().map_err(|_| parse("batch", b))?),
+            None => None,
+        };
+    }
+    if again.max_fail.is_none() {
+        again.max_fail = match &record.max_fail {
+            Some(m) => Some(m.parse().map_err(|_| parse("max-fail", m))?),
+            None => None,
+        };
+    }
+    again.verify = again.verify.or_else(|| record.verify.clone());
+    again.batch_wait = again.batch_wait.or(record.batch_wait);
+    Ok(again)
 }

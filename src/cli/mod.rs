@@ -56,6 +56,17 @@ pub enum JobsAction {
     List,
     /// Show one run's per-host results.
     Show { jid: String },
+    /// Run a job again on exactly its failed and/or not-run hosts, with the same
+    /// function, arguments and batch plan. Connection flags may be given again.
+    Rerun {
+        jid: String,
+        /// The hosts that failed (failed, unreachable, auth or host key refused).
+        #[arg(long)]
+        failed: bool,
+        /// The hosts that did not run (not run or interrupted).
+        #[arg(long)]
+        not_run: bool,
+    },
 }
 
 /// Options shared by every command.
@@ -76,7 +87,7 @@ pub struct Common {
 }
 
 /// A run: `halite [flags] TARGET FUNCTION [ARGS...] [key=value...]`.
-#[derive(Debug, ClapArgs)]
+#[derive(Debug, Clone, ClapArgs)]
 #[command(group(ArgGroup::new("target_type").multiple(false).args(["pcre", "list", "grain", "grain_pcre", "ipcidr", "nodegroup", "compound"])))]
 pub struct RunArgs {
     /// Target expression (a glob on host ids unless a target flag says otherwise).
@@ -111,12 +122,29 @@ pub struct RunArgs {
     #[arg(short = 'C', long, help_heading = "Targeting")]
     pub compound: bool,
 
-    /// Run on at most this many hosts at once: a count (10) or a share (25%), as a sliding window.
-    #[arg(short = 'b', long, value_name = "N|N%", help_heading = "Execution")]
-    pub batch: Option<crate::fleet::Batch>,
+    /// Run on at most this many hosts at once: a count (10) or a share (25%), as a sliding window;
+    /// or a staged rollout, a list of stage sizes (1,10%,50%,100%): each stage starts when the
+    /// previous one has finished, the last size repeats.
+    #[arg(
+        short = 'b',
+        long,
+        value_name = "N|N%|SIZES",
+        help_heading = "Execution"
+    )]
+    pub batch: Option<crate::fleet::BatchPlan>,
     /// Stop starting new hosts once this many hosts have failed; the rest are reported as not run.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
     pub batch_fail_limit: Option<u64>,
+    /// Failures tolerated (N or N% of the targeted hosts) before no new stage or host starts.
+    /// Staged runs default to 0: a failed canary stops the rollout.
+    #[arg(long, value_name = "N|N%", help_heading = "Execution")]
+    pub max_fail: Option<crate::fleet::MaxFail>,
+    /// Shell command run on each host right after its function succeeded; a non-zero exit fails the host.
+    #[arg(long, value_name = "COMMAND", help_heading = "Execution")]
+    pub verify: Option<String>,
+    /// Seconds to wait between stages of a staged run.
+    #[arg(long, value_name = "SECONDS", help_heading = "Execution")]
+    pub batch_wait: Option<f64>,
     /// Hosts handled in parallel (default 100, or `forks` in halite.yaml).
     #[arg(short = 'f', long, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
     pub forks: Option<u64>,
@@ -156,7 +184,7 @@ pub fn main() -> ExitCode {
     };
     init_logging(cli.common.verbose);
     let code = match &cli.command {
-        Some(Command::Jobs { action }) => jobs::exec(action, &cli.common),
+        Some(Command::Jobs { action }) => jobs::exec(action, &cli.common, &cli.run),
         None => run::exec(&cli.run, &cli.common),
     };
     ExitCode::from(code)

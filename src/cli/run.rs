@@ -76,6 +76,12 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
     if let Some(f) = run.forks {
         settings.forks = f as usize;
     }
+    if let Some(w) = run.batch_wait {
+        anyhow::ensure!(
+            w >= 0.0 && w.is_finite(),
+            "--batch-wait must be a number of seconds"
+        );
+    }
     if let Some(t) = run.timeout {
         anyhow::ensure!(
             t > 0.0 && t.is_finite(),
@@ -181,7 +187,12 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         target_type: p.target_type.name().to_string(),
         function: p.function_name.clone(),
         args: p.args.clone(),
-        batch: run.batch.map(|b| b.to_string()),
+        batch: run.batch.as_ref().map(|b| b.to_string()),
+        max_fail: run.max_fail.map(|m| m.to_string()),
+        verify: run.verify.clone(),
+        batch_wait: run.batch_wait,
+        stages: Vec::new(),
+        stopped: None,
         status: JobStatus::Running,
         duration_ms: 0,
         summary: Summary::default(),
@@ -198,12 +209,28 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         printer.host_done(r);
         record.results.insert(r.id.clone(), r.clone());
     }
+    let staged = run.batch.as_ref().is_some_and(|b| b.is_staged());
+    // Failures tolerated: --max-fail, or none for a staged rollout (a failed
+    // canary stops it); --batch-fail-limit N stops at the Nth failure.
+    let tolerated = run
+        .max_fail
+        .map(|m| m.tolerated(hosts.len()))
+        .or(staged.then_some(0));
+    let fail_limit = match (
+        run.batch_fail_limit.map(|n| n as usize),
+        tolerated.map(|t| t + 1),
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let plan = Plan {
         hosts,
         function: p.function.clone(),
         forks: p.settings.forks,
-        batch: run.batch,
-        fail_limit: run.batch_fail_limit.map(|n| n as usize),
+        batch: run.batch.clone(),
+        fail_limit,
+        verify: run.verify.clone(),
+        batch_wait: run.batch_wait.map(Duration::from_secs_f64),
         connect: p.connect.clone(),
         grains: source,
         known_grains: gathered.grains,
@@ -211,6 +238,8 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     };
     let outcome = plan.run(&mut printer).await;
     record.results.extend(outcome.results);
+    record.stages = outcome.stages;
+    record.stopped = outcome.stopped;
     record.summary = Summary::of(record.results.values());
     record.status = if outcome.interrupted {
         JobStatus::Interrupted

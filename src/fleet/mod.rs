@@ -19,7 +19,7 @@ use crate::inventory::Host;
 use crate::transport::{Command, ConnectOptions, Connection, FailureClass, TransportError};
 use crate::Value;
 
-pub use batch::Batch;
+pub use batch::{Batch, BatchPlan, MaxFail};
 
 /// What happened on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
@@ -124,6 +124,10 @@ pub trait Observer {
     fn started(&mut self, total: usize);
     /// A host finished (any status).
     fn host_done(&mut self, result: &HostResult);
+    /// Stage `index` of `count` (1-based) starts with these hosts (staged runs only).
+    fn stage_started(&mut self, index: usize, count: usize, hosts: &[String]) {
+        let _ = (index, count, hosts);
+    }
 }
 
 /// An observer that ignores everything.
@@ -252,9 +256,14 @@ pub struct Plan {
     pub hosts: Vec<Host>,
     pub function: Arc<dyn Function>,
     pub forks: usize,
-    pub batch: Option<Batch>,
+    /// `-b`: a sliding window or stages.
+    pub batch: Option<BatchPlan>,
     /// Stop starting hosts once this many have failed.
     pub fail_limit: Option<usize>,
+    /// `--verify`: run on each host after its function succeeded; non-zero fails the host.
+    pub verify: Option<String>,
+    /// `--batch-wait`: pause between stages.
+    pub batch_wait: Option<Duration>,
     pub connect: ConnectOptions,
     pub grains: GrainSource,
     /// Grains already known (from targeting).
@@ -269,63 +278,122 @@ pub struct Outcome {
     pub results: BTreeMap<String, HostResult>,
     pub interrupted: bool,
     pub duration_ms: u64,
+    /// The hosts of each stage that started (one stage unless `-b` listed sizes).
+    pub stages: Vec<Vec<String>>,
+    /// Why hosts were left unstarted, when they were.
+    pub stopped: Option<String>,
 }
 
 impl Plan {
-    /// The effective number of hosts in flight at once.
+    /// The number of hosts in flight at once within a stage.
     pub fn window(&self) -> usize {
         let total = self.hosts.len();
         let forks = self.forks.max(1);
-        self.batch.map_or(forks, |b| b.size(total).min(forks))
+        match &self.batch {
+            Some(BatchPlan::Window(b)) => b.size(total).min(forks),
+            _ => forks,
+        }
     }
 
-    /// Run the plan. Ctrl-C stops starting hosts, abandons those in flight
-    /// (reported `interrupted`) and returns what ran.
+    /// Run the plan, stage by stage. A stage starts only when the previous
+    /// one has finished. Ctrl-C stops starting hosts, abandons those in
+    /// flight (reported `interrupted`) and returns what ran.
     pub async fn run(mut self, observer: &mut dyn Observer) -> Outcome {
         let t0 = Instant::now();
+        let total = self.hosts.len();
         let window = self.window();
-        observer.started(self.hosts.len());
-        let sem = Arc::new(Semaphore::new(window));
-        let opts = Arc::new(self.connect.clone());
-        let mut results: BTreeMap<String, HostResult> = BTreeMap::new();
-        let mut running: HashSet<String> = HashSet::new();
-        let mut set: JoinSet<HostResult> = JoinSet::new();
-        let mut pending = std::mem::take(&mut self.hosts).into_iter().peekable();
-        let mut failures = 0usize;
-        let mut stopped_why: Option<String> = None;
-        let mut interrupted = false;
+        observer.started(total);
+        let sizes = self
+            .batch
+            .as_ref()
+            .map_or(vec![total], |b| b.stage_sizes(total));
+        let staged = sizes.len() > 1 || self.batch.as_ref().is_some_and(BatchPlan::is_staged);
+        let mut pending = std::mem::take(&mut self.hosts).into_iter();
+        let mut state = RunState {
+            results: BTreeMap::new(),
+            failures: 0,
+            stopped: None,
+            interrupted: false,
+        };
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
+        let mut stages = Vec::new();
+        let stage_count = sizes.len();
+        for (k, size) in sizes.into_iter().enumerate() {
+            if state.stopped.is_some() || state.interrupted {
+                break;
+            }
+            if k > 0 {
+                if let Some(wait) = self.batch_wait {
+                    tokio::select! {
+                        // Ctrl-C during the pause between stages.
+                        _ = &mut ctrl_c => { state.interrupted = true; break; }
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+            let stage: Vec<Host> = pending.by_ref().take(size).collect();
+            let ids: Vec<String> = stage.iter().map(|h| h.id.clone()).collect();
+            if staged {
+                observer.stage_started(k + 1, stage_count, &ids);
+            }
+            stages.push(ids);
+            self.run_stage(stage, window, &mut state, observer, &mut ctrl_c)
+                .await;
+        }
+        let why = if state.interrupted {
+            "not started: interrupted by Ctrl-C".to_string()
+        } else {
+            state.stopped.clone().unwrap_or_default()
+        };
+        for host in pending {
+            let r = HostResult::skipped(&host.id, Status::NotRun, &why);
+            observer.host_done(&r);
+            state.results.insert(host.id.clone(), r);
+        }
+        // Connections opened for targeting but not used by the run.
+        for (_, c) in self.conns.drain() {
+            c.close().await;
+        }
+        Outcome {
+            results: state.results,
+            interrupted: state.interrupted,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            stages,
+            stopped: state.stopped,
+        }
+    }
+
+    /// Run one stage's hosts, at most `window` at once.
+    async fn run_stage(
+        &mut self,
+        hosts: Vec<Host>,
+        window: usize,
+        state: &mut RunState,
+        observer: &mut dyn Observer,
+        ctrl_c: &mut std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
+    ) {
+        let sem = Arc::new(Semaphore::new(window.max(1)));
+        let opts = Arc::new(self.connect.clone());
+        let mut running: HashSet<String> = HashSet::new();
+        // A host's window slot (permit) is released only once its result has
+        // been counted here, so the fail limit is checked before the next start.
+        let mut set: JoinSet<(HostResult, tokio::sync::OwnedSemaphorePermit)> = JoinSet::new();
+        let mut pending = hosts.into_iter().peekable();
         loop {
-            let can_start = stopped_why.is_none() && pending.peek().is_some();
+            let can_start = state.stopped.is_none() && pending.peek().is_some();
             if !can_start && set.is_empty() {
                 break;
             }
             tokio::select! {
                 // Ctrl-C wins over everything else so a stuck fleet can always be left.
                 biased;
-                _ = &mut ctrl_c => {
-                    interrupted = true;
+                _ = ctrl_c.as_mut() => {
+                    state.interrupted = true;
                     break;
                 }
-                Some(joined) = set.join_next(), if !set.is_empty() => {
-                    let r = match joined {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::error!("host task died: {e}");
-                            continue;
-                        }
-                    };
-                    running.remove(&r.id);
-                    if !r.status.is_ok() {
-                        failures += 1;
-                        if self.fail_limit.is_some_and(|l| failures >= l) && stopped_why.is_none() {
-                            stopped_why = Some(format!("not started: {failures} host(s) failed (--batch-fail-limit {})", self.fail_limit.unwrap_or(0)));
-                        }
-                    }
-                    observer.host_done(&r);
-                    results.insert(r.id.clone(), r);
-                }
+                // Starting comes before collecting: every host a stage's window
+                // allows is started before any result can stop the stage.
                 permit = sem.clone().acquire_owned(), if can_start => {
                     let Ok(permit) = permit else { break };
                     let Some(host) = pending.next() else { continue };
@@ -333,15 +401,39 @@ impl Plan {
                     let conn = self.conns.remove(&host.id);
                     let grains = self.known_grains.get(&host.id).cloned();
                     let (f, opts, source) = (self.function.clone(), opts.clone(), self.grains.clone());
+                    let verify = self.verify.clone();
                     set.spawn(async move {
-                        let r = run_host(host, conn, grains, f, &opts, &source).await;
-                        drop(permit);
-                        r
+                        let r = run_host(host, conn, grains, f, &opts, &source, verify.as_deref()).await;
+                        (r, permit)
                     });
+                }
+                Some(joined) = set.join_next(), if !set.is_empty() => {
+                    let (r, permit) = match joined {
+                        Ok(done) => done,
+                        Err(e) => {
+                            tracing::error!("host task died: {e}");
+                            continue;
+                        }
+                    };
+                    running.remove(&r.id);
+                    if !r.status.is_ok() {
+                        state.failures += 1;
+                        if let Some(limit) = self.fail_limit {
+                            if state.failures >= limit && state.stopped.is_none() {
+                                state.stopped = Some(format!(
+                                    "not started: {} host(s) failed, more than the run tolerates",
+                                    state.failures
+                                ));
+                            }
+                        }
+                    }
+                    observer.host_done(&r);
+                    state.results.insert(r.id.clone(), r);
+                    drop(permit);
                 }
             }
         }
-        if interrupted {
+        if state.interrupted {
             set.abort_all();
             for id in running {
                 let r = HostResult::skipped(
@@ -350,29 +442,29 @@ impl Plan {
                     "interrupted by Ctrl-C while running",
                 );
                 observer.host_done(&r);
-                results.insert(id, r);
+                state.results.insert(id, r);
             }
         }
-        let why = if interrupted {
+        // Hosts of this stage that were never started.
+        let why = if state.interrupted {
             "not started: interrupted by Ctrl-C".to_string()
         } else {
-            stopped_why.unwrap_or_default()
+            state.stopped.clone().unwrap_or_default()
         };
         for host in pending {
             let r = HostResult::skipped(&host.id, Status::NotRun, &why);
             observer.host_done(&r);
-            results.insert(host.id.clone(), r);
-        }
-        // Connections opened for targeting but not used by the run.
-        for (_, c) in self.conns.drain() {
-            c.close().await;
-        }
-        Outcome {
-            results,
-            interrupted,
-            duration_ms: t0.elapsed().as_millis() as u64,
+            state.results.insert(host.id.clone(), r);
         }
     }
+}
+
+/// What the stages of one run share.
+struct RunState {
+    results: BTreeMap<String, HostResult>,
+    failures: usize,
+    stopped: Option<String>,
+    interrupted: bool,
 }
 
 /// Everything that happens on one host: connect (unless targeting already
@@ -385,6 +477,7 @@ async fn run_host(
     function: Arc<dyn Function>,
     opts: &ConnectOptions,
     source: &GrainSource,
+    verify: Option<&str>,
 ) -> HostResult {
     let started = unix_now();
     let t0 = Instant::now();
@@ -458,9 +551,32 @@ async fn run_host(
         },
     };
     let outcome = function.interpret(&ctx, out.as_ref());
+    // --verify: only after success, on the same connection.
+    let verdict = match verify {
+        Some(v) if outcome.success => Some(conn.exec(&Command::new(v)).await),
+        _ => None,
+    };
     let n = conn.executions();
     conn.close().await;
-    finish(outcome, n)
+    let mut r = finish(outcome, n);
+    match verdict {
+        None => {}
+        Some(Ok(o)) if o.success() => {}
+        Some(Ok(o)) => {
+            r.status = Status::Failed;
+            let output = format!("{}{}", o.stdout, o.stderr);
+            r.error = Some(format!(
+                "verify failed (exit {}): {}",
+                o.exit_code.map_or("signal".to_string(), |c| c.to_string()),
+                output.trim()
+            ));
+        }
+        Some(Err(e)) => {
+            r.status = Status::Failed;
+            r.error = Some(format!("verify failed: {e}"));
+        }
+    }
+    r
 }
 
 /// Seconds since the Unix epoch, as a float.

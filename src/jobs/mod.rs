@@ -37,6 +37,18 @@ pub struct JobRecord {
     pub args: Args,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub batch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_fail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verify: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub batch_wait: Option<f64>,
+    /// The hosts of each stage that started.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stages: Vec<Vec<String>>,
+    /// Why hosts were left unstarted, when they were.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped: Option<String>,
     pub status: JobStatus,
     pub duration_ms: u64,
     pub summary: Summary,
@@ -172,6 +184,11 @@ mod tests {
             function: "test.ping".into(),
             args: Args::default(),
             batch: None,
+            max_fail: None,
+            verify: None,
+            batch_wait: None,
+            stages: Vec::new(),
+            stopped: None,
             status: JobStatus::Finished,
             duration_ms: 5,
             summary: Summary::default(),

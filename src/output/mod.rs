@@ -111,10 +111,25 @@ impl Printer {
             Format::Yaml => self.emit(&crate::yaml::to_string(record)),
             Format::Human | Format::Txt => eprintln!("{}", summary_line(record, &self.style)),
         }
+        if let Some(report) = stop_report(record) {
+            eprint!("{report}");
+        }
     }
 }
 
 impl Observer for Printer {
+    fn stage_started(&mut self, index: usize, count: usize, hosts: &[String]) {
+        let line = format!(
+            "== stage {index}/{count}: {} host(s): {}",
+            hosts.len(),
+            hosts.join(",")
+        );
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn started(&mut self, total: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
@@ -183,6 +198,67 @@ pub fn txt_host(r: &HostResult) -> String {
         out.push_str(&format!("{}: {line}\n", r.id));
     }
     out
+}
+
+/// When a run left hosts unstarted (fail limit, failed canary, Ctrl-C): in
+/// plain words, who succeeded, who failed and why, who did not run, and the
+/// command that resumes the run.
+pub fn stop_report(record: &JobRecord) -> Option<String> {
+    let not_run: Vec<&str> = record
+        .results
+        .values()
+        .filter(|r| matches!(r.status, Status::NotRun | Status::Interrupted))
+        .map(|r| r.id.as_str())
+        .collect();
+    if not_run.is_empty() {
+        return None;
+    }
+    let why = record.stopped.as_deref().unwrap_or("interrupted");
+    let mut s = format!(
+        "halite: the run stopped early ({})\n",
+        why.trim_start_matches("not started: ")
+    );
+    let ok: Vec<&str> = record
+        .results
+        .values()
+        .filter(|r| r.status.is_ok())
+        .map(|r| r.id.as_str())
+        .collect();
+    s.push_str(&format!(
+        "  succeeded ({}): {}\n",
+        ok.len(),
+        if ok.is_empty() {
+            "none".into()
+        } else {
+            ok.join(", ")
+        }
+    ));
+    for r in record
+        .results
+        .values()
+        .filter(|r| !r.status.is_ok() && !matches!(r.status, Status::NotRun | Status::Interrupted))
+    {
+        let reason = r.error.clone().unwrap_or_else(|| match &r.ret {
+            crate::Value::String(t) => t.lines().last().unwrap_or("").to_string(),
+            v => v.to_string(),
+        });
+        s.push_str(&format!(
+            "  failed: {} ({}): {}\n",
+            r.id,
+            r.status.as_str(),
+            reason
+        ));
+    }
+    s.push_str(&format!(
+        "  not run ({}): {}\n",
+        not_run.len(),
+        not_run.join(", ")
+    ));
+    s.push_str(&format!(
+        "  resume with: halite jobs rerun {} --failed --not-run\n",
+        record.jid
+    ));
+    Some(s)
 }
 
 /// The closing line: hosts by outcome, wall time, job id.
