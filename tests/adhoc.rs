@@ -519,3 +519,59 @@ fn shellshock_drill() {
         assert_eq!(v["results"][n]["ret"], "1.1");
     }
 }
+
+/// The drill as a staged rollout: the canary's fix does not take (its apt
+/// source is missing), the re-probe in --verify catches it, nothing else is
+/// touched; once the canary is fixed, `jobs rerun` finishes the fleet.
+#[test]
+fn staged_drill_stops_at_a_bad_canary_and_resumes() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let ws = fleet.workspace();
+    let probe = fleet.json["drill"]["probe"].as_str().unwrap().to_string();
+    let verify = format!("! ({probe}) 2>&1 | grep -q vulnerable");
+    for n in ["node1", "node2", "node3", "node4"] {
+        fleet.reset_drill(n);
+    }
+    let source = "/etc/apt/sources.list.d/halite-drill.list";
+    fleet.podman_exec_ok("node1", &format!("mv {source} /root/halite-drill.list.off"));
+    let (code, v) = run(
+        &ws,
+        &[
+            "-b",
+            "1,50%,100%",
+            "--verify",
+            &verify,
+            "node*",
+            "pkg.install",
+            "halite-drill",
+            "refresh=True",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["results"]["node1"]["status"], "failed", "{v}");
+    assert!(
+        v["results"]["node1"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("verify failed"),
+        "{v}"
+    );
+    assert_eq!(ids(&v, "not_run"), ["node2", "node3", "node4"]);
+    assert_eq!(v["stages"], serde_json::json!([["node1"]]));
+    // Nobody else was touched.
+    assert_eq!(fleet.drill_version("node2"), None);
+    assert_eq!(fleet.drill_version("node3").as_deref(), Some("1.0"));
+    let jid = v["jid"].as_str().unwrap().to_string();
+
+    fleet.podman_exec_ok("node1", &format!("mv /root/halite-drill.list.off {source}"));
+    let (code, v) = run(&ws, &["jobs", "rerun", &jid, "--failed", "--not-run"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["stages"],
+        serde_json::json!([["node1"], ["node2", "node3"], ["node4"]])
+    );
+    for n in ["node1", "node2", "node3", "node4"] {
+        assert_eq!(fleet.drill_version(n).as_deref(), Some("1.1"), "{n}");
+    }
+}

@@ -393,3 +393,17 @@ fn max_fail_lets_a_stage_continue_past_a_failure() {
     let (_, v) = p.json(&["-b", "2,100%", "--max-fail", "25%", "*", "test.ping"]);
     assert_eq!(v["summary"]["ok"], 3);
 }
+
+#[test]
+fn a_verify_failure_in_the_second_stage_stops_the_third() {
+    let p = Project::new(LOCAL4);
+    // The second verification fails (a counter shared by the local hosts).
+    let verify = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -lt 2 ]";
+    let (code, v) = p.json(&["-b", "1,1,100%", "--verify", verify, "*", "test.ping"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["results"]["l1"]["status"], "ok");
+    assert_eq!(v["results"]["l2"]["status"], "failed");
+    assert_eq!(v["results"]["l3"]["status"], "not_run");
+    assert_eq!(v["results"]["l4"]["status"], "not_run");
+    assert_eq!(v["stages"], serde_json::json!([["l1"], ["l2"]]));
+}
