@@ -407,3 +407,23 @@ fn a_verify_failure_in_the_second_stage_stops_the_third() {
     assert_eq!(v["results"]["l4"]["status"], "not_run");
     assert_eq!(v["stages"], serde_json::json!([["l1"], ["l2"]]));
 }
+
+#[test]
+fn a_too_low_open_files_limit_is_reported() {
+    let p = Project::new(LOCAL4);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 40; ulimit -Hn 40; exec {} --forks 100 -L l1 test.ping",
+            env!("CARGO_BIN_EXE_halite")
+        ))
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("open files limit is 40, too low for --forks 100"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -127,6 +127,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     let t0 = std::time::Instant::now();
     let start = SystemTime::now();
     let style = Style::detect(common.no_color);
+    raise_open_files_limit(p.settings.forks);
     if p.connect.host_key_policy == HostKeyPolicy::InsecureIgnore {
         output::warn("--insecure-ignore-host-keys: host keys are NOT verified; anyone on the path can impersonate these hosts");
     }
@@ -257,5 +258,18 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         EXIT_OK
     } else {
         EXIT_HOSTS_FAILED
+    }
+}
+
+/// One socket per host in flight: raise the soft open-files limit to the hard
+/// one, and say so when even that is too low for `--forks`.
+fn raise_open_files_limit(forks: usize) {
+    let needed = forks as u64 + 64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => output::warn(&format!(
+            "the open files limit is {limit}, too low for --forks {forks} (about {needed} needed): raise the hard limit (ulimit -Hn) or lower --forks"
+        )),
+        Ok(_) => {}
+        Err(e) => tracing::debug!("cannot raise the open files limit: {e}"),
     }
 }
