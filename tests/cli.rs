@@ -427,3 +427,32 @@ fn a_too_low_open_files_limit_is_reported() {
         stderr(&out)
     );
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let p = Project::new(LOCAL4);
+    for shell in ["bash", "zsh", "fish"] {
+        let out = p.run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("halite") && text.contains("batch-fail-limit"),
+            "{shell}"
+        );
+    }
+    // bash accepts the script it is given.
+    let out = p.run(&["completions", "bash"]);
+    std::fs::write(p.path().join("c.bash"), &out.stdout).unwrap();
+    let ok = Command::new("bash")
+        .arg("-n")
+        .arg(p.path().join("c.bash"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = p.run(&["manpage"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(".TH halite 1") && text.contains("max\\-fail"),
+        "{text}"
+    );
+}

@@ -48,6 +48,10 @@ pub enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+    /// Print a shell completion script (e.g. `halite completions bash > /etc/bash_completion.d/halite`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (e.g. `halite manpage > /usr/local/share/man/man1/halite.1`).
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +189,18 @@ pub fn main() -> ExitCode {
     init_logging(cli.common.verbose);
     let code = match &cli.command {
         Some(Command::Jobs { action }) => jobs::exec(action, &cli.common, &cli.run),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            output::completions(*shell, &mut cmd);
+            EXIT_OK
+        }
+        Some(Command::Manpage) => match output::manpage(<Cli as clap::CommandFactory>::command()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                output::error(&format!("cannot write the man page: {e}"));
+                EXIT_USAGE
+            }
+        },
         None => run::exec(&cli.run, &cli.common),
     };
     ExitCode::from(code)

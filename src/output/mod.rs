@@ -358,3 +358,13 @@ pub fn error(message: &str) {
 pub fn warn(message: &str) {
     eprintln!("halite: warning: {message}");
 }
+
+/// A completion script for `shell`, from the clap definition.
+pub fn completions(shell: clap_complete::Shell, cmd: &mut clap::Command) {
+    clap_complete::generate(shell, cmd, "halite", &mut std::io::stdout());
+}
+
+/// The man page (roff), from the clap definition.
+pub fn manpage(cmd: clap::Command) -> std::io::Result<()> {
+    clap_mangen::Man::new(cmd).render(&mut std::io::stdout())
+}
