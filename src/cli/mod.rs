@@ -161,6 +161,9 @@ pub struct RunArgs {
     /// Do not draw a progress bar.
     #[arg(long, help_heading = "Execution")]
     pub no_progress: bool,
+    /// After the run, write Prometheus metrics (node_exporter textfile format) to this file, atomically. Works with any --out. If it cannot be written, halite warns on stderr and the exit code still describes the hosts.
+    #[arg(long, value_name = "PATH", help_heading = "Execution")]
+    pub metrics_file: Option<PathBuf>,
 
     /// Inventory file or directory (default: inventory/).
     #[arg(short = 'i', long, value_name = "PATH", help_heading = "Connection")]

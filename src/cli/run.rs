@@ -252,6 +252,9 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         output::warn(&format!("job cache: {e}"));
     }
     printer.finish(&record);
+    if let Some(path) = &run.metrics_file {
+        output::metrics::write_or_warn(path, &record);
+    }
     if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if record.summary.all_ok() {

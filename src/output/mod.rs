@@ -1,11 +1,16 @@
 //! Everything halite prints goes through here: per-host results (human,
-//! txt, json, yaml), the progress bar, the closing summary, job listings and
+//! txt, json, yaml, grouped, junit), the metrics file, the progress bar, the closing summary, job listings and
 //! error messages. Nothing else in the crate writes to stdout or stderr.
 //!
 //! Human and txt output stream each host as it finishes, with the summary on
 //! stderr so stdout stays greppable; json and yaml print one document for the
-//! whole run (the job record) when it ends.
+//! whole run (the job record) when it ends. Grouped and junit also wait for
+//! the end (a group is only known once every host is in), and keep the
+//! summary on stderr like human.
 
+pub mod grouped;
+pub mod junit;
+pub mod metrics;
 pub mod nested;
 
 use std::io::{IsTerminal, Write};
@@ -28,6 +33,11 @@ pub enum Format {
     Yaml,
     /// One `host: line` per output line, for grep.
     Txt,
+    /// Hosts with the same result printed once, under a folded host list
+    /// (`web[01-40,42]`), like ClusterShell's `clubak -b`.
+    Grouped,
+    /// JUnit XML, one test case per host, for CI systems.
+    Junit,
 }
 
 /// Terminal colours, only when stdout is a terminal and NO_COLOR is unset.
@@ -110,6 +120,14 @@ impl Printer {
             )),
             Format::Yaml => self.emit(&crate::yaml::to_string(record)),
             Format::Human | Format::Txt => eprintln!("{}", summary_line(record, &self.style)),
+            Format::Grouped => {
+                self.emit(&grouped::render(record.results.values(), &self.style));
+                eprintln!("{}", summary_line(record, &self.style));
+            }
+            Format::Junit => {
+                self.emit(&junit::render(&junit::host_suite(record)));
+                eprintln!("{}", summary_line(record, &self.style));
+            }
         }
         if let Some(report) = stop_report(record) {
             eprint!("{report}");
@@ -143,7 +161,7 @@ impl Observer for Printer {
         match self.format {
             Format::Human => self.emit(&human_host(r, &self.style)),
             Format::Txt => self.emit(&txt_host(r)),
-            Format::Json | Format::Yaml => {}
+            Format::Json | Format::Yaml | Format::Grouped | Format::Junit => {}
         }
     }
 }
@@ -166,7 +184,18 @@ fn problem(r: &HostResult) -> Option<String> {
 
 /// One host in Salt's nested style.
 pub fn human_host(r: &HostResult, style: &Style) -> String {
-    let mut s = format!("{}:\n", style.status(r.status, &r.id));
+    format!(
+        "{}:\n{}",
+        style.status(r.status, &r.id),
+        host_body(r, style)
+    )
+}
+
+/// What [`human_host`] prints under the id line: the rendered return value,
+/// the problem and the exit code. Grouped and JUnit output reuse it so a
+/// host reads the same in every format.
+pub fn host_body(r: &HostResult, style: &Style) -> String {
+    let mut s = String::new();
     if !r.ret.is_null() || r.status.is_ok() {
         s.push_str(&nested::render(&r.ret, 4));
     }
@@ -324,7 +353,7 @@ pub fn list_jobs(records: &[JobRecord], format: Format) {
             };
             print!("{text}");
         }
-        Format::Human | Format::Txt => {
+        Format::Human | Format::Txt | Format::Grouped | Format::Junit => {
             println!(
                 "{:<20}  {:<20}  {:<24}  {:<18}  HOSTS (ok/targeted)",
                 "JID", "STARTED", "TARGET", "FUNCTION"
