@@ -119,18 +119,16 @@ impl Printer {
                 serde_json::to_string_pretty(record).expect("serializable")
             )),
             Format::Yaml => self.emit(&crate::yaml::to_string(record)),
-            Format::Human | Format::Txt => eprintln!("{}", summary_line(record, &self.style)),
-            Format::Grouped => {
-                self.emit(&grouped::render(record.results.values(), &self.style));
-                eprintln!("{}", summary_line(record, &self.style));
-            }
-            Format::Junit => {
-                self.emit(&junit::render(&junit::host_suite(record)));
-                eprintln!("{}", summary_line(record, &self.style));
-            }
+            Format::Human | Format::Txt => {}
+            Format::Grouped => self.emit(&grouped::render(record.results.values(), &self.style)),
+            Format::Junit => self.emit(&junit::render(&junit::host_suite(record))),
         }
+        // The stop report, then the summary: the summary line stays the last line.
         if let Some(report) = stop_report(record) {
             eprint!("{report}");
+        }
+        if !matches!(self.format, Format::Json | Format::Yaml) {
+            eprintln!("{}", summary_line(record, &self.style));
         }
     }
 }
