@@ -456,3 +456,80 @@ fn completions_and_man_page_come_from_the_cli_definition() {
         "{text}"
     );
 }
+
+#[test]
+fn a_killed_controller_leaves_a_job_that_can_be_resumed() {
+    let p = Project::new(LOCAL4);
+    let mut child = p
+        .command(&[
+            "--out",
+            "json",
+            "-b",
+            "1",
+            "*",
+            "cmd.run",
+            "sleep 0.4; echo done",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    child.kill().unwrap(); // SIGKILL: no chance to write anything more
+    child.wait().unwrap();
+    let (code, list) = p.json(&["jobs", "list"]);
+    assert_eq!(code, 0);
+    let jid = list[0]["jid"].as_str().unwrap().to_string();
+    let (_, v) = p.json(&["jobs", "show", &jid]);
+    assert_eq!(v["status"], "interrupted", "{v}");
+    assert_eq!(
+        v["results"]["l1"]["status"], "ok",
+        "finished hosts are kept: {v}"
+    );
+    assert_eq!(v["results"]["l4"]["status"], "not_run", "{v}");
+    let ok_before = v["summary"]["ok"].as_u64().unwrap();
+    assert!((1..4).contains(&ok_before), "{v}");
+    let (code, v) = p.json(&["jobs", "rerun", &jid, "--not-run"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["summary"]["ok"].as_u64().unwrap(), 4 - ok_before);
+    assert!(
+        v["results"].get("l1").is_none(),
+        "only the unfinished hosts rerun"
+    );
+}
+
+/// On a terminal, runs on more than 8 hosts default to grouped output; 8 or
+/// fewer, or a pipe, keep Salt's per-host output.
+#[test]
+fn grouped_output_is_the_default_for_many_hosts_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) is not installed");
+        return;
+    }
+    let hosts: String = (1..=9)
+        .map(|i| format!("  h{i}: {{connection: local}}\n"))
+        .collect();
+    let p = Project::new(&format!("hosts:\n{hosts}"));
+    let on_tty = |target: &str| {
+        let line = format!(
+            "{} --no-progress '{target}' cmd.run 'echo same'",
+            env!("CARGO_BIN_EXE_halite")
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    };
+    let text = on_tty("*");
+    assert!(text.contains("h[1-9] (9)"), "{text}");
+    let text = on_tty("h[1-8]");
+    assert!(
+        text.contains("h1:\n    same") && !text.contains("(8)"),
+        "{text}"
+    );
+    let out = p.run(&["*", "cmd.run", "echo same"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("h9:\n    same"));
+}

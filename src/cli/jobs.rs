@@ -18,10 +18,10 @@ fn try_exec(action: &JobsAction, common: &Common, run: &RunArgs) -> anyhow::Resu
     let settings = Settings::load(common.config.as_deref())?;
     let cache = JobCache::new(&settings.cache_dir);
     match action {
-        JobsAction::List => output::list_jobs(&cache.list()?, common.out),
+        JobsAction::List => output::list_jobs(&cache.list()?, common.out.unwrap_or_default()),
         JobsAction::Show { jid } => output::show_job(
             &cache.load(jid)?,
-            common.out,
+            common.out.unwrap_or_default(),
             output::Style::detect(common.no_color),
         ),
         JobsAction::Rerun {

@@ -79,9 +79,9 @@ pub struct Common {
     /// Project file (default: ./halite.yaml when present).
     #[arg(short = 'c', long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Output format.
-    #[arg(long = "out", global = true, value_enum, default_value_t = output::Format::Human)]
-    pub out: output::Format,
+    /// Output format [default: human; grouped for runs on more than 8 hosts when stdout is a terminal].
+    #[arg(long = "out", global = true, value_enum)]
+    pub out: Option<output::Format>,
     /// No colours.
     #[arg(long, global = true)]
     pub no_color: bool,

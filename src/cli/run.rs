@@ -198,12 +198,27 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         duration_ms: 0,
         summary: Summary::default(),
         results: Default::default(),
+        targeted: hosts
+            .iter()
+            .map(|h| h.id.clone())
+            .chain(gathered.failed.iter().map(|r| r.id.clone()))
+            .collect(),
+        pid: Some(std::process::id()),
     };
     if let Err(e) = cache.save(&record) {
         output::warn(&format!("job cache: {e}"));
     }
 
-    let mut printer = Printer::new(common.out, style, !run.no_progress);
+    let mut printer = Recorder {
+        printer: Printer::new(
+            output::default_format(common.out, record.targeted.len()),
+            style,
+            !run.no_progress,
+        ),
+        cache: &cache,
+        jid: &jid,
+        warned: false,
+    };
     // Hosts whose grains could not be read are part of the answer: the user
     // asked about them and we could not tell.
     for r in &gathered.failed {
@@ -238,6 +253,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         conns: gathered.conns,
     };
     let outcome = plan.run(&mut printer).await;
+    let mut printer = printer.printer;
     record.results.extend(outcome.results);
     record.stages = outcome.stages;
     record.stopped = outcome.stopped;
@@ -248,7 +264,8 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         JobStatus::Finished
     };
     record.duration_ms = t0.elapsed().as_millis() as u64;
-    if let Err(e) = cache.save(&record) {
+    record.pid = None;
+    if let Err(e) = cache.finish(&record) {
         output::warn(&format!("job cache: {e}"));
     }
     printer.finish(&record);
@@ -274,5 +291,30 @@ fn raise_open_files_limit(forks: usize) {
         )),
         Ok(_) => {}
         Err(e) => tracing::debug!("cannot raise the open files limit: {e}"),
+    }
+}
+
+/// Prints each host and appends it to the job's log as it arrives.
+struct Recorder<'a> {
+    printer: Printer,
+    cache: &'a JobCache,
+    jid: &'a str,
+    warned: bool,
+}
+
+impl Observer for Recorder<'_> {
+    fn started(&mut self, total: usize) {
+        self.printer.started(total);
+    }
+    fn stage_started(&mut self, index: usize, count: usize, hosts: &[String]) {
+        self.printer.stage_started(index, count, hosts);
+    }
+    fn host_done(&mut self, result: &fleet::HostResult) {
+        if let Err(e) = self.cache.append(self.jid, result) {
+            if !std::mem::replace(&mut self.warned, true) {
+                output::warn(&format!("job cache: {e}"));
+            }
+        }
+        self.printer.host_done(result);
     }
 }

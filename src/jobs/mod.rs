@@ -2,9 +2,12 @@
 //! arguments, per-host results and timings) under `<cache_dir>/jobs/`, so
 //! `halite jobs list` and `halite jobs show JID` can read it back.
 //!
-//! A record is written when the run starts (status `running`) and rewritten
-//! when it ends, each time atomically, so a killed controller still leaves
-//! what it knew.
+//! A record is written when the run starts (status `running`, with every
+//! targeted host and the controller's pid), each host's result is appended to
+//! `JID.log` as it arrives, and the record is rewritten when the run ends (each
+//! write atomic). So a killed controller still leaves what it knew: reading a
+//! `running` record whose controller is gone merges the log and reports the
+//! job `interrupted`, its unfinished hosts `not_run`, ready for `jobs rerun`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +56,12 @@ pub struct JobRecord {
     pub duration_ms: u64,
     pub summary: Summary,
     pub results: BTreeMap<String, HostResult>,
+    /// Every targeted host, known from the start.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub targeted: Vec<String>,
+    /// The controller process, while the job runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +122,71 @@ impl JobCache {
         std::fs::rename(&tmp, &path).map_err(|e| io("write", e))
     }
 
-    /// Read one job back.
+    fn log_path(&self, jid: &str) -> PathBuf {
+        self.dir.join(format!("{jid}.log"))
+    }
+
+    /// Append one host's result to the job's log (one JSON line), so it
+    /// survives the controller being killed.
+    pub fn append(&self, jid: &str, result: &HostResult) -> Result<(), JobError> {
+        use std::io::Write;
+        let path = self.log_path(jid);
+        let mut line = serde_json::to_vec(result).expect("results serialize");
+        line.push(b'\n');
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&line))
+            .map_err(|source| JobError::Io {
+                action: "append to",
+                path,
+                source,
+            })
+    }
+
+    /// Write the final record and drop the log it supersedes.
+    pub fn finish(&self, record: &JobRecord) -> Result<(), JobError> {
+        self.save(record)?;
+        let _ = std::fs::remove_file(self.log_path(&record.jid));
+        Ok(())
+    }
+
+    /// Read one job back. A `running` job whose controller is gone is
+    /// completed from its log and reported as interrupted.
     pub fn load(&self, jid: &str) -> Result<JobRecord, JobError> {
+        let mut record = self.load_record(jid)?;
+        if record.status == JobStatus::Running && !record.pid.is_some_and(process_alive) {
+            if let Ok(text) = std::fs::read_to_string(self.log_path(jid)) {
+                for line in text.lines() {
+                    // A line cut short by the kill is simply not there.
+                    if let Ok(r) = serde_json::from_str::<HostResult>(line) {
+                        record.results.insert(r.id.clone(), r);
+                    }
+                }
+            }
+            for id in &record.targeted {
+                record
+                    .results
+                    .entry(id.clone())
+                    .or_insert_with(|| HostResult {
+                        id: id.clone(),
+                        status: crate::fleet::Status::NotRun,
+                        ret: crate::Value::Null,
+                        retcode: None,
+                        error: Some("the controller stopped before this host finished".into()),
+                        started: None,
+                        duration_ms: 0,
+                        executions: 0,
+                    });
+            }
+            record.status = JobStatus::Interrupted;
+            record.summary = Summary::of(record.results.values());
+        }
+        Ok(record)
+    }
+
+    fn load_record(&self, jid: &str) -> Result<JobRecord, JobError> {
         if jid.is_empty() || !jid.chars().all(|c| c.is_ascii_digit()) {
             return Err(JobError::NotFound {
                 jid: jid.to_string(),
@@ -164,6 +236,11 @@ impl JobCache {
     }
 }
 
+/// Whether process `pid` still exists (Linux: /proc/PID).
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +270,8 @@ mod tests {
             duration_ms: 5,
             summary: Summary::default(),
             results: BTreeMap::new(),
+            targeted: Vec::new(),
+            pid: None,
         };
         cache.save(&rec).unwrap();
         assert_eq!(cache.load(&a).unwrap(), rec);

@@ -244,6 +244,8 @@ mod tests {
             batch_wait: None,
             stages: Vec::new(),
             stopped: None,
+            targeted: Vec::new(),
+            pid: None,
             status: JobStatus::Finished,
             duration_ms: 1500,
             summary: Summary::default(),

@@ -40,6 +40,21 @@ pub enum Format {
     Junit,
 }
 
+/// More hosts than this, on a terminal, and per-host output stops being readable.
+pub const GROUPED_ABOVE: usize = 8;
+
+/// The format for a run: the one asked for, else grouped for more than
+/// [`GROUPED_ABOVE`] hosts when stdout is a terminal, else Salt's per-host output.
+pub fn default_format(asked: Option<Format>, hosts: usize) -> Format {
+    asked.unwrap_or(
+        if hosts > GROUPED_ABOVE && std::io::stdout().is_terminal() {
+            Format::Grouped
+        } else {
+            Format::Human
+        },
+    )
+}
+
 /// Terminal colours, only when stdout is a terminal and NO_COLOR is unset.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
