@@ -341,16 +341,7 @@ impl Plan {
             self.run_stage(stage, window, &mut state, observer, &mut ctrl_c)
                 .await;
         }
-        let why = if state.interrupted {
-            "not started: interrupted by Ctrl-C".to_string()
-        } else {
-            state.stopped.clone().unwrap_or_default()
-        };
-        for host in pending {
-            let r = HostResult::skipped(&host.id, Status::NotRun, &why);
-            observer.host_done(&r);
-            state.results.insert(host.id.clone(), r);
-        }
+        state.not_run(pending, observer);
         // Connections opened for targeting but not used by the run.
         for (_, c) in self.conns.drain() {
             c.close().await;
@@ -446,16 +437,7 @@ impl Plan {
             }
         }
         // Hosts of this stage that were never started.
-        let why = if state.interrupted {
-            "not started: interrupted by Ctrl-C".to_string()
-        } else {
-            state.stopped.clone().unwrap_or_default()
-        };
-        for host in pending {
-            let r = HostResult::skipped(&host.id, Status::NotRun, &why);
-            observer.host_done(&r);
-            state.results.insert(host.id.clone(), r);
-        }
+        state.not_run(pending, observer);
     }
 }
 
@@ -465,6 +447,22 @@ struct RunState {
     failures: usize,
     stopped: Option<String>,
     interrupted: bool,
+}
+
+impl RunState {
+    /// Report `hosts` as not run, saying why.
+    fn not_run(&mut self, hosts: impl Iterator<Item = Host>, observer: &mut dyn Observer) {
+        let why = if self.interrupted {
+            "not started: interrupted by Ctrl-C".to_string()
+        } else {
+            self.stopped.clone().unwrap_or_default()
+        };
+        for host in hosts {
+            let r = HostResult::skipped(&host.id, Status::NotRun, &why);
+            observer.host_done(&r);
+            self.results.insert(host.id.clone(), r);
+        }
+    }
 }
 
 /// Everything that happens on one host: connect (unless targeting already
