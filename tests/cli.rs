@@ -3,72 +3,15 @@
 //! loopback ports. They cover usage errors, batching, the fail limit,
 //! Ctrl-C, output formats and the job cache.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod local;
 
+use std::path::PathBuf;
+use std::process::Command;
+
+use local::{closed_port, stderr, Project};
 use serde_json::Value;
 
-/// A temporary project: inventory, halite.yaml, cache dir.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(inventory: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("inventory")).unwrap();
-        std::fs::write(dir.path().join("inventory/hosts.yaml"), inventory).unwrap();
-        std::fs::write(
-            dir.path().join("halite.yaml"),
-            "cache_dir: cache\nknown_hosts: known_hosts\nconnect_attempts: 1\n",
-        )
-        .unwrap();
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_halite"));
-        c.args(args)
-            .current_dir(self.path())
-            .env_remove("HALITE_CACHE_DIR")
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> (i32, Value) {
-        let mut all = vec!["--out", "json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): stdout={} stderr={}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code().unwrap_or(-1), v)
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 const LOCAL4: &str = "hosts:\n  l1: {connection: local}\n  l2: {connection: local}\n  l3: {connection: local}\n  l4: {connection: local}\n";
-
-/// A port on 127.0.0.1 that nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 #[test]
 fn ping_on_the_local_connection() {

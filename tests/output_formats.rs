@@ -4,74 +4,11 @@
 //! loopback port (as tests/cli.rs does), and read JUnit and metrics back
 //! with real parsers, since those are read by machines, not people.
 
+mod local;
+
+use local::{closed_port, local_hosts, stderr, stdout, Project};
 use std::path::Path;
-use std::process::{Command, Output};
-
-/// A temporary project: inventory, halite.yaml, cache dir.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(inventory: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("inventory")).unwrap();
-        std::fs::write(dir.path().join("inventory/hosts.yaml"), inventory).unwrap();
-        std::fs::write(
-            dir.path().join("halite.yaml"),
-            "cache_dir: cache\nknown_hosts: known_hosts\nconnect_attempts: 1\n",
-        )
-        .unwrap();
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_halite"))
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("HALITE_CACHE_DIR")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    }
-
-    /// A shell command that prints `first` on exactly one host and runs
-    /// `otherwise` on the rest: `mkdir` is atomic, so the hosts of one run
-    /// can answer differently even though they are all this machine.
-    fn first_host_only(&self, otherwise: &str) -> String {
-        let lock = self.path().join("lock");
-        format!(
-            "mkdir {} 2>/dev/null && echo first || {otherwise}",
-            lock.display()
-        )
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A port on 127.0.0.1 that nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn local_hosts(ids: &[&str]) -> String {
-    let mut inv = String::from("hosts:\n");
-    for id in ids {
-        inv.push_str(&format!("  {id}: {{connection: local}}\n"));
-    }
-    inv
-}
+use std::process::Output;
 
 const H6: [&str; 6] = ["h01", "h02", "h03", "h04", "h05", "h06"];
 
