@@ -21,6 +21,7 @@
 //! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order.
 //! - [`render`]: SLS and file templates: shebang pipelines, Jinja with Salt's context.
 //! - [`pillar`]: per-host pillar compiled from `pillar/top.sls`.
+//! - [`modules`]: state modules: probe, pure plan, apply (`pkg.installed`, ...).
 
 pub mod cli;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod functions;
 pub mod grains;
 pub mod inventory;
 pub mod jobs;
+pub mod modules;
 pub mod output;
 pub mod pillar;
 pub mod render;

@@ -1,0 +1,182 @@
+//! State modules: what `pkg.installed`, `file.managed`, `service.running`...
+//! mean on a host.
+//!
+//! A state function is typed arguments (checked when the state tree is
+//! compiled) plus three pieces the engine puts together:
+//! - [`StateFunction::probe`]: a read-only `sh` snippet printing the facts
+//!   the decision needs. The engine runs every state's probe in ONE remote
+//!   script;
+//! - [`StateFunction::plan`]: a pure function from those facts to what would
+//!   change. `test=True` is "plan, don't apply", decided by the engine alone,
+//!   so no module can get the dry run wrong;
+//! - [`StateFunction::apply`]: a `sh` snippet making the change, run in ONE
+//!   remote apply script with the other states that must change.
+//!
+//! Adding a module is one file here and one line in [`MODULES`]. Values
+//! reach the shell only through [`crate::transport::quote`].
+
+pub mod cmd;
+
+use std::path::Path;
+
+use crate::state::{Chunk, MemoryRegistry, StateSpec};
+use crate::Value;
+
+/// Every module; the registry and `sys.doc` walk this.
+pub const MODULES: &[ModuleDef] = &[cmd::MODULE];
+
+/// A module: its name and functions.
+pub struct ModuleDef {
+    pub name: &'static str,
+    pub functions: &'static [FnDef],
+}
+
+/// One state function.
+pub struct FnDef {
+    pub name: &'static str,
+    /// One line, for `sys.doc`-style listings.
+    pub doc: &'static str,
+    /// Accepted arguments besides `name` and the global ones.
+    pub args: &'static [&'static str],
+    /// Build the function for one compiled chunk (arguments already
+    /// restricted to `args`; type errors are reported here).
+    pub build: fn(&Chunk, &BuildCtx) -> Result<Box<dyn StateFunction>, String>,
+}
+
+/// What building a state may need from the controller.
+pub struct BuildCtx<'a> {
+    /// The states/ root, for `salt://` sources.
+    pub states_root: &'a Path,
+    /// Renders `template: jinja` files with the host's grains and pillar.
+    pub renderer: Option<&'a crate::render::Renderer>,
+}
+
+/// What a probe or an apply snippet printed (stdout and stderr together, in
+/// order) and its exit status.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    pub text: &'a str,
+    pub rc: i32,
+}
+
+/// What a state would change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    /// Salt's `changes` shape (an object). Empty: already as declared.
+    pub changes: serde_json::Map<String, Value>,
+    /// Shown in test mode and when nothing changes.
+    pub comment: String,
+    /// Module-private data carried from `plan` to `apply`/`finish`.
+    pub data: Value,
+}
+
+impl Plan {
+    /// Nothing to do.
+    pub fn noop(comment: impl Into<String>) -> Plan {
+        Plan {
+            comment: comment.into(),
+            ..Plan::default()
+        }
+    }
+
+    /// A change, described by `changes` (e.g. `{"installed": {"old": "", "new": "1.2"}}`).
+    pub fn change(changes: Value, comment: impl Into<String>) -> Plan {
+        Plan {
+            changes: match changes {
+                Value::Object(m) => m,
+                other => [("changed".to_string(), other)].into_iter().collect(),
+            },
+            comment: comment.into(),
+            data: Value::Null,
+        }
+    }
+
+    pub fn with_data(mut self, data: Value) -> Plan {
+        self.data = data;
+        self
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// How an applied state ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub result: bool,
+    pub changes: serde_json::Map<String, Value>,
+    pub comment: String,
+}
+
+/// One state function, ready for one chunk.
+pub trait StateFunction: Send + Sync + std::fmt::Debug {
+    /// A read-only `sh` snippet printing what [`StateFunction::plan`] needs.
+    /// It runs inside the gather script; it must not change anything.
+    fn probe(&self) -> String;
+
+    /// Pure: what must change, from the probe's output. An `Err` fails the
+    /// state with that message (e.g. an unsupported platform).
+    fn plan(&self, facts: Output) -> Result<Plan, String>;
+
+    /// A `sh` snippet making the planned change; exit status 0 is success.
+    fn apply(&self, plan: &Plan) -> String;
+
+    /// The final result from the apply snippet's output. By default: success
+    /// means the planned changes happened.
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if out.rc == 0 {
+            Applied {
+                result: true,
+                changes: plan.changes.clone(),
+                comment: plan.comment.clone(),
+            }
+        } else {
+            Applied {
+                result: false,
+                changes: serde_json::Map::new(),
+                comment: format!(
+                    "{} failed (exit {}): {}",
+                    plan.comment,
+                    out.rc,
+                    out.text.trim()
+                ),
+            }
+        }
+    }
+
+    /// Salt's `mod_watch`: a snippet run when a watched state changed (a
+    /// service restarts). `None`: the module has no watch behaviour.
+    fn watch(&self, plan: &Plan) -> Option<String> {
+        let _ = plan;
+        None
+    }
+}
+
+/// The compiler's view of every module: names and accepted arguments.
+pub fn registry() -> MemoryRegistry {
+    let mut r = MemoryRegistry::new();
+    for m in MODULES {
+        for f in m.functions {
+            r = r.with_spec(m.name, f.name, StateSpec::new(f.args));
+        }
+    }
+    r
+}
+
+/// Find a state function definition.
+pub fn lookup(module: &str, function: &str) -> Option<&'static FnDef> {
+    MODULES
+        .iter()
+        .find(|m| m.name == module)?
+        .functions
+        .iter()
+        .find(|f| f.name == function)
+}
+
+/// Deserialize a chunk's arguments into a module's typed argument struct,
+/// with a message naming the state on failure.
+pub fn typed_args<T: serde::de::DeserializeOwned>(chunk: &Chunk) -> Result<T, String> {
+    serde_json::from_value(Value::Object(chunk.args.clone()))
+        .map_err(|e| format!("{}: invalid arguments: {e}", chunk.describe()))
+}
