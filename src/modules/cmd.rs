@@ -35,12 +35,7 @@ struct Args {
     cwd: Option<String>,
     #[serde(default)]
     env: Option<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    stateful: bool,
     shell: Option<String>,
-    timeout: Option<f64>,
-    output_loglevel: Option<String>,
-    hide_output: Option<bool>,
 }
 
 #[derive(Debug)]

@@ -40,8 +40,11 @@ pub struct FnDef {
     pub args: &'static [&'static str],
     /// Build the function for one compiled chunk (arguments already
     /// restricted to `args`; type errors are reported here).
-    pub build: fn(&Chunk, &BuildCtx) -> Result<Box<dyn StateFunction>, String>,
+    pub build: Build,
 }
+
+/// Builds a state function for one chunk.
+pub type Build = fn(&Chunk, &BuildCtx) -> Result<Box<dyn StateFunction>, String>;
 
 /// What building a state may need from the controller.
 pub struct BuildCtx<'a> {
