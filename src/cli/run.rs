@@ -251,6 +251,11 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         grains: source,
         known_grains: gathered.grains,
         conns: gathered.conns,
+        project: std::sync::Arc::new(crate::state::engine::Project {
+            states: p.settings.states.clone(),
+            pillar: p.settings.pillar.clone(),
+            groups: p.inventory.groups.clone(),
+        }),
     };
     let outcome = plan.run(&mut printer).await;
     let mut printer = printer.printer;

@@ -270,6 +270,8 @@ pub struct Plan {
     pub known_grains: HashMap<String, Value>,
     /// Connections already open (from targeting).
     pub conns: HashMap<String, Connection>,
+    /// The state tree, pillar and groups, for state functions.
+    pub project: Arc<crate::state::engine::Project>,
 }
 
 /// How a run ended.
@@ -391,10 +393,15 @@ impl Plan {
                     running.insert(host.id.clone());
                     let conn = self.conns.remove(&host.id);
                     let grains = self.known_grains.get(&host.id).cloned();
-                    let (f, opts, source) = (self.function.clone(), opts.clone(), self.grains.clone());
-                    let verify = self.verify.clone();
+                    let job = HostJob {
+                        function: self.function.clone(),
+                        opts: opts.clone(),
+                        source: self.grains.clone(),
+                        verify: self.verify.clone(),
+                        project: self.project.clone(),
+                    };
                     set.spawn(async move {
-                        let r = run_host(host, conn, grains, f, &opts, &source, verify.as_deref()).await;
+                        let r = run_host(host, conn, grains, &job).await;
                         (r, permit)
                     });
                 }
@@ -468,15 +475,28 @@ impl RunState {
 /// Everything that happens on one host: connect (unless targeting already
 /// did), gather grains when the function needs them, run its one command,
 /// interpret the output.
+/// What every host of a run does, shared by the host tasks.
+struct HostJob {
+    function: Arc<dyn Function>,
+    opts: Arc<ConnectOptions>,
+    source: GrainSource,
+    verify: Option<String>,
+    project: Arc<crate::state::engine::Project>,
+}
+
 async fn run_host(
     host: Host,
     conn: Option<Connection>,
     grains: Option<Value>,
-    function: Arc<dyn Function>,
-    opts: &ConnectOptions,
-    source: &GrainSource,
-    verify: Option<&str>,
+    job: &HostJob,
 ) -> HostResult {
+    let (function, opts, source, verify, project) = (
+        &job.function,
+        job.opts.as_ref(),
+        &job.source,
+        job.verify.as_deref(),
+        job.project.as_ref(),
+    );
     let started = unix_now();
     let t0 = Instant::now();
     let finish = |outcome: crate::functions::Outcome, executions: u32| HostResult {
@@ -537,18 +557,31 @@ async fn run_host(
         id: &host.id,
         grains: &grains,
     };
-    let out = match function.command(&ctx) {
-        None => None,
-        Some(cmd) => match conn.exec(&cmd).await {
-            Ok(o) => Some(o),
-            Err(e) => {
-                let n = conn.executions();
-                conn.close().await;
-                return HostResult::from_transport(&host.id, &e, started, t0, n);
-            }
-        },
+    let outcome = if let Some(call) = function.state_call() {
+        use crate::state::engine::{self, Action};
+        let o = match call.action {
+            Action::Apply => engine::run(&conn, &host.id, &grains, project, call).await,
+            Action::Show | Action::ShowTop => engine::show(project, &host.id, &grains, call),
+        };
+        crate::functions::Outcome {
+            success: o.success,
+            ret: o.ret,
+            retcode: None,
+        }
+    } else {
+        let out = match function.command(&ctx) {
+            None => None,
+            Some(cmd) => match conn.exec(&cmd).await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    let n = conn.executions();
+                    conn.close().await;
+                    return HostResult::from_transport(&host.id, &e, started, t0, n);
+                }
+            },
+        };
+        function.interpret(&ctx, out.as_ref())
     };
-    let outcome = function.interpret(&ctx, out.as_ref());
     // --verify: only after success, on the same connection.
     let verdict = match verify {
         Some(v) if outcome.success => Some(conn.exec(&Command::new(v)).await),

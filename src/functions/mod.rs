@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod grains;
 pub mod pkg;
 pub mod service;
+pub mod state;
 pub mod sys;
 pub mod test;
 
@@ -26,6 +27,7 @@ pub const MODULES: &[&[Spec]] = &[
     grains::FUNCTIONS,
     pkg::FUNCTIONS,
     service::FUNCTIONS,
+    state::FUNCTIONS,
     sys::FUNCTIONS,
 ];
 
@@ -106,6 +108,12 @@ pub trait Function: Send + Sync + Debug {
     /// True when the function needs no connection at all (`sys.doc`).
     fn controller_only(&self) -> bool {
         false
+    }
+
+    /// State functions (`state.apply`...) are run by the state engine,
+    /// not as one script: they say so here.
+    fn state_call(&self) -> Option<&crate::state::engine::StateCall> {
+        None
     }
 }
 

@@ -26,6 +26,7 @@
 #![allow(clippy::result_large_err)]
 
 mod compile;
+pub mod engine;
 mod highstate;
 mod order;
 mod requisites;

@@ -1,0 +1,780 @@
+//! The state engine: applies compiled states to one host in at most two
+//! remote executions after connecting.
+//!
+//! 1. On the controller: pillar for this host only, the top file or the
+//!    named SLS, rendering, compiling, building every state function. Any
+//!    error here fails the host before anything runs on it.
+//! 2. ONE gather script: every state's read-only probe plus the `unless`,
+//!    `onlyif` and `creates` checks, each fenced by a per-run marker.
+//! 3. On the controller: each state's pure plan from its facts; requisites
+//!    decided where the plans decide them (onchanges, onfail, prereq).
+//!    `test=True` stops here: the plans are the prediction.
+//! 4. ONE apply script (sent on stdin, so its size is not limited by argv):
+//!    only the states that must change, in order, each guarded by shell
+//!    variables holding its dependencies' outcomes, so a requisite that
+//!    fails at run time still stops its dependents, `watch` reactions run
+//!    only when the watched state changed, and `failhard` stops the rest.
+//!    A no-op run has nothing to apply and skips this execution.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde_json::{json, Map};
+
+use super::{Chunk, Kind, SlsSource};
+use crate::inventory::Group;
+use crate::modules::{self, Output, Plan, StateFunction};
+use crate::render::Renderer;
+use crate::transport::quote::quote;
+use crate::transport::{Command, Connection, TransportError};
+use crate::Value;
+
+/// Where the state tree and pillar live, and the inventory's groups.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub states: PathBuf,
+    pub pillar: PathBuf,
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// What to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The top file's SLS for this host.
+    Highstate,
+    /// These SLS names.
+    Sls(Vec<String>),
+}
+
+/// Apply the states, or only show what they compile to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Apply,
+    /// The SLS names the top file gives this host.
+    ShowTop,
+    /// The compiled states, in execution order, without touching the host.
+    Show,
+}
+
+/// A state run as asked on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateCall {
+    pub action: Action,
+    pub target: Target,
+    pub test: bool,
+    /// `pillar='{...}'`, merged over the compiled pillar.
+    pub pillar: Option<Value>,
+}
+
+/// How the run ended on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub success: bool,
+    /// Salt's shape: `{"pkg_|-apache_|-apache_|-installed": {result, changes, comment, ...}}`,
+    /// or a list of error strings when the tree could not be compiled.
+    pub ret: Value,
+}
+
+impl Outcome {
+    fn error(message: String) -> Outcome {
+        Outcome {
+            success: false,
+            ret: json!([message]),
+        }
+    }
+}
+
+/// A compiled, built state with what the engine decided about it.
+struct State {
+    chunk: Chunk,
+    function: Box<dyn StateFunction>,
+    decision: Decision,
+}
+
+/// What happens to a state, as far as the plans can tell.
+#[derive(Debug, Clone)]
+enum Decision {
+    /// Nothing to do: result True with this comment.
+    Done(String),
+    /// Failed before applying (probe/plan error, a failed requisite).
+    Failed(String),
+    /// The plan has changes to apply (maybe also a watch reaction).
+    Apply(Plan),
+    /// Already as declared, but a watched state changes: only the reaction.
+    WatchOnly(Plan),
+}
+
+/// Compiled chunks with their built state functions, in execution order.
+pub type Built = Vec<(Chunk, Box<dyn StateFunction>)>;
+
+/// Compile the state tree for this host (controller only, no I/O on the host).
+pub fn compile(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    call: &StateCall,
+) -> Result<Built, String> {
+    let pillar = crate::pillar::compile(
+        &project.pillar,
+        host_id,
+        grains,
+        &project.groups,
+        call.pillar.clone(),
+    )
+    .map_err(|e| format!("pillar: {e}"))?;
+    let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar);
+    let names = match &call.target {
+        Target::Sls(names) => names.clone(),
+        Target::Highstate => {
+            if !project.states.join("top.sls").is_file() {
+                return Err(format!(
+                    "no top file: {} does not exist",
+                    project.states.join("top.sls").display()
+                ));
+            }
+            let top = renderer
+                .render_sls("top.sls", "top")
+                .map_err(|e| e.to_string())?;
+            let names = super::top_sls(&top, host_id, grains, &project.groups)
+                .map_err(|e| e.to_string())?;
+            if names.is_empty() {
+                return Err(format!("no state in top.sls matches {host_id}"));
+            }
+            names
+        }
+    };
+    let mut loader = |sls: &str| -> Result<SlsSource, super::CompileError> {
+        let file = sls_file(project, sls).ok_or_else(|| super::CompileError::Load {
+            sls: sls.to_string(),
+            message: format!(
+                "no such SLS: neither {0}.sls nor {0}/init.sls exists in {1}",
+                sls.replace('.', "/"),
+                project.states.display()
+            ),
+        })?;
+        let data = renderer
+            .render_sls(&file, sls)
+            .map_err(|e| super::CompileError::Load {
+                sls: sls.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(SlsSource { file, data })
+    };
+    let compiled =
+        super::compile(&names, &mut loader, &modules::registry()).map_err(|e| e.to_string())?;
+    let ctx = modules::BuildCtx {
+        states_root: &project.states,
+        renderer: Some(&renderer),
+    };
+    compiled
+        .chunks
+        .into_iter()
+        .map(|chunk| {
+            let def = modules::lookup(&chunk.module, &chunk.function)
+                .ok_or_else(|| format!("{}: no such state function", chunk.describe()))?;
+            let f = (def.build)(&chunk, &ctx)?;
+            Ok((chunk, f))
+        })
+        .collect()
+}
+
+/// `state.show_top` / `state.show_sls` / `state.show_highstate`: compile
+/// only, on the controller.
+pub fn show(project: &Project, host_id: &str, grains: &Value, call: &StateCall) -> Outcome {
+    if call.action == Action::ShowTop {
+        let pillar = match crate::pillar::compile(
+            &project.pillar,
+            host_id,
+            grains,
+            &project.groups,
+            call.pillar.clone(),
+        ) {
+            Ok(p) => p,
+            Err(e) => return Outcome::error(format!("pillar: {e}")),
+        };
+        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar);
+        let names = renderer
+            .render_sls("top.sls", "top")
+            .map_err(|e| e.to_string())
+            .and_then(|top| {
+                super::top_sls(&top, host_id, grains, &project.groups).map_err(|e| e.to_string())
+            });
+        return match names {
+            Ok(n) => Outcome {
+                success: true,
+                ret: json!({"base": n}),
+            },
+            Err(e) => Outcome::error(e),
+        };
+    }
+    match compile(project, host_id, grains, call) {
+        Err(e) => Outcome::error(e),
+        Ok(built) => {
+            let mut ret = Map::new();
+            for (i, (c, _)) in built.iter().enumerate() {
+                let reqs: Vec<Value> = c
+                    .requisites
+                    .iter()
+                    .map(|(k, j)| json!({format!("{k:?}").to_lowercase(): built[*j].0.id}))
+                    .collect();
+                ret.insert(
+                    format!("{}_|-{}_|-{}_|-{}", c.module, c.id, c.name, c.function),
+                    json!({
+                        "__id__": c.id, "__sls__": c.sls, "__run_num__": i, "name": c.name,
+                        "function": format!("{}.{}", c.module, c.function),
+                        "args": c.args, "requisites": reqs,
+                    }),
+                );
+            }
+            Outcome {
+                success: true,
+                ret: Value::Object(ret),
+            }
+        }
+    }
+}
+
+/// `apache.conf` -> `apache/conf.sls` or `apache/conf/init.sls`, relative to states/.
+fn sls_file(project: &Project, sls: &str) -> Option<String> {
+    if sls.is_empty() || sls.split('.').any(|p| p.is_empty() || p == "..") {
+        return None;
+    }
+    let base = sls.replace('.', "/");
+    [format!("{base}.sls"), format!("{base}/init.sls")]
+        .into_iter()
+        .find(|f| project.states.join(f).is_file())
+}
+
+/// Run a state call on a connected host.
+pub async fn run(
+    conn: &Connection,
+    host_id: &str,
+    grains: &Value,
+    project: &Project,
+    call: &StateCall,
+) -> Outcome {
+    let built = match compile(project, host_id, grains, call) {
+        Ok(b) => b,
+        Err(e) => return Outcome::error(e),
+    };
+    let marker = format!("@@halite-{:016x}", rand_u64());
+    let mut states: Vec<State> = built
+        .into_iter()
+        .map(|(chunk, function)| State {
+            chunk,
+            function,
+            decision: Decision::Done(String::new()),
+        })
+        .collect();
+
+    // 2. Gather.
+    let gather = gather_script(&states, &marker);
+    let facts = match exec(conn, &gather).await {
+        Ok(out) => parse_sections(&out, &marker),
+        Err(e) => return Outcome::error(format!("gather failed: {e}")),
+    };
+
+    // 3. Plan, in order, with requisites decided from the plans.
+    for i in 0..states.len() {
+        let decision = decide(&states, i, &facts);
+        states[i].decision = decision;
+    }
+
+    if call.test {
+        return report(&states, None, true);
+    }
+    if !states
+        .iter()
+        .any(|s| matches!(s.decision, Decision::Apply(_) | Decision::WatchOnly(_)))
+    {
+        return report(&states, None, false);
+    }
+
+    // 4. Apply.
+    let script = apply_script(&states, &marker);
+    match exec(conn, &script).await {
+        Ok(out) => report(&states, Some(parse_sections(&out, &marker)), false),
+        Err(e) => {
+            let mut o = report(&states, None, false);
+            o.success = false;
+            if let Value::Object(m) = &mut o.ret {
+                m.insert("__apply__".into(), json!({"result": false, "comment": format!("apply failed: {e}"), "changes": {}}));
+            }
+            o
+        }
+    }
+}
+
+/// Run `script` through `sh -s` on stdin; its stdout and stderr, joined.
+async fn exec(conn: &Connection, script: &str) -> Result<String, TransportError> {
+    let cmd = Command {
+        script: "exec sh -s".into(),
+        stdin: Some(script.as_bytes().to_vec()),
+        timeout: None,
+    };
+    let out = conn.exec(&cmd).await?;
+    Ok(out.stdout)
+}
+
+/// Sections of a script's output: (kind, index, extra) -> (text, rc).
+#[derive(Debug, Default)]
+struct Sections {
+    /// "probe"/"apply"/"watch" -> index -> (text, rc)
+    blocks: BTreeMap<(String, usize), (String, i32)>,
+    /// index -> (condition kind, rc) in order
+    conditions: BTreeMap<usize, Vec<(String, i32)>>,
+    /// indexes skipped at run time by a guard
+    skipped: Vec<usize>,
+    /// indexes whose unless / onlyif / creates said "skip" at run time
+    condskipped: Vec<usize>,
+    failhard: Option<usize>,
+}
+
+fn parse_sections(out: &str, marker: &str) -> Sections {
+    let mut s = Sections::default();
+    let mut current: Option<(String, usize, String)> = None;
+    for line in out.split('\n') {
+        let Some(rest) = line.strip_prefix(marker) else {
+            if let Some((_, _, text)) = &mut current {
+                text.push_str(line);
+                text.push('\n');
+            }
+            continue;
+        };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        match words.as_slice() {
+            [kind @ ("probe" | "apply" | "watch"), i] => {
+                current = i.parse().ok().map(|i| (kind.to_string(), i, String::new()));
+            }
+            ["rc", i, rc] => {
+                if let (Some((kind, ci, text)), Ok(i), Ok(rc)) =
+                    (current.take(), i.parse::<usize>(), rc.parse::<i32>())
+                {
+                    if ci == i {
+                        // The marker line starts with a newline of its own.
+                        let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                        s.blocks.insert((kind, i), (text, rc));
+                    }
+                }
+            }
+            ["cond", i, kind, rc] => {
+                if let (Ok(i), Ok(rc)) = (i.parse(), rc.parse()) {
+                    s.conditions
+                        .entry(i)
+                        .or_default()
+                        .push((kind.to_string(), rc));
+                }
+            }
+            ["skip", i] => {
+                if let Ok(i) = i.parse() {
+                    s.skipped.push(i);
+                }
+            }
+            ["condskip", i] => {
+                if let Ok(i) = i.parse() {
+                    s.condskipped.push(i);
+                }
+            }
+            ["failhard", i] => s.failhard = i.parse().ok(),
+            _ => {}
+        }
+    }
+    s
+}
+
+fn gather_script(states: &[State], marker: &str) -> String {
+    let mut s = String::from("exec 2>&1\n");
+    for (i, st) in states.iter().enumerate() {
+        let g = &st.chunk.globals;
+        for cmd in &g.unless {
+            if let Some(c) = cmd.as_str() {
+                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} unless %d\\n' '{marker}' $?", c = sh_sub(c));
+            }
+        }
+        for cmd in &g.onlyif {
+            if let Some(c) = cmd.as_str() {
+                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} onlyif %d\\n' '{marker}' $?", c = sh_sub(c));
+            }
+        }
+        if !g.creates.is_empty() {
+            let tests: Vec<String> = g
+                .creates
+                .iter()
+                .map(|p| format!("[ -e {} ]", quote(p)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "{}; printf '%s cond {i} creates %d\\n' '{marker}' $?",
+                tests.join(" && ")
+            );
+        }
+        let probe = st.function.probe();
+        let _ = writeln!(s, "printf '\\n%s probe {i}\\n' '{marker}'");
+        if probe.trim().is_empty() {
+            let _ = writeln!(s, "printf '\\n%s rc {i} 0\\n' '{marker}'");
+        } else {
+            let _ = writeln!(
+                s,
+                "(\n{probe}\n) </dev/null\nprintf '\\n%s rc {i} %d\\n' '{marker}' $?"
+            );
+        }
+    }
+    s
+}
+
+/// A shell test that is true when the state's unless / onlyif / creates
+/// say it must not run; `None` when it has none.
+fn condition_test(st: &State) -> Option<String> {
+    let g = &st.chunk.globals;
+    let mut parts = Vec::new();
+    for c in g.unless.iter().filter_map(Value::as_str) {
+        parts.push(format!(
+            "{{ ( {} ) >/dev/null 2>&1 </dev/null; }}",
+            sh_sub(c)
+        ));
+    }
+    for c in g.onlyif.iter().filter_map(Value::as_str) {
+        parts.push(format!(
+            "{{ ! ( {} ) >/dev/null 2>&1 </dev/null; }}",
+            sh_sub(c)
+        ));
+    }
+    if !g.creates.is_empty() {
+        let tests: Vec<String> = g
+            .creates
+            .iter()
+            .map(|p| format!("[ -e {} ]", quote(p)))
+            .collect();
+        parts.push(format!("{{ {}; }}", tests.join(" && ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" || "))
+}
+
+/// A user's command run by `sh -c`, so its syntax cannot break the script.
+fn sh_sub(cmd: &str) -> String {
+    format!("sh -c {}", quote(cmd))
+}
+
+/// Requisites of state `i` of `kind`s, as indexes.
+fn deps(st: &State, kinds: &[Kind]) -> Vec<usize> {
+    st.chunk
+        .requisites
+        .iter()
+        .filter(|(k, _)| kinds.contains(k))
+        .map(|(_, j)| *j)
+        .collect()
+}
+
+fn planned_change(d: &Decision) -> bool {
+    matches!(d, Decision::Apply(_) | Decision::WatchOnly(_))
+}
+
+fn decide(states: &[State], i: usize, facts: &Sections) -> Decision {
+    let st = &states[i];
+    // unless / onlyif / creates, as Salt words them.
+    for (kind, rc) in facts.conditions.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
+        match (kind.as_str(), *rc) {
+            ("unless", 0) => return Decision::Done("unless condition is true".into()),
+            ("onlyif", rc) if rc != 0 => return Decision::Done("onlyif condition is false".into()),
+            ("creates", 0) => return Decision::Done("All files in creates exist".into()),
+            _ => {}
+        }
+    }
+    for j in deps(st, &[Kind::Require, Kind::Watch]) {
+        if let Decision::Failed(_) = states[j].decision {
+            return Decision::Failed(format!(
+                "One or more requisite failed: {}",
+                states[j].chunk.describe()
+            ));
+        }
+    }
+    let onchanges = deps(st, &[Kind::Onchanges, Kind::OnchangesAny]);
+    if !onchanges.is_empty()
+        && !onchanges
+            .iter()
+            .any(|j| planned_change(&states[*j].decision))
+    {
+        return Decision::Done(
+            "State was not run because none of the onchanges reqs changed".into(),
+        );
+    }
+    let onfail = deps(st, &[Kind::Onfail, Kind::OnfailAny, Kind::OnfailAll]);
+    if !onfail.is_empty()
+        && !onfail.iter().any(|j| {
+            matches!(
+                states[*j].decision,
+                Decision::Failed(_) | Decision::Apply(_)
+            )
+        })
+    {
+        return Decision::Done("State was not run because onfail req did not change".into());
+    }
+    // prereq: this state runs only when its target would change.
+    let prereq = deps(st, &[Kind::Prereq]);
+    let (text, rc) = match facts.blocks.get(&("probe".to_string(), i)) {
+        Some((t, rc)) => (t.as_str(), *rc),
+        None => return Decision::Failed("the gather script did not reach this state".into()),
+    };
+    let plan = match st.function.plan(Output { text, rc }) {
+        Ok(p) => p,
+        Err(e) => return Decision::Failed(e),
+    };
+    if !prereq.is_empty() {
+        // Targets come later in order; their plans are computed here too.
+        let changes = prereq.iter().any(|j| {
+            let t = &states[*j];
+            facts
+                .blocks
+                .get(&("probe".to_string(), *j))
+                .and_then(|(text, rc)| t.function.plan(Output { text, rc: *rc }).ok())
+                .is_some_and(|p| !p.is_noop())
+        });
+        if !changes {
+            return Decision::Done(
+                "No changes detected: the prereq target would not change".into(),
+            );
+        }
+    }
+    let watched = deps(st, &[Kind::Watch, Kind::WatchAny, Kind::Listen]);
+    let watch_fires = watched.iter().any(|j| planned_change(&states[*j].decision));
+    if !plan.is_noop() {
+        Decision::Apply(plan)
+    } else if watch_fires && st.function.watch(&plan).is_some() {
+        Decision::WatchOnly(plan)
+    } else {
+        Decision::Done(plan.comment)
+    }
+}
+
+fn apply_script(states: &[State], marker: &str) -> String {
+    let mut s = String::from("exec 2>&1\n");
+    // Every state's status before anything runs: what the plans decided.
+    for (i, st) in states.iter().enumerate() {
+        let v = match st.decision {
+            Decision::Failed(_) => "fail",
+            _ => "ok",
+        };
+        let _ = writeln!(s, "s_{i}={v}");
+    }
+    for (i, st) in states.iter().enumerate() {
+        let plan = match &st.decision {
+            Decision::Apply(p) | Decision::WatchOnly(p) => p,
+            _ => continue,
+        };
+        let mut guards: Vec<String> = deps(st, &[Kind::Require, Kind::Watch])
+            .into_iter()
+            .map(|j| format!("[ \"$s_{j}\" != fail ]"))
+            .collect();
+        // prereq: the target runs only if the states that prepare it succeeded.
+        for (j, other) in states.iter().enumerate() {
+            if other
+                .chunk
+                .requisites
+                .iter()
+                .any(|(k, t)| *k == Kind::Prereq && *t == i)
+            {
+                guards.push(format!("[ \"$s_{j}\" != fail ]"));
+            }
+        }
+        let onchanges = deps(st, &[Kind::Onchanges, Kind::OnchangesAny]);
+        if !onchanges.is_empty() {
+            let any: Vec<String> = onchanges
+                .iter()
+                .map(|j| format!("[ \"$s_{j}\" = changed ]"))
+                .collect();
+            guards.push(format!("{{ {}; }}", any.join(" || ")));
+        }
+        let onfail = deps(st, &[Kind::Onfail, Kind::OnfailAny, Kind::OnfailAll]);
+        if !onfail.is_empty() {
+            let any: Vec<String> = onfail
+                .iter()
+                .map(|j| format!("[ \"$s_{j}\" = fail ]"))
+                .collect();
+            guards.push(format!("{{ {}; }}", any.join(" || ")));
+        }
+        let guard = if guards.is_empty() {
+            "true".to_string()
+        } else {
+            guards.join(" && ")
+        };
+        let _ = writeln!(s, "if {guard}; then");
+        // unless / onlyif / creates again, right before the state, as Salt
+        // does: an earlier state of this run may have changed the answer.
+        let recheck = condition_test(st);
+        if let Some(skip) = &recheck {
+            let _ = writeln!(
+                s,
+                "if {skip}; then printf '%s condskip {i}\\n' '{marker}'; else"
+            );
+        }
+        if let Decision::Apply(p) = &st.decision {
+            let apply = st.function.apply(p);
+            let _ = writeln!(
+                s,
+                "printf '\\n%s apply {i}\\n' '{marker}'\n(\n{apply}\n) </dev/null\nr=$?\nprintf '\\n%s rc {i} %d\\n' '{marker}' $r\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
+            );
+        }
+        // Salt's mod_watch: react when a watched state changed.
+        let watched = deps(st, &[Kind::Watch, Kind::WatchAny, Kind::Listen]);
+        if let (Some(w), false) = (st.function.watch(plan), watched.is_empty()) {
+            let any: Vec<String> = watched
+                .iter()
+                .map(|j| format!("[ \"$s_{j}\" = changed ]"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\nprintf '\\n%s watch {i}\\n' '{marker}'\n(\n{w}\n) </dev/null\nr=$?\nprintf '\\n%s rc {i} %d\\n' '{marker}' $r\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
+                any.join(" || ")
+            );
+        }
+        if recheck.is_some() {
+            let _ = writeln!(s, "fi");
+        }
+        let _ = writeln!(
+            s,
+            "else\ns_{i}=fail\nprintf '%s skip {i}\\n' '{marker}'\nfi"
+        );
+        if st.chunk.globals.failhard == Some(true) {
+            let _ = writeln!(
+                s,
+                "if [ \"$s_{i}\" = fail ]; then printf '%s failhard {i}\\n' '{marker}'; exit 0; fi"
+            );
+        }
+    }
+    s
+}
+
+/// Salt's result shape for every state.
+fn report(states: &[State], applied: Option<Sections>, test: bool) -> Outcome {
+    let mut ret = Map::new();
+    let mut success = true;
+    for (i, st) in states.iter().enumerate() {
+        let c = &st.chunk;
+        let key = format!("{}_|-{}_|-{}_|-{}", c.module, c.id, c.name, c.function);
+        let (result, changes, comment): (Value, Map<String, Value>, String) =
+            match (&st.decision, &applied) {
+                (Decision::Done(comment), _) => (json!(true), Map::new(), comment.clone()),
+                (Decision::Failed(why), _) => (json!(false), Map::new(), why.clone()),
+                (Decision::Apply(p), None) if test => {
+                    (Value::Null, p.changes.clone(), p.comment.clone())
+                }
+                (Decision::WatchOnly(p), None) if test => (
+                    Value::Null,
+                    Map::new(),
+                    format!(
+                        "{}; a watched state would change, so it would react (mod_watch)",
+                        p.comment
+                    ),
+                ),
+                (Decision::Apply(_) | Decision::WatchOnly(_), None) => (
+                    json!(false),
+                    Map::new(),
+                    "not applied: the apply script did not run".into(),
+                ),
+                (Decision::Apply(p) | Decision::WatchOnly(p), Some(sec)) => {
+                    applied_result(st, i, p, sec)
+                }
+            };
+        if result == json!(false) {
+            success = false;
+        }
+        ret.insert(
+            key,
+            json!({
+                "__id__": c.id,
+                "__sls__": c.sls,
+                "__run_num__": i,
+                "name": c.name,
+                "function": format!("{}.{}", c.module, c.function),
+                "result": result,
+                "changes": changes,
+                "comment": comment,
+            }),
+        );
+    }
+    Outcome {
+        success,
+        ret: Value::Object(ret),
+    }
+}
+
+fn applied_result(
+    st: &State,
+    i: usize,
+    plan: &Plan,
+    sec: &Sections,
+) -> (Value, Map<String, Value>, String) {
+    if sec.skipped.contains(&i) {
+        return (
+            json!(false),
+            Map::new(),
+            "One or more requisite failed".into(),
+        );
+    }
+    if sec.condskipped.contains(&i) {
+        return (
+            json!(true),
+            Map::new(),
+            "Not run: its unless / onlyif / creates condition said so when its turn came".into(),
+        );
+    }
+    let apply = sec.blocks.get(&("apply".to_string(), i));
+    let watch = sec.blocks.get(&("watch".to_string(), i));
+    if apply.is_none() && watch.is_none() {
+        if let Some(f) = sec.failhard {
+            if f < i {
+                return (
+                    json!(false),
+                    Map::new(),
+                    "Not run: an earlier state failed with failhard".into(),
+                );
+            }
+        }
+        // Planned as a watch reaction whose watched states did not change after all.
+        if matches!(st.decision, Decision::WatchOnly(_)) {
+            return (json!(true), Map::new(), plan.comment.clone());
+        }
+        return (
+            json!(false),
+            Map::new(),
+            "not applied: the apply script stopped before this state".into(),
+        );
+    }
+    let (mut result, mut changes, mut comment) = match apply {
+        Some((text, rc)) => {
+            let a = st.function.finish(plan, Output { text, rc: *rc });
+            (a.result, a.changes, a.comment)
+        }
+        None => (true, Map::new(), plan.comment.clone()),
+    };
+    if let Some((text, rc)) = watch {
+        if *rc == 0 {
+            changes.insert(
+                "watch".into(),
+                json!("reacted to a watched change (mod_watch)"),
+            );
+            comment = format!("{comment}; reacted to a watched change");
+        } else {
+            result = false;
+            comment = format!(
+                "{comment}; the watch reaction failed (exit {rc}): {}",
+                text.trim()
+            );
+        }
+    }
+    (json!(result), changes, comment)
+}
+
+/// A per-run marker nobody's output will contain by chance.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
