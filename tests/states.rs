@@ -1,0 +1,281 @@
+//! Fleet tests of the state engine through the real binary: test=True
+//! predicts exactly what the apply then changes, a second apply changes
+//! nothing, a no-op run costs one remote execution (two with changes),
+//! requisites and conditions behave as in Salt, and bad input fails the
+//! host with a clear message and nothing applied. Host: node1.
+
+mod harness;
+
+use harness::{Fleet, Workspace};
+use serde_json::Value;
+
+fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
+    let (out, v) = ws.halite_json(args);
+    (out.code.unwrap_or(-1), v)
+}
+
+/// (state id -> (result, changed?, comment)) of node1's run.
+fn states(v: &Value) -> std::collections::BTreeMap<String, (Value, bool, String)> {
+    let ret = &v["results"]["node1"]["ret"];
+    ret.as_object()
+        .unwrap_or_else(|| panic!("no state results: {v}"))
+        .values()
+        .map(|s| {
+            (
+                s["__id__"].as_str().unwrap().to_string(),
+                (
+                    s["result"].clone(),
+                    s["changes"].as_object().is_some_and(|c| !c.is_empty()),
+                    s["comment"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn changed(v: &Value) -> Vec<String> {
+    states(v)
+        .into_iter()
+        .filter(|(_, (_, c, _))| *c)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+fn workspace(fleet: &'static Fleet, sls: &str) -> Workspace {
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node1:\n    - demo\n");
+    ws.write("states/demo.sls", sls);
+    ws
+}
+
+const DEMO: &str = r#"
+make-dir:
+  cmd.run:
+    - name: mkdir -p /srv/halite-states-test && echo made > /srv/halite-states-test/made
+    - creates: /srv/halite-states-test/made
+
+react:
+  cmd.run:
+    - name: echo reacting >> /srv/halite-states-test/log
+    - onchanges:
+      - cmd: make-dir
+
+only-if-missing:
+  cmd.run:
+    - name: "false"
+    - unless: test -e /srv/halite-states-test/made
+"#;
+
+#[test]
+fn test_mode_predicts_the_apply_and_the_second_apply_is_a_no_op() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok("node1", "rm -rf /srv/halite-states-test");
+    let ws = workspace(fleet, DEMO);
+
+    let (code, predicted) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert_eq!(code, 0, "{predicted}");
+    assert_eq!(
+        predicted["results"]["node1"]["executions"].as_u64(),
+        Some(2),
+        "grains + gather"
+    );
+    assert!(
+        fleet
+            .podman_exec("node1", "test -e /srv/halite-states-test")
+            .code
+            != Some(0),
+        "test=True changed nothing"
+    );
+    for (id, (result, _, _)) in states(&predicted) {
+        assert!(result.is_null(), "{id} would change: {predicted}");
+    }
+
+    let (code, applied) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(
+        applied["results"]["node1"]["executions"].as_u64(),
+        Some(2),
+        "gather + apply"
+    );
+    let s = states(&applied);
+    assert_eq!(changed(&applied), ["make-dir", "react"], "{applied}");
+    // `unless` is checked again right before the state, as in Salt: make-dir created the file.
+    assert_eq!(s["only-if-missing"].0, Value::Bool(true), "{applied}");
+    // The prediction named every state that changed.
+    let predicted_changes: Vec<String> = states(&predicted).into_keys().collect();
+    for id in changed(&applied) {
+        assert!(predicted_changes.contains(&id));
+    }
+
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0);
+    assert!(changed(&again).is_empty(), "{again}");
+    assert_eq!(
+        again["results"]["node1"]["executions"].as_u64(),
+        Some(1),
+        "a no-op apply is one execution"
+    );
+    let (_, predicted_again) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert!(
+        states(&predicted_again)
+            .values()
+            .all(|(r, _, _)| *r == Value::Bool(true)),
+        "{predicted_again}"
+    );
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-states-test/log"),
+        "reacting\n"
+    );
+}
+
+#[test]
+fn requisites_failhard_and_onfail_behave_as_in_salt() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-req-test && mkdir -p /srv/halite-req-test",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+breaks:
+  cmd.run:
+    - name: exit 3
+
+needs-it:
+  cmd.run:
+    - name: touch /srv/halite-req-test/needs-it
+    - require:
+      - cmd: breaks
+
+on-failure:
+  cmd.run:
+    - name: touch /srv/halite-req-test/on-failure
+    - onfail:
+      - cmd: breaks
+
+independent:
+  cmd.run:
+    - name: touch /srv/halite-req-test/independent
+"#,
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(
+        code, 1,
+        "a failed state fails the host and the run (salt-ssh would exit 0)"
+    );
+    assert_eq!(v["results"]["node1"]["status"], "failed");
+    let s = states(&v);
+    assert_eq!(s["breaks"].0, Value::Bool(false));
+    assert_eq!(s["needs-it"].0, Value::Bool(false));
+    assert!(s["needs-it"].2.contains("requisite failed"), "{v}");
+    assert_eq!(s["on-failure"].0, Value::Bool(true));
+    assert_eq!(s["independent"].0, Value::Bool(true));
+    let files = fleet.podman_exec_ok("node1", "ls /srv/halite-req-test");
+    assert_eq!(files, "independent\non-failure\n");
+
+    // failhard: nothing after the failure runs.
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-req-test && mkdir -p /srv/halite-req-test",
+    );
+    ws.write(
+        "states/demo.sls",
+        "first:\n  cmd.run:\n    - name: exit 1\n    - failhard: True\nsecond:\n  cmd.run:\n    - name: touch /srv/halite-req-test/second\n",
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 1);
+    assert_eq!(states(&v)["second"].0, Value::Bool(false), "{v}");
+    assert_eq!(fleet.podman_exec_ok("node1", "ls /srv/halite-req-test"), "");
+}
+
+#[test]
+fn bad_state_trees_fail_clearly_with_nothing_applied() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok("node1", "rm -rf /srv/halite-bad-test");
+    let touch = "ok:\n  cmd.run:\n    - name: mkdir -p /srv/halite-bad-test\n";
+    let cases: &[(&str, &str)] = &[
+        ("bad: [\n", "demo.sls"),
+        ("{{ undefined_variable }}\n", "undefined"),
+        ("x:\n  cmd.rnu: []\n", "rnu"),
+        ("x:\n  cmd.run:\n    - name: true\n    - bogus_arg: 1\n", "bogus_arg"),
+        (
+            "a:\n  cmd.run:\n    - name: true\n    - require:\n      - cmd: b\nb:\n  cmd.run:\n    - name: true\n    - require:\n      - cmd: a\n",
+            "cycle",
+        ),
+        ("#!py\ndef run(): return {}\n", "py"),
+    ];
+    for (sls, needle) in cases {
+        // A shebang must stay the first line.
+        let text = if sls.starts_with("#!") {
+            format!("{sls}{touch}")
+        } else {
+            format!("{touch}{sls}")
+        };
+        let ws = workspace(fleet, &text);
+        let (code, v) = run(&ws, &["node1", "state.apply"]);
+        assert_eq!(code, 1, "{sls}: {v}");
+        assert_eq!(v["results"]["node1"]["status"], "failed");
+        let msg = v["results"]["node1"]["ret"].to_string();
+        assert!(
+            msg.to_lowercase().contains(&needle.to_lowercase()),
+            "{sls}: {msg}"
+        );
+        assert!(
+            fleet
+                .podman_exec("node1", "test -e /srv/halite-bad-test")
+                .code
+                != Some(0),
+            "nothing may be applied when the tree is bad ({sls})"
+        );
+    }
+    // Unknown SLS and usage errors.
+    let ws = workspace(fleet, touch);
+    let (code, v) = run(&ws, &["node1", "state.sls", "nope"]);
+    assert_eq!(code, 1);
+    assert!(
+        v["results"]["node1"]["ret"]
+            .to_string()
+            .contains("no such SLS"),
+        "{v}"
+    );
+    let out = ws.halite(["node1", "state.sls"]);
+    assert_eq!(out.code, Some(2));
+}
+
+#[test]
+fn show_functions_compile_without_applying() {
+    let fleet = Fleet::get();
+    let ws = workspace(fleet, DEMO);
+    let (code, v) = run(&ws, &["node1", "state.show_top"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        v["results"]["node1"]["ret"]["base"],
+        serde_json::json!(["demo"])
+    );
+    let (code, v) = run(&ws, &["node1", "state.show_sls", "demo"]);
+    assert_eq!(code, 0, "{v}");
+    let mut ids: Vec<(u64, &str)> = v["results"]["node1"]["ret"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| {
+            (
+                s["__run_num__"].as_u64().unwrap(),
+                s["__id__"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    ids.sort();
+    let order: Vec<&str> = ids.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(order, ["make-dir", "react", "only-if-missing"]);
+    assert!(
+        fleet
+            .podman_exec("node1", "test -e /srv/halite-show-test")
+            .code
+            != Some(0)
+    );
+}
