@@ -9,6 +9,7 @@
 //! summary on stderr like human.
 
 pub mod grouped;
+pub mod highstate;
 pub mod junit;
 pub mod metrics;
 pub mod nested;
@@ -209,7 +210,9 @@ pub fn human_host(r: &HostResult, style: &Style) -> String {
 /// host reads the same in every format.
 pub fn host_body(r: &HostResult, style: &Style) -> String {
     let mut s = String::new();
-    if !r.ret.is_null() || r.status.is_ok() {
+    if highstate::is_state_ret(&r.ret) {
+        s.push_str(&highstate::render(&r.ret, &r.id));
+    } else if !r.ret.is_null() || r.status.is_ok() {
         s.push_str(&nested::render(&r.ret, 4));
     }
     if let Some(p) = problem(r) {
