@@ -1,0 +1,1067 @@
+//! `user.present` and `user.absent`: local accounts, as Salt's
+//! `salt.states.user` manages them, through the shadow tools of Debian
+//! (`useradd`, `usermod`, `userdel`, `chpasswd`).
+//!
+//! The probe prints the account as `getent` and `id` see it; the plan
+//! compares it with what is declared and changes only what differs, so a
+//! second run is a no-op. A password hash is compared on the host and never
+//! printed, neither by the probe nor in `changes` (Salt's
+//! `XXX-REDACTED-XXX`).
+//!
+//! The account helpers here (`Id`, `NameList`, `check_name`, `/etc/group`
+//! parsing) are shared with `group`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_json::{json, Map};
+
+use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use crate::state::Chunk;
+use crate::transport::quote::quote;
+use crate::Value;
+
+pub const MODULE: ModuleDef = ModuleDef {
+    name: "user",
+    functions: &[
+        FnDef {
+            name: "present",
+            doc: "Ensure the user `name` exists with the declared uid, gid, groups, home, shell, fullname and password hash.",
+            args: &[
+                "uid",
+                "gid",
+                "groups",
+                "optional_groups",
+                "remove_groups",
+                "home",
+                "createhome",
+                "shell",
+                "fullname",
+                "system",
+                "password",
+                "enforce_password",
+            ],
+            build: build_present,
+        },
+        FnDef {
+            name: "absent",
+            doc: "Ensure the user `name` does not exist (purge: remove the home too).",
+            args: &["purge", "force"],
+            build: build_absent,
+        },
+    ],
+};
+
+/// Salt shows this instead of a password hash.
+pub const REDACTED: &str = "XXX-REDACTED-XXX";
+
+/// Root's PATH over ssh has the sbin directories, a `sudo` or `su` one may
+/// not; the shadow tools live there.
+pub(crate) const PATH_PRELUDE: &str = "PATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
+
+/// A number, or text holding one (YAML and Jinja hand over either).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub(crate) enum NumOrText {
+    Num(u64),
+    Text(String),
+}
+
+/// A uid/gid as declared: a number or (for gid) a group name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Id {
+    Num(u32),
+    Name(String),
+}
+
+impl Id {
+    pub(crate) fn from_arg(v: NumOrText, what: &str, allow_name: bool) -> Result<Id, String> {
+        match v {
+            NumOrText::Num(n) => u32::try_from(n)
+                .map(Id::Num)
+                .map_err(|_| format!("{what} {n} is out of range")),
+            NumOrText::Text(t) => match t.trim().parse::<u32>() {
+                Ok(n) => Ok(Id::Num(n)),
+                Err(_) if allow_name => {
+                    check_name(what, &t)?;
+                    Ok(Id::Name(t))
+                }
+                Err(_) => Err(format!("{what} `{t}` is not a number")),
+            },
+        }
+    }
+
+    fn as_word(&self) -> String {
+        match self {
+            Id::Num(n) => n.to_string(),
+            Id::Name(s) => s.clone(),
+        }
+    }
+}
+
+/// A list of names, or Salt's comma-separated string form.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub(crate) enum NameList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl NameList {
+    pub(crate) fn into_names(self, what: &str) -> Result<Vec<String>, String> {
+        let names: Vec<String> = match self {
+            NameList::List(l) => l,
+            NameList::Text(t) => t
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        for n in &names {
+            check_name(what, n)?;
+        }
+        Ok(names)
+    }
+}
+
+/// User and group names end up in colon- and comma-separated files and on
+/// command lines: refuse what would corrupt the former or read as an option.
+pub(crate) fn check_name(what: &str, s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(format!("{what}: empty name"));
+    }
+    if s.starts_with('-') {
+        return Err(format!("{what} `{s}`: a name may not start with `-`"));
+    }
+    if s.chars()
+        .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{what} `{s}`: a name may not contain `:`, `,`, spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A field written into /etc/passwd: no field separators, no newlines.
+fn check_field(what: &str, s: &str, absolute: bool) -> Result<(), String> {
+    if s.chars().any(|c| c == ':' || c.is_control()) {
+        return Err(format!(
+            "{what} `{s}` may not contain `:` or control characters"
+        ));
+    }
+    if absolute && !s.starts_with('/') {
+        return Err(format!("{what} `{s}` must be an absolute path"));
+    }
+    Ok(())
+}
+
+/// One `/etc/group` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GroupEnt {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+pub(crate) fn parse_group(line: &str) -> Option<GroupEnt> {
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() < 4 {
+        return None;
+    }
+    Some(GroupEnt {
+        name: f[0].to_string(),
+        gid: f[2].parse().ok()?,
+        members: f[3]
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// One `/etc/passwd` entry.
+#[derive(Debug, Clone, PartialEq)]
+struct PasswdEnt {
+    uid: u32,
+    gid: u32,
+    gecos: String,
+    home: String,
+    shell: String,
+}
+
+fn parse_passwd(line: &str) -> Option<PasswdEnt> {
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() < 7 {
+        return None;
+    }
+    Some(PasswdEnt {
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        gecos: f[4].to_string(),
+        home: f[5].to_string(),
+        shell: f[6].to_string(),
+    })
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresentArgs {
+    uid: Option<NumOrText>,
+    gid: Option<NumOrText>,
+    groups: Option<NameList>,
+    optional_groups: Option<NameList>,
+    #[serde(default = "yes")]
+    remove_groups: bool,
+    home: Option<String>,
+    #[serde(default = "yes")]
+    createhome: bool,
+    shell: Option<String>,
+    fullname: Option<String>,
+    #[serde(default)]
+    system: bool,
+    password: Option<String>,
+    #[serde(default = "yes")]
+    enforce_password: bool,
+}
+
+#[derive(Debug)]
+struct Present {
+    name: String,
+    uid: Option<u32>,
+    gid: Option<Id>,
+    /// `None`: supplementary groups are left alone (unless optional ones are
+    /// declared), as in Salt since 3006.2.
+    groups: Option<Vec<String>>,
+    optional_groups: Vec<String>,
+    remove_groups: bool,
+    home: Option<String>,
+    createhome: bool,
+    shell: Option<String>,
+    fullname: Option<String>,
+    system: bool,
+    password: Option<String>,
+    enforce_password: bool,
+}
+
+fn build_present(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: PresentArgs = super::typed_args(chunk)?;
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    check_name("user name", &chunk.name).map_err(err)?;
+    let uid = a
+        .uid
+        .map(|v| Id::from_arg(v, "uid", false))
+        .transpose()
+        .map_err(err)?
+        .map(|id| match id {
+            Id::Num(n) => n,
+            Id::Name(_) => unreachable!("names are refused for uid"),
+        });
+    let gid = a
+        .gid
+        .map(|v| Id::from_arg(v, "gid", true))
+        .transpose()
+        .map_err(err)?;
+    let groups = a
+        .groups
+        .map(|g| g.into_names("group"))
+        .transpose()
+        .map_err(err)?;
+    let mut optional_groups = a
+        .optional_groups
+        .map(|g| g.into_names("optional group"))
+        .transpose()
+        .map_err(err)?
+        .unwrap_or_default();
+    // Salt: a group in both lists is required.
+    if let Some(g) = &groups {
+        optional_groups.retain(|o| !g.contains(o));
+    }
+    if let Some(h) = &a.home {
+        check_field("home", h, true).map_err(err)?;
+    }
+    if let Some(s) = &a.shell {
+        check_field("shell", s, true).map_err(err)?;
+    }
+    if let Some(f) = &a.fullname {
+        // The GECOS field is comma-separated; a comma would spill the name
+        // into the room number.
+        if f.contains(',') {
+            return Err(err(format!("fullname `{f}` may not contain `,`")));
+        }
+        check_field("fullname", f, false).map_err(err)?;
+    }
+    if let Some(p) = &a.password {
+        if p.chars().any(|c| c == ':' || c.is_control()) {
+            return Err(err(
+                "password (a hash) may not contain `:` or control characters".into(),
+            ));
+        }
+    }
+    Ok(Box::new(Present {
+        name: chunk.name.clone(),
+        uid,
+        gid,
+        groups,
+        optional_groups,
+        remove_groups: a.remove_groups,
+        home: a.home,
+        createhome: a.createhome,
+        shell: a.shell,
+        fullname: a.fullname,
+        system: a.system,
+        password: a.password,
+        enforce_password: a.enforce_password,
+    }))
+}
+
+/// What the `user.present` probe saw.
+#[derive(Debug, Default)]
+struct Facts {
+    passwd: Option<PasswdEnt>,
+    /// Every group the user is in (`id -Gn`), the primary one included.
+    member_of: Vec<String>,
+    /// Groups looked up by name or gid.
+    groups: Vec<GroupEnt>,
+    /// `useradd -D`.
+    defaults: BTreeMap<String, String>,
+    home_exists: bool,
+    /// `same`, `unset` or `differs`.
+    password: Option<String>,
+    no_tools: bool,
+}
+
+impl Facts {
+    fn parse(text: &str) -> Facts {
+        let mut f = Facts::default();
+        for line in text.lines() {
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "passwd" => f.passwd = parse_passwd(rest),
+                "member" if !rest.is_empty() => f.member_of.push(rest.to_string()),
+                "group" => f.groups.extend(parse_group(rest)),
+                "default" => {
+                    if let Some((k, v)) = rest.split_once('=') {
+                        f.defaults.insert(k.to_string(), v.to_string());
+                    }
+                }
+                "home-exists" => f.home_exists = true,
+                "password" => f.password = Some(rest.to_string()),
+                "no-useradd" => f.no_tools = true,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn group(&self, id: &Id) -> Option<&GroupEnt> {
+        self.groups.iter().find(|g| match id {
+            Id::Num(n) => g.gid == *n,
+            Id::Name(s) => &g.name == s,
+        })
+    }
+
+    fn group_named(&self, name: &str) -> Option<&GroupEnt> {
+        self.group(&Id::Name(name.to_string()))
+    }
+}
+
+impl Present {
+    /// The supplementary groups to end with, or `None` to leave them as
+    /// they are. Errors name the required groups that do not exist.
+    fn wanted_groups(
+        &self,
+        facts: &Facts,
+        primary: Option<&str>,
+    ) -> Result<Option<Vec<String>>, String> {
+        let missing: Vec<&str> = self
+            .groups
+            .iter()
+            .flatten()
+            .filter(|g| facts.group_named(g).is_none())
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "The following group(s) are not present: {}",
+                missing.join(",")
+            ));
+        }
+        if self.groups.is_none() && self.optional_groups.is_empty() {
+            return Ok(None);
+        }
+        let mut wanted: BTreeSet<String> = self.groups.iter().flatten().cloned().collect();
+        wanted.extend(
+            self.optional_groups
+                .iter()
+                .filter(|g| facts.group_named(g).is_some())
+                .cloned(),
+        );
+        if !self.remove_groups {
+            wanted.extend(facts.member_of.iter().cloned());
+        }
+        // The primary group is membership by gid, not a supplementary group.
+        if let Some(p) = primary {
+            wanted.remove(p);
+        }
+        Ok(Some(wanted.into_iter().collect()))
+    }
+}
+
+impl StateFunction for Present {
+    fn probe(&self) -> String {
+        let u = quote(&self.name);
+        let mut s = String::from(PATH_PRELUDE);
+        s.push_str("command -v useradd >/dev/null 2>&1 || echo no-useradd\n");
+        s.push_str(&format!(
+            "if pw=$(getent passwd {u}); then\n\
+             printf 'passwd %s\\n' \"$pw\"\n\
+             id -Gn {u} 2>/dev/null | tr ' ' '\\n' | sed 's/^/member /'\n"
+        ));
+        if let Some(p) = &self.password {
+            // Compared here so the current hash never leaves the host.
+            s.push_str(&format!(
+                "h=$(getent shadow {u} | cut -d: -f2)\n\
+                 if [ \"$h\" = {p} ]; then echo 'password same'\n\
+                 else case $h in ''|'!'|'*'|'!*'|'!!') echo 'password unset';; *) echo 'password differs';; esac; fi\n",
+                p = quote(p)
+            ));
+        }
+        s.push_str("fi\n");
+        let mut look: Vec<String> = self.groups.iter().flatten().cloned().collect();
+        look.extend(self.optional_groups.iter().cloned());
+        if let Some(g) = &self.gid {
+            look.push(g.as_word());
+        }
+        look.push(self.name.clone());
+        // The user's current gid, to name the current primary group.
+        s.push_str("[ -n \"${pw:-}\" ] && printf '%s\\n' \"$pw\" | cut -d: -f4 | { read -r g; e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; }\n");
+        s.push_str(&format!(
+            "for g in {}; do e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; done\n",
+            look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
+        ));
+        s.push_str("useradd -D 2>/dev/null | sed 's/^/default /'\n");
+        if let (Some(h), true) = (&self.home, self.createhome) {
+            s.push_str(&format!("[ -d {} ] && echo home-exists\n", quote(h)));
+        }
+        s.push_str("exit 0\n");
+        s
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let facts = Facts::parse(out.text);
+        if facts.no_tools {
+            return Err("useradd not found: user.present needs the shadow tools (Debian's `passwd` package)".into());
+        }
+        let target_gid = match &self.gid {
+            None => None,
+            Some(id) => Some(
+                facts
+                    .group(id)
+                    .ok_or_else(|| format!("Default group `{}` does not exist", id.as_word()))?
+                    .clone(),
+            ),
+        };
+        let name = &self.name;
+        let Some(cur) = &facts.passwd else {
+            return self.plan_create(&facts, target_gid);
+        };
+        let primary = target_gid
+            .as_ref()
+            .map(|g| g.name.clone())
+            .or_else(|| facts.group(&Id::Num(cur.gid)).map(|g| g.name.clone()));
+        let wanted = self.wanted_groups(&facts, primary.as_deref())?;
+        let mut changes = Map::new();
+        if let Some(uid) = self.uid.filter(|u| *u != cur.uid) {
+            changes.insert("uid".into(), json!(uid));
+        }
+        if let Some(g) = target_gid.as_ref().filter(|g| g.gid != cur.gid) {
+            changes.insert("gid".into(), json!(g.gid));
+        }
+        if let Some(h) = self.home.as_ref().filter(|h| **h != cur.home) {
+            changes.insert("home".into(), json!(h));
+        }
+        if let Some(s) = self.shell.as_ref().filter(|s| **s != cur.shell) {
+            changes.insert("shell".into(), json!(s));
+        }
+        let mut gecos: Vec<&str> = cur.gecos.split(',').collect();
+        if let Some(f) = self.fullname.as_ref().filter(|f| **f != gecos[0]) {
+            changes.insert("fullname".into(), json!(f));
+            gecos[0] = f;
+        }
+        if let Some(w) = wanted {
+            let current: BTreeSet<&String> = facts
+                .member_of
+                .iter()
+                .filter(|g| Some(*g) != primary.as_ref())
+                .collect();
+            if current != w.iter().collect() {
+                changes.insert("groups".into(), json!(w));
+            }
+        }
+        if self.password.is_some() {
+            let set = match facts.password.as_deref() {
+                Some("same") => false,
+                Some("unset") => true,
+                _ => self.enforce_password,
+            };
+            if set {
+                changes.insert("passwd".into(), json!(REDACTED));
+            }
+        }
+        if let (Some(h), true, false) = (&self.home, self.createhome, facts.home_exists) {
+            changes.insert("homeDoesNotExist".into(), json!(h));
+        }
+        if changes.is_empty() {
+            return Ok(Plan::noop(format!("User {name} is present and up to date")));
+        }
+        let mut comment = String::from("The following user attributes are set to be changed:\n");
+        for (k, v) in &changes {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            comment.push_str(&format!("{k}: {v}\n"));
+        }
+        Ok(
+            Plan::change(Value::Object(changes), comment.trim_end()).with_data(json!({
+                "action": "modify",
+                "gecos": gecos.join(","),
+                "done": format!("Updated user {name}"),
+            })),
+        )
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        let u = quote(&self.name);
+        let mut s = String::from(PATH_PRELUDE);
+        s.push_str("set -e\n");
+        let c = &plan.changes;
+        let text = |k: &str| c.get(k).and_then(Value::as_str).map(quote);
+        let num = |k: &str| c.get(k).and_then(Value::as_u64);
+        let groups = |k: &str| {
+            c.get(k).and_then(Value::as_array).map(|l| {
+                quote(
+                    &l.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+            })
+        };
+        match plan.data["action"].as_str() {
+            Some("create") => {
+                let mut cmd = vec!["useradd".to_string()];
+                if self.system {
+                    cmd.push("-r".into());
+                }
+                if let Some(n) = num("uid") {
+                    cmd.push(format!("-u {n}"));
+                }
+                if let Some(n) = num("gid") {
+                    cmd.push(format!("-g {n}"));
+                }
+                if let Some(g) = groups("groups").filter(|g| g != "''") {
+                    cmd.push(format!("-G {g}"));
+                }
+                if let Some(h) = &self.home {
+                    cmd.push(format!("-d {}", quote(h)));
+                }
+                cmd.push(if self.createhome { "-m" } else { "-M" }.into());
+                if let Some(sh) = &self.shell {
+                    cmd.push(format!("-s {}", quote(sh)));
+                }
+                if let Some(f) = &self.fullname {
+                    cmd.push(format!("-c {}", quote(f)));
+                }
+                cmd.push(u.clone());
+                s.push_str(&cmd.join(" "));
+                s.push('\n');
+            }
+            Some("modify") => {
+                let mut cmd = vec!["usermod".to_string()];
+                if let Some(n) = num("uid") {
+                    cmd.push(format!("-u {n}"));
+                }
+                if let Some(n) = num("gid") {
+                    cmd.push(format!("-g {n}"));
+                }
+                if let Some(h) = text("home") {
+                    cmd.push(format!("-d {h}"));
+                }
+                if let Some(sh) = text("shell") {
+                    cmd.push(format!("-s {sh}"));
+                }
+                if c.contains_key("fullname") {
+                    let gecos = plan.data["gecos"].as_str().unwrap_or_default();
+                    cmd.push(format!("-c {}", quote(gecos)));
+                }
+                if let Some(g) = groups("groups") {
+                    cmd.push(format!("-G {g}"));
+                }
+                if cmd.len() > 1 {
+                    cmd.push(u.clone());
+                    s.push_str(&cmd.join(" "));
+                    s.push('\n');
+                }
+                if let Some(h) = text("homeDoesNotExist") {
+                    // Salt's file.mkdir(home, uid, gid, 0o755).
+                    s.push_str(&format!("mkdir -p {h}\nchown {u}: {h}\nchmod 0755 {h}\n"));
+                }
+            }
+            _ => {}
+        }
+        if let (Some(p), true) = (&self.password, c.contains_key("passwd")) {
+            // stdin, not argv: the hash stays out of the process list.
+            s.push_str(&format!(
+                "printf '%s:%s\\n' {u} {} | chpasswd -e\n",
+                quote(p)
+            ));
+        }
+        s
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        finish_with(plan, out)
+    }
+}
+
+impl Present {
+    fn plan_create(&self, facts: &Facts, target_gid: Option<GroupEnt>) -> Result<Plan, String> {
+        let name = &self.name;
+        // Debian's useradd refuses to create a user whose same-name group
+        // already exists unless told to use it; using it is what the
+        // declaration means.
+        let primary = target_gid.or_else(|| facts.group_named(name).cloned());
+        let wanted = self
+            .wanted_groups(
+                facts,
+                primary.as_ref().map(|g| g.name.as_str()).or(Some(name)),
+            )?
+            .unwrap_or_default();
+        let mut changes = Map::new();
+        changes.insert("name".into(), json!(name));
+        if let Some(uid) = self.uid {
+            changes.insert("uid".into(), json!(uid));
+        }
+        if let Some(g) = &primary {
+            changes.insert("gid".into(), json!(g.gid));
+        }
+        let home = self.home.clone().or_else(|| {
+            facts
+                .defaults
+                .get("HOME")
+                .map(|h| format!("{}/{name}", h.trim_end_matches('/')))
+        });
+        if let Some(h) = home {
+            changes.insert("home".into(), json!(h));
+        }
+        if let Some(sh) = self
+            .shell
+            .clone()
+            .or_else(|| facts.defaults.get("SHELL").cloned())
+        {
+            changes.insert("shell".into(), json!(sh));
+        }
+        changes.insert("groups".into(), json!(wanted));
+        if let Some(f) = &self.fullname {
+            changes.insert("fullname".into(), json!(f));
+        }
+        if self.password.is_some() {
+            changes.insert("passwd".into(), json!(REDACTED));
+        }
+        Ok(Plan::change(
+            Value::Object(changes),
+            format!("User {name} set to be added"),
+        )
+        .with_data(json!({"action": "create", "done": format!("New user {name} created")})))
+    }
+}
+
+/// Success: the planned changes with the applied comment kept in
+/// `data.done`; failure: the tool's own message.
+pub(crate) fn finish_with(plan: &Plan, out: Output) -> Applied {
+    if out.rc == 0 {
+        Applied {
+            result: true,
+            changes: plan.changes.clone(),
+            comment: plan.data["done"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| plan.comment.clone()),
+        }
+    } else {
+        Applied {
+            result: false,
+            changes: Map::new(),
+            comment: format!(
+                "{} failed (exit {}): {}",
+                plan.comment.lines().next().unwrap_or_default(),
+                out.rc,
+                out.text.trim()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbsentArgs {
+    #[serde(default)]
+    purge: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Debug)]
+struct Absent {
+    name: String,
+    purge: bool,
+    force: bool,
+}
+
+fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: AbsentArgs = super::typed_args(chunk)?;
+    check_name("user name", &chunk.name).map_err(|m| format!("{}: {m}", chunk.describe()))?;
+    Ok(Box::new(Absent {
+        name: chunk.name.clone(),
+        purge: a.purge,
+        force: a.force,
+    }))
+}
+
+impl StateFunction for Absent {
+    fn probe(&self) -> String {
+        let u = quote(&self.name);
+        // What userdel's remove_usergroup() looks at, so the plan can say
+        // whether the same-name group goes too (Salt reports it).
+        format!(
+            "{PATH_PRELUDE}if pw=$(getent passwd {u}); then\n\
+             printf 'passwd %s\\n' \"$pw\"\n\
+             g=$(printf '%s\\n' \"$pw\" | cut -d: -f4)\n\
+             e=$(getent group {u}) && printf 'group %s\\n' \"$e\"\n\
+             getent passwd | awk -F: -v g=\"$g\" '$4 == g {{ print \"primary \" $1 }}'\n\
+             grep -Eiq '^[[:space:]]*USERGROUPS_ENAB[[:space:]]+yes' /etc/login.defs 2>/dev/null && echo usergroups\n\
+             fi\nexit 0\n"
+        )
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let name = &self.name;
+        let mut passwd = None;
+        let mut group = None;
+        let mut primary_of = Vec::new();
+        let mut usergroups = false;
+        for line in out.text.lines() {
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "passwd" => passwd = parse_passwd(rest),
+                "group" => group = parse_group(rest),
+                "primary" => primary_of.push(rest.to_string()),
+                "usergroups" => usergroups = true,
+                _ => {}
+            }
+        }
+        let Some(pw) = passwd else {
+            return Ok(Plan::noop(format!("User {name} is not present")));
+        };
+        let mut changes = Map::new();
+        // shadow's userdel: USERGROUPS_ENAB, the same-name group is the
+        // user's primary group, has no listed members, and (without -f) is
+        // nobody else's primary group.
+        let group_goes = group.is_some_and(|g| {
+            usergroups
+                && g.gid == pw.gid
+                && g.members.is_empty()
+                && (self.force || primary_of.iter().all(|p| p == name))
+        });
+        if group_goes {
+            changes.insert(format!("{name} group"), json!("removed"));
+        }
+        changes.insert(name.clone(), json!("removed"));
+        Ok(Plan::change(
+            Value::Object(changes),
+            format!("User {name} set for removal"),
+        )
+        .with_data(json!({"done": format!("Removed user {name}")})))
+    }
+
+    fn apply(&self, _: &Plan) -> String {
+        let mut cmd = vec!["userdel"];
+        if self.purge {
+            cmd.push("-r");
+        }
+        if self.force {
+            cmd.push("-f");
+        }
+        format!("{PATH_PRELUDE}{} {}\n", cmd.join(" "), quote(&self.name))
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        finish_with(plan, out)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn chunk(module: &str, function: &str, name: &str, args: Value) -> Chunk {
+        Chunk {
+            id: name.into(),
+            name: name.into(),
+            module: module.into(),
+            function: function.into(),
+            sls: "t".into(),
+            file: "t.sls".into(),
+            args: args.as_object().cloned().unwrap_or_default(),
+            globals: Default::default(),
+            requisites: vec![],
+            order: crate::state::Order::Auto,
+        }
+    }
+
+    pub(crate) fn ctx() -> BuildCtx<'static> {
+        BuildCtx {
+            states_root: std::path::Path::new("/nonexistent"),
+            renderer: None,
+        }
+    }
+
+    /// `sh -n`: the snippet parses.
+    pub(crate) fn syntax_ok(script: &str) {
+        let out = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sh -n failed: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn present(args: Value) -> Box<dyn StateFunction> {
+        build_present(&chunk("user", "present", "hlt-foo", args), &ctx()).unwrap()
+    }
+
+    fn plan(f: &dyn StateFunction, text: &str) -> Result<Plan, String> {
+        f.plan(Output { text, rc: 0 })
+    }
+
+    const DEFAULTS: &str = "default HOME=/home\ndefault SHELL=/bin/sh\n";
+
+    fn existing(extra: &str) -> String {
+        format!(
+            "passwd hlt-foo:x:2001:2001:Foo Bar,,,:/home/hlt-foo:/bin/sh\n\
+             member hlt-foo\nmember hlt-a\n\
+             group hlt-foo:x:2001:\ngroup hlt-a:x:3001:hlt-foo\ngroup hlt-b:x:3002:\n\
+             home-exists\n{DEFAULTS}{extra}"
+        )
+    }
+
+    #[test]
+    fn missing_user_is_created_with_its_properties() {
+        let f = present(
+            json!({"uid": 2001, "groups": ["hlt-a"], "shell": "/bin/bash", "password": "$6$x$y"}),
+        );
+        let p = plan(f.as_ref(), &format!("group hlt-a:x:3001:\n{DEFAULTS}")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"name": "hlt-foo", "uid": 2001, "home": "/home/hlt-foo", "shell": "/bin/bash",
+                   "groups": ["hlt-a"], "passwd": REDACTED})
+        );
+        assert_eq!(p.comment, "User hlt-foo set to be added");
+        let script = f.apply(&p);
+        assert!(
+            script.contains("useradd -u 2001 -G hlt-a -m -s /bin/bash hlt-foo"),
+            "{script}"
+        );
+        assert!(script.contains("printf '%s:%s\\n' hlt-foo '$6$x$y' | chpasswd -e"));
+        syntax_ok(&script);
+        syntax_ok(&f.probe());
+        let done = f.finish(&p, Output { text: "", rc: 0 });
+        assert_eq!(done.comment, "New user hlt-foo created");
+        assert!(
+            !f.finish(
+                &p,
+                Output {
+                    text: "boom",
+                    rc: 1
+                }
+            )
+            .result
+        );
+    }
+
+    #[test]
+    fn an_existing_same_name_group_becomes_the_primary_group() {
+        let f = present(json!({}));
+        let p = plan(f.as_ref(), &format!("group hlt-foo:x:4000:\n{DEFAULTS}")).unwrap();
+        assert_eq!(p.changes["gid"], 4000);
+        assert!(f.apply(&p).contains("useradd -g 4000 -m hlt-foo"));
+    }
+
+    #[test]
+    fn up_to_date_is_a_noop() {
+        let f = present(
+            json!({"uid": 2001, "gid": "hlt-foo", "groups": ["hlt-a"], "home": "/home/hlt-foo",
+                               "shell": "/bin/sh", "fullname": "Foo Bar", "password": "$6$x$y"}),
+        );
+        let p = plan(f.as_ref(), &existing("password same\n")).unwrap();
+        assert!(p.is_noop(), "{p:?}");
+        assert_eq!(p.comment, "User hlt-foo is present and up to date");
+    }
+
+    #[test]
+    fn drift_changes_only_what_differs() {
+        let f = present(
+            json!({"uid": 2002, "shell": "/bin/bash", "groups": ["hlt-b"], "fullname": "New Name"}),
+        );
+        let p = plan(f.as_ref(), &existing("")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"uid": 2002, "shell": "/bin/bash", "fullname": "New Name", "groups": ["hlt-b"]})
+        );
+        assert!(p.comment.contains("shell: /bin/bash"));
+        let script = f.apply(&p);
+        assert!(
+            script.contains("usermod -u 2002 -s /bin/bash -c 'New Name,,,' -G hlt-b hlt-foo"),
+            "{script}"
+        );
+        syntax_ok(&script);
+    }
+
+    #[test]
+    fn groups_semantics() {
+        // Unset groups: left alone.
+        assert!(plan(present(json!({})).as_ref(), &existing(""))
+            .unwrap()
+            .is_noop());
+        // Empty list: removed from every supplementary group.
+        let f = present(json!({"groups": []}));
+        let p = plan(f.as_ref(), &existing("")).unwrap();
+        assert_eq!(p.changes["groups"], json!([]));
+        assert!(f.apply(&p).contains("-G '' hlt-foo"));
+        // remove_groups: False only adds.
+        let p = plan(
+            present(json!({"groups": ["hlt-b"], "remove_groups": false})).as_ref(),
+            &existing(""),
+        )
+        .unwrap();
+        assert_eq!(p.changes["groups"], json!(["hlt-a", "hlt-b"]));
+        // Missing optional groups are skipped, missing required ones fail.
+        let p = plan(
+            present(json!({"groups": ["hlt-a"], "optional_groups": ["hlt-nope"]})).as_ref(),
+            &existing(""),
+        )
+        .unwrap();
+        assert!(p.is_noop());
+        let e = plan(
+            present(json!({"groups": ["hlt-nope", "hlt-a"]})).as_ref(),
+            &existing(""),
+        )
+        .unwrap_err();
+        assert_eq!(e, "The following group(s) are not present: hlt-nope");
+        // Listing the primary group is not a change.
+        assert!(plan(
+            present(json!({"groups": ["hlt-foo", "hlt-a"]})).as_ref(),
+            &existing("")
+        )
+        .unwrap()
+        .is_noop());
+    }
+
+    #[test]
+    fn password_is_never_shown() {
+        let f = present(json!({"password": "$6$secret$hash"}));
+        let p = plan(f.as_ref(), &existing("password differs\n")).unwrap();
+        assert_eq!(p.changes["passwd"], REDACTED);
+        assert!(!format!("{p:?}").contains("secret"));
+        assert!(!f
+            .probe()
+            .lines()
+            .any(|l| l.contains("printf") && l.contains("secret")));
+        let keep = present(json!({"password": "$6$secret$hash", "enforce_password": false}));
+        assert!(plan(keep.as_ref(), &existing("password differs\n"))
+            .unwrap()
+            .is_noop());
+        assert!(!plan(keep.as_ref(), &existing("password unset\n"))
+            .unwrap()
+            .is_noop());
+    }
+
+    #[test]
+    fn home_and_gid() {
+        let f = present(json!({"home": "/srv/hlt foo", "gid": 3002}));
+        let p = plan(f.as_ref(), &existing("")).unwrap();
+        assert_eq!(p.changes["home"], "/srv/hlt foo");
+        assert_eq!(p.changes["gid"], 3002);
+        let script = f.apply(&p);
+        assert!(
+            script.contains("usermod -g 3002 -d '/srv/hlt foo' hlt-foo"),
+            "{script}"
+        );
+        syntax_ok(&script);
+        let f = present(json!({"gid": "hlt-nope"}));
+        assert_eq!(
+            plan(f.as_ref(), &existing("")).unwrap_err(),
+            "Default group `hlt-nope` does not exist"
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let bad = |name: &str, args: Value| {
+            build_present(&chunk("user", "present", name, args), &ctx()).is_err()
+        };
+        assert!(bad("hlt-foo", json!({"shel": "/bin/sh"})));
+        assert!(bad("hlt-foo", json!({"uid": "abc"})));
+        assert!(bad("hlt-foo", json!({"uid": -1})));
+        assert!(bad("hlt-foo", json!({"shell": "bash"})));
+        assert!(bad("hlt-foo", json!({"groups": ["a:b"]})));
+        assert!(bad("hlt-foo", json!({"fullname": "a,b"})));
+        assert!(bad("hlt-foo", json!({"createhome": "maybe"})));
+        assert!(bad("-o", json!({})));
+        assert!(bad("a b", json!({})));
+        assert!(!bad(
+            "hlt-foo",
+            json!({"uid": "2001", "gid": "users", "groups": "a, b"})
+        ));
+        assert!(build_absent(
+            &chunk("user", "absent", "hlt-foo", json!({"purge": 1})),
+            &ctx()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn absent() {
+        let f = build_absent(
+            &chunk("user", "absent", "hlt-foo", json!({"purge": true})),
+            &ctx(),
+        )
+        .unwrap();
+        syntax_ok(&f.probe());
+        let p = plan(f.as_ref(), "").unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "User hlt-foo is not present");
+        let seen = "passwd hlt-foo:x:2001:2001::/home/hlt-foo:/bin/sh\ngroup hlt-foo:x:2001:\nprimary hlt-foo\nusergroups\n";
+        let p = plan(f.as_ref(), seen).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hlt-foo group": "removed", "hlt-foo": "removed"})
+        );
+        assert!(f.apply(&p).ends_with("userdel -r hlt-foo\n"));
+        syntax_ok(&f.apply(&p));
+        // Someone else's primary group stays.
+        let p = plan(f.as_ref(), &format!("{seen}primary other\n")).unwrap();
+        assert_eq!(Value::Object(p.changes), json!({"hlt-foo": "removed"}));
+    }
+}

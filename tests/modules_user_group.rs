@@ -1,0 +1,340 @@
+//! The `user` and `group` states against a real Debian host (fleet host
+//! node4, reached with `podman exec`): each state is probed, planned,
+//! applied and probed again, and `getent` must show exactly what was
+//! declared. This is what proves the plan (the test=True prediction) is
+//! what apply changes, and that a second run changes nothing.
+//!
+//! Only node4 and only users and groups named `hlt-*` are touched: the
+//! other hosts belong to other tests running at the same time.
+
+mod harness;
+
+use std::sync::{Mutex, MutexGuard};
+
+use halite::modules::{lookup, Applied, BuildCtx, Output, Plan, StateFunction};
+use halite::state::Chunk;
+use harness::Fleet;
+use serde_json::{json, Value};
+
+const NODE: &str = "node4";
+
+/// The tests share account names and /etc files; one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn state(module: &str, function: &str, name: &str, args: Value) -> Box<dyn StateFunction> {
+    let chunk = Chunk {
+        id: name.into(),
+        name: name.into(),
+        module: module.into(),
+        function: function.into(),
+        sls: "t".into(),
+        file: "t.sls".into(),
+        args: args.as_object().cloned().unwrap_or_default(),
+        globals: Default::default(),
+        requisites: vec![],
+        order: halite::state::Order::Auto,
+    };
+    let ctx = BuildCtx {
+        states_root: std::path::Path::new("/nonexistent"),
+        renderer: None,
+    };
+    (lookup(module, function).expect("registered").build)(&chunk, &ctx).unwrap()
+}
+
+/// Run `script` on node4 as the engine would: both streams, one exit code.
+fn run(fleet: &Fleet, script: &str) -> (String, i32) {
+    let out = fleet.podman_exec(NODE, script);
+    (
+        format!("{}{}", out.stdout, out.stderr),
+        out.code.unwrap_or(-1),
+    )
+}
+
+fn plan(fleet: &Fleet, f: &dyn StateFunction) -> Result<Plan, String> {
+    let (text, rc) = run(fleet, &f.probe());
+    f.plan(Output { text: &text, rc })
+}
+
+fn apply(fleet: &Fleet, f: &dyn StateFunction, p: &Plan) -> Applied {
+    let (text, rc) = run(fleet, &f.apply(p));
+    f.finish(p, Output { text: &text, rc })
+}
+
+/// Plan (what test=True shows), apply, and check that apply reports exactly
+/// the prediction and that a second plan is a no-op. Returns the changes.
+fn converge(fleet: &Fleet, f: &dyn StateFunction) -> Value {
+    let predicted = plan(fleet, f).unwrap();
+    assert!(!predicted.is_noop(), "nothing to do: {predicted:?}");
+    let done = apply(fleet, f, &predicted);
+    assert!(done.result, "{}", done.comment);
+    assert_eq!(done.changes, predicted.changes);
+    let again = plan(fleet, f).unwrap();
+    assert!(again.is_noop(), "second run would change: {again:?}");
+    Value::Object(done.changes)
+}
+
+fn noop(fleet: &Fleet, f: &dyn StateFunction) {
+    let p = plan(fleet, f).unwrap();
+    assert!(p.is_noop(), "expected no change: {p:?}");
+}
+
+/// `getent DB KEY`, trimmed; empty when there is no entry.
+fn getent(fleet: &Fleet, db: &str, key: &str) -> String {
+    run(fleet, &format!("getent {db} {key}"))
+        .0
+        .trim()
+        .to_string()
+}
+
+/// Every group `user` is in (`id -Gn`), sorted: its order is /etc/group's.
+fn groups_of(fleet: &Fleet, user: &str) -> Vec<String> {
+    let mut g: Vec<String> = run(fleet, &format!("id -Gn {user}"))
+        .0
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    g.sort();
+    g
+}
+
+fn cleanup(fleet: &Fleet) {
+    fleet.podman_exec(
+        NODE,
+        "for u in hlt-foo hlt-bar hlt-m1 hlt-m2 hlt-m3; do userdel -r \"$u\"; done >/dev/null 2>&1; \
+         for g in hlt-foo hlt-bar hlt-g1 hlt-g2 hlt-grp hlt-m1 hlt-m2 hlt-m3; do groupdel \"$g\"; done >/dev/null 2>&1; \
+         rm -rf /home/hlt-foo /home/hlt-bar /srv/hlt-home; true",
+    );
+}
+
+#[test]
+fn user_present_creates_corrects_drift_and_absent_removes() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    cleanup(fleet);
+    for (g, gid) in [("hlt-g1", 4201), ("hlt-g2", 4202)] {
+        let changes = converge(
+            fleet,
+            state("group", "present", g, json!({"gid": gid})).as_ref(),
+        );
+        assert_eq!(changes, json!({"name": g, "gid": gid, "members": []}));
+    }
+    // Shaped like a sha512-crypt hash; `chpasswd -e` stores it as given.
+    let hash = "$6$hltsalt$9kVd7xu6lbGsAuGE1ChZQ4qcrzvjQ4y.D5MZ7lrp3Ai0LQkPS4qX2.bbqJ4Q0Bz6z6KsgH8GQrBbKvUkkOm6x/";
+    let foo = state(
+        "user",
+        "present",
+        "hlt-foo",
+        json!({"uid": 4210, "groups": ["hlt-g1"], "optional_groups": ["hlt-nope"],
+               "shell": "/bin/bash", "fullname": "Foo O'Test", "password": hash}),
+    );
+    let changes = converge(fleet, foo.as_ref());
+    assert_eq!(
+        changes,
+        json!({"name": "hlt-foo", "uid": 4210, "home": "/home/hlt-foo", "shell": "/bin/bash",
+               "groups": ["hlt-g1"], "fullname": "Foo O'Test", "passwd": "XXX-REDACTED-XXX"})
+    );
+    let passwd = getent(fleet, "passwd", "hlt-foo");
+    let gid = getent(fleet, "group", "hlt-foo")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        passwd,
+        format!("hlt-foo:x:4210:{gid}:Foo O'Test:/home/hlt-foo:/bin/bash")
+    );
+    assert_eq!(groups_of(fleet, "hlt-foo"), ["hlt-foo", "hlt-g1"]);
+    assert_eq!(
+        run(fleet, "getent shadow hlt-foo | cut -d: -f2").0.trim(),
+        hash
+    );
+    assert_eq!(run(fleet, "stat -c %U /home/hlt-foo").0.trim(), "hlt-foo");
+
+    // Someone edits the account behind halite's back: only that is undone.
+    fleet.podman_exec_ok(NODE, "usermod -s /bin/sh -G hlt-g2 hlt-foo");
+    let drift = plan(fleet, foo.as_ref()).unwrap();
+    assert_eq!(
+        Value::Object(drift.changes.clone()),
+        json!({"shell": "/bin/bash", "groups": ["hlt-g1"]})
+    );
+    assert_eq!(
+        converge(fleet, foo.as_ref()),
+        json!({"shell": "/bin/bash", "groups": ["hlt-g1"]})
+    );
+    assert_eq!(groups_of(fleet, "hlt-foo"), ["hlt-foo", "hlt-g1"]);
+
+    // Home moved, remove_groups off, gid by name, new password.
+    let moved = state(
+        "user",
+        "present",
+        "hlt-foo",
+        json!({"home": "/srv/hlt-home", "groups": ["hlt-g2"], "remove_groups": false,
+               "gid": "hlt-g1", "password": "$6$other$x"}),
+    );
+    assert_eq!(
+        converge(fleet, moved.as_ref()),
+        json!({"gid": 4201, "home": "/srv/hlt-home", "groups": ["hlt-foo", "hlt-g2"],
+               "passwd": "XXX-REDACTED-XXX", "homeDoesNotExist": "/srv/hlt-home"})
+    );
+    assert_eq!(
+        getent(fleet, "passwd", "hlt-foo"),
+        "hlt-foo:x:4210:4201:Foo O'Test:/srv/hlt-home:/bin/bash"
+    );
+    assert_eq!(groups_of(fleet, "hlt-foo"), ["hlt-foo", "hlt-g1", "hlt-g2"]);
+    assert_eq!(
+        run(fleet, "stat -c '%U %a' /srv/hlt-home").0.trim(),
+        "hlt-foo 755"
+    );
+
+    // A required group that does not exist fails the state, as in Salt.
+    let err = plan(
+        fleet,
+        state(
+            "user",
+            "present",
+            "hlt-foo",
+            json!({"groups": ["hlt-nope"]}),
+        )
+        .as_ref(),
+    )
+    .unwrap_err();
+    assert_eq!(err, "The following group(s) are not present: hlt-nope");
+
+    // Absent, purged. Its same-name group is no longer its primary group,
+    // so userdel keeps it, and the plan says so by not listing it.
+    let absent = state("user", "absent", "hlt-foo", json!({"purge": true}));
+    assert_eq!(
+        converge(fleet, absent.as_ref()),
+        json!({"hlt-foo": "removed"})
+    );
+    assert_eq!(getent(fleet, "passwd", "hlt-foo"), "");
+    assert_ne!(getent(fleet, "group", "hlt-foo"), "");
+    assert_eq!(run(fleet, "test -e /srv/hlt-home; echo $?").0.trim(), "1");
+    cleanup(fleet);
+}
+
+#[test]
+fn seed_talk_drift_foo_then_bar() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    cleanup(fleet);
+    // Run 1: hlt-foo present.
+    let foo = state("user", "present", "hlt-foo", json!({}));
+    let changes = converge(fleet, foo.as_ref());
+    assert_eq!(
+        changes,
+        json!({"name": "hlt-foo", "home": "/home/hlt-foo", "shell": "/bin/sh", "groups": []})
+    );
+    // Run 2: the declaration now says hlt-bar instead.
+    let bar = state("user", "present", "hlt-bar", json!({}));
+    let foo_gone = state("user", "absent", "hlt-foo", json!({}));
+    let p_bar = plan(fleet, bar.as_ref()).unwrap();
+    let p_foo = plan(fleet, foo_gone.as_ref()).unwrap();
+    assert_eq!(p_bar.changes["name"], "hlt-bar");
+    assert_eq!(
+        Value::Object(p_foo.changes.clone()),
+        json!({"hlt-foo group": "removed", "hlt-foo": "removed"})
+    );
+    for (f, p) in [(&bar, &p_bar), (&foo_gone, &p_foo)] {
+        let done = apply(fleet, f.as_ref(), p);
+        assert!(done.result, "{}", done.comment);
+        assert_eq!(done.changes, p.changes);
+    }
+    noop(fleet, bar.as_ref());
+    noop(fleet, foo_gone.as_ref());
+    assert_eq!(getent(fleet, "passwd", "hlt-foo"), "");
+    assert_eq!(getent(fleet, "group", "hlt-foo"), "");
+    assert!(getent(fleet, "passwd", "hlt-bar").starts_with("hlt-bar:x:"));
+    // Without purge the home stays, as with Salt.
+    assert_eq!(run(fleet, "test -d /home/hlt-foo; echo $?").0.trim(), "0");
+    cleanup(fleet);
+}
+
+#[test]
+fn group_present_members_drift_and_absent() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    cleanup(fleet);
+    for u in ["hlt-m1", "hlt-m2", "hlt-m3"] {
+        converge(
+            fleet,
+            state("user", "present", u, json!({"createhome": false})).as_ref(),
+        );
+    }
+    let grp = state(
+        "group",
+        "present",
+        "hlt-grp",
+        json!({"gid": 4300, "members": ["hlt-m1", "hlt-m2"]}),
+    );
+    assert_eq!(
+        converge(fleet, grp.as_ref()),
+        json!({"name": "hlt-grp", "gid": 4300, "members": ["hlt-m1", "hlt-m2"]})
+    );
+    assert_eq!(
+        getent(fleet, "group", "hlt-grp"),
+        "hlt-grp:x:4300:hlt-m1,hlt-m2"
+    );
+
+    // Exact member list and gid drift.
+    let exact = state(
+        "group",
+        "present",
+        "hlt-grp",
+        json!({"gid": 4301, "members": ["hlt-m3", "hlt-m1"]}),
+    );
+    assert_eq!(
+        converge(fleet, exact.as_ref()),
+        json!({"gid": 4301, "members": ["hlt-m3", "hlt-m1"]})
+    );
+    assert_eq!(
+        getent(fleet, "group", "hlt-grp"),
+        "hlt-grp:x:4301:hlt-m3,hlt-m1"
+    );
+
+    // addusers / delusers touch only those.
+    let some = state(
+        "group",
+        "present",
+        "hlt-grp",
+        json!({"addusers": ["hlt-m2"], "delusers": ["hlt-m3"]}),
+    );
+    assert_eq!(
+        converge(fleet, some.as_ref()),
+        json!({"addusers": ["hlt-m2"], "delusers": ["hlt-m3"]})
+    );
+    assert_eq!(
+        getent(fleet, "group", "hlt-grp"),
+        "hlt-grp:x:4301:hlt-m1,hlt-m2"
+    );
+
+    // A member that does not exist fails before anything changes.
+    let err = plan(
+        fleet,
+        state(
+            "group",
+            "present",
+            "hlt-grp",
+            json!({"members": ["hlt-nope"]}),
+        )
+        .as_ref(),
+    )
+    .unwrap_err();
+    assert!(err.contains("hlt-nope"), "{err}");
+
+    // A user's primary group cannot go; any other can.
+    let err = plan(
+        fleet,
+        state("group", "absent", "hlt-m1", json!({})).as_ref(),
+    )
+    .unwrap_err();
+    assert!(err.contains("primary group of user(s) hlt-m1"), "{err}");
+    let absent = state("group", "absent", "hlt-grp", json!({}));
+    assert_eq!(converge(fleet, absent.as_ref()), json!({"hlt-grp": ""}));
+    assert_eq!(getent(fleet, "group", "hlt-grp"), "");
+    cleanup(fleet);
+}
