@@ -305,8 +305,8 @@ impl StateFunction for Service {
         let step = out
             .text
             .lines()
-            .filter_map(|l| l.strip_prefix("@@step "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("@@step "))
             .unwrap_or("");
         let msg: Vec<&str> = out
             .text
