@@ -64,7 +64,7 @@ pub const FUNCTIONS: &[Spec] = &[
 
 /// Common start of every script: quiet, non-interactive apt in the C locale,
 /// and the platform check.
-const PRELUDE: &str = r#"LC_ALL=C
+pub(crate) const PRELUDE: &str = r#"LC_ALL=C
 export LC_ALL
 DEBIAN_FRONTEND=noninteractive
 APT_LISTBUGS_FRONTEND=none
@@ -100,7 +100,7 @@ h_refresh() {
 "#;
 
 /// apt-get options every change uses: keep local config files, never ask.
-const APT_CHANGE: &str =
+pub(crate) const APT_CHANGE: &str =
     "apt-get -q -y -o DPkg::Options::=--force-confold -o DPkg::Options::=--force-confdef";
 
 fn invalid(function: &'static str, message: impl Into<String>) -> ArgError {
@@ -380,7 +380,7 @@ fn last_lines(text: &str, n: usize) -> String {
 
 /// apt's error lines (`E: ...`), or the end of its output when it failed
 /// without any.
-fn apt_errors(output: &str) -> Vec<String> {
+pub(crate) fn apt_errors(output: &str) -> Vec<String> {
     let errors: Vec<String> = output
         .lines()
         .filter(|l| l.starts_with("E: ") || l.starts_with("dpkg: error"))
@@ -751,7 +751,7 @@ impl Function for Latest {
 
 /// `apt-cache policy` output: package to (installed, candidate), `(none)`
 /// read as absent.
-fn parse_policy(lines: &[String]) -> BTreeMap<String, (Option<String>, Option<String>)> {
+pub(crate) fn parse_policy(lines: &[String]) -> BTreeMap<String, (Option<String>, Option<String>)> {
     let mut m: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
     let mut current: Option<String> = None;
     let value = |v: &str| -> Option<String> {
@@ -954,7 +954,7 @@ impl Function for RefreshDb {
 
 /// Debian version order (dpkg's `verrevcmp`): epoch, then upstream version,
 /// then revision, where `~` sorts before everything, even the end.
-fn deb_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn deb_cmp(a: &str, b: &str) -> Ordering {
     fn split(v: &str) -> (u64, &str, &str) {
         let (epoch, rest) = match v.split_once(':') {
             Some((e, r)) if e.bytes().all(|c| c.is_ascii_digit()) => (e.parse().unwrap_or(0), r),

@@ -127,7 +127,7 @@ fn parse(args: &Args, f: &'static str, op: Op) -> Result<Box<dyn Function>, ArgE
 }
 
 /// Answered on the host when PID 1 is not systemd, naming what runs instead.
-const CHECK: &str = r#"if [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+pub(crate) const CHECK: &str = r#"if [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
 	h_init=unknown
 	if command -v rc-service >/dev/null 2>&1 || [ -d /run/openrc ]; then
 		h_init=openrc

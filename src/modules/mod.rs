@@ -17,6 +17,8 @@
 
 pub mod cmd;
 pub mod group;
+pub mod pkg;
+pub mod service;
 pub mod user;
 
 use std::path::Path;
@@ -25,7 +27,13 @@ use crate::state::{Chunk, MemoryRegistry, StateSpec};
 use crate::Value;
 
 /// Every module; the registry and `sys.doc` walk this.
-pub const MODULES: &[ModuleDef] = &[cmd::MODULE, user::MODULE, group::MODULE];
+pub const MODULES: &[ModuleDef] = &[
+    cmd::MODULE,
+    pkg::MODULE,
+    service::MODULE,
+    user::MODULE,
+    group::MODULE,
+];
 
 /// A module: its name and functions.
 pub struct ModuleDef {

@@ -1,0 +1,1135 @@
+//! `pkg.installed`, `pkg.latest`, `pkg.removed` and `pkg.purged` as states,
+//! with Salt's decisions, comments and `changes` shapes. apt/dpkg only for
+//! now; the apt knowledge (environment, options, version order, error lines)
+//! is the `pkg` execution module's, reused rather than copied.
+//!
+//! The probe only reads: `dpkg-query` for what is installed (and held) and
+//! `apt-cache policy` for what apt would install. It never refreshes the
+//! index, so `refresh: True` refreshes in the apply snippet, and `pkg.latest`
+//! judges "latest" against the index as it was. (Salt refreshes once per run;
+//! the engine is expected to dedupe these `apt-get update`s across states.)
+//!
+//! The apply snippet lists the packages before and after running apt, so the
+//! final `changes` carry the versions that really changed, in Salt's
+//! `{name: {old, new}}` shape, and the plan only predicts them.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Map};
+
+use super::{Applied, FnDef, ModuleDef, Output, Plan, StateFunction};
+use crate::functions::pkg::{apt_errors, deb_cmp, parse_policy, APT_CHANGE, PRELUDE};
+use crate::state::Chunk;
+use crate::transport::quote::{join, quote};
+use crate::Value;
+
+pub const MODULE: ModuleDef = ModuleDef {
+    name: "pkg",
+    functions: &[
+        FnDef {
+            name: "installed",
+            doc: "Ensure packages are installed (name or pkgs='[a, {b: 1.2-1}]', version, refresh, hold, fromrepo, skip_verify).",
+            args: &["pkgs", "version", "refresh", "hold", "fromrepo", "skip_verify"],
+            build: |c, _| build(c, Kind::Installed),
+        },
+        FnDef {
+            name: "latest",
+            doc: "Ensure packages are installed at the newest version apt knows (name or pkgs, refresh, fromrepo, skip_verify).",
+            args: &["pkgs", "refresh", "fromrepo", "skip_verify"],
+            build: |c, _| build(c, Kind::Latest),
+        },
+        FnDef {
+            name: "removed",
+            doc: "Ensure packages are not installed, keeping their configuration files (name or pkgs).",
+            args: &["pkgs"],
+            build: |c, _| build(c, Kind::Removed),
+        },
+        FnDef {
+            name: "purged",
+            doc: "Ensure packages and their configuration files are gone (name or pkgs).",
+            args: &["pkgs"],
+            build: |c, _| build(c, Kind::Purged),
+        },
+    ],
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Installed,
+    Latest,
+    Removed,
+    Purged,
+}
+
+impl Kind {
+    fn function(self) -> &'static str {
+        match self {
+            Kind::Installed => "pkg.installed",
+            Kind::Latest => "pkg.latest",
+            Kind::Removed => "pkg.removed",
+            Kind::Purged => "pkg.purged",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    pkgs: Option<Vec<Value>>,
+    /// A string or a YAML number (`version: 1.2`).
+    version: Option<Value>,
+    refresh: Option<bool>,
+    hold: Option<bool>,
+    fromrepo: Option<String>,
+    #[serde(default)]
+    skip_verify: bool,
+}
+
+/// A package and the version asked for (`latest` is a version, as in Salt).
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    name: String,
+    version: Option<String>,
+}
+
+#[derive(Debug)]
+struct Pkg {
+    kind: Kind,
+    targets: Vec<Target>,
+    /// Whether the targets came from `pkgs` (only the comments differ).
+    from_pkgs: bool,
+    refresh: bool,
+    hold: Option<bool>,
+    fromrepo: Option<String>,
+    skip_verify: bool,
+}
+
+/// A package name (optionally `name:arch`): it must start with a letter or
+/// digit, so that no name can pass for an apt option.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains(|c: char| {
+            c.is_whitespace() || c.is_control() || matches!(c, '=' | '*' | '?' | '[')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid package name"))
+    }
+}
+
+/// A version as given: a string, or a number YAML read as one.
+fn version_text(name: &str, v: &Value) -> Result<Option<String>, String> {
+    let v = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.trim_start_matches('=').to_string(),
+        Value::Number(n) => n.to_string(),
+        other => return Err(format!("`{other}` is not a valid version for `{name}`")),
+    };
+    if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{v}` is not a valid version for `{name}`"));
+    }
+    if v.starts_with(['<', '>', '!']) {
+        return Err(format!(
+            "`{name}`: version comparisons (`{v}`) are not supported yet; give an exact version"
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
+    // One argument type serves every function here: each still takes
+    // only its own arguments.
+    let own = MODULE
+        .functions
+        .iter()
+        .find(|f| f.name == kind.function().trim_start_matches("pkg."))
+        .map_or(&[][..], |f| f.args);
+    if let Some(k) = chunk.args.keys().find(|k| !own.contains(&k.as_str())) {
+        return Err(format!(
+            "{}: invalid arguments: unknown field `{k}`",
+            chunk.describe()
+        ));
+    }
+    let args: Args = super::typed_args(chunk)?;
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    let from_pkgs = args.pkgs.as_ref().is_some_and(|p| !p.is_empty());
+    // As in Salt, `pkgs` wins over `name`, which then only labels the state.
+    let mut targets = Vec::new();
+    if from_pkgs {
+        for item in args.pkgs.as_deref().unwrap_or_default() {
+            let (name, version) = match item {
+                Value::String(n) => (n.clone(), None),
+                Value::Object(m) if m.len() == 1 => {
+                    let (n, v) = m.iter().next().expect("one entry");
+                    (n.clone(), version_text(n, v).map_err(err)?)
+                }
+                other => {
+                    return Err(err(format!(
+                        "pkgs items are a name or {{name: version}}, not `{other}`"
+                    )))
+                }
+            };
+            targets.push(Target { name, version });
+        }
+    } else {
+        targets.push(Target {
+            name: chunk.name.clone(),
+            version: None,
+        });
+    }
+    if let Some(v) = &args.version {
+        if from_pkgs {
+            return Err(err(
+                "`version` applies to `name`; give versions in pkgs: [{name: version}] instead"
+                    .into(),
+            ));
+        }
+        targets[0].version = version_text(&targets[0].name, v).map_err(err)?;
+    }
+    for t in &targets {
+        check_name(&t.name).map_err(err)?;
+        if t.version.is_some() && matches!(kind, Kind::Removed | Kind::Purged) {
+            return Err(err(format!(
+                "`{}`: versions cannot be given when removing",
+                t.name
+            )));
+        }
+    }
+    if let Some(r) = &args.fromrepo {
+        if r.is_empty() || r.starts_with('-') {
+            return Err(err(format!("`{r}` is not a valid fromrepo")));
+        }
+    }
+    Ok(Box::new(Pkg {
+        kind,
+        targets,
+        from_pkgs,
+        refresh: args.refresh == Some(true),
+        hold: args.hold,
+        fromrepo: args.fromrepo,
+        skip_verify: args.skip_verify,
+    }))
+}
+
+/// Output of a pkg snippet: `@@marker [value]` lines and the lines under each.
+#[derive(Default, Debug)]
+struct Report {
+    values: BTreeMap<String, String>,
+    sections: BTreeMap<String, Vec<String>>,
+}
+
+impl Report {
+    fn read(text: &str) -> Report {
+        let mut r = Report::default();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(marker) = line.strip_prefix("@@") {
+                let (name, value) = marker.split_once(' ').unwrap_or((marker, ""));
+                r.values.insert(name.to_string(), value.trim().to_string());
+                r.sections.entry(name.to_string()).or_default();
+                current = name.to_string();
+            } else if !current.is_empty() {
+                r.sections
+                    .entry(current.clone())
+                    .or_default()
+                    .push(line.to_string());
+            }
+        }
+        r
+    }
+
+    fn value(&self, marker: &str) -> Option<&str> {
+        self.values.get(marker).map(String::as_str)
+    }
+
+    fn lines(&self, marker: &str) -> &[String] {
+        self.sections.get(marker).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// What dpkg knows of one package.
+#[derive(Debug, Default, Clone)]
+struct Known {
+    /// Installed versions (several for a multi-arch same-name install).
+    installed: Vec<String>,
+    /// Some state other than "not installed" and "config files only"
+    /// (half-installed, unpacked...): apt can remove it.
+    present: bool,
+    /// Only configuration files are left.
+    config_only: bool,
+    held: bool,
+}
+
+/// `dpkg-query` lines (package, arch, version, status abbreviation) by name,
+/// `name:arch` for a foreign architecture as Salt names them.
+fn known(lines: &[String], native_arch: &str) -> BTreeMap<String, Known> {
+    let mut m: BTreeMap<String, Known> = BTreeMap::new();
+    for l in lines {
+        let mut cols = l.split('\t');
+        let (Some(pkg), Some(arch), Some(version), Some(status)) =
+            (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
+            continue;
+        };
+        if pkg.is_empty() {
+            continue;
+        }
+        let name = if arch.is_empty() || arch == "all" || arch == native_arch {
+            pkg.to_string()
+        } else {
+            format!("{pkg}:{arch}")
+        };
+        let mut st = status.chars();
+        let (want, state) = (st.next().unwrap_or('u'), st.next().unwrap_or('n'));
+        let k = m.entry(name).or_default();
+        // installed, or installed with triggers still pending
+        if matches!(state, 'i' | 'W' | 't') {
+            k.installed.push(version.to_string());
+        }
+        k.present |= !matches!(state, 'n' | 'c');
+        k.config_only |= state == 'c';
+        k.held |= want == 'h';
+    }
+    m
+}
+
+/// Whether installed version `have` is what `want` asks for: exact, without
+/// the epoch when `want` gives none (Salt's default `ignore_epoch`), or a
+/// `1.2*` prefix.
+fn version_matches(have: &str, want: &str) -> bool {
+    if let Some(prefix) = want.strip_suffix('*') {
+        return have.starts_with(prefix)
+            || (!prefix.contains(':')
+                && have
+                    .split_once(':')
+                    .is_some_and(|(_, v)| v.starts_with(prefix)));
+    }
+    have == want || (!want.contains(':') && have.split_once(':').is_some_and(|(_, v)| v == want))
+}
+
+fn list(names: &[String]) -> String {
+    names.join(", ")
+}
+
+/// The data a plan carries to the apply snippet and `finish`.
+#[derive(Debug, Default, serde::Serialize, Deserialize, PartialEq)]
+struct Todo {
+    /// apt-get install words: `name` or `name=version`.
+    install: Vec<String>,
+    /// Names expected installed (at `version` when given) afterwards.
+    expect: Vec<(String, Option<String>)>,
+    hold: Vec<String>,
+    unhold: Vec<String>,
+    remove: Vec<String>,
+    /// Whether a version was pinned (apt may need to downgrade).
+    pinned: bool,
+}
+
+impl Pkg {
+    fn names(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.name.clone()).collect()
+    }
+
+    fn probe_script(&self) -> String {
+        let names = join(self.names());
+        let mut s = format!("{PRELUDE}h_lists=\nfor h_f in /var/lib/apt/lists/*_Packages*; do\n\t[ -e \"$h_f\" ] && h_lists=1\n\tbreak\ndone\nprintf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\nh_list -- {names}\n");
+        if matches!(self.kind, Kind::Installed | Kind::Latest) {
+            let repo = match &self.fromrepo {
+                Some(r) => format!(" -o {}", quote(&format!("APT::Default-Release={r}"))),
+                None => String::new(),
+            };
+            s.push_str(&format!(
+                "printf '@@policy\\n'\napt-cache -q{repo} policy -- {names} 2>/dev/null\n"
+            ));
+        }
+        s.push_str("printf '@@end\\n'\n");
+        s
+    }
+
+    /// The probe's report, or the failure to show (unsupported platform,
+    /// a probe cut short).
+    fn open(&self, text: &str) -> Result<Report, String> {
+        let f = self.kind.function();
+        let report = Report::read(text);
+        if let Some(pm) = report.value("unsupported") {
+            return Err(format!(
+                "{f}: package manager {pm} is not supported yet (apt/dpkg only)"
+            ));
+        }
+        if report.value("halite_pkg").is_none() || report.value("end").is_none() {
+            return Err(format!(
+                "{f}: the package probe did not complete: {}",
+                text.trim()
+            ));
+        }
+        Ok(report)
+    }
+
+    fn plan_install(&self, report: &Report) -> Result<Plan, String> {
+        let arch = report.value("arch").unwrap_or("");
+        let pkgs = known(report.lines("list"), arch);
+        let policy = parse_policy(report.lines("policy"));
+        let have_lists = report.value("lists").is_some_and(|v| !v.is_empty());
+        let latest = self.kind == Kind::Latest;
+        let mut todo = Todo::default();
+        let mut changes = Map::new();
+        let mut up_to_date = Vec::new();
+        let mut problems = Vec::new();
+        let mut comments = Vec::new();
+        for t in &self.targets {
+            let k = pkgs.get(&t.name).cloned().unwrap_or_default();
+            let old = k.installed.join(",");
+            let candidate = policy.get(&t.name).and_then(|(_, c)| c.clone());
+            let want_latest = latest || t.version.as_deref() == Some("latest");
+            let pinned = t.version.as_deref().filter(|v| *v != "latest");
+            let need = if let Some(v) = pinned {
+                !k.installed.iter().any(|h| version_matches(h, v))
+            } else if want_latest {
+                k.installed.is_empty()
+                    || candidate.as_deref().is_some_and(|c| {
+                        k.installed.iter().all(|h| deb_cmp(h, c) == Ordering::Less)
+                    })
+            } else {
+                k.installed.is_empty()
+            };
+            if latest
+                && need
+                && k.installed.is_empty()
+                && candidate.is_none()
+                && have_lists
+                && !self.refresh
+            {
+                problems.push(format!("No information found for '{}'.", t.name));
+                continue;
+            }
+            let mut entry = Map::new();
+            if need {
+                // Like Salt 3007: the version apt would bring, else "installed".
+                let new = pinned
+                    .map(str::to_string)
+                    .or_else(|| candidate.clone())
+                    .unwrap_or_else(|| "installed".into());
+                entry.insert("old".into(), json!(old));
+                entry.insert("new".into(), json!(new));
+                todo.install.push(match pinned {
+                    Some(v) => format!("{}={v}", t.name),
+                    None => t.name.clone(),
+                });
+                todo.pinned |= pinned.is_some();
+            } else {
+                up_to_date.push(format!("{} ({old})", t.name));
+            }
+            todo.expect
+                .push((t.name.clone(), pinned.map(str::to_string)));
+            match self.hold {
+                Some(true) if !k.held => {
+                    entry.insert("hold".into(), json!({"old": "", "new": "hold"}));
+                    comments.push(format!("Package {} is set to be held.", t.name));
+                    todo.hold.push(t.name.clone());
+                }
+                Some(false) if k.held => {
+                    entry.insert("hold".into(), json!({"old": "hold", "new": ""}));
+                    comments.push(format!(
+                        "Package {} is set to be removed from hold.",
+                        t.name
+                    ));
+                    todo.unhold.push(t.name.clone());
+                }
+                _ => {}
+            }
+            if !entry.is_empty() {
+                changes.insert(t.name.clone(), Value::Object(entry));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join(" "));
+        }
+        if changes.is_empty() {
+            return Ok(Plan::noop(self.noop_comment()));
+        }
+        let mut comment = Vec::new();
+        if !todo.install.is_empty() {
+            let names: Vec<String> = self
+                .targets
+                .iter()
+                .filter(|t| changes.get(&t.name).is_some_and(|c| c.get("new").is_some()))
+                .map(|t| t.name.clone())
+                .collect();
+            comment.push(if latest {
+                format!(
+                    "The following packages would be installed/upgraded: {}",
+                    list(&names)
+                )
+            } else {
+                format!(
+                    "The following packages would be installed/updated: {}",
+                    list(&names)
+                )
+            });
+            if latest && !up_to_date.is_empty() {
+                comment.push(format!(
+                    "The following packages are already up-to-date: {}",
+                    list(&up_to_date)
+                ));
+            }
+        }
+        comment.extend(comments);
+        Ok(Plan::change(Value::Object(changes), comment.join("\n"))
+            .with_data(serde_json::to_value(&todo).unwrap_or_default()))
+    }
+
+    fn noop_comment(&self) -> String {
+        let names = self.names();
+        match self.kind {
+            Kind::Latest if names.len() > 1 => {
+                let mut sorted = names;
+                sorted.sort();
+                format!("All packages are up-to-date ({}).", list(&sorted))
+            }
+            Kind::Latest => format!("Package {} is already up-to-date", names[0]),
+            Kind::Installed if !self.from_pkgs => match &self.targets[0].version {
+                Some(v) => format!("Version {v} of package '{}' is already installed", names[0]),
+                None => format!("Package {} is already installed", names[0]),
+            },
+            Kind::Installed => {
+                if self.targets.iter().any(|t| t.version.is_some()) {
+                    "All specified packages are already installed and are at the desired version"
+                        .into()
+                } else {
+                    "All specified packages are already installed".into()
+                }
+            }
+            Kind::Removed => "None of the targeted packages are installed".into(),
+            Kind::Purged => {
+                "None of the targeted packages are installed or partially installed".into()
+            }
+        }
+    }
+
+    fn plan_remove(&self, report: &Report) -> Plan {
+        let arch = report.value("arch").unwrap_or("");
+        let pkgs = known(report.lines("list"), arch);
+        let purge = self.kind == Kind::Purged;
+        let mut targets: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| {
+                pkgs.get(&t.name)
+                    .is_some_and(|k| k.present || (purge && k.config_only))
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        targets.sort();
+        targets.dedup();
+        if targets.is_empty() {
+            return Plan::noop(self.noop_comment());
+        }
+        let action = if purge { "purged" } else { "removed" };
+        let changes: Map<String, Value> = targets
+            .iter()
+            .map(|n| (n.clone(), json!({"new": action, "old": ""})))
+            .collect();
+        let todo = Todo {
+            remove: targets.clone(),
+            ..Todo::default()
+        };
+        Plan::change(
+            Value::Object(changes),
+            format!(
+                "The following packages will be {action}: {}.",
+                list(&targets)
+            ),
+        )
+        .with_data(serde_json::to_value(&todo).unwrap_or_default())
+    }
+
+    fn todo(plan: &Plan) -> Todo {
+        serde_json::from_value(plan.data.clone()).unwrap_or_default()
+    }
+
+    fn apply_script(&self, todo: &Todo) -> String {
+        let names = join(self.names());
+        let mut s = String::from(PRELUDE);
+        s.push_str(&format!(
+            "printf '@@before\\n'\nh_list -- {names}\nh_rc=0\n"
+        ));
+        if !todo.install.is_empty() {
+            if self.refresh {
+                s.push_str("h_refresh\n");
+            } else {
+                // Fresh images ship no package lists: nothing could be
+                // installed, so fetch them rather than fail.
+                s.push_str(
+                    "h_lists=\nfor h_f in /var/lib/apt/lists/*_Packages*; do\n\t[ -e \"$h_f\" ] && h_lists=1\n\tbreak\ndone\n[ -n \"$h_lists\" ] || h_refresh\n",
+                );
+            }
+            let mut words: Vec<String> = Vec::new();
+            if todo.pinned {
+                words.push("--allow-downgrades".into());
+            }
+            if self.skip_verify {
+                words.push("--allow-unauthenticated".into());
+            }
+            if let Some(r) = &self.fromrepo {
+                words.push("-t".into());
+                words.push(r.clone());
+            }
+            words.push("install".into());
+            words.push("--".into());
+            words.extend(todo.install.iter().cloned());
+            s.push_str(&format!(
+                "printf '@@apt\\n'\n{APT_CHANGE} {} >&2 </dev/null\nh_rc=$?\n",
+                join(&words)
+            ));
+        }
+        if !todo.remove.is_empty() {
+            let verb = if self.kind == Kind::Purged {
+                "--purge remove"
+            } else {
+                "remove"
+            };
+            s.push_str(&format!(
+                "printf '@@apt\\n'\n{APT_CHANGE} {verb} -- {} >&2 </dev/null\nh_rc=$?\n",
+                join(&todo.remove)
+            ));
+        }
+        for (verb, names) in [("hold", &todo.hold), ("unhold", &todo.unhold)] {
+            if !names.is_empty() {
+                s.push_str(&format!(
+                    "if [ \"$h_rc\" -eq 0 ]; then\n\tapt-mark {verb} -- {} >&2 </dev/null\n\th_rc=$?\nfi\n",
+                    join(names)
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "printf '@@after\\n'\nh_list -- {names}\nprintf '@@rc %s\\n@@end\\n' \"$h_rc\"\nexit \"$h_rc\"\n"
+        ));
+        s
+    }
+
+    fn finish_report(&self, plan: &Plan, out: Output) -> Applied {
+        let f = self.kind.function();
+        let fail = |comment: String, changes: Map<String, Value>| Applied {
+            result: false,
+            changes,
+            comment,
+        };
+        let report = match self.open(out.text) {
+            Ok(r) => r,
+            Err(e) => return fail(e, Map::new()),
+        };
+        if report.value("refresh_failed").is_some() {
+            return fail(
+                format!(
+                    "{f}: refreshing the package database failed:\n{}",
+                    apt_errors(out.text).join("\n")
+                ),
+                Map::new(),
+            );
+        }
+        let arch = report.value("arch").unwrap_or("");
+        let before = known(report.lines("before"), arch);
+        let after = known(report.lines("after"), arch);
+        let todo = Self::todo(plan);
+        let removing = matches!(self.kind, Kind::Removed | Kind::Purged);
+        let mut changes = Map::new();
+        for t in &self.targets {
+            let (b, a) = (
+                before.get(&t.name).cloned().unwrap_or_default(),
+                after.get(&t.name).cloned().unwrap_or_default(),
+            );
+            let (old, new) = (b.installed.join(","), a.installed.join(","));
+            let mut entry = Map::new();
+            // A purge of what only left configuration files changes no
+            // version; it is still a change.
+            let gone = removing
+                && todo.remove.contains(&t.name)
+                && !a.present
+                && !a.config_only
+                && (b.present || b.config_only);
+            if old != new || gone {
+                entry.insert("old".into(), json!(old));
+                entry.insert("new".into(), json!(new));
+            }
+            if b.held != a.held {
+                entry.insert(
+                    "hold".into(),
+                    if a.held {
+                        json!({"old": "", "new": "hold"})
+                    } else {
+                        json!({"old": "hold", "new": ""})
+                    },
+                );
+            }
+            if !entry.is_empty() {
+                changes.insert(t.name.clone(), Value::Object(entry));
+            }
+        }
+        let rc: i32 = report
+            .value("rc")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(out.rc);
+        if rc != 0 {
+            let what = if removing { "removing" } else { "installing" };
+            return fail(
+                format!(
+                    "An error was encountered while {what} package(s): {}",
+                    apt_errors(out.text).join("\n")
+                ),
+                changes,
+            );
+        }
+        if removing {
+            let purge = self.kind == Kind::Purged;
+            let mut failed: Vec<String> = todo
+                .remove
+                .iter()
+                .filter(|n| {
+                    after
+                        .get(*n)
+                        .is_some_and(|k| k.present || (purge && k.config_only))
+                })
+                .cloned()
+                .collect();
+            failed.sort();
+            let action = if purge { "purge" } else { "remove" };
+            if !failed.is_empty() {
+                return fail(
+                    format!(
+                        "The following packages failed to {action}: {}.",
+                        list(&failed)
+                    ),
+                    changes,
+                );
+            }
+            let mut not_installed: Vec<String> = self
+                .names()
+                .into_iter()
+                .filter(|n| !todo.remove.contains(n))
+                .collect();
+            not_installed.sort();
+            let comment = if not_installed.is_empty() {
+                format!("All targeted packages were {action}d.")
+            } else {
+                format!(
+                    "The following packages were not installed: {} The following packages were {action}d: {}.",
+                    list(&not_installed),
+                    list(&todo.remove)
+                )
+            };
+            return Applied {
+                result: true,
+                changes,
+                comment,
+            };
+        }
+        let mut failed: Vec<String> = todo
+            .expect
+            .iter()
+            .filter(|(n, v)| {
+                let inst = after
+                    .get(n)
+                    .map(|k| k.installed.clone())
+                    .unwrap_or_default();
+                inst.is_empty()
+                    || v.as_deref()
+                        .is_some_and(|v| !inst.iter().any(|h| version_matches(h, v)))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in &todo.hold {
+            if !after.get(n).is_some_and(|k| k.held) && !failed.contains(n) {
+                failed.push(n.clone());
+            }
+        }
+        failed.sort();
+        if !failed.is_empty() {
+            return fail(
+                format!(
+                    "The following packages failed to install/update: {}",
+                    list(&failed)
+                ),
+                changes,
+            );
+        }
+        let installed: Vec<String> = self
+            .names()
+            .into_iter()
+            .filter(|n| changes.get(n).is_some_and(|c| c.get("new").is_some()))
+            .collect();
+        let mut comment = Vec::new();
+        if !installed.is_empty() {
+            comment.push(if self.kind == Kind::Latest {
+                format!(
+                    "The following packages were successfully installed/upgraded: {}",
+                    list(&installed)
+                )
+            } else {
+                format!(
+                    "The following packages were installed/updated: {}",
+                    list(&installed)
+                )
+            });
+        }
+        for n in &todo.hold {
+            comment.push(format!("Package {n} is now being held."));
+        }
+        for n in &todo.unhold {
+            comment.push(format!("Package {n} is no longer being held."));
+        }
+        if comment.is_empty() {
+            comment.push(self.noop_comment());
+        }
+        Applied {
+            result: true,
+            changes,
+            comment: comment.join("\n"),
+        }
+    }
+}
+
+impl StateFunction for Pkg {
+    fn probe(&self) -> String {
+        self.probe_script()
+    }
+
+    fn plan(&self, facts: Output) -> Result<Plan, String> {
+        let report = self.open(facts.text)?;
+        match self.kind {
+            Kind::Installed | Kind::Latest => self.plan_install(&report),
+            Kind::Removed | Kind::Purged => Ok(self.plan_remove(&report)),
+        }
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        self.apply_script(&Self::todo(plan))
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        self.finish_report(plan, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::BuildCtx;
+
+    fn chunk(function: &str, name: &str, args: Value) -> Chunk {
+        Chunk {
+            id: name.into(),
+            name: name.into(),
+            module: "pkg".into(),
+            function: function.into(),
+            sls: "t".into(),
+            file: "t.sls".into(),
+            args: args.as_object().cloned().unwrap_or_default(),
+            globals: Default::default(),
+            requisites: vec![],
+            order: crate::state::Order::Auto,
+        }
+    }
+
+    fn ctx() -> BuildCtx<'static> {
+        BuildCtx {
+            states_root: std::path::Path::new("/nonexistent"),
+            renderer: None,
+        }
+    }
+
+    fn make(function: &str, name: &str, args: Value) -> Result<Box<dyn StateFunction>, String> {
+        let def = super::super::lookup("pkg", function).unwrap();
+        (def.build)(&chunk(function, name, args), &ctx())
+    }
+
+    fn f(function: &str, name: &str, args: Value) -> Box<dyn StateFunction> {
+        make(function, name, args).unwrap()
+    }
+
+    fn plan(sf: &dyn StateFunction, text: &str) -> Result<Plan, String> {
+        sf.plan(Output { text, rc: 0 })
+    }
+
+    /// A probe's output: dpkg lines and `apt-cache policy` for some packages.
+    fn probe(list: &str, policy: &str) -> String {
+        format!("@@halite_pkg 1\n@@arch amd64\n@@lists 1\n@@list\n{list}@@policy\n{policy}@@end\n")
+    }
+
+    const HELLO_II: &str = "hello\tamd64\t2.10-3\tii \n";
+    const HELLO_POLICY: &str = "hello:\n  Installed: 2.10-3\n  Candidate: 2.10-3+b1\n";
+    const HELLO_NEW_POLICY: &str = "hello:\n  Installed: (none)\n  Candidate: 2.10-3\n";
+
+    #[test]
+    fn installed_missing_already_and_version_mismatch() {
+        let s = f("installed", "hello", json!({}));
+        let p = plan(&*s, &probe("", HELLO_NEW_POLICY)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hello": {"old": "", "new": "2.10-3"}})
+        );
+        assert_eq!(
+            p.comment,
+            "The following packages would be installed/updated: hello"
+        );
+        let a = s.apply(&p);
+        assert!(a.contains("install -- hello"), "{a}");
+        assert!(!a.contains("--allow-downgrades"), "{a}");
+
+        let p = plan(&*s, &probe(HELLO_II, HELLO_POLICY)).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "Package hello is already installed");
+
+        let s = f("installed", "hello", json!({"version": "2.9-1"}));
+        let p = plan(&*s, &probe(HELLO_II, HELLO_POLICY)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hello": {"old": "2.10-3", "new": "2.9-1"}})
+        );
+        let a = s.apply(&p);
+        assert!(
+            a.contains("--allow-downgrades install -- hello=2.9-1"),
+            "{a}"
+        );
+
+        let s = f("installed", "hello", json!({"version": "2.10-3"}));
+        let p = plan(&*s, &probe(HELLO_II, HELLO_POLICY)).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(
+            p.comment,
+            "Version 2.10-3 of package 'hello' is already installed"
+        );
+        // The epoch may be left out, as in Salt.
+        let list = "vim\tamd64\t2:9.0-1\tii \n";
+        let s = f("installed", "vim", json!({"version": "9.0-1"}));
+        assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
+        let s = f("installed", "vim", json!({"version": "9.0*"}));
+        assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
+    }
+
+    #[test]
+    fn unknown_package_is_still_planned() {
+        // Apt will say what is wrong; the plan cannot know better.
+        let s = f("installed", "no-such-pkg", json!({}));
+        let p = plan(&*s, &probe("", "")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"no-such-pkg": {"old": "", "new": "installed"}})
+        );
+        // No lists at all (a fresh host): the apply snippet refreshes first.
+        assert!(s.apply(&p).contains("[ -n \"$h_lists\" ] || h_refresh"));
+        let s = f("installed", "x", json!({"refresh": true}));
+        let p = plan(&*s, &probe("", "")).unwrap();
+        assert!(s.apply(&p).contains("\nh_refresh\n"));
+    }
+
+    #[test]
+    fn pkgs_forms_and_comments() {
+        let s = f(
+            "installed",
+            "base",
+            json!({"pkgs": ["hello", {"sl": "5.02-1"}, {"tree": 2.1}, {"bash": null}]}),
+        );
+        let list = "hello\tamd64\t2.10-3\tii \nsl\tamd64\t5.02-1\tii \nbash\tamd64\t5.2\tii \n";
+        let p = plan(&*s, &probe(list, "")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"tree": {"old": "", "new": "2.1"}})
+        );
+        assert!(s.apply(&p).contains("install -- tree=2.1"));
+        let list2 = format!("{list}tree\tamd64\t2.1\tii \n");
+        let p = plan(&*s, &probe(&list2, "")).unwrap();
+        assert_eq!(
+            p.comment,
+            "All specified packages are already installed and are at the desired version"
+        );
+        let s = f("installed", "base", json!({"pkgs": ["hello", "bash"]}));
+        assert_eq!(
+            plan(&*s, &probe(list, "")).unwrap().comment,
+            "All specified packages are already installed"
+        );
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        for (func, args) in [
+            ("installed", json!({"bogus": 1})),
+            ("installed", json!({"pkgs": [{"a": "1", "b": "2"}]})),
+            ("installed", json!({"pkgs": [["a"]]})),
+            ("installed", json!({"pkgs": ["a"], "version": "1"})),
+            ("installed", json!({"pkgs": ["-oAPT::x=1"]})),
+            ("installed", json!({"pkgs": ["a b"]})),
+            ("installed", json!({"version": ">=1.0"})),
+            ("installed", json!({"version": "1 2"})),
+            ("installed", json!({"refresh": "yes"})),
+            ("installed", json!({"fromrepo": "-x"})),
+            ("latest", json!({"version": "1"})),
+            ("latest", json!({"hold": true})),
+            ("removed", json!({"pkgs": [{"a": "1"}]})),
+            ("purged", json!({"refresh": true})),
+        ] {
+            assert!(make(func, "hello", args.clone()).is_err(), "{func} {args}");
+        }
+        let e = make("installed", "hello", json!({"bogus": 1})).unwrap_err();
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+        assert!(make("installed", "--force", json!({})).is_err());
+        assert!(make("installed", "hello", json!({"hold": true, "refresh": false, "fromrepo": "bookworm-backports", "skip_verify": true, "version": "latest"})).is_ok());
+    }
+
+    #[test]
+    fn hold_and_unhold() {
+        let s = f("installed", "hello", json!({"hold": true}));
+        let p = plan(&*s, &probe(HELLO_II, HELLO_POLICY)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hello": {"hold": {"old": "", "new": "hold"}}})
+        );
+        assert_eq!(p.comment, "Package hello is set to be held.");
+        assert!(s.apply(&p).contains("apt-mark hold -- hello"));
+        let held = "hello\tamd64\t2.10-3\thi \n";
+        assert!(plan(&*s, &probe(held, HELLO_POLICY)).unwrap().is_noop());
+        let s = f("installed", "hello", json!({"hold": false}));
+        let p = plan(&*s, &probe(held, HELLO_POLICY)).unwrap();
+        assert!(s.apply(&p).contains("apt-mark unhold -- hello"));
+    }
+
+    #[test]
+    fn latest_compares_with_the_candidate() {
+        let s = f("latest", "hello", json!({}));
+        let p = plan(&*s, &probe(HELLO_II, HELLO_POLICY)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hello": {"old": "2.10-3", "new": "2.10-3+b1"}})
+        );
+        assert_eq!(
+            p.comment,
+            "The following packages would be installed/upgraded: hello"
+        );
+        let current = "hello:\n  Installed: 2.10-3\n  Candidate: 2.10-3\n";
+        let p = plan(&*s, &probe(HELLO_II, current)).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "Package hello is already up-to-date");
+        // Unknown to apt while its lists exist: Salt's failure.
+        let s = f("latest", "nosuch", json!({}));
+        assert_eq!(
+            plan(&*s, &probe("", "")).unwrap_err(),
+            "No information found for 'nosuch'."
+        );
+        let s = f("latest", "x", json!({"pkgs": ["hello", "sl"]}));
+        let both = format!("{HELLO_II}sl\tamd64\t5.02-1\tii \n");
+        let pol = format!("{current}sl:\n  Installed: 5.02-1\n  Candidate: 5.02-1\n");
+        assert_eq!(
+            plan(&*s, &probe(&both, &pol)).unwrap().comment,
+            "All packages are up-to-date (hello, sl)."
+        );
+    }
+
+    #[test]
+    fn removed_and_purged() {
+        let list = "hello\tamd64\t2.10-3\tii \nsl\tamd64\t5.02-1\trc \n";
+        let s = f("removed", "x", json!({"pkgs": ["hello", "sl", "nosuch"]}));
+        let p = plan(&*s, &probe(list, "")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hello": {"old": "", "new": "removed"}})
+        );
+        assert_eq!(p.comment, "The following packages will be removed: hello.");
+        assert!(s.apply(&p).contains(" remove -- hello "));
+        let s = f("purged", "x", json!({"pkgs": ["hello", "sl", "nosuch"]}));
+        let p = plan(&*s, &probe(list, "")).unwrap();
+        assert_eq!(p.changes.len(), 2);
+        assert!(s.apply(&p).contains("--purge remove -- hello sl "));
+        let s = f("removed", "sl", json!({}));
+        let p = plan(&*s, &probe(list, "")).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "None of the targeted packages are installed");
+    }
+
+    #[test]
+    fn unsupported_platform_and_cut_probe() {
+        let s = f("installed", "hello", json!({}));
+        assert_eq!(
+            plan(&*s, "@@unsupported dnf\n").unwrap_err(),
+            "pkg.installed: package manager dnf is not supported yet (apt/dpkg only)"
+        );
+        assert!(plan(&*s, "@@halite_pkg 1\n@@list\n")
+            .unwrap_err()
+            .contains("did not complete"));
+        // The real probe without apt on PATH says so.
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &s.probe()])
+            .env_clear()
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        let e = plan(&*s, &String::from_utf8_lossy(&out.stdout)).unwrap_err();
+        assert_eq!(
+            e,
+            "pkg.installed: package manager unknown is not supported yet (apt/dpkg only)"
+        );
+    }
+
+    #[test]
+    fn finish_reads_real_versions_and_errors() {
+        let s = f("installed", "hello", json!({}));
+        let p = plan(&*s, &probe("", HELLO_NEW_POLICY)).unwrap();
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@before\n@@apt\nSetting up hello (2.10-3) ...\n\
+                   @@after\nhello\tamd64\t2.10-3\tii \n@@rc 0\n@@end\n";
+        let a = s.finish(&p, Output { text: out, rc: 0 });
+        assert!(a.result, "{a:?}");
+        assert_eq!(
+            Value::Object(a.changes),
+            json!({"hello": {"old": "", "new": "2.10-3"}})
+        );
+        assert_eq!(
+            a.comment,
+            "The following packages were installed/updated: hello"
+        );
+        let out =
+            "@@halite_pkg 1\n@@arch amd64\n@@before\n@@apt\nE: Unable to locate package hello\n\
+                   @@after\n@@rc 100\n@@end\n";
+        let a = s.finish(&p, Output { text: out, rc: 100 });
+        assert!(!a.result);
+        assert_eq!(
+            a.comment,
+            "An error was encountered while installing package(s): E: Unable to locate package hello"
+        );
+        let out = "@@halite_pkg 1\n@@arch amd64\n@@before\n@@refresh\nE: Could not get lock\n@@refresh_failed 100\n@@end\n";
+        let a = s.finish(&p, Output { text: out, rc: 100 });
+        assert!(
+            !a.result && a.comment.contains("E: Could not get lock"),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn snippets_are_valid_sh() {
+        let hostile = "it's$(x)";
+        for (func, args) in [
+            (
+                "installed",
+                json!({"pkgs": ["a", {"b": "1:2.0-1"}], "hold": true, "fromrepo": "x'y", "refresh": true, "skip_verify": true}),
+            ),
+            ("installed", json!({"hold": false})),
+            ("latest", json!({"pkgs": ["a", "b"]})),
+            ("removed", json!({"pkgs": ["a", "b"]})),
+            ("purged", json!({})),
+        ] {
+            let s = f(func, "a", args);
+            let p = Plan::change(json!({"a": true}), "").with_data(json!({
+                "install": ["a", hostile], "expect": [], "hold": ["a"], "unhold": ["b"],
+                "remove": [hostile], "pinned": true
+            }));
+            for script in [s.probe(), s.apply(&p)] {
+                let st = std::process::Command::new("sh")
+                    .args(["-n", "-c", &script])
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "{func}: {script}");
+                assert!(!script.contains(&format!(" {hostile}")), "{script}");
+            }
+        }
+    }
+}

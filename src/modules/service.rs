@@ -1,0 +1,604 @@
+//! `service.running`, `service.dead`, `service.enabled` and
+//! `service.disabled` as states, with Salt's decisions, comments and
+//! `changes` (`{name: True}` whenever the service was started, stopped,
+//! enabled or disabled). systemd only for now; the platform check is the
+//! `service` execution module's, run on the host inside the probe.
+//!
+//! Salt's `mod_watch` is [`StateFunction::watch`]: a running service is
+//! restarted (reloaded with `reload: True`) and a stopped one started, decided
+//! on the host when the watch fires. As in Salt, which calls `mod_watch` only
+//! when the watching state itself changed nothing, a plan with changes gets no
+//! watch snippet (`None`): the service was just started, stopped, enabled or
+//! disabled by this very state, so it is not restarted a second time.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Applied, FnDef, ModuleDef, Output, Plan, StateFunction};
+use crate::functions::service::CHECK;
+use crate::state::Chunk;
+use crate::transport::quote::quote;
+
+pub const MODULE: ModuleDef = ModuleDef {
+    name: "service",
+    functions: &[
+        FnDef {
+            name: "running",
+            doc: "Ensure a service is running (enable: True|False also sets it at boot; reload: True reloads on watch).",
+            args: &["enable", "reload"],
+            build: |c, _| build(c, Kind::Running),
+        },
+        FnDef {
+            name: "dead",
+            doc: "Ensure a service is stopped (enable: True|False also sets it at boot).",
+            args: &["enable"],
+            build: |c, _| build(c, Kind::Dead),
+        },
+        FnDef {
+            name: "enabled",
+            doc: "Ensure a service starts at boot, without starting or stopping it.",
+            args: &[],
+            build: |c, _| build(c, Kind::Enabled),
+        },
+        FnDef {
+            name: "disabled",
+            doc: "Ensure a service does not start at boot, without starting or stopping it.",
+            args: &[],
+            build: |c, _| build(c, Kind::Disabled),
+        },
+    ],
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Running,
+    Dead,
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    enable: Option<bool>,
+    #[serde(default)]
+    reload: bool,
+}
+
+#[derive(Debug)]
+struct Service {
+    kind: Kind,
+    name: String,
+    /// `Some(true)`: enable at boot too; `Some(false)`: disable; `None`: leave.
+    enable: Option<bool>,
+    reload: bool,
+}
+
+fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
+    // One argument type serves every function here: each still takes
+    // only its own arguments.
+    let own = MODULE
+        .functions
+        .iter()
+        .find(|f| f.name == kind.name())
+        .map_or(&[][..], |f| f.args);
+    if let Some(k) = chunk.args.keys().find(|k| !own.contains(&k.as_str())) {
+        return Err(format!(
+            "{}: invalid arguments: unknown field `{k}`",
+            chunk.describe()
+        ));
+    }
+    let args: Args = super::typed_args(chunk)?;
+    let name = &chunk.name;
+    if name.is_empty()
+        || name.starts_with('-')
+        || name.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(format!(
+            "{}: `{name}` is not a valid service name",
+            chunk.describe()
+        ));
+    }
+    Ok(Box::new(Service {
+        kind,
+        name: name.clone(),
+        enable: match kind {
+            Kind::Running | Kind::Dead => args.enable,
+            Kind::Enabled => Some(true),
+            Kind::Disabled => Some(false),
+        },
+        reload: args.reload,
+    }))
+}
+
+/// The steps a plan takes, in order, and what to say once done.
+#[derive(Debug, Default, serde::Serialize, Deserialize, PartialEq)]
+struct Todo {
+    /// `start`, `stop`, `enable`, `disable`.
+    steps: Vec<String>,
+    done: String,
+}
+
+/// What the probe found.
+#[derive(Debug, PartialEq)]
+struct Facts {
+    active: bool,
+    enabled: bool,
+    /// systemd's LoadState: `loaded`, `not-found`, `masked`...
+    load: String,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Running => "running",
+            Kind::Dead => "dead",
+            Kind::Enabled => "enabled",
+            Kind::Disabled => "disabled",
+        }
+    }
+}
+
+impl Service {
+    fn function(&self) -> &'static str {
+        match self.kind {
+            Kind::Running => "service.running",
+            Kind::Dead => "service.dead",
+            Kind::Enabled => "service.enabled",
+            Kind::Disabled => "service.disabled",
+        }
+    }
+
+    fn facts(&self, text: &str) -> Result<Facts, String> {
+        let mut active = None;
+        let mut enabled = None;
+        let mut load = None;
+        for line in text.lines() {
+            if let Some(init) = line.strip_prefix("@@unsupported ") {
+                return Err(format!(
+                    "{}: init system {} is not supported yet (systemd only)",
+                    self.function(),
+                    init.trim()
+                ));
+            }
+            // `@@active RC STATE`: is-active's exit status decides, as in Salt.
+            if let Some(v) = line.strip_prefix("@@active ") {
+                active = v.split_whitespace().next().map(|rc| rc == "0");
+            } else if let Some(v) = line.strip_prefix("@@enabled ") {
+                // Exit 0 covers enabled, static, alias, indirect... as in Salt.
+                enabled = v.split_whitespace().next().map(|rc| rc == "0");
+            } else if let Some(v) = line.trim().strip_prefix("LoadState=") {
+                load = Some(v.trim().to_string());
+            }
+        }
+        match (active, enabled, load) {
+            (Some(active), Some(enabled), Some(load)) => Ok(Facts {
+                active,
+                enabled,
+                load,
+            }),
+            _ => {
+                let detail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.starts_with("@@"))
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                Err(format!(
+                    "{}: cannot read the state of service {}: {}",
+                    self.function(),
+                    self.name,
+                    detail.join("\n")
+                ))
+            }
+        }
+    }
+
+    fn decide(&self, f: &Facts) -> Result<Plan, String> {
+        let n = &self.name;
+        if f.load == "not-found" {
+            let msg = format!("The named service {n} is not available");
+            // Salt: nothing to stop or disable is success; the rest fail.
+            return match self.kind {
+                Kind::Dead | Kind::Disabled => Ok(Plan::noop(msg)),
+                Kind::Running | Kind::Enabled => Err(msg),
+            };
+        }
+        let mut steps = Vec::new();
+        let mut test = Vec::new();
+        match self.kind {
+            Kind::Running if !f.active => {
+                steps.push("start");
+                test.push(format!("Service {n} is set to start"));
+            }
+            Kind::Dead if f.active => {
+                steps.push("stop");
+                test.push(format!("Service {n} is set to be killed"));
+            }
+            _ => {}
+        }
+        match self.enable {
+            Some(true) if !f.enabled => {
+                steps.push("enable");
+                test.push(format!("Service {n} set to be enabled"));
+            }
+            Some(false) if f.enabled => {
+                steps.push("disable");
+                test.push(format!("Service {n} set to be disabled"));
+            }
+            _ => {}
+        }
+        let state = match self.kind {
+            Kind::Running => "is running",
+            Kind::Dead => "is dead",
+            Kind::Enabled | Kind::Disabled => "is in the desired state",
+        };
+        if steps.is_empty() {
+            return Ok(Plan::noop(match self.kind {
+                Kind::Running => format!("The service {n} is already running"),
+                Kind::Dead => format!("The service {n} is already dead"),
+                Kind::Enabled => format!("Service {n} is already enabled, and {state}"),
+                Kind::Disabled => format!("Service {n} is already disabled, and {state}"),
+            }));
+        }
+        // Salt reports the boot setting last, in place of "Started service x".
+        let done = if steps.contains(&"enable") {
+            format!("Service {n} has been enabled, and {state}")
+        } else if steps.contains(&"disable") {
+            format!("Service {n} has been disabled, and {state}")
+        } else if steps.contains(&"start") {
+            format!("Started service {n}")
+        } else {
+            format!("Service {n} was killed")
+        };
+        let todo = Todo {
+            steps: steps.iter().map(|s| s.to_string()).collect(),
+            done,
+        };
+        Ok(Plan::change(json!({ n.as_str(): true }), test.join("\n"))
+            .with_data(serde_json::to_value(&todo).unwrap_or_default()))
+    }
+}
+
+impl StateFunction for Service {
+    fn probe(&self) -> String {
+        let u = quote(&self.name);
+        format!(
+            "{CHECK}h_s=$(systemctl is-active -- {u} 2>/dev/null)\n\
+             printf '@@active %s %s\\n' \"$?\" \"$h_s\"\n\
+             h_s=$(systemctl is-enabled -- {u} 2>/dev/null)\n\
+             printf '@@enabled %s %s\\n' \"$?\" \"$h_s\"\n\
+             printf '@@show\\n'\n\
+             systemctl show -p LoadState -- {u} 2>&1\n\
+             printf '@@end\\n'\n"
+        )
+    }
+
+    fn plan(&self, facts: Output) -> Result<Plan, String> {
+        let f = self.facts(facts.text)?;
+        self.decide(&f)
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+        let u = quote(&self.name);
+        let mut s = String::new();
+        for step in &todo.steps {
+            s.push_str(&format!(
+                "printf '@@step %s\\n' {step}\nsystemctl --no-ask-password {step} -- {u} || exit \"$?\"\n",
+                step = quote(step)
+            ));
+        }
+        s
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+        if out.rc == 0 {
+            return Applied {
+                result: true,
+                changes: plan.changes.clone(),
+                comment: todo.done,
+            };
+        }
+        let n = &self.name;
+        let step = out
+            .text
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("@@step "))
+            .unwrap_or("");
+        let msg: Vec<&str> = out
+            .text
+            .lines()
+            .filter(|l| !l.starts_with("@@"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let what = match step {
+            "start" => format!("Service {n} failed to start"),
+            "stop" => format!("Service {n} failed to die"),
+            "enable" => format!("Failed when setting service {n} to start at boot"),
+            "disable" => format!("Failed when setting service {n} to not start at boot"),
+            _ => format!("Service {n} failed"),
+        };
+        // Steps before the failing one did happen.
+        let changed = todo.steps.first().is_some_and(|s| s != step);
+        Applied {
+            result: false,
+            changes: if changed {
+                plan.changes.clone()
+            } else {
+                serde_json::Map::new()
+            },
+            comment: if msg.is_empty() {
+                format!("{what} (exit {})", out.rc)
+            } else {
+                format!("{what}: {}", msg.join("\n"))
+            },
+        }
+    }
+
+    fn watch(&self, plan: &Plan) -> Option<String> {
+        if !plan.is_noop() {
+            return None;
+        }
+        let u = quote(&self.name);
+        match self.kind {
+            Kind::Running => Some(format!(
+                "if systemctl is-active --quiet -- {u}; then\n\
+                 \tsystemctl --no-ask-password {} -- {u}\n\
+                 else\n\
+                 \tsystemctl --no-ask-password start -- {u}\n\
+                 fi\n",
+                if self.reload { "reload" } else { "restart" }
+            )),
+            Kind::Dead => Some(format!(
+                "if systemctl is-active --quiet -- {u}; then\n\
+                 \tsystemctl --no-ask-password stop -- {u}\n\
+                 fi\n"
+            )),
+            Kind::Enabled | Kind::Disabled => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::BuildCtx;
+    use crate::Value;
+
+    fn chunk(function: &str, name: &str, args: Value) -> Chunk {
+        Chunk {
+            id: name.into(),
+            name: name.into(),
+            module: "service".into(),
+            function: function.into(),
+            sls: "t".into(),
+            file: "t.sls".into(),
+            args: args.as_object().cloned().unwrap_or_default(),
+            globals: Default::default(),
+            requisites: vec![],
+            order: crate::state::Order::Auto,
+        }
+    }
+
+    fn make(function: &str, name: &str, args: Value) -> Result<Box<dyn StateFunction>, String> {
+        let def = super::super::lookup("service", function).unwrap();
+        let ctx = BuildCtx {
+            states_root: std::path::Path::new("/nonexistent"),
+            renderer: None,
+        };
+        (def.build)(&chunk(function, name, args), &ctx)
+    }
+
+    fn f(function: &str, args: Value) -> Box<dyn StateFunction> {
+        make(function, "nginx", args).unwrap()
+    }
+
+    /// A probe's output for a unit in the given state.
+    fn probe(active: bool, enabled: bool, load: &str) -> String {
+        format!(
+            "@@active {} {}\n@@enabled {} {}\n@@show\nLoadState={load}\n@@end\n",
+            if active { "0 active" } else { "3" },
+            if active { "" } else { "inactive" },
+            if enabled { "0" } else { "1" },
+            if enabled { "enabled" } else { "disabled" },
+        )
+    }
+
+    fn plan(sf: &dyn StateFunction, text: &str) -> Result<Plan, String> {
+        sf.plan(Output { text, rc: 0 })
+    }
+
+    #[test]
+    fn running_starts_enables_or_does_nothing() {
+        let s = f("running", json!({}));
+        let p = plan(&*s, &probe(false, false, "loaded")).unwrap();
+        assert_eq!(Value::Object(p.changes.clone()), json!({"nginx": true}));
+        assert_eq!(p.comment, "Service nginx is set to start");
+        assert_eq!(
+            s.apply(&p),
+            "printf '@@step %s\\n' start\nsystemctl --no-ask-password start -- nginx || exit \"$?\"\n"
+        );
+        assert_eq!(
+            s.finish(
+                &p,
+                Output {
+                    text: "@@step start\n",
+                    rc: 0
+                }
+            )
+            .comment,
+            "Started service nginx"
+        );
+        assert!(s.watch(&p).is_none(), "just started: no restart on top");
+
+        let p = plan(&*s, &probe(true, false, "loaded")).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "The service nginx is already running");
+        let w = s.watch(&p).unwrap();
+        assert!(
+            w.contains("restart -- nginx") && w.contains("start -- nginx"),
+            "{w}"
+        );
+
+        let s = f("running", json!({"enable": true, "reload": true}));
+        let p = plan(&*s, &probe(false, false, "loaded")).unwrap();
+        assert_eq!(
+            p.comment,
+            "Service nginx is set to start\nService nginx set to be enabled"
+        );
+        let a = s.finish(&p, Output { text: "", rc: 0 });
+        assert_eq!(a.comment, "Service nginx has been enabled, and is running");
+        assert_eq!(Value::Object(a.changes), json!({"nginx": true}));
+        let p = plan(&*s, &probe(true, true, "loaded")).unwrap();
+        assert!(p.is_noop());
+        assert!(s.watch(&p).unwrap().contains("reload -- nginx"));
+
+        let s = f("running", json!({"enable": false}));
+        let p = plan(&*s, &probe(true, true, "loaded")).unwrap();
+        assert!(s.apply(&p).contains("disable -- nginx"));
+        assert!(!s.apply(&p).contains(" start "));
+    }
+
+    #[test]
+    fn dead_enabled_disabled() {
+        let s = f("dead", json!({"enable": false}));
+        let p = plan(&*s, &probe(true, true, "loaded")).unwrap();
+        assert_eq!(
+            p.comment,
+            "Service nginx is set to be killed\nService nginx set to be disabled"
+        );
+        let a = s.apply(&p);
+        assert!(
+            a.find("stop --").unwrap() < a.find("disable --").unwrap(),
+            "{a}"
+        );
+        assert!(plan(&*s, &probe(false, false, "loaded")).unwrap().is_noop());
+
+        let s = f("enabled", json!({}));
+        let p = plan(&*s, &probe(true, false, "loaded")).unwrap();
+        assert_eq!(p.comment, "Service nginx set to be enabled");
+        assert_eq!(
+            s.finish(&p, Output { text: "", rc: 0 }).comment,
+            "Service nginx has been enabled, and is in the desired state"
+        );
+        assert_eq!(
+            plan(&*s, &probe(false, true, "loaded")).unwrap().comment,
+            "Service nginx is already enabled, and is in the desired state"
+        );
+        assert!(s.watch(&Plan::noop("")).is_none());
+        let s = f("disabled", json!({}));
+        assert!(s
+            .apply(&plan(&*s, &probe(false, true, "loaded")).unwrap())
+            .contains("disable -- nginx"));
+    }
+
+    #[test]
+    fn unknown_unit() {
+        for func in ["running", "enabled"] {
+            assert_eq!(
+                plan(&*f(func, json!({})), &probe(false, false, "not-found")).unwrap_err(),
+                "The named service nginx is not available"
+            );
+        }
+        for func in ["dead", "disabled"] {
+            let p = plan(&*f(func, json!({})), &probe(false, false, "not-found")).unwrap();
+            assert!(p.is_noop());
+            assert_eq!(p.comment, "The named service nginx is not available");
+        }
+    }
+
+    #[test]
+    fn unsupported_platform_and_unreadable_state() {
+        let s = f("running", json!({}));
+        assert_eq!(
+            plan(&*s, "@@unsupported openrc\n").unwrap_err(),
+            "service.running: init system openrc is not supported yet (systemd only)"
+        );
+        let e = plan(
+            &*s,
+            "@@active 1 \n@@enabled 1 \n@@show\nFailed to connect to bus: No such file or directory\n@@end\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.ends_with("Failed to connect to bus: No such file or directory"),
+            "{e}"
+        );
+        if !std::path::Path::new("/run/systemd/system").exists() {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &s.probe()])
+                .output()
+                .unwrap();
+            let e = plan(&*s, &String::from_utf8_lossy(&out.stdout)).unwrap_err();
+            assert!(e.ends_with("is not supported yet (systemd only)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn failures_name_the_step() {
+        let s = f("running", json!({"enable": true}));
+        let p = plan(&*s, &probe(false, false, "loaded")).unwrap();
+        let a = s.finish(
+            &p,
+            Output {
+                text: "@@step start\nJob for nginx.service failed.\n",
+                rc: 1,
+            },
+        );
+        assert!(!a.result);
+        assert_eq!(
+            a.comment,
+            "Service nginx failed to start: Job for nginx.service failed."
+        );
+        assert!(a.changes.is_empty());
+        let a = s.finish(
+            &p,
+            Output {
+                text: "@@step start\n@@step enable\nFailed to enable unit\n",
+                rc: 1,
+            },
+        );
+        assert!(a
+            .comment
+            .starts_with("Failed when setting service nginx to start at boot"));
+        assert_eq!(Value::Object(a.changes), json!({"nginx": true}));
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        assert!(make("running", "nginx", json!({"enabled": true}))
+            .unwrap_err()
+            .contains("unknown field `enabled`"));
+        assert!(make("running", "nginx", json!({"init_delay": 3})).is_err());
+        assert!(make("dead", "nginx", json!({"reload": true})).is_err());
+        assert!(make("enabled", "nginx", json!({"enable": true})).is_err());
+        assert!(make("running", "nginx", json!({"enable": "yes"})).is_err());
+        assert!(make("running", "--now", json!({})).is_err());
+        assert!(make("running", "a b", json!({})).is_err());
+        assert!(make("running", "nginx.service", json!({"enable": null})).is_ok());
+    }
+
+    #[test]
+    fn snippets_are_valid_sh_and_quote_the_name() {
+        let name = "it's$(x)";
+        for func in ["running", "dead", "enabled", "disabled"] {
+            let s = make(func, name, json!({})).unwrap();
+            let p = Plan::change(json!({name: true}), "").with_data(json!({
+                "steps": ["start", "stop", "enable", "disable"], "done": ""
+            }));
+            let mut scripts = vec![s.probe(), s.apply(&p)];
+            scripts.extend(s.watch(&Plan::noop("")));
+            for script in scripts {
+                let st = std::process::Command::new("sh")
+                    .args(["-n", "-c", &script])
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "{func}: {script}");
+                assert!(script.contains("-- 'it'\\''s$(x)'"), "{script}");
+            }
+        }
+    }
+}
