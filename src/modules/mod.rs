@@ -16,6 +16,7 @@
 //! reach the shell only through [`crate::transport::quote`].
 
 pub mod cmd;
+pub mod file;
 
 use std::path::Path;
 
@@ -23,7 +24,7 @@ use crate::state::{Chunk, MemoryRegistry, StateSpec};
 use crate::Value;
 
 /// Every module; the registry and `sys.doc` walk this.
-pub const MODULES: &[ModuleDef] = &[cmd::MODULE];
+pub const MODULES: &[ModuleDef] = &[cmd::MODULE, file::MODULE];
 
 /// A module: its name and functions.
 pub struct ModuleDef {
