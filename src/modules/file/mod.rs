@@ -10,6 +10,7 @@
 
 mod managed;
 mod paths;
+mod simple;
 
 use super::{FnDef, ModuleDef};
 use crate::state::Chunk;
@@ -62,8 +63,6 @@ pub const MODULE: ModuleDef = ModuleDef {
         },
     ],
 };
-
-mod simple;
 
 /// Files up to this size are sent back by the probe so that `plan` can
 /// show a diff; larger ones are compared by hash only.
