@@ -16,6 +16,7 @@
 //! reach the shell only through [`crate::transport::quote`].
 
 pub mod cmd;
+pub mod file;
 pub mod group;
 pub mod pkg;
 pub mod service;
@@ -29,6 +30,7 @@ use crate::Value;
 /// Every module; the registry and `sys.doc` walk this.
 pub const MODULES: &[ModuleDef] = &[
     cmd::MODULE,
+    file::MODULE,
     pkg::MODULE,
     service::MODULE,
     user::MODULE,

@@ -1,0 +1,367 @@
+//! `file.managed`: the controller decides the file's bytes (a `salt://`
+//! source, `contents`, optionally through Jinja) when the state is built,
+//! so the host only ever compares hashes and receives finished bytes.
+//!
+//! `backup: minion` keeps the replaced file as
+//! `/var/cache/halite/file_backup/<path>_<UTC time>`, like Salt's minion
+//! cache. Not next to the file: a `NAME.bak` beside it would be picked up by
+//! `conf.d/*` style includes.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::paths::{resolve_salt_url, SourceError};
+use super::{
+    check_name, diff_text, encode_b64, mkdirs_function, parse_facts, perms, probe_snippet, Kind,
+    Perms,
+};
+use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::render::Extra;
+use crate::state::Chunk;
+use crate::transport::quote::quote;
+use crate::Value;
+
+/// Where `backup: minion` keeps replaced files.
+pub const BACKUP_DIR: &str = "/var/cache/halite/file_backup";
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    source: Option<Value>,
+    contents: Option<Value>,
+    #[serde(default = "yes")]
+    contents_newline: bool,
+    template: Option<String>,
+    context: Option<serde_json::Map<String, Value>>,
+    defaults: Option<serde_json::Map<String, Value>>,
+    user: Option<Value>,
+    group: Option<Value>,
+    mode: Option<Value>,
+    #[serde(default)]
+    makedirs: bool,
+    dir_mode: Option<Value>,
+    backup: Option<Value>,
+    #[serde(default = "yes")]
+    replace: bool,
+    #[serde(default = "yes")]
+    create: bool,
+}
+
+#[derive(Debug)]
+pub struct Managed {
+    name: String,
+    /// The bytes the file must hold; `None`: content is not managed (no
+    /// source and no contents: only created empty when missing).
+    content: Option<Vec<u8>>,
+    sha256: Option<String>,
+    perms: Perms,
+    /// For directories `makedirs` creates: the state's owner, `dir_mode`.
+    dir_perms: Perms,
+    makedirs: bool,
+    backup: bool,
+    replace: bool,
+    create: bool,
+}
+
+pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: Args = crate::modules::typed_args(chunk)?;
+    let name = check_name(chunk)?;
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    let p = perms(chunk, &a.user, &a.group, &a.mode)?;
+    let dir_perms = Perms {
+        mode: perms(chunk, &None, &None, &a.dir_mode)?.mode,
+        ..p.clone()
+    };
+    let backup = match &a.backup {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(s)) if s.is_empty() => false,
+        Some(Value::String(s)) if s == "minion" => true,
+        Some(other) => {
+            return Err(err(format!(
+                "backup `{other}` is not supported (only `minion`)"
+            )))
+        }
+    };
+    let jinja = match a.template.as_deref() {
+        None | Some("") => false,
+        Some(t) if t.eq_ignore_ascii_case("jinja") => true,
+        Some(t) => return Err(err(format!("template `{t}` is not supported (only jinja)"))),
+    };
+    let extra = Extra {
+        defaults: to_btree(a.defaults),
+        context: to_btree(a.context),
+    };
+    let renderer = || {
+        ctx.renderer
+            .ok_or_else(|| err("template: jinja needs a renderer, and none is available".into()))
+    };
+    let content = match (&a.source, &a.contents) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "'source' cannot be used in combination with 'contents'".into(),
+            ))
+        }
+        (Some(src), None) => {
+            let (rel, real) = pick_source(ctx.states_root, src).map_err(err)?;
+            if jinja {
+                let text = renderer()?
+                    .render_template_file(&rel, &extra)
+                    .map_err(|e| err(format!("cannot render {rel}: {e}")))?;
+                Some(text.into_bytes())
+            } else {
+                Some(
+                    std::fs::read(&real)
+                        .map_err(|e| err(format!("cannot read {}: {e}", real.display())))?,
+                )
+            }
+        }
+        (None, Some(c)) => {
+            let mut text = contents_text(c).map_err(err)?;
+            if a.contents_newline && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            if jinja {
+                text = renderer()?
+                    .render_template_str(&chunk.file, &text, &extra)
+                    .map_err(|e| err(format!("cannot render contents: {e}")))?;
+            }
+            Some(text.into_bytes())
+        }
+        (None, None) if jinja => {
+            return Err(err("template needs a source or contents".into()));
+        }
+        (None, None) => None,
+    };
+    let sha256 = content
+        .as_ref()
+        .map(|c| data_encoding::HEXLOWER.encode(&Sha256::digest(c)));
+    Ok(Box::new(Managed {
+        name,
+        content,
+        sha256,
+        perms: p,
+        dir_perms,
+        makedirs: a.makedirs,
+        backup,
+        replace: a.replace,
+        create: a.create,
+    }))
+}
+
+fn to_btree(m: Option<serde_json::Map<String, Value>>) -> BTreeMap<String, Value> {
+    m.unwrap_or_default().into_iter().collect()
+}
+
+/// Salt's `contents`: a string, a scalar, or a list of lines.
+fn contents_text(v: &Value) -> Result<String, String> {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(if *b { "True" } else { "False" }.to_string()),
+        Value::Null => Ok(String::new()),
+        other => Err(format!("contents `{other}` is not text")),
+    };
+    match v {
+        Value::Array(lines) => Ok(lines
+            .iter()
+            .map(scalar)
+            .collect::<Result<Vec<_>, _>>()?
+            .join("\n")),
+        other => scalar(other),
+    }
+}
+
+/// The first source that exists (Salt tries a list in order).
+fn pick_source(
+    root: &std::path::Path,
+    src: &Value,
+) -> Result<(String, std::path::PathBuf), String> {
+    let list: Vec<&str> = match src {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| format!("source `{v}` is not a salt:// URL"))
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(format!("source `{other}` is not a salt:// URL")),
+    };
+    if list.is_empty() {
+        return Err("source is an empty list".into());
+    }
+    for url in &list {
+        match resolve_salt_url(root, url) {
+            Ok(found) => return Ok(found),
+            Err(SourceError::Missing) => continue,
+            Err(SourceError::Escape) => {
+                return Err(format!("source {url} is outside the states root"))
+            }
+            Err(SourceError::Unsupported) => {
+                return Err(format!(
+                    "source {url} is not supported (only salt:// sources are)"
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "source file not found: {} (under {})",
+        list.join(", "),
+        root.display()
+    ))
+}
+
+impl StateFunction for Managed {
+    fn probe(&self) -> String {
+        probe_snippet(&self.name, true)
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let f = parse_facts(out.text)?;
+        let name = &self.name;
+        match f.kind {
+            Kind::Dir => Err(format!("Specified target {name} is a directory")),
+            Kind::Other | Kind::Symlink => Err(format!(
+                "Specified target {name} exists and is not a regular file"
+            )),
+            Kind::Dangling => Err(format!(
+                "{name} is a symbolic link to {}, which does not exist",
+                f.link_target.as_deref().unwrap_or("?")
+            )),
+            Kind::Missing => {
+                if !self.create {
+                    return Ok(Plan::noop(format!(
+                        "File {name} is not present and is not set for creation"
+                    )));
+                }
+                match f.parent_dir {
+                    Some(true) => {}
+                    Some(false) => return Err(format!("The parent of {name} is not a directory")),
+                    None if !self.makedirs => {
+                        return Err(format!("Parent directory of {name} is not present"))
+                    }
+                    None => {}
+                }
+                let mut changes = serde_json::Map::new();
+                changes.insert("diff".into(), json!("New file"));
+                changes.extend(self.perms.declared());
+                Ok(Plan {
+                    changes,
+                    comment: format!("The file {name} is set to be changed"),
+                    data: json!({"write": true}),
+                })
+            }
+            Kind::File => {
+                let mut changes = serde_json::Map::new();
+                let write = self.replace
+                    && self.content.is_some()
+                    && self.sha256.as_deref() != f.sha256.as_deref();
+                if write {
+                    let new = self.content.as_deref().unwrap_or_default();
+                    let diff = match &f.content {
+                        Some(old) => diff_text(old, new),
+                        None => format!(
+                            "Replace file (over {} KiB, not diffed)",
+                            super::DIFF_LIMIT / 1024
+                        ),
+                    };
+                    changes.insert("diff".into(), json!(diff));
+                }
+                changes.extend(self.perms.drift(&f));
+                if changes.is_empty() {
+                    let comment = if self.replace || self.content.is_none() {
+                        format!("File {name} is in the correct state")
+                    } else {
+                        format!("File {name} exists with proper permissions. No changes made.")
+                    };
+                    return Ok(Plan::noop(comment));
+                }
+                Ok(Plan {
+                    changes,
+                    comment: format!("The file {name} is set to be changed"),
+                    data: json!({"write": write}),
+                })
+            }
+        }
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        let mut s = format!(
+            "p={}\n# Salt follows symlinks: manage the file the link points to.\nif [ -L \"$p\" ]; then r=$(readlink -f -- \"$p\") || exit 1; p=$r; fi\n",
+            quote(&self.name)
+        );
+        if plan.data["write"] != json!(true) {
+            s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
+            return s;
+        }
+        s.push_str("d=$(dirname -- \"$p\")\n");
+        if self.makedirs {
+            s.push_str(&mkdirs_function(&self.dir_perms));
+            s.push_str("mk \"$d\" || exit 1\n");
+        }
+        let b64 = encode_b64(self.content.as_deref().unwrap_or_default());
+        let mut wrapped = String::with_capacity(b64.len() + b64.len() / 76 + 1);
+        for chunk in b64.as_bytes().chunks(76) {
+            wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            wrapped.push('\n');
+        }
+        s.push_str(
+            "tmp=$(mktemp \"$d/.halite.XXXXXX\") || exit 1\n\
+             fail() { rm -f -- \"$tmp\"; exit 1; }\n\
+             base64 -d > \"$tmp\" <<'HALITE_EOF' || fail\n",
+        );
+        s.push_str(&wrapped);
+        s.push_str("HALITE_EOF\n");
+        // A replaced file keeps its owner and mode unless declared; a new
+        // one gets the umask's mode, not mktemp's 0600.
+        s.push_str(
+            "if [ -e \"$p\" ]; then\n\
+             o=$(stat -c '%u:%g' -- \"$p\") && chown -- \"$o\" \"$tmp\" || fail\n\
+             m=$(stat -c '%a' -- \"$p\") && chmod -- \"$m\" \"$tmp\" || fail\n",
+        );
+        if self.backup {
+            s.push_str(&format!(
+                "b={}\"$p\"_$(date -u +%Y%m%dT%H%M%SZ)\n\
+                 mkdir -p -- \"$(dirname -- \"$b\")\" && cp -p -- \"$p\" \"$b\" || fail\n",
+                BACKUP_DIR
+            ));
+        }
+        s.push_str(
+            "else\n\
+             u=$(umask)\n\
+             chmod -- \"$(printf %o $((0666 & ~0$u)))\" \"$tmp\" || fail\n\
+             fi\n",
+        );
+        s.push_str(&self.perms.commands(&self.perms.declared(), "tmp", "fail"));
+        s.push_str("mv -f -- \"$tmp\" \"$p\" || fail\n");
+        s
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if out.rc == 0 {
+            Applied {
+                result: true,
+                changes: plan.changes.clone(),
+                comment: format!("File {} updated", self.name),
+            }
+        } else {
+            Applied {
+                result: false,
+                changes: serde_json::Map::new(),
+                comment: format!(
+                    "Unable to manage file {} (exit {}): {}",
+                    self.name,
+                    out.rc,
+                    out.text.trim()
+                ),
+            }
+        }
+    }
+}

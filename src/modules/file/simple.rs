@@ -1,0 +1,405 @@
+//! `file.directory`, `file.symlink` and `file.absent`: the functions whose
+//! desired state is a path's type and metadata, not bytes.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{check_name, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms};
+use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::state::Chunk;
+use crate::transport::quote::quote;
+use crate::Value;
+
+/// A successful apply reports `comment` instead of the test-mode one.
+fn finish_with(plan: &Plan, out: Output, comment: String) -> Applied {
+    if out.rc == 0 {
+        Applied {
+            result: true,
+            changes: plan.changes.clone(),
+            comment,
+        }
+    } else {
+        Applied {
+            result: false,
+            changes: serde_json::Map::new(),
+            comment: format!(
+                "{} failed (exit {}): {}",
+                plan.comment,
+                out.rc,
+                out.text.trim()
+            ),
+        }
+    }
+}
+
+// ---- file.directory -------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirArgs {
+    user: Option<Value>,
+    group: Option<Value>,
+    mode: Option<Value>,
+    /// Salt's name for `mode` here; either may be given.
+    dir_mode: Option<Value>,
+    #[serde(default)]
+    makedirs: bool,
+}
+
+#[derive(Debug)]
+pub struct Directory {
+    name: String,
+    perms: Perms,
+    makedirs: bool,
+}
+
+pub fn build_directory(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: DirArgs = crate::modules::typed_args(chunk)?;
+    let name = check_name(chunk)?;
+    if a.mode.is_some() && a.dir_mode.is_some() && a.mode != a.dir_mode {
+        return Err(format!(
+            "{}: mode and dir_mode disagree; give one",
+            chunk.describe()
+        ));
+    }
+    let mode = a.dir_mode.or(a.mode);
+    Ok(Box::new(Directory {
+        name,
+        perms: perms(chunk, &a.user, &a.group, &mode)?,
+        makedirs: a.makedirs,
+    }))
+}
+
+impl StateFunction for Directory {
+    fn probe(&self) -> String {
+        probe_snippet(&self.name, true)
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let f = parse_facts(out.text)?;
+        let name = &self.name;
+        match f.kind {
+            Kind::File => Err(format!("Specified location {name} exists and is a file")),
+            Kind::Other | Kind::Symlink => Err(format!(
+                "Specified location {name} exists and is not a directory"
+            )),
+            Kind::Dangling => Err(format!(
+                "Specified location {name} is a symlink to a missing target"
+            )),
+            Kind::Missing => {
+                match f.parent_dir {
+                    Some(true) => {}
+                    None if self.makedirs => {}
+                    _ => return Err(format!("No directory to create {name} in")),
+                }
+                let mut changes = serde_json::Map::new();
+                changes.insert(name.clone(), json!("New Dir"));
+                changes.extend(self.perms.declared());
+                Ok(Plan {
+                    changes,
+                    comment: format!("Directory {name} is set to be created"),
+                    data: json!({"create": true}),
+                })
+            }
+            Kind::Dir => {
+                let changes = self.perms.drift(&f);
+                if changes.is_empty() {
+                    return Ok(Plan::noop(format!(
+                        "The directory {name} is in the correct state"
+                    )));
+                }
+                Ok(Plan {
+                    changes,
+                    comment: format!("Directory {name} is set to be updated"),
+                    data: json!({"create": false}),
+                })
+            }
+        }
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        let mut s = format!("p={}\n", quote(&self.name));
+        if plan.data["create"] == json!(true) {
+            if self.makedirs {
+                s.push_str(&mkdirs_function(&self.perms));
+                s.push_str("mk \"$(dirname -- \"$p\")\" || exit 1\n");
+            }
+            s.push_str("mkdir -- \"$p\" || [ -d \"$p\" ] || exit 1\n");
+            s.push_str(&self.perms.commands(&self.perms.declared(), "p", "exit 1"));
+        } else {
+            s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
+        }
+        s
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        finish_with(plan, out, format!("Directory {} updated", self.name))
+    }
+}
+
+// ---- file.symlink ---------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkArgs {
+    target: String,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    makedirs: bool,
+    user: Option<Value>,
+    group: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct Symlink {
+    name: String,
+    target: String,
+    force: bool,
+    makedirs: bool,
+    perms: Perms,
+}
+
+pub fn build_symlink(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: LinkArgs = crate::modules::typed_args(chunk)?;
+    let name = check_name(chunk)?;
+    if a.target.is_empty() || a.target.contains('\0') {
+        return Err(format!("{}: target must be a path", chunk.describe()));
+    }
+    Ok(Box::new(Symlink {
+        name,
+        target: a.target,
+        force: a.force,
+        makedirs: a.makedirs,
+        perms: perms(chunk, &a.user, &a.group, &None)?,
+    }))
+}
+
+/// Salt compares link targets after `os.path.normpath`.
+fn normpath(p: &str) -> String {
+    let abs = p.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." if out.last().is_some_and(|s| *s != "..") => {
+                out.pop();
+            }
+            ".." if abs => {}
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    match (abs, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+impl StateFunction for Symlink {
+    fn probe(&self) -> String {
+        probe_snippet(&self.name, false)
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let f = parse_facts(out.text)?;
+        let (name, target) = (&self.name, &self.target);
+        let create = |extra: Option<(&str, &str)>| {
+            let mut changes = serde_json::Map::new();
+            changes.insert("new".into(), json!(name));
+            if let Some((k, v)) = extra {
+                changes.insert(k.into(), json!(v));
+            }
+            Plan {
+                changes,
+                comment: format!("Symlink {name} to {target} is set for creation"),
+                data: json!({"create": true, "rmdir": false}),
+            }
+        };
+        match f.kind {
+            Kind::Symlink if f.link_target.as_deref().map(normpath) == Some(normpath(target)) => {
+                let drift = self.perms.drift(&f);
+                let user = self.perms.user.clone().unwrap_or(f.user.clone());
+                let group = self.perms.group.clone().unwrap_or(f.group.clone());
+                if drift.is_empty() {
+                    return Ok(Plan::noop(format!(
+                        "Symlink {name} is present and owned by {}:{}",
+                        f.user, f.group
+                    )));
+                }
+                let mut changes = serde_json::Map::new();
+                changes.insert("ownership".into(), json!(format!("{user}:{group}")));
+                Ok(Plan {
+                    changes,
+                    comment: format!("Ownership of symlink {name} is set to {user}:{group}"),
+                    data: {
+                        let mut data = json!({"create": false});
+                        for k in drift.keys() {
+                            data[k] = json!(true);
+                        }
+                        data
+                    },
+                })
+            }
+            // A link elsewhere is replaced without `force`, as in Salt.
+            Kind::Symlink => Ok(create(None)),
+            Kind::Missing => match f.parent_dir {
+                Some(true) => Ok(create(None)),
+                None if self.makedirs => Ok(create(None)),
+                _ => Err(format!(
+                    "Directory {} for symlink is not present",
+                    parent_of(name)
+                )),
+            },
+            Kind::File | Kind::Dir | Kind::Other | Kind::Dangling if !self.force => {
+                let what = match f.kind {
+                    Kind::File => "File",
+                    Kind::Dir => "Directory",
+                    _ => "File system entry",
+                };
+                Err(format!("{what} exists where the symlink {name} should be"))
+            }
+            _ => {
+                let mut p = create(None);
+                p.data["rmdir"] = json!(f.kind == Kind::Dir);
+                Ok(p)
+            }
+        }
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        let mut s = format!("p={}\n", quote(&self.name));
+        if plan.data["create"] != json!(true) {
+            let which = plan.data.as_object().cloned().unwrap_or_default();
+            s.push_str(&self.link_owner_commands(&which, "p", "exit 1"));
+            return s;
+        }
+        s.push_str("d=$(dirname -- \"$p\")\n");
+        if self.makedirs {
+            s.push_str(&mkdirs_function(&self.perms));
+            s.push_str("mk \"$d\" || exit 1\n");
+        }
+        // A directory cannot be renamed over; `force` removes it first.
+        if plan.data["rmdir"] == json!(true) {
+            s.push_str(
+                "if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then rm -rf -- \"$p\" || exit 1; fi\n",
+            );
+        }
+        s.push_str(&format!(
+            "tmp=$(mktemp -u \"$d/.halite.XXXXXX\") || exit 1\n\
+             ln -s -- {} \"$tmp\" || exit 1\n\
+             fail() {{ rm -f -- \"$tmp\"; exit 1; }}\n",
+            quote(&self.target)
+        ));
+        s.push_str(&self.link_owner_commands(&self.perms.declared(), "tmp", "fail"));
+        // -T: never move the link INTO a directory that `name` points to.
+        s.push_str("mv -Tf -- \"$tmp\" \"$p\" || fail\n");
+        s
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        let comment = if plan.data["create"] == json!(true) {
+            format!("Created new symlink {} -> {}", self.name, self.target)
+        } else {
+            format!("Set ownership of symlink {}", self.name)
+        };
+        finish_with(plan, out, comment)
+    }
+}
+
+impl Symlink {
+    /// chown/chgrp on the link itself (`-h`), never on what it points to.
+    fn link_owner_commands(
+        &self,
+        which: &serde_json::Map<String, Value>,
+        var: &str,
+        fail: &str,
+    ) -> String {
+        let mut s = String::new();
+        if let Some(u) = self
+            .perms
+            .user
+            .as_ref()
+            .filter(|_| which.contains_key("user"))
+        {
+            s.push_str(&format!("chown -h -- {} \"${var}\" || {fail}\n", quote(u)));
+        }
+        if let Some(g) = self
+            .perms
+            .group
+            .as_ref()
+            .filter(|_| which.contains_key("group"))
+        {
+            s.push_str(&format!("chgrp -h -- {} \"${var}\" || {fail}\n", quote(g)));
+        }
+        s
+    }
+}
+
+fn parent_of(name: &str) -> &str {
+    match name.rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((d, _)) => d,
+        None => ".",
+    }
+}
+
+// ---- file.absent ----------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+#[derive(Debug)]
+pub struct Absent {
+    name: String,
+}
+
+pub fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let _: NoArgs = crate::modules::typed_args(chunk)?;
+    let name = check_name(chunk)?;
+    if name == "/" {
+        return Err(format!(
+            "{}: Refusing to make \"/\" absent",
+            chunk.describe()
+        ));
+    }
+    Ok(Box::new(Absent { name }))
+}
+
+impl StateFunction for Absent {
+    fn probe(&self) -> String {
+        probe_snippet(&self.name, false)
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let f = parse_facts(out.text)?;
+        let name = &self.name;
+        let what = match f.kind {
+            Kind::Missing => return Ok(Plan::noop(format!("File {name} is not present"))),
+            Kind::Dir => "Directory",
+            _ => "File",
+        };
+        Ok(Plan {
+            changes: [("removed".to_string(), json!(name))].into_iter().collect(),
+            comment: format!("{what} {name} is set for removal"),
+            data: json!({"what": what}),
+        })
+    }
+
+    fn apply(&self, _: &Plan) -> String {
+        // rm -rf on a link removes the link, not what it points to.
+        format!("rm -rf -- {}\n", quote(&self.name))
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        let what = plan.data["what"].as_str().unwrap_or("File");
+        let what = if what == "Directory" {
+            "directory"
+        } else {
+            "file"
+        };
+        finish_with(plan, out, format!("Removed {what} {}", self.name))
+    }
+}

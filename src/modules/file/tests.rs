@@ -1,0 +1,434 @@
+//! Unit tests for the file module: plans from canned probe output, argument
+//! checks, `salt://` resolution, templates, and the snippets run by a local
+//! `sh` in a tempdir (probe → plan → apply → probe is a no-op).
+
+use std::path::Path;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::modules::{BuildCtx, Output, StateFunction};
+use crate::render::Renderer;
+
+fn chunk(function: &str, name: &str, args: Value) -> Chunk {
+    Chunk {
+        id: name.into(),
+        name: name.into(),
+        module: "file".into(),
+        function: function.into(),
+        sls: "t".into(),
+        file: "t.sls".into(),
+        args: args.as_object().cloned().unwrap_or_default(),
+        globals: Default::default(),
+        requisites: vec![],
+        order: crate::state::Order::Auto,
+    }
+}
+
+fn build_in(
+    root: &Path,
+    renderer: Option<&Renderer>,
+    function: &str,
+    name: &str,
+    args: Value,
+) -> Result<Box<dyn StateFunction>, String> {
+    let def = crate::modules::lookup("file", function).expect("registered");
+    (def.build)(
+        &chunk(function, name, args),
+        &BuildCtx {
+            states_root: root,
+            renderer,
+        },
+    )
+}
+
+fn build(function: &str, name: &str, args: Value) -> Result<Box<dyn StateFunction>, String> {
+    build_in(Path::new("/nonexistent"), None, function, name, args)
+}
+
+fn sha(b: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(b))
+}
+
+/// What the probe prints for a regular file.
+fn file_facts(content: &[u8], owner: &str, mode: &str) -> String {
+    format!(
+        "{TAG} parent dir\n{TAG} type file\n{TAG} stat 0 0 {owner} {mode}\n{TAG} sha256 {}\n{TAG} size {}\n{TAG} content\n{}\n{TAG} end\n",
+        sha(content),
+        content.len(),
+        encode_b64(content)
+    )
+}
+
+fn plan(f: &dyn StateFunction, text: &str) -> Result<Plan, String> {
+    f.plan(Output { text, rc: 0 })
+}
+
+use crate::modules::Plan;
+
+#[test]
+fn missing_file_is_a_new_file() {
+    let f = build("managed", "/etc/x", json!({"contents": "hi", "mode": 600})).unwrap();
+    let p = plan(&*f, &format!("{TAG} parent dir\n{TAG} type missing\n")).unwrap();
+    assert_eq!(p.changes["diff"], "New file");
+    assert_eq!(p.changes["mode"], "0600");
+    assert_eq!(p.comment, "The file /etc/x is set to be changed");
+    let f = build(
+        "managed",
+        "/etc/x",
+        json!({"contents": "hi", "create": false}),
+    )
+    .unwrap();
+    assert!(
+        plan(&*f, &format!("{TAG} parent dir\n{TAG} type missing\n"))
+            .unwrap()
+            .is_noop()
+    );
+    let f = build("managed", "/no/x", json!({"contents": "hi"})).unwrap();
+    let e = plan(&*f, &format!("{TAG} parent missing\n{TAG} type missing\n")).unwrap_err();
+    assert!(e.contains("Parent directory"), "{e}");
+}
+
+#[test]
+fn equal_content_is_a_noop_and_drift_is_metadata_only() {
+    let f = build(
+        "managed",
+        "/etc/x",
+        json!({"contents": ["a", "b"], "user": "root", "mode": "0644"}),
+    )
+    .unwrap();
+    let p = plan(&*f, &file_facts(b"a\nb\n", "root root", "644")).unwrap();
+    assert!(p.is_noop(), "{p:?}");
+
+    let p = plan(&*f, &file_facts(b"a\nb\n", "daemon root", "600")).unwrap();
+    assert_eq!(p.changes.len(), 2, "{p:?}");
+    assert_eq!(p.changes["user"], "root");
+    assert_eq!(p.changes["mode"], "0644");
+    let script = f.apply(&p);
+    assert!(script.contains("chown -- root \"$p\""), "{script}");
+    assert!(script.contains("chmod 0644 \"$p\""), "{script}");
+    assert!(!script.contains("base64 -d"), "{script}");
+}
+
+#[test]
+fn changed_content_has_a_unified_diff() {
+    let f = build("managed", "/etc/x", json!({"contents": "one\ntwo\n"})).unwrap();
+    let p = plan(&*f, &file_facts(b"one\nthree\n", "root root", "644")).unwrap();
+    let diff = p.changes["diff"].as_str().unwrap();
+    assert!(diff.contains("@@"), "{diff}");
+    assert!(
+        diff.contains("-three\n") && diff.contains("+two\n"),
+        "{diff}"
+    );
+    assert_eq!(p.changes.len(), 1);
+    // Too large to have been sent back: a hash mismatch only.
+    let big = format!(
+        "{TAG} parent dir\n{TAG} type file\n{TAG} stat 0 0 root root 644\n{TAG} sha256 {}\n{TAG} size 999999\n",
+        sha(b"other")
+    );
+    let p = plan(&*f, &big).unwrap();
+    assert!(p.changes["diff"].as_str().unwrap().contains("not diffed"));
+    // replace: False leaves existing content alone.
+    let f = build(
+        "managed",
+        "/etc/x",
+        json!({"contents": "one\n", "replace": false}),
+    )
+    .unwrap();
+    assert!(plan(&*f, &file_facts(b"zzz", "root root", "644"))
+        .unwrap()
+        .is_noop());
+}
+
+#[test]
+fn binary_diffs_are_named_like_salt() {
+    assert_eq!(diff_text(b"a\0", b"b\0"), "Replace binary file");
+    assert_eq!(
+        diff_text(b"a", b"\xff"),
+        "Replace text file with binary file"
+    );
+    assert_eq!(diff_text(b"\0", b"a"), "Replace binary file with text file");
+}
+
+#[test]
+fn type_conflicts_are_errors() {
+    let dir = format!("{TAG} parent dir\n{TAG} type dir\n{TAG} stat 0 0 root root 755\n");
+    let file = file_facts(b"x", "root root", "644");
+    let f = build("managed", "/etc/x", json!({"contents": "x"})).unwrap();
+    assert!(plan(&*f, &dir).unwrap_err().contains("is a directory"));
+    let d = build("directory", "/etc/x", json!({})).unwrap();
+    assert!(plan(&*d, &file)
+        .unwrap_err()
+        .contains("exists and is a file"));
+    let l = build("symlink", "/etc/x", json!({"target": "/t"})).unwrap();
+    assert!(plan(&*l, &file)
+        .unwrap_err()
+        .contains("File exists where the symlink"));
+    assert!(plan(&*l, &dir).unwrap_err().starts_with("Directory exists"));
+    let l = build("symlink", "/etc/x", json!({"target": "/t", "force": true})).unwrap();
+    let p = plan(&*l, &dir).unwrap();
+    assert_eq!(p.changes["new"], "/etc/x");
+    assert!(l.apply(&p).contains("rm -rf"));
+}
+
+#[test]
+fn directory_and_symlink_and_absent_plans() {
+    let d = build("directory", "/srv/d/", json!({"mode": 750, "user": "root"})).unwrap();
+    let missing = format!("{TAG} parent dir\n{TAG} type missing\n");
+    let p = plan(&*d, &missing).unwrap();
+    assert_eq!(p.changes["/srv/d"], "New Dir");
+    assert_eq!(p.changes["mode"], "0750");
+    let ok = format!("{TAG} parent dir\n{TAG} type dir\n{TAG} stat 0 0 root root 750\n");
+    assert!(plan(&*d, &ok).unwrap().is_noop());
+    let nop = format!("{TAG} parent missing\n{TAG} type missing\n");
+    assert!(plan(&*d, &nop)
+        .unwrap_err()
+        .contains("No directory to create"));
+
+    let l = build("symlink", "/srv/l", json!({"target": "/a/b"})).unwrap();
+    let link = |t: &str| {
+        format!(
+            "{TAG} parent dir\n{TAG} link {}\n{TAG} type symlink\n{TAG} stat 0 0 root root 777\n",
+            encode_b64(format!("{t}\n").as_bytes())
+        )
+    };
+    assert!(plan(&*l, &link("/a/./b")).unwrap().is_noop());
+    let p = plan(&*l, &link("/a/c")).unwrap();
+    assert_eq!(p.changes["new"], "/srv/l");
+    let l = build(
+        "symlink",
+        "/srv/l",
+        json!({"target": "/a/b", "user": "daemon"}),
+    )
+    .unwrap();
+    let p = plan(&*l, &link("/a/b")).unwrap();
+    assert_eq!(p.changes["ownership"], "daemon:root");
+    assert!(l.apply(&p).contains("chown -h -- daemon \"$p\""));
+
+    let a = build("absent", "/srv/d", json!({})).unwrap();
+    assert!(plan(&*a, &missing).unwrap().is_noop());
+    let p = plan(&*a, &ok).unwrap();
+    assert_eq!(p.changes["removed"], "/srv/d");
+    assert_eq!(p.comment, "Directory /srv/d is set for removal");
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let err = |f: &str, n: &str, a: Value| build(f, n, a).unwrap_err();
+    assert!(err("managed", "/x", json!({"bogus": 1})).contains("invalid arguments"));
+    assert!(err("managed", "rel/x", json!({})).contains("absolute"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": "salt://a", "contents": "b"})
+    )
+    .contains("cannot be used in combination"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"contents": "b", "template": "mako"})
+    )
+    .contains("mako"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"contents": "b", "template": "jinja"})
+    )
+    .contains("renderer"));
+    assert!(err("managed", "/x", json!({"mode": "0999"})).contains("octal"));
+    assert!(err("managed", "/x", json!({"mode": "rwx"})).contains("octal"));
+    assert!(err("managed", "/x", json!({"backup": "master"})).contains("backup"));
+    assert!(err("managed", "/x", json!({"user": "a:b"})).contains("user"));
+    assert!(err("managed", "/x", json!({"source": "http://x/y"})).contains("not supported"));
+    assert!(err("absent", "/", json!({})).contains("Refusing"));
+    assert!(err("absent", "/x", json!({"force": true})).contains("invalid"));
+    assert!(err("symlink", "/x", json!({})).contains("target"));
+    assert!(err("directory", "/x", json!({"mode": 755, "dir_mode": 700})).contains("disagree"));
+}
+
+#[test]
+fn modes_parse_like_salt() {
+    assert_eq!(parse_mode(&json!(644)).unwrap(), 0o644);
+    assert_eq!(parse_mode(&json!("0644")).unwrap(), 0o644);
+    assert_eq!(parse_mode(&json!("0o2755")).unwrap(), 0o2755);
+    assert_eq!(parse_mode(&json!("0")).unwrap(), 0);
+    assert!(parse_mode(&json!(-1)).is_err());
+    assert!(parse_mode(&json!("17777")).is_err());
+}
+
+#[test]
+fn salt_sources_stay_under_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("states");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::write(tmp.path().join("secret"), "s").unwrap();
+    std::fs::write(root.join("app/conf"), "conf\n").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("secret"), root.join("app/leak")).unwrap();
+    let b = |src: Value| build_in(&root, None, "managed", "/x", json!({ "source": src }));
+    let e = b(json!("salt://../secret")).unwrap_err();
+    assert!(e.contains("outside the states root"), "{e}");
+    assert!(b(json!("salt://app/../../secret"))
+        .unwrap_err()
+        .contains("outside"));
+    assert!(b(json!("salt://app/leak")).unwrap_err().contains("outside"));
+    let e = b(json!("salt://app/nope")).unwrap_err();
+    assert!(e.contains("salt://app/nope"), "{e}");
+    // A list: the first that exists wins.
+    let f = b(json!(["salt://app/nope", "salt://app/conf?saltenv=base"])).unwrap();
+    let p = plan(&*f, &file_facts(b"conf\n", "root root", "644")).unwrap();
+    assert!(p.is_noop());
+    assert_eq!(
+        resolve_salt_url(&root, "salt://app/./conf").unwrap().0,
+        "app/conf"
+    );
+}
+
+#[test]
+fn templates_render_with_grains_context_and_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::write(
+        root.join("motd.j2"),
+        "host={{ grains['id'] }} role={{ role }} dc={{ dc }}\n",
+    )
+    .unwrap();
+    let r = Renderer::new(root, "node9", json!({"id": "node9"}), json!({}));
+    let f = build_in(
+        root,
+        Some(&r),
+        "managed",
+        "/etc/motd",
+        json!({"source": "salt://motd.j2", "template": "jinja",
+               "defaults": {"role": "db", "dc": "dc1"}, "context": {"role": "web"}}),
+    )
+    .unwrap();
+    let want = b"host=node9 role=web dc=dc1\n";
+    assert!(plan(&*f, &file_facts(want, "root root", "644"))
+        .unwrap()
+        .is_noop());
+    let f = build_in(
+        root,
+        Some(&r),
+        "managed",
+        "/etc/motd",
+        json!({"contents": "id={{ grains.id }}", "template": "jinja"}),
+    )
+    .unwrap();
+    assert!(plan(&*f, &file_facts(b"id=node9\n", "root root", "644"))
+        .unwrap()
+        .is_noop());
+}
+
+fn sh(script: &str) -> (String, i32) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (text, out.status.code().unwrap_or(-1))
+}
+
+fn syntax_ok(script: &str) {
+    let out = std::process::Command::new("sh")
+        .arg("-n")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sh -n: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// probe → plan → apply → probe again: the second plan is a no-op and the
+/// first plan's changes are what happened.
+fn converge(f: &dyn StateFunction) -> Plan {
+    syntax_ok(&f.probe());
+    let (text, rc) = sh(&f.probe());
+    let p = f.plan(Output { text: &text, rc }).unwrap();
+    if !p.is_noop() {
+        let script = f.apply(&p);
+        syntax_ok(&script);
+        let (out, rc) = sh(&script);
+        assert_eq!(rc, 0, "apply failed: {out}\n{script}");
+    }
+    let (text, rc) = sh(&f.probe());
+    let again = f.plan(Output { text: &text, rc }).unwrap();
+    assert!(again.is_noop(), "second run not a no-op: {again:?}");
+    p
+}
+
+#[test]
+fn snippets_converge_locally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("states");
+    std::fs::create_dir_all(&root).unwrap();
+    let all: Vec<u8> = (0..=255u8).collect();
+    std::fs::write(root.join("bytes"), &all).unwrap();
+    let base = tmp.path().join("it's $a \"dir\"");
+    let base = base.to_str().unwrap();
+    let name = format!("{base}/sub/f 'q' $HOME");
+
+    let f = build(
+        "managed",
+        &name,
+        json!({"contents": "x", "makedirs": true, "mode": 640, "dir_mode": 700}),
+    )
+    .unwrap();
+    let p = converge(&*f);
+    assert_eq!(p.changes["diff"], "New file");
+    assert_eq!(std::fs::read(&name).unwrap(), b"x\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&name), 0o640);
+    assert_eq!(mode(&format!("{base}/sub")), 0o700);
+
+    let f = build_in(
+        &root,
+        None,
+        "managed",
+        &name,
+        json!({"source": "salt://bytes"}),
+    )
+    .unwrap();
+    let p = converge(&*f);
+    assert_eq!(p.changes["diff"], "Replace text file with binary file");
+    assert_eq!(std::fs::read(&name).unwrap(), all);
+    assert_eq!(mode(&name), 0o640, "a replaced file keeps its mode");
+
+    let f = build("managed", &name, json!({"mode": "0600"})).unwrap();
+    let p = converge(&*f);
+    assert_eq!(p.changes.keys().collect::<Vec<_>>(), ["mode"]);
+    assert_eq!(
+        std::fs::read(&name).unwrap(),
+        all,
+        "no source: content kept"
+    );
+
+    let link = format!("{base}/link $x");
+    let l = build("symlink", &link, json!({"target": name})).unwrap();
+    assert_eq!(converge(&*l).changes["new"], link);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap().to_str(),
+        Some(name.as_str())
+    );
+    let l = build("symlink", &link, json!({"target": "sub"})).unwrap();
+    converge(&*l);
+    assert_eq!(std::fs::read_link(&link).unwrap().to_str(), Some("sub"));
+
+    let d = format!("{base}/d1/d2");
+    let dir = build("directory", &d, json!({"makedirs": true, "mode": "0751"})).unwrap();
+    assert_eq!(converge(&*dir).changes[&d], "New Dir");
+    assert_eq!(mode(&d), 0o751);
+
+    for path in [&link, &format!("{base}/d1"), &name] {
+        let a = build("absent", path, json!({})).unwrap();
+        assert_eq!(converge(&*a).changes["removed"], path.as_str());
+        assert!(std::fs::symlink_metadata(path).is_err());
+    }
+}
