@@ -33,6 +33,28 @@ fn states(v: &Value) -> std::collections::BTreeMap<String, (Value, bool, String)
         .collect()
 }
 
+/// Results keyed `ID function` (one ID may hold several states).
+fn results(v: &Value) -> std::collections::BTreeMap<String, (Value, bool)> {
+    v["results"]["node1"]["ret"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no state results: {v}"))
+        .values()
+        .map(|s| {
+            (
+                format!(
+                    "{} {}",
+                    s["__id__"].as_str().unwrap(),
+                    s["function"].as_str().unwrap()
+                ),
+                (
+                    s["result"].clone(),
+                    s["changes"].as_object().is_some_and(|c| !c.is_empty()),
+                ),
+            )
+        })
+        .collect()
+}
+
 fn changed(v: &Value) -> Vec<String> {
     states(v)
         .into_iter()
@@ -278,4 +300,80 @@ fn show_functions_compile_without_applying() {
             .code
             != Some(0)
     );
+}
+
+/// The shipped example tree (Salt's apache + snmp with pillar): test=True
+/// predicts every state; the apply converges, restarting services when
+/// their configuration changed; the second apply is a one-execution no-op.
+#[test]
+fn the_shipped_example_tree_converges() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q apache2 apache2-bin snmpd >/dev/null 2>&1; rm -rf /etc/apache2 /etc/snmp /etc/motd; true",
+    );
+    let ws = fleet.workspace();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["states", "pillar"] {
+        let status = std::process::Command::new("cp")
+            .args(["-r"])
+            .arg(root.join(dir))
+            .arg(ws.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let (code, predicted) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert_eq!(code, 0, "{predicted}");
+    let p = results(&predicted);
+    assert_eq!(p.len(), 7, "{predicted}");
+    assert!(
+        p.values().all(|(r, _)| r.is_null()),
+        "every state would change: {predicted}"
+    );
+
+    let (code, applied) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{applied}");
+    let a = results(&applied);
+    assert!(
+        a.values().all(|(r, c)| *r == Value::Bool(true) && *c),
+        "every predicted state changed: {applied}"
+    );
+    let conf = fleet.podman_exec_ok("node1", "cat /etc/snmp/snmpd.conf");
+    assert!(conf.contains("rocommunity public 127.0.0.1"), "{conf}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "systemctl is-active apache2 snmpd"),
+        "active\nactive\n"
+    );
+
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0);
+    assert!(
+        results(&again)
+            .values()
+            .all(|(r, c)| *r == Value::Bool(true) && !*c),
+        "{again}"
+    );
+    assert_eq!(again["results"]["node1"]["executions"].as_u64(), Some(1));
+
+    // A pillar override reaches the template; only that file and the
+    // service watching it change.
+    let (_, v) = run(
+        &ws,
+        &["node1", "state.apply", "snmp", "pillar={snmpcom: s3cret}"],
+    );
+    let changed: Vec<String> = results(&v)
+        .into_iter()
+        .filter(|(_, (_, c))| *c)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        changed,
+        ["/etc/snmp/snmpd.conf file.managed", "snmpd service.running"],
+        "{v}"
+    );
+    assert!(fleet
+        .podman_exec_ok("node1", "cat /etc/snmp/snmpd.conf")
+        .contains("rocommunity s3cret"));
 }

@@ -103,6 +103,9 @@ enum Decision {
     Apply(Plan),
     /// Already as declared, but a watched state changes: only the reaction.
     WatchOnly(Plan),
+    /// Cannot be planned before states it requires have run (the service of
+    /// a package this run installs): probed and planned again after them.
+    Deferred(String),
 }
 
 /// Compiled chunks with their built state functions, in execution order.
@@ -269,7 +272,7 @@ pub async fn run(
         .collect();
 
     // 2. Gather.
-    let gather = gather_script(&states, &marker);
+    let gather = gather_script(&states, &marker, None);
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
         Err(e) => return Outcome::error(format!("gather failed: {e}")),
@@ -277,31 +280,134 @@ pub async fn run(
 
     // 3. Plan, in order, with requisites decided from the plans.
     for i in 0..states.len() {
-        let decision = decide(&states, i, &facts);
+        let decision = decide(&states, i, &facts, true);
         states[i].decision = decision;
     }
 
     if call.test {
         return report(&states, None, true);
     }
-    if !states
-        .iter()
-        .any(|s| matches!(s.decision, Decision::Apply(_) | Decision::WatchOnly(_)))
-    {
+    if !states.iter().any(|s| planned_change(&s.decision)) {
         return report(&states, None, false);
     }
 
     // 4. Apply.
-    let script = apply_script(&states, &marker);
-    match exec(conn, &script).await {
-        Ok(out) => report(&states, Some(parse_sections(&out, &marker)), false),
-        Err(e) => {
-            let mut o = report(&states, None, false);
-            o.success = false;
-            if let Value::Object(m) = &mut o.ret {
-                m.insert("__apply__".into(), json!({"result": false, "comment": format!("apply failed: {e}"), "changes": {}}));
+    let initial: Vec<&str> = states
+        .iter()
+        .map(|st| {
+            if matches!(st.decision, Decision::Failed(_)) {
+                "fail"
+            } else {
+                "ok"
             }
-            o
+        })
+        .collect();
+    let script = apply_script(&states, &marker, &initial, None);
+    let first = match exec(conn, &script).await {
+        Ok(out) => parse_sections(&out, &marker),
+        Err(e) => return apply_failed(&states, e),
+    };
+    let mut outcome = report(&states, Some(first), false);
+    let deferred: Vec<usize> = (0..states.len())
+        .filter(|i| matches!(states[*i].decision, Decision::Deferred(_)))
+        .collect();
+    if deferred.is_empty() || outcome.stopped_by_failhard() {
+        return outcome;
+    }
+
+    // 5. The deferred states: probed, planned and applied once what they
+    //    require has run (two more executions, only in this case).
+    let statuses = outcome.statuses(&states);
+    for (i, st) in states.iter_mut().enumerate() {
+        if !deferred.contains(&i) {
+            st.decision = match statuses[i] {
+                "fail" => Decision::Failed("failed earlier in this run".into()),
+                "changed" => st.decision.clone(),
+                _ => Decision::Done(String::new()),
+            };
+        }
+    }
+    let gather = gather_script(&states, &marker, Some(&deferred));
+    let facts = match exec(conn, &gather).await {
+        Ok(out) => parse_sections(&out, &marker),
+        Err(e) => return apply_failed(&states, e),
+    };
+    for &i in &deferred {
+        let decision = decide(&states, i, &facts, false);
+        states[i].decision = decision;
+    }
+    let mut initial: Vec<&str> = statuses.clone();
+    for &i in &deferred {
+        initial[i] = if matches!(states[i].decision, Decision::Failed(_)) {
+            "fail"
+        } else {
+            "ok"
+        };
+    }
+    let script = apply_script(&states, &marker, &initial, Some(&deferred));
+    let second = match exec(conn, &script).await {
+        Ok(out) => parse_sections(&out, &marker),
+        Err(e) => return apply_failed(&states, e),
+    };
+    let again = report(&states, Some(second), false);
+    outcome.replace(&states, &deferred, again);
+    outcome
+}
+
+/// The host's result when an apply script could not run to its end.
+fn apply_failed(states: &[State], e: TransportError) -> Outcome {
+    let mut o = report(states, None, false);
+    o.success = false;
+    if let Value::Object(m) = &mut o.ret {
+        m.insert(
+            "__apply__".into(),
+            json!({"result": false, "comment": format!("apply failed: {e}"), "changes": {}}),
+        );
+    }
+    o
+}
+
+fn state_key(c: &Chunk) -> String {
+    format!("{}_|-{}_|-{}_|-{}", c.module, c.id, c.name, c.function)
+}
+
+impl Outcome {
+    /// Whether a failhard state stopped the run.
+    fn stopped_by_failhard(&self) -> bool {
+        self.ret.as_object().is_some_and(|m| {
+            m.values().any(|s| {
+                s["comment"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("failhard"))
+            })
+        })
+    }
+
+    /// Each state's status after an apply: ok / changed / fail.
+    fn statuses(&self, states: &[State]) -> Vec<&'static str> {
+        states
+            .iter()
+            .map(|st| {
+                let r = &self.ret[state_key(&st.chunk)];
+                match &r["result"] {
+                    Value::Bool(false) => "fail",
+                    _ if r["changes"].as_object().is_some_and(|c| !c.is_empty()) => "changed",
+                    _ => "ok",
+                }
+            })
+            .collect()
+    }
+
+    /// Take the results of states `which` from `other`.
+    fn replace(&mut self, states: &[State], which: &[usize], other: Outcome) {
+        if let (Value::Object(mine), Value::Object(theirs)) = (&mut self.ret, other.ret) {
+            for &i in which {
+                let key = state_key(&states[i].chunk);
+                if let Some(v) = theirs.get(&key) {
+                    mine.insert(key, v.clone());
+                }
+            }
+            self.success = mine.values().all(|s| s["result"] != json!(false));
         }
     }
 }
@@ -383,9 +489,12 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
     s
 }
 
-fn gather_script(states: &[State], marker: &str) -> String {
+fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> String {
     let mut s = String::from("exec 2>&1\n");
     for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
         let g = &st.chunk.globals;
         for cmd in &g.unless {
             if let Some(c) = cmd.as_str() {
@@ -467,11 +576,30 @@ fn deps(st: &State, kinds: &[Kind]) -> Vec<usize> {
 }
 
 fn planned_change(d: &Decision) -> bool {
-    matches!(d, Decision::Apply(_) | Decision::WatchOnly(_))
+    matches!(
+        d,
+        Decision::Apply(_) | Decision::WatchOnly(_) | Decision::Deferred(_)
+    )
 }
 
-fn decide(states: &[State], i: usize, facts: &Sections) -> Decision {
+fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> Decision {
     let st = &states[i];
+    let ordering = [
+        Kind::Require,
+        Kind::Watch,
+        Kind::Onchanges,
+        Kind::OnchangesAny,
+        Kind::Prereq,
+    ];
+    // A state after a deferred one waits for it, so the order holds.
+    if allow_defer {
+        if let Some(j) = deps(st, &ordering)
+            .into_iter()
+            .find(|j| matches!(states[*j].decision, Decision::Deferred(_)))
+        {
+            return Decision::Deferred(format!("waits for {}", states[j].chunk.describe()));
+        }
+    }
     // unless / onlyif / creates, as Salt words them.
     for (kind, rc) in facts.conditions.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
         match (kind.as_str(), *rc) {
@@ -518,6 +646,16 @@ fn decide(states: &[State], i: usize, facts: &Sections) -> Decision {
     };
     let plan = match st.function.plan(Output { text, rc }) {
         Ok(p) => p,
+        // What it needs may be made by a state it requires (a package
+        // brings its service unit): decide again once that has run.
+        Err(e)
+            if allow_defer
+                && deps(st, &ordering)
+                    .iter()
+                    .any(|j| planned_change(&states[*j].decision)) =>
+        {
+            return Decision::Deferred(e)
+        }
         Err(e) => return Decision::Failed(e),
     };
     if !prereq.is_empty() {
@@ -547,17 +685,22 @@ fn decide(states: &[State], i: usize, facts: &Sections) -> Decision {
     }
 }
 
-fn apply_script(states: &[State], marker: &str) -> String {
+/// `initial`: each state's status before this script (ok / changed / fail);
+/// `only`: the states this script may apply (all when `None`).
+fn apply_script(
+    states: &[State],
+    marker: &str,
+    initial: &[&str],
+    only: Option<&[usize]>,
+) -> String {
     let mut s = String::from("exec 2>&1\n");
-    // Every state's status before anything runs: what the plans decided.
-    for (i, st) in states.iter().enumerate() {
-        let v = match st.decision {
-            Decision::Failed(_) => "fail",
-            _ => "ok",
-        };
+    for (i, v) in initial.iter().enumerate() {
         let _ = writeln!(s, "s_{i}={v}");
     }
     for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
         let plan = match &st.decision {
             Decision::Apply(p) | Decision::WatchOnly(p) => p,
             _ => continue,
@@ -655,6 +798,16 @@ fn report(states: &[State], applied: Option<Sections>, test: bool) -> Outcome {
         let (result, changes, comment): (Value, Map<String, Value>, String) =
             match (&st.decision, &applied) {
                 (Decision::Done(comment), _) => (json!(true), Map::new(), comment.clone()),
+                (Decision::Deferred(why), _) if test => (
+                    Value::Null,
+                    Map::new(),
+                    format!("Decided after the states it requires have run (now: {why})"),
+                ),
+                (Decision::Deferred(why), _) => (
+                    json!(false),
+                    Map::new(),
+                    format!("Not run: the states it requires did not let it run ({why})"),
+                ),
                 (Decision::Failed(why), _) => (json!(false), Map::new(), why.clone()),
                 (Decision::Apply(p), None) if test => {
                     (Value::Null, p.changes.clone(), p.comment.clone())

@@ -244,9 +244,8 @@ impl StateFunction for Managed {
                 match f.parent_dir {
                     Some(true) => {}
                     Some(false) => return Err(format!("The parent of {name} is not a directory")),
-                    None if !self.makedirs => {
-                        return Err(format!("Parent directory of {name} is not present"))
-                    }
+                    // An earlier state of this run (a package) may create the
+                    // parent: the apply checks it again when the state's turn comes.
                     None => {}
                 }
                 let mut changes = serde_json::Map::new();
@@ -305,6 +304,14 @@ impl StateFunction for Managed {
         if self.makedirs {
             s.push_str(&mkdirs_function(&self.dir_perms));
             s.push_str("mk \"$d\" || exit 1\n");
+        } else {
+            s.push_str(&format!(
+                "[ -d \"$d\" ] || {{ echo {}; exit 1; }}\n",
+                quote(&format!(
+                    "Parent directory of {} is not present (use makedirs: True)",
+                    self.name
+                ))
+            ));
         }
         let b64 = encode_b64(self.content.as_deref().unwrap_or_default());
         let mut wrapped = String::with_capacity(b64.len() + b64.len() / 76 + 1);
