@@ -1,0 +1,1 @@
+snmpcom: myCom
