@@ -227,6 +227,22 @@ fn shipped_inventory_runs_on_localhost() {
         "static grains from inventory/hosts.yaml"
     );
     assert_eq!(v["results"]["localhost"]["executions"], 1);
+
+    // The README's command: the shipped tree, test=True, changes nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_halite"))
+        .args(["--out", "json", "*", "state.apply", "test=True"])
+        .current_dir(repo_root())
+        .env("HALITE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ret = v["results"]["localhost"]["ret"].as_object().unwrap();
+    assert!(
+        ret.contains_key("file_|-/etc/motd_|-/etc/motd_|-managed"),
+        "{v}"
+    );
+    assert!(ret.values().all(|s| s["result"] != false), "{v}");
 }
 
 #[test]
