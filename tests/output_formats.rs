@@ -100,10 +100,8 @@ fn grouped_puts_the_odd_ones_first_and_the_crowd_last() {
 
 /// One host of each kind of outcome: a1 unreachable, b1 ok, b2 failed, c3
 /// not run (with `-b 1` hosts start in id order and the fail limit of 2 is
-/// reached on b2). c1 is not run or failed: the fleet may start one more
-/// host as the limit is reached (its window frees a slot just before it
-/// counts the failure), so c2 and c3 are there to make sure some host is
-/// never started.
+/// reached on b2, so c1, c2 and c3 are never started: a window slot is
+/// released only after its host's result has been counted).
 fn mixed_run(p: &Project, extra: &[&str]) -> Output {
     // The ok host prints markup and a terminal escape, which XML must carry.
     let cmd = format!(
