@@ -231,6 +231,15 @@ spec_of() { echo "$1|$2|$3"; }
 
 container_field() { podman container inspect --format "$2" "$1" 2>/dev/null; }
 
+# True when container $1's init process really runs: its pid exists and sits in
+# the container's own cgroup (a reused pid would not).
+container_alive() {
+    local pid id
+    pid=$(container_field "$1" '{{.State.Pid}}') || return 1
+    id=$(container_field "$1" '{{.Id}}') || return 1
+    [ -n "$pid" ] && [ "$pid" -gt 0 ] && grep -q "$id" "/proc/$pid/cgroup" 2>/dev/null
+}
+
 # Make container $1 match spec (image $2, port $3, hostname $4). Prints "new" when
 # it was (re)created (and so is running), "kept" when it was already right; a kept
 # container is started when $5 is "running", otherwise left as it is.
@@ -238,6 +247,14 @@ reconcile() {
     local name=$1 image=$2 port=$3 hostname=$4 want=$5 spec have
     spec=$(spec_of "$image" "$port" "$hostname")
     have=$(container_field "$name" '{{index .Config.Labels "halite.fleet.spec"}}' || true)
+    if [ -n "$have" ] && [ "$have" = "$spec" ] && [ "$(container_field "$name" '{{.State.Running}}')" = true ] &&
+        ! container_alive "$name"; then
+        # podman's record says running, but its processes are gone: the session or
+        # machine that ran it ended without podman being told (CI on a reused
+        # machine sees exactly this). Such a container never answers; redo it.
+        log "$name is recorded as running but its processes are gone; recreating it"
+        have=stale
+    fi
     if [ -n "$have" ] && [ "$have" = "$spec" ]; then
         if [ "$want" = running ] && [ "$(container_field "$name" '{{.State.Running}}')" != true ]; then
             podman start "$name" >/dev/null || die "cannot start $name"
@@ -246,7 +263,7 @@ reconcile() {
         return
     fi
     if [ -n "$have" ] || podman container exists "$name"; then
-        log "recreating $name (it does not match the wanted image/port)"
+        [ "$have" = stale ] || log "recreating $name (it does not match the wanted image/port)"
         podman rm -f -t 2 "$name" >/dev/null
     fi
     podman run -d --name "$name" --hostname "$hostname" \
@@ -272,8 +289,12 @@ wait_ssh() {
                 return
             fi
         fi
-        [ "$SECONDS" -lt "$deadline" ] ||
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            # What CI logs need to tell why: podman's view and the boot's last words.
+            log "$name: $(container_field "$name" 'status={{.State.Status}} pid={{.State.Pid}} started={{.State.StartedAt}}')"
+            podman logs --tail 25 "$name" 2>&1 | sed "s/^/fleet.sh: $name: /" >&2 || true
             die "$name: sshd did not answer on 127.0.0.1:$port within 90 s (try: podman logs $name; $0 exec ${name#"$prefix"} systemctl status ssh)"
+        fi
         sleep 0.5
     done
 }
