@@ -19,7 +19,7 @@ step "build"
 cargo build --locked --all-targets
 
 step "test fleet"
-bash tests/fleet/fleet.sh up 4
+bash tests/fleet/fleet.sh up 4 --with-pod
 
 step "unit and integration tests"
 cargo test --locked --no-fail-fast -- --test-threads 2

@@ -11,14 +11,17 @@
 #
 #   fleet.sh deps            install podman & co, configure podman for this machine
 #   fleet.sh image           build (or reuse) the host images
-#   fleet.sh up [N]          start hosts node1..N (default 4) + the stopped host `down`
+#   fleet.sh up [N] [--with-pod]
+#                            start hosts node1..N (default 4) + the stopped host `down`;
+#                            --with-pod also the privileged container host `pod1`
 #   fleet.sh down            remove the fleet's containers (images stay cached)
 #   fleet.sh clean           down, then also remove the images and the deb cache
 #   fleet.sh status          print the fleet
 #   fleet.sh exec NODE CMD.. run CMD on NODE (node1, halite-node1, down) via podman
 #
 # Environment: HALITE_FLEET_DIR (default /var/tmp/halite-fleet),
-# HALITE_FLEET_PORT_BASE (default 22200: nodeI listens on BASE+I, `down` on BASE),
+# HALITE_FLEET_PORT_BASE (default 22200: nodeI listens on BASE+I, `down` on BASE,
+# `pod1` on BASE+10),
 # HALITE_FLEET_RELEASE (default bookworm), HALITE_FLEET_ALT_RELEASE (default
 # trixie, bullseye if trixie cannot be built), HALITE_FLEET_MIRROR (default: the
 # machine's own Debian mirror).
@@ -34,6 +37,7 @@ key=$fleet_dir/id_ed25519
 lock=$fleet_dir/fleet.lock
 prefix=${HALITE_FLEET_PREFIX:-halite-}
 down_name=${prefix}down
+pod_name=${prefix}pod1
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=assets/users.env
 . "$here/assets/users.env"
@@ -130,11 +134,11 @@ ensure_base() {
 }
 
 # The per-key layer on top of base $1: the test key in root's, deploy's and alice's
-# authorized_keys. Prints the tag.
+# authorized_keys. Prints the tag (in repository $2, default halite-fleet).
 ensure_node_image() {
-    local base=$1 keyhash tag ctx
+    local base=$1 repo=${2:-halite-fleet} keyhash tag ctx
     keyhash=$(sha256sum <"$key.pub" | cut -c1-8)
-    tag=localhost/halite-fleet:${base##*:}-$keyhash
+    tag=localhost/$repo:${base##*:}-$keyhash
     if ! image_exists "$tag"; then
         ctx=$(mktemp -d "$fleet_dir/build/ctx.XXXXXX")
         cp "$key.pub" "$ctx/authorized_keys"
@@ -183,9 +187,28 @@ ensure_images() {
         alt_out=$fleet_dir/build/base-$alt_release.out
         ensure_base "$alt_release" >"$alt_out" || die "cannot build the $alt_release image either"
     fi
-    main_image=$(ensure_node_image "$(cat "$main_out")")
+    main_base=$(cat "$main_out")
+    main_image=$(ensure_node_image "$main_base")
     alt_image=$(ensure_node_image "$(cat "$alt_out")")
     prune_images
+}
+
+# The hash of the container host's build inputs (tests/fleet/pod/).
+pod_hash() {
+    (cd "$here" && find pod -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-8
+}
+
+# The container host's image: podman, crun, a registry and busybox-static on top
+# of base $1 (tests/fleet/pod/Containerfile), then the test key. Prints the tag.
+ensure_pod_image() {
+    local base=$1 tag
+    tag=localhost/halite-fleet-pod:${base##*:}-$(pod_hash)
+    if ! image_exists "$tag"; then
+        log "building $tag (podman, crun, docker-registry, busybox-static)"
+        podman build --quiet --build-arg "BASE=$base" --tag "$tag" "$here/pod" >/dev/null ||
+            die "podman build of $tag failed"
+    fi
+    ensure_node_image "$tag" halite-fleet-podnode
 }
 
 # Remove fleet images built from older build inputs (their hash is not the
@@ -201,6 +224,19 @@ prune_images() {
         hash=${hash%%-*}
         [ -n "${current[$release]:-}" ] || current[$release]=$(base_hash "$release")
         [ "$hash" != "${current[$release]}" ] || continue
+        if podman rmi "$img" >/dev/null 2>&1; then
+            log "removed the stale image $img"
+        fi
+    done
+    # Container-host images: RELEASE-BASEHASH-PODHASH[-KEYHASH].
+    local pod
+    pod=$(pod_hash)
+    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet-pod(node)?:' || true); do
+        rest=${img#*:}
+        release=${rest%%-*}
+        IFS=- read -r _ hash rest <<<"$rest"
+        [ -n "${current[$release]:-}" ] || current[$release]=$(base_hash "$release")
+        [ "$hash" != "${current[$release]}" ] || [ "${rest%%-*}" != "$pod" ] || continue
         if podman rmi "$img" >/dev/null 2>&1; then
             log "removed the stale image $img"
         fi
@@ -226,8 +262,8 @@ with_lock() {
     fi
 }
 
-# The spec a container must match to be kept: image, port, hostname.
-spec_of() { echo "$1|$2|$3"; }
+# The spec a container must match to be kept: image, port, hostname, extra flags.
+spec_of() { echo "$1|$2|$3${4:+|$4}"; }
 
 container_field() { podman container inspect --format "$2" "$1" 2>/dev/null; }
 
@@ -240,12 +276,14 @@ container_alive() {
     [ -n "$pid" ] && [ "$pid" -gt 0 ] && grep -q "$id" "/proc/$pid/cgroup" 2>/dev/null
 }
 
-# Make container $1 match spec (image $2, port $3, hostname $4). Prints "new" when
-# it was (re)created (and so is running), "kept" when it was already right; a kept
-# container is started when $5 is "running", otherwise left as it is.
+# Make container $1 match spec (image $2, port $3, hostname $4, extra `podman run`
+# flags $6...). Prints "new" when it was (re)created (and so is running), "kept"
+# when it was already right; a kept container is started when $5 is "running",
+# otherwise left as it is.
 reconcile() {
     local name=$1 image=$2 port=$3 hostname=$4 want=$5 spec have
-    spec=$(spec_of "$image" "$port" "$hostname")
+    shift 5
+    spec=$(spec_of "$image" "$port" "$hostname" "$*")
     have=$(container_field "$name" '{{index .Config.Labels "halite.fleet.spec"}}' || true)
     if [ -n "$have" ] && [ "$have" = "$spec" ] && [ "$(container_field "$name" '{{.State.Running}}')" = true ] &&
         ! container_alive "$name"; then
@@ -266,7 +304,7 @@ reconcile() {
         [ "$have" = stale ] || log "recreating $name (it does not match the wanted image/port)"
         podman rm -f -t 2 "$name" >/dev/null
     fi
-    podman run -d --name "$name" --hostname "$hostname" \
+    podman run -d --name "$name" --hostname "$hostname" "$@" \
         --label "halite.fleet.spec=$spec" \
         -p "127.0.0.1:$port:22" "$image" /sbin/init >/dev/null ||
         die "cannot start $name from $image on 127.0.0.1:$port"
@@ -321,7 +359,13 @@ raise_inotify_limits() {
 }
 
 cmd_up() {
-    local n=${1:-4}
+    local n=4 with_pod=0 arg
+    for arg in "$@"; do
+        case $arg in
+        --with-pod) with_pod=1 ;;
+        *) n=$arg ;;
+        esac
+    done
     case $n in '' | *[!0-9]*) die "up: N must be a number, not '$n'" ;; esac
     if [ "$n" -lt 1 ] || [ "$n" -gt 50 ]; then
         die "up: N must be between 1 and 50"
@@ -353,6 +397,16 @@ cmd_up() {
         fi
     done
 
+    # The container host: only with --with-pod; otherwise one already there is
+    # left as it is (other test processes may be using it) and still described.
+    local pod_port=$((port_base + 10)) pod_state=absent pod_image
+    if [ "$with_pod" = 1 ]; then
+        pod_image=$(ensure_pod_image "$main_base") || exit 1
+        pod_state=$(reconcile "$pod_name" "$pod_image" "$pod_port" pod1 running --privileged) || exit 1
+    elif [ "$(container_field "$pod_name" '{{.State.Running}}')" = true ] && container_alive "$pod_name"; then
+        pod_state=kept
+    fi
+
     # The unreachable host: created from the same image, booted once so it has its
     # own host key, then stopped so its published port refuses connections.
     local down_port=$port_base down_state down_key
@@ -367,6 +421,22 @@ cmd_up() {
     done
     if [ "$down_state" = new ]; then
         wait_ssh "$down_name" "$down_port" >/dev/null || exit 1
+    fi
+    local pod_key="" pod_facts=""
+    if [ "$pod_state" != absent ]; then
+        pod_key=$(wait_ssh "$pod_name" "$pod_port") || exit 1
+        # Its registry must answer before a test pushes to it.
+        # shellcheck disable=SC2016 # expanded inside the container
+        pod_facts=$(podman exec "$pod_name" sh -c '. /etc/os-release
+            s=$(timeout 60 systemctl is-system-running --wait 2>/dev/null)
+            i=0
+            until busybox wget -q -O /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null; do
+                i=$((i + 1))
+                [ "$i" -lt 60 ] || { echo "registry-down"; exit 1; }
+                sleep 0.5
+            done
+            echo "${VERSION_CODENAME:-}|${VERSION_ID:-}|$s"') ||
+            die "$pod_name: its registry does not answer on 127.0.0.1:5000 (try: $0 exec pod1 systemctl status docker-registry)"
     fi
     if [ "$(container_field "$down_name" '{{.State.Running}}')" = true ]; then
         podman stop -t 5 "$down_name" >/dev/null
@@ -394,12 +464,12 @@ cmd_up() {
         fi
     done
 
-    write_fleet_json "$n" names ports keys facts "$down_port" "$down_key"
-    log "fleet up: $n hosts + $down_name in $((SECONDS - t0)) s; $fleet_dir/fleet.json"
+    write_fleet_json "$n" names ports keys facts "$down_port" "$down_key" "$pod_port" "$pod_key" "$pod_facts"
+    log "fleet up: $n hosts + $down_name$([ "$pod_state" = absent ] || echo " + $pod_name") in $((SECONDS - t0)) s; $fleet_dir/fleet.json"
 }
 
 write_fleet_json() {
-    local n=$1 down_port=$6 down_key=$7
+    local n=$1 down_port=$6 down_key=$7 pod_port=$8 pod_key=$9 pod_facts=${10}
     local -n _names=$2 _ports=$3 _keys=$4 _facts=$5
     local out=$fleet_dir/fleet.json tmp i name release version sys drill
     tmp=$(mktemp "$fleet_dir/fleet.json.XXXXXX")
@@ -433,7 +503,20 @@ write_fleet_json() {
             "$(json_str "$down_name")" "$down_port"
         printf '"state": "stopped", "release": %s, "os_version": null, "system_state": null, "drill_initial": null, "host_key": %s}\n' \
             "$(json_str "$main_release")" "$(json_str "$down_key")"
-        printf '  ]\n}\n'
+        printf '  ],\n'
+        # The container host, apart from `hosts` so that tests of the other hosts
+        # never see it; null when the fleet was brought up without --with-pod.
+        if [ -n "$pod_key" ]; then
+            IFS='|' read -r release version sys <<<"$pod_facts"
+            printf '  "pod": {"id": "pod1", "container": %s, "hostname": "pod1", "address": "127.0.0.1", "port": %d, ' \
+                "$(json_str "$pod_name")" "$pod_port"
+            printf '"state": "running", "release": %s, "os_version": %s, "system_state": %s, "drill_initial": null, ' \
+                "$(json_str "$release")" "$(json_str "$version")" "$(json_str "$sys")"
+            printf '"registry": "127.0.0.1:5000", "host_key": %s}\n' "$(json_str "$pod_key")"
+        else
+            printf '  "pod": null\n'
+        fi
+        printf '}\n'
     } >"$tmp"
     chmod 644 "$tmp"
     mv "$tmp" "$out"
@@ -442,7 +525,7 @@ write_fleet_json() {
 cmd_down() {
     with_lock
     local name
-    for name in $(podman ps -a --format '{{.Names}}' | grep -E "^${prefix}(node[0-9]+|down)$" || true); do
+    for name in $(podman ps -a --format '{{.Names}}' | grep -E "^${prefix}(node[0-9]+|down|pod1)$" || true); do
         podman rm -f -t 2 "$name" >/dev/null && log "removed $name"
     done
     rm -f "$fleet_dir/fleet.json"
@@ -451,14 +534,14 @@ cmd_down() {
 cmd_clean() {
     cmd_down
     local img
-    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base)?:' || true); do
+    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base|-pod|-podnode)?:' || true); do
         podman rmi "$img" >/dev/null && log "removed $img"
     done
     rm -rf "$fleet_dir/build" "$fleet_dir/cache"
 }
 
 cmd_status() {
-    podman ps -a --filter "name=^${prefix}(node[0-9]+|down)$" \
+    podman ps -a --filter "name=^${prefix}(node[0-9]+|down|pod1)$" \
         --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}\t{{.Image}}'
     if [ -f "$fleet_dir/fleet.json" ]; then
         echo "description: $fleet_dir/fleet.json"

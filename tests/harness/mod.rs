@@ -10,6 +10,10 @@
 //!   [`Workspace::halite`] runs the binary there.
 //! - [`Fleet::podman_exec`] reaches a host behind halite's back, for setup and
 //!   verification.
+//! - [`Fleet::get_with_pod`] also brings up `pod1`, the privileged host that
+//!   runs podman inside (`fleet.sh up 4 --with-pod`); it is kept apart from
+//!   [`Fleet::hosts`] and only in a workspace's inventory when asked for
+//!   ([`WorkspaceBuilder::with_pod`]), so the other tests never see it.
 //!
 //! Every host is reached on a published 127.0.0.1 port and nowhere else: the
 //! description is refused if it names any other address.
@@ -100,6 +104,7 @@ impl FleetHost {
                     "fleet_index": i,
                 })
             }
+            None if self.id == "pod1" => serde_json::json!({"roles": ["containers"]}),
             None => serde_json::json!({"roles": ["down"], "datacenter": "dc0"}),
         }
     }
@@ -116,41 +121,57 @@ pub struct Fleet {
     pub alice_password: String,
     /// Running hosts first (`node1`..), then the stopped host `down`.
     pub hosts: Vec<FleetHost>,
+    /// The container host `pod1` (podman inside, a registry on its own
+    /// 127.0.0.1:5000), when the fleet was brought up with `--with-pod`.
+    pub pod: Option<FleetHost>,
     /// The whole description, for anything not lifted into fields.
     pub json: Value,
 }
 
 static FLEET: OnceLock<Result<Fleet, String>> = OnceLock::new();
+static FLEET_WITH_POD: OnceLock<Result<Fleet, String>> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 impl Fleet {
     /// The fleet, brought up on first use in this process. Panics with the
     /// script's output if it cannot come up.
     pub fn get() -> &'static Fleet {
-        match FLEET.get_or_init(Fleet::bring_up) {
+        match FLEET.get_or_init(|| Fleet::bring_up(false)) {
             Ok(fleet) => fleet,
             Err(message) => panic!("{message}"),
         }
     }
 
-    fn bring_up() -> Result<Fleet, String> {
+    /// The fleet with the container host `pod1` as well ([`Fleet::pod_host`]).
+    pub fn get_with_pod() -> &'static Fleet {
+        match FLEET_WITH_POD.get_or_init(|| Fleet::bring_up(true)) {
+            Ok(fleet) if fleet.pod.is_some() => fleet,
+            Ok(_) => panic!("`fleet.sh up --with-pod` described no pod host"),
+            Err(message) => panic!("{message}"),
+        }
+    }
+
+    fn bring_up(with_pod: bool) -> Result<Fleet, String> {
         let script = fleet_script();
+        let pod_flag = if with_pod { " --with-pod" } else { "" };
         eprintln!(
-            "harness: `{} up {FLEET_SIZE}` (the first run builds images, a few minutes)",
+            "harness: `{} up {FLEET_SIZE}{pod_flag}` (the first run builds images, a few minutes)",
             script.display()
         );
-        let out = run_with_timeout(
-            Command::new("bash")
-                .arg(&script)
-                .arg("up")
-                .arg(FLEET_SIZE.to_string())
-                .env("HALITE_FLEET_DIR", fleet_dir()),
-            Duration::from_secs(1800),
-        )
+        let mut command = Command::new("bash");
+        command
+            .arg(&script)
+            .arg("up")
+            .arg(FLEET_SIZE.to_string())
+            .env("HALITE_FLEET_DIR", fleet_dir());
+        if with_pod {
+            command.arg("--with-pod");
+        }
+        let out = run_with_timeout(&mut command, Duration::from_secs(1800))
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if !out.success() {
             return Err(format!(
-                "the test fleet did not come up: `{} up {FLEET_SIZE}` {}\n\
+                "the test fleet did not come up: `{} up {FLEET_SIZE}{pod_flag}` {}\n\
                  (it needs root, podman and Debian's package mirror; run it by hand to see more)\n\
                  --- stdout\n{}\n--- stderr\n{}",
                 script.display(),
@@ -175,12 +196,7 @@ impl Fleet {
                 .ok_or_else(|| format!("missing string `{key}` in {v}"))
         };
         let opt_str = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
-        let mut hosts = Vec::new();
-        for h in json
-            .get("hosts")
-            .and_then(Value::as_array)
-            .ok_or("missing `hosts`")?
-        {
+        let parse_host = |h: &Value| -> Result<FleetHost, String> {
             let address = str_at(h, "address")?;
             let loopback = address
                 .parse::<std::net::IpAddr>()
@@ -196,7 +212,7 @@ impl Fleet {
                 .and_then(Value::as_u64)
                 .and_then(|p| u16::try_from(p).ok())
                 .ok_or_else(|| format!("missing or bad `port` in {h}"))?;
-            hosts.push(FleetHost {
+            Ok(FleetHost {
                 id: str_at(h, "id")?,
                 container: str_at(h, "container")?,
                 hostname: str_at(h, "hostname")?,
@@ -207,8 +223,19 @@ impl Fleet {
                 system_state: opt_str(h, "system_state"),
                 drill_initial: opt_str(h, "drill_initial"),
                 host_key: opt_str(h, "host_key").unwrap_or_default(),
-            });
-        }
+            })
+        };
+        let hosts = json
+            .get("hosts")
+            .and_then(Value::as_array)
+            .ok_or("missing `hosts`")?
+            .iter()
+            .map(parse_host)
+            .collect::<Result<Vec<_>, _>>()?;
+        let pod = match json.get("pod") {
+            None | Some(Value::Null) => None,
+            Some(h) => Some(parse_host(h)?),
+        };
         Ok(Fleet {
             dir: PathBuf::from(str_at(&json, "fleet_dir")?),
             private_key: PathBuf::from(str_at(&json, "private_key")?),
@@ -219,6 +246,7 @@ impl Fleet {
                 .unwrap_or_default()
                 .to_string(),
             hosts,
+            pod,
             json,
         })
     }
@@ -227,8 +255,17 @@ impl Fleet {
     pub fn host(&self, id: &str) -> &FleetHost {
         self.hosts
             .iter()
+            .chain(self.pod.iter())
             .find(|h| h.id == id || h.container == id)
             .unwrap_or_else(|| panic!("the fleet has no host `{id}`"))
+    }
+
+    /// The container host `pod1`; panics unless the fleet came up with it
+    /// ([`Fleet::get_with_pod`]).
+    pub fn pod_host(&self) -> &FleetHost {
+        self.pod
+            .as_ref()
+            .expect("the fleet has no pod host (use Fleet::get_with_pod)")
     }
 
     /// The running hosts, `node1`...
@@ -261,6 +298,7 @@ impl Fleet {
     pub fn workspace_builder(&'static self) -> WorkspaceBuilder {
         WorkspaceBuilder {
             fleet: self,
+            with_pod: false,
             extra_inventory: Vec::new(),
             known_hosts: BTreeMap::new(),
             halite_yaml_extra: String::new(),
@@ -342,6 +380,7 @@ impl Fleet {
 /// Customises a [`Workspace`] before it is written.
 pub struct WorkspaceBuilder {
     fleet: &'static Fleet,
+    with_pod: bool,
     extra_inventory: Vec<(String, String)>,
     /// Host id -> replacement key line (`None` drops the host's entry).
     known_hosts: BTreeMap<String, Option<String>>,
@@ -349,6 +388,12 @@ pub struct WorkspaceBuilder {
 }
 
 impl WorkspaceBuilder {
+    /// Put the container host `pod1` in the inventory and known_hosts too.
+    pub fn with_pod(mut self) -> Self {
+        self.with_pod = true;
+        self
+    }
+
     /// Add `inventory/NAME` (a YAML file merged with the generated `hosts.yaml`).
     pub fn inventory_file(mut self, name: &str, yaml: &str) -> Self {
         self.extra_inventory
@@ -389,12 +434,16 @@ impl WorkspaceBuilder {
         };
         std::fs::create_dir_all(ws.inventory_dir()).unwrap();
         std::fs::create_dir_all(ws.cache_dir()).unwrap();
-        ws.write("inventory/hosts.yaml", &inventory_yaml(self.fleet));
+        ws.write(
+            "inventory/hosts.yaml",
+            &inventory_yaml(self.fleet, self.with_pod),
+        );
         for (name, yaml) in &self.extra_inventory {
             ws.write(&format!("inventory/{name}"), yaml);
         }
         let mut known_hosts = String::new();
-        for host in &self.fleet.hosts {
+        let pod = self.fleet.pod.iter().filter(|_| self.with_pod);
+        for host in self.fleet.hosts.iter().chain(pod) {
             match self.known_hosts.get(&host.id) {
                 None if !host.host_key.is_empty() => {
                     known_hosts.push_str(&host.known_hosts_line());
@@ -426,12 +475,13 @@ fn y(v: impl Into<Value>) -> String {
 
 /// The inventory of the whole fleet: every host as root with the test key, static
 /// grains, and groups.
-fn inventory_yaml(fleet: &Fleet) -> String {
+fn inventory_yaml(fleet: &Fleet, with_pod: bool) -> String {
     let key = fleet.private_key.display().to_string();
     let mut out = String::from(
         "# Written by tests/harness: the test fleet (tests/fleet/fleet.sh).\nhosts:\n",
     );
-    for h in &fleet.hosts {
+    let pod = fleet.pod.iter().filter(|_| with_pod);
+    for h in fleet.hosts.iter().chain(pod) {
         out.push_str(&format!(
             "  {}:\n    host: {}\n    port: {}\n    user: root\n    identity: {}\n    connect_timeout: {}\n    grains: {}\n",
             h.id,
