@@ -90,6 +90,14 @@ for h_t in apt-get dnf yum zypper apk pacman; do
 		break
 	fi
 done
+# Container engine: the CLI the docker_* modules drive. podman first: a
+# `docker` command next to it is usually podman-docker's shim.
+for h_t in podman docker; do
+	if h_has "$h_t"; then
+		h_val container_tool "$h_t"
+		break
+	fi
+done
 
 # CPU and memory: only the lines the grains need (a flags line per CPU would
 # make the output grow with the core count).

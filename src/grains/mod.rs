@@ -65,6 +65,7 @@ pub fn parse(id: &str, stdout: &str) -> Result<Value, GrainsError> {
     net_grains(&facts, &mut g);
     g.insert("init".into(), json!(init_system(&facts)));
     g.insert("pkg_manager".into(), json!(pkg_manager(&facts)));
+    g.insert("container_engine".into(), json!(container_engine(&facts)));
     let (virt, subtype) = virtual_grains(&facts, &g);
     g.insert("virtual".into(), json!(virt));
     if let Some(s) = subtype {
@@ -895,6 +896,17 @@ fn pkg_manager(f: &Facts) -> &'static str {
     }
 }
 
+/// `container_engine`: the CLI the `docker_*` states and `docker.*` functions
+/// drive (`podman` or `docker`), or `absent`. Not a Salt grain: Salt's docker
+/// modules talk to dockerd's API; halite drives either engine's CLI.
+fn container_engine(f: &Facts) -> &'static str {
+    match f.one("container_tool").unwrap_or("") {
+        "podman" => "podman",
+        "docker" => "docker",
+        _ => "absent",
+    }
+}
+
 /// `virtual` and `virtual_subtype`. Containers are looked for first: a
 /// container on a VM is described as the container, as systemd-detect-virt
 /// does. Salt itself reports Podman and Docker hosts poorly (cgroup v2 hides
@@ -1459,6 +1471,21 @@ mod tests {
         assert_eq!(g["shell"], "/bin/sh");
     }
 
+    #[test]
+    fn container_engine_is_podman_docker_or_absent() {
+        let with = |tool: &str| {
+            parse("x", &format!("@halite_grains\n 1\n@container_tool\n {tool}\n")).unwrap()
+        };
+        assert_eq!(with("podman")["container_engine"], "podman");
+        assert_eq!(with("docker")["container_engine"], "docker");
+        assert_eq!(with("nerdctl")["container_engine"], "absent");
+        assert_eq!(
+            parse("node001", DEBIAN_PODMAN).unwrap()["container_engine"],
+            "absent"
+        );
+        assert_eq!(parse("tiny", MINIMAL).unwrap()["container_engine"], "absent");
+    }
+
     fn os_of(os_release: &str) -> Value {
         let lines: String = os_release.lines().map(|l| format!(" {l}\n")).collect();
         parse("x", &format!("@halite_grains\n 1\n@os_release\n{lines}")).unwrap()
@@ -1689,6 +1716,20 @@ mod tests {
         assert!(!g["cpuarch"].as_str().unwrap().is_empty());
         assert_eq!(g["uid"].as_u64(), Some(u64::from(current_uid())));
         assert!(g["virtual"].is_string());
+        let has = |tool: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool} >/dev/null")])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let engine = if has("podman") {
+            "podman"
+        } else if has("docker") {
+            "docker"
+        } else {
+            "absent"
+        };
+        assert_eq!(g["container_engine"], engine);
     }
 
     /// The current uid without `unsafe`: the owner of a file we just made.
