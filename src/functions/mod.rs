@@ -7,6 +7,7 @@
 //! `FUNCTIONS` list; adding a module is one line in [`MODULES`].
 
 pub mod cmd;
+pub mod docker;
 pub mod grains;
 pub mod pkg;
 pub mod service;
@@ -27,6 +28,7 @@ pub const MODULES: &[&[Spec]] = &[
     grains::FUNCTIONS,
     pkg::FUNCTIONS,
     service::FUNCTIONS,
+    docker::FUNCTIONS,
     state::FUNCTIONS,
     sys::FUNCTIONS,
 ];
