@@ -16,9 +16,12 @@
 //! reach the shell only through [`crate::transport::quote`].
 
 pub mod cmd;
+pub mod docker_container;
+pub mod docker_image;
 pub mod file;
 pub mod group;
 pub mod pkg;
+pub mod pkgrepo;
 pub mod service;
 pub mod user;
 
@@ -35,6 +38,9 @@ pub const MODULES: &[ModuleDef] = &[
     service::MODULE,
     user::MODULE,
     group::MODULE,
+    docker_image::MODULE,
+    docker_container::MODULE,
+    pkgrepo::MODULE,
 ];
 
 /// A module: its name and functions.

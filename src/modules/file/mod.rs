@@ -17,7 +17,7 @@ use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
 
-pub use paths::resolve_salt_url;
+pub use paths::{resolve_salt_url, SourceError};
 
 pub const MODULE: ModuleDef = ModuleDef {
     name: "file",
