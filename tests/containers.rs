@@ -1,0 +1,560 @@
+//! Fleet tests of the container and repository states through the real
+//! binary, on pod1 only (the privileged host with podman inside and a
+//! registry on its own 127.0.0.1:5000; `fleet.sh up --with-pod`).
+//!
+//! - The immutable rollout: app:v1 deployed (pulled from the registry for
+//!   real), a re-apply changes nothing, v2 replaces the container, v3 (whose
+//!   health check fails) is rolled back to v2 with the state failed and exit
+//!   code 1, a watched config file restarts the container, a tag that moved
+//!   to another image replaces it; `test=True` before each step names
+//!   exactly the states the real apply then changes (or fails).
+//! - pkgrepo: a local apt repository signed with a key made here by gpg,
+//!   served by a file:// URI, added with its key, a package installed from
+//!   it in the same run, the index refreshed only when the repository
+//!   changed, a wrong key failing the state, and the repository removed.
+//! - The docker.* execution functions and the container_engine grain.
+
+mod harness;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use harness::{Fleet, Workspace};
+use serde_json::Value;
+
+const POD: &str = "pod1";
+const REPO: &str = "127.0.0.1:5000/halite-app";
+
+fn fleet() -> &'static Fleet {
+    Fleet::get_with_pod()
+}
+
+fn workspace(fleet: &'static Fleet) -> Workspace {
+    fleet.workspace_builder().with_pod().build()
+}
+
+/// Run halite with `--out json` on pod1; (exit code, pod1's result).
+fn halite(ws: &Workspace, args: &[&str]) -> (i32, Value) {
+    let mut all = vec![POD];
+    all.extend_from_slice(args);
+    let (out, v) = ws.halite_json(&all);
+    let result = v["results"][POD].clone();
+    assert!(!result.is_null(), "no result for {POD}:\n{out}");
+    (out.code.unwrap_or(-1), result)
+}
+
+/// State ids whose result is None (test=True: would change).
+fn predicted(r: &Value) -> BTreeSet<String> {
+    ids(r, |s| s["result"].is_null())
+}
+
+/// State ids that changed something or failed.
+fn changed_or_failed(r: &Value) -> BTreeSet<String> {
+    ids(r, |s| {
+        s["result"] == Value::Bool(false) || s["changes"].as_object().is_some_and(|c| !c.is_empty())
+    })
+}
+
+fn ids(r: &Value, keep: impl Fn(&Value) -> bool) -> BTreeSet<String> {
+    r["ret"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no state results: {r}"))
+        .values()
+        .filter(|s| keep(s))
+        .map(|s| s["__id__"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn state<'a>(r: &'a Value, id: &str) -> &'a Value {
+    r["ret"]
+        .as_object()
+        .and_then(|m| m.values().find(|s| s["__id__"] == id))
+        .unwrap_or_else(|| panic!("no state {id}: {r}"))
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// `test=True`, then the real apply: the prediction must name exactly the
+/// states that then change or fail. Returns (exit code, real result).
+fn predict_then_apply(ws: &Workspace, sls: &str, pillar: &str, expect: &[&str]) -> (i32, Value) {
+    let (code, _, real) = predict_then_apply_both(ws, sls, pillar, expect);
+    (code, real)
+}
+
+/// [`predict_then_apply`], also returning the prediction.
+fn predict_then_apply_both(
+    ws: &Workspace,
+    sls: &str,
+    pillar: &str,
+    expect: &[&str],
+) -> (i32, Value, Value) {
+    let pillar = format!("pillar={pillar}");
+    let (code, test) = halite(ws, &["state.sls", sls, &pillar, "test=True"]);
+    assert_eq!(code, 0, "test=True: {test}");
+    assert_eq!(predicted(&test), set(expect), "prediction: {test}");
+    let (code, real) = halite(ws, &["state.sls", sls, &pillar]);
+    assert_eq!(changed_or_failed(&real), set(expect), "apply: {real}");
+    (code, test, real)
+}
+
+fn pod_sh(fleet: &Fleet, cmd: &str) -> String {
+    fleet.podman_exec_ok(POD, cmd).trim().to_string()
+}
+
+/// What the app answers on its published port inside pod1.
+fn served(fleet: &Fleet, path: &str) -> String {
+    pod_sh(
+        fleet,
+        &format!("busybox wget -q -O- http://127.0.0.1:8080/{path}"),
+    )
+}
+
+/// Build app images from busybox-static inside pod1 and push them to its
+/// registry: each serves /version and /health (`ok`, or `broken` for v3).
+fn build_images(fleet: &Fleet, versions: &[(&str, &str)]) {
+    let mut script = String::from(
+        r#"set -e
+build() {
+	d=$(mktemp -d)
+	mkdir -p "$d/bin" "$d/www"
+	cp /bin/busybox "$d/bin/"
+	chroot "$d" /bin/busybox --install -s /bin
+	echo "$2" >"$d/www/version"
+	echo "$3" >"$d/www/health"
+	printf '#!/bin/sh\ntrap "exit 0" TERM\nhttpd -f -p 8080 -h /www &\nwait\n' >"$d/start"
+	tar -C "$d" -c . | podman import -q --change 'CMD ["/bin/sh", "/start"]' - "$1" >/dev/null
+	podman push -q "$1"
+	podman rmi "$1" >/dev/null
+	rm -rf "$d"
+}
+"#,
+    );
+    for (tag, content) in versions {
+        let health = if tag.starts_with("v3") {
+            "broken"
+        } else {
+            "ok"
+        };
+        script.push_str(&format!("build {REPO}:{tag} {content} {health}\n"));
+    }
+    fleet.podman_exec_ok(POD, &script);
+}
+
+const APP_SLS: &str = r#"
+app-config:
+  file.managed:
+    - name: /srv/halite-app/conf/app.conf
+    - contents: {{ pillar.get('greeting', 'hello') }}
+    - makedirs: True
+
+app-image:
+  docker_image.present:
+    - name: 127.0.0.1:5000/halite-app
+    - tag: {{ pillar['version'] }}
+
+app:
+  docker_container.running:
+    - image: 127.0.0.1:5000/halite-app:{{ pillar['version'] }}
+    - port_bindings:
+      - 8080:8080
+    - binds:
+      - /srv/halite-app/conf:/www/conf:ro
+    - environment:
+      - APP_ENV: test
+    - labels:
+      - tier=web
+    - health_cmd: busybox wget -q -O- http://127.0.0.1:8080/health | grep -qx ok
+    - health_timeout: 4
+    - stop_timeout: 2
+    - require:
+      - docker_image: app-image
+    - watch:
+      - file: app-config
+"#;
+
+fn container(fleet: &Fleet, format: &str) -> String {
+    pod_sh(
+        fleet,
+        &format!("podman container inspect --format '{format}' app"),
+    )
+}
+
+#[test]
+fn immutable_rollout_replaces_only_on_change_and_rolls_back_a_failed_release() {
+    let fleet = fleet();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        POD,
+        &format!(
+            "podman rm -f -t 0 app app-halite-old >/dev/null 2>&1; \
+             podman images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{REPO}:' | xargs -r podman rmi -f >/dev/null; \
+             podman image prune -f >/dev/null; rm -rf /srv/halite-app; true"
+        ),
+    );
+    build_images(fleet, &[("v1", "v1"), ("v2", "v2"), ("v3", "v3")]);
+    let ws = workspace(fleet);
+    ws.write("states/app.sls", APP_SLS);
+    let v = |version: &str, greeting: &str| format!("{{version: {version}, greeting: {greeting}}}");
+
+    // v1: pulled for real, created, healthy.
+    let (code, r) = predict_then_apply(
+        &ws,
+        "app",
+        &v("v1", "hello"),
+        &["app-config", "app-image", "app"],
+    );
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(served(fleet, "version"), "v1");
+    assert_eq!(served(fleet, "conf/app.conf"), "hello");
+    let id_v1 = container(fleet, "{{.Id}}");
+    assert_eq!(container(fleet, "{{index .Config.Labels \"tier\"}}"), "web");
+    assert!(
+        container(fleet, "{{index .Config.Labels \"halite.fingerprint\"}}").len() == 64,
+        "the fingerprint label is on the container"
+    );
+
+    // The same again: nothing changes, one remote execution (no apply).
+    let (code, r) = predict_then_apply(&ws, "app", &v("v1", "hello"), &[]);
+    assert_eq!(code, 0);
+    assert_eq!(r["executions"], 1, "{r}");
+    assert_eq!(container(fleet, "{{.Id}}"), id_v1, "not replaced");
+
+    // v2: the container is replaced, the old one removed.
+    let (code, r) = predict_then_apply(&ws, "app", &v("v2", "hello"), &["app-image", "app"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(served(fleet, "version"), "v2");
+    let app = state(&r, "app");
+    assert_eq!(
+        app["changes"]["replaced"]["image"]["new"],
+        format!("{REPO}:v2"),
+        "{app}"
+    );
+    let id_v2 = container(fleet, "{{.Id}}");
+    assert_ne!(id_v2, id_v1);
+    assert_eq!(app["changes"]["container_id"]["new"], id_v2.as_str());
+    assert_eq!(
+        pod_sh(
+            fleet,
+            "podman ps -a --format '{{.Names}}' | sort | tr '\\n' ' '"
+        ),
+        "app",
+        "the old container is gone"
+    );
+
+    // v3 fails its health check: rolled back to v2, the state fails, exit 1.
+    let (code, r) = predict_then_apply(&ws, "app", &v("v3", "hello"), &["app-image", "app"]);
+    assert_eq!(code, 1, "{r}");
+    let app = state(&r, "app");
+    assert_eq!(app["result"], false);
+    let comment = app["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("the health command did not succeed within 4 s")
+            && comment.contains("Rolled back: the previous container app runs again"),
+        "{comment}"
+    );
+    assert_eq!(state(&r, "app-image")["result"], true);
+    assert_eq!(
+        container(fleet, "{{.Id}}"),
+        id_v2,
+        "the v2 container is back"
+    );
+    assert_eq!(container(fleet, "{{.State.Status}}"), "running");
+    assert_eq!(served(fleet, "version"), "v2");
+    assert_eq!(
+        pod_sh(
+            fleet,
+            "podman ps -a --format '{{.Names}}' | sort | tr '\\n' ' '"
+        ),
+        "app",
+        "neither the v3 container nor app-halite-old is left"
+    );
+
+    // Back to v2 after the rollback: nothing to do.
+    let (code, _) = predict_then_apply(&ws, "app", &v("v2", "hello"), &[]);
+    assert_eq!(code, 0);
+
+    // A watched config change restarts the container, without replacing it.
+    let started = container(fleet, "{{.State.StartedAt}}");
+    let (code, r) = predict_then_apply(&ws, "app", &v("v2", "bonjour"), &["app-config", "app"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        container(fleet, "{{.Id}}"),
+        id_v2,
+        "restarted, not replaced"
+    );
+    assert_ne!(container(fleet, "{{.State.StartedAt}}"), started);
+    assert_eq!(served(fleet, "conf/app.conf"), "bonjour");
+    assert!(state(&r, "app")["changes"]["watch"].is_string(), "{r}");
+
+    // The tag v2 moves to another image (pulled ad hoc): the image ID
+    // differs, so the container is replaced although its config did not.
+    build_images(fleet, &[("v2", "v2b")]);
+    let (code, pull) = halite(&ws, &["docker.pull", &format!("{REPO}:v2")]);
+    assert_eq!(code, 0, "{pull}");
+    assert!(
+        pull["ret"]["Status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Downloaded newer image"),
+        "{pull}"
+    );
+    let (code, r) = predict_then_apply(&ws, "app", &v("v2", "bonjour"), &["app"]);
+    assert_eq!(code, 0, "{r}");
+    let replaced = state(&r, "app")["changes"]["replaced"].clone();
+    assert_eq!(
+        replaced.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["image_id"],
+        "{replaced}"
+    );
+    assert_eq!(served(fleet, "version"), "v2b");
+}
+
+/// Make a signed flat apt repository in `dir`: halite-hello and halite-extra
+/// 1.0, Packages, Release and InRelease signed by a fresh key; returns the
+/// armored public key.
+fn signed_repo(dir: &Path, gnupg: &Path) -> String {
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("GNUPGHOME", gnupg)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    sh(r#"set -e
+chmod 700 "$GNUPGHOME"
+gpg --batch --quiet --passphrase '' --quick-gen-key 'halite test repo <repo@halite.invalid>' ed25519 sign never
+mkdir -p repo
+for p in halite-hello halite-extra; do
+	mkdir -p "build/$p/DEBIAN" "build/$p/usr/share/$p"
+	printf 'Package: %s\nVersion: 1.0\nArchitecture: all\nMaintainer: halite tests <t@halite.invalid>\nDescription: halite pkgrepo test package\n x\n' "$p" >"build/$p/DEBIAN/control"
+	echo "$p" >"build/$p/usr/share/$p/name"
+	dpkg-deb --root-owner-group -Zgzip --build "build/$p" "repo/${p}_1.0_all.deb" >/dev/null
+done
+cd repo
+dpkg-scanpackages --multiversion . /dev/null 2>/dev/null >Packages
+{
+	echo "Origin: halite-test"; echo "Label: halite-test"; echo "Suite: ./"
+	echo "Date: $(LC_ALL=C date -u -R)"; echo "SHA256:"
+	printf ' %s %s %s\n' "$(sha256sum <Packages | cut -d' ' -f1)" "$(stat -c %s Packages)" Packages
+} >Release
+gpg --batch --yes --quiet --clearsign -o InRelease Release
+"#);
+    sh("gpg --armor --export")
+}
+
+const REPO_SLS: &str = r#"
+test-repo:
+  pkgrepo.managed:
+    - name: deb file:/srv/halite-test-repo ./
+    - key_url: salt://keys/halite-test.asc
+
+halite-hello:
+  pkg.installed:
+    - require:
+      - pkgrepo: test-repo
+
+# Not in any index before the repository is added: planned after it.
+halite-extra:
+  pkg.latest:
+    - require:
+      - pkgrepo: test-repo
+"#;
+
+#[test]
+fn pkgrepo_adds_a_signed_repository_installs_from_it_and_removes_it() {
+    let fleet = fleet();
+    let _serial = fleet.serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let gnupg = tmp.path().join("gnupg");
+    std::fs::create_dir(&gnupg).unwrap();
+    let key = signed_repo(tmp.path(), &gnupg);
+    assert!(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    fleet.podman_exec_ok(
+        POD,
+        "dpkg -P halite-hello halite-extra >/dev/null 2>&1; \
+         rm -rf /srv/halite-test-repo /etc/apt/sources.list.d/srv_halite-test-repo.list \
+                /etc/apt/keyrings/srv_halite-test-repo.asc /var/lib/apt/lists/_srv_halite-test-repo_*; true",
+    );
+    let container = &fleet.pod_host().container;
+    let cp = Command::new("podman")
+        .args(["--runtime", "runc", "cp"])
+        .arg(tmp.path().join("repo"))
+        .arg(format!("{container}:/srv/halite-test-repo"))
+        .status()
+        .unwrap();
+    assert!(cp.success());
+
+    let ws = workspace(fleet);
+    ws.write("states/keys/halite-test.asc", &key);
+    ws.write("states/repo.sls", REPO_SLS);
+    let all = ["halite-extra", "halite-hello", "test-repo"];
+    let (code, test, r) = predict_then_apply_both(&ws, "repo", "{}", &all);
+    assert_eq!(code, 0, "{r}");
+    // pkg.installed plans an unknown package as "installed" and runs after
+    // the repository; pkg.latest cannot judge "latest" before the index has
+    // it, so the engine decides it once the repository is in (Deferred).
+    assert_eq!(
+        state(&test, "halite-hello")["changes"]["halite-hello"]["new"],
+        "installed"
+    );
+    assert!(
+        state(&test, "halite-extra")["comment"]
+            .as_str()
+            .unwrap()
+            .starts_with("Decided after the states it requires have run"),
+        "{test}"
+    );
+    assert!(
+        state(&r, "test-repo")["comment"]
+            .as_str()
+            .unwrap()
+            .contains("its package index was refreshed"),
+        "{r}"
+    );
+    assert_eq!(
+        state(&r, "halite-hello")["changes"]["halite-hello"]["new"],
+        "1.0"
+    );
+    assert_eq!(
+        state(&r, "halite-extra")["changes"]["halite-extra"]["new"],
+        "1.0"
+    );
+    assert_eq!(
+        pod_sh(
+            fleet,
+            "cat /etc/apt/sources.list.d/srv_halite-test-repo.list"
+        ),
+        "deb [signed-by=/etc/apt/keyrings/srv_halite-test-repo.asc] file:/srv/halite-test-repo ./"
+    );
+    assert_eq!(
+        pod_sh(fleet, "cat /etc/apt/keyrings/srv_halite-test-repo.asc"),
+        key.trim(),
+        "the armored key as it is: no gpg on the target"
+    );
+
+    // Unchanged: no apply at all, so no index refresh.
+    let (code, r) = predict_then_apply(&ws, "repo", "{}", &[]);
+    assert_eq!(code, 0);
+    assert_eq!(r["executions"], 1, "{r}");
+
+    // A key that did not sign the repository: apt refuses it and so does the state.
+    let other = tempfile::tempdir().unwrap();
+    let other_key = {
+        let g = other.path().join("g");
+        std::fs::create_dir(&g).unwrap();
+        signed_repo(other.path(), &g)
+    };
+    ws.write("states/keys/halite-test.asc", &other_key);
+    let (code, r) = halite(&ws, &["state.sls", "repo"]);
+    assert_eq!(code, 1, "{r}");
+    let repo = state(&r, "test-repo");
+    assert_eq!(repo["result"], false);
+    assert!(
+        repo["comment"]
+            .as_str()
+            .unwrap()
+            .contains("refreshing its package index failed"),
+        "{repo}"
+    );
+
+    // Removed: the line, the keyring and the repository's lists; the index
+    // no longer offers its packages.
+    ws.write(
+        "states/norepo.sls",
+        "test-repo:\n  pkgrepo.absent:\n    - name: deb file:/srv/halite-test-repo ./\n",
+    );
+    let (code, r) = predict_then_apply(&ws, "norepo", "{}", &["test-repo"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        pod_sh(
+            fleet,
+            "ls /etc/apt/sources.list.d /etc/apt/keyrings /var/lib/apt/lists | grep -c halite-test-repo || true"
+        ),
+        "0"
+    );
+    assert!(
+        !pod_sh(fleet, "apt-cache madison halite-hello").contains("file:/srv/halite-test-repo"),
+        "the index still offers the repository's packages"
+    );
+    let (code, r) = predict_then_apply(&ws, "norepo", "{}", &[]);
+    assert_eq!(code, 0);
+    assert_eq!(r["executions"], 1, "{r}");
+}
+
+#[test]
+fn docker_functions_and_the_container_engine_grain() {
+    let fleet = fleet();
+    let _serial = fleet.serial();
+    let ws = workspace(fleet);
+    let (code, g) = halite(&ws, &["grains.item", "container_engine"]);
+    assert_eq!(code, 0);
+    assert_eq!(g["ret"]["container_engine"], "podman");
+    let (_, v) = ws.halite_json(["node1", "grains.item", "container_engine"]);
+    assert_eq!(v["results"]["node1"]["ret"]["container_engine"], "absent");
+
+    fleet.podman_exec_ok(POD, "podman rm -f -t 0 fn-demo >/dev/null 2>&1; true");
+    build_images(fleet, &[("fn", "fn")]);
+    let image = format!("{REPO}:fn");
+    let (code, pull) = halite(&ws, &["docker.pull", &image]);
+    assert_eq!(code, 0, "{pull}");
+    let id = pull["ret"]["Id"].as_str().unwrap().to_string();
+    let (_, images) = halite(&ws, &["docker.images"]);
+    assert_eq!(
+        images["ret"][&id[..12]]["RepoTags"],
+        serde_json::json!([image])
+    );
+    let (_, inspect) = halite(&ws, &["docker.inspect_image", &image]);
+    assert_eq!(
+        inspect["ret"]["Id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+        id
+    );
+
+    fleet.podman_exec_ok(
+        POD,
+        &format!("podman create --name fn-demo {image} >/dev/null"),
+    );
+    let (code, ps) = halite(&ws, &["docker.ps"]);
+    assert_eq!(code, 0);
+    assert!(ps["ret"].get("fn-demo").is_none(), "not running yet: {ps}");
+    let (_, started) = halite(&ws, &["docker.start", "fn-demo"]);
+    assert_eq!(
+        started["ret"]["state"],
+        serde_json::json!({"old": "created", "new": "running"})
+    );
+    let (_, ps) = halite(&ws, &["docker.ps"]);
+    assert_eq!(ps["ret"]["fn-demo"]["Image"], image.as_str(), "{ps}");
+    let (_, inspect) = halite(&ws, &["docker.inspect_container", "fn-demo"]);
+    assert_eq!(inspect["ret"]["State"]["Running"], true);
+    let (code, refused) = halite(&ws, &["docker.rm", "fn-demo"]);
+    assert_eq!(
+        code, 1,
+        "a running container is not removed without force: {refused}"
+    );
+    let (_, stopped) = halite(&ws, &["docker.stop", "fn-demo", "timeout=2"]);
+    assert_eq!(stopped["ret"]["state"]["new"], "exited");
+    let (_, all) = halite(&ws, &["docker.ps", "all=True"]);
+    assert!(all["ret"]["fn-demo"]["Status"]
+        .as_str()
+        .unwrap()
+        .starts_with("Exited"));
+    let (code, removed) = halite(&ws, &["docker.rm", "fn-demo"]);
+    assert_eq!(code, 0, "{removed}");
+    assert_eq!(removed["ret"][0], inspect["ret"]["Id"]);
+    let (code, rmi) = halite(&ws, &["docker.rmi", &image]);
+    assert_eq!(code, 0, "{rmi}");
+    assert_eq!(rmi["ret"]["Tags"], serde_json::json!([image]));
+}
