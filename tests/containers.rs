@@ -558,3 +558,68 @@ fn docker_functions_and_the_container_engine_grain() {
     assert_eq!(code, 0, "{rmi}");
     assert_eq!(rmi["ret"]["Tags"], serde_json::json!([image]));
 }
+
+#[test]
+fn docker_image_loads_an_archive_shipped_from_salt() {
+    let fleet = fleet();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        POD,
+        "podman rmi -f localhost/halite-loaded:v1 >/dev/null 2>&1; rm -rf /var/lib/halite/docker_image; true",
+    );
+    build_images(fleet, &[("load-a", "a"), ("load-b", "b")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let container = &fleet.pod_host().container;
+    let mut archives = Vec::new();
+    for tag in ["load-a", "load-b"] {
+        fleet.podman_exec_ok(
+            POD,
+            &format!(
+                "podman pull -q {REPO}:{tag} >/dev/null && podman save -q -o /tmp/{tag}.tar {REPO}:{tag} && podman rmi {REPO}:{tag} >/dev/null"
+            ),
+        );
+        let local = tmp.path().join(format!("{tag}.tar"));
+        let cp = Command::new("podman")
+            .args(["--runtime", "runc", "cp"])
+            .arg(format!("{container}:/tmp/{tag}.tar"))
+            .arg(&local)
+            .status()
+            .unwrap();
+        assert!(cp.success());
+        archives.push(std::fs::read(&local).unwrap());
+    }
+    let ws = workspace(fleet);
+    let sls = "loaded:\n  docker_image.present:\n    - name: halite-loaded:v1\n    - load: salt://images/app.tar\n";
+    ws.write("states/load.sls", sls);
+    let archive = ws.path().join("states/images/app.tar");
+    std::fs::create_dir_all(archive.parent().unwrap()).unwrap();
+
+    std::fs::write(&archive, &archives[0]).unwrap();
+    let (code, r) = predict_then_apply(&ws, "load", "{}", &["loaded"]);
+    assert_eq!(code, 0, "{r}");
+    let id_a = state(&r, "loaded")["changes"]["image"]["new"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pod_sh(
+            fleet,
+            "podman image inspect --format '{{.Id}}' localhost/halite-loaded:v1"
+        ),
+        id_a
+    );
+    // The same archive: nothing to do. Another archive: loaded again.
+    let (code, _) = predict_then_apply(&ws, "load", "{}", &[]);
+    assert_eq!(code, 0);
+    std::fs::write(&archive, &archives[1]).unwrap();
+    let (code, r) = predict_then_apply(&ws, "load", "{}", &["loaded"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        state(&r, "loaded")["changes"]["image"]["old"],
+        id_a.as_str()
+    );
+    assert_ne!(
+        state(&r, "loaded")["changes"]["image"]["new"],
+        id_a.as_str()
+    );
+}
