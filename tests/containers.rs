@@ -575,7 +575,7 @@ fn docker_image_loads_an_archive_shipped_from_salt() {
         fleet.podman_exec_ok(
             POD,
             &format!(
-                "podman pull -q {REPO}:{tag} >/dev/null && podman save -q -o /tmp/{tag}.tar {REPO}:{tag} && podman rmi {REPO}:{tag} >/dev/null"
+                "rm -f /tmp/{tag}.tar && podman pull -q {REPO}:{tag} >/dev/null && podman save -q -o /tmp/{tag}.tar {REPO}:{tag} && podman rmi {REPO}:{tag} >/dev/null"
             ),
         );
         let local = tmp.path().join(format!("{tag}.tar"));

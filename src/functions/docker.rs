@@ -95,6 +95,13 @@ impl Engine {
 /// podman, else docker: the `container_engine` grain's order) and print
 /// `@@engine NAME`, or print `@@noengine [PINNED]` and exit 1.
 pub(crate) fn prelude(engine: Option<Engine>) -> String {
+    let mut s = select_engine(engine);
+    s.push_str("printf '@@engine %s\\n' \"$h_engine\"\n");
+    s
+}
+
+/// [`prelude`] without the `@@engine` line.
+pub(crate) fn select_engine(engine: Option<Engine>) -> String {
     let pinned = engine.map(Engine::name).unwrap_or("");
     format!(
         "LC_ALL=C\nexport LC_ALL\n\
@@ -112,8 +119,7 @@ pub(crate) fn prelude(engine: Option<Engine>) -> String {
          if [ -z \"$h_engine\" ]; then\n\
          \tprintf '@@noengine %s\\n' '{pinned}'\n\
          \texit 1\n\
-         fi\n\
-         printf '@@engine %s\\n' \"$h_engine\"\n"
+         fi\n"
     )
 }
 

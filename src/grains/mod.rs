@@ -1474,7 +1474,11 @@ mod tests {
     #[test]
     fn container_engine_is_podman_docker_or_absent() {
         let with = |tool: &str| {
-            parse("x", &format!("@halite_grains\n 1\n@container_tool\n {tool}\n")).unwrap()
+            parse(
+                "x",
+                &format!("@halite_grains\n 1\n@container_tool\n {tool}\n"),
+            )
+            .unwrap()
         };
         assert_eq!(with("podman")["container_engine"], "podman");
         assert_eq!(with("docker")["container_engine"], "docker");
@@ -1483,7 +1487,10 @@ mod tests {
             parse("node001", DEBIAN_PODMAN).unwrap()["container_engine"],
             "absent"
         );
-        assert_eq!(parse("tiny", MINIMAL).unwrap()["container_engine"], "absent");
+        assert_eq!(
+            parse("tiny", MINIMAL).unwrap()["container_engine"],
+            "absent"
+        );
     }
 
     fn os_of(os_release: &str) -> Value {

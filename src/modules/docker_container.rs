@@ -41,7 +41,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
 use crate::functions::docker::{
-    bare_id, check_container_name, engine_missing, image_ref, markers, message, prelude, Engine,
+    bare_id, check_container_name, engine_missing, image_ref, markers, message, prelude,
+    select_engine, Engine,
 };
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -611,13 +612,27 @@ impl Running {
             .with_data(serde_json::to_value(&todo).unwrap_or_default())
     }
 
-    /// Shell functions the apply and watch snippets share.
-    fn helpers(&self) -> String {
-        let mut s = prelude(self.engine);
+    /// Shell functions the apply and watch snippets share. A watch
+    /// snippet's output is shown as it is when it fails, so it prints plain
+    /// words, not the `@@` markers `finish` reads.
+    fn helpers(&self, watch: bool) -> String {
+        let mut s = if watch {
+            select_engine(self.engine)
+        } else {
+            prelude(self.engine)
+        };
+        if watch {
+            s.push_str(
+                "h_fail() { printf '%s\\n' \"$1\"; exit 1; }\nh_mark() { :; }\nh_rb='; rolled back: the previous container is back'\n",
+            );
+        } else {
+            s.push_str(
+                "h_fail() { printf '@@failed %s\\n' \"$1\"; exit 1; }\nh_mark() { printf '@@%s\\n' \"$*\"; }\nh_rb=\n",
+            );
+        }
         let _ = writeln!(
             s,
             "h_n={}\nh_o={}\n\
-             h_fail() {{ printf '@@failed %s\\n' \"$1\"; exit 1; }}\n\
              h_status() {{ \"$h_engine\" container inspect --format '{{{{.State.Status}}}}' -- \"$1\" 2>/dev/null; }}\n\
              h_id() {{ \"$h_engine\" container inspect --format '{{{{.Id}}}}' -- \"$1\" 2>/dev/null; }}",
             quote(&self.name),
@@ -690,7 +705,7 @@ impl Running {
     fn replace_lines(&self) -> String {
         format!(
             "h_was=$(h_status \"$h_n\")\n\
-             printf '@@oldid %s\\n' \"$(h_id \"$h_n\")\"\n\
+             h_mark oldid \"$(h_id \"$h_n\")\"\n\
              if [ \"$h_was\" = running ]; then\n\
              \th_out=$(\"$h_engine\" stop -t {st} -- \"$h_n\" 2>&1) || h_fail \"cannot stop $h_n: $h_out\"\n\
              fi\n\
@@ -701,14 +716,14 @@ impl Running {
              \tif [ \"$h_was\" = running ]; then\n\
              \t\th_out=$(\"$h_engine\" start -- \"$h_n\" 2>&1) || h_fail \"$1; and the previous container did not start again: $h_out\"\n\
              \tfi\n\
-             \tprintf '@@rolledback %s\\n' \"$h_was\"\n\
-             \th_fail \"$1\"\n\
+             \th_mark rolledback \"$h_was\"\n\
+             \th_fail \"$1$h_rb\"\n\
              }}\n\
              h_out=$(h_create 2>&1) || h_back \"creating the new container failed: $h_out\"\n\
              h_out=$(\"$h_engine\" start -- \"$h_n\" 2>&1) || h_back \"starting the new container failed: $h_out\"\n\
              h_healthy || h_back \"$h_why\"\n\
-             \"$h_engine\" rm -f -- \"$h_o\" >/dev/null 2>&1 || printf '@@warning the previous container %s could not be removed\\n' \"$h_o\"\n\
-             printf '@@newid %s\\n' \"$(h_id \"$h_n\")\"\n",
+             \"$h_engine\" rm -f -- \"$h_o\" >/dev/null 2>&1 || h_mark warning the previous container \"$h_o\" could not be removed\n\
+             h_mark newid \"$(h_id \"$h_n\")\"\n",
             st = self.stop_timeout
         )
     }
@@ -756,7 +771,7 @@ impl StateFunction for Running {
 
     fn apply(&self, plan: &Plan) -> String {
         let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
-        let mut s = self.helpers();
+        let mut s = self.helpers(false);
         match todo.leftover {
             Leftover::None => {}
             Leftover::Remove => s.push_str(
@@ -773,7 +788,7 @@ impl StateFunction for Running {
                  h_out=$(h_create 2>&1) || h_gone \"creating the container failed: $h_out\"\n\
                  h_out=$(\"$h_engine\" start -- \"$h_n\" 2>&1) || h_gone \"starting the container failed: $h_out\"\n\
                  h_healthy || h_gone \"$h_why\"\n\
-                 printf '@@newid %s\\n' \"$(h_id \"$h_n\")\"\n",
+                 h_mark newid \"$(h_id \"$h_n\")\"\n",
             ),
             Action::Start => s.push_str(
                 "h_out=$(\"$h_engine\" start -- \"$h_n\" 2>&1) || h_fail \"starting the container failed: $h_out\"\n\
@@ -846,7 +861,7 @@ impl StateFunction for Running {
             // Just created, replaced or started by this very state.
             return None;
         }
-        let mut s = self.helpers();
+        let mut s = self.helpers(true);
         let _ = write!(
             s,
             "h_want=$(\"$h_engine\" image inspect --format '{{{{.Id}}}}' -- {img} 2>/dev/null)\n\

@@ -4,7 +4,8 @@
 //! A repository is a `deb` line (`name: deb [opts] URI DIST COMPS`, or its
 //! parts `uri`, `dist`, `comps`, `architectures`) in a sources file (`file`,
 //! default `/etc/apt/sources.list.d/<uri>_<dist>.list`). Other lines of that
-//! file are kept; a line for the same type, URI and distribution is replaced.
+//! file are kept; a line for the same type, URI and distribution is replaced
+//! (one in another file is not looked for: apt warns about such duplicates).
 //! The new file content is computed on the controller from the probe's copy,
 //! so `test=True` shows exactly the line that will change.
 //!

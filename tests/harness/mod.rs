@@ -168,7 +168,7 @@ impl Fleet {
             command.arg("--with-pod");
         }
         let out = run_with_timeout(&mut command, Duration::from_secs(1800))
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if !out.success() {
             return Err(format!(
                 "the test fleet did not come up: `{} up {FLEET_SIZE}{pod_flag}` {}\n\
