@@ -32,6 +32,8 @@ struct ProjectFile {
     timeout: Option<f64>,
     connect_attempts: Option<u32>,
     grains_ttl: Option<u64>,
+    state_output: Option<crate::output::highstate::StateOutput>,
+    state_verbose: Option<bool>,
 }
 
 /// Resolved settings.
@@ -48,6 +50,9 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     pub connect_attempts: u32,
     pub grains_ttl: Duration,
+    /// How state results print unless `--state-output` says otherwise.
+    pub state_output: crate::output::highstate::StateOutput,
+    pub state_verbose: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +138,8 @@ impl Settings {
             timeout: Some(Duration::from_secs_f64(file.timeout.unwrap_or(600.0))),
             connect_attempts: file.connect_attempts.unwrap_or(3).max(1),
             grains_ttl: Duration::from_secs(file.grains_ttl.unwrap_or(3600)),
+            state_output: file.state_output.unwrap_or_default(),
+            state_verbose: file.state_verbose.unwrap_or(true),
             file: path,
         })
     }

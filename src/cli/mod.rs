@@ -73,6 +73,17 @@ pub enum JobsAction {
     },
 }
 
+impl Common {
+    /// The output style: colours, and how state results print (flags over
+    /// halite.yaml).
+    pub fn style(&self, settings: &crate::config::Settings) -> output::Style {
+        let mut style = output::Style::detect(self.no_color);
+        style.states.output = self.state_output.unwrap_or(settings.state_output);
+        style.states.verbose = self.state_verbose.unwrap_or(settings.state_verbose);
+        style
+    }
+}
+
 /// Options shared by every command.
 #[derive(Debug, ClapArgs)]
 pub struct Common {
@@ -82,6 +93,13 @@ pub struct Common {
     /// Output format [default: human; grouped for runs on more than 8 hosts when stdout is a terminal].
     #[arg(long = "out", global = true, value_enum)]
     pub out: Option<output::Format>,
+    /// How state results print: full, terse (a line per state), mixed (terse unless failed),
+    /// changes (changed and failed states in full) [default: full, or state_output in halite.yaml].
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub state_output: Option<output::highstate::StateOutput>,
+    /// `false` leaves out states that succeeded without changes [default: true, or state_verbose in halite.yaml].
+    #[arg(long, global = true, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub state_verbose: Option<bool>,
     /// No colours.
     #[arg(long, global = true)]
     pub no_color: bool,

@@ -16,7 +16,7 @@ use crate::functions::{self, Args};
 use crate::grains::GrainCache;
 use crate::inventory::{Host, Inventory};
 use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus};
-use crate::output::{self, Printer, Style};
+use crate::output::{self, Printer};
 use crate::target::{MatchCtx, Target, TargetType};
 use crate::transport::{ConnectOptions, HostKeyPolicy};
 use crate::Value;
@@ -126,7 +126,7 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
 async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     let t0 = std::time::Instant::now();
     let start = SystemTime::now();
-    let style = Style::detect(common.no_color);
+    let style = common.style(&p.settings);
     raise_open_files_limit(p.settings.forks);
     if p.connect.host_key_policy == HostKeyPolicy::InsecureIgnore {
         output::warn("--insecure-ignore-host-keys: host keys are NOT verified; anyone on the path can impersonate these hosts");

@@ -108,6 +108,30 @@ enum Decision {
     Deferred(String),
 }
 
+/// When a state ran and for how long, from the host's uptime at the start
+/// and end of its probe, apply and watch blocks (10 ms steps), placed on the
+/// controller's clock (the moment the script was sent).
+#[derive(Debug, Clone, Copy, Default)]
+struct StateTime {
+    started: Option<std::time::SystemTime>,
+    ms: f64,
+}
+
+/// Add what `sec` says about each state's blocks to `times`. A state's
+/// start is its apply's start when it was applied, else its probe's.
+fn add_times(times: &mut [StateTime], sec: &Sections, sent: std::time::SystemTime) {
+    for ((kind, i), (a, b)) in &sec.times {
+        let Some(t) = times.get_mut(*i) else { continue };
+        t.ms += ((b - a) * 1000.0).max(0.0);
+        if let Some(clock) = sec.clock {
+            if t.started.is_none() || kind == "apply" {
+                let offset = std::time::Duration::from_secs_f64((a - clock).max(0.0));
+                t.started = Some(sent + offset);
+            }
+        }
+    }
+}
+
 /// Compiled chunks with their built state functions, in execution order.
 pub type Built = Vec<(Chunk, Box<dyn StateFunction>)>;
 
@@ -272,11 +296,14 @@ pub async fn run(
         .collect();
 
     // 2. Gather.
+    let mut times = vec![StateTime::default(); states.len()];
     let gather = gather_script(&states, &marker, None);
+    let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
         Err(e) => return Outcome::error(format!("gather failed: {e}")),
     };
+    add_times(&mut times, &facts, sent);
 
     // 3. Plan, in order, with requisites decided from the plans.
     for i in 0..states.len() {
@@ -285,10 +312,10 @@ pub async fn run(
     }
 
     if call.test {
-        return report(&states, None, true);
+        return report(&states, None, true, &times);
     }
     if !states.iter().any(|s| planned_change(&s.decision)) {
-        return report(&states, None, false);
+        return report(&states, None, false, &times);
     }
 
     // 4. Apply.
@@ -303,11 +330,13 @@ pub async fn run(
         })
         .collect();
     let script = apply_script(&states, &marker, &initial, None);
+    let sent = std::time::SystemTime::now();
     let first = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e),
+        Err(e) => return apply_failed(&states, e, &times),
     };
-    let mut outcome = report(&states, Some(first), false);
+    add_times(&mut times, &first, sent);
+    let mut outcome = report(&states, Some(first), false, &times);
     let deferred: Vec<usize> = (0..states.len())
         .filter(|i| matches!(states[*i].decision, Decision::Deferred(_)))
         .collect();
@@ -328,10 +357,12 @@ pub async fn run(
         }
     }
     let gather = gather_script(&states, &marker, Some(&deferred));
+    let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e),
+        Err(e) => return apply_failed(&states, e, &times),
     };
+    add_times(&mut times, &facts, sent);
     for &i in &deferred {
         let decision = decide(&states, i, &facts, false);
         states[i].decision = decision;
@@ -345,18 +376,20 @@ pub async fn run(
         };
     }
     let script = apply_script(&states, &marker, &initial, Some(&deferred));
+    let sent = std::time::SystemTime::now();
     let second = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e),
+        Err(e) => return apply_failed(&states, e, &times),
     };
-    let again = report(&states, Some(second), false);
+    add_times(&mut times, &second, sent);
+    let again = report(&states, Some(second), false, &times);
     outcome.replace(&states, &deferred, again);
     outcome
 }
 
 /// The host's result when an apply script could not run to its end.
-fn apply_failed(states: &[State], e: TransportError) -> Outcome {
-    let mut o = report(states, None, false);
+fn apply_failed(states: &[State], e: TransportError, times: &[StateTime]) -> Outcome {
+    let mut o = report(states, None, false, times);
     o.success = false;
     if let Value::Object(m) = &mut o.ret {
         m.insert(
@@ -435,11 +468,16 @@ struct Sections {
     /// indexes whose unless / onlyif / creates said "skip" at run time
     condskipped: Vec<usize>,
     failhard: Option<usize>,
+    /// The host's uptime (seconds) when the script started.
+    clock: Option<f64>,
+    /// (kind, index) -> uptime at the block's start and end.
+    times: BTreeMap<(String, usize), (f64, f64)>,
 }
 
 fn parse_sections(out: &str, marker: &str) -> Sections {
     let mut s = Sections::default();
     let mut current: Option<(String, usize, String)> = None;
+    let mut started: Option<f64> = None;
     for line in out.split('\n') {
         let Some(rest) = line.strip_prefix(marker) else {
             if let Some((_, _, text)) = &mut current {
@@ -450,14 +488,20 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
         };
         let words: Vec<&str> = rest.split_whitespace().collect();
         match words.as_slice() {
-            [kind @ ("probe" | "apply" | "watch"), i] => {
+            ["clock", t] => s.clock = t.parse().ok(),
+            [kind @ ("probe" | "apply" | "watch"), i, rest @ ..] => {
                 current = i.parse().ok().map(|i| (kind.to_string(), i, String::new()));
+                started = rest.first().and_then(|t| t.parse().ok());
             }
-            ["rc", i, rc] => {
+            ["rc", i, rc, rest @ ..] => {
                 if let (Some((kind, ci, text)), Ok(i), Ok(rc)) =
                     (current.take(), i.parse::<usize>(), rc.parse::<i32>())
                 {
                     if ci == i {
+                        let ended = rest.first().and_then(|t| t.parse::<f64>().ok());
+                        if let (Some(a), Some(b)) = (started.take(), ended) {
+                            s.times.insert((kind.clone(), i), (a, b));
+                        }
                         // The marker line starts with a newline of its own.
                         let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
                         s.blocks.insert((kind, i), (text, rc));
@@ -490,11 +534,13 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
 }
 
 fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> String {
-    let mut s = String::from("exec 2>&1\n");
+    let mut s = prelude(marker);
     for (i, st) in states.iter().enumerate() {
         if only.is_some_and(|o| !o.contains(&i)) {
             continue;
         }
+        // The state's time runs from here: its conditions count, as in Salt.
+        let _ = writeln!(s, "_ht; printf '\\n%s probe {i} %s\\n' '{marker}' \"$_hu\"");
         let g = &st.chunk.globals;
         for cmd in &g.unless {
             if let Some(c) = cmd.as_str() {
@@ -519,17 +565,26 @@ fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> Stri
             );
         }
         let probe = st.function.probe();
-        let _ = writeln!(s, "printf '\\n%s probe {i}\\n' '{marker}'");
         if probe.trim().is_empty() {
-            let _ = writeln!(s, "printf '\\n%s rc {i} 0\\n' '{marker}'");
+            let _ = writeln!(s, "_ht; printf '\\n%s rc {i} 0 %s\\n' '{marker}' \"$_hu\"");
         } else {
             let _ = writeln!(
                 s,
-                "(\n{probe}\n) </dev/null\nprintf '\\n%s rc {i} %d\\n' '{marker}' $?"
+                "(\n{probe}\n) </dev/null\n_hr=$?; _ht; printf '\\n%s rc {i} %d %s\\n' '{marker}' $_hr \"$_hu\""
             );
         }
     }
     s
+}
+
+/// The start of every engine script: stderr joined to stdout, and `_ht`,
+/// which reads the host's uptime into `_hu` with a builtin (no process per
+/// state) so each state's start and duration can be reported; `-` where
+/// /proc/uptime does not exist.
+fn prelude(marker: &str) -> String {
+    format!(
+        "exec 2>&1\n_ht() {{ {{ read _hu _hx </proc/uptime; }} 2>/dev/null || _hu=-; }}\n_ht; printf '%s clock %s\\n' '{marker}' \"$_hu\"\n"
+    )
 }
 
 /// A shell test that is true when the state's unless / onlyif / creates
@@ -693,7 +748,7 @@ fn apply_script(
     initial: &[&str],
     only: Option<&[usize]>,
 ) -> String {
-    let mut s = String::from("exec 2>&1\n");
+    let mut s = prelude(marker);
     for (i, v) in initial.iter().enumerate() {
         let _ = writeln!(s, "s_{i}={v}");
     }
@@ -755,7 +810,7 @@ fn apply_script(
             let apply = st.function.apply(p);
             let _ = writeln!(
                 s,
-                "printf '\\n%s apply {i}\\n' '{marker}'\n(\n{apply}\n) </dev/null\nr=$?\nprintf '\\n%s rc {i} %d\\n' '{marker}' $r\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
+                "_ht; printf '\\n%s apply {i} %s\\n' '{marker}' \"$_hu\"\n(\n{apply}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
             );
         }
         // Salt's mod_watch: react when a watched state changed.
@@ -767,7 +822,7 @@ fn apply_script(
                 .collect();
             let _ = writeln!(
                 s,
-                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\nprintf '\\n%s watch {i}\\n' '{marker}'\n(\n{w}\n) </dev/null\nr=$?\nprintf '\\n%s rc {i} %d\\n' '{marker}' $r\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
+                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\n_ht; printf '\\n%s watch {i} %s\\n' '{marker}' \"$_hu\"\n(\n{w}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
                 any.join(" || ")
             );
         }
@@ -789,7 +844,7 @@ fn apply_script(
 }
 
 /// Salt's result shape for every state.
-fn report(states: &[State], applied: Option<Sections>, test: bool) -> Outcome {
+fn report(states: &[State], applied: Option<Sections>, test: bool, times: &[StateTime]) -> Outcome {
     let mut ret = Map::new();
     let mut success = true;
     for (i, st) in states.iter().enumerate() {
@@ -843,6 +898,8 @@ fn report(states: &[State], applied: Option<Sections>, test: bool) -> Outcome {
                 "result": result,
                 "changes": changes,
                 "comment": comment,
+                "start_time": times.get(i).and_then(|t| t.started).map(start_time),
+                "duration": times.get(i).map(|t| (t.ms * 1000.0).round() / 1000.0),
             }),
         );
     }
@@ -917,6 +974,13 @@ fn applied_result(
         }
     }
     (json!(result), changes, comment)
+}
+
+/// Salt's `start_time`: the local wall-clock time, `HH:MM:SS.ffffff`.
+fn start_time(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%H:%M:%S%.6f")
+        .to_string()
 }
 
 /// A per-run marker nobody's output will contain by chance.
