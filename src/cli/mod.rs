@@ -170,6 +170,11 @@ pub struct RunArgs {
     /// Hosts handled in parallel (default 100, or `forks` in halite.yaml).
     #[arg(short = 'f', long, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
     pub forks: Option<u64>,
+    /// SSH handshakes in flight at once, across the run (default 32, or `max_handshakes` in
+    /// halite.yaml): paces connection starts so one sshd's MaxStartups, a NAT or a bastion
+    /// does not refuse them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    pub max_handshakes: Option<u64>,
     /// Time limit per remote command, in seconds (default 600, or `timeout` in halite.yaml).
     #[arg(short = 't', long, value_name = "SECONDS", help_heading = "Execution")]
     pub timeout: Option<f64>,

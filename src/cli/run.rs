@@ -76,6 +76,9 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
     if let Some(f) = run.forks {
         settings.forks = f as usize;
     }
+    if let Some(h) = run.max_handshakes {
+        settings.max_handshakes = h as usize;
+    }
     if let Some(w) = run.batch_wait {
         anyhow::ensure!(
             w >= 0.0 && w.is_finite(),
@@ -108,6 +111,9 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
         },
         connect_attempts: settings.connect_attempts,
         command_timeout: settings.timeout,
+        handshakes: Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            settings.max_handshakes,
+        ))),
         ..ConnectOptions::default()
     };
     Ok(Prepared {
