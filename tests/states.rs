@@ -377,3 +377,49 @@ fn the_shipped_example_tree_converges() {
         .podman_exec_ok("node1", "cat /etc/snmp/snmpd.conf")
         .contains("rocommunity s3cret"));
 }
+
+#[test]
+fn a_converged_twenty_state_tree_costs_one_execution() {
+    // The tree bench/highstate.sh times: every module, 20 states.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok("node1", "rm -rf /srv/halite-noop20");
+    let ws = fleet.workspace();
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees/noop20/states");
+    for f in ["top.sls", "noop20.sls"] {
+        ws.write(
+            &format!("states/{f}"),
+            &std::fs::read_to_string(tree.join(f)).unwrap(),
+        );
+    }
+    let (code, first) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(states(&first).len(), 20, "{first}");
+    // grains + gather + apply, and one more gather + apply for the states
+    // that could only be planned after earlier ones ran (the symlink and the
+    // subdirectory need the directory the run creates).
+    assert_eq!(
+        first["results"]["node1"]["executions"].as_u64(),
+        Some(5),
+        "{first}"
+    );
+    // Converged: a no-op apply is ONE execution (grains are cached), and so is test=True.
+    for args in [
+        &["node1", "state.apply"][..],
+        &["node1", "state.apply", "test=True"][..],
+    ] {
+        let (code, again) = run(&ws, args);
+        assert_eq!(code, 0, "{again}");
+        let s = states(&again);
+        assert_eq!(s.len(), 20);
+        for (id, (result, changed, comment)) in &s {
+            assert_eq!(*result, Value::Bool(true), "{id}: {comment}");
+            assert!(!changed, "{id} changed again: {again}");
+        }
+        assert_eq!(
+            again["results"]["node1"]["executions"].as_u64(),
+            Some(1),
+            "{args:?}: one execution for 20 states"
+        );
+    }
+}

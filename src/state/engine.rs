@@ -701,13 +701,17 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
     };
     let plan = match st.function.plan(Output { text, rc }) {
         Ok(p) => p,
-        // What it needs may be made by a state it requires (a package
-        // brings its service unit): decide again once that has run.
+        // What it needs may be made by a state that runs before it: one it
+        // requires (a package brings its service unit) or simply an earlier
+        // one in order (a directory for a symlink), as Salt, which runs
+        // states one after the other, would see it. Decide again once
+        // those have run.
         Err(e)
             if allow_defer
-                && deps(st, &ordering)
+                && (deps(st, &ordering)
                     .iter()
-                    .any(|j| planned_change(&states[*j].decision)) =>
+                    .any(|j| planned_change(&states[*j].decision))
+                    || states[..i].iter().any(|o| planned_change(&o.decision))) =>
         {
             return Decision::Deferred(e)
         }
