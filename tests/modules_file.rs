@@ -736,19 +736,26 @@ fn two_edits_of_one_file_in_one_run() {
             s["comment"].as_str().unwrap().to_string(),
         )
     };
-    let (out, v) = ws.halite_json(["node3", "state.apply"]);
-    assert_eq!(out.code, Some(1), "{out}");
-    assert_eq!(result(&v, "first").0, Value::Bool(true));
+    // test=True: the first edit is predicted; the second is decided after it.
+    let (out, v) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(result(&v, "first").0, Value::Null);
     let (r, comment) = result(&v, "second");
-    assert_eq!(r, Value::Bool(false));
-    assert!(
-        comment.contains("changed on the host after it was read"),
-        "{comment}"
-    );
-    assert_eq!(read_b64(fleet, &name), b"a=2\nb=1\n");
-
+    assert_eq!(r, Value::Null);
+    assert!(comment.contains("changes the same file"), "{comment}");
+    assert_eq!(read_b64(fleet, &name), b"a=1\nb=1\n");
+    // The real run applies both, the second from what the first left
+    // (probed again after it: one more gather + apply).
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(result(&v, "first").0, Value::Bool(true));
+    assert_eq!(result(&v, "second").0, Value::Bool(true), "{v}");
+    assert_eq!(v["results"][NODE]["executions"], 4, "{v}");
+    assert_eq!(read_b64(fleet, &name), b"a=2\nb=2\n");
+    // And then nothing to do, in one execution.
     let (out, v) = ws.halite_json(["node3", "state.apply"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(result(&v, "second").0, Value::Bool(true));
+    assert_eq!(v["results"][NODE]["executions"], 1, "{v}");
     assert_eq!(read_b64(fleet, &name), b"a=2\nb=2\n");
 }

@@ -423,3 +423,40 @@ fn a_converged_twenty_state_tree_costs_one_execution() {
         );
     }
 }
+
+#[test]
+fn packages_unknown_to_stale_lists_refresh_the_index_once_per_run() {
+    // A fresh host's lists know only the drill repository, not Debian's
+    // packages: the first pkg state needing one refreshes the index, the
+    // second in the same run does not refresh it again.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "apt-get -q -y purge hello cowsay >/dev/null 2>&1; \
+         find /var/lib/apt/lists -maxdepth 1 -type f -name '*debian*' -delete; \
+         rm -f /run/halite-apt-refreshed",
+    );
+    let ws = workspace(
+        fleet,
+        "hello:\n  pkg.installed: []\ncowsay:\n  pkg.installed: []\n",
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let s = states(&v);
+    assert!(s["hello"].2.ends_with("(package index refreshed)"), "{v}");
+    assert!(
+        s["cowsay"]
+            .2
+            .ends_with("(package index already refreshed in this run)"),
+        "{v}"
+    );
+    assert_eq!(changed(&v), ["cowsay", "hello"], "{v}");
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(changed(&again).is_empty(), "{again}");
+    fleet.podman_exec_ok(
+        "node1",
+        "apt-get -q -y purge hello cowsay >/dev/null 2>&1 || true",
+    );
+}

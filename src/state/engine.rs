@@ -577,13 +577,16 @@ fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> Stri
     s
 }
 
-/// The start of every engine script: stderr joined to stdout, and `_ht`,
+/// The start of every engine script: stderr joined to stdout, the run's id
+/// in `$HALITE_RUN` (modules use it to do a thing once per run: the
+/// package-index refresh), and `_ht`,
 /// which reads the host's uptime into `_hu` with a builtin (no process per
 /// state) so each state's start and duration can be reported; `-` where
 /// /proc/uptime does not exist.
 fn prelude(marker: &str) -> String {
+    let run = marker.trim_start_matches('@');
     format!(
-        "exec 2>&1\n_ht() {{ {{ read _hu _hx </proc/uptime; }} 2>/dev/null || _hu=-; }}\n_ht; printf '%s clock %s\\n' '{marker}' \"$_hu\"\n"
+        "exec 2>&1\nHALITE_RUN={run}\nexport HALITE_RUN\n_ht() {{ {{ read _hu _hx </proc/uptime; }} 2>/dev/null || _hu=-; }}\n_ht; printf '%s clock %s\\n' '{marker}' \"$_hu\"\n"
     )
 }
 
@@ -653,6 +656,22 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
             .find(|j| matches!(states[*j].decision, Decision::Deferred(_)))
         {
             return Decision::Deferred(format!("waits for {}", states[j].chunk.describe()));
+        }
+    }
+    // Two states of one module on the same name (two edits of one file) are
+    // planned in order: the later one from what the earlier one leaves.
+    if allow_defer {
+        if let Some(j) = (0..i).find(|&j| {
+            let o = &states[j];
+            o.chunk.module == st.chunk.module
+                && o.chunk.name == st.chunk.name
+                && planned_change(&o.decision)
+        }) {
+            return Decision::Deferred(format!(
+                "waits for {}, which changes the same {}",
+                states[j].chunk.describe(),
+                st.chunk.module
+            ));
         }
     }
     // unless / onlyif / creates, as Salt words them.
