@@ -1,7 +1,7 @@
 //! Running one function across many hosts: parallelism (`--forks`), the
 //! batch window (`-b`), the fail limit, grain gathering and pillar
-//! compiling for targeting, and Ctrl-C. Every host's outcome, good or bad, becomes a [`HostResult`]: a
-//! host failing is data, not an error.
+//! compiling for targeting, and Ctrl-C. Every host's outcome, good or bad,
+//! becomes a [`HostResult`]: a host failing is data, not an error.
 
 pub mod batch;
 
