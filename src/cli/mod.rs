@@ -110,7 +110,7 @@ pub struct Common {
 
 /// A run: `halite [flags] TARGET FUNCTION [ARGS...] [key=value...]`.
 #[derive(Debug, Clone, ClapArgs)]
-#[command(group(ArgGroup::new("target_type").multiple(false).args(["pcre", "list", "grain", "grain_pcre", "ipcidr", "nodegroup", "compound"])))]
+#[command(group(ArgGroup::new("target_type").multiple(false).args(["pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "ipcidr", "nodegroup", "compound"])))]
 pub struct RunArgs {
     /// Target expression (a glob on host ids unless a target flag says otherwise).
     #[arg(required = true)]
@@ -134,13 +134,19 @@ pub struct RunArgs {
     /// Target: grain regular expression, e.g. 'os:(Debian|Ubuntu)'.
     #[arg(short = 'P', long, help_heading = "Targeting")]
     pub grain_pcre: bool,
+    /// Target: pillar glob, e.g. 'role:web' (each host's pillar is compiled on the controller from its own grains).
+    #[arg(short = 'I', long, help_heading = "Targeting")]
+    pub pillar: bool,
+    /// Target: pillar regular expression, e.g. 'role:(web|db)'.
+    #[arg(short = 'J', long, help_heading = "Targeting")]
+    pub pillar_pcre: bool,
     /// Target: IP address or CIDR network of the hosts' ipv4/ipv6 grains.
     #[arg(short = 'S', long, help_heading = "Targeting")]
     pub ipcidr: bool,
     /// Target: a group (nodegroup) from the inventory.
     #[arg(short = 'N', long, help_heading = "Targeting")]
     pub nodegroup: bool,
-    /// Target: compound expression, e.g. 'G@os:Debian and web* or E@db\d+'.
+    /// Target: compound expression, e.g. 'G@os:Debian and web* or E@db\d+' (also I@ J@ for pillar).
     #[arg(short = 'C', long, help_heading = "Targeting")]
     pub compound: bool,
 

@@ -2,6 +2,7 @@
 //! before connecting (settings, inventory, target, function and arguments),
 //! pick the hosts, run, record the job and print.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -58,6 +59,8 @@ fn target_type(run: &RunArgs) -> TargetType {
         _ if run.list => TargetType::List,
         _ if run.grain => TargetType::Grain,
         _ if run.grain_pcre => TargetType::GrainPcre,
+        _ if run.pillar => TargetType::Pillar,
+        _ if run.pillar_pcre => TargetType::PillarPcre,
         _ if run.ipcidr => TargetType::Ipcidr,
         _ if run.nodegroup => TargetType::Nodegroup,
         _ if run.compound => TargetType::Compound,
@@ -154,15 +157,44 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
             failed: Vec::new(),
         }
     };
-    let null = Value::Null;
-    let hosts: Vec<Host> = all
-        .into_iter()
-        .filter(|h| {
-            let grains = gathered.grains.get(&h.id).unwrap_or(&null);
-            (!p.target.needs_grains() || gathered.grains.contains_key(&h.id))
-                && p.target.matches(&MatchCtx { id: &h.id, grains })
-        })
+    let project = Arc::new(crate::state::engine::Project {
+        states: p.settings.states.clone(),
+        pillar: p.settings.pillar.clone(),
+        groups: p.inventory.groups.clone(),
+    });
+    fn host_ctx<'a>(h: &'a Host, grains: &'a HashMap<String, Value>) -> MatchCtx<'a> {
+        MatchCtx::new(&h.id, grains.get(&h.id).unwrap_or(&Value::Null))
+    }
+    let ctx = |h| host_ctx(h, &gathered.grains);
+    let known = |h: &&Host| !p.target.needs_grains() || gathered.grains.contains_key(&h.id);
+    // Pillar targeting: only the hosts the other matchers leave undecided
+    // get their pillar compiled (on the controller, from their own grains).
+    let undecided: Vec<(String, Value)> = all
+        .iter()
+        .filter(known)
+        .filter(|h| p.target.decide(&ctx(h)).is_none())
+        .map(|h| (h.id.clone(), ctx(h).grains.clone()))
         .collect();
+    let mut pillars = if undecided.is_empty() {
+        fleet::Pillars::default()
+    } else {
+        fleet::pillar_for_targeting(undecided, project.clone()).await
+    };
+    let hosts: Vec<Host> = all
+        .iter()
+        .filter(known)
+        .filter(|h| match pillars.pillar.get(&h.id) {
+            Some(pillar) => p.target.matches(&ctx(h).with_pillar(pillar)),
+            None => p.target.matches(&ctx(h)),
+        })
+        .cloned()
+        .collect();
+    // Pillars of hosts that did not match are dropped now; a host whose
+    // pillar failed is reported like one whose grains failed.
+    pillars
+        .pillar
+        .retain(|id, _| hosts.iter().any(|h| &h.id == id));
+    gathered.failed.append(&mut pillars.failed);
     if hosts.is_empty() && gathered.failed.is_empty() {
         output::error(&format!(
             "no host in {} matched the {} target `{}`",
@@ -257,11 +289,8 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         grains: source,
         known_grains: gathered.grains,
         conns: gathered.conns,
-        project: std::sync::Arc::new(crate::state::engine::Project {
-            states: p.settings.states.clone(),
-            pillar: p.settings.pillar.clone(),
-            groups: p.inventory.groups.clone(),
-        }),
+        known_pillar: pillars.pillar,
+        project,
     };
     let outcome = plan.run(&mut printer).await;
     let mut printer = printer.printer;

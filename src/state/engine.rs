@@ -1,9 +1,10 @@
 //! The state engine: applies compiled states to one host in at most two
 //! remote executions after connecting.
 //!
-//! 1. On the controller: pillar for this host only, the top file or the
-//!    named SLS, rendering, compiling, building every state function. Any
-//!    error here fails the host before anything runs on it.
+//! 1. On the controller: pillar for this host only, the top file, the
+//!    named SLS or the one state of `state.single`, rendering, compiling,
+//!    building every state function. Any error here fails the host before
+//!    anything runs on it.
 //! 2. ONE gather script: every state's read-only probe plus the `unless`,
 //!    `onlyif` and `creates` checks, each fenced by a per-run marker.
 //! 3. On the controller: each state's pure plan from its facts; requisites
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Map};
 
-use super::{Chunk, Kind, SlsSource};
+use super::{Chunk, CompileError, Kind, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Output, Plan, StateFunction};
 use crate::render::Renderer;
@@ -45,6 +46,48 @@ pub enum Target {
     Highstate,
     /// These SLS names.
     Sls(Vec<String>),
+    /// One state given on the command line (`state.single`).
+    Single(Single),
+}
+
+/// `state.single pkg.installed name=vim`: one state, compiled as the only
+/// ID declaration of an SLS of its own (ID = name), so it goes through the
+/// same checks, build, gather, plan and apply as any SLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Single {
+    pub module: String,
+    pub function: String,
+    /// `name` and the state's other arguments, in the order given.
+    pub args: Map<String, Value>,
+}
+
+impl Single {
+    /// The SLS name its chunk carries (`__sls__` in the output).
+    pub const SLS: &'static str = "state.single";
+
+    /// The SLS this state is the only declaration of.
+    pub fn source(&self) -> SlsSource {
+        let id = self.args.get("name").and_then(Value::as_str).unwrap_or("");
+        let args: Vec<Value> = self
+            .args
+            .iter()
+            .map(|(k, v)| Value::Object([(k.clone(), v.clone())].into_iter().collect()))
+            .collect();
+        let body = json!({ format!("{}.{}", self.module, self.function): args });
+        SlsSource {
+            file: "command line".to_string(),
+            data: json!({ id: body }),
+        }
+    }
+
+    /// Compile it on its own (no host data needed): unknown modules,
+    /// functions and arguments, bad global arguments and requisites are
+    /// found before anything connects.
+    pub fn check(&self) -> Result<(), CompileError> {
+        let source = self.source();
+        let mut loader = |_: &str| Ok(source.clone());
+        super::compile(&[Self::SLS.to_string()], &mut loader, &modules::registry()).map(|_| ())
+    }
 }
 
 /// Apply the states, or only show what they compile to.
@@ -135,24 +178,42 @@ fn add_times(times: &mut [StateTime], sec: &Sections, sent: std::time::SystemTim
 /// Compiled chunks with their built state functions, in execution order.
 pub type Built = Vec<(Chunk, Box<dyn StateFunction>)>;
 
-/// Compile the state tree for this host (controller only, no I/O on the host).
+/// The host's pillar for `call`: `known` (compiled for targeting) when the
+/// call has no `pillar=` override, else compiled now with the override.
+fn host_pillar(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    known: Option<Value>,
+    call: &StateCall,
+) -> Result<Value, String> {
+    match known {
+        Some(p) if call.pillar.is_none() => Ok(p),
+        _ => crate::pillar::compile(
+            &project.pillar,
+            host_id,
+            grains,
+            &project.groups,
+            call.pillar.clone(),
+        )
+        .map_err(|e| format!("pillar: {e}")),
+    }
+}
+
+/// Compile the state tree for this host (controller only, no I/O on the
+/// host). `pillar`: the host's pillar when already compiled (targeting).
 pub fn compile(
     project: &Project,
     host_id: &str,
     grains: &Value,
+    pillar: Option<Value>,
     call: &StateCall,
 ) -> Result<Built, String> {
-    let pillar = crate::pillar::compile(
-        &project.pillar,
-        host_id,
-        grains,
-        &project.groups,
-        call.pillar.clone(),
-    )
-    .map_err(|e| format!("pillar: {e}"))?;
-    let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar);
+    let pillar = host_pillar(project, host_id, grains, pillar, call)?;
+    let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
     let names = match &call.target {
         Target::Sls(names) => names.clone(),
+        Target::Single(_) => vec![Single::SLS.to_string()],
         Target::Highstate => {
             if !project.states.join("top.sls").is_file() {
                 return Err(format!(
@@ -163,7 +224,7 @@ pub fn compile(
             let top = renderer
                 .render_sls("top.sls", "top")
                 .map_err(|e| e.to_string())?;
-            let names = super::top_sls(&top, host_id, grains, &project.groups)
+            let names = super::top_sls(&top, host_id, grains, &pillar, &project.groups)
                 .map_err(|e| e.to_string())?;
             if names.is_empty() {
                 return Err(format!("no state in top.sls matches {host_id}"));
@@ -172,6 +233,9 @@ pub fn compile(
         }
     };
     let mut loader = |sls: &str| -> Result<SlsSource, super::CompileError> {
+        if let Target::Single(single) = &call.target {
+            return Ok(single.source());
+        }
         let file = sls_file(project, sls).ok_or_else(|| super::CompileError::Load {
             sls: sls.to_string(),
             message: format!(
@@ -207,25 +271,26 @@ pub fn compile(
 }
 
 /// `state.show_top` / `state.show_sls` / `state.show_highstate`: compile
-/// only, on the controller.
-pub fn show(project: &Project, host_id: &str, grains: &Value, call: &StateCall) -> Outcome {
+/// only, on the controller. `pillar` as for [`compile`].
+pub fn show(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+) -> Outcome {
     if call.action == Action::ShowTop {
-        let pillar = match crate::pillar::compile(
-            &project.pillar,
-            host_id,
-            grains,
-            &project.groups,
-            call.pillar.clone(),
-        ) {
+        let pillar = match host_pillar(project, host_id, grains, pillar, call) {
             Ok(p) => p,
-            Err(e) => return Outcome::error(format!("pillar: {e}")),
+            Err(e) => return Outcome::error(e),
         };
-        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar);
+        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
         let names = renderer
             .render_sls("top.sls", "top")
             .map_err(|e| e.to_string())
             .and_then(|top| {
-                super::top_sls(&top, host_id, grains, &project.groups).map_err(|e| e.to_string())
+                super::top_sls(&top, host_id, grains, &pillar, &project.groups)
+                    .map_err(|e| e.to_string())
             });
         return match names {
             Ok(n) => Outcome {
@@ -235,7 +300,7 @@ pub fn show(project: &Project, host_id: &str, grains: &Value, call: &StateCall) 
             Err(e) => Outcome::error(e),
         };
     }
-    match compile(project, host_id, grains, call) {
+    match compile(project, host_id, grains, pillar, call) {
         Err(e) => Outcome::error(e),
         Ok(built) => {
             let mut ret = Map::new();
@@ -273,15 +338,16 @@ fn sls_file(project: &Project, sls: &str) -> Option<String> {
         .find(|f| project.states.join(f).is_file())
 }
 
-/// Run a state call on a connected host.
+/// Run a state call on a connected host. `pillar` as for [`compile`].
 pub async fn run(
     conn: &Connection,
     host_id: &str,
     grains: &Value,
+    pillar: Option<Value>,
     project: &Project,
     call: &StateCall,
 ) -> Outcome {
-    let built = match compile(project, host_id, grains, call) {
+    let built = match compile(project, host_id, grains, pillar, call) {
         Ok(b) => b,
         Err(e) => return Outcome::error(e),
     };
