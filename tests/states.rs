@@ -460,3 +460,52 @@ fn packages_unknown_to_stale_lists_refresh_the_index_once_per_run() {
         "apt-get -q -y purge hello cowsay >/dev/null 2>&1 || true",
     );
 }
+
+#[test]
+fn templates_call_execution_functions_on_the_host() {
+    // salt['cmd.run'] runs on the host being rendered for, over the run's
+    // own connection (one more execution per call), in SLS files and in
+    // file.managed templates alike.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-remote && mkdir -p /srv/halite-remote",
+    );
+    let ws = workspace(
+        fleet,
+        "{% set uid = salt['cmd.run']('id -u deploy') %}\n\
+         /srv/halite-remote/uid:\n  file.managed:\n    - contents: \"deploy={{ uid }}\"\n\
+         /srv/halite-remote/kernel:\n  file.managed:\n    - source: salt://kernel.j2\n    - template: jinja\n",
+    );
+    ws.write(
+        "states/kernel.j2",
+        "{{ salt['cmd.run']('uname -s') }} {{ salt['pkg.version']('sudo') != '' }}\n",
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-remote/uid"),
+        "deploy=1000\n"
+    );
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-remote/kernel"),
+        "Linux True\n"
+    );
+    // Grains cached: 3 template calls + gather; nothing to apply.
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(changed(&again).is_empty(), "{again}");
+    assert_eq!(
+        again["results"]["node1"]["executions"].as_u64(),
+        Some(4),
+        "{again}"
+    );
+    // A function that does not exist is a render error naming it.
+    ws.write("states/demo.sls", "{{ salt['nope.nothing']() }}\n");
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(v.to_string().contains("nope.nothing"), "{v}");
+}

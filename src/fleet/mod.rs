@@ -544,6 +544,13 @@ struct HostJob {
     project: Arc<crate::state::engine::Project>,
 }
 
+/// Close a host's connection once nothing else holds it.
+async fn close(conn: Arc<Connection>) {
+    if let Ok(c) = Arc::try_unwrap(conn) {
+        c.close().await;
+    }
+}
+
 /// Everything that happens on one host: connect (unless targeting already
 /// did), gather grains when the function needs them, compile its pillar
 /// when the function needs it (unless targeting already did: `pillar`),
@@ -585,13 +592,14 @@ async fn run_host(
         };
         return finish(function.interpret(&ctx, None), 0);
     }
-    let conn = match conn {
+    // Shared: the state engine lends it to templates' remote calls.
+    let conn = Arc::new(match conn {
         Some(c) => c,
         None => match Connection::open(&host, opts).await {
             Ok(c) => c,
             Err(e) => return HostResult::from_transport(&host.id, &e, started, t0, 0),
         },
-    };
+    });
     let grains = match grains {
         Some(g) => g,
         None if function.needs_grains() => match source.cached(&host) {
@@ -600,12 +608,12 @@ async fn run_host(
                 Ok(g) => g,
                 Err(GatherError::Transport(e)) => {
                     let n = conn.executions();
-                    conn.close().await;
+                    close(conn).await;
                     return HostResult::from_transport(&host.id, &e, started, t0, n);
                 }
                 Err(GatherError::Script(e)) => {
                     let n = conn.executions();
-                    conn.close().await;
+                    close(conn).await;
                     return HostResult {
                         error: Some(e),
                         started: Some(started),
@@ -642,7 +650,7 @@ async fn run_host(
                 Ok(o) => Some(o),
                 Err(e) => {
                     let n = conn.executions();
-                    conn.close().await;
+                    close(conn).await;
                     return HostResult::from_transport(&host.id, &e, started, t0, n);
                 }
             },
@@ -677,7 +685,7 @@ async fn run_host(
         _ => None,
     };
     let n = conn.executions();
-    conn.close().await;
+    close(conn).await;
     let mut r = finish(outcome, n);
     match verdict {
         None => {}

@@ -20,13 +20,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{json, Map};
 
 use super::{Chunk, CompileError, Kind, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Output, Plan, StateFunction};
-use crate::render::Renderer;
+use crate::render::{RemoteCall, Renderer};
 use crate::transport::quote::quote;
 use crate::transport::{Command, Connection, TransportError};
 use crate::Value;
@@ -202,15 +203,21 @@ fn host_pillar(
 
 /// Compile the state tree for this host (controller only, no I/O on the
 /// host). `pillar`: the host's pillar when already compiled (targeting).
+/// `remote`: runs `salt['cmd.run'](...)` and the other execution functions
+/// templates call on the host (without it they are render errors).
 pub fn compile(
     project: &Project,
     host_id: &str,
     grains: &Value,
     pillar: Option<Value>,
     call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
 ) -> Result<Built, String> {
     let pillar = host_pillar(project, host_id, grains, pillar, call)?;
-    let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+    if let Some(remote) = remote {
+        renderer = renderer.with_remote(remote);
+    }
     let names = match &call.target {
         Target::Sls(names) => names.clone(),
         Target::Single(_) => vec![Single::SLS.to_string()],
@@ -300,7 +307,7 @@ pub fn show(
             Err(e) => Outcome::error(e),
         };
     }
-    match compile(project, host_id, grains, pillar, call) {
+    match compile(project, host_id, grains, pillar, call, None) {
         Err(e) => Outcome::error(e),
         Ok(built) => {
             let mut ret = Map::new();
@@ -327,6 +334,51 @@ pub fn show(
     }
 }
 
+/// Execution functions called from templates (`salt['cmd.run']('id -u')`),
+/// run on the host over the run's own connection, as Salt runs them on
+/// the minion while rendering. Each call is one more remote execution.
+struct HostCall {
+    conn: Arc<Connection>,
+    id: String,
+    grains: Value,
+}
+
+impl RemoteCall for HostCall {
+    fn call(&self, function: &str, args: &crate::functions::Args) -> Result<Value, String> {
+        let spec = crate::functions::lookup(function)
+            .ok_or_else(|| format!("unknown function `{function}`"))?;
+        let f = (spec.parse)(args).map_err(|e| e.to_string())?;
+        if f.state_call().is_some() || f.controller_only() || f.needs_pillar() {
+            return Err(format!("{function} cannot be called from a template"));
+        }
+        let ctx = crate::functions::HostCtx {
+            id: &self.id,
+            grains: &self.grains,
+        };
+        let out = match f.command(&ctx) {
+            None => None,
+            Some(cmd) => {
+                // Rendering is synchronous; the connection is async. The
+                // run's runtime is multi-threaded, so this worker may block.
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|_| "no runtime to reach the host with".to_string())?;
+                if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+                    return Err(
+                        "remote calls from templates need the multi-threaded runtime".into(),
+                    );
+                }
+                let conn = self.conn.clone();
+                let out = tokio::task::block_in_place(|| handle.block_on(conn.exec(&cmd)))
+                    .map_err(|e| format!("{function}: {e}"))?;
+                Some(out)
+            }
+        };
+        // As in Salt, a command's failure is its return value (cmd.run
+        // gives its output), not a render error.
+        Ok(f.interpret(&ctx, out.as_ref()).ret)
+    }
+}
+
 /// `apache.conf` -> `apache/conf.sls` or `apache/conf/init.sls`, relative to states/.
 fn sls_file(project: &Project, sls: &str) -> Option<String> {
     if sls.is_empty() || sls.split('.').any(|p| p.is_empty() || p == "..") {
@@ -340,14 +392,19 @@ fn sls_file(project: &Project, sls: &str) -> Option<String> {
 
 /// Run a state call on a connected host. `pillar` as for [`compile`].
 pub async fn run(
-    conn: &Connection,
+    conn: &Arc<Connection>,
     host_id: &str,
     grains: &Value,
     pillar: Option<Value>,
     project: &Project,
     call: &StateCall,
 ) -> Outcome {
-    let built = match compile(project, host_id, grains, pillar, call) {
+    let remote: Arc<dyn RemoteCall> = Arc::new(HostCall {
+        conn: conn.clone(),
+        id: host_id.to_string(),
+        grains: grains.clone(),
+    });
+    let built = match compile(project, host_id, grains, pillar, call, Some(remote)) {
         Ok(b) => b,
         Err(e) => return Outcome::error(e),
     };
