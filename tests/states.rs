@@ -509,3 +509,128 @@ fn templates_call_execution_functions_on_the_host() {
     assert_eq!(code, 1, "{v}");
     assert!(v.to_string().contains("nope.nothing"), "{v}");
 }
+
+#[test]
+fn retry_and_runas_conditions_behave_as_in_salt() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-retry && mkdir -p /srv/halite-retry",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+flaky:
+  cmd.run:
+    - name: 'n=$(cat /srv/halite-retry/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /srv/halite-retry/n; echo try $n; [ $n -ge 3 ]'
+    - retry:
+        attempts: 5
+        interval: 1
+never:
+  cmd.run:
+    - name: 'echo no; false'
+    - retry: {attempts: 2, interval: 1}
+as-deploy:
+  cmd.run:
+    - name: echo ran
+    - unless: '[ "$(id -un)" = deploy ]'
+    - runas: deploy
+as-root:
+  cmd.run:
+    - name: echo ran
+    - unless: '[ "$(id -un)" = deploy ]'
+"#,
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 1, "never fails: {v}");
+    let s = states(&v);
+    assert_eq!(s["flaky"].0, Value::Bool(true), "{v}");
+    assert!(s["flaky"].2.ends_with("(after 3 attempts)"), "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-retry/n"),
+        "3\n"
+    );
+    let flaky = v["results"]["node1"]["ret"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["__id__"] == "flaky")
+        .unwrap();
+    assert_eq!(
+        flaky["changes"]["stdout"], "try 3",
+        "only the last attempt's output: {v}"
+    );
+    assert_eq!(s["never"].0, Value::Bool(false), "{v}");
+    assert!(s["never"].2.contains("(after 2 attempts)"), "{v}");
+    // unless runs as the state's runas user, as in Salt.
+    assert_eq!(
+        s["as-deploy"],
+        (Value::Bool(true), false, "unless condition is true".into()),
+        "{v}"
+    );
+    assert_eq!(s["as-root"].0, Value::Bool(true), "{v}");
+    assert!(
+        s["as-root"].1,
+        "as root the unless is false, so it ran: {v}"
+    );
+}
+
+#[test]
+fn listen_reacts_at_the_end_of_the_run() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-listen && mkdir -p /srv/halite-listen",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+/srv/halite-listen/conf:
+  file.managed:
+    - contents: listened
+cron:
+  service.running:
+    - listen:
+      - file: /srv/halite-listen/conf
+later:
+  cmd.run:
+    - name: cut -d' ' -f1 /proc/uptime > /srv/halite-listen/later
+    - require:
+      - service: cron
+"#,
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let s = states(&v);
+    assert!(
+        s["cron"]
+            .2
+            .ends_with("reacted at the end of the run (listen)"),
+        "{v}"
+    );
+    // The restart came after `later`, which runs after cron in order.
+    let later: f64 = fleet
+        .podman_exec_ok("node1", "cat /srv/halite-listen/later")
+        .trim()
+        .parse()
+        .unwrap();
+    let started: f64 = fleet
+        .podman_exec_ok(
+            "node1",
+            "systemctl show cron -p ActiveEnterTimestampMonotonic --value",
+        )
+        .trim()
+        .parse::<f64>()
+        .unwrap()
+        / 1e6;
+    assert!(
+        started >= later,
+        "cron restarted at {started}, later ran at {later}"
+    );
+    // Nothing listened to changed: no reaction.
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(!states(&again)["cron"].1, "{again}");
+}

@@ -593,6 +593,8 @@ struct Sections {
     failhard: Option<usize>,
     /// The host's uptime (seconds) when the script started.
     clock: Option<f64>,
+    /// index -> attempts made (states with `retry`).
+    tries: BTreeMap<usize, u64>,
     /// (kind, index) -> uptime at the block's start and end.
     times: BTreeMap<(String, usize), (f64, f64)>,
 }
@@ -612,7 +614,12 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
         let words: Vec<&str> = rest.split_whitespace().collect();
         match words.as_slice() {
             ["clock", t] => s.clock = t.parse().ok(),
-            [kind @ ("probe" | "apply" | "watch"), i, rest @ ..] => {
+            ["tries", i, n] => {
+                if let (Ok(i), Ok(n)) = (i.parse(), n.parse()) {
+                    s.tries.insert(i, n);
+                }
+            }
+            [kind @ ("probe" | "apply" | "watch" | "listen"), i, rest @ ..] => {
                 current = i.parse().ok().map(|i| (kind.to_string(), i, String::new()));
                 started = rest.first().and_then(|t| t.parse().ok());
             }
@@ -667,12 +674,12 @@ fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> Stri
         let g = &st.chunk.globals;
         for cmd in &g.unless {
             if let Some(c) = cmd.as_str() {
-                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} unless %d\\n' '{marker}' $?", c = sh_sub(c));
+                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} unless %d\\n' '{marker}' $?", c = sh_sub(c, g.runas.as_deref()));
             }
         }
         for cmd in &g.onlyif {
             if let Some(c) = cmd.as_str() {
-                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} onlyif %d\\n' '{marker}' $?", c = sh_sub(c));
+                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} onlyif %d\\n' '{marker}' $?", c = sh_sub(c, g.runas.as_deref()));
             }
         }
         if !g.creates.is_empty() {
@@ -721,13 +728,13 @@ fn condition_test(st: &State) -> Option<String> {
     for c in g.unless.iter().filter_map(Value::as_str) {
         parts.push(format!(
             "{{ ( {} ) >/dev/null 2>&1 </dev/null; }}",
-            sh_sub(c)
+            sh_sub(c, g.runas.as_deref())
         ));
     }
     for c in g.onlyif.iter().filter_map(Value::as_str) {
         parts.push(format!(
             "{{ ! ( {} ) >/dev/null 2>&1 </dev/null; }}",
-            sh_sub(c)
+            sh_sub(c, g.runas.as_deref())
         ));
     }
     if !g.creates.is_empty() {
@@ -741,9 +748,15 @@ fn condition_test(st: &State) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" || "))
 }
 
-/// A user's command run by `sh -c`, so its syntax cannot break the script.
-fn sh_sub(cmd: &str) -> String {
-    format!("sh -c {}", quote(cmd))
+/// A user's condition command run by `sh -c`, so its syntax cannot break
+/// the script; as the state's `runas` user when it has one (Salt runs
+/// unless / onlyif as that user too).
+fn sh_sub(cmd: &str, runas: Option<&str>) -> String {
+    let run = format!("sh -c {}", quote(cmd));
+    match runas {
+        None => run,
+        Some(u) => format!("{{ {}; }}", modules::run_as(u, &run, false)),
+    }
 }
 
 /// Requisites of state `i` of `kind`s, as indexes.
@@ -942,25 +955,49 @@ fn apply_script(
         } else {
             guards.join(" && ")
         };
-        let _ = writeln!(s, "if {guard}; then");
+        // `:` keeps the branch valid when it holds nothing else (a state
+        // that only reacts to `listen`, at the end of the run).
+        let _ = writeln!(s, "if {guard}; then\n:");
         // unless / onlyif / creates again, right before the state, as Salt
         // does: an earlier state of this run may have changed the answer.
         let recheck = condition_test(st);
         if let Some(skip) = &recheck {
             let _ = writeln!(
                 s,
-                "if {skip}; then printf '%s condskip {i}\\n' '{marker}'; else"
+                "if {skip}; then printf '%s condskip {i}\\n' '{marker}'; else :"
             );
         }
-        if let Decision::Apply(p) = &st.decision {
+        if let (Decision::Apply(p), Some(retry)) = (&st.decision, &st.chunk.globals.retry) {
+            // Salt's `retry`: run again until the result is `until`, at most
+            // `attempts` times, `interval` (+ up to `splay`) seconds apart.
+            // The apply's exit status stands for the result; only the last
+            // attempt's output is kept, for the module to read.
+            let apply = st.function.apply(p);
+            let until = if retry.until { "-eq" } else { "-ne" };
+            let pause = if retry.splay > 0 {
+                format!(
+                    "$(( {} + $(od -An -N2 -tu2 /dev/urandom 2>/dev/null || echo 0) % {} ))",
+                    retry.interval,
+                    retry.splay + 1
+                )
+            } else {
+                retry.interval.to_string()
+            };
+            let _ = writeln!(
+                s,
+                "_ht; printf '\\n%s apply {i} %s\\n' '{marker}' \"$_hu\"\nh_try=0\nwhile :; do\nh_try=$((h_try + 1))\nh_out=$(\n(\n{apply}\n) </dev/null 2>&1\n)\nr=$?\n[ $r {until} 0 ] && break\n[ $h_try -ge {attempts} ] && break\nsleep {pause}\ndone\n_ht\nprintf '%s\\n' \"$h_out\"\nprintf '%s tries {i} %d\\n' '{marker}' $h_try\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi",
+                attempts = retry.attempts.max(1),
+            );
+        } else if let Decision::Apply(p) = &st.decision {
             let apply = st.function.apply(p);
             let _ = writeln!(
                 s,
                 "_ht; printf '\\n%s apply {i} %s\\n' '{marker}' \"$_hu\"\n(\n{apply}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
             );
         }
-        // Salt's mod_watch: react when a watched state changed.
-        let watched = deps(st, &[Kind::Watch, Kind::WatchAny, Kind::Listen]);
+        // Salt's mod_watch: react when a watched state changed (`listen`
+        // reacts at the end of the run instead: below).
+        let watched = deps(st, &[Kind::Watch, Kind::WatchAny]);
         if let (Some(w), false) = (st.function.watch(plan), watched.is_empty()) {
             let any: Vec<String> = watched
                 .iter()
@@ -983,6 +1020,29 @@ fn apply_script(
             let _ = writeln!(
                 s,
                 "if [ \"$s_{i}\" = fail ]; then printf '%s failhard {i}\\n' '{marker}'; exit 0; fi"
+            );
+        }
+    }
+    // Salt's `listen`: the reaction (mod_watch) runs at the end of the run,
+    // once, if any listened state changed and the state itself did not fail.
+    for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let plan = match &st.decision {
+            Decision::Apply(p) | Decision::WatchOnly(p) => p,
+            _ => continue,
+        };
+        let listened = deps(st, &[Kind::Listen]);
+        if let (Some(w), false) = (st.function.watch(plan), listened.is_empty()) {
+            let any: Vec<String> = listened
+                .iter()
+                .map(|j| format!("[ \"$s_{j}\" = changed ]"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\n_ht; printf '\\n%s listen {i} %s\\n' '{marker}' \"$_hu\"\n(\n{w}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
+                any.join(" || ")
             );
         }
     }
@@ -1077,7 +1137,8 @@ fn applied_result(
     }
     let apply = sec.blocks.get(&("apply".to_string(), i));
     let watch = sec.blocks.get(&("watch".to_string(), i));
-    if apply.is_none() && watch.is_none() {
+    let listen = sec.blocks.get(&("listen".to_string(), i));
+    if apply.is_none() && watch.is_none() && listen.is_none() {
         if let Some(f) = sec.failhard {
             if f < i {
                 return (
@@ -1104,6 +1165,9 @@ fn applied_result(
         }
         None => (true, Map::new(), plan.comment.clone()),
     };
+    if let Some(n) = sec.tries.get(&i).filter(|n| **n > 1) {
+        comment = format!("{comment} (after {n} attempts)");
+    }
     if let Some((text, rc)) = watch {
         if *rc == 0 {
             changes.insert(
@@ -1115,6 +1179,21 @@ fn applied_result(
             result = false;
             comment = format!(
                 "{comment}; the watch reaction failed (exit {rc}): {}",
+                text.trim()
+            );
+        }
+    }
+    if let Some((text, rc)) = listen {
+        if *rc == 0 {
+            changes.insert(
+                "listen".into(),
+                json!("reacted at the end of the run to a listened change (mod_watch)"),
+            );
+            comment = format!("{comment}; reacted at the end of the run (listen)");
+        } else {
+            result = false;
+            comment = format!(
+                "{comment}; the listen reaction at the end of the run failed (exit {rc}): {}",
                 text.trim()
             );
         }
