@@ -479,3 +479,25 @@ fn state_output_modes_and_timing() {
         assert!(s["duration"].as_f64().is_some_and(|d| d >= 0.0), "{k}: {s}");
     }
 }
+
+#[test]
+fn grouped_state_runs_fold_hosts_despite_their_timings() {
+    // Start times and durations differ on every host; grouped output leaves
+    // them out so identical state results still fold into one group.
+    let p = Project::new(&local_hosts(&["g1", "g2", "g3"]));
+    std::fs::create_dir(p.path().join("states")).unwrap();
+    std::fs::write(
+        p.path().join("states/same.sls"),
+        "same:\n  cmd.run:\n    - name: echo same\n",
+    )
+    .unwrap();
+    let out = p.run(&["--out", "grouped", "*", "state.sls", "same"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(headers(&text), [("g[1-3]".to_string(), 3)], "{text}");
+    assert!(
+        !text.contains("Started") && !text.contains("Total run time"),
+        "{text}"
+    );
+    assert!(text.contains("          ID: same\n"), "{text}");
+}

@@ -31,7 +31,7 @@ fn groups<'a>(results: impl IntoIterator<Item = &'a HostResult>, style: &Style) 
     // Start times and durations differ on every host: they would split
     // every group, so grouped output leaves them out.
     let mut style = *style;
-    style.states.timing = false;
+    style.states.per_host = false;
     let style = &style;
     let mut plain = Style::plain();
     plain.states = style.states;

@@ -31,9 +31,10 @@ pub struct StateStyle {
     pub output: StateOutput,
     /// `--state-verbose false`: leave out states that succeeded without changes.
     pub verbose: bool,
-    /// Print start times and durations (left out where hosts are compared,
-    /// as in grouped output, because they always differ).
-    pub timing: bool,
+    /// Print what differs on every host: start times, durations and the
+    /// host id in the summary (left out where hosts are compared, as in
+    /// grouped output, so identical results still fold).
+    pub per_host: bool,
 }
 
 impl Default for StateStyle {
@@ -41,7 +42,7 @@ impl Default for StateStyle {
         StateStyle {
             output: StateOutput::Full,
             verbose: true,
-            timing: true,
+            per_host: true,
         }
     }
 }
@@ -77,12 +78,16 @@ pub fn render(ret: &Value, id: &str, style: &StateStyle) -> String {
             StateOutput::Changes => !clean,
         };
         if full {
-            full_state(&mut out, s, changes, style.timing);
+            full_state(&mut out, s, changes, style.per_host);
         } else {
-            terse_state(&mut out, s, changes.is_some(), style.timing);
+            terse_state(&mut out, s, changes.is_some(), style.per_host);
         }
     }
-    out.push_str(&format!("\nSummary for {id}\n------------\n"));
+    if style.per_host {
+        out.push_str(&format!("\nSummary for {id}\n------------\n"));
+    } else {
+        out.push_str("\nSummary\n------------\n");
+    }
     out.push_str(&format!("Succeeded: {ok} (changed={changed})\n"));
     if pending > 0 {
         out.push_str(&format!("Would change: {pending}\n"));
@@ -91,7 +96,7 @@ pub fn render(ret: &Value, id: &str, style: &StateStyle) -> String {
         "Failed:    {failed}\n------------\nTotal states run: {}\n",
         states.len()
     ));
-    if style.timing {
+    if style.per_host {
         out.push_str(&format!("Total run time: {}\n", seconds(total_ms)));
     }
     out
@@ -282,7 +287,7 @@ mod mode_tests {
         let s = StateStyle {
             output: StateOutput::Full,
             verbose: false,
-            timing: false,
+            per_host: false,
         };
         let text = render(&ret(), "n", &s);
         assert!(!text.contains("ID: a\n"), "{text}");
