@@ -32,7 +32,16 @@ struct ProjectFile {
     timeout: Option<f64>,
     connect_attempts: Option<u32>,
     grains_ttl: Option<u64>,
+    state_output: Option<crate::output::highstate::StateOutput>,
+    state_verbose: Option<bool>,
+    max_handshakes: Option<usize>,
 }
+
+/// SSH handshakes in flight at once unless said otherwise: well under
+/// what one sshd accepts unauthenticated before dropping (MaxStartups
+/// 10:30:100 drops with rising probability from 10 to 100), and enough to
+/// keep the controller's two cores busy with key exchanges.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 32;
 
 /// Resolved settings.
 #[derive(Debug, Clone)]
@@ -48,6 +57,11 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     pub connect_attempts: u32,
     pub grains_ttl: Duration,
+    /// How state results print unless `--state-output` says otherwise.
+    pub state_output: crate::output::highstate::StateOutput,
+    pub state_verbose: bool,
+    /// SSH handshakes in flight at once (connection pacing).
+    pub max_handshakes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +123,9 @@ impl Settings {
             path: path.clone().unwrap_or_default(),
             message: message.to_string(),
         };
+        if file.max_handshakes == Some(0) {
+            return Err(invalid("max_handshakes must be at least 1"));
+        }
         if file.forks == Some(0) {
             return Err(invalid("forks must be at least 1"));
         }
@@ -133,6 +150,9 @@ impl Settings {
             timeout: Some(Duration::from_secs_f64(file.timeout.unwrap_or(600.0))),
             connect_attempts: file.connect_attempts.unwrap_or(3).max(1),
             grains_ttl: Duration::from_secs(file.grains_ttl.unwrap_or(3600)),
+            state_output: file.state_output.unwrap_or_default(),
+            state_verbose: file.state_verbose.unwrap_or(true),
+            max_handshakes: file.max_handshakes.unwrap_or(DEFAULT_MAX_HANDSHAKES),
             file: path,
         })
     }

@@ -13,7 +13,7 @@
 //! - [`transport`]: running commands on a host: SSH (russh) or local; the one
 //!   shell-quoting function lives in [`transport::quote`].
 //! - [`grains`]: facts gathered from a host in one `sh` invocation, cached.
-//! - [`target`]: glob, pcre, list, grain, ipcidr, nodegroup and compound matchers.
+//! - [`target`]: glob, pcre, list, grain, pillar, ipcidr, nodegroup and compound matchers.
 //! - [`functions`]: execution functions (`test.ping`, `cmd.run`, `pkg.install`, ...).
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
 //! - [`jobs`]: the job cache behind `halite jobs list|show`.

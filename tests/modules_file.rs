@@ -3,6 +3,8 @@
 //! there, `plan` decides, the apply snippet runs there, and a second probe
 //! must plan nothing — the test=True prediction is what apply did, and a
 //! second run changes nothing. The host is then checked behind halite's back.
+//! The editing functions (replace, line, blockreplace, append) are also
+//! run through the binary: test=True, apply, and a second no-op run.
 
 mod harness;
 
@@ -330,4 +332,430 @@ fn directory_symlink_and_absent() {
     converge(fleet, &*a);
     let left = fleet.podman_exec_ok(NODE, &format!("ls -A '{dir}'"));
     assert_eq!(left.trim(), "blocked");
+}
+
+// ---- the editing functions: file.replace, file.line, file.blockreplace, file.append
+
+/// Put `content` at `path` on node3, owned by deploy:alice with mode 640.
+fn put(fleet: &Fleet, path: &str, content: &[u8]) {
+    let q = halite::transport::quote::quote(path);
+    let b64 = data_encoding::BASE64.encode(content);
+    fleet.podman_exec_ok(
+        NODE,
+        &format!("echo {b64} | base64 -d > {q} && chown deploy:alice {q} && chmod 640 {q}"),
+    );
+}
+
+/// converge, and check that the diff test=True showed is the change the
+/// apply made (read back behind halite's back) and that owner and mode stayed.
+fn edit(fleet: &Fleet, f: &dyn StateFunction, path: &str) -> (Plan, String) {
+    let before = read_b64(fleet, path);
+    let meta = stat(fleet, path, "%U %G %a");
+    let p = converge(fleet, f);
+    let after = read_b64(fleet, path);
+    assert!(!p.is_noop(), "nothing to do on {path}");
+    assert_eq!(
+        p.changes["diff"].as_str(),
+        Some(halite::modules::file::diff_text(&before, &after).as_str()),
+        "the prediction is the change"
+    );
+    assert_eq!(stat(fleet, path, "%U %G %a"), meta, "owner and mode kept");
+    (p, String::from_utf8(after).unwrap())
+}
+
+fn plan_err(fleet: &Fleet, f: &dyn StateFunction) -> String {
+    let (text, rc) = run(fleet, &f.probe());
+    f.plan(Output { text: &text, rc }).unwrap_err()
+}
+
+#[test]
+fn replace_edits_in_place() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "replace");
+    let name = format!("{dir}/sshd config");
+    put(fleet, &name, b"Port 22\n#PermitRootLogin yes\nUsePAM yes\n");
+    let f = build(
+        no_states(),
+        None,
+        "replace",
+        &name,
+        json!({"pattern": "^#?(PermitRootLogin) .*$", "repl": "\\1 no"}),
+    );
+    let (p, after) = edit(fleet, &*f, &name);
+    assert_eq!(after, "Port 22\nPermitRootLogin no\nUsePAM yes\n");
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.comment, "Changes would have been made");
+
+    // append_if_not_found: added once, the second run finds it.
+    let f = build(
+        no_states(),
+        None,
+        "replace",
+        &name,
+        json!({"pattern": "^X11Forwarding .*$", "repl": "X11Forwarding no",
+               "append_if_not_found": true}),
+    );
+    let (_, after) = edit(fleet, &*f, &name);
+    assert!(after.ends_with("UsePAM yes\nX11Forwarding no\n"), "{after}");
+    let left = fleet.podman_exec_ok(NODE, &format!("ls -A '{dir}'"));
+    assert_eq!(left.trim(), "sshd config", "no temporary files left");
+}
+
+#[test]
+fn line_modes_on_a_real_file() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "line");
+    let name = format!("{dir}/nsswitch.conf");
+    put(
+        fleet,
+        &name,
+        b"passwd: files\nhosts: files dns\n  # old\nprotocols: db files",
+    );
+    let steps: [(Value, &str); 4] = [
+        (
+            json!({"mode": "ensure", "content": "networks: files", "after": "^hosts:"}),
+            "passwd: files\nhosts: files dns\nnetworks: files\n  # old\nprotocols: db files",
+        ),
+        (
+            json!({"mode": "insert", "content": "# managed", "location": "start"}),
+            "# managed\npasswd: files\nhosts: files dns\nnetworks: files\n  # old\nprotocols: db files",
+        ),
+        (
+            json!({"mode": "replace", "match": "# old", "content": "group: files"}),
+            "# managed\npasswd: files\nhosts: files dns\nnetworks: files\n  group: files\nprotocols: db files",
+        ),
+        (
+            json!({"mode": "delete", "match": "^protocols"}),
+            "# managed\npasswd: files\nhosts: files dns\nnetworks: files\n  group: files\n",
+        ),
+    ];
+    for (args, want) in steps {
+        let f = build(no_states(), None, "line", &name, args.clone());
+        let (p, after) = edit(fleet, &*f, &name);
+        assert_eq!(after, want, "{args}");
+        assert_eq!(p.comment, "Changes would be made");
+    }
+
+    // create: a missing file is made, with the declared owner and mode.
+    let new = format!("{dir}/new.conf");
+    let f = build(
+        no_states(),
+        None,
+        "line",
+        &new,
+        json!({"mode": "insert", "location": "end", "content": "a=1", "create": true,
+               "user": "deploy", "file_mode": "0600"}),
+    );
+    let p = converge(fleet, &*f);
+    assert_eq!(p.changes["mode"], "0600");
+    assert_eq!(read_b64(fleet, &new), b"a=1\n");
+    assert_eq!(stat(fleet, &new, "%U %a"), "deploy 600");
+}
+
+#[test]
+fn blockreplace_manages_the_zone() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "block");
+    let name = format!("{dir}/hosts");
+    put(
+        fleet,
+        &name,
+        b"127.0.0.1 localhost\n#-- start managed zone --\n10.0.0.9 old\n#-- end managed zone --\n::1 localhost\n",
+    );
+    let f = build(
+        no_states(),
+        None,
+        "blockreplace",
+        &name,
+        json!({"content": "10.0.0.1 a\n10.0.0.2 b\n"}),
+    );
+    let (_, after) = edit(fleet, &*f, &name);
+    assert_eq!(
+        after,
+        "127.0.0.1 localhost\n#-- start managed zone --\n10.0.0.1 a\n10.0.0.2 b\n#-- end managed zone --\n::1 localhost\n"
+    );
+
+    // No markers: an error unless append_if_not_found.
+    let other = format!("{dir}/plain");
+    put(fleet, &other, b"x");
+    let f = build(
+        no_states(),
+        None,
+        "blockreplace",
+        &other,
+        json!({"content": "y"}),
+    );
+    assert_eq!(
+        plan_err(fleet, &*f),
+        "Cannot edit marked block. Markers were not found in file."
+    );
+    let f = build(
+        no_states(),
+        None,
+        "blockreplace",
+        &other,
+        json!({"content": "y", "append_if_not_found": true,
+               "marker_start": "# BEGIN halite", "marker_end": "# END halite"}),
+    );
+    let (_, after) = edit(fleet, &*f, &other);
+    assert_eq!(after, "x\n# BEGIN halite\ny\n# END halite\n");
+}
+
+#[test]
+fn append_creates_and_extends() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "append");
+    let name = format!("{dir}/a/b/motd");
+    let f = build(
+        no_states(),
+        None,
+        "append",
+        &name,
+        json!({"text": ["Welcome", "be nice"], "makedirs": true}),
+    );
+    let p = converge(fleet, &*f);
+    assert_eq!(read_b64(fleet, &name), b"Welcome\nbe nice\n");
+    assert_eq!(p.comment, format!("File {name} is set to be updated"));
+    put(fleet, &name, b"Welcome\n");
+    let (_, after) = edit(fleet, &*f, &name);
+    assert_eq!(after, "Welcome\nbe nice\n");
+}
+
+#[test]
+fn an_edit_never_clobbers_a_file_changed_since_the_probe() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "stale");
+    let name = format!("{dir}/conf");
+    put(fleet, &name, b"a=1\n");
+    let f = build(
+        no_states(),
+        None,
+        "replace",
+        &name,
+        json!({"pattern": "a=1", "repl": "a=2"}),
+    );
+    let p = plan_on_host(fleet, &*f);
+    fleet.podman_exec_ok(NODE, &format!("echo b=1 >> '{name}'"));
+    let (out, rc) = run(fleet, &f.apply(&p));
+    let done = f.finish(&p, Output { text: &out, rc });
+    assert!(!done.result);
+    assert!(
+        done.comment
+            .contains(&format!("{name} changed on the host after it was read")),
+        "{}",
+        done.comment
+    );
+    assert_eq!(read_b64(fleet, &name), b"a=1\nb=1\n");
+    let left = fleet.podman_exec_ok(NODE, &format!("ls -A '{dir}'"));
+    assert_eq!(left.trim(), "conf", "temporary file removed");
+    // Planned again from what is there now, it applies.
+    converge(fleet, &*f);
+    assert_eq!(read_b64(fleet, &name), b"a=2\nb=1\n");
+}
+
+#[test]
+fn missing_and_oversized_files_fail_clearly() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "missing");
+    let gone = format!("{dir}/gone");
+    let args = [
+        ("replace", json!({"pattern": "a", "repl": "b"})),
+        (
+            "line",
+            json!({"mode": "ensure", "content": "a", "after": "b"}),
+        ),
+        ("blockreplace", json!({"content": "a"})),
+    ];
+    for (function, a) in &args {
+        let f = build(no_states(), None, function, &gone, a.clone());
+        assert_eq!(
+            plan_err(fleet, &*f),
+            format!("{gone}: file not found"),
+            "{function}"
+        );
+    }
+    let f = build(
+        no_states(),
+        None,
+        "replace",
+        &gone,
+        json!({"pattern": "a", "repl": "b", "ignore_if_missing": true}),
+    );
+    assert!(plan_on_host(fleet, &*f).is_noop());
+
+    let big = format!("{dir}/big");
+    fleet.podman_exec_ok(
+        NODE,
+        &format!("head -c 300000 /dev/zero | tr '\\0' a > '{big}'"),
+    );
+    for (function, a) in &args {
+        let f = build(no_states(), None, function, &big, a.clone());
+        let e = plan_err(fleet, &*f);
+        assert!(
+            e.contains(&big) && e.contains("262144 bytes"),
+            "{function}: {e}"
+        );
+    }
+}
+
+/// Through the binary: test=True predicts, the apply does exactly that, and
+/// the next run changes nothing.
+#[test]
+fn edit_states_through_the_binary() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "e2e");
+    put(fleet, &format!("{dir}/r.conf"), b"listen 80\n");
+    put(fleet, &format!("{dir}/l.conf"), b"[main]\nb=2\n");
+    put(
+        fleet,
+        &format!("{dir}/b.conf"),
+        b"top\n# BEGIN\nold\n# END\n",
+    );
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node3:\n    - edits\n");
+    ws.write(
+        "states/edits.sls",
+        &format!(
+            r#"
+port:
+  file.replace:
+    - name: {dir}/r.conf
+    - pattern: '^(listen) \d\d$'
+    - repl: '\1 8080'
+key:
+  file.line:
+    - name: {dir}/l.conf
+    - mode: ensure
+    - content: a=1
+    - after: '\[main\]'
+zone:
+  file.blockreplace:
+    - name: {dir}/b.conf
+    - marker_start: '# BEGIN'
+    - marker_end: '# END'
+    - content: |
+        new
+motd:
+  file.append:
+    - name: {dir}/motd
+    - text:
+      - hello
+      - world
+"#
+        ),
+    );
+    let states = |v: &Value| -> Vec<(String, Value, Value, String)> {
+        let ret = v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no state results: {v}"));
+        let mut out: Vec<_> = ret
+            .values()
+            .map(|s| {
+                (
+                    s["__id__"].as_str().unwrap().to_string(),
+                    s["result"].clone(),
+                    s["changes"].clone(),
+                    s["comment"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let files = || {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!("cd '{dir}' && for f in b.conf l.conf r.conf motd; do echo \"== $f\"; cat $f 2>&1; done; true"),
+        )
+    };
+    let before = files();
+
+    let (out, predicted) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(files(), before, "test=True changed nothing");
+    let predicted = states(&predicted);
+    assert_eq!(predicted.len(), 4);
+    for (id, result, changes, _) in &predicted {
+        assert!(result.is_null(), "{id} would change: {predicted:?}");
+        assert!(changes["diff"].is_string(), "{id}: {changes}");
+    }
+
+    let (out, applied) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let applied = states(&applied);
+    for ((id, result, changes, comment), (_, _, predicted, _)) in applied.iter().zip(&predicted) {
+        assert_eq!(result, &Value::Bool(true), "{id}: {comment}");
+        assert_eq!(
+            changes, predicted,
+            "{id}: test=True showed what the apply did"
+        );
+    }
+    assert_eq!(
+        files(),
+        "== b.conf\ntop\n# BEGIN\nnew\n# END\n\
+         == l.conf\n[main]\na=1\nb=2\n\
+         == r.conf\nlisten 8080\n\
+         == motd\nhello\nworld\n"
+    );
+
+    let (out, again) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for (id, result, changes, _) in states(&again) {
+        assert_eq!(result, Value::Bool(true), "{id}");
+        assert_eq!(changes, json!({}), "{id}: the second run changes nothing");
+    }
+}
+
+/// Two edits of one file in one run: the second was planned from the
+/// content the first one replaced, so it fails instead of undoing it; the
+/// next run applies it.
+#[test]
+fn two_edits_of_one_file_in_one_run() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "twice");
+    let name = format!("{dir}/app.conf");
+    put(fleet, &name, b"a=1\nb=1\n");
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node3:\n    - twice\n");
+    ws.write(
+        "states/twice.sls",
+        &format!(
+            "first:\n  file.replace:\n    - name: {name}\n    - pattern: a=1\n    - repl: a=2\n\
+             second:\n  file.replace:\n    - name: {name}\n    - pattern: b=1\n    - repl: b=2\n"
+        ),
+    );
+    let result = |v: &Value, id: &str| -> (Value, String) {
+        let s = v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|s| s["__id__"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {v}"));
+        (
+            s["result"].clone(),
+            s["comment"].as_str().unwrap().to_string(),
+        )
+    };
+    // test=True: the first edit is predicted; the second is decided after it.
+    let (out, v) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(result(&v, "first").0, Value::Null);
+    let (r, comment) = result(&v, "second");
+    assert_eq!(r, Value::Null);
+    assert!(comment.contains("changes the same file"), "{comment}");
+    assert_eq!(read_b64(fleet, &name), b"a=1\nb=1\n");
+    // The real run applies both, the second from what the first left
+    // (probed again after it: one more gather + apply).
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(result(&v, "first").0, Value::Bool(true));
+    assert_eq!(result(&v, "second").0, Value::Bool(true), "{v}");
+    assert_eq!(v["results"][NODE]["executions"], 4, "{v}");
+    assert_eq!(read_b64(fleet, &name), b"a=2\nb=2\n");
+    // And then nothing to do, in one execution.
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(result(&v, "second").0, Value::Bool(true));
+    assert_eq!(v["results"][NODE]["executions"], 1, "{v}");
+    assert_eq!(read_b64(fleet, &name), b"a=2\nb=2\n");
 }

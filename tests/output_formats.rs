@@ -372,3 +372,132 @@ fn unwritable_metrics_file_warns_and_keeps_the_exit_code() {
         stderr(&out)
     );
 }
+
+/// A project whose one SLS has a state that changes (cmd.run), one that is
+/// already right (unless), and one that fails.
+fn state_project() -> Project {
+    let p = Project::new(&local_hosts(&["s1"]));
+    std::fs::create_dir(p.path().join("states")).unwrap();
+    std::fs::write(
+        p.path().join("states/three.sls"),
+        "changes:\n  cmd.run:\n    - name: echo changed\nclean:\n  cmd.run:\n    - name: echo never\n    - unless: 'true'\nbroken:\n  cmd.run:\n    - name: 'exit 3'\n",
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn junit_reports_each_state_of_a_state_run() {
+    let p = state_project();
+    let out = p.run(&["--out", "junit", "*", "state.sls", "three"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let xml = stdout(&out);
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    let suite = doc.root_element();
+    assert_eq!(suite.attribute("tests"), Some("3"), "{xml}");
+    assert_eq!(suite.attribute("failures"), Some("1"), "{xml}");
+    let cases: Vec<(String, String, bool)> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|c| {
+            (
+                c.attribute("classname").unwrap().to_string(),
+                c.attribute("name").unwrap().to_string(),
+                c.children().any(|n| n.has_tag_name("failure")),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            (
+                "s1".into(),
+                "changes | cmd.run | echo changed".into(),
+                false
+            ),
+            ("s1".into(), "clean | cmd.run | echo never".into(), false),
+            ("s1".into(), "broken | cmd.run | exit 3".into(), true),
+        ],
+        "{xml}"
+    );
+}
+
+#[test]
+fn state_output_modes_and_timing() {
+    let p = state_project();
+    // Full (the default): every state with Started and Duration, and the total.
+    let out = p.run(&["*", "state.sls", "three"]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("     Started: ").count(), 3, "{text}");
+    assert_eq!(text.matches("    Duration: ").count(), 3, "{text}");
+    assert!(text.contains("Total run time: "), "{text}");
+    // Terse: one line each.
+    let out = p.run(&["--state-output", "terse", "*", "state.sls", "three"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("  Name: echo never - Function: cmd.run - Result: Clean - Started: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Name: echo changed - Function: cmd.run - Result: Changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Name: exit 3 - Function: cmd.run - Result: Failed"),
+        "{text}"
+    );
+    // Changes, with the clean ones left out: only the changed and failed, in full.
+    let out = p.run(&[
+        "--state-output=changes",
+        "--state-verbose=false",
+        "*",
+        "state.sls",
+        "three",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("          ID: changes\n"), "{text}");
+    assert!(text.contains("          ID: broken\n"), "{text}");
+    assert!(!text.contains("echo never"), "{text}");
+    // halite.yaml sets the default; the flag still wins.
+    std::fs::write(
+        p.path().join("halite.yaml"),
+        "cache_dir: cache\nknown_hosts: known_hosts\nstate_output: terse\n",
+    )
+    .unwrap();
+    let text = stdout(&p.run(&["*", "state.sls", "three"]));
+    assert!(text.contains("Result: Clean - Started"), "{text}");
+    let text = stdout(&p.run(&["--state-output", "full", "*", "state.sls", "three"]));
+    assert!(text.contains("          ID: clean\n"), "{text}");
+    // JSON carries start_time and duration for every state.
+    let (_, doc) = p.json(&["*", "state.sls", "three"]);
+    let states = doc["results"]["s1"]["ret"].as_object().unwrap().clone();
+    for (k, s) in states {
+        assert!(
+            s["start_time"].as_str().is_some_and(|t| t.len() == 15),
+            "{k}: {s}"
+        );
+        assert!(s["duration"].as_f64().is_some_and(|d| d >= 0.0), "{k}: {s}");
+    }
+}
+
+#[test]
+fn grouped_state_runs_fold_hosts_despite_their_timings() {
+    // Start times and durations differ on every host; grouped output leaves
+    // them out so identical state results still fold into one group.
+    let p = Project::new(&local_hosts(&["g1", "g2", "g3"]));
+    std::fs::create_dir(p.path().join("states")).unwrap();
+    std::fs::write(
+        p.path().join("states/same.sls"),
+        "same:\n  cmd.run:\n    - name: echo same\n",
+    )
+    .unwrap();
+    let out = p.run(&["--out", "grouped", "*", "state.sls", "same"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(headers(&text), [("g[1-3]".to_string(), 3)], "{text}");
+    assert!(
+        !text.contains("Started") && !text.contains("Total run time"),
+        "{text}"
+    );
+    assert!(text.contains("          ID: same\n"), "{text}");
+}

@@ -377,3 +377,260 @@ fn the_shipped_example_tree_converges() {
         .podman_exec_ok("node1", "cat /etc/snmp/snmpd.conf")
         .contains("rocommunity s3cret"));
 }
+
+#[test]
+fn a_converged_twenty_state_tree_costs_one_execution() {
+    // The tree bench/highstate.sh times: every module, 20 states.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok("node1", "rm -rf /srv/halite-noop20");
+    let ws = fleet.workspace();
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees/noop20/states");
+    for f in ["top.sls", "noop20.sls"] {
+        ws.write(
+            &format!("states/{f}"),
+            &std::fs::read_to_string(tree.join(f)).unwrap(),
+        );
+    }
+    let (code, first) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(states(&first).len(), 20, "{first}");
+    // grains + gather + apply, and one more gather + apply for the states
+    // that could only be planned after earlier ones ran (the symlink and the
+    // subdirectory need the directory the run creates).
+    assert_eq!(
+        first["results"]["node1"]["executions"].as_u64(),
+        Some(5),
+        "{first}"
+    );
+    // Converged: a no-op apply is ONE execution (grains are cached), and so is test=True.
+    for args in [
+        &["node1", "state.apply"][..],
+        &["node1", "state.apply", "test=True"][..],
+    ] {
+        let (code, again) = run(&ws, args);
+        assert_eq!(code, 0, "{again}");
+        let s = states(&again);
+        assert_eq!(s.len(), 20);
+        for (id, (result, changed, comment)) in &s {
+            assert_eq!(*result, Value::Bool(true), "{id}: {comment}");
+            assert!(!changed, "{id} changed again: {again}");
+        }
+        assert_eq!(
+            again["results"]["node1"]["executions"].as_u64(),
+            Some(1),
+            "{args:?}: one execution for 20 states"
+        );
+    }
+}
+
+#[test]
+fn packages_unknown_to_stale_lists_refresh_the_index_once_per_run() {
+    // A fresh host's lists know only the drill repository, not Debian's
+    // packages: the first pkg state needing one refreshes the index, the
+    // second in the same run does not refresh it again.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "apt-get -q -y purge hello cowsay >/dev/null 2>&1; \
+         find /var/lib/apt/lists -maxdepth 1 -type f -name '*debian*' -delete; \
+         rm -f /run/halite-apt-refreshed",
+    );
+    let ws = workspace(
+        fleet,
+        "hello:\n  pkg.installed: []\ncowsay:\n  pkg.installed: []\n",
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let s = states(&v);
+    assert!(s["hello"].2.ends_with("(package index refreshed)"), "{v}");
+    assert!(
+        s["cowsay"]
+            .2
+            .ends_with("(package index already refreshed in this run)"),
+        "{v}"
+    );
+    assert_eq!(changed(&v), ["cowsay", "hello"], "{v}");
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(changed(&again).is_empty(), "{again}");
+    fleet.podman_exec_ok(
+        "node1",
+        "apt-get -q -y purge hello cowsay >/dev/null 2>&1 || true",
+    );
+}
+
+#[test]
+fn templates_call_execution_functions_on_the_host() {
+    // salt['cmd.run'] runs on the host being rendered for, over the run's
+    // own connection (one more execution per call), in SLS files and in
+    // file.managed templates alike.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-remote && mkdir -p /srv/halite-remote",
+    );
+    let ws = workspace(
+        fleet,
+        "{% set uid = salt['cmd.run']('id -u deploy') %}\n\
+         /srv/halite-remote/uid:\n  file.managed:\n    - contents: \"deploy={{ uid }}\"\n\
+         /srv/halite-remote/kernel:\n  file.managed:\n    - source: salt://kernel.j2\n    - template: jinja\n",
+    );
+    ws.write(
+        "states/kernel.j2",
+        "{{ salt['cmd.run']('uname -s') }} {{ salt['pkg.version']('sudo') != '' }}\n",
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-remote/uid"),
+        "deploy=1000\n"
+    );
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-remote/kernel"),
+        "Linux True\n"
+    );
+    // Grains cached: 3 template calls + gather; nothing to apply.
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(changed(&again).is_empty(), "{again}");
+    assert_eq!(
+        again["results"]["node1"]["executions"].as_u64(),
+        Some(4),
+        "{again}"
+    );
+    // A function that does not exist is a render error naming it.
+    ws.write("states/demo.sls", "{{ salt['nope.nothing']() }}\n");
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(v.to_string().contains("nope.nothing"), "{v}");
+}
+
+#[test]
+fn retry_and_runas_conditions_behave_as_in_salt() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-retry && mkdir -p /srv/halite-retry",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+flaky:
+  cmd.run:
+    - name: 'n=$(cat /srv/halite-retry/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /srv/halite-retry/n; echo try $n; [ $n -ge 3 ]'
+    - retry:
+        attempts: 5
+        interval: 1
+never:
+  cmd.run:
+    - name: 'echo no; false'
+    - retry: {attempts: 2, interval: 1}
+as-deploy:
+  cmd.run:
+    - name: echo ran
+    - unless: '[ "$(id -un)" = deploy ]'
+    - runas: deploy
+as-root:
+  cmd.run:
+    - name: echo ran
+    - unless: '[ "$(id -un)" = deploy ]'
+"#,
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 1, "never fails: {v}");
+    let s = states(&v);
+    assert_eq!(s["flaky"].0, Value::Bool(true), "{v}");
+    assert!(s["flaky"].2.ends_with("(after 3 attempts)"), "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-retry/n"),
+        "3\n"
+    );
+    let flaky = v["results"]["node1"]["ret"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["__id__"] == "flaky")
+        .unwrap();
+    assert_eq!(
+        flaky["changes"]["stdout"], "try 3",
+        "only the last attempt's output: {v}"
+    );
+    assert_eq!(s["never"].0, Value::Bool(false), "{v}");
+    assert!(s["never"].2.contains("(after 2 attempts)"), "{v}");
+    // unless runs as the state's runas user, as in Salt.
+    assert_eq!(
+        s["as-deploy"],
+        (Value::Bool(true), false, "unless condition is true".into()),
+        "{v}"
+    );
+    assert_eq!(s["as-root"].0, Value::Bool(true), "{v}");
+    assert!(
+        s["as-root"].1,
+        "as root the unless is false, so it ran: {v}"
+    );
+}
+
+#[test]
+fn listen_reacts_at_the_end_of_the_run() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-listen && mkdir -p /srv/halite-listen",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+/srv/halite-listen/conf:
+  file.managed:
+    - contents: listened
+cron:
+  service.running:
+    - listen:
+      - file: /srv/halite-listen/conf
+later:
+  cmd.run:
+    - name: cut -d' ' -f1 /proc/uptime > /srv/halite-listen/later
+    - require:
+      - service: cron
+"#,
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let s = states(&v);
+    assert!(
+        s["cron"]
+            .2
+            .ends_with("reacted at the end of the run (listen)"),
+        "{v}"
+    );
+    // The restart came after `later`, which runs after cron in order.
+    let later: f64 = fleet
+        .podman_exec_ok("node1", "cat /srv/halite-listen/later")
+        .trim()
+        .parse()
+        .unwrap();
+    let started: f64 = fleet
+        .podman_exec_ok(
+            "node1",
+            "systemctl show cron -p ActiveEnterTimestampMonotonic --value",
+        )
+        .trim()
+        .parse::<f64>()
+        .unwrap()
+        / 1e6;
+    assert!(
+        started >= later,
+        "cron restarted at {started}, later ran at {later}"
+    );
+    // Nothing listened to changed: no reaction.
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(!states(&again)["cron"].1, "{again}");
+}

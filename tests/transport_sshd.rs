@@ -223,6 +223,7 @@ fn opts(known_hosts: &Path, policy: HostKeyPolicy) -> ConnectOptions {
         retry_backoff: Duration::from_millis(100),
         keepalive: Duration::from_secs(15),
         command_timeout: None,
+        handshakes: None,
     }
 }
 
@@ -831,6 +832,34 @@ fn server_dropping_connections_at_max_startups_is_retried() {
         }
     });
     assert!(sshd.log().contains("past MaxStartups"), "{}", sshd.log());
+}
+
+#[test]
+fn paced_handshakes_stay_under_max_startups_without_retries() {
+    // The same server, but connection starts paced to one at a time: no
+    // connection is dropped, so none needs a retry (only one attempt given).
+    let Some(sshd) = sshd("MaxStartups 2") else {
+        return;
+    };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.known_hosts();
+    block_on(async {
+        let mut o = opts(&kh, HostKeyPolicy::Strict);
+        o.connect_attempts = 1;
+        o.handshakes = Some(std::sync::Arc::new(tokio::sync::Semaphore::new(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let (host, o) = (sshd.host(Some(&key)), o.clone());
+            tasks.spawn(async move {
+                let conn = Connection::open(&host, &o).await?;
+                conn.exec(&cmd("true")).await
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            assert!(r.unwrap().unwrap().success());
+        }
+    });
+    assert!(!sshd.log().contains("past MaxStartups"), "{}", sshd.log());
 }
 
 #[test]

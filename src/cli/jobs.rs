@@ -22,7 +22,7 @@ fn try_exec(action: &JobsAction, common: &Common, run: &RunArgs) -> anyhow::Resu
         JobsAction::Show { jid } => output::show_job(
             &cache.load(jid)?,
             common.out.unwrap_or_default(),
-            output::Style::detect(common.no_color),
+            common.style(&settings),
         ),
         JobsAction::Rerun {
             jid,

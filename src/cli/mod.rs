@@ -73,6 +73,17 @@ pub enum JobsAction {
     },
 }
 
+impl Common {
+    /// The output style: colours, and how state results print (flags over
+    /// halite.yaml).
+    pub fn style(&self, settings: &crate::config::Settings) -> output::Style {
+        let mut style = output::Style::detect(self.no_color);
+        style.states.output = self.state_output.unwrap_or(settings.state_output);
+        style.states.verbose = self.state_verbose.unwrap_or(settings.state_verbose);
+        style
+    }
+}
+
 /// Options shared by every command.
 #[derive(Debug, ClapArgs)]
 pub struct Common {
@@ -82,6 +93,13 @@ pub struct Common {
     /// Output format [default: human; grouped for runs on more than 8 hosts when stdout is a terminal].
     #[arg(long = "out", global = true, value_enum)]
     pub out: Option<output::Format>,
+    /// How state results print: full, terse (a line per state), mixed (terse unless failed),
+    /// changes (changed and failed states in full) [default: full, or state_output in halite.yaml].
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub state_output: Option<output::highstate::StateOutput>,
+    /// `false` leaves out states that succeeded without changes [default: true, or state_verbose in halite.yaml].
+    #[arg(long, global = true, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub state_verbose: Option<bool>,
     /// No colours.
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -92,7 +110,7 @@ pub struct Common {
 
 /// A run: `halite [flags] TARGET FUNCTION [ARGS...] [key=value...]`.
 #[derive(Debug, Clone, ClapArgs)]
-#[command(group(ArgGroup::new("target_type").multiple(false).args(["pcre", "list", "grain", "grain_pcre", "ipcidr", "nodegroup", "compound"])))]
+#[command(group(ArgGroup::new("target_type").multiple(false).args(["pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "ipcidr", "nodegroup", "compound"])))]
 pub struct RunArgs {
     /// Target expression (a glob on host ids unless a target flag says otherwise).
     #[arg(required = true)]
@@ -116,13 +134,19 @@ pub struct RunArgs {
     /// Target: grain regular expression, e.g. 'os:(Debian|Ubuntu)'.
     #[arg(short = 'P', long, help_heading = "Targeting")]
     pub grain_pcre: bool,
+    /// Target: pillar glob, e.g. 'role:web' (each host's pillar is compiled on the controller from its own grains).
+    #[arg(short = 'I', long, help_heading = "Targeting")]
+    pub pillar: bool,
+    /// Target: pillar regular expression, e.g. 'role:(web|db)'.
+    #[arg(short = 'J', long, help_heading = "Targeting")]
+    pub pillar_pcre: bool,
     /// Target: IP address or CIDR network of the hosts' ipv4/ipv6 grains.
     #[arg(short = 'S', long, help_heading = "Targeting")]
     pub ipcidr: bool,
     /// Target: a group (nodegroup) from the inventory.
     #[arg(short = 'N', long, help_heading = "Targeting")]
     pub nodegroup: bool,
-    /// Target: compound expression, e.g. 'G@os:Debian and web* or E@db\d+'.
+    /// Target: compound expression, e.g. 'G@os:Debian and web* or E@db\d+' (also I@ J@ for pillar).
     #[arg(short = 'C', long, help_heading = "Targeting")]
     pub compound: bool,
 
@@ -152,6 +176,11 @@ pub struct RunArgs {
     /// Hosts handled in parallel (default 100, or `forks` in halite.yaml).
     #[arg(short = 'f', long, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
     pub forks: Option<u64>,
+    /// SSH handshakes in flight at once, across the run (default 32, or `max_handshakes` in
+    /// halite.yaml): paces connection starts so one sshd's MaxStartups, a NAT or a bastion
+    /// does not refuse them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    pub max_handshakes: Option<u64>,
     /// Time limit per remote command, in seconds (default 600, or `timeout` in halite.yaml).
     #[arg(short = 't', long, value_name = "SECONDS", help_heading = "Execution")]
     pub timeout: Option<f64>,

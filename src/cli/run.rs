@@ -2,6 +2,7 @@
 //! before connecting (settings, inventory, target, function and arguments),
 //! pick the hosts, run, record the job and print.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +17,7 @@ use crate::functions::{self, Args};
 use crate::grains::GrainCache;
 use crate::inventory::{Host, Inventory};
 use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus};
-use crate::output::{self, Printer, Style};
+use crate::output::{self, Printer};
 use crate::target::{MatchCtx, Target, TargetType};
 use crate::transport::{ConnectOptions, HostKeyPolicy};
 use crate::Value;
@@ -58,6 +59,8 @@ fn target_type(run: &RunArgs) -> TargetType {
         _ if run.list => TargetType::List,
         _ if run.grain => TargetType::Grain,
         _ if run.grain_pcre => TargetType::GrainPcre,
+        _ if run.pillar => TargetType::Pillar,
+        _ if run.pillar_pcre => TargetType::PillarPcre,
         _ if run.ipcidr => TargetType::Ipcidr,
         _ if run.nodegroup => TargetType::Nodegroup,
         _ if run.compound => TargetType::Compound,
@@ -75,6 +78,9 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
     }
     if let Some(f) = run.forks {
         settings.forks = f as usize;
+    }
+    if let Some(h) = run.max_handshakes {
+        settings.max_handshakes = h as usize;
     }
     if let Some(w) = run.batch_wait {
         anyhow::ensure!(
@@ -108,6 +114,9 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
         },
         connect_attempts: settings.connect_attempts,
         command_timeout: settings.timeout,
+        handshakes: Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            settings.max_handshakes,
+        ))),
         ..ConnectOptions::default()
     };
     Ok(Prepared {
@@ -126,7 +135,7 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
 async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     let t0 = std::time::Instant::now();
     let start = SystemTime::now();
-    let style = Style::detect(common.no_color);
+    let style = common.style(&p.settings);
     raise_open_files_limit(p.settings.forks);
     if p.connect.host_key_policy == HostKeyPolicy::InsecureIgnore {
         output::warn("--insecure-ignore-host-keys: host keys are NOT verified; anyone on the path can impersonate these hosts");
@@ -148,15 +157,44 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
             failed: Vec::new(),
         }
     };
-    let null = Value::Null;
-    let hosts: Vec<Host> = all
-        .into_iter()
-        .filter(|h| {
-            let grains = gathered.grains.get(&h.id).unwrap_or(&null);
-            (!p.target.needs_grains() || gathered.grains.contains_key(&h.id))
-                && p.target.matches(&MatchCtx { id: &h.id, grains })
-        })
+    let project = Arc::new(crate::state::engine::Project {
+        states: p.settings.states.clone(),
+        pillar: p.settings.pillar.clone(),
+        groups: p.inventory.groups.clone(),
+    });
+    fn host_ctx<'a>(h: &'a Host, grains: &'a HashMap<String, Value>) -> MatchCtx<'a> {
+        MatchCtx::new(&h.id, grains.get(&h.id).unwrap_or(&Value::Null))
+    }
+    let ctx = |h| host_ctx(h, &gathered.grains);
+    let known = |h: &&Host| !p.target.needs_grains() || gathered.grains.contains_key(&h.id);
+    // Pillar targeting: only the hosts the other matchers leave undecided
+    // get their pillar compiled (on the controller, from their own grains).
+    let undecided: Vec<(String, Value)> = all
+        .iter()
+        .filter(known)
+        .filter(|h| p.target.decide(&ctx(h)).is_none())
+        .map(|h| (h.id.clone(), ctx(h).grains.clone()))
         .collect();
+    let mut pillars = if undecided.is_empty() {
+        fleet::Pillars::default()
+    } else {
+        fleet::pillar_for_targeting(undecided, project.clone()).await
+    };
+    let hosts: Vec<Host> = all
+        .iter()
+        .filter(known)
+        .filter(|h| match pillars.pillar.get(&h.id) {
+            Some(pillar) => p.target.matches(&ctx(h).with_pillar(pillar)),
+            None => p.target.matches(&ctx(h)),
+        })
+        .cloned()
+        .collect();
+    // Pillars of hosts that did not match are dropped now; a host whose
+    // pillar failed is reported like one whose grains failed.
+    pillars
+        .pillar
+        .retain(|id, _| hosts.iter().any(|h| &h.id == id));
+    gathered.failed.append(&mut pillars.failed);
     if hosts.is_empty() && gathered.failed.is_empty() {
         output::error(&format!(
             "no host in {} matched the {} target `{}`",
@@ -251,11 +289,8 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         grains: source,
         known_grains: gathered.grains,
         conns: gathered.conns,
-        project: std::sync::Arc::new(crate::state::engine::Project {
-            states: p.settings.states.clone(),
-            pillar: p.settings.pillar.clone(),
-            groups: p.inventory.groups.clone(),
-        }),
+        known_pillar: pillars.pillar,
+        project,
     };
     let outcome = plan.run(&mut printer).await;
     let mut printer = printer.printer;

@@ -1,7 +1,7 @@
 //! Running one function across many hosts: parallelism (`--forks`), the
-//! batch window (`-b`), the fail limit, grain gathering for targeting, and
-//! Ctrl-C. Every host's outcome, good or bad, becomes a [`HostResult`]: a
-//! host failing is data, not an error.
+//! batch window (`-b`), the fail limit, grain gathering and pillar
+//! compiling for targeting, and Ctrl-C. Every host's outcome, good or bad,
+//! becomes a [`HostResult`]: a host failing is data, not an error.
 
 pub mod batch;
 
@@ -250,6 +250,65 @@ pub async fn gather_for_targeting(
     out
 }
 
+/// Pillars compiled for targeting ([`pillar_for_targeting`]).
+#[derive(Default)]
+pub struct Pillars {
+    /// Host id -> its pillar. Only ever handed to that host's own run.
+    pub pillar: HashMap<String, Value>,
+    /// Hosts whose pillar failed to compile: whether they match is not
+    /// known, so they are reported, never silently dropped.
+    pub failed: Vec<HostResult>,
+}
+
+/// Compile the pillar of each `(host id, grains)` on the controller, for
+/// pillar targeting (`-I`, `-J`, `I@`, `J@`). No remote execution: the
+/// grains are already known. Each host's pillar is compiled from its own
+/// id and grains only. Rendering is file and CPU work, so it runs on
+/// blocking threads, as many at once as the machine has cores.
+pub async fn pillar_for_targeting(
+    hosts: Vec<(String, Value)>,
+    project: Arc<crate::state::engine::Project>,
+) -> Pillars {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let sem = Arc::new(Semaphore::new(cores));
+    let mut set = JoinSet::new();
+    for (id, grains) in hosts {
+        let (project, sem) = (project.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let t0 = Instant::now();
+            let started = unix_now();
+            let compiled = tokio::task::spawn_blocking({
+                let id = id.clone();
+                move || {
+                    crate::pillar::compile(&project.pillar, &id, &grains, &project.groups, None)
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the pillar task died: {e}")));
+            (id, compiled, started, t0)
+        });
+    }
+    let mut out = Pillars::default();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((id, Ok(p), _, _)) => {
+                out.pillar.insert(id, p);
+            }
+            Ok((id, Err(e), started, t0)) => out.failed.push(HostResult {
+                error: Some(format!("cannot compile the pillar for targeting: {e}")),
+                started: Some(started),
+                duration_ms: t0.elapsed().as_millis() as u64,
+                ..HostResult::skipped(&id, Status::Failed, "")
+            }),
+            Err(e) => tracing::error!("pillar task died: {e}"),
+        }
+    }
+    out.failed.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
 /// A run of one function over targeted hosts.
 pub struct Plan {
     /// Targeted hosts; they start in this order.
@@ -270,6 +329,9 @@ pub struct Plan {
     pub known_grains: HashMap<String, Value>,
     /// Connections already open (from targeting).
     pub conns: HashMap<String, Connection>,
+    /// Pillars already compiled (from targeting), each used only by its
+    /// own host's run, when the function has no `pillar=` override.
+    pub known_pillar: HashMap<String, Value>,
     /// The state tree, pillar and groups, for state functions.
     pub project: Arc<crate::state::engine::Project>,
 }
@@ -393,6 +455,7 @@ impl Plan {
                     running.insert(host.id.clone());
                     let conn = self.conns.remove(&host.id);
                     let grains = self.known_grains.get(&host.id).cloned();
+                    let pillar = self.known_pillar.remove(&host.id);
                     let job = HostJob {
                         function: self.function.clone(),
                         opts: opts.clone(),
@@ -401,7 +464,7 @@ impl Plan {
                         project: self.project.clone(),
                     };
                     set.spawn(async move {
-                        let r = run_host(host, conn, grains, &job).await;
+                        let r = run_host(host, conn, grains, pillar, &job).await;
                         (r, permit)
                     });
                 }
@@ -472,9 +535,6 @@ impl RunState {
     }
 }
 
-/// Everything that happens on one host: connect (unless targeting already
-/// did), gather grains when the function needs them, run its one command,
-/// interpret the output.
 /// What every host of a run does, shared by the host tasks.
 struct HostJob {
     function: Arc<dyn Function>,
@@ -484,10 +544,22 @@ struct HostJob {
     project: Arc<crate::state::engine::Project>,
 }
 
+/// Close a host's connection once nothing else holds it.
+async fn close(conn: Arc<Connection>) {
+    if let Ok(c) = Arc::try_unwrap(conn) {
+        c.close().await;
+    }
+}
+
+/// Everything that happens on one host: connect (unless targeting already
+/// did), gather grains when the function needs them, compile its pillar
+/// when the function needs it (unless targeting already did: `pillar`),
+/// run its one command, interpret the output.
 async fn run_host(
     host: Host,
     conn: Option<Connection>,
     grains: Option<Value>,
+    pillar: Option<Value>,
     job: &HostJob,
 ) -> HostResult {
     let (function, opts, source, verify, project) = (
@@ -520,13 +592,14 @@ async fn run_host(
         };
         return finish(function.interpret(&ctx, None), 0);
     }
-    let conn = match conn {
+    // Shared: the state engine lends it to templates' remote calls.
+    let conn = Arc::new(match conn {
         Some(c) => c,
         None => match Connection::open(&host, opts).await {
             Ok(c) => c,
             Err(e) => return HostResult::from_transport(&host.id, &e, started, t0, 0),
         },
-    };
+    });
     let grains = match grains {
         Some(g) => g,
         None if function.needs_grains() => match source.cached(&host) {
@@ -535,12 +608,12 @@ async fn run_host(
                 Ok(g) => g,
                 Err(GatherError::Transport(e)) => {
                     let n = conn.executions();
-                    conn.close().await;
+                    close(conn).await;
                     return HostResult::from_transport(&host.id, &e, started, t0, n);
                 }
                 Err(GatherError::Script(e)) => {
                     let n = conn.executions();
-                    conn.close().await;
+                    close(conn).await;
                     return HostResult {
                         error: Some(e),
                         started: Some(started),
@@ -560,8 +633,10 @@ async fn run_host(
     let outcome = if let Some(call) = function.state_call() {
         use crate::state::engine::{self, Action};
         let o = match call.action {
-            Action::Apply => engine::run(&conn, &host.id, &grains, project, call).await,
-            Action::Show | Action::ShowTop => engine::show(project, &host.id, &grains, call),
+            Action::Apply => engine::run(&conn, &host.id, &grains, pillar, project, call).await,
+            Action::Show | Action::ShowTop => {
+                engine::show(project, &host.id, &grains, pillar, call)
+            }
         };
         crate::functions::Outcome {
             success: o.success,
@@ -575,12 +650,34 @@ async fn run_host(
                 Ok(o) => Some(o),
                 Err(e) => {
                     let n = conn.executions();
-                    conn.close().await;
+                    close(conn).await;
                     return HostResult::from_transport(&host.id, &e, started, t0, n);
                 }
             },
         };
-        function.interpret(&ctx, out.as_ref())
+        if function.needs_pillar() {
+            // Compiled from this host's grains only; it goes nowhere but
+            // into this host's result.
+            let pillar = match (pillar, function.pillar_override()) {
+                (Some(p), None) => Ok(p),
+                (_, overrides) => crate::pillar::compile(
+                    &project.pillar,
+                    &host.id,
+                    &grains,
+                    &project.groups,
+                    overrides.cloned(),
+                ),
+            };
+            match pillar {
+                Ok(p) => function.interpret_pillar(&ctx, &p),
+                Err(e) => crate::functions::Outcome::fail(
+                    Value::Array(vec![Value::String(format!("pillar: {e}"))]),
+                    None,
+                ),
+            }
+        } else {
+            function.interpret(&ctx, out.as_ref())
+        }
     };
     // --verify: only after success, on the same connection.
     let verdict = match verify {
@@ -588,7 +685,7 @@ async fn run_host(
         _ => None,
     };
     let n = conn.executions();
-    conn.close().await;
+    close(conn).await;
     let mut r = finish(outcome, n);
     match verdict {
         None => {}

@@ -9,6 +9,7 @@
 pub mod cmd;
 pub mod docker;
 pub mod grains;
+pub mod pillar;
 pub mod pkg;
 pub mod service;
 pub mod state;
@@ -26,6 +27,7 @@ pub const MODULES: &[&[Spec]] = &[
     test::FUNCTIONS,
     cmd::FUNCTIONS,
     grains::FUNCTIONS,
+    pillar::FUNCTIONS,
     pkg::FUNCTIONS,
     service::FUNCTIONS,
     docker::FUNCTIONS,
@@ -116,6 +118,27 @@ pub trait Function: Send + Sync + Debug {
     /// not as one script: they say so here.
     fn state_call(&self) -> Option<&crate::state::engine::StateCall> {
         None
+    }
+
+    /// True when the function answers from the host's pillar (`pillar.*`):
+    /// the runner compiles it on the controller from this host's grains
+    /// only (or reuses the one compiled for targeting) and calls
+    /// [`Function::interpret_pillar`] instead of [`Function::interpret`].
+    fn needs_pillar(&self) -> bool {
+        false
+    }
+
+    /// A `pillar='{...}'` argument: merged over the compiled pillar, and
+    /// visible to the pillar SLS files while they render.
+    fn pillar_override(&self) -> Option<&Value> {
+        None
+    }
+
+    /// [`Function::interpret`] with the host's pillar, for functions that
+    /// [need it](Function::needs_pillar).
+    fn interpret_pillar(&self, ctx: &HostCtx, pillar: &Value) -> Outcome {
+        let _ = pillar;
+        self.interpret(ctx, None)
     }
 }
 

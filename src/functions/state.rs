@@ -1,9 +1,10 @@
-//! The `state` module: `state.apply`, `state.sls`, `state.highstate` and
-//! the compile-only `state.show_*`. They are parsed here like every
-//! function; the state engine (`crate::state::engine`) runs them.
+//! The `state` module: `state.apply`, `state.sls`, `state.highstate`,
+//! `state.single` and the compile-only `state.show_*`. They are parsed here
+//! like every function; the state engine (`crate::state::engine`) runs them.
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
-use crate::state::engine::{Action, StateCall, Target};
+use crate::state::engine::{Action, Single, StateCall, Target};
+use crate::state::CompileError;
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
 
@@ -22,6 +23,11 @@ pub const FUNCTIONS: &[Spec] = &[
         name: "state.highstate",
         doc: "Apply every SLS the top file gives the host; test=True shows what would change.",
         parse: |a| parse(a, "state.highstate", Action::Apply, Names::None),
+    },
+    Spec {
+        name: "state.single",
+        doc: "Apply one state given on the command line (state.single pkg.installed name=vim); test=True shows what would change.",
+        parse: parse_single,
     },
     Spec {
         name: "state.show_top",
@@ -76,22 +82,123 @@ fn parse(
         }
         (_, false) => Target::Sls(mods),
     };
-    let pillar = match args.kwargs.get("pillar") {
-        None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(v) => {
-            return Err(ArgError::Invalid {
-                function: f,
-                message: format!("pillar must be a mapping like pillar='{{key: value}}', got {v}"),
-            })
-        }
-    };
     Ok(Box::new(StateFn(StateCall {
         action,
         target,
         test: args.flag(f, "test", false)?,
-        pillar,
+        pillar: pillar_override(args, f)?,
     })))
+}
+
+/// `pillar='{...}'`: a mapping merged over the host's compiled pillar.
+pub(super) fn pillar_override(args: &Args, f: &'static str) -> Result<Option<Value>, ArgError> {
+    match args.kwargs.get("pillar") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+        Some(v) => Err(ArgError::Invalid {
+            function: f,
+            message: format!("pillar must be a mapping like pillar='{{key: value}}', got {v}"),
+        }),
+    }
+}
+
+/// `state.single FUN [NAME] [name=NAME] [ARG=VALUE...] [test=True] [pillar=...]`
+/// (Salt's `single(fun, name, test=None, **kwargs)`). The state is compiled
+/// here, on its own, so an unknown module, function or argument is a usage
+/// error naming the valid choices before anything connects.
+fn parse_single(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "state.single";
+    let invalid = |message: String| ArgError::Invalid {
+        function: F,
+        message,
+    };
+    if args.positional.len() > 2 {
+        return Err(invalid(format!(
+            "takes the state function and its name as positional arguments, got {}; \
+             give the state's other arguments as key=value",
+            args.positional.len()
+        )));
+    }
+    let fun = args.string(F, 0, "")?.ok_or_else(|| {
+        invalid("name the state function, e.g. `state.single pkg.installed name=vim`".into())
+    })?;
+    let Some((module, function)) = fun.split_once('.') else {
+        return Err(invalid(format!(
+            "`{fun}` is not a state function; expected module.function, e.g. pkg.installed"
+        )));
+    };
+    if args.positional.len() == 2 && args.kwargs.contains_key("name") {
+        return Err(invalid(
+            "the name is given twice (positional and name=)".into(),
+        ));
+    }
+    let name = args.string(F, 1, "name")?.ok_or_else(|| {
+        invalid(format!(
+            "missing required argument `name` (e.g. `state.single {fun} name=...`)"
+        ))
+    })?;
+    if ["include", "exclude", "extend"].contains(&name.as_str()) {
+        return Err(invalid(format!(
+            "`{name}` cannot name a state: it is an SLS keyword"
+        )));
+    }
+    let mut state_args = serde_json::Map::new();
+    state_args.insert("name".into(), Value::String(name));
+    for (k, v) in &args.kwargs {
+        if !["name", "test", "pillar"].contains(&k.as_str()) {
+            state_args.insert(k.clone(), v.clone());
+        }
+    }
+    let single = Single {
+        module: module.to_string(),
+        function: function.to_string(),
+        args: state_args,
+    };
+    single.check().map_err(|e| invalid(single_error(e)))?;
+    Ok(Box::new(StateFn(StateCall {
+        action: Action::Apply,
+        target: Target::Single(single),
+        test: args.flag(F, "test", false)?,
+        pillar: pillar_override(args, F)?,
+    })))
+}
+
+/// A compile error about the command line's one state, without the SLS
+/// and ID context that only matters in files.
+fn single_error(e: CompileError) -> String {
+    match e {
+        CompileError::UnknownModule {
+            module, choices, ..
+        } => format!(
+            "unknown state module `{module}`; known modules: {}",
+            choices.join(", ")
+        ),
+        CompileError::UnknownFunction {
+            module,
+            function,
+            choices,
+            ..
+        } => format!(
+            "unknown state function `{module}.{function}`; `{module}` has: {}",
+            choices.join(", ")
+        ),
+        CompileError::UnknownArgument {
+            module,
+            function,
+            argument,
+            choices,
+            ..
+        } => format!(
+            "`{module}.{function}` has no argument `{argument}`; valid arguments: {} \
+             (and the global ones: unless, onlyif, creates, failhard, runas, retry, order, ...)",
+            std::iter::once("name".to_string())
+                .chain(choices)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        CompileError::Invalid { message, .. } => message,
+        other => other.to_string(),
+    }
 }
 
 #[derive(Debug)]

@@ -96,11 +96,10 @@ impl StateFunction for Run {
         let shell = self.args.shell.as_deref().unwrap_or("/bin/sh");
         let run = format!("{} -c {}", quote(shell), quote(&self.name));
         match &self.runas {
-            Some(user) => s.push_str(&format!(
-                "if command -v runuser >/dev/null 2>&1; then exec runuser -u {u} -- {run}; else exec su -s /bin/sh -c {q} {u}; fi\n",
-                u = quote(user),
-                q = quote(&run)
-            )),
+            Some(user) => {
+                s.push_str(&super::run_as(user, &run, true));
+                s.push('\n');
+            }
             None => s.push_str(&format!("exec {run}\n")),
         }
         s

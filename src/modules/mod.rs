@@ -174,6 +174,17 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// `run` (shell words) as `user`: runuser where it exists (util-linux),
+/// else su. `exec`: replace the current shell.
+pub fn run_as(user: &str, run: &str, exec: bool) -> String {
+    let exec = if exec { "exec " } else { "" };
+    format!(
+        "if command -v runuser >/dev/null 2>&1; then {exec}runuser -u {u} -- {run}; else {exec}su -s /bin/sh -c {q} {u}; fi",
+        u = crate::transport::quote::quote(user),
+        q = crate::transport::quote::quote(run)
+    )
+}
+
 /// The compiler's view of every module: names and accepted arguments.
 pub fn registry() -> MemoryRegistry {
     let mut r = MemoryRegistry::new();

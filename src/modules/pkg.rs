@@ -101,6 +101,8 @@ struct Pkg {
     /// Whether the targets came from `pkgs` (only the comments differ).
     from_pkgs: bool,
     refresh: bool,
+    /// `refresh: False` forbids even the refresh an unknown package needs.
+    refresh_allowed: bool,
     hold: Option<bool>,
     fromrepo: Option<String>,
     skip_verify: bool,
@@ -208,6 +210,7 @@ fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
         targets,
         from_pkgs,
         refresh: args.refresh == Some(true),
+        refresh_allowed: args.refresh != Some(false),
         hold: args.hold,
         fromrepo: args.fromrepo,
         skip_verify: args.skip_verify,
@@ -326,6 +329,10 @@ struct Todo {
     remove: Vec<String>,
     /// Whether a version was pinned (apt may need to downgrade).
     pinned: bool,
+    /// A package to install is unknown to the index as it is (a fresh
+    /// host, or lists older than the package): refresh before installing.
+    #[serde(default)]
+    unknown: bool,
 }
 
 impl Pkg {
@@ -419,6 +426,7 @@ impl Pkg {
                     None => t.name.clone(),
                 });
                 todo.pinned |= pinned.is_some();
+                todo.unknown |= candidate.is_none() && self.refresh_allowed;
             } else {
                 up_to_date.push(format!("{} ({old})", t.name));
             }
@@ -557,7 +565,7 @@ impl Pkg {
             "printf '@@before\\n'\nh_list -- {names}\nh_rc=0\n"
         ));
         if !todo.install.is_empty() {
-            if self.refresh {
+            if self.refresh || todo.unknown {
                 s.push_str("h_refresh\n");
             } else {
                 // Fresh images ship no package lists: nothing could be
@@ -809,7 +817,15 @@ impl StateFunction for Pkg {
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        self.finish_report(plan, out)
+        let mut a = self.finish_report(plan, out);
+        // Say whether this state refreshed the index (at most once per run).
+        if out.text.lines().any(|l| l == "@@refresh_skipped") {
+            a.comment
+                .push_str(" (package index already refreshed in this run)");
+        } else if out.text.lines().any(|l| l == "@@refresh") && a.result {
+            a.comment.push_str(" (package index refreshed)");
+        }
+        a
     }
 }
 
@@ -918,11 +934,18 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"no-such-pkg": {"old": "", "new": "installed"}})
         );
-        // No lists at all (a fresh host): the apply snippet refreshes first.
-        assert!(s.apply(&p).contains("[ -n \"$h_lists\" ] || h_refresh"));
+        // Unknown to the index as it is (a fresh host, or lists older than
+        // the package): the apply snippet refreshes first (once per run).
+        assert!(s.apply(&p).contains("\nh_refresh\n"));
         let s = f("installed", "x", json!({"refresh": true}));
         let p = plan(&*s, &probe("", "")).unwrap();
         assert!(s.apply(&p).contains("\nh_refresh\n"));
+        // refresh: False forbids it; with no lists at all, apt has nothing
+        // to install from, so the old rule still fetches them.
+        let s = f("installed", "x", json!({"refresh": false}));
+        let p = plan(&*s, &probe("", "")).unwrap();
+        assert!(!s.apply(&p).contains("\nh_refresh\n"));
+        assert!(s.apply(&p).contains("[ -n \"$h_lists\" ] || h_refresh"));
     }
 
     #[test]

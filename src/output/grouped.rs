@@ -28,7 +28,13 @@ struct Group {
 /// because an ok host and a failed one can render alike (a failure without
 /// an exit code), and merging them would hide the failure.
 fn groups<'a>(results: impl IntoIterator<Item = &'a HostResult>, style: &Style) -> Vec<Group> {
-    let plain = Style { color: false };
+    // Start times and durations differ on every host: they would split
+    // every group, so grouped output leaves them out.
+    let mut style = *style;
+    style.states.per_host = false;
+    let style = &style;
+    let mut plain = Style::plain();
+    plain.states = style.states;
     let mut index: HashMap<(Status, String), usize> = HashMap::new();
     let mut out: Vec<Group> = Vec::new();
     for r in results {
@@ -59,7 +65,7 @@ fn groups<'a>(results: impl IntoIterator<Item = &'a HostResult>, style: &Style) 
 /// Hosts with identical output, each group's hosts in natural order, groups
 /// smallest first; the body is the plain rendering (no colour).
 pub fn group<'a>(results: impl IntoIterator<Item = &'a HostResult>) -> Vec<(Vec<String>, String)> {
-    groups(results, &Style { color: false })
+    groups(results, &Style::plain())
         .into_iter()
         .map(|g| (g.hosts, g.body))
         .collect()
@@ -350,7 +356,7 @@ mod tests {
         assert_eq!(g[1].0, ["db1", "db2"]);
         assert_eq!(g[1].1, "    UNREACHABLE: connection refused\n");
         assert_eq!(g[2].0, ["h01", "h02", "h03", "h04", "h05"]);
-        let text = render(&rs, &Style { color: false });
+        let text = render(&rs, &Style::plain());
         assert!(
             text.ends_with("---------------- h[01-05] (5)\n    same\n"),
             "{text}"

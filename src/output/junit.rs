@@ -4,8 +4,9 @@
 //! host: failed → `<failure>`, not reached (unreachable, auth, host key) →
 //! `<error>`, not run or interrupted → `<skipped>`.
 //!
-//! The writer takes a list of [`TestCase`]s rather than a job record, so
-//! state runs can report one test case per state through the same code.
+//! State runs report one test case per state instead ([`state_cases`]);
+//! a host whose states could not even compile, or that was not reached,
+//! stays one case.
 //!
 //! XML 1.0 cannot carry most control characters at all (not even escaped),
 //! and command output often has some (colour codes, stray NULs): they are
@@ -78,9 +79,57 @@ pub fn host_suite(record: &JobRecord) -> Suite {
         cases: record
             .results
             .values()
-            .map(|r| host_case(&record.function, r))
+            .flat_map(|r| {
+                if super::highstate::is_state_ret(&r.ret) {
+                    let mut cases = state_cases(r);
+                    // The host failed for a reason no state shows (--verify).
+                    if !r.status.is_ok()
+                        && !cases
+                            .iter()
+                            .any(|c| matches!(c.outcome, Outcome::Failure { .. }))
+                    {
+                        cases.push(host_case(&record.function, r));
+                    }
+                    cases
+                } else {
+                    vec![host_case(&record.function, r)]
+                }
+            })
             .collect(),
     }
+}
+
+/// A state run on one host: one case per state, in run order. The class is
+/// the host, the name `ID | module.function | name`. A state that would
+/// change under test=True passes (the prediction is the result); a failed
+/// one is a `<failure>` with its comment.
+pub fn state_cases(r: &HostResult) -> Vec<TestCase> {
+    super::highstate::states_in_order(&r.ret)
+        .into_iter()
+        .map(|s| {
+            let field = |k: &str| s[k].as_str().unwrap_or("").to_string();
+            let outcome = if s["result"] == serde_json::Value::Bool(false) {
+                Outcome::Failure {
+                    message: field("comment"),
+                    kind: "state failed".into(),
+                }
+            } else {
+                Outcome::Passed
+            };
+            TestCase {
+                classname: r.id.clone(),
+                name: format!(
+                    "{} | {} | {}",
+                    field("__id__"),
+                    field("function"),
+                    field("name")
+                ),
+                time_secs: s["duration"].as_f64().unwrap_or(0.0) / 1000.0,
+                outcome,
+                output: super::highstate::state_block(s),
+            }
+        })
+        .collect()
 }
 
 /// One host as a test case.
@@ -108,7 +157,7 @@ pub fn host_case(function: &str, r: &HostResult) -> TestCase {
         name: r.id.clone(),
         time_secs: r.duration_ms as f64 / 1000.0,
         outcome,
-        output: host_body(r, &Style { color: false }),
+        output: host_body(r, &Style::plain()),
     }
 }
 

@@ -60,6 +60,8 @@ pub fn default_format(asked: Option<Format>, hosts: usize) -> Format {
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     color: bool,
+    /// How state runs are printed (`--state-output`, `--state-verbose`).
+    pub states: highstate::StateStyle,
 }
 
 impl Style {
@@ -68,6 +70,15 @@ impl Style {
             color: !no_color
                 && std::env::var_os("NO_COLOR").is_none()
                 && std::io::stdout().is_terminal(),
+            states: highstate::StateStyle::default(),
+        }
+    }
+
+    /// No colour, states in full: for files and comparisons.
+    pub fn plain() -> Self {
+        Style {
+            color: false,
+            states: highstate::StateStyle::default(),
         }
     }
     fn paint(&self, code: &str, s: &str) -> String {
@@ -211,7 +222,7 @@ pub fn human_host(r: &HostResult, style: &Style) -> String {
 pub fn host_body(r: &HostResult, style: &Style) -> String {
     let mut s = String::new();
     if highstate::is_state_ret(&r.ret) {
-        s.push_str(&highstate::render(&r.ret, &r.id));
+        s.push_str(&highstate::render(&r.ret, &r.id, &style.states));
     } else if !r.ret.is_null() || r.status.is_ok() {
         s.push_str(&nested::render(&r.ret, 4));
     }

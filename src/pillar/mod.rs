@@ -147,10 +147,7 @@ fn select(
     let Some((_, entries)) = top.0.into_iter().find(|(env, _)| env == "base") else {
         return Ok(Vec::new());
     };
-    let ctx = MatchCtx {
-        id: host_id,
-        grains,
-    };
+    let ctx = MatchCtx::new(host_id, grains);
     let mut out = Vec::new();
     for (expr, items) in entries.0 {
         let items = match items {
@@ -194,8 +191,23 @@ fn select(
                 }
             }
         }
+        // Salt would match against the host's previous pillar; halite
+        // keeps no pillar between runs, and a pillar cannot select itself.
+        let by_pillar = || {
+            PillarError::Top(format!(
+                "target `{expr}`: the pillar top file cannot target by pillar \
+                 (`match: pillar`, `I@`, `J@`): the pillar is what it compiles; \
+                 target by grains, id or nodegroup instead"
+            ))
+        };
+        if matches!(kind, TargetType::Pillar | TargetType::PillarPcre) {
+            return Err(by_pillar());
+        }
         let target =
             Target::parse(kind, &expr, groups).map_err(|e| PillarError::Top(e.to_string()))?;
+        if target.needs_pillar() {
+            return Err(by_pillar());
+        }
         if target.matches(&ctx) {
             out.extend(names.into_iter().map(|n| (n, ignore_missing)));
         }
@@ -210,6 +222,8 @@ fn match_type(name: &str) -> Option<TargetType> {
         "list" => TargetType::List,
         "grain" => TargetType::Grain,
         "grain_pcre" => TargetType::GrainPcre,
+        "pillar" => TargetType::Pillar,
+        "pillar_pcre" => TargetType::PillarPcre,
         "ipcidr" => TargetType::Ipcidr,
         "nodegroup" => TargetType::Nodegroup,
         "compound" => TargetType::Compound,

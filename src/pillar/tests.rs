@@ -160,9 +160,27 @@ fn top_is_rendered_with_grains_and_errors_name_files() {
     let dir = tree(&[("top.sls", "base:\n  '*':\n    - match: pillar\n    - x\n")]);
     let err = compile(dir.path(), "h", &grains(), &groups(), None).unwrap_err();
     assert!(
-        err.to_string().contains("unsupported match type `pillar`"),
+        err.to_string()
+            .contains("target `*`: the pillar top file cannot target by pillar"),
         "{err}"
     );
+}
+
+#[test]
+fn the_pillar_top_file_cannot_target_by_pillar() {
+    for top in [
+        "base:\n  'role:web':\n    - match: pillar\n    - x\n",
+        "base:\n  'role:w.*':\n    - match: pillar_pcre\n    - x\n",
+        "base:\n  'web* and I@role:web':\n    - match: compound\n    - x\n",
+        "base:\n  'not J@role:w':\n    - match: compound\n    - x\n",
+    ] {
+        let dir = tree(&[("top.sls", top), ("x.sls", "a: 1\n")]);
+        let err = compile(dir.path(), "web1", &grains(), &groups(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot target by pillar"),
+            "{top}: {err}"
+        );
+    }
 }
 
 #[test]

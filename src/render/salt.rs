@@ -342,12 +342,7 @@ fn fnmatch(name: &str, pattern: &str) -> bool {
     }
     // The glob target matcher is exactly Python's fnmatch.
     Target::parse(TargetType::Glob, pattern, &BTreeMap::new())
-        .map(|t| {
-            t.matches(&MatchCtx {
-                id: name,
-                grains: &Value::Null,
-            })
-        })
+        .map(|t| t.matches(&MatchCtx::new(name, &Value::Null)))
         .unwrap_or(false)
 }
 

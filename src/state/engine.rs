@@ -1,9 +1,10 @@
 //! The state engine: applies compiled states to one host in at most two
 //! remote executions after connecting.
 //!
-//! 1. On the controller: pillar for this host only, the top file or the
-//!    named SLS, rendering, compiling, building every state function. Any
-//!    error here fails the host before anything runs on it.
+//! 1. On the controller: pillar for this host only, the top file, the
+//!    named SLS or the one state of `state.single`, rendering, compiling,
+//!    building every state function. Any error here fails the host before
+//!    anything runs on it.
 //! 2. ONE gather script: every state's read-only probe plus the `unless`,
 //!    `onlyif` and `creates` checks, each fenced by a per-run marker.
 //! 3. On the controller: each state's pure plan from its facts; requisites
@@ -19,13 +20,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{json, Map};
 
-use super::{Chunk, Kind, SlsSource};
+use super::{Chunk, CompileError, Kind, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Output, Plan, StateFunction};
-use crate::render::Renderer;
+use crate::render::{RemoteCall, Renderer};
 use crate::transport::quote::quote;
 use crate::transport::{Command, Connection, TransportError};
 use crate::Value;
@@ -45,6 +47,48 @@ pub enum Target {
     Highstate,
     /// These SLS names.
     Sls(Vec<String>),
+    /// One state given on the command line (`state.single`).
+    Single(Single),
+}
+
+/// `state.single pkg.installed name=vim`: one state, compiled as the only
+/// ID declaration of an SLS of its own (ID = name), so it goes through the
+/// same checks, build, gather, plan and apply as any SLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Single {
+    pub module: String,
+    pub function: String,
+    /// `name` and the state's other arguments, in the order given.
+    pub args: Map<String, Value>,
+}
+
+impl Single {
+    /// The SLS name its chunk carries (`__sls__` in the output).
+    pub const SLS: &'static str = "state.single";
+
+    /// The SLS this state is the only declaration of.
+    pub fn source(&self) -> SlsSource {
+        let id = self.args.get("name").and_then(Value::as_str).unwrap_or("");
+        let args: Vec<Value> = self
+            .args
+            .iter()
+            .map(|(k, v)| Value::Object([(k.clone(), v.clone())].into_iter().collect()))
+            .collect();
+        let body = json!({ format!("{}.{}", self.module, self.function): args });
+        SlsSource {
+            file: "command line".to_string(),
+            data: json!({ id: body }),
+        }
+    }
+
+    /// Compile it on its own (no host data needed): unknown modules,
+    /// functions and arguments, bad global arguments and requisites are
+    /// found before anything connects.
+    pub fn check(&self) -> Result<(), CompileError> {
+        let source = self.source();
+        let mut loader = |_: &str| Ok(source.clone());
+        super::compile(&[Self::SLS.to_string()], &mut loader, &modules::registry()).map(|_| ())
+    }
 }
 
 /// Apply the states, or only show what they compile to.
@@ -108,27 +152,75 @@ enum Decision {
     Deferred(String),
 }
 
+/// When a state ran and for how long, from the host's uptime at the start
+/// and end of its probe, apply and watch blocks (10 ms steps), placed on the
+/// controller's clock (the moment the script was sent).
+#[derive(Debug, Clone, Copy, Default)]
+struct StateTime {
+    started: Option<std::time::SystemTime>,
+    ms: f64,
+}
+
+/// Add what `sec` says about each state's blocks to `times`. A state's
+/// start is its apply's start when it was applied, else its probe's.
+fn add_times(times: &mut [StateTime], sec: &Sections, sent: std::time::SystemTime) {
+    for ((kind, i), (a, b)) in &sec.times {
+        let Some(t) = times.get_mut(*i) else { continue };
+        t.ms += ((b - a) * 1000.0).max(0.0);
+        if let Some(clock) = sec.clock {
+            if t.started.is_none() || kind == "apply" {
+                let offset = std::time::Duration::from_secs_f64((a - clock).max(0.0));
+                t.started = Some(sent + offset);
+            }
+        }
+    }
+}
+
 /// Compiled chunks with their built state functions, in execution order.
 pub type Built = Vec<(Chunk, Box<dyn StateFunction>)>;
 
-/// Compile the state tree for this host (controller only, no I/O on the host).
+/// The host's pillar for `call`: `known` (compiled for targeting) when the
+/// call has no `pillar=` override, else compiled now with the override.
+fn host_pillar(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    known: Option<Value>,
+    call: &StateCall,
+) -> Result<Value, String> {
+    match known {
+        Some(p) if call.pillar.is_none() => Ok(p),
+        _ => crate::pillar::compile(
+            &project.pillar,
+            host_id,
+            grains,
+            &project.groups,
+            call.pillar.clone(),
+        )
+        .map_err(|e| format!("pillar: {e}")),
+    }
+}
+
+/// Compile the state tree for this host (controller only, no I/O on the
+/// host). `pillar`: the host's pillar when already compiled (targeting).
+/// `remote`: runs `salt['cmd.run'](...)` and the other execution functions
+/// templates call on the host (without it they are render errors).
 pub fn compile(
     project: &Project,
     host_id: &str,
     grains: &Value,
+    pillar: Option<Value>,
     call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
 ) -> Result<Built, String> {
-    let pillar = crate::pillar::compile(
-        &project.pillar,
-        host_id,
-        grains,
-        &project.groups,
-        call.pillar.clone(),
-    )
-    .map_err(|e| format!("pillar: {e}"))?;
-    let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar);
+    let pillar = host_pillar(project, host_id, grains, pillar, call)?;
+    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+    if let Some(remote) = remote {
+        renderer = renderer.with_remote(remote);
+    }
     let names = match &call.target {
         Target::Sls(names) => names.clone(),
+        Target::Single(_) => vec![Single::SLS.to_string()],
         Target::Highstate => {
             if !project.states.join("top.sls").is_file() {
                 return Err(format!(
@@ -139,7 +231,7 @@ pub fn compile(
             let top = renderer
                 .render_sls("top.sls", "top")
                 .map_err(|e| e.to_string())?;
-            let names = super::top_sls(&top, host_id, grains, &project.groups)
+            let names = super::top_sls(&top, host_id, grains, &pillar, &project.groups)
                 .map_err(|e| e.to_string())?;
             if names.is_empty() {
                 return Err(format!("no state in top.sls matches {host_id}"));
@@ -148,6 +240,9 @@ pub fn compile(
         }
     };
     let mut loader = |sls: &str| -> Result<SlsSource, super::CompileError> {
+        if let Target::Single(single) = &call.target {
+            return Ok(single.source());
+        }
         let file = sls_file(project, sls).ok_or_else(|| super::CompileError::Load {
             sls: sls.to_string(),
             message: format!(
@@ -183,25 +278,26 @@ pub fn compile(
 }
 
 /// `state.show_top` / `state.show_sls` / `state.show_highstate`: compile
-/// only, on the controller.
-pub fn show(project: &Project, host_id: &str, grains: &Value, call: &StateCall) -> Outcome {
+/// only, on the controller. `pillar` as for [`compile`].
+pub fn show(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+) -> Outcome {
     if call.action == Action::ShowTop {
-        let pillar = match crate::pillar::compile(
-            &project.pillar,
-            host_id,
-            grains,
-            &project.groups,
-            call.pillar.clone(),
-        ) {
+        let pillar = match host_pillar(project, host_id, grains, pillar, call) {
             Ok(p) => p,
-            Err(e) => return Outcome::error(format!("pillar: {e}")),
+            Err(e) => return Outcome::error(e),
         };
-        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar);
+        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
         let names = renderer
             .render_sls("top.sls", "top")
             .map_err(|e| e.to_string())
             .and_then(|top| {
-                super::top_sls(&top, host_id, grains, &project.groups).map_err(|e| e.to_string())
+                super::top_sls(&top, host_id, grains, &pillar, &project.groups)
+                    .map_err(|e| e.to_string())
             });
         return match names {
             Ok(n) => Outcome {
@@ -211,7 +307,7 @@ pub fn show(project: &Project, host_id: &str, grains: &Value, call: &StateCall) 
             Err(e) => Outcome::error(e),
         };
     }
-    match compile(project, host_id, grains, call) {
+    match compile(project, host_id, grains, pillar, call, None) {
         Err(e) => Outcome::error(e),
         Ok(built) => {
             let mut ret = Map::new();
@@ -238,6 +334,51 @@ pub fn show(project: &Project, host_id: &str, grains: &Value, call: &StateCall) 
     }
 }
 
+/// Execution functions called from templates (`salt['cmd.run']('id -u')`),
+/// run on the host over the run's own connection, as Salt runs them on
+/// the minion while rendering. Each call is one more remote execution.
+struct HostCall {
+    conn: Arc<Connection>,
+    id: String,
+    grains: Value,
+}
+
+impl RemoteCall for HostCall {
+    fn call(&self, function: &str, args: &crate::functions::Args) -> Result<Value, String> {
+        let spec = crate::functions::lookup(function)
+            .ok_or_else(|| format!("unknown function `{function}`"))?;
+        let f = (spec.parse)(args).map_err(|e| e.to_string())?;
+        if f.state_call().is_some() || f.controller_only() || f.needs_pillar() {
+            return Err(format!("{function} cannot be called from a template"));
+        }
+        let ctx = crate::functions::HostCtx {
+            id: &self.id,
+            grains: &self.grains,
+        };
+        let out = match f.command(&ctx) {
+            None => None,
+            Some(cmd) => {
+                // Rendering is synchronous; the connection is async. The
+                // run's runtime is multi-threaded, so this worker may block.
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|_| "no runtime to reach the host with".to_string())?;
+                if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+                    return Err(
+                        "remote calls from templates need the multi-threaded runtime".into(),
+                    );
+                }
+                let conn = self.conn.clone();
+                let out = tokio::task::block_in_place(|| handle.block_on(conn.exec(&cmd)))
+                    .map_err(|e| format!("{function}: {e}"))?;
+                Some(out)
+            }
+        };
+        // As in Salt, a command's failure is its return value (cmd.run
+        // gives its output), not a render error.
+        Ok(f.interpret(&ctx, out.as_ref()).ret)
+    }
+}
+
 /// `apache.conf` -> `apache/conf.sls` or `apache/conf/init.sls`, relative to states/.
 fn sls_file(project: &Project, sls: &str) -> Option<String> {
     if sls.is_empty() || sls.split('.').any(|p| p.is_empty() || p == "..") {
@@ -249,15 +390,21 @@ fn sls_file(project: &Project, sls: &str) -> Option<String> {
         .find(|f| project.states.join(f).is_file())
 }
 
-/// Run a state call on a connected host.
+/// Run a state call on a connected host. `pillar` as for [`compile`].
 pub async fn run(
-    conn: &Connection,
+    conn: &Arc<Connection>,
     host_id: &str,
     grains: &Value,
+    pillar: Option<Value>,
     project: &Project,
     call: &StateCall,
 ) -> Outcome {
-    let built = match compile(project, host_id, grains, call) {
+    let remote: Arc<dyn RemoteCall> = Arc::new(HostCall {
+        conn: conn.clone(),
+        id: host_id.to_string(),
+        grains: grains.clone(),
+    });
+    let built = match compile(project, host_id, grains, pillar, call, Some(remote)) {
         Ok(b) => b,
         Err(e) => return Outcome::error(e),
     };
@@ -272,11 +419,14 @@ pub async fn run(
         .collect();
 
     // 2. Gather.
+    let mut times = vec![StateTime::default(); states.len()];
     let gather = gather_script(&states, &marker, None);
+    let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
         Err(e) => return Outcome::error(format!("gather failed: {e}")),
     };
+    add_times(&mut times, &facts, sent);
 
     // 3. Plan, in order, with requisites decided from the plans.
     for i in 0..states.len() {
@@ -285,10 +435,10 @@ pub async fn run(
     }
 
     if call.test {
-        return report(&states, None, true);
+        return report(&states, None, true, &times);
     }
     if !states.iter().any(|s| planned_change(&s.decision)) {
-        return report(&states, None, false);
+        return report(&states, None, false, &times);
     }
 
     // 4. Apply.
@@ -303,11 +453,13 @@ pub async fn run(
         })
         .collect();
     let script = apply_script(&states, &marker, &initial, None);
+    let sent = std::time::SystemTime::now();
     let first = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e),
+        Err(e) => return apply_failed(&states, e, &times),
     };
-    let mut outcome = report(&states, Some(first), false);
+    add_times(&mut times, &first, sent);
+    let mut outcome = report(&states, Some(first), false, &times);
     let deferred: Vec<usize> = (0..states.len())
         .filter(|i| matches!(states[*i].decision, Decision::Deferred(_)))
         .collect();
@@ -328,10 +480,12 @@ pub async fn run(
         }
     }
     let gather = gather_script(&states, &marker, Some(&deferred));
+    let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e),
+        Err(e) => return apply_failed(&states, e, &times),
     };
+    add_times(&mut times, &facts, sent);
     for &i in &deferred {
         let decision = decide(&states, i, &facts, false);
         states[i].decision = decision;
@@ -345,18 +499,20 @@ pub async fn run(
         };
     }
     let script = apply_script(&states, &marker, &initial, Some(&deferred));
+    let sent = std::time::SystemTime::now();
     let second = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e),
+        Err(e) => return apply_failed(&states, e, &times),
     };
-    let again = report(&states, Some(second), false);
+    add_times(&mut times, &second, sent);
+    let again = report(&states, Some(second), false, &times);
     outcome.replace(&states, &deferred, again);
     outcome
 }
 
 /// The host's result when an apply script could not run to its end.
-fn apply_failed(states: &[State], e: TransportError) -> Outcome {
-    let mut o = report(states, None, false);
+fn apply_failed(states: &[State], e: TransportError, times: &[StateTime]) -> Outcome {
+    let mut o = report(states, None, false, times);
     o.success = false;
     if let Value::Object(m) = &mut o.ret {
         m.insert(
@@ -435,11 +591,18 @@ struct Sections {
     /// indexes whose unless / onlyif / creates said "skip" at run time
     condskipped: Vec<usize>,
     failhard: Option<usize>,
+    /// The host's uptime (seconds) when the script started.
+    clock: Option<f64>,
+    /// index -> attempts made (states with `retry`).
+    tries: BTreeMap<usize, u64>,
+    /// (kind, index) -> uptime at the block's start and end.
+    times: BTreeMap<(String, usize), (f64, f64)>,
 }
 
 fn parse_sections(out: &str, marker: &str) -> Sections {
     let mut s = Sections::default();
     let mut current: Option<(String, usize, String)> = None;
+    let mut started: Option<f64> = None;
     for line in out.split('\n') {
         let Some(rest) = line.strip_prefix(marker) else {
             if let Some((_, _, text)) = &mut current {
@@ -450,14 +613,25 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
         };
         let words: Vec<&str> = rest.split_whitespace().collect();
         match words.as_slice() {
-            [kind @ ("probe" | "apply" | "watch"), i] => {
-                current = i.parse().ok().map(|i| (kind.to_string(), i, String::new()));
+            ["clock", t] => s.clock = t.parse().ok(),
+            ["tries", i, n] => {
+                if let (Ok(i), Ok(n)) = (i.parse(), n.parse()) {
+                    s.tries.insert(i, n);
+                }
             }
-            ["rc", i, rc] => {
+            [kind @ ("probe" | "apply" | "watch" | "listen"), i, rest @ ..] => {
+                current = i.parse().ok().map(|i| (kind.to_string(), i, String::new()));
+                started = rest.first().and_then(|t| t.parse().ok());
+            }
+            ["rc", i, rc, rest @ ..] => {
                 if let (Some((kind, ci, text)), Ok(i), Ok(rc)) =
                     (current.take(), i.parse::<usize>(), rc.parse::<i32>())
                 {
                     if ci == i {
+                        let ended = rest.first().and_then(|t| t.parse::<f64>().ok());
+                        if let (Some(a), Some(b)) = (started.take(), ended) {
+                            s.times.insert((kind.clone(), i), (a, b));
+                        }
                         // The marker line starts with a newline of its own.
                         let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
                         s.blocks.insert((kind, i), (text, rc));
@@ -490,20 +664,22 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
 }
 
 fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> String {
-    let mut s = String::from("exec 2>&1\n");
+    let mut s = prelude(marker);
     for (i, st) in states.iter().enumerate() {
         if only.is_some_and(|o| !o.contains(&i)) {
             continue;
         }
+        // The state's time runs from here: its conditions count, as in Salt.
+        let _ = writeln!(s, "_ht; printf '\\n%s probe {i} %s\\n' '{marker}' \"$_hu\"");
         let g = &st.chunk.globals;
         for cmd in &g.unless {
             if let Some(c) = cmd.as_str() {
-                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} unless %d\\n' '{marker}' $?", c = sh_sub(c));
+                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} unless %d\\n' '{marker}' $?", c = sh_sub(c, g.runas.as_deref()));
             }
         }
         for cmd in &g.onlyif {
             if let Some(c) = cmd.as_str() {
-                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} onlyif %d\\n' '{marker}' $?", c = sh_sub(c));
+                let _ = writeln!(s, "( {c} ) >/dev/null 2>&1 </dev/null; printf '%s cond {i} onlyif %d\\n' '{marker}' $?", c = sh_sub(c, g.runas.as_deref()));
             }
         }
         if !g.creates.is_empty() {
@@ -519,17 +695,29 @@ fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> Stri
             );
         }
         let probe = st.function.probe();
-        let _ = writeln!(s, "printf '\\n%s probe {i}\\n' '{marker}'");
         if probe.trim().is_empty() {
-            let _ = writeln!(s, "printf '\\n%s rc {i} 0\\n' '{marker}'");
+            let _ = writeln!(s, "_ht; printf '\\n%s rc {i} 0 %s\\n' '{marker}' \"$_hu\"");
         } else {
             let _ = writeln!(
                 s,
-                "(\n{probe}\n) </dev/null\nprintf '\\n%s rc {i} %d\\n' '{marker}' $?"
+                "(\n{probe}\n) </dev/null\n_hr=$?; _ht; printf '\\n%s rc {i} %d %s\\n' '{marker}' $_hr \"$_hu\""
             );
         }
     }
     s
+}
+
+/// The start of every engine script: stderr joined to stdout, the run's id
+/// in `$HALITE_RUN` (modules use it to do a thing once per run: the
+/// package-index refresh), and `_ht`,
+/// which reads the host's uptime into `_hu` with a builtin (no process per
+/// state) so each state's start and duration can be reported; `-` where
+/// /proc/uptime does not exist.
+fn prelude(marker: &str) -> String {
+    let run = marker.trim_start_matches('@');
+    format!(
+        "exec 2>&1\nHALITE_RUN={run}\nexport HALITE_RUN\n_ht() {{ {{ read _hu _hx </proc/uptime; }} 2>/dev/null || _hu=-; }}\n_ht; printf '%s clock %s\\n' '{marker}' \"$_hu\"\n"
+    )
 }
 
 /// A shell test that is true when the state's unless / onlyif / creates
@@ -540,13 +728,13 @@ fn condition_test(st: &State) -> Option<String> {
     for c in g.unless.iter().filter_map(Value::as_str) {
         parts.push(format!(
             "{{ ( {} ) >/dev/null 2>&1 </dev/null; }}",
-            sh_sub(c)
+            sh_sub(c, g.runas.as_deref())
         ));
     }
     for c in g.onlyif.iter().filter_map(Value::as_str) {
         parts.push(format!(
             "{{ ! ( {} ) >/dev/null 2>&1 </dev/null; }}",
-            sh_sub(c)
+            sh_sub(c, g.runas.as_deref())
         ));
     }
     if !g.creates.is_empty() {
@@ -560,9 +748,15 @@ fn condition_test(st: &State) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" || "))
 }
 
-/// A user's command run by `sh -c`, so its syntax cannot break the script.
-fn sh_sub(cmd: &str) -> String {
-    format!("sh -c {}", quote(cmd))
+/// A user's condition command run by `sh -c`, so its syntax cannot break
+/// the script; as the state's `runas` user when it has one (Salt runs
+/// unless / onlyif as that user too).
+fn sh_sub(cmd: &str, runas: Option<&str>) -> String {
+    let run = format!("sh -c {}", quote(cmd));
+    match runas {
+        None => run,
+        Some(u) => format!("{{ {}; }}", modules::run_as(u, &run, false)),
+    }
 }
 
 /// Requisites of state `i` of `kind`s, as indexes.
@@ -598,6 +792,22 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
             .find(|j| matches!(states[*j].decision, Decision::Deferred(_)))
         {
             return Decision::Deferred(format!("waits for {}", states[j].chunk.describe()));
+        }
+    }
+    // Two states of one module on the same name (two edits of one file) are
+    // planned in order: the later one from what the earlier one leaves.
+    if allow_defer {
+        if let Some(j) = (0..i).find(|&j| {
+            let o = &states[j];
+            o.chunk.module == st.chunk.module
+                && o.chunk.name == st.chunk.name
+                && planned_change(&o.decision)
+        }) {
+            return Decision::Deferred(format!(
+                "waits for {}, which changes the same {}",
+                states[j].chunk.describe(),
+                st.chunk.module
+            ));
         }
     }
     // unless / onlyif / creates, as Salt words them.
@@ -646,13 +856,17 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
     };
     let plan = match st.function.plan(Output { text, rc }) {
         Ok(p) => p,
-        // What it needs may be made by a state it requires (a package
-        // brings its service unit): decide again once that has run.
+        // What it needs may be made by a state that runs before it: one it
+        // requires (a package brings its service unit) or simply an earlier
+        // one in order (a directory for a symlink), as Salt, which runs
+        // states one after the other, would see it. Decide again once
+        // those have run.
         Err(e)
             if allow_defer
-                && deps(st, &ordering)
+                && (deps(st, &ordering)
                     .iter()
-                    .any(|j| planned_change(&states[*j].decision)) =>
+                    .any(|j| planned_change(&states[*j].decision))
+                    || states[..i].iter().any(|o| planned_change(&o.decision))) =>
         {
             return Decision::Deferred(e)
         }
@@ -693,7 +907,7 @@ fn apply_script(
     initial: &[&str],
     only: Option<&[usize]>,
 ) -> String {
-    let mut s = String::from("exec 2>&1\n");
+    let mut s = prelude(marker);
     for (i, v) in initial.iter().enumerate() {
         let _ = writeln!(s, "s_{i}={v}");
     }
@@ -741,25 +955,49 @@ fn apply_script(
         } else {
             guards.join(" && ")
         };
-        let _ = writeln!(s, "if {guard}; then");
+        // `:` keeps the branch valid when it holds nothing else (a state
+        // that only reacts to `listen`, at the end of the run).
+        let _ = writeln!(s, "if {guard}; then\n:");
         // unless / onlyif / creates again, right before the state, as Salt
         // does: an earlier state of this run may have changed the answer.
         let recheck = condition_test(st);
         if let Some(skip) = &recheck {
             let _ = writeln!(
                 s,
-                "if {skip}; then printf '%s condskip {i}\\n' '{marker}'; else"
+                "if {skip}; then printf '%s condskip {i}\\n' '{marker}'; else :"
             );
         }
-        if let Decision::Apply(p) = &st.decision {
+        if let (Decision::Apply(p), Some(retry)) = (&st.decision, &st.chunk.globals.retry) {
+            // Salt's `retry`: run again until the result is `until`, at most
+            // `attempts` times, `interval` (+ up to `splay`) seconds apart.
+            // The apply's exit status stands for the result; only the last
+            // attempt's output is kept, for the module to read.
+            let apply = st.function.apply(p);
+            let until = if retry.until { "-eq" } else { "-ne" };
+            let pause = if retry.splay > 0 {
+                format!(
+                    "$(( {} + $(od -An -N2 -tu2 /dev/urandom 2>/dev/null || echo 0) % {} ))",
+                    retry.interval,
+                    retry.splay + 1
+                )
+            } else {
+                retry.interval.to_string()
+            };
+            let _ = writeln!(
+                s,
+                "_ht; printf '\\n%s apply {i} %s\\n' '{marker}' \"$_hu\"\nh_try=0\nwhile :; do\nh_try=$((h_try + 1))\nh_out=$(\n(\n{apply}\n) </dev/null 2>&1\n)\nr=$?\n[ $r {until} 0 ] && break\n[ $h_try -ge {attempts} ] && break\nsleep {pause}\ndone\n_ht\nprintf '%s\\n' \"$h_out\"\nprintf '%s tries {i} %d\\n' '{marker}' $h_try\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi",
+                attempts = retry.attempts.max(1),
+            );
+        } else if let Decision::Apply(p) = &st.decision {
             let apply = st.function.apply(p);
             let _ = writeln!(
                 s,
-                "printf '\\n%s apply {i}\\n' '{marker}'\n(\n{apply}\n) </dev/null\nr=$?\nprintf '\\n%s rc {i} %d\\n' '{marker}' $r\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
+                "_ht; printf '\\n%s apply {i} %s\\n' '{marker}' \"$_hu\"\n(\n{apply}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
             );
         }
-        // Salt's mod_watch: react when a watched state changed.
-        let watched = deps(st, &[Kind::Watch, Kind::WatchAny, Kind::Listen]);
+        // Salt's mod_watch: react when a watched state changed (`listen`
+        // reacts at the end of the run instead: below).
+        let watched = deps(st, &[Kind::Watch, Kind::WatchAny]);
         if let (Some(w), false) = (st.function.watch(plan), watched.is_empty()) {
             let any: Vec<String> = watched
                 .iter()
@@ -767,7 +1005,7 @@ fn apply_script(
                 .collect();
             let _ = writeln!(
                 s,
-                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\nprintf '\\n%s watch {i}\\n' '{marker}'\n(\n{w}\n) </dev/null\nr=$?\nprintf '\\n%s rc {i} %d\\n' '{marker}' $r\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
+                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\n_ht; printf '\\n%s watch {i} %s\\n' '{marker}' \"$_hu\"\n(\n{w}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
                 any.join(" || ")
             );
         }
@@ -785,11 +1023,34 @@ fn apply_script(
             );
         }
     }
+    // Salt's `listen`: the reaction (mod_watch) runs at the end of the run,
+    // once, if any listened state changed and the state itself did not fail.
+    for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let plan = match &st.decision {
+            Decision::Apply(p) | Decision::WatchOnly(p) => p,
+            _ => continue,
+        };
+        let listened = deps(st, &[Kind::Listen]);
+        if let (Some(w), false) = (st.function.watch(plan), listened.is_empty()) {
+            let any: Vec<String> = listened
+                .iter()
+                .map(|j| format!("[ \"$s_{j}\" = changed ]"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "if [ \"$s_{i}\" != fail ] && {{ {}; }}; then\n_ht; printf '\\n%s listen {i} %s\\n' '{marker}' \"$_hu\"\n(\n{w}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi\nfi",
+                any.join(" || ")
+            );
+        }
+    }
     s
 }
 
 /// Salt's result shape for every state.
-fn report(states: &[State], applied: Option<Sections>, test: bool) -> Outcome {
+fn report(states: &[State], applied: Option<Sections>, test: bool, times: &[StateTime]) -> Outcome {
     let mut ret = Map::new();
     let mut success = true;
     for (i, st) in states.iter().enumerate() {
@@ -843,6 +1104,8 @@ fn report(states: &[State], applied: Option<Sections>, test: bool) -> Outcome {
                 "result": result,
                 "changes": changes,
                 "comment": comment,
+                "start_time": times.get(i).and_then(|t| t.started).map(start_time),
+                "duration": times.get(i).map(|t| (t.ms * 1000.0).round() / 1000.0),
             }),
         );
     }
@@ -874,7 +1137,8 @@ fn applied_result(
     }
     let apply = sec.blocks.get(&("apply".to_string(), i));
     let watch = sec.blocks.get(&("watch".to_string(), i));
-    if apply.is_none() && watch.is_none() {
+    let listen = sec.blocks.get(&("listen".to_string(), i));
+    if apply.is_none() && watch.is_none() && listen.is_none() {
         if let Some(f) = sec.failhard {
             if f < i {
                 return (
@@ -901,6 +1165,9 @@ fn applied_result(
         }
         None => (true, Map::new(), plan.comment.clone()),
     };
+    if let Some(n) = sec.tries.get(&i).filter(|n| **n > 1) {
+        comment = format!("{comment} (after {n} attempts)");
+    }
     if let Some((text, rc)) = watch {
         if *rc == 0 {
             changes.insert(
@@ -916,7 +1183,29 @@ fn applied_result(
             );
         }
     }
+    if let Some((text, rc)) = listen {
+        if *rc == 0 {
+            changes.insert(
+                "listen".into(),
+                json!("reacted at the end of the run to a listened change (mod_watch)"),
+            );
+            comment = format!("{comment}; reacted at the end of the run (listen)");
+        } else {
+            result = false;
+            comment = format!(
+                "{comment}; the listen reaction at the end of the run failed (exit {rc}): {}",
+                text.trim()
+            );
+        }
+    }
     (json!(result), changes, comment)
+}
+
+/// Salt's `start_time`: the local wall-clock time, `HH:MM:SS.ffffff`.
+fn start_time(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%H:%M:%S%.6f")
+        .to_string()
 }
 
 /// A per-run marker nobody's output will contain by chance.

@@ -876,12 +876,51 @@ fn dependencies_run_as_early_as_their_first_dependent() {
 // ---- top file ----------------------------------------------------------------------------
 
 fn top(text: &str, id: &str, grains: Value) -> Result<Vec<String>, CompileError> {
+    top_with_pillar(text, id, grains, json!({}))
+}
+
+fn top_with_pillar(
+    text: &str,
+    id: &str,
+    grains: Value,
+    pillar: Value,
+) -> Result<Vec<String>, CompileError> {
     let mut groups = BTreeMap::new();
     groups.insert(
         "webs".to_string(),
         crate::inventory::Group::Expr("web*".to_string()),
     );
-    top_sls(&yaml(text), id, &grains, &groups)
+    top_sls(&yaml(text), id, &grains, &pillar, &groups)
+}
+
+#[test]
+fn top_file_matches_the_hosts_pillar() {
+    let text = r#"
+base:
+  'role:web':
+    - match: pillar
+    - web
+  'role:(db|cache)$':
+    - match: pillar_pcre
+    - db
+  'I@tier:front and G@os:Debian':
+    - match: compound
+    - front
+"#;
+    let grains = json!({"os": "Debian"});
+    let web = json!({"role": "web", "tier": "front"});
+    assert_eq!(
+        top_with_pillar(text, "h", grains.clone(), web).unwrap(),
+        ["web", "front"]
+    );
+    let db = json!({"role": "db"});
+    assert_eq!(
+        top_with_pillar(text, "h", grains.clone(), db).unwrap(),
+        ["db"]
+    );
+    assert!(top_with_pillar(text, "h", grains, json!({}))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -946,7 +985,7 @@ fn top_file_errors() {
     assert_eq!(
         err.to_string(),
         "top file: target `*`: unknown match type `regex`; valid: glob, pcre, list, grain, \
-         grain_pcre, compound, nodegroup, ipcidr"
+         grain_pcre, pillar, pillar_pcre, compound, nodegroup, ipcidr"
     );
     let err = top("dev:\n  '*': [x]\n", "h", json!({})).unwrap_err();
     assert!(err.to_string().contains("unknown environment `dev`"));

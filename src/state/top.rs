@@ -9,7 +9,9 @@
 //!     - debian
 //! ```
 //! Targets use halite's matchers (the same as `halite -G ...` on the command
-//! line), so a malformed target fails instead of matching nothing. Only the
+//! line), so a malformed target fails instead of matching nothing;
+//! `match: pillar` / `pillar_pcre` (and `I@`/`J@`) look at the host's
+//! compiled pillar, as in Salt. Only the
 //! `base` environment exists in halite; other environments are an error
 //! rather than silently ignored.
 
@@ -28,17 +30,21 @@ const MATCH_TYPES: &[(&str, TargetType)] = &[
     ("list", TargetType::List),
     ("grain", TargetType::Grain),
     ("grain_pcre", TargetType::GrainPcre),
+    ("pillar", TargetType::Pillar),
+    ("pillar_pcre", TargetType::PillarPcre),
     ("compound", TargetType::Compound),
     ("nodegroup", TargetType::Nodegroup),
     ("ipcidr", TargetType::Ipcidr),
 ];
 
-/// The SLS names that `top` assigns to host `host_id`: targets in the
-/// order written, each target's SLS names in order, first occurrence kept.
+/// The SLS names that `top` assigns to host `host_id` (with its grains and
+/// compiled pillar): targets in the order written, each target's SLS names
+/// in order, first occurrence kept.
 pub fn top_sls(
     top: &Value,
     host_id: &str,
     grains: &Value,
+    pillar: &Value,
     groups: &BTreeMap<String, Group>,
 ) -> Result<Vec<String>, CompileError> {
     let err = |m: String| CompileError::Top(m);
@@ -104,10 +110,7 @@ pub fn top_sls(
             }
             let target = Target::parse(kind, expr, groups)
                 .map_err(|e| err(format!("target `{expr}`: {e}")))?;
-            if target.matches(&MatchCtx {
-                id: host_id,
-                grains,
-            }) {
+            if target.matches(&MatchCtx::new(host_id, grains).with_pillar(pillar)) {
                 for name in names {
                     if !out.contains(&name) {
                         out.push(name);

@@ -9,9 +9,10 @@
 //! - a leading `not` is allowed (`not web*`), and a `not` right after an
 //!   operand or `)` gets an implicit `and` (`web* not web1`), which is also
 //!   why Salt rejects `not not`;
-//! - `G@`/`P@` (grains), `E@` (pcre), `L@` (list), `S@` (ipcidr), `N@`
-//!   (nodegroup, expanded in place); a word without prefix is a glob;
-//! - `G` and `P` take an alternate delimiter before the `@`:
+//! - `G@`/`P@` (grains), `I@`/`J@` (pillar), `E@` (pcre), `L@` (list),
+//!   `S@` (ipcidr), `N@` (nodegroup, expanded in place); a word without
+//!   prefix is a glob;
+//! - `G`, `P`, `I` and `J` take an alternate delimiter before the `@`:
 //!   `G|@url|http://x:8080/*`.
 //!
 //! Where Salt would evaluate to False (or crash in `eval`) we return a parse
@@ -277,12 +278,11 @@ impl<'a> Parser<'a, '_, '_> {
             'L' => super::list_node(pattern).map_err(here),
             'S' => super::ipcidr_node(pattern).map_err(here),
             'N' => self.builder.nodegroup(pattern, self.depth + 1),
-            'I' | 'J' => Err(here(format!(
-                "pillar targeting (`{engine}@`) is not supported yet: it comes with the state engine"
-            ))),
+            'I' => super::pillar_node(pattern, delimiter.unwrap_or(':'), false).map_err(here),
+            'J' => super::pillar_node(pattern, delimiter.unwrap_or(':'), true).map_err(here),
             'R' => Err(here("range targeting (`R@`) is not supported".to_string())),
             other => Err(here(format!(
-                "unknown matcher `{other}@` (known: G@ P@ E@ L@ S@ N@)"
+                "unknown matcher `{other}@` (known: G@ P@ I@ J@ E@ L@ S@ N@)"
             ))),
         }
     }

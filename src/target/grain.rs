@@ -1,5 +1,8 @@
-//! Grain matching (`-G` / `G@`, `-P` / `P@`), a port of Salt's
-//! `salt.utils.data.subdict_match` and `traverse_dict_and_list`.
+//! Grain and pillar matching (`-G` / `G@`, `-P` / `P@`, `-I` / `I@`,
+//! `-J` / `J@`), a port of Salt's `salt.utils.data.subdict_match` and
+//! `traverse_dict_and_list`. Salt's pillar matchers call the same
+//! `subdict_match` on the pillar instead of the grains, so one matcher serves
+//! both; only the data it is given differs.
 //!
 //! Salt's rules, kept here because they decide which hosts match:
 //! - The expression is `key:subkey:pattern`, but the pattern may itself
@@ -29,7 +32,24 @@ use regex::{Regex, RegexBuilder};
 
 use crate::Value;
 
-/// A checked `key:pattern` grain expression.
+/// What a [`GrainMatcher`] looks at, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Subject {
+    Grain,
+    Pillar,
+}
+
+impl Subject {
+    /// "grain name", and an example expression with `delimiter`.
+    fn describe(self, delimiter: char) -> (&'static str, String) {
+        match self {
+            Subject::Grain => ("grain name", format!("os{delimiter}Debian")),
+            Subject::Pillar => ("pillar key", format!("role{delimiter}web")),
+        }
+    }
+}
+
+/// A checked `key:pattern` grain (or pillar) expression.
 #[derive(Debug, Clone)]
 pub(super) struct GrainMatcher {
     expr: String,
@@ -43,12 +63,25 @@ pub(super) struct GrainMatcher {
 }
 
 impl GrainMatcher {
-    /// Check and compile `expr`; `regex` selects `P@` semantics over `G@`.
+    /// Check and compile the grain expression `expr`; `regex` selects
+    /// `P@` semantics over `G@`.
+    #[cfg(test)]
     pub(super) fn new(expr: &str, delimiter: char, regex: bool) -> Result<Self, String> {
+        Self::on(Subject::Grain, expr, delimiter, regex)
+    }
+
+    /// Check and compile `expr`, an expression on `subject`'s data.
+    pub(super) fn on(
+        subject: Subject,
+        expr: &str,
+        delimiter: char,
+        regex: bool,
+    ) -> Result<Self, String> {
         if !expr.contains(delimiter) {
+            let (noun, example) = subject.describe(delimiter);
             return Err(format!(
-                "`{expr}` needs a `{delimiter}` between the grain name and the value pattern \
-                 (e.g. `os{delimiter}Debian`)"
+                "`{expr}` needs a `{delimiter}` between the {noun} and the value pattern \
+                 (e.g. `{example}`)"
             ));
         }
         let mut patterns: HashMap<String, Option<Regex>> = HashMap::new();
@@ -108,9 +141,10 @@ impl GrainMatcher {
         })
     }
 
-    pub(super) fn matches(&self, grains: &Value) -> bool {
-        // Unknown grains (`Null`) or a malformed grain document never match.
-        grains.is_object() && self.subdict_match(grains, &self.expr, self.delimiter)
+    /// Match against a host's grains or pillar.
+    pub(super) fn matches(&self, data: &Value) -> bool {
+        // Unknown data (`Null`) or a malformed document never matches.
+        data.is_object() && self.subdict_match(data, &self.expr, self.delimiter)
     }
 
     fn subdict_match(&self, data: &Value, expr: &str, delimiter: char) -> bool {

@@ -12,9 +12,18 @@
 //! - pcre: `re.match`, anchored at the start only;
 //! - list: comma-separated ids, exact (we also trim spaces around commas);
 //! - grain / grain_pcre: `subdict_match`, see `grain.rs`;
+//! - pillar / pillar_pcre: the same `subdict_match` on the host's pillar,
+//!   compiled on the controller from the host's own grains (Salt's
+//!   `pillar_match` / `pillar_pcre_match`);
 //! - ipcidr: an address or network against the `ipv4`/`ipv6` grain;
 //! - nodegroup: the inventory's groups, expanded in place, loops rejected;
 //! - compound: boolean combinations of all the above, see `compound.rs`.
+//!
+//! A host's pillar is costly to know (grains, then a render on the
+//! controller), so [`Target::decide`] evaluates with three values: a pillar
+//! matcher on a host whose pillar is not given is "unknown", and `and`/`or`
+//! short-circuit around it (`web* and I@role:db` is decided for `db1` by the
+//! glob alone). Only the hosts left undecided need their pillar compiled.
 
 mod compound;
 mod glob;
@@ -31,7 +40,7 @@ use crate::inventory::Group;
 use crate::Value;
 
 use compound::Failure;
-use grain::GrainMatcher;
+use grain::{GrainMatcher, Subject};
 
 /// Which matcher a target expression uses (one CLI flag each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +51,8 @@ pub enum TargetType {
     List,
     Grain,
     GrainPcre,
+    Pillar,
+    PillarPcre,
     Ipcidr,
     Nodegroup,
     Compound,
@@ -56,6 +67,8 @@ impl TargetType {
             TargetType::List => "list",
             TargetType::Grain => "grain",
             TargetType::GrainPcre => "grain_pcre",
+            TargetType::Pillar => "pillar",
+            TargetType::PillarPcre => "pillar_pcre",
             TargetType::Ipcidr => "ipcidr",
             TargetType::Nodegroup => "nodegroup",
             TargetType::Compound => "compound",
@@ -75,6 +88,28 @@ pub struct MatchCtx<'a> {
     pub id: &'a str,
     /// The host's grains (gathered merged with static); `Value::Null` when not known.
     pub grains: &'a Value,
+    /// The host's compiled pillar; `None` when not compiled (yet): pillar
+    /// matchers are then undecided (see [`Target::decide`]).
+    pub pillar: Option<&'a Value>,
+}
+
+impl<'a> MatchCtx<'a> {
+    /// A host known by id and grains, pillar not compiled.
+    pub fn new(id: &'a str, grains: &'a Value) -> MatchCtx<'a> {
+        MatchCtx {
+            id,
+            grains,
+            pillar: None,
+        }
+    }
+
+    /// The same host with its compiled pillar.
+    pub fn with_pillar(self, pillar: &'a Value) -> MatchCtx<'a> {
+        MatchCtx {
+            pillar: Some(pillar),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -92,6 +127,7 @@ pub struct Target {
     expr: String,
     root: Node,
     needs_grains: bool,
+    needs_pillar: bool,
 }
 
 impl Target {
@@ -118,6 +154,8 @@ impl Target {
             TargetType::List => list_node(expr).map_err(Failure::Here),
             TargetType::Grain => grain_node(expr, ':', false).map_err(Failure::Here),
             TargetType::GrainPcre => grain_node(expr, ':', true).map_err(Failure::Here),
+            TargetType::Pillar => pillar_node(expr, ':', false).map_err(Failure::Here),
+            TargetType::PillarPcre => pillar_node(expr, ':', true).map_err(Failure::Here),
             TargetType::Ipcidr => ipcidr_node(expr).map_err(Failure::Here),
             TargetType::Nodegroup => builder.nodegroup(expr, 0),
             TargetType::Compound => compound::parse(expr, &mut builder, 0),
@@ -130,17 +168,33 @@ impl Target {
             kind,
             expr: expr.to_string(),
             needs_grains: root.needs_grains(),
+            needs_pillar: root.needs_pillar(),
             root,
         })
     }
 
-    /// True when matching needs the hosts' grains.
+    /// True when matching needs the hosts' grains (pillar matchers do too:
+    /// a host's pillar is compiled from its grains).
     pub fn needs_grains(&self) -> bool {
         self.needs_grains
     }
 
+    /// True when some host may need its pillar compiled to be matched.
+    pub fn needs_pillar(&self) -> bool {
+        self.needs_pillar
+    }
+
+    /// Whether the host matches; a pillar matcher on a host whose pillar
+    /// is not in `ctx` counts as not matching (and so does its negation).
     pub fn matches(&self, ctx: &MatchCtx) -> bool {
-        self.root.matches(ctx)
+        self.root.decide(ctx).unwrap_or(false)
+    }
+
+    /// Whether the host matches, or `None` when that depends on the pillar
+    /// and `ctx` has none: Kleene's three-valued logic, so `and`/`or`
+    /// decide without the pillar whenever the other matchers suffice.
+    pub fn decide(&self, ctx: &MatchCtx) -> Option<bool> {
+        self.root.decide(ctx)
     }
 
     /// The matcher given to [`Target::parse`].
@@ -168,6 +222,8 @@ enum Node {
     Pcre(Regex),
     List(Vec<String>),
     Grain(Box<GrainMatcher>),
+    /// The same matcher on the host's pillar.
+    Pillar(Box<GrainMatcher>),
     Ip(IpTarget),
     Not(Box<Node>),
     All(Vec<Node>),
@@ -191,25 +247,57 @@ impl Node {
 
     fn needs_grains(&self) -> bool {
         match self {
-            Node::Grain(_) | Node::Ip(_) => true,
+            Node::Grain(_) | Node::Pillar(_) | Node::Ip(_) => true,
             Node::Glob(_) | Node::Pcre(_) | Node::List(_) => false,
             Node::Not(inner) => inner.needs_grains(),
             Node::All(items) | Node::Any(items) => items.iter().any(Node::needs_grains),
         }
     }
 
-    fn matches(&self, ctx: &MatchCtx) -> bool {
+    fn needs_pillar(&self) -> bool {
         match self {
+            Node::Pillar(_) => true,
+            Node::Glob(_) | Node::Pcre(_) | Node::List(_) | Node::Grain(_) | Node::Ip(_) => false,
+            Node::Not(inner) => inner.needs_pillar(),
+            Node::All(items) | Node::Any(items) => items.iter().any(Node::needs_pillar),
+        }
+    }
+
+    /// `None`: depends on a pillar `ctx` does not have.
+    fn decide(&self, ctx: &MatchCtx) -> Option<bool> {
+        Some(match self {
             Node::Glob(re) => re.is_match(ctx.id),
             // `re.match`: the leftmost match starts at 0 whenever any does.
             Node::Pcre(re) => re.find(ctx.id).is_some_and(|m| m.start() == 0),
             Node::List(ids) => ids.iter().any(|id| id == ctx.id),
             Node::Grain(matcher) => matcher.matches(ctx.grains),
+            Node::Pillar(matcher) => matcher.matches(ctx.pillar?),
             Node::Ip(ip) => ip.matches(ctx.grains),
-            Node::Not(inner) => !inner.matches(ctx),
-            Node::All(items) => items.iter().all(|n| n.matches(ctx)),
-            Node::Any(items) => items.iter().any(|n| n.matches(ctx)),
-        }
+            Node::Not(inner) => !inner.decide(ctx)?,
+            // False wins over unknown in `and`, true in `or`.
+            Node::All(items) => {
+                let mut unknown = false;
+                for n in items {
+                    match n.decide(ctx) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => unknown = true,
+                    }
+                }
+                return (!unknown).then_some(true);
+            }
+            Node::Any(items) => {
+                let mut unknown = false;
+                for n in items {
+                    match n.decide(ctx) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => unknown = true,
+                    }
+                }
+                return (!unknown).then_some(false);
+            }
+        })
     }
 }
 
@@ -286,7 +374,11 @@ fn list_node(text: &str) -> Result<Node, String> {
 }
 
 fn grain_node(expr: &str, delimiter: char, regex: bool) -> Result<Node, String> {
-    GrainMatcher::new(expr, delimiter, regex).map(|m| Node::Grain(Box::new(m)))
+    GrainMatcher::on(Subject::Grain, expr, delimiter, regex).map(|m| Node::Grain(Box::new(m)))
+}
+
+fn pillar_node(expr: &str, delimiter: char, regex: bool) -> Result<Node, String> {
+    GrainMatcher::on(Subject::Pillar, expr, delimiter, regex).map(|m| Node::Pillar(Box::new(m)))
 }
 
 fn ipcidr_node(text: &str) -> Result<Node, String> {
@@ -404,6 +496,8 @@ mod tests {
     struct Host {
         id: &'static str,
         grains: Value,
+        /// Null: not compiled (the matcher is undecided).
+        pillar: Value,
     }
 
     fn fleet() -> Vec<Host> {
@@ -416,6 +510,7 @@ mod tests {
                     "ipv4": ["127.0.0.1", "10.0.1.11"], "ipv6": ["::1", "2001:db8::11"],
                     "virtual": "kvm", "url": "http://a:80/",
                 }),
+                pillar: json!({"role": "web", "tier": {"name": "front", "ports": [80, 443]}, "apps": ["shop", "blog"], "dc": "eu:paris"}),
             },
             Host {
                 id: "web2.example.com",
@@ -425,6 +520,7 @@ mod tests {
                     "ipv4": ["127.0.0.1", "10.0.1.12"], "ipv6": ["::1"],
                     "virtual": "physical",
                 }),
+                pillar: json!({"role": "web", "tier": {"name": "front", "ports": [80]}, "apps": ["shop"], "secret": {"level": 3}}),
             },
             Host {
                 id: "db1.example.com",
@@ -434,6 +530,7 @@ mod tests {
                     "ipv4": ["127.0.0.1", "10.0.2.21"], "ipv6": ["::1", "2001:db8:0:2::21"],
                     "virtual": "kvm",
                 }),
+                pillar: json!({"role": "db", "tier": {"name": "back"}, "apps": [{"pg": {"version": 15}}]}),
             },
             Host {
                 id: "db2.example.com",
@@ -441,10 +538,12 @@ mod tests {
                     "os": "Rocky", "os_family": "RedHat", "roles": ["db", "backup"],
                     "ipv4": "10.0.2.22", "virtual": "kvm",
                 }),
+                pillar: json!({"role": "db-replica", "tier": {"name": "back"}, "enabled": false}),
             },
             Host {
                 id: "localhost",
                 grains: Value::Null,
+                pillar: Value::Null,
             },
         ]
     }
@@ -479,6 +578,7 @@ mod tests {
         add("uses_broken", Group::Expr("N@broken or db*".into()));
         add("uses_missing", Group::Expr("N@missing".into()));
         add("blank", Group::Expr("  ".into()));
+        add("pillar_dbs", Group::Expr("I@role:db*".into()));
         g
     }
 
@@ -491,10 +591,11 @@ mod tests {
         fleet()
             .into_iter()
             .filter(|h| {
-                target.matches(&MatchCtx {
-                    id: h.id,
-                    grains: &h.grains,
-                })
+                let ctx = MatchCtx::new(h.id, &h.grains);
+                match &h.pillar {
+                    Value::Null => target.matches(&ctx),
+                    pillar => target.matches(&ctx.with_pillar(pillar)),
+                }
             })
             .map(|h| h.id)
             .collect()
@@ -627,6 +728,115 @@ mod tests {
         assert!(parse(TargetType::Ipcidr, "10.0.0.0/8")
             .unwrap()
             .needs_grains());
+    }
+
+    // --- pillar ---
+
+    #[test]
+    fn pillar_glob_follows_the_grain_rules() {
+        use TargetType::Pillar;
+        assert_eq!(short(select(Pillar, "role:web")), ["web1", "web2"]);
+        assert_eq!(short(select(Pillar, "role:db*")), ["db1", "db2"]);
+        // Case-insensitive, like grains.
+        assert_eq!(short(select(Pillar, "role:WEB")), ["web1", "web2"]);
+        // Nested keys, list elements, dicts inside lists.
+        assert_eq!(short(select(Pillar, "tier:name:back")), ["db1", "db2"]);
+        assert_eq!(short(select(Pillar, "tier:ports:443")), ["web1"]);
+        assert_eq!(short(select(Pillar, "apps:shop")), ["web1", "web2"]);
+        assert_eq!(short(select(Pillar, "apps:pg:version:15")), ["db1"]);
+        assert_eq!(short(select(Pillar, "secret:level:3")), ["web2"]);
+        // A dict value matches one of its keys exactly.
+        assert_eq!(short(select(Pillar, "secret:level")), ["web2"]);
+        // The value may contain the delimiter.
+        assert_eq!(short(select(Pillar, "dc:eu:paris")), ["web1"]);
+        assert_eq!(short(select(Pillar, "enabled:false")), ["db2"]);
+        assert!(select(Pillar, "nosuch:*").is_empty());
+        // A host whose pillar is not known never matches.
+        assert!(!select(Pillar, "*:*").contains(&"localhost"));
+    }
+
+    #[test]
+    fn pillar_pcre() {
+        use TargetType::PillarPcre;
+        assert_eq!(
+            short(select(PillarPcre, "role:(web|db)$")),
+            ["web1", "web2", "db1"]
+        );
+        // `re.match`: anchored at the start only, case-insensitive.
+        assert_eq!(short(select(PillarPcre, "role:DB")), ["db1", "db2"]);
+        assert!(select(PillarPcre, "role:eb").is_empty());
+        assert_eq!(short(select(PillarPcre, r"tier:ports:4\d+")), ["web1"]);
+        let r = reason(PillarPcre, "role:(web");
+        assert!(r.contains("unclosed group"), "{r}");
+        let r = reason(TargetType::Pillar, "role");
+        assert!(r.contains("needs a `:` between the pillar key"), "{r}");
+    }
+
+    #[test]
+    fn pillar_kinds_need_pillar_and_grains() {
+        for kind in [TargetType::Pillar, TargetType::PillarPcre] {
+            let t = parse(kind, "role:x").unwrap();
+            assert!(t.needs_pillar() && t.needs_grains(), "{kind}");
+        }
+        for expr in ["web* and I@role:x", "not J@role:x", "N@pillar_dbs"] {
+            assert!(parse(TargetType::Compound, expr).unwrap().needs_pillar());
+        }
+        for (kind, expr) in [
+            (TargetType::Grain, "os:x"),
+            (TargetType::Compound, "G@os:x or web*"),
+            (TargetType::Nodegroup, "debian"),
+        ] {
+            assert!(!parse(kind, expr).unwrap().needs_pillar(), "{expr}");
+        }
+        assert_eq!(TargetType::PillarPcre.name(), "pillar_pcre");
+    }
+
+    #[test]
+    fn pillar_is_decided_only_when_the_rest_cannot_decide() {
+        let t = |expr: &str| parse(TargetType::Compound, expr).unwrap();
+        let g = json!({"os": "Debian"});
+        let web1 = MatchCtx::new("web1", &g);
+        let db1 = MatchCtx::new("db1", &g);
+        // `and` with a false side, `or` with a true side: no pillar needed.
+        assert_eq!(t("web* and I@role:db").decide(&db1), Some(false));
+        assert_eq!(t("web* or I@role:db").decide(&web1), Some(true));
+        assert_eq!(t("not web* or J@role:x").decide(&db1), Some(true));
+        // Otherwise undecided, and `not` keeps it undecided.
+        assert_eq!(t("web* and I@role:db").decide(&web1), None);
+        assert_eq!(t("web* or I@role:db").decide(&db1), None);
+        assert_eq!(t("not I@role:db").decide(&db1), None);
+        // `matches` treats undecided as no match, negated or not.
+        assert!(!t("not I@role:db").matches(&db1));
+        // With the pillar, decided.
+        let pillar = json!({"role": "db"});
+        assert_eq!(
+            t("web* or I@role:db").decide(&db1.with_pillar(&pillar)),
+            Some(true)
+        );
+        assert_eq!(
+            t("not I@role:db").decide(&db1.with_pillar(&pillar)),
+            Some(false)
+        );
+        // Targets without pillar matchers are always decided.
+        assert_eq!(t("G@os:Debian").decide(&db1), Some(true));
+    }
+
+    #[test]
+    fn compound_with_pillar() {
+        assert_eq!(c("I@role:web and G@os:Ubuntu"), ["web2"]);
+        assert_eq!(c("J@role:db and not db2*"), ["db1"]);
+        assert_eq!(c("G@os_family:RedHat and not I@role:db"), ["db2"]);
+        assert_eq!(c("web* or I@role:db-*"), ["web1", "web2", "db2"]);
+        assert_eq!(
+            c("( I@tier:name:back or L@web1.example.com ) and not J@role:.*-"),
+            ["web1", "db1"]
+        );
+        // An alternate delimiter keeps `:` in the value.
+        assert_eq!(c("I|@dc|eu:paris"), ["web1"]);
+        assert_eq!(c("J;@dc;eu:p"), ["web1"]);
+        // Unknown pillar (localhost) matches neither `I@` nor `not I@`.
+        assert_eq!(c("not I@role:web"), ["db1", "db2"]);
+        assert_eq!(c("N@pillar_dbs"), ["db1", "db2"]);
     }
 
     // --- ipcidr ---
@@ -888,10 +1098,12 @@ mod tests {
             ("S@10.0.0.0/40", "`S@10.0.0.0/40`: `10.0.0.0/40` is not an IP address or CIDR network (e.g. `10.0.0.0/8`)"),
             ("L@,", "`L@,`: the list names no host"),
             ("G@", "`G@`: nothing after `@`"),
-            ("I@role:web", "`I@role:web`: pillar targeting (`I@`) is not supported yet: it comes with the state engine"),
-            ("J@role:w.*", "`J@role:w.*`: pillar targeting (`J@`) is not supported yet: it comes with the state engine"),
+            ("I@role", "`I@role`: `role` needs a `:` between the pillar key and the value pattern (e.g. `role:web`)"),
+            ("J;@role:w", "`J;@role:w`: `role:w` needs a `;` between the pillar key and the value pattern (e.g. `role;web`)"),
+            ("J@role:w(", "`J@role:w(`: pattern `w(`: bad regex: unclosed group"),
+            ("I@", "`I@`: nothing after `@`"),
             ("R@%cluster", "`R@%cluster`: range targeting (`R@`) is not supported"),
-            ("X@foo", "`X@foo`: unknown matcher `X@` (known: G@ P@ E@ L@ S@ N@)"),
+            ("X@foo", "`X@foo`: unknown matcher `X@` (known: G@ P@ I@ J@ E@ L@ S@ N@)"),
             ("   ", "empty expression"),
         ];
         for (expr, expected) in cases {
@@ -916,6 +1128,8 @@ mod tests {
             TargetType::List,
             TargetType::Grain,
             TargetType::GrainPcre,
+            TargetType::Pillar,
+            TargetType::PillarPcre,
             TargetType::Ipcidr,
             TargetType::Nodegroup,
             TargetType::Compound,
@@ -943,10 +1157,7 @@ mod tests {
         let err = Target::parse(TargetType::Nodegroup, "g0", &groups).unwrap_err();
         assert!(err.to_string().contains("nested deeper than"), "{err}");
         let t = Target::parse(TargetType::Nodegroup, "g190", &groups).unwrap();
-        assert!(t.matches(&MatchCtx {
-            id: "web1",
-            grains: &Value::Null
-        }));
+        assert!(t.matches(&MatchCtx::new("web1", &Value::Null)));
     }
 
     #[test]

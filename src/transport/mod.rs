@@ -74,6 +74,9 @@ pub struct ConnectOptions {
     pub keepalive: Duration,
     /// Default per-command time limit (a command's own timeout wins).
     pub command_timeout: Option<Duration>,
+    /// At most this many SSH handshakes (TCP connect to authenticated) in
+    /// flight at once for the whole run; shared by every connection.
+    pub handshakes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for ConnectOptions {
@@ -85,6 +88,7 @@ impl Default for ConnectOptions {
             retry_backoff: Duration::from_millis(250),
             keepalive: Duration::from_secs(15),
             command_timeout: None,
+            handshakes: None,
         }
     }
 }

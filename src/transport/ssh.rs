@@ -148,11 +148,27 @@ impl SshConnection {
         let attempts = opts.connect_attempts.max(1);
         let mut backoff = opts.retry_backoff;
         let mut attempt = 1;
-        let (mut handle, shared) = loop {
+        // Pacing: at most `opts.handshakes` connections between TCP connect
+        // and authenticated at once, across the run. sshd drops
+        // unauthenticated connections beyond MaxStartups (10:30:100 by
+        // default), and many hosts behind one sshd, NAT or bastion would
+        // otherwise turn a large --forks into refused connections. The
+        // permit is let go while waiting to retry.
+        let (mut handle, shared, _permit) = loop {
+            let permit = match &opts.handshakes {
+                Some(sem) => Some(
+                    sem.clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the handshake semaphore is never closed"),
+                ),
+                None => None,
+            };
             match handshake(host, opts, &config, &entries).await {
-                Ok(connected) => break connected,
+                Ok((handle, shared)) => break (handle, shared, permit),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transient(reason)) if attempt < attempts => {
+                    drop(permit);
                     let pause = jitter(backoff, &addr);
                     tracing::debug!(%addr, attempt, ?pause, "{reason}; retrying");
                     tokio::time::sleep(pause).await;
@@ -190,6 +206,7 @@ impl SshConnection {
             return Err(e);
         }
         tracing::debug!(%addr, user = %host.user, "authenticated");
+        drop(_permit);
         Ok(SshConnection {
             handle,
             addr,

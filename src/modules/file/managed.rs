@@ -313,41 +313,12 @@ impl StateFunction for Managed {
                 ))
             ));
         }
-        let b64 = encode_b64(self.content.as_deref().unwrap_or_default());
-        let mut wrapped = String::with_capacity(b64.len() + b64.len() / 76 + 1);
-        for chunk in b64.as_bytes().chunks(76) {
-            wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            wrapped.push('\n');
-        }
-        s.push_str(
-            "tmp=$(mktemp \"$d/.halite.XXXXXX\") || exit 1\n\
-             fail() { rm -f -- \"$tmp\"; exit 1; }\n\
-             base64 -d > \"$tmp\" <<'HALITE_EOF' || fail\n",
-        );
-        s.push_str(&wrapped);
-        s.push_str("HALITE_EOF\n");
-        // A replaced file keeps its owner and mode unless declared; a new
-        // one gets the umask's mode, not mktemp's 0600.
-        s.push_str(
-            "if [ -e \"$p\" ]; then\n\
-             o=$(stat -c '%u:%g' -- \"$p\") && chown -- \"$o\" \"$tmp\" || fail\n\
-             m=$(stat -c '%a' -- \"$p\") && chmod -- \"$m\" \"$tmp\" || fail\n",
-        );
-        if self.backup {
-            s.push_str(&format!(
-                "b={}\"$p\"_$(date -u +%Y%m%dT%H%M%SZ)\n\
-                 mkdir -p -- \"$(dirname -- \"$b\")\" && cp -p -- \"$p\" \"$b\" || fail\n",
-                BACKUP_DIR
-            ));
-        }
-        s.push_str(
-            "else\n\
-             u=$(umask)\n\
-             chmod -- \"$(printf %o $((0666 & ~0$u)))\" \"$tmp\" || fail\n\
-             fi\n",
-        );
-        s.push_str(&self.perms.commands(&self.perms.declared(), "tmp", "fail"));
-        s.push_str("mv -f -- \"$tmp\" \"$p\" || fail\n");
+        s.push_str(&write_snippet(
+            self.content.as_deref().unwrap_or_default(),
+            &self.perms,
+            self.backup,
+            "",
+        ));
         s
     }
 
@@ -371,4 +342,52 @@ impl StateFunction for Managed {
             }
         }
     }
+}
+
+/// The atomic write shared by `file.managed` and the editing functions
+/// (`file.replace`, `file.line`...): `content` goes to a temporary file in
+/// the target's directory (shell variable `d`), which takes the existing
+/// file's owner and mode (a new one: the umask's mode, not mktemp's 0600),
+/// then `perms`' declared attributes, and is renamed over `$p`, so the host
+/// never sees a half-written file. `backup`: the replaced file is copied to
+/// [`BACKUP_DIR`] first. `guard`: shell lines run once the temporary file is
+/// written, before anything else changes (they may `fail`).
+pub(super) fn write_snippet(content: &[u8], perms: &Perms, backup: bool, guard: &str) -> String {
+    let b64 = encode_b64(content);
+    let mut wrapped = String::with_capacity(b64.len() + b64.len() / 76 + 1);
+    for chunk in b64.as_bytes().chunks(76) {
+        wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        wrapped.push('\n');
+    }
+    let mut s = String::from(
+        "tmp=$(mktemp \"$d/.halite.XXXXXX\") || exit 1\n\
+         fail() { rm -f -- \"$tmp\"; exit 1; }\n\
+         base64 -d > \"$tmp\" <<'HALITE_EOF' || fail\n",
+    );
+    s.push_str(&wrapped);
+    s.push_str("HALITE_EOF\n");
+    s.push_str(guard);
+    // A replaced file keeps its owner and mode unless declared; a new
+    // one gets the umask's mode, not mktemp's 0600.
+    s.push_str(
+        "if [ -e \"$p\" ]; then\n\
+         o=$(stat -c '%u:%g' -- \"$p\") && chown -- \"$o\" \"$tmp\" || fail\n\
+         m=$(stat -c '%a' -- \"$p\") && chmod -- \"$m\" \"$tmp\" || fail\n",
+    );
+    if backup {
+        s.push_str(&format!(
+            "b={}\"$p\"_$(date -u +%Y%m%dT%H%M%SZ)\n\
+             mkdir -p -- \"$(dirname -- \"$b\")\" && cp -p -- \"$p\" \"$b\" || fail\n",
+            BACKUP_DIR
+        ));
+    }
+    s.push_str(
+        "else\n\
+         u=$(umask)\n\
+         chmod -- \"$(printf %o $((0666 & ~0$u)))\" \"$tmp\" || fail\n\
+         fi\n",
+    );
+    s.push_str(&perms.commands(&perms.declared(), "tmp", "fail"));
+    s.push_str("mv -f -- \"$tmp\" \"$p\" || fail\n");
+    s
 }

@@ -1,5 +1,6 @@
 //! The `file` state module: `file.managed`, `file.directory`,
-//! `file.symlink` and `file.absent`, with Salt's semantics.
+//! `file.symlink`, `file.absent`, and the editing functions `file.replace`,
+//! `file.line`, `file.blockreplace` and `file.append`, with Salt's semantics.
 //!
 //! Every function probes the path with the same read-only snippet
 //! ([`probe_snippet`]) so that `plan` sees one well-defined set of facts:
@@ -8,6 +9,7 @@
 //! Everything written goes through a temporary file or link in the target's
 //! own directory and a `mv`, so a host never sees a half-written file.
 
+mod edit;
 mod managed;
 mod paths;
 mod simple;
@@ -54,6 +56,66 @@ pub const MODULE: ModuleDef = ModuleDef {
             doc: "Ensure `name` is a symbolic link to `target`.",
             args: &["target", "force", "makedirs", "user", "group"],
             build: simple::build_symlink,
+        },
+        FnDef {
+            name: "replace",
+            doc: "Replace a regular expression's matches in a file (Python re.sub rules).",
+            args: &[
+                "pattern",
+                "repl",
+                "count",
+                "flags",
+                "bufsize",
+                "append_if_not_found",
+                "prepend_if_not_found",
+                "not_found_content",
+                "backup",
+                "show_changes",
+                "ignore_if_missing",
+                "backslash_literal",
+            ],
+            build: edit::build_replace,
+        },
+        FnDef {
+            name: "line",
+            doc: "Ensure, insert, replace or delete one line of a file.",
+            args: &[
+                "content",
+                "match",
+                "mode",
+                "location",
+                "before",
+                "after",
+                "show_changes",
+                "backup",
+                "indent",
+                "create",
+                "user",
+                "group",
+                "file_mode",
+            ],
+            build: edit::build_line,
+        },
+        FnDef {
+            name: "blockreplace",
+            doc: "Manage the block of lines between two marker lines of a file.",
+            args: &[
+                "marker_start",
+                "marker_end",
+                "content",
+                "append_if_not_found",
+                "prepend_if_not_found",
+                "backup",
+                "show_changes",
+                "append_newline",
+            ],
+            build: edit::build_blockreplace,
+        },
+        FnDef {
+            name: "append",
+            doc: "Append lines to a file unless it already has them.",
+            args: &["text", "makedirs", "ignore_whitespace"],
+            build: edit::build_append,
         },
         FnDef {
             name: "absent",
