@@ -709,7 +709,10 @@ impl Running {
              if [ \"$h_was\" = running ]; then\n\
              \th_out=$(\"$h_engine\" stop -t {st} -- \"$h_n\" 2>&1) || h_fail \"cannot stop $h_n: $h_out\"\n\
              fi\n\
-             h_out=$(\"$h_engine\" rename \"$h_n\" \"$h_o\" 2>&1) || h_fail \"cannot rename $h_n to $h_o: $h_out\"\n\
+             if ! h_out=$(\"$h_engine\" rename \"$h_n\" \"$h_o\" 2>&1); then\n\
+             \t[ \"$h_was\" = running ] && \"$h_engine\" start -- \"$h_n\" >/dev/null 2>&1\n\
+             \th_fail \"cannot rename $h_n to $h_o (it was left as it was): $h_out\"\n\
+             fi\n\
              h_back() {{\n\
              \t\"$h_engine\" rm -f -- \"$h_n\" >/dev/null 2>&1\n\
              \th_out=$(\"$h_engine\" rename \"$h_o\" \"$h_n\" 2>&1) || h_fail \"$1; and the previous container could not be renamed back from $h_o: $h_out\"\n\
@@ -1268,6 +1271,121 @@ mod tests {
         assert!(create.contains(" -v '/srv/a b:/data:ro'"), "{create}");
         assert!(create.contains(&quote(nasty)));
         assert!(r.watch(&plan(&r, &probe_out("", "", ""))).is_none());
+    }
+
+    /// A stand-in for the engine's CLI, enough for the replacement snippet:
+    /// containers are files holding `status`, `id` and `image`.
+    const FAKE_ENGINE: &str = r#"#!/bin/sh
+d=$FAKE_DIR
+echo "$*" >>"$d/log"
+verb=$1
+shift
+[ "$verb" = container ] || [ "$verb" = image ] && { kind=$verb; verb=$1; shift; }
+name=
+fmt=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--format | -t | --name) [ "$1" = --name ] && name=$2; fmt=${fmt:-$2}; shift 2 ;;
+	--) shift ;;
+	-*) shift ;;
+	*) [ -z "$name" ] && name=$1; [ "$verb" = rename ] && { new=$2; break; }; [ "$verb" = create ] && break; shift ;;
+	esac
+done
+c=$d/c/$name
+case $kind:$verb in
+image:inspect) echo img1 ;;
+container:inspect)
+	[ -f "$c" ] || { echo "no such container $name" >&2; exit 125; }
+	. "$c"
+	case $fmt in *Status*) echo "$status" ;; *.Id*) echo "$id" ;; *) echo "$image" ;; esac ;;
+*:create)
+	[ -e "$d/create-fails" ] && { echo "create: bad option" >&2; exit 125; }
+	[ -f "$c" ] && { echo "name in use" >&2; exit 125; }
+	printf 'status=created\nid=new1\nimage=img1\n' >"$c" ;;
+*:start)
+	[ -f "$c" ] || exit 125
+	sed -i 's/^status=.*/status=running/' "$c" ;;
+*:stop) sed -i 's/^status=.*/status=exited/' "$c" ;;
+*:rename) [ -f "$c" ] && [ ! -e "$d/c/$new" ] && mv "$c" "$d/c/$new" ;;
+*:rm) rm -f "$c" ;;
+*:logs) echo "log line" ;;
+*) echo "fake: $kind $verb" >&2; exit 2 ;;
+esac
+"#;
+
+    /// Run `r`'s replacement of a running container `web` (id old1) with
+    /// the fake engine; (exit status, output, containers left as `name:status:id`).
+    fn replace_with_fake(r: &Running, setup: &str) -> (i32, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("c")).unwrap();
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        std::fs::write(d.join("bin/podman"), FAKE_ENGINE).unwrap();
+        std::fs::write(d.join("c/web"), "status=running\nid=old1\nimage=img0\n").unwrap();
+        let p = plan(r, &probe_out(&line(r, "running", "img0"), "", "img1"));
+        assert_eq!(todo(&p).action, Action::Replace);
+        let script = format!("{setup}\n{}", r.apply(&p));
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("chmod 755 \"$FAKE_DIR/bin/podman\"; ( {script} ) 2>&1"),
+            ])
+            .env("FAKE_DIR", d)
+            .env("PATH", format!("{}:/usr/bin:/bin", d.join("bin").display()))
+            .output()
+            .unwrap();
+        let left = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("cd \"$FAKE_DIR/c\" && for f in *; do . ./$f; printf '%s:%s:%s ' \"$f\" \"$status\" \"$id\"; done")
+            .env("FAKE_DIR", d)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&left.stdout).trim().to_string(),
+        )
+    }
+
+    #[test]
+    fn replacement_keeps_the_old_container_until_the_new_one_is_healthy() {
+        let r = running(
+            json!({"image": "app:v2", "health_cmd": "test ! -e \"$FAKE_DIR/unhealthy\"", "health_timeout": 1}),
+        );
+        let (rc, out, left) = replace_with_fake(&r, "");
+        assert_eq!(rc, 0, "{out}");
+        assert_eq!(left, "web:running:new1", "{out}");
+        let done = r.finish(
+            &plan(&r, &probe_out(&line(&r, "running", "img0"), "", "img1")),
+            Output { text: &out, rc },
+        );
+        assert_eq!(
+            done.changes["container_id"],
+            json!({"old": "c0ffee", "new": "new1"})
+        );
+
+        // Unhealthy: the new one goes, the old one is back and running.
+        let (rc, out, left) = replace_with_fake(&r, "touch \"$FAKE_DIR/unhealthy\"");
+        assert_eq!(rc, 1, "{out}");
+        assert_eq!(left, "web:running:old1", "{out}");
+        assert!(out.contains("@@rolledback running"), "{out}");
+        assert!(
+            failure(&out)
+                .unwrap()
+                .starts_with("the health command did not succeed within 1 s"),
+            "{out}"
+        );
+
+        // The new one cannot even be created: the same rollback.
+        let (rc, out, left) = replace_with_fake(&r, "touch \"$FAKE_DIR/create-fails\"");
+        assert_eq!(rc, 1, "{out}");
+        assert_eq!(left, "web:running:old1", "{out}");
+        assert!(
+            failure(&out)
+                .unwrap()
+                .contains("creating the new container failed: create: bad option"),
+            "{out}"
+        );
     }
 
     #[test]
