@@ -433,31 +433,34 @@ fn packages_unknown_to_stale_lists_refresh_the_index_once_per_run() {
     let _serial = fleet.serial();
     fleet.podman_exec_ok(
         "node1",
-        "apt-get -q -y purge hello cowsay >/dev/null 2>&1; \
+        "apt-get -q -y purge hello cowsay sl >/dev/null 2>&1; \
          find /var/lib/apt/lists -maxdepth 1 -type f -name '*debian*' -delete; \
          rm -f /run/halite-apt-refreshed",
     );
     let ws = workspace(
         fleet,
-        "hello:\n  pkg.installed: []\ncowsay:\n  pkg.installed: []\n",
+        "hello:\n  pkg.installed: []\ncowsay:\n  pkg.installed:\n    - refresh: True\nsl:\n  pkg.installed: []\n",
     );
     let (code, v) = run(&ws, &["node1", "state.apply"]);
     assert_eq!(code, 0, "{v}");
     let s = states(&v);
     assert!(s["hello"].2.ends_with("(package index refreshed)"), "{v}");
+    // Asked for explicitly, a refresh still happens once per run.
     assert!(
         s["cowsay"]
             .2
             .ends_with("(package index already refreshed in this run)"),
         "{v}"
     );
-    assert_eq!(changed(&v), ["cowsay", "hello"], "{v}");
+    // Known by now: no refresh at all.
+    assert!(!s["sl"].2.contains("package index"), "{v}");
+    assert_eq!(changed(&v), ["cowsay", "hello", "sl"], "{v}");
     let (code, again) = run(&ws, &["node1", "state.apply"]);
     assert_eq!(code, 0, "{again}");
     assert!(changed(&again).is_empty(), "{again}");
     fleet.podman_exec_ok(
         "node1",
-        "apt-get -q -y purge hello cowsay >/dev/null 2>&1 || true",
+        "apt-get -q -y purge hello cowsay sl >/dev/null 2>&1 || true",
     );
 }
 

@@ -565,8 +565,15 @@ impl Pkg {
             "printf '@@before\\n'\nh_list -- {names}\nh_rc=0\n"
         ));
         if !todo.install.is_empty() {
-            if self.refresh || todo.unknown {
+            if self.refresh {
                 s.push_str("h_refresh\n");
+            } else if todo.unknown {
+                // Unknown when planned; an earlier state of this run (a
+                // pkgrepo) may have indexed it since: refresh only if apt
+                // still does not know every package.
+                s.push_str(&format!(
+                    "h_known=1\nfor h_p in {names}; do\n\tapt-cache show -- \"$h_p\" >/dev/null 2>&1 || h_known=\ndone\n[ -n \"$h_known\" ] || h_refresh\n"
+                ));
             } else {
                 // Fresh images ship no package lists: nothing could be
                 // installed, so fetch them rather than fail.
@@ -935,8 +942,9 @@ mod tests {
             json!({"no-such-pkg": {"old": "", "new": "installed"}})
         );
         // Unknown to the index as it is (a fresh host, or lists older than
-        // the package): the apply snippet refreshes first (once per run).
-        assert!(s.apply(&p).contains("\nh_refresh\n"));
+        // the package): the apply snippet refreshes first (once per run)
+        // unless an earlier state (pkgrepo) has indexed it since.
+        assert!(s.apply(&p).contains("[ -n \"$h_known\" ] || h_refresh\n"));
         let s = f("installed", "x", json!({"refresh": true}));
         let p = plan(&*s, &probe("", "")).unwrap();
         assert!(s.apply(&p).contains("\nh_refresh\n"));
