@@ -17,13 +17,14 @@
 //!    only when the watched state changed, and `failhard` stops the rest.
 //!    A no-op run has nothing to apply and skips this execution.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Map};
 
+use super::ledger::{self, Gathered, Ledger, Resource};
 use super::{Chunk, CompileError, Kind, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Output, Plan, StateFunction};
@@ -118,6 +119,9 @@ pub struct Outcome {
     /// Salt's shape: `{"pkg_|-apache_|-apache_|-installed": {result, changes, comment, ...}}`,
     /// or a list of error strings when the tree could not be compiled.
     pub ret: Value,
+    /// The drift ledger's report: orphans, gone, unrecordable, pruned,
+    /// released; `None` when there is nothing to say.
+    pub drift: Option<Value>,
 }
 
 impl Outcome {
@@ -125,6 +129,7 @@ impl Outcome {
         Outcome {
             success: false,
             ret: json!([message]),
+            drift: None,
         }
     }
 }
@@ -303,6 +308,7 @@ pub fn show(
             Ok(n) => Outcome {
                 success: true,
                 ret: json!({"base": n}),
+                drift: None,
             },
             Err(e) => Outcome::error(e),
         };
@@ -329,6 +335,7 @@ pub fn show(
             Outcome {
                 success: true,
                 ret: Value::Object(ret),
+                drift: None,
             }
         }
     }
@@ -418,30 +425,60 @@ pub async fn run(
         })
         .collect();
 
-    // 2. Gather.
+    // 2. Gather (with the drift ledger, read in the same script).
+    let ledgered = !matches!(call.target, Target::Single(_));
+    let declared: Vec<Resource> = states
+        .iter()
+        .flat_map(|s| s.function.managed())
+        .map(|m| m.resource)
+        .collect();
+    let ledger_read = if ledgered {
+        ledger::gather_snippet(&marker, &declared)
+    } else {
+        String::new()
+    };
     let mut times = vec![StateTime::default(); states.len()];
-    let gather = gather_script(&states, &marker, None);
+    let gather = gather_script(&states, &marker, None, &ledger_read);
     let sent = std::time::SystemTime::now();
-    let facts = match exec(conn, &gather).await {
-        Ok(out) => parse_sections(&out, &marker),
+    let (facts, book) = match exec(conn, &gather).await {
+        Ok(out) => (
+            parse_sections(&out, &marker),
+            Gathered::parse(&out, &marker),
+        ),
         Err(e) => return Outcome::error(format!("gather failed: {e}")),
     };
     add_times(&mut times, &facts, sent);
+    let ledger = if ledgered {
+        match book.ledger() {
+            Ok(l) => Some(l),
+            Err(e) => return Outcome::error(format!("drift ledger: {e}")),
+        }
+    } else {
+        None
+    };
 
     // 3. Plan, in order, with requisites decided from the plans.
     for i in 0..states.len() {
         let decision = decide(&states, i, &facts, true);
         states[i].decision = decision;
     }
+    let drift = ledger
+        .as_ref()
+        .map(|l| drift_value(l, &book, &states, &call.target));
 
     if call.test {
-        return report(&states, None, true, &times);
+        return with_drift(report(&states, None, true, &times), drift);
     }
-    if !states.iter().any(|s| planned_change(&s.decision)) {
-        return report(&states, None, false, &times);
+    let events = ledger
+        .as_ref()
+        .map(|l| ledger_events(&states, l, &book, None))
+        .unwrap_or_default();
+    if !states.iter().any(|s| planned_change(&s.decision)) && events.before.is_empty() {
+        return with_drift(report(&states, None, false, &times), drift);
     }
 
-    // 4. Apply.
+    // 4. Apply (writing the ledger: the fold of what was read, then one
+    //    journal event right after each state that succeeds).
     let initial: Vec<&str> = states
         .iter()
         .map(|st| {
@@ -452,11 +489,18 @@ pub async fn run(
             }
         })
         .collect();
-    let script = apply_script(&states, &marker, &initial, None);
+    let lscript = match &ledger {
+        Some(l) => LedgerScript {
+            head: ledger::apply_head(Some((l, &book.sum))) + &events.before,
+            after: events.after.clone(),
+        },
+        None => LedgerScript::default(),
+    };
+    let script = apply_script(&states, &marker, &initial, None, &lscript);
     let sent = std::time::SystemTime::now();
     let first = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e, &times),
+        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
     add_times(&mut times, &first, sent);
     let mut outcome = report(&states, Some(first), false, &times);
@@ -464,7 +508,7 @@ pub async fn run(
         .filter(|i| matches!(states[*i].decision, Decision::Deferred(_)))
         .collect();
     if deferred.is_empty() || outcome.stopped_by_failhard() {
-        return outcome;
+        return with_drift(outcome, drift);
     }
 
     // 5. The deferred states: probed, planned and applied once what they
@@ -479,11 +523,11 @@ pub async fn run(
             };
         }
     }
-    let gather = gather_script(&states, &marker, Some(&deferred));
+    let gather = gather_script(&states, &marker, Some(&deferred), "");
     let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e, &times),
+        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
     add_times(&mut times, &facts, sent);
     for &i in &deferred {
@@ -498,16 +542,163 @@ pub async fn run(
             "ok"
         };
     }
-    let script = apply_script(&states, &marker, &initial, Some(&deferred));
+    let lscript = match &ledger {
+        Some(l) => {
+            let ev = ledger_events(&states, l, &book, Some(&deferred));
+            LedgerScript {
+                head: ledger::apply_head(None) + &ev.before,
+                after: ev.after,
+            }
+        }
+        None => LedgerScript::default(),
+    };
+    let script = apply_script(&states, &marker, &initial, Some(&deferred), &lscript);
     let sent = std::time::SystemTime::now();
     let second = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e, &times),
+        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
     add_times(&mut times, &second, sent);
     let again = report(&states, Some(second), false, &times);
     outcome.replace(&states, &deferred, again);
-    outcome
+    with_drift(outcome, drift)
+}
+
+/// What the apply script writes to the ledger: `head` first (lock, time,
+/// compaction, the entries of states already as declared), then
+/// `after[i]` right after state `i` succeeds.
+#[derive(Debug, Default, Clone)]
+struct LedgerScript {
+    head: String,
+    after: BTreeMap<usize, String>,
+}
+
+/// Journal events of a run: `before` for states already as declared,
+/// `after` per state that the apply script changes.
+#[derive(Debug, Default, Clone)]
+struct Events {
+    before: String,
+    after: BTreeMap<usize, String>,
+}
+
+/// The ledger events for `states` (those in `only`, or all): a resource a
+/// state makes exist is added (created when the gather did not find it,
+/// else found); one a state removes is dropped. Already-recorded resources
+/// of states with nothing to do write nothing, so a converged run writes
+/// nothing.
+fn ledger_events(
+    states: &[State],
+    ledger: &Ledger,
+    book: &Gathered,
+    only: Option<&[usize]>,
+) -> Events {
+    let mut ev = Events::default();
+    for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let c = &st.chunk;
+        if !ledger::field_ok(&c.id) || !ledger::field_ok(&c.sls) {
+            continue;
+        }
+        let managed = st.function.managed();
+        match &st.decision {
+            Decision::Done(_) | Decision::WatchOnly(_) => {
+                for m in managed.iter().filter(|m| m.resource.recordable()) {
+                    let known = ledger.get(&m.resource).is_some();
+                    if m.present && !known && book.exists(&m.resource) {
+                        ev.before
+                            .push_str(&ledger::event(Some((&c.id, &c.sls, false)), &m.resource));
+                        ev.before.push('\n');
+                    } else if !m.present && known && !book.exists(&m.resource) {
+                        ev.before.push_str(&ledger::event(None, &m.resource));
+                        ev.before.push('\n');
+                    }
+                }
+            }
+            Decision::Apply(_) => {
+                let lines: Vec<String> = managed
+                    .iter()
+                    .filter(|m| m.resource.recordable())
+                    .map(|m| {
+                        if m.present {
+                            let created = !book.exists(&m.resource);
+                            ledger::event(Some((&c.id, &c.sls, created)), &m.resource)
+                        } else {
+                            ledger::event(None, &m.resource)
+                        }
+                    })
+                    .collect();
+                if !lines.is_empty() {
+                    ev.after.insert(i, lines.join("\n"));
+                }
+            }
+            _ => {}
+        }
+    }
+    ev
+}
+
+/// One ledger entry, as results show it.
+fn entry_value(e: &ledger::Entry) -> Value {
+    json!({
+        "kind": e.resource.kind,
+        "name": e.resource.identity,
+        "__id__": e.id,
+        "__sls__": e.sls,
+        "origin": if e.created { "created" } else { "found" },
+        "first_applied": e.first,
+        "last_applied": e.last,
+    })
+}
+
+/// Ledger entries this run does not declare: `orphans` (still on the
+/// host) and `gone` (removed by other means). For `state.sls`, only the
+/// entries of the SLS applied count. Also the resources that cannot be
+/// ledgered (a tab or newline in their name).
+fn drift_value(ledger: &Ledger, book: &Gathered, states: &[State], target: &Target) -> Value {
+    let declared: BTreeSet<Resource> = states
+        .iter()
+        .flat_map(|s| s.function.managed())
+        .map(|m| m.resource)
+        .collect();
+    let scope: Option<BTreeSet<String>> = match target {
+        Target::Sls(names) => Some(
+            states
+                .iter()
+                .map(|s| s.chunk.sls.clone())
+                .chain(names.iter().cloned())
+                .collect(),
+        ),
+        _ => None,
+    };
+    let (mut orphans, mut gone) = (Vec::new(), Vec::new());
+    for e in ledger::undeclared(ledger, &declared, scope.as_ref()) {
+        if book.exists(&e.resource) {
+            orphans.push(entry_value(e));
+        } else {
+            gone.push(entry_value(e));
+        }
+    }
+    let unrecordable: Vec<Value> = declared
+        .iter()
+        .filter(|r| !r.recordable())
+        .map(|r| json!({"kind": r.kind, "name": r.identity}))
+        .collect();
+    json!({"orphans": orphans, "gone": gone, "unrecordable": unrecordable})
+}
+
+/// Add the drift report when it has anything to say.
+fn with_drift(mut o: Outcome, drift: Option<Value>) -> Outcome {
+    let Some(d) = drift else { return o };
+    let empty = ["orphans", "gone", "unrecordable"]
+        .iter()
+        .all(|k| d[*k].as_array().is_none_or(Vec::is_empty));
+    if empty {
+        return o;
+    }
+    o.drift = Some(d);
+    o
 }
 
 /// The host's result when an apply script could not run to its end.
@@ -663,8 +854,9 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
     s
 }
 
-fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> String {
+fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>, head: &str) -> String {
     let mut s = prelude(marker);
+    s.push_str(head);
     for (i, st) in states.iter().enumerate() {
         if only.is_some_and(|o| !o.contains(&i)) {
             continue;
@@ -906,8 +1098,10 @@ fn apply_script(
     marker: &str,
     initial: &[&str],
     only: Option<&[usize]>,
+    ledger: &LedgerScript,
 ) -> String {
     let mut s = prelude(marker);
+    s.push_str(&ledger.head);
     for (i, v) in initial.iter().enumerate() {
         let _ = writeln!(s, "s_{i}={v}");
     }
@@ -1012,6 +1206,9 @@ fn apply_script(
         if recheck.is_some() {
             let _ = writeln!(s, "fi");
         }
+        if let Some(ev) = ledger.after.get(&i).filter(|e| !e.is_empty()) {
+            let _ = writeln!(s, "if [ \"$s_{i}\" = changed ]; then\n{ev}\nfi");
+        }
         let _ = writeln!(
             s,
             "else\ns_{i}=fail\nprintf '%s skip {i}\\n' '{marker}'\nfi"
@@ -1112,6 +1309,7 @@ fn report(states: &[State], applied: Option<Sections>, test: bool, times: &[Stat
     Outcome {
         success,
         ret: Value::Object(ret),
+        drift: None,
     }
 }
 
