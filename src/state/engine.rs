@@ -110,6 +110,11 @@ pub struct StateCall {
     pub test: bool,
     /// `pillar='{...}'`, merged over the compiled pillar.
     pub pillar: Option<Value>,
+    /// `state.drift`: test mode, and the host fails when anything drifted.
+    pub drift: bool,
+    /// `prune=True`: remove the orphans halite created (release the ones
+    /// it found), at most this many per host (`prune_limit`).
+    pub prune: Option<usize>,
 }
 
 /// How the run ended on the host.
@@ -462,17 +467,143 @@ pub async fn run(
         let decision = decide(&states, i, &facts, true);
         states[i].decision = decision;
     }
-    let drift = ledger
+    let mut drift = ledger
         .as_ref()
         .map(|l| drift_value(l, &book, &states, &call.target));
 
-    if call.test {
-        return with_drift(report(&states, None, true, &times), drift);
+    // Prune: the orphans halite created get their module's inverse as
+    // states of this run (probed in one more gather, only then), newest
+    // first; those it found are released from the ledger.
+    let mut released: Vec<Resource> = Vec::new();
+    if let (Some(limit), Some(l), Some(d)) = (call.prune, &ledger, drift.as_mut()) {
+        let orphans: Vec<&ledger::Entry> = d["orphans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                l.get(&Resource::new(
+                    o["kind"].as_str().unwrap_or(""),
+                    o["name"].as_str().unwrap_or(""),
+                ))
+            })
+            .collect();
+        let remove: Vec<&ledger::Entry> = orphans
+            .iter()
+            .rev()
+            .filter(|e| e.created)
+            .copied()
+            .collect();
+        if remove.len() > limit {
+            d["comment"] = json!(format!(
+                "prune refused: {} orphans would be removed, above the prune limit of {limit}; nothing was pruned or applied (raise it with prune_limit={})",
+                remove.len(),
+                remove.len()
+            ));
+            let mut o = report(&states, None, call.test, &times);
+            o.success = false;
+            return with_drift(o, drift);
+        }
+        released = orphans
+            .iter()
+            .filter(|e| !e.created)
+            .map(|e| e.resource.clone())
+            .collect();
+        d["released"] = json!(orphans
+            .iter()
+            .filter(|e| !e.created)
+            .map(|e| entry_value(e))
+            .collect::<Vec<_>>());
+        let first_prune = states.len();
+        for e in &remove {
+            let (module, function, args) = match e.resource.kind.as_str() {
+                "user" => ("user", "absent", json!({})),
+                "group" => ("group", "absent", json!({})),
+                "file" => ("file", "absent", json!({})),
+                "pkg" => ("pkg", "removed", json!({})),
+                "service" => ("service", "dead", json!({"enable": false})),
+                _ => continue,
+            };
+            let chunk = Chunk {
+                id: format!("prune {} {}", e.resource.kind, e.resource.identity),
+                name: e.resource.identity.clone(),
+                module: module.into(),
+                function: function.into(),
+                sls: e.sls.clone(),
+                file: String::new(),
+                args: args.as_object().cloned().unwrap_or_default(),
+                globals: Default::default(),
+                requisites: Vec::new(),
+                order: Default::default(),
+            };
+            let Some(def) = modules::lookup(module, function) else {
+                continue;
+            };
+            let ctx = modules::BuildCtx {
+                states_root: &project.states,
+                renderer: None,
+            };
+            match (def.build)(&chunk, &ctx) {
+                Ok(function) => states.push(State {
+                    chunk,
+                    function,
+                    decision: Decision::Done(String::new()),
+                }),
+                Err(e) => return Outcome::error(format!("prune: {e}")),
+            }
+        }
+        let pruning: Vec<usize> = (first_prune..states.len()).collect();
+        if !pruning.is_empty() {
+            times.resize(states.len(), StateTime::default());
+            let gather = gather_script(&states, &marker, Some(&pruning), "");
+            let sent = std::time::SystemTime::now();
+            let facts = match exec(conn, &gather).await {
+                Ok(out) => parse_sections(&out, &marker),
+                Err(e) => return Outcome::error(format!("gather failed: {e}")),
+            };
+            add_times(&mut times, &facts, sent);
+            for &i in &pruning {
+                let decision = decide(&states, i, &facts, false);
+                states[i].decision = decision;
+            }
+        }
+        d["pruned"] = json!(remove
+            .iter()
+            .map(|e| {
+                let mut v = entry_value(e);
+                v["comment"] = json!(if call.test {
+                    "would be removed"
+                } else {
+                    "removed"
+                });
+                v
+            })
+            .collect::<Vec<_>>());
+        if call.test {
+            if let Some(r) = d["released"].as_array_mut() {
+                for v in r {
+                    v["comment"] = json!("would be released");
+                }
+            }
+        }
     }
-    let events = ledger
+
+    if call.test {
+        let mut o = report(&states, None, true, &times);
+        if call.drift {
+            drift = Some(drift_summary(drift.unwrap_or_else(|| json!({})), &o));
+            o.success = drift.as_ref().is_some_and(|d| d["drifted"] == json!(false));
+            return Outcome { drift, ..o };
+        }
+        return with_drift(o, drift);
+    }
+    let mut events = ledger
         .as_ref()
         .map(|l| ledger_events(&states, l, &book, None))
         .unwrap_or_default();
+    for r in &released {
+        events.before.push_str(&ledger::event(None, r));
+        events.before.push('\n');
+    }
     if !states.iter().any(|s| planned_change(&s.decision)) && events.before.is_empty() {
         return with_drift(report(&states, None, false, &times), drift);
     }
@@ -688,12 +819,34 @@ fn drift_value(ledger: &Ledger, book: &Gathered, states: &[State], target: &Targ
     json!({"orphans": orphans, "gone": gone, "unrecordable": unrecordable})
 }
 
+/// `state.drift`: the report with `would_change` (the states test=True
+/// says would change) and `drifted` (anything at all: those, orphans,
+/// gone entries).
+fn drift_summary(mut d: Value, o: &Outcome) -> Value {
+    let would: Vec<Value> = o
+        .ret
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter(|s| s["result"] != json!(true))
+        .map(|s| json!({"__id__": s["__id__"], "function": s["function"], "name": s["name"], "result": s["result"], "comment": s["comment"]}))
+        .collect();
+    let drifted = !would.is_empty()
+        || ["orphans", "gone"]
+            .iter()
+            .any(|k| d[*k].as_array().is_some_and(|a| !a.is_empty()));
+    d["would_change"] = json!(would);
+    d["drifted"] = json!(drifted);
+    d
+}
+
 /// Add the drift report when it has anything to say.
 fn with_drift(mut o: Outcome, drift: Option<Value>) -> Outcome {
     let Some(d) = drift else { return o };
-    let empty = ["orphans", "gone", "unrecordable"]
+    let empty = ["orphans", "gone", "unrecordable", "pruned", "released"]
         .iter()
-        .all(|k| d[*k].as_array().is_none_or(Vec::is_empty));
+        .all(|k| d[*k].as_array().is_none_or(Vec::is_empty))
+        && d["comment"].is_null();
     if empty {
         return o;
     }
