@@ -177,22 +177,22 @@ fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
 fn a_file_and_a_package_halite_created_are_pruned_one_found_is_released() {
     let fleet = Fleet::get();
     let _serial = fleet.serial();
-    // `sl`: small, used by no other test; /etc/hdrift-found exists before
+    // `figlet`: small, used by no other test; /etc/hdrift-found exists before
     // halite declares it.
     let ws = setup(
         fleet,
-        "rm -rf /etc/hdrift-made /etc/hdrift-keep; echo mine > /etc/hdrift-found; apt-get purge -y -q sl >/dev/null 2>&1",
+        "rm -rf /etc/hdrift-made /etc/hdrift-keep; echo mine > /etc/hdrift-found; apt-get purge -y -q figlet >/dev/null 2>&1",
     );
     ws.write(
         "states/drift.sls",
-        "/etc/hdrift-made:\n  file.managed:\n    - contents: made\n/etc/hdrift-found:\n  file.managed: []\nsl:\n  pkg.installed: []\nkeep:\n  file.directory:\n    - name: /etc/hdrift-keep\n",
+        "/etc/hdrift-made:\n  file.managed:\n    - contents: made\n/etc/hdrift-found:\n  file.managed: []\nfiglet:\n  pkg.installed: []\nkeep:\n  file.directory:\n    - name: /etc/hdrift-keep\n",
     );
     let (code, first) = run(&ws, &[NODE, "state.apply"]);
     assert_eq!(code, 0, "{first}");
     let l = ledger(fleet);
     assert!(l.contains("file /etc/hdrift-found found\n"), "{l}");
     assert!(l.contains("file /etc/hdrift-made created\n"), "{l}");
-    assert!(l.contains("pkg sl created\n"), "{l}");
+    assert!(l.contains("pkg figlet created\n"), "{l}");
     assert!(l.contains("file /etc/hdrift-keep created\n"), "{l}");
 
     ws.write(
@@ -203,7 +203,7 @@ fn a_file_and_a_package_halite_created_are_pruned_one_found_is_released() {
     assert_eq!(code, 0, "{p}");
     let mut pruned = drift(&p, "pruned");
     pruned.sort();
-    assert_eq!(pruned, ["file /etc/hdrift-made", "pkg sl"], "{p}");
+    assert_eq!(pruned, ["file /etc/hdrift-made", "pkg figlet"], "{p}");
     assert_eq!(drift(&p, "released"), ["file /etc/hdrift-found"], "{p}");
 
     // The prune limit: above it nothing is pruned and the host fails.
@@ -216,7 +216,10 @@ fn a_file_and_a_package_halite_created_are_pruned_one_found_is_released() {
             .contains("prune limit"),
         "{refused}"
     );
-    fleet.podman_exec_ok(NODE, "test -e /etc/hdrift-made && dpkg -s sl >/dev/null");
+    fleet.podman_exec_ok(
+        NODE,
+        "test -e /etc/hdrift-made && dpkg -s figlet >/dev/null",
+    );
 
     let (code, p) = run(&ws, &[NODE, "state.apply", "prune=True"]);
     assert_eq!(code, 0, "{p}");
@@ -224,7 +227,7 @@ fn a_file_and_a_package_halite_created_are_pruned_one_found_is_released() {
         .podman_exec(NODE, "test -e /etc/hdrift-made")
         .success());
     assert!(!fleet
-        .podman_exec(NODE, "dpkg -s sl 2>/dev/null | grep -q 'ok installed'")
+        .podman_exec(NODE, "dpkg -s figlet 2>/dev/null | grep -q 'ok installed'")
         .success());
     // Found, so released, never removed.
     assert_eq!(
@@ -232,7 +235,10 @@ fn a_file_and_a_package_halite_created_are_pruned_one_found_is_released() {
         "mine\n"
     );
     let l = ledger(fleet);
-    assert!(!l.contains("hdrift-found") && !l.contains("pkg sl"), "{l}");
+    assert!(
+        !l.contains("hdrift-found") && !l.contains("pkg figlet"),
+        "{l}"
+    );
     let (code, again) = run(&ws, &[NODE, "state.apply", "prune=True"]);
     assert_eq!(code, 0, "{again}");
     assert!(again["results"][NODE]["drift"].is_null(), "{again}");
@@ -292,5 +298,70 @@ fn an_interrupted_apply_leaves_a_ledger_matching_the_host() {
     fleet.podman_exec_ok(
         NODE,
         "pkill -x -f 'sleep 30'; rm -f /etc/hdrift-before /etc/hdrift-after; rm -rf /var/lib/halite; true",
+    );
+}
+
+#[test]
+fn a_service_halite_created_is_stopped_and_disabled_one_found_is_released() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let ws = setup(
+        fleet,
+        "systemctl disable --now hdrift-svc >/dev/null 2>&1; rm -f /etc/systemd/system/hdrift-svc.service; systemctl daemon-reload",
+    );
+    ws.write(
+        "states/drift.sls",
+        "unit:\n  file.managed:\n    - name: /etc/systemd/system/hdrift-svc.service\n    - contents: |\n        [Service]\n        ExecStart=/bin/sleep infinity\n        [Install]\n        WantedBy=multi-user.target\nhdrift-svc:\n  service.running:\n    - enable: True\n    - require:\n      - file: unit\ncron:\n  service.running: []\n",
+    );
+    let (code, first) = run(&ws, &[NODE, "state.apply"]);
+    assert_eq!(code, 0, "{first}");
+    let l = ledger(fleet);
+    assert!(l.contains("service hdrift-svc created\n"), "{l}");
+    assert!(l.contains("service cron found\n"), "{l}");
+    assert_eq!(
+        fleet.podman_exec_ok(NODE, "systemctl is-active hdrift-svc"),
+        "active\n"
+    );
+
+    ws.write(
+        "states/drift.sls",
+        "unit:\n  file.directory:\n    - name: /etc/hdrift-svc-keep\n",
+    );
+    let (code, p) = run(&ws, &[NODE, "state.apply", "prune=True", "test=True"]);
+    assert_eq!(code, 0, "{p}");
+    // Newest first: the service before its unit file.
+    assert_eq!(
+        drift(&p, "pruned"),
+        [
+            "service hdrift-svc",
+            "file /etc/systemd/system/hdrift-svc.service"
+        ],
+        "{p}"
+    );
+    assert_eq!(drift(&p, "released"), ["service cron"], "{p}");
+    let (code, p) = run(&ws, &[NODE, "state.apply", "prune=True"]);
+    assert_eq!(code, 0, "{p}");
+    // Stopped and disabled (its unit file then removed).
+    let state = fleet.podman_exec(NODE, "systemctl is-active hdrift-svc");
+    assert_eq!(state.stdout, "inactive\n");
+    assert!(!fleet
+        .podman_exec(
+            NODE,
+            "test -e /etc/systemd/system/multi-user.target.wants/hdrift-svc.service"
+        )
+        .success());
+    assert!(!fleet
+        .podman_exec(NODE, "test -e /etc/systemd/system/hdrift-svc.service")
+        .success());
+    assert_eq!(
+        fleet.podman_exec_ok(NODE, "systemctl is-active cron"),
+        "active\n"
+    );
+    let (code, again) = run(&ws, &[NODE, "state.apply", "prune=True"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(again["results"][NODE]["drift"].is_null(), "{again}");
+    fleet.podman_exec_ok(
+        NODE,
+        "rm -rf /etc/hdrift-svc-keep /var/lib/halite; systemctl daemon-reload",
     );
 }

@@ -737,11 +737,15 @@ fn ledger_events(
             Decision::Done(_) | Decision::WatchOnly(_) => {
                 for m in managed.iter().filter(|m| m.resource.recordable()) {
                     let known = ledger.get(&m.resource).is_some();
-                    if m.present && !known && book.exists(&m.resource) {
+                    // In the second round (`only`), a deferred state found
+                    // as declared is so now, maybe made by this run's
+                    // earlier states (a package's service): created then.
+                    let exists = book.exists(&m.resource);
+                    if m.present && !known && (exists || only.is_some()) {
                         ev.before
-                            .push_str(&ledger::event(Some((&c.id, &c.sls, false)), &m.resource));
+                            .push_str(&ledger::event(Some((&c.id, &c.sls, !exists)), &m.resource));
                         ev.before.push('\n');
-                    } else if !m.present && known && !book.exists(&m.resource) {
+                    } else if !m.present && known && (!exists || only.is_some()) {
                         ev.before.push_str(&ledger::event(None, &m.resource));
                         ev.before.push('\n');
                     }
