@@ -170,7 +170,23 @@ fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
         Value::Bool(false),
         "{d}"
     );
-    fleet.podman_exec_ok(NODE, "userdel hdrift-bar; rm -rf /var/lib/halite");
+
+    // bar removed by hand and dropped from the states: gone, not an
+    // orphan; prune forgets it.
+    fleet.podman_exec_ok(NODE, "userdel hdrift-bar");
+    ws.write(
+        "states/drift.sls",
+        "hdrift-dir:\n  file.directory:\n    - name: /tmp/hdrift-dir\n",
+    );
+    let (code, d) = run(&ws, &[NODE, "state.drift"]);
+    assert_eq!(code, 1, "{d}");
+    assert_eq!(drift(&d, "gone"), ["user hdrift-bar"], "{d}");
+    assert!(drift(&d, "orphans").is_empty(), "{d}");
+    let (code, p) = run(&ws, &[NODE, "state.apply", "prune=True"]);
+    assert_eq!(code, 0, "{p}");
+    assert_eq!(drift(&p, "released"), ["user hdrift-bar"], "{p}");
+    assert_eq!(ledger(fleet), "file /tmp/hdrift-dir created\n");
+    fleet.podman_exec_ok(NODE, "rm -rf /tmp/hdrift-dir /var/lib/halite");
 }
 
 #[test]

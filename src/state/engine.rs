@@ -503,16 +503,27 @@ pub async fn run(
             o.success = false;
             return with_drift(o, drift);
         }
-        released = orphans
-            .iter()
-            .filter(|e| !e.created)
-            .map(|e| e.resource.clone())
+        // Found orphans are released; gone entries (nothing left to
+        // remove) are forgotten the same way.
+        let gone: Vec<&ledger::Entry> = d["gone"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                l.get(&Resource::new(
+                    o["kind"].as_str().unwrap_or(""),
+                    o["name"].as_str().unwrap_or(""),
+                ))
+            })
             .collect();
-        d["released"] = json!(orphans
+        let let_go: Vec<&ledger::Entry> = orphans
             .iter()
             .filter(|e| !e.created)
-            .map(|e| entry_value(e))
-            .collect::<Vec<_>>());
+            .chain(gone.iter())
+            .copied()
+            .collect();
+        released = let_go.iter().map(|e| e.resource.clone()).collect();
+        d["released"] = json!(let_go.iter().map(|e| entry_value(e)).collect::<Vec<_>>());
         let first_prune = states.len();
         for e in &remove {
             let (module, function, args) = match e.resource.kind.as_str() {
@@ -620,12 +631,17 @@ pub async fn run(
             }
         })
         .collect();
+    // The ledger is touched only when there is something to write (a run
+    // managing no resource leaves /var/lib/halite alone).
+    let journal_left = book.journal.as_deref().is_some_and(|j| !j.is_empty());
     let lscript = match &ledger {
-        Some(l) => LedgerScript {
-            head: ledger::apply_head(Some((l, &book.sum))) + &events.before,
-            after: events.after.clone(),
-        },
-        None => LedgerScript::default(),
+        Some(l) if journal_left || !events.before.is_empty() || !events.after.is_empty() => {
+            LedgerScript {
+                head: ledger::apply_head(Some((l, &book.sum))) + &events.before,
+                after: events.after.clone(),
+            }
+        }
+        _ => LedgerScript::default(),
     };
     let script = apply_script(&states, &marker, &initial, None, &lscript);
     let sent = std::time::SystemTime::now();
@@ -676,9 +692,13 @@ pub async fn run(
     let lscript = match &ledger {
         Some(l) => {
             let ev = ledger_events(&states, l, &book, Some(&deferred));
-            LedgerScript {
-                head: ledger::apply_head(None) + &ev.before,
-                after: ev.after,
+            if ev.before.is_empty() && ev.after.is_empty() {
+                LedgerScript::default()
+            } else {
+                LedgerScript {
+                    head: ledger::apply_head(None) + &ev.before,
+                    after: ev.after,
+                }
             }
         }
         None => LedgerScript::default(),
