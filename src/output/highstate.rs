@@ -65,6 +65,20 @@ pub fn render_drift(d: &Value) -> String {
     if let Some(c) = d["comment"].as_str() {
         out.push_str(&format!("\nDrift: {c}\n"));
     }
+    // state.drift's verdict.
+    if let Some(drifted) = d["drifted"].as_bool() {
+        let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
+        if drifted {
+            out.push_str(&format!(
+                "\nDrift: {} state(s) would change, {} orphan(s), {} gone\n",
+                n("would_change"),
+                n("orphans"),
+                n("gone")
+            ));
+        } else {
+            out.push_str("\nDrift: none\n");
+        }
+    }
     out
 }
 
@@ -257,6 +271,30 @@ fn seconds(ms: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn drift_blocks_list_orphans_and_the_verdict() {
+        let d = json!({
+            "orphans": [{"kind": "user", "name": "foo", "__id__": "foo", "__sls__": "users", "origin": "created"}],
+            "gone": [],
+            "released": [{"kind": "file", "name": "/etc/x", "comment": "would be released"}],
+            "would_change": [],
+            "drifted": true,
+        });
+        let text = render_drift(&d);
+        assert!(text.contains("Orphans (no longer declared, still on the host):\n    user foo (was users:foo, created by halite)\n"), "{text}");
+        assert!(
+            text.contains("    file /etc/x: would be released\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Drift: 0 state(s) would change, 1 orphan(s), 0 gone"),
+            "{text}"
+        );
+        assert!(!text.contains("Gone"), "{text}");
+        assert_eq!(render_drift(&json!({"drifted": false})), "\nDrift: none\n");
+        assert_eq!(render_drift(&Value::Null), "");
+    }
 
     #[test]
     fn renders_states_in_run_order_with_a_summary() {
