@@ -381,3 +381,54 @@ fn a_service_halite_created_is_stopped_and_disabled_one_found_is_released() {
         "rm -rf /etc/hdrift-svc-keep /var/lib/halite; systemctl daemon-reload",
     );
 }
+
+#[test]
+fn two_runs_at_once_on_one_host_both_reach_the_ledger() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let ws1 = setup(
+        fleet,
+        "userdel hdrift-c1 2>/dev/null; userdel hdrift-c2 2>/dev/null",
+    );
+    let ws2 = fleet.workspace();
+    ws2.write("states/top.sls", "base:\n  node2:\n    - drift\n");
+    // Both gather the same (empty) ledger, then apply at the same time.
+    ws1.write(
+        "states/drift.sls",
+        "nap:\n  cmd.run:\n    - name: sleep 2\nhdrift-c1:\n  user.present: []\n",
+    );
+    ws2.write(
+        "states/drift.sls",
+        "nap:\n  cmd.run:\n    - name: sleep 2\nhdrift-c2:\n  user.present: []\n",
+    );
+    std::thread::scope(|s| {
+        let a = s.spawn(|| run(&ws1, &[NODE, "state.apply"]));
+        let b = s.spawn(|| run(&ws2, &[NODE, "state.apply"]));
+        for h in [a, b] {
+            let (code, v) = h.join().unwrap();
+            assert_eq!(code, 0, "{v}");
+        }
+    });
+    let l = ledger(fleet);
+    assert!(l.contains("user hdrift-c1 created\n"), "{l}");
+    assert!(l.contains("user hdrift-c2 created\n"), "{l}");
+    // The next run compacts and still knows both.
+    let (code, v) = run(&ws1, &[NODE, "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(drift(&v, "orphans"), ["user hdrift-c2"], "{v}");
+    let file = fleet.podman_exec_ok(
+        NODE,
+        "cat /var/lib/halite/ledger; wc -c < /var/lib/halite/ledger.journal",
+    );
+    assert!(
+        file.starts_with("halite-ledger 1\n")
+            && file.contains("user\thdrift-c1\t")
+            && file.contains("user\thdrift-c2\t")
+            && file.ends_with("\n0\n"),
+        "{file}"
+    );
+    fleet.podman_exec_ok(
+        NODE,
+        "userdel hdrift-c1; userdel hdrift-c2; rm -rf /var/lib/halite",
+    );
+}
