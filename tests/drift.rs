@@ -260,7 +260,7 @@ fn a_file_and_a_package_halite_created_are_pruned_one_found_is_released() {
     assert!(again["results"][NODE]["drift"].is_null(), "{again}");
     fleet.podman_exec_ok(
         NODE,
-        "rm -rf /etc/hdrift-found /etc/hdrift-keep /var/lib/halite",
+        "rm -rf /etc/hdrift-found /etc/hdrift-keep /var/lib/halite; apt-get purge -y -q figlet >/dev/null 2>&1; true",
     );
 }
 
