@@ -18,7 +18,8 @@
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
 //! - [`jobs`]: the job cache behind `halite jobs list|show`.
 //! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
-//! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order.
+//! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order;
+//!   the engine that applies it, and the drift ledger kept on each host.
 //! - [`render`]: SLS and file templates: shebang pipelines, Jinja with Salt's context.
 //! - [`pillar`]: per-host pillar compiled from `pillar/top.sls`.
 //! - [`modules`]: state modules: probe, pure plan, apply (`pkg.installed`, ...).

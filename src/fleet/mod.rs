@@ -76,6 +76,10 @@ pub struct HostResult {
     pub duration_ms: u64,
     /// Commands run on the host (grain gathering included).
     pub executions: u32,
+    /// State runs: the drift ledger's report (orphans, gone, pruned,
+    /// released), next to the state results (`crate::state::engine`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub drift: Option<Value>,
 }
 
 impl HostResult {
@@ -89,6 +93,7 @@ impl HostResult {
             started: None,
             duration_ms: 0,
             executions: 0,
+            drift: None,
         }
     }
 
@@ -114,6 +119,7 @@ impl HostResult {
             started: Some(started),
             duration_ms: t0.elapsed().as_millis() as u64,
             executions,
+            drift: None,
         }
     }
 }
@@ -584,6 +590,7 @@ async fn run_host(
         started: Some(started),
         duration_ms: t0.elapsed().as_millis() as u64,
         executions,
+        drift: None,
     };
     if function.controller_only() {
         let ctx = HostCtx {
@@ -630,6 +637,7 @@ async fn run_host(
         id: &host.id,
         grains: &grains,
     };
+    let mut drift = None;
     let outcome = if let Some(call) = function.state_call() {
         use crate::state::engine::{self, Action};
         let o = match call.action {
@@ -638,6 +646,7 @@ async fn run_host(
                 engine::show(project, &host.id, &grains, pillar, call)
             }
         };
+        drift = o.drift;
         crate::functions::Outcome {
             success: o.success,
             ret: o.ret,
@@ -687,6 +696,7 @@ async fn run_host(
     let n = conn.executions();
     close(conn).await;
     let mut r = finish(outcome, n);
+    r.drift = drift;
     match verdict {
         None => {}
         Some(Ok(o)) if o.success() => {}

@@ -30,6 +30,11 @@ pub const FUNCTIONS: &[Spec] = &[
         parse: parse_single,
     },
     Spec {
+        name: "state.drift",
+        doc: "Report drift without changing anything: states that would change, orphans (ledgered, no longer declared), ledgered resources gone; fails the host when anything drifted.",
+        parse: parse_drift,
+    },
+    Spec {
         name: "state.show_top",
         doc: "Show the SLS names the top file gives the host.",
         parse: |a| parse(a, "state.show_top", Action::ShowTop, Names::None),
@@ -60,7 +65,7 @@ fn parse(
     names: Names,
 ) -> Result<Box<dyn Function>, ArgError> {
     let valid: &[&str] = if action == Action::Apply {
-        &["mods", "test", "pillar"]
+        &["mods", "test", "pillar", "prune", "prune_limit"]
     } else {
         &["mods", "pillar"]
     };
@@ -82,11 +87,51 @@ fn parse(
         }
         (_, false) => Target::Sls(mods),
     };
+    let prune = if action == Action::Apply && args.flag(f, "prune", false)? {
+        Some(prune_limit(args, f)?)
+    } else {
+        None
+    };
     Ok(Box::new(StateFn(StateCall {
         action,
         target,
         test: args.flag(f, "test", false)?,
         pillar: pillar_override(args, f)?,
+        drift: false,
+        prune,
+    })))
+}
+
+/// `prune_limit=N` (default 10): the most orphans one host may lose.
+fn prune_limit(args: &Args, f: &'static str) -> Result<usize, ArgError> {
+    match args.kwargs.get("prune_limit") {
+        None => Ok(10),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(10) as usize),
+        Some(Value::String(s)) if s.parse::<usize>().is_ok() => Ok(s.parse().unwrap_or(10)),
+        Some(v) => Err(ArgError::Invalid {
+            function: f,
+            message: format!("prune_limit must be a whole number, got {v}"),
+        }),
+    }
+}
+
+/// `state.drift [SLS...] [pillar=...]`: the highstate (or SLS named) in
+/// test mode, with the ledger's orphans and gone entries.
+fn parse_drift(args: &Args) -> Result<Box<dyn Function>, ArgError> {
+    const F: &str = "state.drift";
+    args.check(F, &["mods", "pillar"], 1)?;
+    let mods = args.list(F, 0, "mods")?;
+    Ok(Box::new(StateFn(StateCall {
+        action: Action::Apply,
+        target: if mods.is_empty() {
+            Target::Highstate
+        } else {
+            Target::Sls(mods)
+        },
+        test: true,
+        pillar: pillar_override(args, F)?,
+        drift: true,
+        prune: None,
     })))
 }
 
@@ -160,6 +205,8 @@ fn parse_single(args: &Args) -> Result<Box<dyn Function>, ArgError> {
         target: Target::Single(single),
         test: args.flag(F, "test", false)?,
         pillar: pillar_override(args, F)?,
+        drift: false,
+        prune: None,
     })))
 }
 

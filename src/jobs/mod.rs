@@ -178,6 +178,7 @@ impl JobCache {
                         started: None,
                         duration_ms: 0,
                         executions: 0,
+                        drift: None,
                     });
             }
             record.status = JobStatus::Interrupted;

@@ -150,6 +150,10 @@ fn parse_facts(text: &str) -> GroupFacts {
 }
 
 impl StateFunction for Present {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("group", &self.name)
+    }
+
     fn probe(&self) -> String {
         let mut users: Vec<String> = self.members.iter().flatten().cloned().collect();
         users.extend(self.addusers.iter().cloned());
@@ -311,6 +315,10 @@ fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, S
 }
 
 impl StateFunction for Absent {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::absent("group", &self.name)
+    }
+
     fn probe(&self) -> String {
         // groupdel refuses a user's primary group; say so at plan time.
         format!(

@@ -172,6 +172,38 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
         let _ = plan;
         None
     }
+
+    /// The resources this state brings into being (`present`) or removes,
+    /// for the drift ledger (`crate::state::ledger`). Default: none (a
+    /// command, an edit of a file the state does not own).
+    fn managed(&self) -> Vec<Managed> {
+        Vec::new()
+    }
+}
+
+/// A resource a state declares, as the drift ledger names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Managed {
+    pub resource: crate::state::ledger::Resource,
+    /// `true`: the state makes it exist (user.present); `false`: the state
+    /// removes it (user.absent), which drops it from the ledger.
+    pub present: bool,
+}
+
+impl Managed {
+    pub fn present(kind: &str, identity: &str) -> Vec<Managed> {
+        vec![Managed {
+            resource: crate::state::ledger::Resource::new(kind, identity),
+            present: true,
+        }]
+    }
+
+    pub fn absent(kind: &str, identity: &str) -> Vec<Managed> {
+        vec![Managed {
+            resource: crate::state::ledger::Resource::new(kind, identity),
+            present: false,
+        }]
+    }
 }
 
 /// `run` (shell words) as `user`: runuser where it exists (util-linux),

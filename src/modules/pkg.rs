@@ -807,6 +807,17 @@ impl Pkg {
 }
 
 impl StateFunction for Pkg {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        let present = matches!(self.kind, Kind::Installed | Kind::Latest);
+        self.targets
+            .iter()
+            .map(|t| crate::modules::Managed {
+                resource: crate::state::ledger::Resource::new("pkg", &t.name),
+                present,
+            })
+            .collect()
+    }
+
     fn probe(&self) -> String {
         self.probe_script()
     }

@@ -261,6 +261,15 @@ impl Service {
 }
 
 impl StateFunction for Service {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        match self.kind {
+            Kind::Running | Kind::Enabled => {
+                crate::modules::Managed::present("service", &self.name)
+            }
+            Kind::Dead | Kind::Disabled => crate::modules::Managed::absent("service", &self.name),
+        }
+    }
+
     fn probe(&self) -> String {
         let u = quote(&self.name);
         format!(

@@ -413,6 +413,10 @@ impl Present {
 }
 
 impl StateFunction for Present {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("user", &self.name)
+    }
+
     fn probe(&self) -> String {
         let u = quote(&self.name);
         let mut s = String::from(PATH_PRELUDE);
@@ -735,6 +739,10 @@ fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, S
 }
 
 impl StateFunction for Absent {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::absent("user", &self.name)
+    }
+
     fn probe(&self) -> String {
         let u = quote(&self.name);
         // What userdel's remove_usergroup() looks at, so the plan can say

@@ -336,6 +336,7 @@ mod tests {
             started: None,
             duration_ms: 0,
             executions: 1,
+            drift: None,
         }
     }
 

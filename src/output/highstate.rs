@@ -9,6 +9,79 @@ pub fn is_state_ret(ret: &Value) -> bool {
         .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.contains("_|-")))
 }
 
+/// The drift block (`HostResult::drift`) printed after a host's summary: orphans (no longer
+/// declared, still on the host), entries whose resource is gone, resources
+/// that cannot be ledgered, prunes. Empty when there is nothing to say.
+pub fn render_drift(d: &Value) -> String {
+    let mut out = String::new();
+    let list = |out: &mut String, title: &str, key: &str| {
+        let Some(items) = d[key].as_array().filter(|a| !a.is_empty()) else {
+            return;
+        };
+        out.push_str(&format!("\n{title}:\n"));
+        for e in items {
+            let mut line = format!(
+                "    {} {}",
+                e["kind"].as_str().unwrap_or(""),
+                e["name"].as_str().unwrap_or("")
+            );
+            if let (Some(id), Some(sls)) = (e["__id__"].as_str(), e["__sls__"].as_str()) {
+                line.push_str(&format!(
+                    " (was {sls}:{id}, {})",
+                    match e["origin"].as_str() {
+                        Some("created") => "created by halite",
+                        _ => "found by halite",
+                    }
+                ));
+            }
+            if let Some(c) = e["comment"].as_str() {
+                line.push_str(&format!(": {c}"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    };
+    list(
+        &mut out,
+        "Orphans (no longer declared, still on the host)",
+        "orphans",
+    );
+    list(
+        &mut out,
+        "Gone (in the ledger, no longer on the host)",
+        "gone",
+    );
+    list(
+        &mut out,
+        "Not ledgered (a tab or newline in the name)",
+        "unrecordable",
+    );
+    list(&mut out, "Pruned", "pruned");
+    list(
+        &mut out,
+        "Released from the ledger (found, never removed)",
+        "released",
+    );
+    if let Some(c) = d["comment"].as_str() {
+        out.push_str(&format!("\nDrift: {c}\n"));
+    }
+    // state.drift's verdict.
+    if let Some(drifted) = d["drifted"].as_bool() {
+        let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
+        if drifted {
+            out.push_str(&format!(
+                "\nDrift: {} state(s) would change, {} orphan(s), {} gone\n",
+                n("would_change"),
+                n("orphans"),
+                n("gone")
+            ));
+        } else {
+            out.push_str("\nDrift: none\n");
+        }
+    }
+    out
+}
+
 /// `--state-output`: how much of each state to print (Salt's option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -203,6 +276,30 @@ fn seconds(ms: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn drift_blocks_list_orphans_and_the_verdict() {
+        let d = json!({
+            "orphans": [{"kind": "user", "name": "foo", "__id__": "foo", "__sls__": "users", "origin": "created"}],
+            "gone": [],
+            "released": [{"kind": "file", "name": "/etc/x", "comment": "would be released"}],
+            "would_change": [],
+            "drifted": true,
+        });
+        let text = render_drift(&d);
+        assert!(text.contains("Orphans (no longer declared, still on the host):\n    user foo (was users:foo, created by halite)\n"), "{text}");
+        assert!(
+            text.contains("    file /etc/x: would be released\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Drift: 0 state(s) would change, 1 orphan(s), 0 gone"),
+            "{text}"
+        );
+        assert!(!text.contains("Gone"), "{text}");
+        assert_eq!(render_drift(&json!({"drifted": false})), "\nDrift: none\n");
+        assert_eq!(render_drift(&Value::Null), "");
+    }
 
     #[test]
     fn renders_states_in_run_order_with_a_summary() {

@@ -227,6 +227,7 @@ mod tests {
                         started: ms.map(|_| 1.7e9),
                         duration_ms: ms.unwrap_or(0),
                         executions: 0,
+                        drift: None,
                     },
                 )
             })

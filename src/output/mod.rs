@@ -223,6 +223,11 @@ pub fn host_body(r: &HostResult, style: &Style) -> String {
     let mut s = String::new();
     if highstate::is_state_ret(&r.ret) {
         s.push_str(&highstate::render(&r.ret, &r.id, &style.states));
+    }
+    if let Some(d) = &r.drift {
+        s.push_str(&highstate::render_drift(d));
+    }
+    if highstate::is_state_ret(&r.ret) {
     } else if !r.ret.is_null() || r.status.is_ok() {
         s.push_str(&nested::render(&r.ret, 4));
     }

@@ -17,13 +17,14 @@
 //!    only when the watched state changed, and `failhard` stops the rest.
 //!    A no-op run has nothing to apply and skips this execution.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Map};
 
+use super::ledger::{self, Gathered, Ledger, Resource};
 use super::{Chunk, CompileError, Kind, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Output, Plan, StateFunction};
@@ -109,6 +110,11 @@ pub struct StateCall {
     pub test: bool,
     /// `pillar='{...}'`, merged over the compiled pillar.
     pub pillar: Option<Value>,
+    /// `state.drift`: test mode, and the host fails when anything drifted.
+    pub drift: bool,
+    /// `prune=True`: remove the orphans halite created (release the ones
+    /// it found), at most this many per host (`prune_limit`).
+    pub prune: Option<usize>,
 }
 
 /// How the run ended on the host.
@@ -118,6 +124,9 @@ pub struct Outcome {
     /// Salt's shape: `{"pkg_|-apache_|-apache_|-installed": {result, changes, comment, ...}}`,
     /// or a list of error strings when the tree could not be compiled.
     pub ret: Value,
+    /// The drift ledger's report: orphans, gone, unrecordable, pruned,
+    /// released; `None` when there is nothing to say.
+    pub drift: Option<Value>,
 }
 
 impl Outcome {
@@ -125,6 +134,7 @@ impl Outcome {
         Outcome {
             success: false,
             ret: json!([message]),
+            drift: None,
         }
     }
 }
@@ -303,6 +313,7 @@ pub fn show(
             Ok(n) => Outcome {
                 success: true,
                 ret: json!({"base": n}),
+                drift: None,
             },
             Err(e) => Outcome::error(e),
         };
@@ -329,6 +340,7 @@ pub fn show(
             Outcome {
                 success: true,
                 ret: Value::Object(ret),
+                drift: None,
             }
         }
     }
@@ -418,30 +430,197 @@ pub async fn run(
         })
         .collect();
 
-    // 2. Gather.
+    // 2. Gather (with the drift ledger, read in the same script).
+    let ledgered = !matches!(call.target, Target::Single(_));
+    let declared: Vec<Resource> = states
+        .iter()
+        .flat_map(|s| s.function.managed())
+        .map(|m| m.resource)
+        .collect();
+    let ledger_read = if ledgered {
+        ledger::gather_snippet(&marker, &declared)
+    } else {
+        String::new()
+    };
     let mut times = vec![StateTime::default(); states.len()];
-    let gather = gather_script(&states, &marker, None);
+    let gather = gather_script(&states, &marker, None, &ledger_read);
     let sent = std::time::SystemTime::now();
-    let facts = match exec(conn, &gather).await {
-        Ok(out) => parse_sections(&out, &marker),
+    let (facts, book) = match exec(conn, &gather).await {
+        Ok(out) => (
+            parse_sections(&out, &marker),
+            Gathered::parse(&out, &marker),
+        ),
         Err(e) => return Outcome::error(format!("gather failed: {e}")),
     };
     add_times(&mut times, &facts, sent);
+    let ledger = if ledgered {
+        match book.ledger() {
+            Ok(l) => Some(l),
+            Err(e) => return Outcome::error(format!("drift ledger: {e}")),
+        }
+    } else {
+        None
+    };
 
     // 3. Plan, in order, with requisites decided from the plans.
     for i in 0..states.len() {
         let decision = decide(&states, i, &facts, true);
         states[i].decision = decision;
     }
+    let mut drift = ledger
+        .as_ref()
+        .map(|l| drift_value(l, &book, &states, &call.target));
+
+    // Prune: the orphans halite created get their module's inverse as
+    // states of this run (probed in one more gather, only then), newest
+    // first; those it found are released from the ledger.
+    let mut released: Vec<Resource> = Vec::new();
+    if let (Some(limit), Some(l), Some(d)) = (call.prune, &ledger, drift.as_mut()) {
+        let orphans: Vec<&ledger::Entry> = d["orphans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                l.get(&Resource::new(
+                    o["kind"].as_str().unwrap_or(""),
+                    o["name"].as_str().unwrap_or(""),
+                ))
+            })
+            .collect();
+        let remove: Vec<&ledger::Entry> = orphans
+            .iter()
+            .rev()
+            .filter(|e| e.created)
+            .copied()
+            .collect();
+        if remove.len() > limit {
+            d["comment"] = json!(format!(
+                "prune refused: {} orphans would be removed, above the prune limit of {limit}; nothing was pruned or applied (raise it with prune_limit={})",
+                remove.len(),
+                remove.len()
+            ));
+            let mut o = report(&states, None, call.test, &times);
+            o.success = false;
+            return with_drift(o, drift);
+        }
+        // Found orphans are released; gone entries (nothing left to
+        // remove) are forgotten the same way.
+        let gone: Vec<&ledger::Entry> = d["gone"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                l.get(&Resource::new(
+                    o["kind"].as_str().unwrap_or(""),
+                    o["name"].as_str().unwrap_or(""),
+                ))
+            })
+            .collect();
+        let let_go: Vec<&ledger::Entry> = orphans
+            .iter()
+            .filter(|e| !e.created)
+            .chain(gone.iter())
+            .copied()
+            .collect();
+        released = let_go.iter().map(|e| e.resource.clone()).collect();
+        d["released"] = json!(let_go.iter().map(|e| entry_value(e)).collect::<Vec<_>>());
+        let first_prune = states.len();
+        for e in &remove {
+            let (module, function, args) = match e.resource.kind.as_str() {
+                "user" => ("user", "absent", json!({})),
+                "group" => ("group", "absent", json!({})),
+                "file" => ("file", "absent", json!({})),
+                "pkg" => ("pkg", "removed", json!({})),
+                "service" => ("service", "dead", json!({"enable": false})),
+                _ => continue,
+            };
+            let chunk = Chunk {
+                id: format!("prune {} {}", e.resource.kind, e.resource.identity),
+                name: e.resource.identity.clone(),
+                module: module.into(),
+                function: function.into(),
+                sls: e.sls.clone(),
+                file: String::new(),
+                args: args.as_object().cloned().unwrap_or_default(),
+                globals: Default::default(),
+                requisites: Vec::new(),
+                order: Default::default(),
+            };
+            let Some(def) = modules::lookup(module, function) else {
+                continue;
+            };
+            let ctx = modules::BuildCtx {
+                states_root: &project.states,
+                renderer: None,
+            };
+            match (def.build)(&chunk, &ctx) {
+                Ok(function) => states.push(State {
+                    chunk,
+                    function,
+                    decision: Decision::Done(String::new()),
+                }),
+                Err(e) => return Outcome::error(format!("prune: {e}")),
+            }
+        }
+        let pruning: Vec<usize> = (first_prune..states.len()).collect();
+        if !pruning.is_empty() {
+            times.resize(states.len(), StateTime::default());
+            let gather = gather_script(&states, &marker, Some(&pruning), "");
+            let sent = std::time::SystemTime::now();
+            let facts = match exec(conn, &gather).await {
+                Ok(out) => parse_sections(&out, &marker),
+                Err(e) => return Outcome::error(format!("gather failed: {e}")),
+            };
+            add_times(&mut times, &facts, sent);
+            for &i in &pruning {
+                let decision = decide(&states, i, &facts, false);
+                states[i].decision = decision;
+            }
+        }
+        d["pruned"] = json!(remove
+            .iter()
+            .map(|e| {
+                let mut v = entry_value(e);
+                v["comment"] = json!(if call.test {
+                    "would be removed"
+                } else {
+                    "removed"
+                });
+                v
+            })
+            .collect::<Vec<_>>());
+        if call.test {
+            if let Some(r) = d["released"].as_array_mut() {
+                for v in r {
+                    v["comment"] = json!("would be released");
+                }
+            }
+        }
+    }
 
     if call.test {
-        return report(&states, None, true, &times);
+        let mut o = report(&states, None, true, &times);
+        if call.drift {
+            drift = Some(drift_summary(drift.unwrap_or_else(|| json!({})), &o));
+            o.success = drift.as_ref().is_some_and(|d| d["drifted"] == json!(false));
+            return Outcome { drift, ..o };
+        }
+        return with_drift(o, drift);
     }
-    if !states.iter().any(|s| planned_change(&s.decision)) {
-        return report(&states, None, false, &times);
+    let mut events = ledger
+        .as_ref()
+        .map(|l| ledger_events(&states, l, &book, None))
+        .unwrap_or_default();
+    for r in &released {
+        events.before.push_str(&ledger::event(None, r));
+        events.before.push('\n');
+    }
+    if !states.iter().any(|s| planned_change(&s.decision)) && events.before.is_empty() {
+        return with_drift(report(&states, None, false, &times), drift);
     }
 
-    // 4. Apply.
+    // 4. Apply (writing the ledger: the fold of what was read, then one
+    //    journal event right after each state that succeeds).
     let initial: Vec<&str> = states
         .iter()
         .map(|st| {
@@ -452,11 +631,23 @@ pub async fn run(
             }
         })
         .collect();
-    let script = apply_script(&states, &marker, &initial, None);
+    // The ledger is touched only when there is something to write (a run
+    // managing no resource leaves /var/lib/halite alone).
+    let journal_left = book.journal.as_deref().is_some_and(|j| !j.is_empty());
+    let lscript = match &ledger {
+        Some(l) if journal_left || !events.before.is_empty() || !events.after.is_empty() => {
+            LedgerScript {
+                head: ledger::apply_head(Some((l, &book.sum))) + &events.before,
+                after: events.after.clone(),
+            }
+        }
+        _ => LedgerScript::default(),
+    };
+    let script = apply_script(&states, &marker, &initial, None, &lscript);
     let sent = std::time::SystemTime::now();
     let first = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e, &times),
+        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
     add_times(&mut times, &first, sent);
     let mut outcome = report(&states, Some(first), false, &times);
@@ -464,7 +655,7 @@ pub async fn run(
         .filter(|i| matches!(states[*i].decision, Decision::Deferred(_)))
         .collect();
     if deferred.is_empty() || outcome.stopped_by_failhard() {
-        return outcome;
+        return with_drift(outcome, drift);
     }
 
     // 5. The deferred states: probed, planned and applied once what they
@@ -479,11 +670,11 @@ pub async fn run(
             };
         }
     }
-    let gather = gather_script(&states, &marker, Some(&deferred));
+    let gather = gather_script(&states, &marker, Some(&deferred), "");
     let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e, &times),
+        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
     add_times(&mut times, &facts, sent);
     for &i in &deferred {
@@ -498,16 +689,193 @@ pub async fn run(
             "ok"
         };
     }
-    let script = apply_script(&states, &marker, &initial, Some(&deferred));
+    let lscript = match &ledger {
+        Some(l) => {
+            let ev = ledger_events(&states, l, &book, Some(&deferred));
+            if ev.before.is_empty() && ev.after.is_empty() {
+                LedgerScript::default()
+            } else {
+                LedgerScript {
+                    head: ledger::apply_head(None) + &ev.before,
+                    after: ev.after,
+                }
+            }
+        }
+        None => LedgerScript::default(),
+    };
+    let script = apply_script(&states, &marker, &initial, Some(&deferred), &lscript);
     let sent = std::time::SystemTime::now();
     let second = match exec(conn, &script).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return apply_failed(&states, e, &times),
+        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
     add_times(&mut times, &second, sent);
     let again = report(&states, Some(second), false, &times);
     outcome.replace(&states, &deferred, again);
-    outcome
+    with_drift(outcome, drift)
+}
+
+/// What the apply script writes to the ledger: `head` first (lock, time,
+/// compaction, the entries of states already as declared), then
+/// `after[i]` right after state `i` succeeds.
+#[derive(Debug, Default, Clone)]
+struct LedgerScript {
+    head: String,
+    after: BTreeMap<usize, String>,
+}
+
+/// Journal events of a run: `before` for states already as declared,
+/// `after` per state that the apply script changes.
+#[derive(Debug, Default, Clone)]
+struct Events {
+    before: String,
+    after: BTreeMap<usize, String>,
+}
+
+/// The ledger events for `states` (those in `only`, or all): a resource a
+/// state makes exist is added (created when the gather did not find it,
+/// else found); one a state removes is dropped. Already-recorded resources
+/// of states with nothing to do write nothing, so a converged run writes
+/// nothing.
+fn ledger_events(
+    states: &[State],
+    ledger: &Ledger,
+    book: &Gathered,
+    only: Option<&[usize]>,
+) -> Events {
+    let mut ev = Events::default();
+    for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let c = &st.chunk;
+        if !ledger::field_ok(&c.id) || !ledger::field_ok(&c.sls) {
+            continue;
+        }
+        let managed = st.function.managed();
+        match &st.decision {
+            Decision::Done(_) | Decision::WatchOnly(_) => {
+                for m in managed.iter().filter(|m| m.resource.recordable()) {
+                    let known = ledger.get(&m.resource).is_some();
+                    // In the second round (`only`), a deferred state found
+                    // as declared is so now, maybe made by this run's
+                    // earlier states (a package's service): created then.
+                    let exists = book.exists(&m.resource);
+                    if m.present && !known && (exists || only.is_some()) {
+                        ev.before
+                            .push_str(&ledger::event(Some((&c.id, &c.sls, !exists)), &m.resource));
+                        ev.before.push('\n');
+                    } else if !m.present && known && (!exists || only.is_some()) {
+                        ev.before.push_str(&ledger::event(None, &m.resource));
+                        ev.before.push('\n');
+                    }
+                }
+            }
+            Decision::Apply(_) => {
+                let lines: Vec<String> = managed
+                    .iter()
+                    .filter(|m| m.resource.recordable())
+                    .map(|m| {
+                        if m.present {
+                            let created = !book.exists(&m.resource);
+                            ledger::event(Some((&c.id, &c.sls, created)), &m.resource)
+                        } else {
+                            ledger::event(None, &m.resource)
+                        }
+                    })
+                    .collect();
+                if !lines.is_empty() {
+                    ev.after.insert(i, lines.join("\n"));
+                }
+            }
+            _ => {}
+        }
+    }
+    ev
+}
+
+/// One ledger entry, as results show it.
+fn entry_value(e: &ledger::Entry) -> Value {
+    json!({
+        "kind": e.resource.kind,
+        "name": e.resource.identity,
+        "__id__": e.id,
+        "__sls__": e.sls,
+        "origin": if e.created { "created" } else { "found" },
+        "first_applied": e.first,
+        "last_applied": e.last,
+    })
+}
+
+/// Ledger entries this run does not declare: `orphans` (still on the
+/// host) and `gone` (removed by other means). For `state.sls`, only the
+/// entries of the SLS applied count. Also the resources that cannot be
+/// ledgered (a tab or newline in their name).
+fn drift_value(ledger: &Ledger, book: &Gathered, states: &[State], target: &Target) -> Value {
+    let declared: BTreeSet<Resource> = states
+        .iter()
+        .flat_map(|s| s.function.managed())
+        .map(|m| m.resource)
+        .collect();
+    let scope: Option<BTreeSet<String>> = match target {
+        Target::Sls(names) => Some(
+            states
+                .iter()
+                .map(|s| s.chunk.sls.clone())
+                .chain(names.iter().cloned())
+                .collect(),
+        ),
+        _ => None,
+    };
+    let (mut orphans, mut gone) = (Vec::new(), Vec::new());
+    for e in ledger::undeclared(ledger, &declared, scope.as_ref()) {
+        if book.exists(&e.resource) {
+            orphans.push(entry_value(e));
+        } else {
+            gone.push(entry_value(e));
+        }
+    }
+    let unrecordable: Vec<Value> = declared
+        .iter()
+        .filter(|r| !r.recordable())
+        .map(|r| json!({"kind": r.kind, "name": r.identity}))
+        .collect();
+    json!({"orphans": orphans, "gone": gone, "unrecordable": unrecordable})
+}
+
+/// `state.drift`: the report with `would_change` (the states test=True
+/// says would change) and `drifted` (anything at all: those, orphans,
+/// gone entries).
+fn drift_summary(mut d: Value, o: &Outcome) -> Value {
+    let would: Vec<Value> = o
+        .ret
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter(|s| s["result"] != json!(true))
+        .map(|s| json!({"__id__": s["__id__"], "function": s["function"], "name": s["name"], "result": s["result"], "comment": s["comment"]}))
+        .collect();
+    let drifted = !would.is_empty()
+        || ["orphans", "gone"]
+            .iter()
+            .any(|k| d[*k].as_array().is_some_and(|a| !a.is_empty()));
+    d["would_change"] = json!(would);
+    d["drifted"] = json!(drifted);
+    d
+}
+
+/// Add the drift report when it has anything to say.
+fn with_drift(mut o: Outcome, drift: Option<Value>) -> Outcome {
+    let Some(d) = drift else { return o };
+    let empty = ["orphans", "gone", "unrecordable", "pruned", "released"]
+        .iter()
+        .all(|k| d[*k].as_array().is_none_or(Vec::is_empty))
+        && d["comment"].is_null();
+    if empty {
+        return o;
+    }
+    o.drift = Some(d);
+    o
 }
 
 /// The host's result when an apply script could not run to its end.
@@ -663,8 +1031,9 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
     s
 }
 
-fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>) -> String {
+fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>, head: &str) -> String {
     let mut s = prelude(marker);
+    s.push_str(head);
     for (i, st) in states.iter().enumerate() {
         if only.is_some_and(|o| !o.contains(&i)) {
             continue;
@@ -906,8 +1275,10 @@ fn apply_script(
     marker: &str,
     initial: &[&str],
     only: Option<&[usize]>,
+    ledger: &LedgerScript,
 ) -> String {
     let mut s = prelude(marker);
+    s.push_str(&ledger.head);
     for (i, v) in initial.iter().enumerate() {
         let _ = writeln!(s, "s_{i}={v}");
     }
@@ -1012,6 +1383,9 @@ fn apply_script(
         if recheck.is_some() {
             let _ = writeln!(s, "fi");
         }
+        if let Some(ev) = ledger.after.get(&i).filter(|e| !e.is_empty()) {
+            let _ = writeln!(s, "if [ \"$s_{i}\" = changed ]; then\n{ev}\nfi");
+        }
         let _ = writeln!(
             s,
             "else\ns_{i}=fail\nprintf '%s skip {i}\\n' '{marker}'\nfi"
@@ -1112,6 +1486,7 @@ fn report(states: &[State], applied: Option<Sections>, test: bool, times: &[Stat
     Outcome {
         success,
         ret: Value::Object(ret),
+        drift: None,
     }
 }
 

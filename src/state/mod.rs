@@ -28,6 +28,7 @@
 mod compile;
 pub mod engine;
 mod highstate;
+pub mod ledger;
 mod order;
 mod requisites;
 mod top;

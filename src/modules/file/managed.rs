@@ -219,6 +219,10 @@ fn pick_source(
 }
 
 impl StateFunction for Managed {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("file", &self.name)
+    }
+
     fn probe(&self) -> String {
         probe_snippet(&self.name, true)
     }

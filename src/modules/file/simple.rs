@@ -71,6 +71,10 @@ pub fn build_directory(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunct
 }
 
 impl StateFunction for Directory {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("file", &self.name)
+    }
+
     fn probe(&self) -> String {
         probe_snippet(&self.name, true)
     }
@@ -198,6 +202,10 @@ fn normpath(p: &str) -> String {
 }
 
 impl StateFunction for Symlink {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("file", &self.name)
+    }
+
     fn probe(&self) -> String {
         probe_snippet(&self.name, false)
     }
@@ -369,6 +377,10 @@ pub fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction
 }
 
 impl StateFunction for Absent {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::absent("file", &self.name)
+    }
+
     fn probe(&self) -> String {
         probe_snippet(&self.name, false)
     }

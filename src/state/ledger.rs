@@ -1,0 +1,552 @@
+//! The drift ledger: what halite manages on a host, kept on that host.
+//!
+//! Without it, a resource dropped from the states is left on the hosts and
+//! forgotten (Salt's, Ansible's and pyinfra's behaviour). With it, a state
+//! run knows what it created earlier and reports what the states no longer
+//! declare (orphans), and `prune=True` removes them.
+//!
+//! On the host, under [`DIR`] (0700, root): `ledger` (0600), the folded
+//! entries, and `ledger.journal`, one event line appended by the apply
+//! script right after each state that succeeded, so a dropped connection
+//! leaves a record of exactly what was done. The controller folds both
+//! ([`Ledger::parse`]); the next apply script writes the fold atomically
+//! (tmp + mv) and empties the journal, only if neither changed since the
+//! gather read them (`cksum`), under a lock (`flock`, else a mkdir lock).
+//!
+//! The format is line-based and tab-separated, so the gather script checks
+//! each entry's existence in plain `sh`:
+//!
+//! ```text
+//! halite-ledger 1
+//! KIND<TAB>IDENTITY<TAB>STATE ID<TAB>SLS<TAB>FIRST<TAB>LAST<TAB>created|found
+//! ```
+//!
+//! and the journal's lines are `add<TAB>KIND<TAB>IDENTITY<TAB>ID<TAB>SLS<TAB>TIME<TAB>created|found`
+//! or `drop<TAB>KIND<TAB>IDENTITY`. Times are the host's `date +%s`. No
+//! field may hold a tab or a newline: such resources are never ledgered
+//! (the run warns). Pillar values never enter it: only kinds, identities
+//! (names and paths), state IDs and SLS names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::transport::quote::quote;
+
+/// Where the ledger lives on every host.
+pub const DIR: &str = "/var/lib/halite";
+/// The first line of a ledger this halite writes and reads.
+pub const HEADER: &str = "halite-ledger 1";
+const VERSION: u32 = 1;
+
+/// A resource a state manages, as the ledger names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Resource {
+    /// `user`, `group`, `file`, `pkg`, `service`.
+    pub kind: String,
+    /// The user or group name, the path, the package or service name.
+    pub identity: String,
+}
+
+impl Resource {
+    pub fn new(kind: &str, identity: &str) -> Resource {
+        Resource {
+            kind: kind.to_string(),
+            identity: identity.to_string(),
+        }
+    }
+
+    /// Whether it can be written in the ledger's line format.
+    pub fn recordable(&self) -> bool {
+        clean(&self.kind) && clean(&self.identity) && !self.identity.is_empty()
+    }
+
+    /// A `sh` test, true when the resource exists on the host.
+    pub fn exists_test(&self) -> String {
+        exists_test(&self.kind, &quote(&self.identity))
+    }
+}
+
+fn clean(s: &str) -> bool {
+    !s.contains(['\t', '\n', '\r'])
+}
+
+/// The existence test for `kind`, `word` being a shell word (quoted value
+/// or `"$var"`). Unknown kinds (a newer halite's) count as existing, so
+/// they are reported, never silently forgotten.
+fn exists_test(kind: &str, word: &str) -> String {
+    match kind {
+        "user" => format!("getent passwd {word} >/dev/null 2>&1"),
+        "group" => format!("getent group {word} >/dev/null 2>&1"),
+        "file" => format!("{{ [ -e {word} ] || [ -L {word} ]; }}"),
+        "pkg" => format!(
+            "{{ if command -v dpkg-query >/dev/null 2>&1; then case $(dpkg-query -W -f='${{db:Status-Abbrev}}' {word} 2>/dev/null) in ii*|hi*) true;; *) false;; esac; elif command -v rpm >/dev/null 2>&1; then rpm -q {word} >/dev/null 2>&1; else false; fi; }}"
+        ),
+        "service" => format!(
+            "{{ command -v systemctl >/dev/null 2>&1 && systemctl cat -- {word} >/dev/null 2>&1 || [ -x /etc/init.d/{word} ]; }}"
+        ),
+        _ => "true".to_string(),
+    }
+}
+
+/// One resource halite manages on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub resource: Resource,
+    /// The state ID and SLS that last declared it.
+    pub id: String,
+    pub sls: String,
+    /// Unix times (the host's clock) of the first and last apply.
+    pub first: u64,
+    pub last: u64,
+    /// halite brought it into existence (else it found it already there).
+    pub created: bool,
+}
+
+/// Why a host's ledger cannot be used: the host fails, nothing is applied
+/// and nothing is pruned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the ledger {DIR}/ledger was written by a newer halite (`{0}`); upgrade halite")]
+    Newer(String),
+    #[error("the ledger {DIR}/{file} is corrupt at line {line}: {why}; fix or remove it (nothing was applied)")]
+    Corrupt {
+        file: &'static str,
+        line: usize,
+        why: String,
+    },
+}
+
+/// The folded ledger: entries in order of first application.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ledger {
+    pub entries: Vec<Entry>,
+}
+
+impl Ledger {
+    /// Fold the ledger file (`None`: absent, nothing managed yet) and the
+    /// journal appended since it was written.
+    pub fn parse(ledger: Option<&str>, journal: Option<&str>) -> Result<Ledger, LedgerError> {
+        let mut l = Ledger::default();
+        if let Some(text) = ledger {
+            let mut lines = text.lines();
+            let head = lines.next().unwrap_or("");
+            match head.strip_prefix("halite-ledger ") {
+                Some(v) if v.trim().parse::<u32>().is_ok_and(|v| v == VERSION) => {}
+                Some(v) if v.trim().parse::<u32>().is_ok_and(|v| v > VERSION) => {
+                    return Err(LedgerError::Newer(head.to_string()))
+                }
+                _ => {
+                    return Err(LedgerError::Corrupt {
+                        file: "ledger",
+                        line: 1,
+                        why: format!("expected `{HEADER}`"),
+                    })
+                }
+            }
+            for (n, line) in lines.enumerate() {
+                if line.is_empty() {
+                    continue;
+                }
+                let bad = |why: &str| LedgerError::Corrupt {
+                    file: "ledger",
+                    line: n + 2,
+                    why: why.to_string(),
+                };
+                let f: Vec<&str> = line.split('\t').collect();
+                let [kind, ident, id, sls, first, last, origin] = f.as_slice() else {
+                    return Err(bad("expected 7 tab-separated fields"));
+                };
+                let entry = Entry {
+                    resource: Resource::new(kind, ident),
+                    id: id.to_string(),
+                    sls: sls.to_string(),
+                    first: first.parse().map_err(|_| bad("bad first time"))?,
+                    last: last.parse().map_err(|_| bad("bad last time"))?,
+                    created: origin_of(origin).ok_or_else(|| bad("bad origin"))?,
+                };
+                if kind.is_empty() || ident.is_empty() {
+                    return Err(bad("empty kind or identity"));
+                }
+                l.upsert(entry);
+            }
+        }
+        let jtext = journal.unwrap_or("");
+        let jcount = jtext.lines().count();
+        for (n, line) in jtext.lines().enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = line.split('\t').collect();
+            match f.as_slice() {
+                ["add", kind, ident, id, sls, time, origin] => {
+                    let (Ok(t), Some(created)) = (time.parse::<u64>(), origin_of(origin)) else {
+                        return Err(LedgerError::Corrupt {
+                            file: "ledger.journal",
+                            line: n + 1,
+                            why: "bad time or origin".into(),
+                        });
+                    };
+                    l.upsert(Entry {
+                        resource: Resource::new(kind, ident),
+                        id: id.to_string(),
+                        sls: sls.to_string(),
+                        first: t,
+                        last: t,
+                        created,
+                    });
+                }
+                ["drop", kind, ident] => l.drop(&Resource::new(kind, ident)),
+                // A line cut short by a dropped connection can only be the
+                // last one: the event did not complete, ignore it.
+                _ if n + 1 == jcount && !jtext.ends_with('\n') => {}
+                _ => {
+                    return Err(LedgerError::Corrupt {
+                        file: "ledger.journal",
+                        line: n + 1,
+                        why: "not an add or drop event".into(),
+                    })
+                }
+            }
+        }
+        Ok(l)
+    }
+
+    /// Record an application: a known entry keeps its first time and
+    /// origin; its ID, SLS and last time are updated.
+    pub fn upsert(&mut self, e: Entry) {
+        match self.entries.iter_mut().find(|x| x.resource == e.resource) {
+            Some(x) => {
+                x.id = e.id;
+                x.sls = e.sls;
+                x.last = x.last.max(e.last);
+            }
+            None => self.entries.push(e),
+        }
+    }
+
+    pub fn drop(&mut self, r: &Resource) {
+        self.entries.retain(|e| &e.resource != r);
+    }
+
+    pub fn get(&self, r: &Resource) -> Option<&Entry> {
+        self.entries.iter().find(|e| &e.resource == r)
+    }
+
+    /// The ledger file's text.
+    pub fn render(&self) -> String {
+        let mut s = format!("{HEADER}\n");
+        for e in &self.entries {
+            let _ = writeln!(
+                s,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.resource.kind,
+                e.resource.identity,
+                e.id,
+                e.sls,
+                e.first,
+                e.last,
+                if e.created { "created" } else { "found" }
+            );
+        }
+        s
+    }
+}
+
+fn origin_of(s: &str) -> Option<bool> {
+    match s {
+        "created" => Some(true),
+        "found" => Some(false),
+        _ => None,
+    }
+}
+
+/// A `sh` snippet for the gather script: prints the ledger, the journal,
+/// their checksum and, for every resource they name plus `declared`, a
+/// `y`/`n` line saying whether it exists, between `MARKER ledger ...` lines.
+pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "_hl={DIR}; _ht_tab=$(printf '\\t')");
+    let _ = writeln!(
+        s,
+        "if [ -e \"$_hl/ledger\" ]; then printf '%s ledger file\\n' '{marker}'; cat \"$_hl/ledger\" || printf '%s ledger unreadable\\n' '{marker}'; fi"
+    );
+    let _ = writeln!(
+        s,
+        "if [ -e \"$_hl/ledger.journal\" ]; then printf '%s ledger journal\\n' '{marker}'; cat \"$_hl/ledger.journal\" || printf '%s ledger unreadable\\n' '{marker}'; fi"
+    );
+    let _ = writeln!(
+        s,
+        "printf '%s ledger sum %s\\n' '{marker}' \"$(cat \"$_hl/ledger\" \"$_hl/ledger.journal\" 2>/dev/null | cksum | tr ' ' _)\""
+    );
+    let _ = writeln!(s, "printf '%s ledger exists\\n' '{marker}'");
+    // Every resource once: those the ledger and journal name, then those
+    // the states declare.
+    let _ = writeln!(s, "{{\nif [ -f \"$_hl/ledger\" ]; then tail -n +2 \"$_hl/ledger\" | cut -f1,2; fi\nif [ -f \"$_hl/ledger.journal\" ]; then grep '^add' \"$_hl/ledger.journal\" | cut -f2,3; fi");
+    for r in declared.iter().filter(|r| r.recordable()) {
+        let _ = writeln!(
+            s,
+            "printf '%s\\t%s\\n' {} {}",
+            quote(&r.kind),
+            quote(&r.identity)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "}} | sort -u | while IFS=\"$_ht_tab\" read -r _hk _hi; do\n[ -n \"$_hk\" ] || continue\ncase $_hk in"
+    );
+    for kind in ["user", "group", "file", "pkg", "service"] {
+        let _ = writeln!(s, "{kind}) {} ;;", exists_test(kind, "\"$_hi\""));
+    }
+    let _ = writeln!(
+        s,
+        "*) true ;;\nesac && _hy=y || _hy=n\nprintf '%s\\t%s\\t%s\\n' \"$_hy\" \"$_hk\" \"$_hi\"\ndone\nprintf '%s ledger end\\n' '{marker}'"
+    );
+    s
+}
+
+/// What the gather script said about the ledger.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Gathered {
+    pub ledger: Option<String>,
+    pub journal: Option<String>,
+    pub unreadable: bool,
+    /// `cksum` of ledger + journal as read (the apply script compacts
+    /// only if it still matches).
+    pub sum: String,
+    /// Which resources exist.
+    pub exists: BTreeMap<Resource, bool>,
+}
+
+impl Gathered {
+    /// Pick the ledger part out of the gather script's output.
+    pub fn parse(out: &str, marker: &str) -> Gathered {
+        let mut g = Gathered::default();
+        let mut part: Option<&str> = None;
+        let mut buf = String::new();
+        let flush = |part: Option<&str>, buf: &mut String, g: &mut Gathered| match part {
+            Some("file") => g.ledger = Some(std::mem::take(buf)),
+            Some("journal") => g.journal = Some(std::mem::take(buf)),
+            _ => buf.clear(),
+        };
+        for line in out.split('\n') {
+            if let Some(rest) = line.strip_prefix(marker) {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                match words.as_slice() {
+                    ["ledger", "sum", s] => {
+                        flush(part.take(), &mut buf, &mut g);
+                        g.sum = s.to_string();
+                    }
+                    ["ledger", "unreadable"] => g.unreadable = true,
+                    ["ledger", p @ ("file" | "journal" | "exists")] => {
+                        flush(part.take(), &mut buf, &mut g);
+                        part = Some(p);
+                    }
+                    ["ledger", "end"] => {
+                        flush(part.take(), &mut buf, &mut g);
+                        break;
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match part {
+                Some("exists") => {
+                    let f: Vec<&str> = line.splitn(3, '\t').collect();
+                    if let [y, k, i] = f.as_slice() {
+                        g.exists.insert(Resource::new(k, i), *y == "y");
+                    }
+                }
+                Some(_) => {
+                    buf.push_str(line);
+                    buf.push('\n');
+                }
+                None => {}
+            }
+        }
+        g
+    }
+
+    /// The folded ledger, or why it cannot be used.
+    pub fn ledger(&self) -> Result<Ledger, LedgerError> {
+        if self.unreadable {
+            return Err(LedgerError::Corrupt {
+                file: "ledger",
+                line: 0,
+                why: "cannot be read".into(),
+            });
+        }
+        Ledger::parse(self.ledger.as_deref(), self.journal.as_deref())
+    }
+
+    pub fn exists(&self, r: &Resource) -> bool {
+        self.exists.get(r).copied().unwrap_or(false)
+    }
+}
+
+/// Ledger entries the current run does not declare. `scope`: the SLS
+/// names applied (`None`: the highstate, every entry is in scope).
+pub fn undeclared<'a>(
+    ledger: &'a Ledger,
+    declared: &BTreeSet<Resource>,
+    scope: Option<&BTreeSet<String>>,
+) -> Vec<&'a Entry> {
+    ledger
+        .entries
+        .iter()
+        .filter(|e| !declared.contains(&e.resource))
+        .filter(|e| scope.is_none_or(|s| s.contains(&e.sls)))
+        .collect()
+}
+
+/// The apply script's opening: the lock, the host's time in `$_hn` and,
+/// with `compact`, the folded ledger written atomically when ledger and
+/// journal are still as gathered (its `cksum`), the journal emptied with it.
+pub fn apply_head(compact: Option<(&Ledger, &str)>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "_hl={DIR}\n( umask 077; mkdir -p \"$_hl\" && : >> \"$_hl/lock\" ) && chmod 700 \"$_hl\"\n_hn=$(date +%s)"
+    );
+    // Every write holds the lock: flock(1) where util-linux has it, else a
+    // mkdir lock. Only around the writes, so nothing a state starts can
+    // inherit it.
+    let _ = writeln!(
+        s,
+        "_hlock() {{ if command -v flock >/dev/null 2>&1; then flock 9; else _hw=0; while ! mkdir \"$_hl/lock.d\" 2>/dev/null && [ $_hw -lt 600 ]; do _hw=$((_hw + 1)); sleep 1; done; fi; }}\n_hunlock() {{ command -v flock >/dev/null 2>&1 || rmdir \"$_hl/lock.d\" 2>/dev/null; }}"
+    );
+    if let Some((ledger, sum)) = compact {
+        let _ = writeln!(
+            s,
+            "( _hlock\nif [ \"$(cat \"$_hl/ledger\" \"$_hl/ledger.journal\" 2>/dev/null | cksum | tr ' ' _)\" = {} ]; then\numask 077; printf '%s' {} > \"$_hl/ledger.tmp\" && mv -f \"$_hl/ledger.tmp\" \"$_hl/ledger\" && : > \"$_hl/ledger.journal\"\nfi\n_hunlock ) 9>>\"$_hl/lock\"",
+            quote(sum),
+            quote(&ledger.render())
+        );
+    }
+    s
+}
+
+/// A journal line appended by the apply script: `add` (with the host's
+/// time `$_hn`) or `drop`.
+pub fn event(add: Option<(&str, &str, bool)>, r: &Resource) -> String {
+    match add {
+        Some((id, sls, created)) => format!(
+            "( umask 077; _hlock; printf 'add\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' {} {} {} {} \"$_hn\" {} >> \"$_hl/ledger.journal\"; _hunlock ) 9>>\"$_hl/lock\"",
+            quote(&r.kind),
+            quote(&r.identity),
+            quote(id),
+            quote(sls),
+            if created { "created" } else { "found" }
+        ),
+        None => format!(
+            "( umask 077; _hlock; printf 'drop\\t%s\\t%s\\n' {} {} >> \"$_hl/ledger.journal\"; _hunlock ) 9>>\"$_hl/lock\"",
+            quote(&r.kind),
+            quote(&r.identity)
+        ),
+    }
+}
+
+/// Whether `s` can be a ledger field.
+pub fn field_ok(s: &str) -> bool {
+    clean(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(kind: &str, id: &str, sls: &str, t: u64, created: bool) -> Entry {
+        Entry {
+            resource: Resource::new(kind, id),
+            id: id.into(),
+            sls: sls.into(),
+            first: t,
+            last: t,
+            created,
+        }
+    }
+
+    #[test]
+    fn missing_ledger_is_empty() {
+        assert_eq!(Ledger::parse(None, None).unwrap(), Ledger::default());
+    }
+
+    #[test]
+    fn round_trip_and_journal_fold() {
+        let mut l = Ledger::default();
+        l.upsert(e("user", "foo", "users", 10, true));
+        l.upsert(e("file", "/etc/x y", "files", 11, false));
+        let text = l.render();
+        assert!(text.starts_with("halite-ledger 1\n"));
+        assert_eq!(Ledger::parse(Some(&text), None).unwrap(), l);
+        let journal = "add\tuser\tfoo\tfoo2\tusers2\t20\tfound\nadd\tpkg\thello\thello\tpk\t21\tcreated\ndrop\tfile\t/etc/x y\n";
+        let f = Ledger::parse(Some(&text), Some(journal)).unwrap();
+        assert_eq!(f.entries.len(), 2);
+        let foo = f.get(&Resource::new("user", "foo")).unwrap();
+        // First time and origin stay; ID, SLS and last time follow.
+        assert_eq!((foo.first, foo.last, foo.created), (10, 20, true));
+        assert_eq!((foo.id.as_str(), foo.sls.as_str()), ("foo2", "users2"));
+        assert!(f.get(&Resource::new("pkg", "hello")).unwrap().created);
+    }
+
+    #[test]
+    fn corrupt_and_newer_ledgers_are_errors() {
+        assert!(matches!(
+            Ledger::parse(Some("halite-ledger 2\n"), None),
+            Err(LedgerError::Newer(_))
+        ));
+        assert!(matches!(
+            Ledger::parse(Some("garbage\n"), None),
+            Err(LedgerError::Corrupt { line: 1, .. })
+        ));
+        assert!(matches!(
+            Ledger::parse(Some("halite-ledger 1\nuser\tfoo\n"), None),
+            Err(LedgerError::Corrupt { line: 2, .. })
+        ));
+        assert!(Ledger::parse(None, Some("what\n")).is_err());
+    }
+
+    #[test]
+    fn a_journal_line_cut_short_at_the_end_is_ignored() {
+        let l = Ledger::parse(None, Some("add\tuser\tfoo\tfoo\ts\t1\tcreated\nadd\tus")).unwrap();
+        assert_eq!(l.entries.len(), 1);
+    }
+
+    #[test]
+    fn gathered_output_is_parsed() {
+        let m = "@@m";
+        let out = format!("{m} clock 1\n{m} ledger file\nhalite-ledger 1\nuser\tfoo\tfoo\tusers\t1\t2\tcreated\n{m} ledger sum 123_45\n{m} ledger exists\ny\tuser\tfoo\nn\tfile\t/a b\n{m} ledger end\n{m} probe 0\n");
+        let g = Gathered::parse(&out, m);
+        assert_eq!(g.sum, "123_45");
+        assert!(g.exists(&Resource::new("user", "foo")));
+        assert!(!g.exists(&Resource::new("file", "/a b")));
+        assert_eq!(g.ledger().unwrap().entries.len(), 1);
+        assert_eq!(g.journal, None);
+    }
+
+    #[test]
+    fn undeclared_entries_respect_the_sls_scope() {
+        let mut l = Ledger::default();
+        l.upsert(e("user", "foo", "users", 1, true));
+        l.upsert(e("user", "bar", "users", 2, true));
+        l.upsert(e("file", "/x", "files", 3, true));
+        let declared: BTreeSet<Resource> = [Resource::new("user", "bar")].into();
+        let all: Vec<_> = undeclared(&l, &declared, None)
+            .iter()
+            .map(|e| e.resource.identity.clone())
+            .collect();
+        assert_eq!(all, ["foo", "/x"]);
+        let scope: BTreeSet<String> = ["users".to_string()].into();
+        let some: Vec<_> = undeclared(&l, &declared, Some(&scope))
+            .iter()
+            .map(|e| e.resource.identity.clone())
+            .collect();
+        assert_eq!(some, ["foo"]);
+    }
+
+    #[test]
+    fn tabs_and_newlines_are_not_recordable() {
+        assert!(!Resource::new("file", "/a\tb").recordable());
+        assert!(!Resource::new("file", "/a\nb").recordable());
+        assert!(Resource::new("file", "/a b").recordable());
+    }
+}
