@@ -623,3 +623,76 @@ fn docker_image_loads_an_archive_shipped_from_salt() {
         id_a.as_str()
     );
 }
+
+#[test]
+fn a_container_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
+    // The drift ledger records containers: dropped from the states, one
+    // halite created is reported and `prune=True` removes it.
+    let fleet = fleet();
+    let _serial = fleet.serial();
+    build_images(fleet, &[("d1", "drift")]);
+    pod_sh(
+        fleet,
+        "podman rm -f hdrift-side >/dev/null 2>&1; sed -i '/hdrift-side/d' /var/lib/halite/ledger 2>/dev/null; true",
+    );
+    let ws = workspace(fleet);
+    ws.write("states/top.sls", "base:\n  pod1:\n    - drift\n");
+    ws.write(
+        "states/drift.sls",
+        &format!(
+            "hdrift-side:\n  docker_container.running:\n    - image: {REPO}:d1\n    - stop_timeout: 1\n"
+        ),
+    );
+    let (code, r) = halite(&ws, &["state.apply"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        pod_sh(
+            fleet,
+            "podman container inspect --format '{{.State.Running}}' hdrift-side"
+        ),
+        "true"
+    );
+    // The states no longer declare it.
+    ws.write(
+        "states/drift.sls",
+        "hdrift-marker:\n  file.managed:\n    - name: /srv/hdrift-marker\n    - contents: here\n",
+    );
+    let orphans = |r: &Value| -> Vec<String> {
+        r["drift"]["orphans"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e["kind"].as_str().unwrap(),
+                            e["name"].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (code, r) = halite(&ws, &["state.apply"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(orphans(&r), ["container hdrift-side"], "{r}");
+    let (code, r) = halite(&ws, &["state.apply", "prune=True", "test=True"]);
+    assert_eq!(code, 0, "{r}");
+    assert!(
+        r["ret"].to_string().contains("prune container hdrift-side"),
+        "{r}"
+    );
+    assert_eq!(
+        pod_sh(fleet, "podman container exists hdrift-side && echo yes"),
+        "yes"
+    );
+    let (code, r) = halite(&ws, &["state.apply", "prune=True"]);
+    assert_eq!(code, 0, "{r}");
+    assert!(
+        !fleet
+            .podman_exec(POD, "podman container exists hdrift-side")
+            .success(),
+        "pruned: {r}"
+    );
+    pod_sh(fleet, "rm -f /srv/hdrift-marker");
+}

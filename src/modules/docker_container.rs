@@ -751,6 +751,10 @@ fn failure(text: &str) -> Option<String> {
 }
 
 impl StateFunction for Running {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("container", &self.name)
+    }
+
     fn probe(&self) -> String {
         let mut s = prelude(self.engine);
         s.push_str(inspect_fn());
@@ -923,6 +927,14 @@ fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, S
 }
 
 impl StateFunction for Other {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        if self.stop {
+            crate::modules::Managed::present("container", &self.name)
+        } else {
+            crate::modules::Managed::absent("container", &self.name)
+        }
+    }
+
     fn probe(&self) -> String {
         format!(
             "{}{}printf '@@current %s\\n' \"$(h_show {})\"\nprintf '@@leftover %s\\n' \"$(h_show {})\"\nprintf '@@end\\n'\n",

@@ -638,6 +638,19 @@ impl Repo {
 }
 
 impl StateFunction for Repo {
+    /// The sources file and halite's keyring, as files: the drift ledger
+    /// prunes them with file.absent when halite created them.
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        if !self.managed {
+            return Vec::new();
+        }
+        let mut m = crate::modules::Managed::present("file", &self.file);
+        if let (Some(_), Some(k)) = (&self.key, &self.keyring) {
+            m.extend(crate::modules::Managed::present("file", k));
+        }
+        m
+    }
+
     fn probe(&self) -> String {
         let mut s = String::from(CHECK_APT);
         let show = |path: &str| {

@@ -532,6 +532,7 @@ pub async fn run(
                 "file" => ("file", "absent", json!({})),
                 "pkg" => ("pkg", "removed", json!({})),
                 "service" => ("service", "dead", json!({"enable": false})),
+                "container" => ("docker_container", "absent", json!({"force": true})),
                 _ => continue,
             };
             let chunk = Chunk {

@@ -81,6 +81,9 @@ fn exists_test(kind: &str, word: &str) -> String {
         "pkg" => format!(
             "{{ if command -v dpkg-query >/dev/null 2>&1; then case $(dpkg-query -W -f='${{db:Status-Abbrev}}' {word} 2>/dev/null) in ii*|hi*) true;; *) false;; esac; elif command -v rpm >/dev/null 2>&1; then rpm -q {word} >/dev/null 2>&1; else false; fi; }}"
         ),
+        "container" => format!(
+            "{{ {{ command -v podman >/dev/null 2>&1 && podman container exists {word}; }} || {{ command -v docker >/dev/null 2>&1 && docker container inspect {word} >/dev/null 2>&1; }}; }}"
+        ),
         "service" => format!(
             "{{ command -v systemctl >/dev/null 2>&1 && systemctl cat -- {word} >/dev/null 2>&1 || [ -x /etc/init.d/{word} ]; }}"
         ),
@@ -294,7 +297,7 @@ pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
         s,
         "}} | sort -u | while IFS=\"$_ht_tab\" read -r _hk _hi; do\n[ -n \"$_hk\" ] || continue\ncase $_hk in"
     );
-    for kind in ["user", "group", "file", "pkg", "service"] {
+    for kind in ["user", "group", "file", "pkg", "service", "container"] {
         let _ = writeln!(s, "{kind}) {} ;;", exists_test(kind, "\"$_hi\""));
     }
     let _ = writeln!(
