@@ -637,3 +637,60 @@ later:
     assert_eq!(code, 0, "{again}");
     assert!(!states(&again)["cron"].1, "{again}");
 }
+
+#[test]
+fn prereq_runs_before_its_target_only_when_the_target_will_change() {
+    // Salt's example: take the site down only when its code is about to change.
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-prereq && mkdir -p /srv/halite-prereq",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+graceful-down:
+  cmd.run:
+    - name: test -e /srv/halite-prereq/code && echo "down before {{ pillar.get('v', 1) }}" >> /srv/halite-prereq/log || echo "first {{ pillar.get('v', 1) }}" >> /srv/halite-prereq/log
+    - prereq:
+      - file: site-code
+site-code:
+  file.managed:
+    - name: /srv/halite-prereq/code
+    - contents: "v{{ pillar.get('v', 1) }}"
+"#,
+    );
+    let (code, p) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert_eq!(code, 0, "{p}");
+    let s = states(&p);
+    assert_eq!(s["graceful-down"].0, Value::Null, "{p}");
+    assert_eq!(s["site-code"].0, Value::Null, "{p}");
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(changed(&v), ["graceful-down", "site-code"], "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-prereq/log"),
+        "first 1\n"
+    );
+    // Nothing to change: the prereq state does not run either.
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(changed(&v).is_empty(), "{v}");
+    let (_, p) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert!(
+        states(&p).values().all(|(r, _, _)| *r == Value::Bool(true)),
+        "{p}"
+    );
+    // A new version: the prereq runs first, while the old code is still there.
+    let (code, v) = run(&ws, &["node1", "state.apply", "pillar={\"v\": 2}"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(changed(&v), ["graceful-down", "site-code"], "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok(
+            "node1",
+            "cat /srv/halite-prereq/log; cat /srv/halite-prereq/code"
+        ),
+        "first 1\ndown before 2\nv2\n"
+    );
+}
