@@ -75,7 +75,8 @@ pub const FUNCTIONS: &[Spec] = &[
     },
 ];
 
-fn delimiter(args: &Args, f: &'static str) -> Result<String, ArgError> {
+/// `delimiter=` of the `*.get` / `*.item` functions: `:` by default, never empty.
+pub(crate) fn delimiter(args: &Args, f: &'static str) -> Result<String, ArgError> {
     match args.string(f, usize::MAX, "delimiter")? {
         Some(d) if d.is_empty() => Err(ArgError::Invalid {
             function: f,

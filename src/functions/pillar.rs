@@ -10,6 +10,7 @@
 
 use serde_json::json;
 
+use super::grains::delimiter;
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
 use crate::pillar::traverse;
 use crate::transport::{Command, ExecOutput};
@@ -98,17 +99,6 @@ fn keys(args: &Args, f: &'static str) -> Result<Vec<String>, ArgError> {
     (0..args.positional.len())
         .map(|i| args.required(f, i, ""))
         .collect()
-}
-
-fn delimiter(args: &Args, f: &'static str) -> Result<String, ArgError> {
-    match args.string(f, usize::MAX, "delimiter")? {
-        Some(d) if d.is_empty() => Err(ArgError::Invalid {
-            function: f,
-            message: "`delimiter` must not be empty".into(),
-        }),
-        Some(d) => Ok(d),
-        None => Ok(":".into()),
-    }
 }
 
 #[derive(Debug)]

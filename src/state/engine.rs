@@ -476,17 +476,20 @@ pub async fn run(
     // first; those it found are released from the ledger.
     let mut released: Vec<Resource> = Vec::new();
     if let (Some(limit), Some(l), Some(d)) = (call.prune, &ledger, drift.as_mut()) {
-        let orphans: Vec<&ledger::Entry> = d["orphans"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| {
-                l.get(&Resource::new(
-                    o["kind"].as_str().unwrap_or(""),
-                    o["name"].as_str().unwrap_or(""),
-                ))
-            })
-            .collect();
+        // The ledger entries a drift report's list names.
+        let entries = |list: &Value| -> Vec<&ledger::Entry> {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| {
+                    l.get(&Resource::new(
+                        o["kind"].as_str().unwrap_or(""),
+                        o["name"].as_str().unwrap_or(""),
+                    ))
+                })
+                .collect()
+        };
+        let orphans = entries(&d["orphans"]);
         let remove: Vec<&ledger::Entry> = orphans
             .iter()
             .rev()
@@ -505,17 +508,7 @@ pub async fn run(
         }
         // Found orphans are released; gone entries (nothing left to
         // remove) are forgotten the same way.
-        let gone: Vec<&ledger::Entry> = d["gone"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| {
-                l.get(&Resource::new(
-                    o["kind"].as_str().unwrap_or(""),
-                    o["name"].as_str().unwrap_or(""),
-                ))
-            })
-            .collect();
+        let gone = entries(&d["gone"]);
         let let_go: Vec<&ledger::Entry> = orphans
             .iter()
             .filter(|e| !e.created)
