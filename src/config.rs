@@ -5,7 +5,7 @@
 //! ```yaml
 //! inventory: inventory        # file or directory
 //! known_hosts: ~/.ssh/known_hosts
-//! cache_dir: .halite          # grains cache and job cache
+//! cache_dir: .halite          # grains cache, job cache, hosts' ledger copies
 //! forks: 100
 //! timeout: 300                # seconds per command
 //! connect_attempts: 3

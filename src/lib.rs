@@ -16,7 +16,9 @@
 //! - [`target`]: glob, pcre, list, grain, pillar, ipcidr, nodegroup and compound matchers.
 //! - [`functions`]: execution functions (`test.ping`, `cmd.run`, `pkg.install`, ...).
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
-//! - [`jobs`]: the job cache behind `halite jobs list|show`.
+//! - [`jobs`]: the job cache behind `halite jobs list|show`, and each host's
+//!   latest drift ledger copy.
+//! - [`cache_file`]: atomic, owner-only writes of the controller's cache files.
 //! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
 //! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order;
 //!   the engine that applies it, and the drift ledger kept on each host.
@@ -24,6 +26,7 @@
 //! - [`pillar`]: per-host pillar compiled from `pillar/top.sls`.
 //! - [`modules`]: state modules: probe, pure plan, apply (`pkg.installed`, ...).
 
+pub mod cache_file;
 pub mod cli;
 pub mod config;
 pub mod fleet;

@@ -87,6 +87,36 @@ fn ledger(fleet: &Fleet) -> String {
         .collect()
 }
 
+/// The controller's copy of node2's ledger in the job cache, checked to
+/// be private and written by job `jid`; returns it with its entries as
+/// `kind name origin` lines (comparable with [`ledger`]).
+fn cached(ws: &Workspace, jid: &Value) -> (Value, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = ws.cache_dir().join("ledgers").join(format!("{NODE}.json"));
+    let mode = std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    let copy: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(copy["host"], NODE, "{copy}");
+    assert_eq!(&copy["jid"], jid, "{copy}");
+    let lines = copy["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}\n",
+                e["kind"].as_str().unwrap(),
+                e["name"].as_str().unwrap(),
+                e["origin"].as_str().unwrap()
+            )
+        })
+        .collect();
+    (copy, lines)
+}
+
 #[test]
 fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
     let fleet = Fleet::get();
@@ -101,6 +131,12 @@ fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
     assert_eq!(changed(&first), ["hdrift-foo"]);
     let l = ledger(fleet);
     assert_eq!(l, "user hdrift-foo created\n");
+    // The controller keeps a copy: what the apply left on the host.
+    let (copy, lines) = cached(&ws, &first["jid"]);
+    assert_eq!(lines, l, "{copy}");
+    assert_eq!(copy["as_of"], "apply", "{copy}");
+    assert_eq!(copy["current"], true, "{copy}");
+    assert_eq!(copy["entries"][0]["sls"], "drift", "{copy}");
     let perms = fleet.podman_exec_ok(
         NODE,
         "stat -c '%a %U' /var/lib/halite /var/lib/halite/ledger.journal",
@@ -138,6 +174,10 @@ fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
         "{d}"
     );
     assert_eq!(drift(&d, "orphans"), ["user hdrift-foo"]);
+    // A run that writes nothing keeps the copy it read.
+    let (copy, lines) = cached(&ws, &d["jid"]);
+    assert_eq!(copy["as_of"], "gather", "{copy}");
+    assert_eq!(lines, ledger(fleet), "{copy}");
 
     // prune=True test=True predicts exactly the removal; prune=True does it.
     let (code, p) = run(&ws, &[NODE, "state.apply", "prune=True", "test=True"]);
@@ -152,6 +192,7 @@ fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
         .podman_exec(NODE, "getent passwd hdrift-foo")
         .success());
     assert!(!ledger(fleet).contains("hdrift-foo"), "{}", ledger(fleet));
+    assert_eq!(cached(&ws, &p["jid"]).1, ledger(fleet));
 
     // A second run is a no-op with nothing reported; no drift left.
     let (code, last) = run(&ws, &[NODE, "state.apply", "prune=True"]);
@@ -186,6 +227,7 @@ fn a_user_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
     assert_eq!(code, 0, "{p}");
     assert_eq!(drift(&p, "released"), ["user hdrift-bar"], "{p}");
     assert_eq!(ledger(fleet), "file /tmp/hdrift-dir created\n");
+    assert_eq!(cached(&ws, &p["jid"]).1, ledger(fleet));
     fleet.podman_exec_ok(NODE, "rm -rf /tmp/hdrift-dir /var/lib/halite");
 }
 
@@ -304,12 +346,17 @@ fn an_interrupted_apply_leaves_a_ledger_matching_the_host() {
         "/etc/hdrift-before:\n  file.managed:\n    - contents: x\nwait:\n  cmd.run:\n    - name: sleep 30\n/etc/hdrift-after:\n  file.managed:\n    - contents: y\n",
     );
     // The connection drops (timeout) while the sleep runs.
-    let out = ws.halite([NODE, "state.apply", "-t", "4"]);
-    assert!(!out.success(), "{}", out.stdout);
+    let (code, v) = run(&ws, &["-t", "4", NODE, "state.apply"]);
+    assert_ne!(code, 0, "{v}");
     std::thread::sleep(std::time::Duration::from_secs(1));
     let l = ledger(fleet);
     assert!(l.contains("file /etc/hdrift-before created"), "{l}");
     assert!(!l.contains("hdrift-after"), "{l}");
+    // The controller's copy says it is behind the host (the apply never
+    // reported back); the next run reads the host's journal.
+    let (copy, lines) = cached(&ws, &v["jid"]);
+    assert_eq!(copy["current"], false, "{copy}");
+    assert_eq!(lines, "", "{copy}");
     fleet.podman_exec_ok(NODE, "test -e /etc/hdrift-before");
     fleet.podman_exec_ok(
         NODE,

@@ -350,7 +350,16 @@ impl Observer for Recorder<'_> {
         self.printer.stage_started(index, count, hosts);
     }
     fn host_done(&mut self, result: &fleet::HostResult) {
-        if let Err(e) = self.cache.append(self.jid, result) {
+        let saved = self
+            .cache
+            .append(self.jid, result)
+            .and_then(|()| match &result.ledger {
+                Some(copy) => self
+                    .cache
+                    .save_ledger(&result.id, &copy.to_json(&result.id, self.jid)),
+                None => Ok(()),
+            });
+        if let Err(e) = saved {
             if !std::mem::replace(&mut self.warned, true) {
                 output::warn(&format!("job cache: {e}"));
             }

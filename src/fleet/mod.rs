@@ -80,6 +80,11 @@ pub struct HostResult {
     /// released), next to the state results (`crate::state::engine`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub drift: Option<Value>,
+    /// State runs: the host's drift ledger as the run left it. Not part of
+    /// the printed or recorded result: the job cache keeps the latest copy
+    /// per host on its own (`JobCache::save_ledger`).
+    #[serde(skip)]
+    pub ledger: Option<crate::state::ledger::Copy>,
 }
 
 impl HostResult {
@@ -94,6 +99,7 @@ impl HostResult {
             duration_ms: 0,
             executions: 0,
             drift: None,
+            ledger: None,
         }
     }
 
@@ -120,6 +126,7 @@ impl HostResult {
             duration_ms: t0.elapsed().as_millis() as u64,
             executions,
             drift: None,
+            ledger: None,
         }
     }
 }
@@ -591,6 +598,7 @@ async fn run_host(
         duration_ms: t0.elapsed().as_millis() as u64,
         executions,
         drift: None,
+        ledger: None,
     };
     if function.controller_only() {
         let ctx = HostCtx {
@@ -638,6 +646,7 @@ async fn run_host(
         grains: &grains,
     };
     let mut drift = None;
+    let mut ledger = None;
     let outcome = if let Some(call) = function.state_call() {
         use crate::state::engine::{self, Action};
         let o = match call.action {
@@ -647,6 +656,7 @@ async fn run_host(
             }
         };
         drift = o.drift;
+        ledger = o.ledger;
         crate::functions::Outcome {
             success: o.success,
             ret: o.ret,
@@ -697,6 +707,7 @@ async fn run_host(
     close(conn).await;
     let mut r = finish(outcome, n);
     r.drift = drift;
+    r.ledger = ledger;
     match verdict {
         None => {}
         Some(Ok(o)) if o.success() => {}

@@ -10,7 +10,6 @@
 //! them without those platforms.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -18,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map};
 
+use crate::cache_file::host_file_name;
 use crate::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -127,48 +127,20 @@ impl GrainCache {
         (Duration::from_secs(age) < self.ttl).then_some(entry.grains)
     }
 
-    /// Store gathered grains for `id` (atomically).
+    /// Store gathered grains for `id` (atomically, owner-only: grains
+    /// include serial numbers and machine ids).
     pub fn put(&self, id: &str, grains: &Value) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
         let entry = CacheEntry {
             id: id.to_string(),
             gathered_at: now_secs().unwrap_or(0),
             grains: grains.clone(),
         };
         let data = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        let path = self.path(id);
-        // Same directory as the target so the rename cannot cross filesystems;
-        // pid + counter keep concurrent writers apart.
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self.dir.join(format!(
-            ".{}.{}.{seq}.tmp",
-            file_name(id),
-            std::process::id()
-        ));
-        let write = || -> std::io::Result<()> {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                // Grains include serial numbers and machine ids.
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&data)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        let result = write();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        crate::cache_file::write_private(&self.dir, &format!("{}.json", host_file_name(id)), &data)
     }
 
     fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{}.json", file_name(id)))
+        self.dir.join(format!("{}.json", host_file_name(id)))
     }
 }
 
@@ -177,33 +149,6 @@ fn now_secs() -> Option<u64> {
         .duration_since(UNIX_EPOCH)
         .ok()
         .map(|d| d.as_secs())
-}
-
-/// A file name for host `id`: letters, digits, `-`, `_` and inner `.` stay;
-/// every other byte becomes `%XX`. The mapping is one-to-one, so two ids
-/// never share a file, and no id can name `..` or a path.
-fn file_name(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for (i, b) in id.bytes().enumerate() {
-        let keep = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0);
-        if keep {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if out.is_empty() {
-        out.push('%');
-    }
-    // Keep well under NAME_MAX (255) even with the temp-file decorations.
-    if out.len() > 180 {
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        out.truncate(160);
-        out.push_str(&format!("~{hash:016x}"));
-    }
-    out
 }
 
 /// The probe's output: fact name to its lines, in order.

@@ -94,12 +94,15 @@ pub fn new_jid(at: SystemTime) -> String {
 #[derive(Debug, Clone)]
 pub struct JobCache {
     dir: PathBuf,
+    /// The latest copy of each host's drift ledger.
+    ledgers: PathBuf,
 }
 
 impl JobCache {
     pub fn new(cache_dir: &Path) -> Self {
         JobCache {
             dir: cache_dir.join("jobs"),
+            ledgers: cache_dir.join("ledgers"),
         }
     }
 
@@ -107,19 +110,32 @@ impl JobCache {
         self.dir.join(format!("{jid}.json"))
     }
 
-    /// Write `record` atomically (temp file in the same directory, then rename).
+    /// Write `record` atomically (temp file in the same directory, then
+    /// rename), readable by the owner only (results hold command output).
     pub fn save(&self, record: &JobRecord) -> Result<(), JobError> {
-        let path = self.path(&record.jid);
-        let io = |action, source| JobError::Io {
-            action,
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(|e| io("create the directory of", e))?;
         let text = serde_json::to_vec_pretty(record).expect("job records serialize");
-        let tmp = self.dir.join(format!(".{}.json.tmp", record.jid));
-        std::fs::write(&tmp, text).map_err(|e| io("write", e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io("write", e))
+        crate::cache_file::write_private(&self.dir, &format!("{}.json", record.jid), &text).map_err(
+            |source| JobError::Io {
+                action: "write",
+                path: self.path(&record.jid),
+                source,
+            },
+        )
+    }
+
+    /// Keep `copy` (a host's drift ledger as a state run left it, see
+    /// `crate::state::ledger::Copy`) as `ledgers/HOST.json`, replacing the
+    /// previous copy atomically.
+    pub fn save_ledger(&self, host: &str, copy: &crate::Value) -> Result<(), JobError> {
+        let name = format!("{}.json", crate::cache_file::host_file_name(host));
+        let text = serde_json::to_vec_pretty(copy).expect("ledger copies serialize");
+        crate::cache_file::write_private(&self.ledgers, &name, &text).map_err(|source| {
+            JobError::Io {
+                action: "write",
+                path: self.ledgers.join(&name),
+                source,
+            }
+        })
     }
 
     fn log_path(&self, jid: &str) -> PathBuf {
@@ -179,6 +195,7 @@ impl JobCache {
                         duration_ms: 0,
                         executions: 0,
                         drift: None,
+                        ledger: None,
                     });
             }
             record.status = JobStatus::Interrupted;

@@ -337,6 +337,7 @@ mod tests {
             duration_ms: 0,
             executions: 1,
             drift: None,
+            ledger: None,
         }
     }
 

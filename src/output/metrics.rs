@@ -228,6 +228,7 @@ mod tests {
                         duration_ms: ms.unwrap_or(0),
                         executions: 0,
                         drift: None,
+                        ledger: None,
                     },
                 )
             })

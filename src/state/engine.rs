@@ -127,6 +127,9 @@ pub struct Outcome {
     /// The drift ledger's report: orphans, gone, unrecordable, pruned,
     /// released; `None` when there is nothing to say.
     pub drift: Option<Value>,
+    /// The host's ledger as this run left it (the controller keeps it in
+    /// its cache); `None` when the run did not read it.
+    pub ledger: Option<ledger::Copy>,
 }
 
 impl Outcome {
@@ -135,6 +138,7 @@ impl Outcome {
             success: false,
             ret: json!([message]),
             drift: None,
+            ledger: None,
         }
     }
 }
@@ -314,6 +318,7 @@ pub fn show(
                 success: true,
                 ret: json!({"base": n}),
                 drift: None,
+                ledger: None,
             },
             Err(e) => Outcome::error(e),
         };
@@ -341,6 +346,7 @@ pub fn show(
                 success: true,
                 ret: Value::Object(ret),
                 drift: None,
+                ledger: None,
             }
         }
     }
@@ -411,6 +417,22 @@ pub async fn run(
     project: &Project,
     call: &StateCall,
 ) -> Outcome {
+    let mut copy = None;
+    let o = run_reading_ledger(conn, host_id, grains, pillar, project, call, &mut copy).await;
+    Outcome { ledger: copy, ..o }
+}
+
+/// [`run`], keeping in `copy` the host's ledger as last read: by the
+/// gather, then from each apply execution that wrote to it.
+async fn run_reading_ledger(
+    conn: &Arc<Connection>,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    project: &Project,
+    call: &StateCall,
+    copy: &mut Option<ledger::Copy>,
+) -> Outcome {
     let remote: Arc<dyn RemoteCall> = Arc::new(HostCall {
         conn: conn.clone(),
         id: host_id.to_string(),
@@ -461,6 +483,11 @@ pub async fn run(
     } else {
         None
     };
+    *copy = ledger.clone().map(|ledger| ledger::Copy {
+        ledger,
+        as_of: "gather",
+        current: true,
+    });
 
     // 3. Plan, in order, with requisites decided from the plans.
     for i in 0..states.len() {
@@ -639,7 +666,9 @@ pub async fn run(
     };
     let script = apply_script(&states, &marker, &initial, None, &lscript);
     let sent = std::time::SystemTime::now();
-    let first = match exec(conn, &script).await {
+    let first = exec(conn, &script).await;
+    reread(copy, &lscript, first.as_deref(), &marker);
+    let first = match first {
         Ok(out) => parse_sections(&out, &marker),
         Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
@@ -699,7 +728,9 @@ pub async fn run(
     };
     let script = apply_script(&states, &marker, &initial, Some(&deferred), &lscript);
     let sent = std::time::SystemTime::now();
-    let second = match exec(conn, &script).await {
+    let second = exec(conn, &script).await;
+    reread(copy, &lscript, second.as_deref(), &marker);
+    let second = match second {
         Ok(out) => parse_sections(&out, &marker),
         Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
     };
@@ -707,6 +738,32 @@ pub async fn run(
     let again = report(&states, Some(second), false, &times);
     outcome.replace(&states, &deferred, again);
     with_drift(outcome, drift)
+}
+
+/// After an apply execution that wrote to the ledger: the copy becomes
+/// what it printed on exit, or is marked not current when it printed
+/// nothing usable (dropped connection, unreadable ledger).
+fn reread<E>(
+    copy: &mut Option<ledger::Copy>,
+    lscript: &LedgerScript,
+    out: Result<&str, &E>,
+    marker: &str,
+) {
+    if lscript.head.is_empty() {
+        return;
+    }
+    let Some(c) = copy.as_mut() else { return };
+    let book = out.ok().map(|o| Gathered::parse(o, marker));
+    match book.filter(|b| b.complete).map(|b| b.ledger()) {
+        Some(Ok(l)) => {
+            *c = ledger::Copy {
+                ledger: l,
+                as_of: "apply",
+                current: true,
+            }
+        }
+        _ => c.current = false,
+    }
 }
 
 /// What the apply script writes to the ledger: `head` first (lock, time,
@@ -1272,7 +1329,10 @@ fn apply_script(
     ledger: &LedgerScript,
 ) -> String {
     let mut s = prelude(marker);
-    s.push_str(&ledger.head);
+    if !ledger.head.is_empty() {
+        s.push_str(&ledger.head);
+        s.push_str(&ledger::dump_on_exit(marker));
+    }
     for (i, v) in initial.iter().enumerate() {
         let _ = writeln!(s, "s_{i}={v}");
     }
@@ -1481,6 +1541,7 @@ fn report(states: &[State], applied: Option<Sections>, test: bool, times: &[Stat
         success,
         ret: Value::Object(ret),
         drift: None,
+        ledger: None,
     }
 }
 

@@ -318,6 +318,8 @@ pub struct Gathered {
     pub sum: String,
     /// Which resources exist.
     pub exists: BTreeMap<Resource, bool>,
+    /// The `ledger end` line was seen: the output held a whole dump.
+    pub complete: bool,
 }
 
 impl Gathered {
@@ -346,6 +348,7 @@ impl Gathered {
                     }
                     ["ledger", "end"] => {
                         flush(part.take(), &mut buf, &mut g);
+                        g.complete = true;
                         break;
                     }
                     _ => {}
@@ -426,6 +429,53 @@ pub fn apply_head(compact: Option<(&Ledger, &str)>) -> String {
         );
     }
     s
+}
+
+/// The end of an apply script that wrote to the ledger: print the
+/// ledger and journal as they now are (in [`Gathered`]'s format), on any
+/// exit of the script (a `failhard` stop included), so the controller's
+/// copy is what the host holds, not what the controller expected. Read
+/// under the lock, so a concurrent run's compaction is not seen half-way.
+/// Follows [`apply_head`] (its lock functions).
+pub fn dump_on_exit(marker: &str) -> String {
+    format!(
+        "_hdump() {{\nprintf '\\n'\n( _hlock\nif [ -e \"$_hl/ledger\" ]; then printf '%s ledger file\\n' '{marker}'; cat \"$_hl/ledger\" || printf '%s ledger unreadable\\n' '{marker}'; fi\nif [ -e \"$_hl/ledger.journal\" ]; then printf '%s ledger journal\\n' '{marker}'; cat \"$_hl/ledger.journal\" || printf '%s ledger unreadable\\n' '{marker}'; fi\n_hunlock ) 9>>\"$_hl/lock\"\nprintf '%s ledger end\\n' '{marker}'\n}}\ntrap _hdump EXIT\n"
+    )
+}
+
+/// The controller's copy of a host's ledger, kept in its cache
+/// (`ledgers/HOST.json`) after every state run that read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    pub ledger: Ledger,
+    /// `apply`: printed by the apply execution after its writes;
+    /// `gather`: as the gather read it (the run wrote nothing to it).
+    pub as_of: &'static str,
+    /// False when an apply wrote to the ledger but did not report back
+    /// (connection dropped): the host's journal knows more than this copy.
+    pub current: bool,
+}
+
+impl Copy {
+    /// The stored form: host, job, and every entry with its origin.
+    pub fn to_json(&self, host: &str, jid: &str) -> serde_json::Value {
+        let entries: Vec<serde_json::Value> = self
+            .ledger
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "kind": e.resource.kind, "name": e.resource.identity,
+                    "id": e.id, "sls": e.sls, "first": e.first, "last": e.last,
+                    "origin": if e.created { "created" } else { "found" },
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "host": host, "jid": jid, "as_of": self.as_of, "current": self.current,
+            "entries": entries,
+        })
+    }
 }
 
 /// A journal line appended by the apply script: `add` (with the host's
@@ -551,5 +601,62 @@ mod tests {
         assert!(!Resource::new("file", "/a\tb").recordable());
         assert!(!Resource::new("file", "/a\nb").recordable());
         assert!(Resource::new("file", "/a b").recordable());
+    }
+
+    /// The apply script's exit dump, run by the real `sh`: printed on an
+    /// early `exit` (failhard) too, folded back to what the host holds.
+    #[test]
+    fn the_exit_dump_reports_the_ledger_and_journal_as_left() {
+        let m = "@@halite-test";
+        // The dump for ledger directory `dir`, then `rest`, by `sh`.
+        let run = |dir: &std::path::Path, rest: &str| -> String {
+            let script = format!(
+                "_hl={}\n_hlock() {{ :; }}\n_hunlock() {{ :; }}\n{}{rest}",
+                quote(&dir.display().to_string()),
+                dump_on_exit(m)
+            );
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::default();
+        l.upsert(e("user", "foo", "users", 5, true));
+        std::fs::write(dir.path().join("ledger"), l.render()).unwrap();
+        std::fs::write(
+            dir.path().join("ledger.journal"),
+            "add\tfile\t/x\tx\tfiles\t9\tfound\ndrop\tuser\tfoo\n",
+        )
+        .unwrap();
+        let out = run(
+            dir.path(),
+            "printf 'state output without newline'\nexit 0\necho never\n",
+        );
+        assert!(!out.contains("never"), "{out}");
+        let g = Gathered::parse(&out, m);
+        assert!(g.complete, "{out}");
+        let folded = g.ledger().unwrap();
+        assert_eq!(folded.entries.len(), 1, "{folded:?}");
+        assert_eq!(folded.entries[0].resource, Resource::new("file", "/x"));
+        assert!(!folded.entries[0].created);
+        let j = Copy {
+            ledger: folded,
+            as_of: "apply",
+            current: true,
+        }
+        .to_json("web1", "2026");
+        assert_eq!(j["entries"][0]["origin"], "found");
+        assert_eq!(j["entries"][0]["sls"], "files");
+        assert_eq!(j["host"], "web1");
+
+        // No ledger yet: an empty copy, still complete.
+        let empty = tempfile::tempdir().unwrap();
+        let g = Gathered::parse(&run(empty.path(), ""), m);
+        assert!(g.complete && g.ledger().unwrap().entries.is_empty());
+        // Output cut before the end line is not a copy.
+        assert!(!Gathered::parse(&format!("{m} ledger file\n{HEADER}\n"), m).complete);
     }
 }
