@@ -24,4 +24,11 @@ bash tests/fleet/fleet.sh up 4 --with-pod
 step "unit and integration tests"
 cargo test --locked --no-fail-fast -- --test-threads 2
 
+# Unit tests of the grains, apt and systemd scripts run straight in a fleet
+# container (no SSH): ignored by a plain `cargo test`, run here, after the
+# fleet tests, so nothing else uses node3 meanwhile.
+step "in-container unit tests"
+HALITE_TEST_CONTAINER=${HALITE_FLEET_PREFIX:-halite-}node3 \
+    cargo test --locked --lib -- --ignored --test-threads 1
+
 step "done"

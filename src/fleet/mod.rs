@@ -84,7 +84,7 @@ pub struct HostResult {
     /// the printed or recorded result: the job cache keeps the latest copy
     /// per host on its own (`JobCache::save_ledger`).
     #[serde(skip)]
-    pub ledger: Option<crate::state::ledger::Copy>,
+    pub ledger: Option<crate::state::ledger::HostCopy>,
 }
 
 impl HostResult {

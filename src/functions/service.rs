@@ -547,14 +547,14 @@ mod tests {
     }
 
     /// The systemctl scripts against a real systemd, in a throwaway container:
-    /// `HALITE_TEST_CONTAINER=<running podman container> cargo test -- --ignored`.
+    /// `HALITE_TEST_CONTAINER=<running podman container> cargo test --lib -- --ignored`
+    /// (tests/all.sh runs it on a fleet host).
     /// It adds a unit `halite-test.service` there and removes it again.
     #[test]
     #[ignore = "needs a systemd podman container named in HALITE_TEST_CONTAINER"]
     fn systemd_cycle_in_a_container() {
-        let Ok(container) = std::env::var("HALITE_TEST_CONTAINER") else {
-            return;
-        };
+        let container = std::env::var("HALITE_TEST_CONTAINER")
+            .expect("set HALITE_TEST_CONTAINER to a running fleet container (tests/all.sh does)");
         let sh = |script: &str| {
             std::process::Command::new("podman")
                 .args(["--runtime", "runc", "exec", &container, "sh", "-c", script])

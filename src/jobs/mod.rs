@@ -124,7 +124,7 @@ impl JobCache {
     }
 
     /// Keep `copy` (a host's drift ledger as a state run left it, see
-    /// `crate::state::ledger::Copy`) as `ledgers/HOST.json`, replacing the
+    /// `crate::state::ledger::HostCopy`) as `ledgers/HOST.json`, replacing the
     /// previous copy atomically.
     pub fn save_ledger(&self, host: &str, copy: &crate::Value) -> Result<(), JobError> {
         let name = format!("{}.json", crate::cache_file::host_file_name(host));

@@ -129,7 +129,7 @@ pub struct Outcome {
     pub drift: Option<Value>,
     /// The host's ledger as this run left it (the controller keeps it in
     /// its cache); `None` when the run did not read it.
-    pub ledger: Option<ledger::Copy>,
+    pub ledger: Option<ledger::HostCopy>,
 }
 
 impl Outcome {
@@ -431,7 +431,7 @@ async fn run_reading_ledger(
     pillar: Option<Value>,
     project: &Project,
     call: &StateCall,
-    copy: &mut Option<ledger::Copy>,
+    copy: &mut Option<ledger::HostCopy>,
 ) -> Outcome {
     let remote: Arc<dyn RemoteCall> = Arc::new(HostCall {
         conn: conn.clone(),
@@ -483,7 +483,7 @@ async fn run_reading_ledger(
     } else {
         None
     };
-    *copy = ledger.clone().map(|ledger| ledger::Copy {
+    *copy = ledger.clone().map(|ledger| ledger::HostCopy {
         ledger,
         as_of: "gather",
         current: true,
@@ -744,7 +744,7 @@ async fn run_reading_ledger(
 /// what it printed on exit, or is marked not current when it printed
 /// nothing usable (dropped connection, unreadable ledger).
 fn reread<E>(
-    copy: &mut Option<ledger::Copy>,
+    copy: &mut Option<ledger::HostCopy>,
     lscript: &LedgerScript,
     out: Result<&str, &E>,
     marker: &str,
@@ -756,7 +756,7 @@ fn reread<E>(
     let book = out.ok().map(|o| Gathered::parse(o, marker));
     match book.filter(|b| b.complete).map(|b| b.ledger()) {
         Some(Ok(l)) => {
-            *c = ledger::Copy {
+            *c = ledger::HostCopy {
                 ledger: l,
                 as_of: "apply",
                 current: true,

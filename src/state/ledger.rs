@@ -446,7 +446,7 @@ pub fn dump_on_exit(marker: &str) -> String {
 /// The controller's copy of a host's ledger, kept in its cache
 /// (`ledgers/HOST.json`) after every state run that read it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Copy {
+pub struct HostCopy {
     pub ledger: Ledger,
     /// `apply`: printed by the apply execution after its writes;
     /// `gather`: as the gather read it (the run wrote nothing to it).
@@ -456,7 +456,7 @@ pub struct Copy {
     pub current: bool,
 }
 
-impl Copy {
+impl HostCopy {
     /// The stored form: host, job, and every entry with its origin.
     pub fn to_json(&self, host: &str, jid: &str) -> serde_json::Value {
         let entries: Vec<serde_json::Value> = self
@@ -642,7 +642,7 @@ mod tests {
         assert_eq!(folded.entries.len(), 1, "{folded:?}");
         assert_eq!(folded.entries[0].resource, Resource::new("file", "/x"));
         assert!(!folded.entries[0].created);
-        let j = Copy {
+        let j = HostCopy {
             ledger: folded,
             as_of: "apply",
             current: true,
