@@ -694,3 +694,107 @@ site-code:
         "first 1\ndown before 2\nv2\n"
     );
 }
+
+#[test]
+fn cmd_wait_reacts_to_watched_changes_and_cmd_script_ships_a_script() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        "node1",
+        "rm -rf /srv/halite-cmd && mkdir -p /srv/halite-cmd && chown nobody /srv/halite-cmd",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+/srv/halite-cmd/conf:
+  file.managed:
+    - contents: {{ pillar.get('conf', 'one') }}
+reload:
+  cmd.wait:
+    - name: echo "reloaded $(cat /srv/halite-cmd/conf)" | tee -a /srv/halite-cmd/log
+    - watch:
+      - file: /srv/halite-cmd/conf
+report:
+  cmd.script:
+    - source: salt://scripts/report.sh
+    - template: jinja
+    - args: "first 'second word'"
+    - runas: nobody
+    - cwd: /srv/halite-cmd
+    - creates: /srv/halite-cmd/report
+"#,
+    );
+    ws.write(
+        "states/scripts/report.sh",
+        "#!/bin/sh\n# rendered for {{ grains['id'] }}\nset -e\nprintf '%s\\n' \"$(id -un)\" \"$1\" \"$2\" '{{ grains['id'] }}' > report\ncat report\n",
+    );
+    // test=True: the script would run; the wait reacts only because the
+    // file would change.
+    let (code, t) = run(&ws, &["node1", "state.apply", "test=True"]);
+    assert_eq!(code, 0, "{t}");
+    let s = states(&t);
+    assert_eq!(s["reload"].0, Value::Null, "{t}");
+    assert!(s["reload"].2.contains("would react"), "{t}");
+    assert_eq!(s["report"].0, Value::Null, "{t}");
+    assert!(
+        !fleet
+            .podman_exec("node1", "test -e /srv/halite-cmd/log")
+            .success(),
+        "test=True ran the command"
+    );
+
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let ret = &v["results"]["node1"]["ret"];
+    let by_id = |id: &str| {
+        ret.as_object()
+            .unwrap()
+            .values()
+            .find(|s| s["__id__"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {v}"))
+            .clone()
+    };
+    assert_eq!(by_id("reload")["changes"]["stdout"], "reloaded one", "{v}");
+    assert_eq!(
+        by_id("report")["changes"]["stdout"],
+        "nobody\nfirst\nsecond word\nnode1",
+        "{v}"
+    );
+    assert_eq!(
+        fleet
+            .podman_exec_ok("node1", "stat -c %U /srv/halite-cmd/report")
+            .trim(),
+        "nobody"
+    );
+    // No temp copy of the script is left behind.
+    assert_eq!(
+        fleet
+            .podman_exec_ok("node1", "ls -d /tmp/halite-script.* 2>/dev/null | wc -l")
+            .trim(),
+        "0"
+    );
+
+    // Nothing watched changed: the wait stays quiet, the script is guarded.
+    let (code, again) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{again}");
+    assert!(changed(&again).is_empty(), "{again}");
+    // The watched file changes: the wait runs again, once.
+    let (code, v) = run(&ws, &["node1", "state.apply", "pillar={conf: two}"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(changed(&v), ["/srv/halite-cmd/conf", "reload"], "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /srv/halite-cmd/log"),
+        "reloaded one\nreloaded two\n"
+    );
+    // A failing reaction fails the state and the run.
+    ws.write(
+        "states/demo.sls",
+        "/srv/halite-cmd/conf:\n  file.managed:\n    - contents: three\nreload:\n  cmd.wait:\n    - name: echo broken; exit 3\n    - watch:\n      - file: /srv/halite-cmd/conf\n",
+    );
+    let (code, v) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 1, "{v}");
+    let s = states(&v);
+    assert_eq!(s["reload"].0, Value::Bool(false), "{v}");
+    assert!(s["reload"].2.contains("exit code 3"), "{v}");
+    fleet.podman_exec_ok("node1", "rm -rf /srv/halite-cmd");
+}

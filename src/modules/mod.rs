@@ -173,6 +173,14 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The result of the `watch` reaction, when the reaction is the
+    /// state's whole job (`cmd.wait`: its output and exit code). `None`:
+    /// the engine notes the reaction next to the state's own result.
+    fn watch_finish(&self, plan: &Plan, out: Output) -> Option<Applied> {
+        let _ = (plan, out);
+        None
+    }
+
     /// The resources this state brings into being (`present`) or removes,
     /// for the drift ledger (`crate::state::ledger`). Default: none (a
     /// command, an edit of a file the state does not own).

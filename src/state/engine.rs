@@ -1598,6 +1598,12 @@ fn applied_result(
     if let Some(n) = sec.tries.get(&i).filter(|n| **n > 1) {
         comment = format!("{comment} (after {n} attempts)");
     }
+    // A reaction that is the state's whole job (cmd.wait) gives its result.
+    for (text, rc) in [watch, listen].into_iter().flatten() {
+        if let Some(a) = st.function.watch_finish(plan, Output { text, rc: *rc }) {
+            return (json!(result && a.result), a.changes, a.comment);
+        }
+    }
     if let Some((text, rc)) = watch {
         if *rc == 0 {
             changes.insert(

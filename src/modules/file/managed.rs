@@ -89,11 +89,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
             )))
         }
     };
-    let jinja = match a.template.as_deref() {
-        None | Some("") => false,
-        Some(t) if t.eq_ignore_ascii_case("jinja") => true,
-        Some(t) => return Err(err(format!("template `{t}` is not supported (only jinja)"))),
-    };
+    let jinja = jinja_template(chunk, a.template.as_deref())?;
     let extra = Extra {
         defaults: to_btree(a.defaults),
         context: to_btree(a.context),
@@ -108,20 +104,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
                 "'source' cannot be used in combination with 'contents'".into(),
             ))
         }
-        (Some(src), None) => {
-            let (rel, real) = pick_source(ctx.states_root, src).map_err(err)?;
-            if jinja {
-                let text = renderer()?
-                    .render_template_file(&rel, &extra)
-                    .map_err(|e| err(format!("cannot render {rel}: {e}")))?;
-                Some(text.into_bytes())
-            } else {
-                Some(
-                    std::fs::read(&real)
-                        .map_err(|e| err(format!("cannot read {}: {e}", real.display())))?,
-                )
-            }
-        }
+        (Some(src), None) => Some(read_source(chunk, ctx, src, jinja, &extra)?),
         (None, Some(c)) => {
             let mut text = contents_text(c).map_err(err)?;
             if a.contents_newline && !text.ends_with('\n') {
@@ -155,7 +138,44 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
     }))
 }
 
-fn to_btree(m: Option<serde_json::Map<String, Value>>) -> BTreeMap<String, Value> {
+/// Whether `template:` asks for Jinja (the only engine supported).
+pub(crate) fn jinja_template(chunk: &Chunk, template: Option<&str>) -> Result<bool, String> {
+    match template {
+        None | Some("") => Ok(false),
+        Some(t) if t.eq_ignore_ascii_case("jinja") => Ok(true),
+        Some(t) => Err(format!(
+            "{}: template `{t}` is not supported (only jinja)",
+            chunk.describe()
+        )),
+    }
+}
+
+/// The bytes of `src` (a `salt://` URL or a list of them: the first that
+/// exists), rendered through Jinja with the host's context when `jinja`.
+/// Shared by `file.managed` and `cmd.script`.
+pub(crate) fn read_source(
+    chunk: &Chunk,
+    ctx: &BuildCtx,
+    src: &Value,
+    jinja: bool,
+    extra: &Extra,
+) -> Result<Vec<u8>, String> {
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    let (rel, real) = pick_source(ctx.states_root, src).map_err(err)?;
+    if jinja {
+        let renderer = ctx
+            .renderer
+            .ok_or_else(|| err("template: jinja needs a renderer, and none is available".into()))?;
+        let text = renderer
+            .render_template_file(&rel, extra)
+            .map_err(|e| err(format!("cannot render {rel}: {e}")))?;
+        Ok(text.into_bytes())
+    } else {
+        std::fs::read(&real).map_err(|e| err(format!("cannot read {}: {e}", real.display())))
+    }
+}
+
+pub(crate) fn to_btree(m: Option<serde_json::Map<String, Value>>) -> BTreeMap<String, Value> {
     m.unwrap_or_default().into_iter().collect()
 }
 
