@@ -759,3 +759,122 @@ fn two_edits_of_one_file_in_one_run() {
     assert_eq!(v["results"][NODE]["executions"], 1, "{v}");
     assert_eq!(read_b64(fleet, &name), b"a=2\nb=2\n");
 }
+
+/// file.recurse through the binary: a salt:// tree with a jinja template,
+/// owner and modes; test=True shows exactly what the apply does; clean
+/// removes strays; a file dropped from the source (without clean) becomes
+/// a drift orphan that prune removes.
+#[test]
+fn recurse_mirrors_a_tree_through_the_binary() {
+    let fleet = Fleet::get();
+    let dir = fresh(fleet, "recurse");
+    let dst = format!("{dir}/app");
+    fleet.podman_exec_ok(NODE, "rm -rf /var/lib/halite");
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node3:\n    - tree\n");
+    let sls = |clean: bool| {
+        format!(
+            "app-tree:\n  file.recurse:\n    - name: {dst}\n    - source: salt://files/app\n    - template: jinja\n    - user: nobody\n    - dir_mode: 750\n    - file_mode: 640\n    - exclude_pat: '*.swp'\n    - clean: {clean}\n"
+        )
+    };
+    ws.write("states/tree.sls", &sls(true));
+    ws.write("states/files/app/app.conf", "host={{ grains['id'] }}\n");
+    ws.write("states/files/app/conf.d/extra.conf", "extra\n");
+    ws.write("states/files/app/notes.swp", "editor junk\n");
+    let tree = || {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!("cd '{dst}' 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do echo \"$f $(stat -c '%U %a' \"$f\")\"; done; true"),
+        )
+    };
+    let result = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no state results: {v}"))
+            .values()
+            .next()
+            .unwrap()
+            .clone()
+    };
+
+    let (out, predicted) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(tree(), "", "test=True changed nothing");
+    let predicted = result(&predicted);
+    assert!(predicted["result"].is_null(), "{predicted}");
+    let (out, applied) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let applied = result(&applied);
+    assert_eq!(applied["result"], true, "{applied}");
+    assert_eq!(
+        applied["changes"], predicted["changes"],
+        "test=True showed what the apply did"
+    );
+    assert_eq!(
+        tree(),
+        "./app.conf nobody 640\n./conf.d nobody 750\n./conf.d/extra.conf nobody 640\n"
+    );
+    assert_eq!(
+        fleet.podman_exec_ok(NODE, &format!("cat {dst}/app.conf")),
+        "host=node3\n"
+    );
+    let (out, again) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(result(&again)["changes"], json!({}), "{again}");
+
+    // Strays are cleaned, excluded names kept.
+    fleet.podman_exec_ok(
+        NODE,
+        &format!("mkdir -p {dst}/old && touch {dst}/old/x {dst}/stray {dst}/keep.swp"),
+    );
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        result(&v)["changes"]["removed"],
+        json!([format!("{dst}/old"), format!("{dst}/stray")]),
+        "{v}"
+    );
+    assert!(tree().contains("./keep.swp"), "{}", tree());
+    assert!(!tree().contains("stray"), "{}", tree());
+
+    // A file dropped from the source without clean: a drift orphan,
+    // and prune removes it (halite created it).
+    ws.write("states/tree.sls", &sls(false));
+    std::fs::remove_file(ws.path().join("states/files/app/conf.d/extra.conf")).unwrap();
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let orphans: Vec<&str> = v["results"][NODE]["drift"]["orphans"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no orphans: {v}"))
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        orphans,
+        [format!("{dst}/conf.d"), format!("{dst}/conf.d/extra.conf")],
+        "{v}"
+    );
+    let (out, v) = ws.halite_json(["node3", "state.apply", "prune=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!tree().contains("conf.d"), "{v}\n{}", tree());
+
+    // With clean, what is dropped from the source is removed in the same
+    // run and forgotten by the ledger: no orphan now, nothing gone later.
+    ws.write("states/tree.sls", &sls(true));
+    ws.write("states/files/app/sub/one.conf", "1\n");
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(tree().contains("./sub/one.conf"), "{v}");
+    std::fs::remove_dir_all(ws.path().join("states/files/app/sub")).unwrap();
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        result(&v)["changes"]["removed"],
+        json!([format!("{dst}/sub")]),
+        "{v}"
+    );
+    assert!(v["results"][NODE]["drift"].is_null(), "{v}");
+    let (out, v) = ws.halite_json(["node3", "state.drift"]);
+    assert_eq!(out.code, Some(0), "no drift left: {v}");
+    fleet.podman_exec_ok(NODE, &format!("rm -rf {dir} /var/lib/halite"));
+}

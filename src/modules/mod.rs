@@ -187,6 +187,15 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     fn managed(&self) -> Vec<Managed> {
         Vec::new()
     }
+
+    /// What this plan removes besides the absent resources of
+    /// [`managed`](Self::managed) (`file.recurse`'s `clean`): the ledger
+    /// forgets them (and, for a directory, what it held) once the state
+    /// succeeds, and they are not reported as orphans. Default: nothing.
+    fn removes(&self, plan: &Plan) -> Vec<crate::state::ledger::Resource> {
+        let _ = plan;
+        Vec::new()
+    }
 }
 
 /// A resource a state declares, as the drift ledger names it.

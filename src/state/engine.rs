@@ -822,8 +822,8 @@ fn ledger_events(
                     }
                 }
             }
-            Decision::Apply(_) => {
-                let lines: Vec<String> = managed
+            Decision::Apply(plan) => {
+                let mut lines: Vec<String> = managed
                     .iter()
                     .filter(|m| m.resource.recordable())
                     .map(|m| {
@@ -835,6 +835,11 @@ fn ledger_events(
                         }
                     })
                     .collect();
+                for r in st.function.removes(plan) {
+                    for e in ledger.covered(&r) {
+                        lines.push(ledger::event(None, &e.resource));
+                    }
+                }
                 if !lines.is_empty() {
                     ev.after.insert(i, lines.join("\n"));
                 }
@@ -863,11 +868,20 @@ fn entry_value(e: &ledger::Entry) -> Value {
 /// entries of the SLS applied count. Also the resources that cannot be
 /// ledgered (a tab or newline in their name).
 fn drift_value(ledger: &Ledger, book: &Gathered, states: &[State], target: &Target) -> Value {
-    let declared: BTreeSet<Resource> = states
+    let mut declared: BTreeSet<Resource> = states
         .iter()
         .flat_map(|s| s.function.managed())
         .map(|m| m.resource)
         .collect();
+    // What this run's plans remove is not left behind: not an orphan.
+    for s in states {
+        if let Decision::Apply(plan) = &s.decision {
+            for r in s.function.removes(plan) {
+                declared.extend(ledger.covered(&r).into_iter().map(|e| e.resource.clone()));
+            }
+        }
+    }
+
     let scope: Option<BTreeSet<String>> = match target {
         Target::Sls(names) => Some(
             states

@@ -235,6 +235,21 @@ impl Ledger {
         self.entries.iter().find(|e| &e.resource == r)
     }
 
+    /// The entries removing `r` removes: `r` itself and, for a file
+    /// (`rm -rf` of a directory), every path beneath it.
+    pub fn covered(&self, r: &Resource) -> Vec<&Entry> {
+        let under = format!("{}/", r.identity.trim_end_matches('/'));
+        self.entries
+            .iter()
+            .filter(|e| {
+                e.resource == *r
+                    || (r.kind == "file"
+                        && e.resource.kind == "file"
+                        && e.resource.identity.starts_with(&under))
+            })
+            .collect()
+    }
+
     /// The ledger file's text.
     pub fn render(&self) -> String {
         let mut s = format!("{HEADER}\n");
@@ -658,5 +673,32 @@ mod tests {
         assert!(g.complete && g.ledger().unwrap().entries.is_empty());
         // Output cut before the end line is not a copy.
         assert!(!Gathered::parse(&format!("{m} ledger file\n{HEADER}\n"), m).complete);
+    }
+
+    #[test]
+    fn removing_a_directory_covers_what_it_held() {
+        let mut l = Ledger::default();
+        for (k, n) in [
+            ("file", "/srv/app"),
+            ("file", "/srv/app/a"),
+            ("file", "/srv/apple"),
+            ("user", "/srv/app/x"),
+        ] {
+            l.upsert(e(k, n, "s", 1, true));
+        }
+        let names = |r: Resource| -> Vec<String> {
+            l.covered(&r)
+                .iter()
+                .map(|e| e.resource.identity.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(Resource::new("file", "/srv/app")),
+            ["/srv/app", "/srv/app/a"]
+        );
+        assert_eq!(
+            names(Resource::new("user", "/srv/app")),
+            Vec::<String>::new()
+        );
     }
 }

@@ -21,7 +21,7 @@
 use regex::Regex;
 
 /// Compile an fnmatch pattern into a regex matching the whole string.
-pub(super) fn compile(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::new(&translate(pattern)).map_err(|e| super::regex_reason(&e))
 }
 

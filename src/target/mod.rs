@@ -27,6 +27,12 @@
 
 mod compound;
 mod glob;
+
+/// Python `fnmatch` as a whole-string regex (Salt's glob semantics), for
+/// other places that take Salt globs (`file.recurse`'s `include_pat`).
+pub(crate) fn fnmatch(pattern: &str) -> Result<regex::Regex, String> {
+    glob::compile(pattern)
+}
 mod grain;
 
 use std::collections::BTreeMap;

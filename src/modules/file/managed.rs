@@ -138,6 +138,25 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
     }))
 }
 
+impl Managed {
+    /// A file with `content` and `perms`, nothing else declared
+    /// (`file.recurse`'s files).
+    pub(super) fn file(name: String, content: Vec<u8>, perms: Perms) -> Managed {
+        let sha256 = Some(data_encoding::HEXLOWER.encode(&Sha256::digest(&content)));
+        Managed {
+            name,
+            content: Some(content),
+            sha256,
+            perms,
+            dir_perms: Perms::default(),
+            makedirs: false,
+            backup: false,
+            replace: true,
+            create: true,
+        }
+    }
+}
+
 /// Whether `template:` asks for Jinja (the only engine supported).
 pub(crate) fn jinja_template(chunk: &Chunk, template: Option<&str>) -> Result<bool, String> {
     match template {

@@ -1,4 +1,4 @@
-//! The `file` state module: `file.managed`, `file.directory`,
+//! The `file` state module: `file.managed`, `file.recurse`, `file.directory`,
 //! `file.symlink`, `file.absent`, and the editing functions `file.replace`,
 //! `file.line`, `file.blockreplace` and `file.append`, with Salt's semantics.
 //!
@@ -12,6 +12,7 @@
 mod edit;
 mod managed;
 mod paths;
+mod recurse;
 mod simple;
 
 use super::{FnDef, ModuleDef};
@@ -45,6 +46,27 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "create",
             ],
             build: managed::build,
+        },
+        FnDef {
+            name: "recurse",
+            doc:
+                "Mirror a salt:// directory tree (files, optionally jinja; clean removes the rest).",
+            args: &[
+                "source",
+                "clean",
+                "template",
+                "context",
+                "defaults",
+                "user",
+                "group",
+                "dir_mode",
+                "file_mode",
+                "makedirs",
+                "include_empty",
+                "include_pat",
+                "exclude_pat",
+            ],
+            build: recurse::build,
         },
         FnDef {
             name: "directory",

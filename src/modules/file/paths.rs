@@ -18,6 +18,23 @@ pub enum SourceError {
 /// Resolve `salt://path[?saltenv=..]` under `root`: the root-relative path
 /// (what the template renderer takes) and the real file.
 pub fn resolve_salt_url(root: &Path, url: &str) -> Result<(String, PathBuf), SourceError> {
+    let (rel, real) = resolve(root, url)?;
+    if !real.is_file() {
+        return Err(SourceError::Missing);
+    }
+    Ok((rel, real))
+}
+
+/// As [`resolve_salt_url`], for a directory (`file.recurse`'s source).
+pub fn resolve_salt_dir(root: &Path, url: &str) -> Result<(String, PathBuf), SourceError> {
+    let (rel, real) = resolve(root, url)?;
+    if !real.is_dir() {
+        return Err(SourceError::Missing);
+    }
+    Ok((rel, real))
+}
+
+fn resolve(root: &Path, url: &str) -> Result<(String, PathBuf), SourceError> {
     let rest = url
         .strip_prefix("salt://")
         .ok_or(SourceError::Unsupported)?;
@@ -53,9 +70,6 @@ pub fn resolve_salt_url(root: &Path, url: &str) -> Result<(String, PathBuf), Sou
     let real_root = root.canonicalize().map_err(|_| SourceError::Missing)?;
     if !real.starts_with(&real_root) {
         return Err(SourceError::Escape);
-    }
-    if !real.is_file() {
-        return Err(SourceError::Missing);
     }
     Ok((rel, real))
 }

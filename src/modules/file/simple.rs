@@ -70,6 +70,17 @@ pub fn build_directory(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunct
     }))
 }
 
+impl Directory {
+    /// A directory with `perms` (`file.recurse`'s directories).
+    pub(super) fn new(name: String, perms: Perms, makedirs: bool) -> Directory {
+        Directory {
+            name,
+            perms,
+            makedirs,
+        }
+    }
+}
+
 impl StateFunction for Directory {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         crate::modules::Managed::present("file", &self.name)

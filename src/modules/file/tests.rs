@@ -11,7 +11,7 @@ use super::*;
 use crate::modules::{BuildCtx, Output, StateFunction};
 use crate::render::Renderer;
 
-fn chunk(function: &str, name: &str, args: Value) -> Chunk {
+pub(super) fn chunk(function: &str, name: &str, args: Value) -> Chunk {
     Chunk {
         id: name.into(),
         name: name.into(),
@@ -325,7 +325,7 @@ fn templates_render_with_grains_context_and_defaults() {
         .is_noop());
 }
 
-fn sh(script: &str) -> (String, i32) {
+pub(super) fn sh(script: &str) -> (String, i32) {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(script)

@@ -1,0 +1,551 @@
+//! `file.recurse`: a directory tree from `salt://` mirrored on the host, as
+//! Salt's: every source file becomes a managed file (optionally rendered
+//! through Jinja), every source directory a directory, and `clean: True`
+//! removes what the source does not have.
+//!
+//! It is a composite of the module's own `file.managed` and
+//! `file.directory`, so each path gets exactly their probe, plan and
+//! atomic write: the probes run in the one gather execution (one section
+//! per path), the plan is theirs combined on the controller (`test=True`
+//! shows every file's diff), the writes run in the one apply execution.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{json, Map};
+
+use super::managed::{jinja_template, read_source, to_btree, Managed};
+use super::paths::{resolve_salt_dir, SourceError};
+use super::simple::Directory;
+use super::{check_name, perms};
+use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::render::Extra;
+use crate::state::Chunk;
+use crate::transport::quote::quote;
+use crate::Value;
+
+/// Prefix of the lines the composite probe prints itself.
+const TAG: &str = "halite-recurse:";
+/// A source tree with more files is refused: every file is probed and
+/// written inside one execution each way.
+pub const MAX_FILES: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    source: String,
+    #[serde(default)]
+    clean: bool,
+    template: Option<String>,
+    context: Option<serde_json::Map<String, Value>>,
+    defaults: Option<serde_json::Map<String, Value>>,
+    user: Option<Value>,
+    group: Option<Value>,
+    dir_mode: Option<Value>,
+    file_mode: Option<Value>,
+    #[serde(default)]
+    makedirs: bool,
+    #[serde(default)]
+    include_empty: bool,
+    include_pat: Option<String>,
+    exclude_pat: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Recurse {
+    name: String,
+    /// The target directory first, then every directory before what it
+    /// holds: the order the apply creates them in.
+    children: Vec<(String, Box<dyn StateFunction>)>,
+    clean: bool,
+    /// Paths (relative to `name`) `clean` leaves alone.
+    exclude: Option<Regex>,
+}
+
+/// Salt's `include_pat` / `exclude_pat`: a glob (Python fnmatch, matched
+/// against the path relative to the source), or `E@` and a regex.
+fn pattern(chunk: &Chunk, which: &str, p: &Option<String>) -> Result<Option<Regex>, String> {
+    let Some(p) = p else { return Ok(None) };
+    let re = match p.strip_prefix("E@") {
+        Some(re) => Regex::new(re).map_err(|e| e.to_string()),
+        None => crate::target::fnmatch(p),
+    };
+    re.map(Some)
+        .map_err(|e| format!("{}: {which} `{p}`: {e}", chunk.describe()))
+}
+
+pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: Args = crate::modules::typed_args(chunk)?;
+    let name = check_name(chunk)?;
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    if name == "/" {
+        return Err(err("file.recurse will not manage / itself".into()));
+    }
+    let (rel, real) = resolve_salt_dir(ctx.states_root, &a.source).map_err(|e| {
+        err(match e {
+            SourceError::Missing => format!(
+                "source directory not found: {} (under {})",
+                a.source,
+                ctx.states_root.display()
+            ),
+            SourceError::Escape => format!("source {} is outside the states root", a.source),
+            SourceError::Unsupported => format!(
+                "source {} is not supported (only salt:// sources are)",
+                a.source
+            ),
+        })
+    })?;
+    let jinja = jinja_template(chunk, a.template.as_deref())?;
+    let extra = Extra {
+        defaults: to_btree(a.defaults),
+        context: to_btree(a.context),
+    };
+    let include = pattern(chunk, "include_pat", &a.include_pat)?;
+    let exclude = pattern(chunk, "exclude_pat", &a.exclude_pat)?;
+    let dir_perms = perms(chunk, &a.user, &a.group, &a.dir_mode)?;
+    let file_perms = perms(chunk, &a.user, &a.group, &a.file_mode)?;
+
+    let root = ctx
+        .states_root
+        .canonicalize()
+        .map_err(|e| err(format!("cannot read the states root: {e}")))?;
+    let mut entries = Vec::new();
+    walk(&root, &real, "", &mut entries).map_err(err)?;
+    let kept = |r: &str| {
+        include.as_ref().is_none_or(|re| re.is_match(r))
+            && exclude.as_ref().is_none_or(|re| !re.is_match(r))
+    };
+    let files: Vec<&String> = entries
+        .iter()
+        .filter(|(r, dir)| !dir && kept(r))
+        .map(|(r, _)| r)
+        .collect();
+    if files.len() > MAX_FILES {
+        return Err(err(format!(
+            "source {} has {} files, more than file.recurse manages in one state ({MAX_FILES})",
+            a.source,
+            files.len()
+        )));
+    }
+    // The directories to create: those holding a kept file, and with
+    // include_empty the others that are not excluded.
+    let mut dirs: BTreeSet<&str> = BTreeSet::new();
+    for f in &files {
+        let mut p = f.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            dirs.insert(parent);
+            p = parent;
+        }
+    }
+    let mut children: Vec<(String, Box<dyn StateFunction>)> = vec![(
+        name.clone(),
+        Box::new(Directory::new(name.clone(), dir_perms.clone(), a.makedirs)),
+    )];
+    for (r, is_dir) in &entries {
+        let path = format!("{name}/{r}");
+        if *is_dir {
+            let wanted = dirs.contains(r.as_str()) || (a.include_empty && exclude_ok(&exclude, r));
+            if wanted {
+                // makedirs: its parent is missing when planned, and
+                // created just before it in the same apply.
+                children.push((
+                    path.clone(),
+                    Box::new(Directory::new(path, dir_perms.clone(), true)),
+                ));
+            }
+        } else if kept(r) {
+            let url = Value::String(format!("salt://{rel}/{r}"));
+            let content = read_source(chunk, ctx, &url, jinja, &extra)?;
+            children.push((
+                path.clone(),
+                Box::new(Managed::file(path, content, file_perms.clone())),
+            ));
+        }
+    }
+    Ok(Box::new(Recurse {
+        name,
+        children,
+        clean: a.clean,
+        exclude,
+    }))
+}
+
+fn exclude_ok(exclude: &Option<Regex>, r: &str) -> bool {
+    exclude.as_ref().is_none_or(|re| !re.is_match(r))
+}
+
+/// Every file and directory under `dir` (following links, which must stay
+/// inside the states root), depth first, each directory before what it
+/// holds, names sorted: `(path relative to the source, is a directory)`.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, bool)>,
+) -> Result<(), String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let Some(n) = e.file_name().to_str().map(str::to_string) else {
+            return Err(format!("{}: a file name that is not UTF-8", dir.display()));
+        };
+        let path = e.path();
+        let real = path
+            .canonicalize()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !real.starts_with(root) {
+            return Err(format!("{} leads outside the states root", path.display()));
+        }
+        let r = if prefix.is_empty() {
+            n
+        } else {
+            format!("{prefix}/{n}")
+        };
+        if real.is_dir() {
+            out.push((r.clone(), true));
+            walk(root, &real, &r, out)?;
+        } else if real.is_file() {
+            out.push((r, false));
+        }
+    }
+    Ok(())
+}
+
+/// The composite probe's output: each child's (text, rc), and with
+/// `clean` every path under the target.
+struct Probed {
+    children: Vec<Option<(String, i32)>>,
+    listed: Option<Vec<String>>,
+}
+
+fn parse(text: &str, n: usize) -> Result<Probed, String> {
+    let mut p = Probed {
+        children: vec![None; n],
+        listed: None,
+    };
+    let mut buf = String::new();
+    let mut list: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        let Some(rest) = line.strip_prefix(TAG) else {
+            match &mut list {
+                Some(l) => l.push_str(line.trim_end()),
+                None => buf.push_str(line),
+            }
+            continue;
+        };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        match words.as_slice() {
+            ["child", _] => buf.clear(),
+            ["rc", i, rc] => {
+                let (Ok(i), Ok(rc)) = (i.parse::<usize>(), rc.parse::<i32>()) else {
+                    continue;
+                };
+                if i < n {
+                    p.children[i] = Some((std::mem::take(&mut buf), rc));
+                }
+            }
+            ["list"] => list = Some(String::new()),
+            ["end"] => {
+                let b64 = list.take().unwrap_or_default();
+                let raw = data_encoding::BASE64
+                    .decode(b64.as_bytes())
+                    .map_err(|e| format!("unexpected listing from the host: {e}"))?;
+                p.listed = Some(
+                    raw.split(|b| *b == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+impl StateFunction for Recurse {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        self.children
+            .iter()
+            .flat_map(|(_, c)| c.managed())
+            .collect()
+    }
+
+    fn removes(&self, plan: &Plan) -> Vec<crate::state::ledger::Resource> {
+        plan.data["remove"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|p| crate::state::ledger::Resource::new("file", p))
+            .collect()
+    }
+
+    fn probe(&self) -> String {
+        let mut s = String::new();
+        for (i, (_, c)) in self.children.iter().enumerate() {
+            s.push_str(&format!(
+                "printf '%s child {i}\\n' '{TAG}'\n(\n{}\n)\nprintf '%s rc {i} %d\\n' '{TAG}' $?\n",
+                c.probe()
+            ));
+        }
+        if self.clean {
+            // NUL-separated and base64-encoded: any file name survives.
+            s.push_str(&format!(
+                "printf '%s list\\n' '{TAG}'\nif [ -d {q} ]; then find {q} -mindepth 1 -print0 | base64; fi\nprintf '%s end\\n' '{TAG}'\n",
+                q = quote(&self.name)
+            ));
+        }
+        s
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let probed = parse(out.text, self.children.len())?;
+        let mut changes = Map::new();
+        let mut planned = Vec::new();
+        for (i, (path, c)) in self.children.iter().enumerate() {
+            let Some((text, rc)) = &probed.children[i] else {
+                return Err(format!(
+                    "the probe of {path} did not complete: {}",
+                    out.text.trim()
+                ));
+            };
+            let p = c.plan(Output { text, rc: *rc })?;
+            if !p.is_noop() {
+                changes.insert(path.clone(), Value::Object(p.changes.clone()));
+                planned.push(
+                    json!({"i": i, "changes": p.changes, "comment": p.comment, "data": p.data}),
+                );
+            }
+        }
+        let mut remove: Vec<String> = Vec::new();
+        if let Some(listed) = &probed.listed {
+            let declared: BTreeSet<&str> = self.children.iter().map(|(p, _)| p.as_str()).collect();
+            let prefix = format!("{}/", self.name);
+            let mut listed: Vec<&String> = listed.iter().collect();
+            listed.sort();
+            for path in listed {
+                let Some(r) = path.strip_prefix(&prefix) else {
+                    continue;
+                };
+                if declared.contains(path.as_str()) || !exclude_ok(&self.exclude, r) {
+                    continue;
+                }
+                // Inside a directory already being removed.
+                if remove
+                    .last()
+                    .is_some_and(|d| path.starts_with(&format!("{d}/")))
+                {
+                    continue;
+                }
+                remove.push(path.clone());
+            }
+        }
+        if !remove.is_empty() {
+            changes.insert("removed".into(), json!(remove));
+        }
+        if changes.is_empty() {
+            return Ok(Plan::noop(format!(
+                "The directory {} is in the correct state",
+                self.name
+            )));
+        }
+        Ok(Plan {
+            changes,
+            comment: format!("The directory {} is set to be changed", self.name),
+            data: json!({"children": planned, "remove": remove}),
+        })
+    }
+
+    fn apply(&self, plan: &Plan) -> String {
+        let mut s = String::new();
+        for c in plan.data["children"].as_array().into_iter().flatten() {
+            let Some((path, child)) = c["i"].as_u64().and_then(|i| self.children.get(i as usize))
+            else {
+                continue;
+            };
+            let p = Plan {
+                changes: c["changes"].as_object().cloned().unwrap_or_default(),
+                comment: c["comment"].as_str().unwrap_or("").to_string(),
+                data: c["data"].clone(),
+            };
+            s.push_str(&format!(
+                "(\n{}\n) || {{ echo {}; exit 1; }}\n",
+                child.apply(&p),
+                quote(&format!("failed at {path}"))
+            ));
+        }
+        for path in plan.data["remove"].as_array().into_iter().flatten() {
+            if let Some(path) = path.as_str() {
+                s.push_str(&format!("rm -rf -- {} || exit 1\n", quote(path)));
+            }
+        }
+        s
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if out.rc == 0 {
+            Applied {
+                result: true,
+                changes: plan.changes.clone(),
+                comment: format!("Recursively updated {}", self.name),
+            }
+        } else {
+            Applied {
+                result: false,
+                changes: Map::new(),
+                comment: format!(
+                    "Unable to manage directory {} (exit {}): {}",
+                    self.name,
+                    out.rc,
+                    out.text.trim()
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{chunk as file_chunk, sh};
+    use super::*;
+
+    fn chunk(name: &str, args: Value) -> Chunk {
+        file_chunk("recurse", name, args)
+    }
+
+    fn plan(f: &dyn StateFunction) -> Plan {
+        let (text, rc) = sh(&f.probe());
+        f.plan(Output { text: &text, rc }).unwrap()
+    }
+
+    /// Probe, plan, apply and re-plan against a real directory: the plan
+    /// lists exactly what the apply changes, clean removes the rest
+    /// (not what exclude_pat matches), and the second plan is a no-op.
+    #[test]
+    fn mirrors_a_tree_and_cleans_what_the_source_lacks() {
+        let states = tempfile::tempdir().unwrap();
+        let src = states.path().join("tree");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(src.join("empty")).unwrap();
+        std::fs::write(src.join("a.conf"), "a\n").unwrap();
+        std::fs::write(src.join("sub/b.conf"), "b\n").unwrap();
+        std::fs::write(src.join("skip.tmp"), "no\n").unwrap();
+        let host = tempfile::tempdir().unwrap();
+        let dst = host.path().join("dst").display().to_string();
+        let ctx = BuildCtx {
+            states_root: states.path(),
+            renderer: None,
+        };
+        let f = build(
+            &chunk(
+                &dst,
+                json!({"source": "salt://tree", "clean": true, "exclude_pat": "*.tmp", "file_mode": "0640"}),
+            ),
+            &ctx,
+        )
+        .unwrap();
+        let managed: Vec<String> = f
+            .managed()
+            .into_iter()
+            .map(|m| m.resource.identity)
+            .collect();
+        assert_eq!(
+            managed,
+            [
+                dst.clone(),
+                format!("{dst}/a.conf"),
+                format!("{dst}/sub"),
+                format!("{dst}/sub/b.conf")
+            ]
+        );
+
+        let p = plan(f.as_ref());
+        let keys: Vec<&String> = p.changes.keys().collect();
+        assert_eq!(keys.len(), 4, "{:?}", p.changes);
+        assert_eq!(p.changes[&format!("{dst}/a.conf")]["diff"], "New file");
+        let (text, rc) = sh(&f.apply(&p));
+        assert_eq!(rc, 0, "{text}");
+        assert_eq!(
+            std::fs::read_to_string(format!("{dst}/sub/b.conf")).unwrap(),
+            "b\n"
+        );
+        assert!(!Path::new(&format!("{dst}/skip.tmp")).exists());
+        assert!(!Path::new(&format!("{dst}/empty")).exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(format!("{dst}/a.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert!(plan(f.as_ref()).is_noop());
+
+        // Strays are removed (a directory once, with what it holds);
+        // excluded names are kept; a changed file is rewritten.
+        std::fs::create_dir_all(format!("{dst}/old/deeper")).unwrap();
+        std::fs::write(format!("{dst}/old/deeper/x"), "x").unwrap();
+        std::fs::write(format!("{dst}/stray"), "s").unwrap();
+        std::fs::write(format!("{dst}/keep.tmp"), "k").unwrap();
+        std::fs::write(format!("{dst}/a.conf"), "changed\n").unwrap();
+        let p = plan(f.as_ref());
+        assert_eq!(
+            p.changes["removed"],
+            json!([format!("{dst}/old"), format!("{dst}/stray")])
+        );
+        assert!(p.changes[&format!("{dst}/a.conf")]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("-changed"));
+        let (text, rc) = sh(&f.apply(&p));
+        assert_eq!(rc, 0, "{text}");
+        assert!(!Path::new(&format!("{dst}/old")).exists());
+        assert!(Path::new(&format!("{dst}/keep.tmp")).exists());
+        assert_eq!(
+            std::fs::read_to_string(format!("{dst}/a.conf")).unwrap(),
+            "a\n"
+        );
+        assert!(plan(f.as_ref()).is_noop());
+
+        // include_empty creates empty source directories too.
+        let f = build(
+            &chunk(&dst, json!({"source": "salt://tree", "include_empty": true, "include_pat": "E@\\.conf$"})),
+            &ctx,
+        )
+        .unwrap();
+        let p = plan(f.as_ref());
+        assert_eq!(
+            p.changes.keys().collect::<Vec<_>>(),
+            [&format!("{dst}/empty")]
+        );
+    }
+
+    #[test]
+    fn bad_sources_and_targets_are_errors() {
+        let states = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(states.path().join("tree")).unwrap();
+        std::fs::write(states.path().join("file"), "").unwrap();
+        let ctx = BuildCtx {
+            states_root: states.path(),
+            renderer: None,
+        };
+        let err = |name: &str, args: Value| build(&chunk(name, args), &ctx).err().unwrap();
+        assert!(err("/srv/x", json!({"source": "salt://nope"})).contains("not found"));
+        assert!(err("/srv/x", json!({"source": "salt://file"})).contains("not found"));
+        assert!(err("/srv/x", json!({"source": "salt://../etc"})).contains("outside"));
+        assert!(err("/", json!({"source": "salt://tree"})).contains("will not manage /"));
+        assert!(err("rel", json!({"source": "salt://tree"})).contains("absolute"));
+        assert!(err(
+            "/srv/x",
+            json!({"source": "salt://tree", "include_pat": "E@("})
+        )
+        .contains("include_pat"));
+        // A link in the source tree that leads out of the states root.
+        std::os::unix::fs::symlink("/etc", states.path().join("tree/etc")).unwrap();
+        assert!(err("/srv/x", json!({"source": "salt://tree"})).contains("outside the states root"));
+    }
+}
