@@ -58,6 +58,7 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: build_script,
         },
     ],
+    ledger: &[],
 };
 
 #[derive(Debug, Deserialize, Default)]

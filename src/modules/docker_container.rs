@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use sha2::{Digest, Sha256};
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
 use crate::functions::docker::{
     bare_id, check_container_name, engine_missing, image_ref, markers, message, prelude,
     select_engine, Engine,
@@ -88,6 +88,13 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: build_absent,
         },
     ],
+    ledger: &[LedgerKind {
+        kind: "container",
+        exists: |w| format!(
+            "{{ {{ command -v podman >/dev/null 2>&1 && podman container exists {w}; }} || {{ command -v docker >/dev/null 2>&1 && docker container inspect {w} >/dev/null 2>&1; }}; }}"
+        ),
+        prune: ("absent", |_| serde_json::json!({"force": true})),
+    }],
 };
 
 /// The label holding the desired configuration's JSON.

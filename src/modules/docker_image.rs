@@ -44,6 +44,7 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: build_absent,
         },
     ],
+    ledger: &[],
 };
 
 /// Where the SHA-256 of the archive last loaded for each image is recorded.

@@ -13,7 +13,7 @@ use serde_json::{json, Map};
 use super::user::{
     check_name, finish_with, parse_group, GroupEnt, Id, NameList, NumOrText, PATH_PRELUDE,
 };
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -34,6 +34,11 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: build_absent,
         },
     ],
+    ledger: &[LedgerKind {
+        kind: "group",
+        exists: |w| format!("getent group {w} >/dev/null 2>&1"),
+        prune: ("absent", |_| serde_json::json!({})),
+    }],
 };
 
 #[derive(Debug, Deserialize)]

@@ -47,6 +47,32 @@ pub const MODULES: &[ModuleDef] = &[
 pub struct ModuleDef {
     pub name: &'static str,
     pub functions: &'static [FnDef],
+    /// The kinds of resource its states record in the drift ledger.
+    pub ledger: &'static [LedgerKind],
+}
+
+/// A kind of resource the drift ledger records (`user`, `file`...): how
+/// the gather checks one still exists, and how prune removes one.
+pub struct LedgerKind {
+    pub kind: &'static str,
+    /// A `sh` test, true when the resource exists; `word` is a shell word
+    /// holding its identity (a quoted value or `"$var"`).
+    pub exists: fn(word: &str) -> String,
+    /// The inverse state prune runs: a function of this module, and its
+    /// arguments for an identity (the identity is the state's `name`).
+    pub prune: (&'static str, fn(identity: &str) -> Value),
+}
+
+/// The module recording `kind` in the ledger, and how.
+pub fn ledger_kind(kind: &str) -> Option<(&'static ModuleDef, &'static LedgerKind)> {
+    MODULES
+        .iter()
+        .find_map(|m| m.ledger.iter().find(|k| k.kind == kind).map(|k| (m, k)))
+}
+
+/// Every kind the ledger records.
+pub fn ledger_kinds() -> impl Iterator<Item = &'static LedgerKind> {
+    MODULES.iter().flat_map(|m| m.ledger.iter())
 }
 
 /// One state function.
@@ -260,4 +286,64 @@ pub fn lookup(module: &str, function: &str) -> Option<&'static FnDef> {
 pub fn typed_args<T: serde::de::DeserializeOwned>(chunk: &Chunk) -> Result<T, String> {
     serde_json::from_value(Value::Object(chunk.args.clone()))
         .map_err(|e| format!("{}: invalid arguments: {e}", chunk.describe()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ledger kind: one module records it, its existence test is
+    /// valid `sh` and answers for a resource that is not there, and its
+    /// prune state builds for an identity.
+    #[test]
+    fn ledger_kinds_are_unique_testable_and_prunable() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in ledger_kinds() {
+            assert!(seen.insert(k.kind), "{} recorded twice", k.kind);
+            let (m, _) = ledger_kind(k.kind).unwrap();
+            let test = (k.exists)(&crate::transport::quote::quote("/nonexistent/halite x"));
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("if {test}; then echo yes; else echo no; fi"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "no\n",
+                "{}: {test}",
+                k.kind
+            );
+            let (function, args) = k.prune;
+            let identity = if k.kind == "file" {
+                "/srv/x"
+            } else {
+                "halite-x"
+            };
+            let def = lookup(m.name, function)
+                .unwrap_or_else(|| panic!("{}: no {}.{function}", k.kind, m.name));
+            let chunk = Chunk {
+                id: "prune".into(),
+                name: identity.into(),
+                module: m.name.into(),
+                function: function.into(),
+                sls: "s".into(),
+                file: String::new(),
+                args: args(identity).as_object().cloned().unwrap_or_default(),
+                globals: Default::default(),
+                requisites: vec![],
+                order: Default::default(),
+            };
+            let ctx = BuildCtx {
+                states_root: Path::new("/nonexistent"),
+                renderer: None,
+            };
+            if let Err(e) = (def.build)(&chunk, &ctx) {
+                panic!("{}: {e}", k.kind);
+            }
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            ["container", "file", "group", "pkg", "service", "user"]
+        );
+    }
 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
 use crate::functions::pkg::{apt_errors, deb_cmp, parse_policy, APT_CHANGE, PRELUDE};
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
@@ -53,6 +53,13 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: |c, _| build(c, Kind::Purged),
         },
     ],
+    ledger: &[LedgerKind {
+        kind: "pkg",
+        exists: |w| format!(
+            "{{ if command -v dpkg-query >/dev/null 2>&1; then case $(dpkg-query -W -f='${{db:Status-Abbrev}}' {w} 2>/dev/null) in ii*|hi*) true;; *) false;; esac; elif command -v rpm >/dev/null 2>&1; then rpm -q {w} >/dev/null 2>&1; else false; fi; }}"
+        ),
+        prune: ("removed", |_| serde_json::json!({})),
+    }],
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,6 +60,7 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: build_absent,
         },
     ],
+    ledger: &[],
 };
 
 /// Where halite puts keyrings unless told otherwise.

@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Applied, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
 use crate::functions::service::CHECK;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -47,6 +47,13 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: |c, _| build(c, Kind::Disabled),
         },
     ],
+    ledger: &[LedgerKind {
+        kind: "service",
+        exists: |w| format!(
+            "{{ command -v systemctl >/dev/null 2>&1 && systemctl cat -- {w} >/dev/null 2>&1 || [ -x /etc/init.d/{w} ]; }}"
+        ),
+        prune: ("dead", |_| serde_json::json!({"enable": false})),
+    }],
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -50,6 +50,11 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: build_absent,
         },
     ],
+    ledger: &[LedgerKind {
+        kind: "user",
+        exists: |w| format!("getent passwd {w} >/dev/null 2>&1"),
+        prune: ("absent", |_| serde_json::json!({})),
+    }],
 };
 
 /// Salt shows this instead of a password hash.

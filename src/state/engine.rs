@@ -546,15 +546,12 @@ async fn run_reading_ledger(
         d["released"] = json!(let_go.iter().map(|e| entry_value(e)).collect::<Vec<_>>());
         let first_prune = states.len();
         for e in &remove {
-            let (module, function, args) = match e.resource.kind.as_str() {
-                "user" => ("user", "absent", json!({})),
-                "group" => ("group", "absent", json!({})),
-                "file" => ("file", "absent", json!({})),
-                "pkg" => ("pkg", "removed", json!({})),
-                "service" => ("service", "dead", json!({"enable": false})),
-                "container" => ("docker_container", "absent", json!({"force": true})),
-                _ => continue,
+            // The inverse state the kind's module names.
+            let Some((m, kind)) = modules::ledger_kind(&e.resource.kind) else {
+                continue;
             };
+            let (module, function) = (m.name, kind.prune.0);
+            let args = (kind.prune.1)(&e.resource.identity);
             let chunk = Chunk {
                 id: format!("prune {} {}", e.resource.kind, e.resource.identity),
                 name: e.resource.identity.clone(),

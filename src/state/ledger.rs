@@ -41,7 +41,8 @@ const VERSION: u32 = 1;
 /// A resource a state manages, as the ledger names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Resource {
-    /// `user`, `group`, `file`, `pkg`, `service`.
+    /// `user`, `group`, `file`, `pkg`, `service`, `container`: a module's
+    /// [`crate::modules::LedgerKind`].
     pub kind: String,
     /// The user or group name, the path, the package or service name.
     pub identity: String,
@@ -70,25 +71,14 @@ fn clean(s: &str) -> bool {
     !s.contains(['\t', '\n', '\r'])
 }
 
-/// The existence test for `kind`, `word` being a shell word (quoted value
-/// or `"$var"`). Unknown kinds (a newer halite's) count as existing, so
-/// they are reported, never silently forgotten.
+/// The existence test for `kind` (its module's, see
+/// [`crate::modules::LedgerKind`]), `word` being a shell word (quoted
+/// value or `"$var"`). Unknown kinds (a newer halite's) count as
+/// existing, so they are reported, never silently forgotten.
 fn exists_test(kind: &str, word: &str) -> String {
-    match kind {
-        "user" => format!("getent passwd {word} >/dev/null 2>&1"),
-        "group" => format!("getent group {word} >/dev/null 2>&1"),
-        "file" => format!("{{ [ -e {word} ] || [ -L {word} ]; }}"),
-        "pkg" => format!(
-            "{{ if command -v dpkg-query >/dev/null 2>&1; then case $(dpkg-query -W -f='${{db:Status-Abbrev}}' {word} 2>/dev/null) in ii*|hi*) true;; *) false;; esac; elif command -v rpm >/dev/null 2>&1; then rpm -q {word} >/dev/null 2>&1; else false; fi; }}"
-        ),
-        "container" => format!(
-            "{{ {{ command -v podman >/dev/null 2>&1 && podman container exists {word}; }} || {{ command -v docker >/dev/null 2>&1 && docker container inspect {word} >/dev/null 2>&1; }}; }}"
-        ),
-        "service" => format!(
-            "{{ command -v systemctl >/dev/null 2>&1 && systemctl cat -- {word} >/dev/null 2>&1 || [ -x /etc/init.d/{word} ]; }}"
-        ),
-        _ => "true".to_string(),
-    }
+    crate::modules::ledger_kind(kind)
+        .map(|(_, k)| (k.exists)(word))
+        .unwrap_or_else(|| "true".to_string())
 }
 
 /// One resource halite manages on the host.
@@ -312,8 +302,8 @@ pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
         s,
         "}} | sort -u | while IFS=\"$_ht_tab\" read -r _hk _hi; do\n[ -n \"$_hk\" ] || continue\ncase $_hk in"
     );
-    for kind in ["user", "group", "file", "pkg", "service", "container"] {
-        let _ = writeln!(s, "{kind}) {} ;;", exists_test(kind, "\"$_hi\""));
+    for k in crate::modules::ledger_kinds() {
+        let _ = writeln!(s, "{}) {} ;;", k.kind, (k.exists)("\"$_hi\""));
     }
     let _ = writeln!(
         s,

@@ -15,7 +15,7 @@ mod paths;
 mod recurse;
 mod simple;
 
-use super::{FnDef, ModuleDef};
+use super::{FnDef, LedgerKind, ModuleDef};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -147,6 +147,11 @@ pub const MODULE: ModuleDef = ModuleDef {
             build: simple::build_absent,
         },
     ],
+    ledger: &[LedgerKind {
+        kind: "file",
+        exists: |w| format!("{{ [ -e {w} ] || [ -L {w} ]; }}"),
+        prune: ("absent", |_| serde_json::json!({})),
+    }],
 };
 
 /// Files up to this size are sent back by the probe so that `plan` can
