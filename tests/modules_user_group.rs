@@ -338,3 +338,120 @@ fn group_present_members_drift_and_absent() {
     assert_eq!(getent(fleet, "group", "hlt-grp"), "");
     cleanup(fleet);
 }
+
+/// ssh_auth through the binary: the key is added to the user's
+/// authorized_keys (~/.ssh 0700, the file 0600, owned by the user and
+/// their group), other lines are kept, a changed comment rewrites only
+/// that line, test=True predicts each step, absent removes it, and a key
+/// dropped from the states is a drift orphan that prune removes.
+#[test]
+fn ssh_auth_manages_one_key_among_others() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    fleet.podman_exec(
+        NODE,
+        "userdel -r hlt-keys >/dev/null 2>&1; groupdel hlt-keys >/dev/null 2>&1; rm -rf /var/lib/halite; true",
+    );
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIHaliteTestKeyHaliteTestKeyHaliteTest01";
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node4:\n    - keys\n");
+    let sls = |comment: &str, key_state: bool| {
+        let mut s = "hlt-keys:\n  user.present:\n    - shell: /bin/sh\n".to_string();
+        if key_state {
+            s.push_str(&format!(
+                "deploy-key:\n  ssh_auth.present:\n    - name: ssh-ed25519 {KEY} {comment}\n    - user: hlt-keys\n    - options:\n      - no-port-forwarding\n    - require:\n      - user: hlt-keys\n"
+            ));
+        }
+        s
+    };
+    let key_state = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no results: {v}"))
+            .values()
+            .find(|s| s["__id__"] == "deploy-key")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let keys = || {
+        fleet.podman_exec_ok(
+            NODE,
+            "cat /home/hlt-keys/.ssh/authorized_keys 2>/dev/null; true",
+        )
+    };
+
+    ws.write("states/keys.sls", &sls("ci@example", true));
+    // The user does not exist yet: test=True cannot read its home, and
+    // says the key is decided once the user exists.
+    let (out, t) = ws.halite_json(["node4", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(key_state(&t)["result"].is_null(), "{t}");
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(key_state(&v)["changes"], json!({KEY: "New"}), "{v}");
+    let line = format!("no-port-forwarding ssh-ed25519 {KEY} ci@example\n");
+    assert_eq!(keys(), line);
+    assert_eq!(
+        fleet.podman_exec_ok(
+            NODE,
+            "stat -c '%U:%G %a' /home/hlt-keys/.ssh /home/hlt-keys/.ssh/authorized_keys"
+        ),
+        "hlt-keys:hlt-keys 700\nhlt-keys:hlt-keys 600\n"
+    );
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(key_state(&v)["changes"], json!({}), "{v}");
+
+    // Another key added by hand stays; a new comment rewrites only ours.
+    fleet.podman_exec_ok(
+        NODE,
+        "echo 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCother other@host' >> /home/hlt-keys/.ssh/authorized_keys",
+    );
+    ws.write("states/keys.sls", &sls("ops@example", true));
+    let (out, t) = ws.halite_json(["node4", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(key_state(&t)["changes"], json!({KEY: "Updated"}), "{t}");
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(key_state(&v)["changes"], key_state(&t)["changes"], "{v}");
+    assert_eq!(
+        keys(),
+        format!(
+            "no-port-forwarding ssh-ed25519 {KEY} ops@example\nssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCother other@host\n"
+        )
+    );
+
+    // Dropped from the states: an orphan; prune removes only that key.
+    ws.write("states/keys.sls", &sls("", false));
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        v["results"][NODE]["drift"]["orphans"][0]["name"],
+        format!("hlt-keys {KEY}"),
+        "{v}"
+    );
+    let (out, v) = ws.halite_json(["node4", "state.apply", "prune=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        keys(),
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCother other@host\n",
+        "{v}"
+    );
+    // absent of a key that is not there: nothing to do.
+    ws.write(
+        "states/keys.sls",
+        &format!("{KEY}:\n  ssh_auth.absent:\n    - user: hlt-keys\n"),
+    );
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        v["results"][NODE]["ret"]
+            .to_string()
+            .contains("already absent"),
+        "{v}"
+    );
+    fleet.podman_exec(
+        NODE,
+        "userdel -r hlt-keys >/dev/null 2>&1; rm -rf /var/lib/halite; true",
+    );
+}

@@ -23,6 +23,7 @@ pub mod group;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
+pub mod ssh_auth;
 pub mod user;
 
 use std::path::Path;
@@ -41,6 +42,7 @@ pub const MODULES: &[ModuleDef] = &[
     docker_image::MODULE,
     docker_container::MODULE,
     pkgrepo::MODULE,
+    ssh_auth::MODULE,
 ];
 
 /// A module: its name and functions.
@@ -59,7 +61,8 @@ pub struct LedgerKind {
     /// holding its identity (a quoted value or `"$var"`).
     pub exists: fn(word: &str) -> String,
     /// The inverse state prune runs: a function of this module, and its
-    /// arguments for an identity (the identity is the state's `name`).
+    /// arguments for an identity (the state's `name` is the identity,
+    /// unless the arguments give a `name`).
     pub prune: (&'static str, fn(identity: &str) -> Value),
 }
 
@@ -68,6 +71,29 @@ pub fn ledger_kind(kind: &str) -> Option<(&'static ModuleDef, &'static LedgerKin
     MODULES
         .iter()
         .find_map(|m| m.ledger.iter().find(|k| k.kind == kind).map(|k| (m, k)))
+}
+
+/// The inverse state prune runs for a ledger entry of `kind`: module,
+/// function, the state's name and its arguments.
+pub fn prune_state(
+    kind: &str,
+    identity: &str,
+) -> Option<(
+    &'static str,
+    &'static str,
+    String,
+    serde_json::Map<String, Value>,
+)> {
+    let (m, k) = ledger_kind(kind)?;
+    let mut args = match (k.prune.1)(identity) {
+        Value::Object(a) => a,
+        _ => serde_json::Map::new(),
+    };
+    let name = match args.remove("name") {
+        Some(Value::String(n)) => n,
+        _ => identity.to_string(),
+    };
+    Some((m.name, k.prune.0, name, args))
 }
 
 /// Every kind the ledger records.
@@ -313,22 +339,23 @@ mod tests {
                 "{}: {test}",
                 k.kind
             );
-            let (function, args) = k.prune;
-            let identity = if k.kind == "file" {
-                "/srv/x"
-            } else {
-                "halite-x"
+            let identity = match k.kind {
+                "file" => "/srv/x",
+                "ssh_auth" => "halite-x AAAAB3NzaC1yc2EAAAADAQABAAABAQC",
+                _ => "halite-x",
             };
-            let def = lookup(m.name, function)
-                .unwrap_or_else(|| panic!("{}: no {}.{function}", k.kind, m.name));
+            let (module, function, name, args) = prune_state(k.kind, identity).unwrap();
+            assert_eq!(module, m.name);
+            let def = lookup(module, function)
+                .unwrap_or_else(|| panic!("{}: no {module}.{function}", k.kind));
             let chunk = Chunk {
                 id: "prune".into(),
-                name: identity.into(),
+                name,
                 module: m.name.into(),
                 function: function.into(),
                 sls: "s".into(),
                 file: String::new(),
-                args: args(identity).as_object().cloned().unwrap_or_default(),
+                args,
                 globals: Default::default(),
                 requisites: vec![],
                 order: Default::default(),
@@ -343,7 +370,15 @@ mod tests {
         }
         assert_eq!(
             seen.into_iter().collect::<Vec<_>>(),
-            ["container", "file", "group", "pkg", "service", "user"]
+            [
+                "container",
+                "file",
+                "group",
+                "pkg",
+                "service",
+                "ssh_auth",
+                "user"
+            ]
         );
     }
 }

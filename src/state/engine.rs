@@ -547,19 +547,19 @@ async fn run_reading_ledger(
         let first_prune = states.len();
         for e in &remove {
             // The inverse state the kind's module names.
-            let Some((m, kind)) = modules::ledger_kind(&e.resource.kind) else {
+            let Some((module, function, name, args)) =
+                modules::prune_state(&e.resource.kind, &e.resource.identity)
+            else {
                 continue;
             };
-            let (module, function) = (m.name, kind.prune.0);
-            let args = (kind.prune.1)(&e.resource.identity);
             let chunk = Chunk {
                 id: format!("prune {} {}", e.resource.kind, e.resource.identity),
-                name: e.resource.identity.clone(),
+                name,
                 module: module.into(),
                 function: function.into(),
                 sls: e.sls.clone(),
                 file: String::new(),
-                args: args.as_object().cloned().unwrap_or_default(),
+                args,
                 globals: Default::default(),
                 requisites: Vec::new(),
                 order: Default::default(),

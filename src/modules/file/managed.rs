@@ -395,7 +395,7 @@ impl StateFunction for Managed {
 /// never sees a half-written file. `backup`: the replaced file is copied to
 /// [`BACKUP_DIR`] first. `guard`: shell lines run once the temporary file is
 /// written, before anything else changes (they may `fail`).
-pub(super) fn write_snippet(content: &[u8], perms: &Perms, backup: bool, guard: &str) -> String {
+pub(crate) fn write_snippet(content: &[u8], perms: &Perms, backup: bool, guard: &str) -> String {
     let b64 = encode_b64(content);
     let mut wrapped = String::with_capacity(b64.len() + b64.len() / 76 + 1);
     for chunk in b64.as_bytes().chunks(76) {

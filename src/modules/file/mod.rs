@@ -20,7 +20,7 @@ use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
 
-pub(crate) use managed::{jinja_template, read_source, to_btree};
+pub(crate) use managed::{jinja_template, read_source, to_btree, write_snippet};
 pub use paths::{resolve_salt_url, SourceError};
 
 pub const MODULE: ModuleDef = ModuleDef {
