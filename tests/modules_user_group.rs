@@ -455,3 +455,74 @@ fn ssh_auth_manages_one_key_among_others() {
         "userdel -r hlt-keys >/dev/null 2>&1; rm -rf /var/lib/halite; true",
     );
 }
+
+/// cron through the binary: a marked job is added to root's crontab next
+/// to a hand-made line, test=True predicts it, a new schedule rewrites it
+/// in place, and dropped from the states it is an orphan prune removes.
+#[test]
+fn cron_manages_one_marked_job() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    fleet.podman_exec_ok(
+        NODE,
+        "rm -rf /var/lib/halite; echo '0 * * * * /bin/true other' | crontab -u root -",
+    );
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node4:\n    - jobs\n");
+    let sls = |hour: u32| {
+        format!("/usr/local/bin/backup --all:\n  cron.present:\n    - identifier: backup\n    - minute: 15\n    - hour: {hour}\n    - comment: nightly\n")
+    };
+    let crontab = || fleet.podman_exec_ok(NODE, "crontab -l -u root");
+    let only = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no results: {v}"))
+            .values()
+            .next()
+            .cloned()
+            .unwrap()
+    };
+    ws.write("states/jobs.sls", &sls(2));
+    let (out, t) = ws.halite_json(["node4", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        crontab(),
+        "0 * * * * /bin/true other\n",
+        "test=True changed nothing"
+    );
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(only(&v)["changes"], only(&t)["changes"], "{v}");
+    assert_eq!(
+        only(&v)["changes"],
+        json!({"root": {"new": "15 2 * * * /usr/local/bin/backup --all"}})
+    );
+    assert_eq!(
+        crontab(),
+        "0 * * * * /bin/true other\n# nightly HALITE_CRON_IDENTIFIER:backup\n15 2 * * * /usr/local/bin/backup --all\n"
+    );
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(only(&v)["changes"], json!({}), "{v}");
+
+    ws.write("states/jobs.sls", &sls(3));
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(only(&v)["changes"]["root"]["updated"].is_string(), "{v}");
+    assert_eq!(
+        crontab(),
+        "0 * * * * /bin/true other\n# nightly HALITE_CRON_IDENTIFIER:backup\n15 3 * * * /usr/local/bin/backup --all\n"
+    );
+
+    ws.write("states/jobs.sls", "/tmp:\n  file.directory: []\n");
+    let (out, v) = ws.halite_json(["node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        v["results"][NODE]["drift"]["orphans"][0]["name"], "root backup",
+        "{v}"
+    );
+    let (out, v) = ws.halite_json(["node4", "state.apply", "prune=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(crontab(), "0 * * * * /bin/true other\n", "{v}");
+    fleet.podman_exec(NODE, "crontab -r -u root; rm -rf /var/lib/halite; true");
+}

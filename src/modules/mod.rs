@@ -16,6 +16,7 @@
 //! reach the shell only through [`crate::transport::quote`].
 
 pub mod cmd;
+pub mod cron;
 pub mod docker_container;
 pub mod docker_image;
 pub mod file;
@@ -43,6 +44,7 @@ pub const MODULES: &[ModuleDef] = &[
     docker_container::MODULE,
     pkgrepo::MODULE,
     ssh_auth::MODULE,
+    cron::MODULE,
 ];
 
 /// A module: its name and functions.
@@ -342,6 +344,7 @@ mod tests {
             let identity = match k.kind {
                 "file" => "/srv/x",
                 "ssh_auth" => "halite-x AAAAB3NzaC1yc2EAAAADAQABAAABAQC",
+                "cron" => "halite-x nightly backup",
                 _ => "halite-x",
             };
             let (module, function, name, args) = prune_state(k.kind, identity).unwrap();
@@ -372,6 +375,7 @@ mod tests {
             seen.into_iter().collect::<Vec<_>>(),
             [
                 "container",
+                "cron",
                 "file",
                 "group",
                 "pkg",
