@@ -336,11 +336,10 @@ impl StateFunction for Recurse {
                 if declared.contains(path.as_str()) || !exclude_ok(&self.exclude, r) {
                     continue;
                 }
-                // Inside a directory already being removed.
-                if remove
-                    .last()
-                    .is_some_and(|d| path.starts_with(&format!("{d}/")))
-                {
+                // Inside a directory already being removed (sorted, so it
+                // came first; not necessarily last: `old-x` sorts between
+                // `old` and `old/x`).
+                if remove.iter().any(|d| path.starts_with(&format!("{d}/"))) {
                     continue;
                 }
                 remove.push(path.clone());
@@ -490,12 +489,17 @@ mod tests {
         std::fs::create_dir_all(format!("{dst}/old/deeper")).unwrap();
         std::fs::write(format!("{dst}/old/deeper/x"), "x").unwrap();
         std::fs::write(format!("{dst}/stray"), "s").unwrap();
+        std::fs::write(format!("{dst}/old-x"), "s").unwrap();
         std::fs::write(format!("{dst}/keep.tmp"), "k").unwrap();
         std::fs::write(format!("{dst}/a.conf"), "changed\n").unwrap();
         let p = plan(f.as_ref());
         assert_eq!(
             p.changes["removed"],
-            json!([format!("{dst}/old"), format!("{dst}/stray")])
+            json!([
+                format!("{dst}/old"),
+                format!("{dst}/old-x"),
+                format!("{dst}/stray")
+            ])
         );
         assert!(p.changes[&format!("{dst}/a.conf")]["diff"]
             .as_str()
