@@ -689,10 +689,9 @@ impl Function for Version {
         for name in &self.names {
             if is_glob(name) {
                 globbed = true;
-                let Ok(glob) = globset::Glob::new(name) else {
+                let Ok(m) = crate::target::fnmatch(name) else {
                     continue;
                 };
-                let m = glob.compile_matcher();
                 for (p, v) in pkgs.iter().filter(|(p, _)| m.is_match(p.as_str())) {
                     ret.insert(p.clone(), json!(v.join(",")));
                 }

@@ -274,12 +274,13 @@ impl Assembler<'_, '_> {
                     ids.insert(id.clone());
                 }
                 Exclude::Sls(pattern) => {
-                    let glob = globset::Glob::new(pattern).map_err(|e| CompileError::Sls {
+                    // Salt matches with fnmatch, as everywhere.
+                    let glob = crate::target::fnmatch(pattern).map_err(|e| CompileError::Sls {
                         sls: origin.sls.clone(),
                         file: origin.file.clone(),
                         message: format!("invalid exclude pattern `{pattern}`: {e}"),
                     })?;
-                    sls_patterns.push(glob.compile_matcher());
+                    sls_patterns.push(glob);
                 }
             }
         }

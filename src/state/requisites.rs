@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 
-use globset::GlobMatcher;
 
 use super::compile::{RawReq, Target};
 use super::highstate::High;
@@ -108,17 +107,16 @@ fn indices(chunks: &[(Chunk, Vec<RawReq>)], pred: impl Fn(&Chunk) -> bool) -> Ve
 /// `_is_fnmatch_pattern`).
 enum Pattern {
     Literal(String),
-    Glob(GlobMatcher),
+    /// Python fnmatch, as Salt matches requisite globs.
+    Glob(regex::Regex),
 }
 
 impl Pattern {
     fn new(text: &str) -> Result<Pattern, String> {
         if text.contains(['*', '?', '[', ']']) {
-            let glob = globset::GlobBuilder::new(text)
-                .literal_separator(false)
-                .build()
+            let glob = crate::target::fnmatch(text)
                 .map_err(|e| format!("invalid requisite pattern `{text}`: {e}"))?;
-            Ok(Pattern::Glob(glob.compile_matcher()))
+            Ok(Pattern::Glob(glob))
         } else {
             Ok(Pattern::Literal(text.to_string()))
         }

@@ -29,7 +29,8 @@ mod compound;
 mod glob;
 
 /// Python `fnmatch` as a whole-string regex (Salt's glob semantics), for
-/// other places that take Salt globs (`file.recurse`'s `include_pat`).
+/// every other place that takes a Salt glob: requisites, `exclude: sls`,
+/// `pkg.version` names, `file.recurse`'s `include_pat` / `exclude_pat`.
 pub(crate) fn fnmatch(pattern: &str) -> Result<regex::Regex, String> {
     glob::compile(pattern)
 }
