@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 
-
 use super::compile::{RawReq, Target};
 use super::highstate::High;
 use super::{Chunk, CompileError, Kind};
