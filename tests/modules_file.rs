@@ -767,6 +767,8 @@ fn two_edits_of_one_file_in_one_run() {
 #[test]
 fn recurse_mirrors_a_tree_through_the_binary() {
     let fleet = Fleet::get();
+    // Both write node3's drift ledger: one at a time.
+    let _serial = fleet.serial();
     let dir = fresh(fleet, "recurse");
     let dst = format!("{dir}/app");
     fleet.podman_exec_ok(NODE, "rm -rf /var/lib/halite");
@@ -877,4 +879,99 @@ fn recurse_mirrors_a_tree_through_the_binary() {
     let (out, v) = ws.halite_json(["node3", "state.drift"]);
     assert_eq!(out.code, Some(0), "no drift left: {v}");
     fleet.podman_exec_ok(NODE, &format!("rm -rf {dir} /var/lib/halite"));
+}
+
+/// archive.extracted through the binary: a tar.gz from salt:// is
+/// unpacked once (test=True says so first), not again while it is
+/// unchanged, again when it changes (clean: the old files go), never when
+/// if_missing exists; owned as declared.
+#[test]
+fn archive_extracted_unpacks_once_per_archive() {
+    let fleet = Fleet::get();
+    // Both write node3's drift ledger: one at a time.
+    let _serial = fleet.serial();
+    let dir = fresh(fleet, "archive");
+    let dst = format!("{dir}/app");
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node3:\n    - app\n");
+    let pack = |files: &[(&str, &str)]| {
+        let src = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            let p = src.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        std::fs::create_dir_all(ws.path().join("states/files")).unwrap();
+        let ok = Command::new("tar")
+            .arg("-czf")
+            .arg(ws.path().join("states/files/app.tar.gz"))
+            .arg("-C")
+            .arg(src.path())
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    ws.write(
+        "states/app.sls",
+        &format!("{dst}:\n  archive.extracted:\n    - source: salt://files/app.tar.gz\n    - user: nobody\n    - clean: True\n"),
+    );
+    let tree = || {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!("cd '{dst}' 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do echo \"$f $(stat -c %U \"$f\")\"; done; true"),
+        )
+    };
+    let only = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no results: {v}"))
+            .values()
+            .next()
+            .cloned()
+            .unwrap()
+    };
+    pack(&[("bin/run", "#!/bin/sh\necho v1\n"), ("VERSION", "1\n")]);
+    let (out, t) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(only(&t)["result"].is_null(), "{t}");
+    assert_eq!(tree(), "", "test=True changed nothing");
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(only(&v)["changes"], only(&t)["changes"], "{v}");
+    assert_eq!(tree(), "./VERSION nobody\n./bin nobody\n./bin/run nobody\n");
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(only(&v)["changes"], json!({}), "unchanged archive: {v}");
+
+    // A new archive: extracted again, clean drops what it no longer has.
+    pack(&[("bin/run2", "#!/bin/sh\necho v2\n"), ("VERSION", "2\n")]);
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        only(&v)["comment"].as_str().unwrap().contains("extracted"),
+        "{v}"
+    );
+    assert_eq!(
+        tree(),
+        "./VERSION nobody\n./bin nobody\n./bin/run2 nobody\n"
+    );
+
+    // if_missing: an existing path means never extract.
+    pack(&[("VERSION", "3\n")]);
+    ws.write(
+        "states/app.sls",
+        &format!("{dst}:\n  archive.extracted:\n    - source: salt://files/app.tar.gz\n    - if_missing: {dst}/VERSION\n"),
+    );
+    let (out, v) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(only(&v)["changes"], json!({}), "{v}");
+    assert_eq!(
+        fleet.podman_exec_ok(NODE, &format!("cat {dst}/VERSION")),
+        "2\n"
+    );
+    fleet.podman_exec_ok(
+        NODE,
+        &format!("rm -rf {dir} /var/cache/halite/archive /var/lib/halite"),
+    );
 }

@@ -292,15 +292,11 @@ impl StateFunction for Present {
             Some(a) => {
                 s.push_str(
                     "h_t=$(mktemp \"${TMPDIR:-/var/tmp}/halite-image.XXXXXX\") || exit\n\
-                     trap 'rm -f \"$h_t\"' EXIT\n\
-                     base64 -d >\"$h_t\" <<'HALITE_EOF' || exit\n",
+                     trap 'rm -f \"$h_t\"' EXIT\n",
                 );
-                let b64 = crate::modules::file::encode_b64(&a.bytes);
-                for line in b64.as_bytes().chunks(76) {
-                    s.push_str(std::str::from_utf8(line).unwrap_or_default());
-                    s.push('\n');
-                }
-                s.push_str("HALITE_EOF\n");
+                s.push_str(&crate::modules::file::b64_heredoc(
+                    &a.bytes, "\"$h_t\"", "exit",
+                ));
                 // "Loaded image: x", "Loaded image(s): x,y", "Loaded image ID: sha256:..".
                 s.push_str(&format!(
                     "h_out=$(\"$h_engine\" load -i \"$h_t\" 2>&1) || {{ printf '%s\\n' \"$h_out\"; exit 1; }}\n\

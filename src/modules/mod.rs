@@ -15,6 +15,7 @@
 //! Adding a module is one file here and one line in [`MODULES`]. Values
 //! reach the shell only through [`crate::transport::quote`].
 
+pub mod archive;
 pub mod cmd;
 pub mod cron;
 pub mod docker_container;
@@ -45,6 +46,7 @@ pub const MODULES: &[ModuleDef] = &[
     pkgrepo::MODULE,
     ssh_auth::MODULE,
     cron::MODULE,
+    archive::MODULE,
 ];
 
 /// A module: its name and functions.

@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::paths::{resolve_salt_url, SourceError};
 use super::{
-    check_name, diff_text, encode_b64, mkdirs_function, parse_facts, perms, probe_snippet, Kind,
-    Perms,
+    check_name, diff_text, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms,
 };
 use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
 use crate::render::Extra;
@@ -396,19 +395,11 @@ impl StateFunction for Managed {
 /// [`BACKUP_DIR`] first. `guard`: shell lines run once the temporary file is
 /// written, before anything else changes (they may `fail`).
 pub(crate) fn write_snippet(content: &[u8], perms: &Perms, backup: bool, guard: &str) -> String {
-    let b64 = encode_b64(content);
-    let mut wrapped = String::with_capacity(b64.len() + b64.len() / 76 + 1);
-    for chunk in b64.as_bytes().chunks(76) {
-        wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        wrapped.push('\n');
-    }
     let mut s = String::from(
         "tmp=$(mktemp \"$d/.halite.XXXXXX\") || exit 1\n\
-         fail() { rm -f -- \"$tmp\"; exit 1; }\n\
-         base64 -d > \"$tmp\" <<'HALITE_EOF' || fail\n",
+         fail() { rm -f -- \"$tmp\"; exit 1; }\n",
     );
-    s.push_str(&wrapped);
-    s.push_str("HALITE_EOF\n");
+    s.push_str(&super::b64_heredoc(content, "\"$tmp\"", "fail"));
     s.push_str(guard);
     // A replaced file keeps its owner and mode unless declared; a new
     // one gets the umask's mode, not mktemp's 0600.

@@ -343,6 +343,21 @@ pub fn encode_b64(bytes: &[u8]) -> String {
     data_encoding::BASE64.encode(bytes)
 }
 
+/// Shell lines decoding `bytes`, shipped inside a script as base64 in a
+/// quoted here-document, into `dest` (a shell word), running `on_fail` if
+/// that fails: how file contents, image and tar archives reach a host.
+pub fn b64_heredoc(bytes: &[u8], dest: &str, on_fail: &str) -> String {
+    let b64 = encode_b64(bytes);
+    let mut s = String::with_capacity(b64.len() + b64.len() / 76 + 64);
+    s.push_str(&format!("base64 -d > {dest} <<'HALITE_EOF' || {on_fail}\n"));
+    for line in b64.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(line).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str("HALITE_EOF\n");
+    s
+}
+
 /// A mode as Salt accepts it: `644`, `'0644'`, `'0o644'` (YAML ints are
 /// read as their digits, as Salt does).
 pub fn parse_mode(v: &Value) -> Result<u32, String> {
