@@ -798,3 +798,95 @@ report:
     assert!(s["reload"].2.contains("exit code 3"), "{v}");
     fleet.podman_exec_ok("node1", "rm -rf /srv/halite-cmd");
 }
+
+/// The newer modules keep the speed rule: once converged, a run of
+/// file.recurse, archive.extracted, ssh_auth, cron and cmd.wait states is
+/// one execution, changes nothing, and test=True agrees.
+#[test]
+fn newer_modules_converge_to_one_execution() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec(
+        "node1",
+        "rm -rf /srv/halite-newer /var/cache/halite/archive; userdel -r hlt-newer >/dev/null 2>&1; crontab -r -u root >/dev/null 2>&1; true",
+    );
+    let ws = workspace(
+        fleet,
+        r#"
+{% set root = '/srv/halite-newer' %}
+{{ root }}/tree:
+  file.recurse:
+    - source: salt://files/tree
+    - makedirs: True
+    - clean: True
+{{ root }}/app:
+  archive.extracted:
+    - source: salt://files/app.tar.gz
+hlt-newer:
+  user.present: []
+key:
+  ssh_auth.present:
+    - name: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaliteNewerModulesKey0001 newer
+    - user: hlt-newer
+    - require:
+      - user: hlt-newer
+/usr/local/bin/halite-newer:
+  cron.present:
+    - special: '@daily'
+reload:
+  cmd.wait:
+    - name: echo reloaded
+    - watch:
+      - file: {{ root }}/tree
+"#,
+    );
+    ws.write("states/files/tree/a.conf", "a\n");
+    ws.write("states/files/tree/sub/b.conf", "b {{ grains['id'] }}\n");
+    let src = ws.path().join("states/files/appsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("VERSION"), "1\n").unwrap();
+    let ok = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(ws.path().join("states/files/app.tar.gz"))
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+
+    let (code, first) = run(&ws, &["node1", "state.apply"]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(
+        changed(&first),
+        [
+            "/srv/halite-newer/app",
+            "/srv/halite-newer/tree",
+            "/usr/local/bin/halite-newer",
+            "hlt-newer",
+            "key",
+            "reload"
+        ],
+        "{first}"
+    );
+    for args in [
+        &["node1", "state.apply"][..],
+        &["node1", "state.apply", "test=True"][..],
+    ] {
+        let (code, again) = run(&ws, args);
+        assert_eq!(code, 0, "{again}");
+        for (id, (result, changed, comment)) in states(&again) {
+            assert_eq!(result, Value::Bool(true), "{id}: {comment}");
+            assert!(!changed, "{id} changed again: {again}");
+        }
+        assert_eq!(
+            again["results"]["node1"]["executions"].as_u64(),
+            Some(1),
+            "{args:?}: {again}"
+        );
+    }
+    fleet.podman_exec(
+        "node1",
+        "rm -rf /srv/halite-newer /var/cache/halite/archive /var/lib/halite; userdel -r hlt-newer >/dev/null 2>&1; crontab -r -u root >/dev/null 2>&1; true",
+    );
+}
