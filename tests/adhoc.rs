@@ -575,3 +575,60 @@ fn staged_drill_stops_at_a_bad_canary_and_resumes() {
         assert_eq!(fleet.drill_version(n).as_deref(), Some("1.1"), "{n}");
     }
 }
+
+/// The read-only file and disk functions on real hosts: one execution
+/// each, answers matching what the host itself says.
+#[test]
+fn file_and_disk_functions_answer_from_the_host() {
+    let fleet = Fleet::get();
+    let ws = fleet.workspace();
+    let want = fleet.podman_exec_ok("node1", "sha256sum < /etc/hostname | cut -d' ' -f1");
+    let (code, v) = run(
+        &ws,
+        &["-L", "node1,node2", "file.get_hash", "/etc/hostname"],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"]["node1"]["ret"], want.trim(), "{v}");
+    assert_eq!(v["results"]["node1"]["executions"], 1, "{v}");
+    assert_ne!(
+        v["results"]["node1"]["ret"], v["results"]["node2"]["ret"],
+        "{v}"
+    );
+
+    let (code, v) = run(&ws, &["node1", "file.read", "/etc/os-release"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["results"]["node1"]["ret"]
+            .as_str()
+            .unwrap()
+            .contains("ID=debian"),
+        "{v}"
+    );
+    let (code, v) = run(&ws, &["node1", "file.stats", "/etc/shadow"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"]["node1"]["ret"]["group"], "shadow", "{v}");
+    assert_eq!(v["results"]["node1"]["ret"]["mode"], "0640", "{v}");
+    let (code, v) = run(&ws, &["node1", "file.file_exists", "/etc/halite-nope"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"]["node1"]["ret"], false, "{v}");
+    // A failure is the host's words and exit code 1.
+    let (code, v) = run(&ws, &["node1", "file.read", "/etc/halite-nope"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        v["results"]["node1"]["ret"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{v}"
+    );
+
+    let (code, v) = run(&ws, &["node1", "disk.usage"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["results"]["node1"]["ret"]["/"]["capacity"]
+            .as_str()
+            .unwrap()
+            .ends_with('%'),
+        "{v}"
+    );
+}

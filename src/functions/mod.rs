@@ -7,7 +7,9 @@
 //! `FUNCTIONS` list; adding a module is one line in [`MODULES`].
 
 pub mod cmd;
+pub mod disk;
 pub mod docker;
+pub mod file;
 pub mod grains;
 pub mod pillar;
 pub mod pkg;
@@ -31,6 +33,8 @@ pub const MODULES: &[&[Spec]] = &[
     pkg::FUNCTIONS,
     service::FUNCTIONS,
     docker::FUNCTIONS,
+    file::FUNCTIONS,
+    disk::FUNCTIONS,
     state::FUNCTIONS,
     sys::FUNCTIONS,
 ];
