@@ -168,6 +168,9 @@ pub(crate) fn jinja_template(chunk: &Chunk, template: Option<&str>) -> Result<bo
     }
 }
 
+/// The largest `salt://` source a state ships (as the archive modules).
+pub const SOURCE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// The bytes of `src` (a `salt://` URL or a list of them: the first that
 /// exists), rendered through Jinja with the host's context when `jinja`.
 /// Shared by `file.managed` and `cmd.script`.
@@ -180,6 +183,15 @@ pub(crate) fn read_source(
 ) -> Result<Vec<u8>, String> {
     let err = |m: String| format!("{}: {m}", chunk.describe());
     let (rel, real) = pick_source(ctx.states_root, src).map_err(err)?;
+    // Content travels inside the apply execution.
+    let size = std::fs::metadata(&real)
+        .map_err(|e| err(format!("cannot read {}: {e}", real.display())))?
+        .len();
+    if size > SOURCE_LIMIT {
+        return Err(err(format!(
+            "{rel} is {size} bytes; files travel inside the apply execution and may be at most {SOURCE_LIMIT} bytes"
+        )));
+    }
     if jinja {
         let renderer = ctx
             .renderer

@@ -287,6 +287,13 @@ fn salt_sources_stay_under_the_root() {
         resolve_salt_url(&root, "salt://app/./conf").unwrap().0,
         "app/conf"
     );
+    // Too big to ship inside the apply execution (a sparse file).
+    std::fs::File::create(root.join("app/huge"))
+        .unwrap()
+        .set_len(managed::SOURCE_LIMIT + 1)
+        .unwrap();
+    let e = b(json!("salt://app/huge")).unwrap_err();
+    assert!(e.contains("may be at most"), "{e}");
 }
 
 #[test]
