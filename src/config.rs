@@ -10,6 +10,7 @@
 //! timeout: 300                # seconds per command
 //! connect_attempts: 3
 //! grains_ttl: 3600            # seconds
+//! keep_jobs: 24               # hours a job record is kept (0: forever)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ struct ProjectFile {
     state_output: Option<crate::output::highstate::StateOutput>,
     state_verbose: Option<bool>,
     max_handshakes: Option<usize>,
+    keep_jobs: Option<u64>,
 }
 
 /// SSH handshakes in flight at once unless said otherwise: well under
@@ -62,6 +64,9 @@ pub struct Settings {
     pub state_verbose: bool,
     /// SSH handshakes in flight at once (connection pacing).
     pub max_handshakes: usize,
+    /// Job records older than this are removed when a run starts (Salt's
+    /// `keep_jobs`, in hours in the file; `None`: keep them all).
+    pub keep_jobs: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +158,10 @@ impl Settings {
             state_output: file.state_output.unwrap_or_default(),
             state_verbose: file.state_verbose.unwrap_or(true),
             max_handshakes: file.max_handshakes.unwrap_or(DEFAULT_MAX_HANDSHAKES),
+            keep_jobs: match file.keep_jobs.unwrap_or(24) {
+                0 => None,
+                h => Some(Duration::from_secs(h * 3600)),
+            },
             file: path,
         })
     }

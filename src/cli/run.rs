@@ -219,6 +219,13 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
 
     let jid = new_jid(start);
     let cache = JobCache::new(&p.settings.cache_dir);
+    if let Some(keep) = p.settings.keep_jobs {
+        match cache.prune(keep, SystemTime::now()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("job cache: removed {n} job(s) older than keep_jobs"),
+            Err(e) => output::warn(&format!("job cache: {e}")),
+        }
+    }
     let mut record = JobRecord {
         jid: jid.clone(),
         started: humantime::format_rfc3339_seconds(start).to_string(),

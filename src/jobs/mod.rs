@@ -226,6 +226,50 @@ impl JobCache {
         serde_json::from_slice(&text).map_err(|source| JobError::Corrupt { path, source })
     }
 
+    /// Remove the records (and logs) of jobs that ended more than `keep`
+    /// before `now` (Salt's `keep_jobs`), never one whose controller is
+    /// still running it. Returns how many jobs were removed.
+    pub fn prune(&self, keep: std::time::Duration, now: SystemTime) -> Result<usize, JobError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(JobError::Io {
+                    action: "read",
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
+        let mut removed = 0;
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(jid) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if jid.is_empty() || !jid.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > keep));
+            if !old {
+                continue;
+            }
+            if let Ok(r) = self.load_record(jid) {
+                if r.status == JobStatus::Running && r.pid.is_some_and(process_alive) {
+                    continue;
+                }
+            }
+            let _ = std::fs::remove_file(self.log_path(jid));
+            if std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Every stored job, oldest first. Unreadable records are skipped.
     pub fn list(&self) -> Result<Vec<JobRecord>, JobError> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -299,5 +343,23 @@ mod tests {
             cache.load("../etc"),
             Err(JobError::NotFound { .. })
         ));
+
+        // keep_jobs: a record older than the limit goes, with its log; a
+        // young one and one still running stay.
+        let later = SystemTime::now() + std::time::Duration::from_secs(2 * 3600);
+        let hour = std::time::Duration::from_secs(3600);
+        std::fs::write(cache.log_path(&a), "{}\n").unwrap();
+        let running = JobRecord {
+            jid: "20231114221320000002".into(),
+            status: JobStatus::Running,
+            pid: Some(std::process::id()),
+            ..rec.clone()
+        };
+        cache.save(&running).unwrap();
+        assert_eq!(cache.prune(3 * hour, later).unwrap(), 0);
+        assert_eq!(cache.prune(hour, later).unwrap(), 1);
+        assert!(matches!(cache.load(&a), Err(JobError::NotFound { .. })));
+        assert!(!cache.log_path(&a).exists());
+        assert_eq!(cache.list().unwrap().len(), 1, "the running job stays");
     }
 }
