@@ -576,10 +576,10 @@ fn staged_drill_stops_at_a_bad_canary_and_resumes() {
     }
 }
 
-/// The read-only file and disk functions on real hosts: one execution
-/// each, answers matching what the host itself says.
+/// The read-only file, status and disk functions on real hosts: one
+/// execution each, answers matching what the host itself says.
 #[test]
-fn file_and_disk_functions_answer_from_the_host() {
+fn file_status_and_disk_functions_answer_from_the_host() {
     let fleet = Fleet::get();
     let ws = fleet.workspace();
     let want = fleet.podman_exec_ok("node1", "sha256sum < /etc/hostname | cut -d' ' -f1");
@@ -619,6 +619,22 @@ fn file_and_disk_functions_answer_from_the_host() {
             .as_str()
             .unwrap()
             .contains("not a regular file"),
+        "{v}"
+    );
+
+    let (code, v) = run(&ws, &["node1", "status.loadavg"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["results"]["node1"]["ret"]["15-min"].is_f64(), "{v}");
+    let (code, v) = run(&ws, &["node1", "status.uptime"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["results"]["node1"]["ret"]["since_t"].as_i64().unwrap() > 1_600_000_000,
+        "{v}"
+    );
+    let (code, v) = run(&ws, &["node1", "status.meminfo"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["results"]["node1"]["ret"]["MemTotal"]["unit"], "kB",
         "{v}"
     );
 

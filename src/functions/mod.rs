@@ -15,6 +15,7 @@ pub mod pillar;
 pub mod pkg;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod sys;
 pub mod test;
 
@@ -35,6 +36,7 @@ pub const MODULES: &[&[Spec]] = &[
     docker::FUNCTIONS,
     file::FUNCTIONS,
     disk::FUNCTIONS,
+    status::FUNCTIONS,
     state::FUNCTIONS,
     sys::FUNCTIONS,
 ];
