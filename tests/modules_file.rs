@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use halite::modules::{lookup, BuildCtx, Output, Plan, StateFunction};
 use halite::render::Renderer;
-use halite::state::{Chunk, Order};
+use halite::state::Chunk;
 use harness::Fleet;
 use serde_json::{json, Value};
 
@@ -23,16 +23,9 @@ const BASE: &str = "/srv/halite-file-tests";
 
 fn chunk(function: &str, name: &str, args: Value) -> Chunk {
     Chunk {
-        id: name.into(),
-        name: name.into(),
-        module: "file".into(),
-        function: function.into(),
         sls: "t".into(),
         file: "t.sls".into(),
-        args: args.as_object().cloned().unwrap_or_default(),
-        globals: Default::default(),
-        requisites: vec![],
-        order: Order::Auto,
+        ..Chunk::standalone("file", function, name, args)
     }
 }
 

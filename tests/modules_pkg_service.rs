@@ -10,7 +10,7 @@
 mod harness;
 
 use halite::modules::{lookup, Applied, BuildCtx, Output, Plan, StateFunction};
-use halite::state::{Chunk, Order};
+use halite::state::Chunk;
 use harness::Fleet;
 use serde_json::{json, Value};
 
@@ -18,16 +18,9 @@ const NODE: &str = "node2";
 
 fn state(module: &str, function: &str, name: &str, args: Value) -> Box<dyn StateFunction> {
     let chunk = Chunk {
-        id: name.into(),
-        name: name.into(),
-        module: module.into(),
-        function: function.into(),
         sls: "t".into(),
         file: "t.sls".into(),
-        args: args.as_object().cloned().unwrap_or_default(),
-        globals: Default::default(),
-        requisites: vec![],
-        order: Order::Auto,
+        ..Chunk::standalone(module, function, name, args)
     };
     let ctx = BuildCtx {
         states_root: std::path::Path::new("/nonexistent"),

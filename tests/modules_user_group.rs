@@ -27,16 +27,9 @@ fn serial() -> MutexGuard<'static, ()> {
 
 fn state(module: &str, function: &str, name: &str, args: Value) -> Box<dyn StateFunction> {
     let chunk = Chunk {
-        id: name.into(),
-        name: name.into(),
-        module: module.into(),
-        function: function.into(),
         sls: "t".into(),
         file: "t.sls".into(),
-        args: args.as_object().cloned().unwrap_or_default(),
-        globals: Default::default(),
-        requisites: vec![],
-        order: halite::state::Order::Auto,
+        ..Chunk::standalone(module, function, name, args)
     };
     let ctx = BuildCtx {
         states_root: std::path::Path::new("/nonexistent"),

@@ -247,15 +247,9 @@ mod tests {
     fn chunk(name: &str, args: Value) -> Chunk {
         Chunk {
             id: "a".into(),
-            name: name.into(),
-            module: "archive".into(),
-            function: "extracted".into(),
             sls: "t".into(),
             file: "t.sls".into(),
-            args: args.as_object().cloned().unwrap_or_default(),
-            globals: Default::default(),
-            requisites: vec![],
-            order: crate::state::Order::Auto,
+            ..Chunk::standalone("archive", "extracted", name, args)
         }
     }
 

@@ -283,16 +283,9 @@ mod tests {
 
     fn chunk(name: &str, args: Value) -> Chunk {
         Chunk {
-            id: name.into(),
-            name: name.into(),
-            module: "cmd".into(),
-            function: "run".into(),
             sls: "t".into(),
             file: "t.sls".into(),
-            args: args.as_object().cloned().unwrap_or_default(),
-            globals: Default::default(),
-            requisites: vec![],
-            order: crate::state::Order::Auto,
+            ..Chunk::standalone("cmd", "run", name, args)
         }
     }
 

@@ -375,15 +375,9 @@ mod tests {
     fn state(function: &str, name: &str, args: Value) -> Result<Box<dyn StateFunction>, String> {
         let chunk = Chunk {
             id: "c".into(),
-            name: name.into(),
-            module: "cron".into(),
-            function: function.into(),
             sls: "t".into(),
             file: "t.sls".into(),
-            args: args.as_object().cloned().unwrap_or_default(),
-            globals: Default::default(),
-            requisites: vec![],
-            order: crate::state::Order::Auto,
+            ..Chunk::standalone("cron", function, name, args)
         };
         let ctx = BuildCtx {
             states_root: std::path::Path::new("/nonexistent"),

@@ -353,18 +353,7 @@ mod tests {
             assert_eq!(module, m.name);
             let def = lookup(module, function)
                 .unwrap_or_else(|| panic!("{}: no {module}.{function}", k.kind));
-            let chunk = Chunk {
-                id: "prune".into(),
-                name,
-                module: m.name.into(),
-                function: function.into(),
-                sls: "s".into(),
-                file: String::new(),
-                args,
-                globals: Default::default(),
-                requisites: vec![],
-                order: Default::default(),
-            };
+            let chunk = Chunk::standalone(m.name, function, &name, Value::Object(args));
             let ctx = BuildCtx {
                 states_root: Path::new("/nonexistent"),
                 renderer: None,

@@ -861,16 +861,9 @@ mod tests {
 
     fn chunk(function: &str, name: &str, args: Value) -> Chunk {
         Chunk {
-            id: name.into(),
-            name: name.into(),
-            module: "pkg".into(),
-            function: function.into(),
             sls: "t".into(),
             file: "t.sls".into(),
-            args: args.as_object().cloned().unwrap_or_default(),
-            globals: Default::default(),
-            requisites: vec![],
-            order: crate::state::Order::Auto,
+            ..Chunk::standalone("pkg", function, name, args)
         }
     }
 

@@ -376,15 +376,9 @@ mod tests {
     ) -> Result<Box<dyn StateFunction>, String> {
         let chunk = Chunk {
             id: "k".into(),
-            name: name.into(),
-            module: "ssh_auth".into(),
-            function: function.into(),
             sls: "t".into(),
             file: "t.sls".into(),
-            args: args.as_object().cloned().unwrap_or_default(),
-            globals: Default::default(),
-            requisites: vec![],
-            order: crate::state::Order::Auto,
+            ..Chunk::standalone("ssh_auth", function, name, args)
         };
         let ctx = BuildCtx {
             states_root: std::path::Path::new("/nonexistent"),

@@ -825,16 +825,9 @@ pub(crate) mod tests {
 
     pub(crate) fn chunk(module: &str, function: &str, name: &str, args: Value) -> Chunk {
         Chunk {
-            id: name.into(),
-            name: name.into(),
-            module: module.into(),
-            function: function.into(),
             sls: "t".into(),
             file: "t.sls".into(),
-            args: args.as_object().cloned().unwrap_or_default(),
-            globals: Default::default(),
-            requisites: vec![],
-            order: crate::state::Order::Auto,
+            ..Chunk::standalone(module, function, name, args)
         }
     }
 

@@ -11,7 +11,7 @@ use serde_json::Map;
 use crate::Value;
 
 use super::highstate::{type_name, High, IdDecl, StateDecl};
-use super::{Chunk, CompileError, Globals, Kind, LookupError, Order, Retry, StateRegistry};
+use super::{Chunk, CompileError, Kind, LookupError, Order, Retry, StateRegistry};
 
 /// One `names:` entry: the name and its own argument overrides.
 type NameEntry = (String, Vec<(String, Value)>);
@@ -127,16 +127,9 @@ fn expand(
 
     for args in entries {
         let mut chunk = Chunk {
-            id: decl.id.clone(),
-            name: decl.id.clone(),
-            module: module.clone(),
-            function: function.clone(),
             sls: decl.sls.clone(),
             file: decl.file.clone(),
-            args: Map::new(),
-            globals: Globals::default(),
-            requisites: Vec::new(),
-            order: Order::Auto,
+            ..Chunk::standalone(module, function, &decl.id, Value::Null)
         };
         let mut reqs = Vec::new();
         for (key, value) in args {

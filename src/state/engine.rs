@@ -554,15 +554,8 @@ async fn run_reading_ledger(
             };
             let chunk = Chunk {
                 id: format!("prune {} {}", e.resource.kind, e.resource.identity),
-                name,
-                module: module.into(),
-                function: function.into(),
                 sls: e.sls.clone(),
-                file: String::new(),
-                args,
-                globals: Default::default(),
-                requisites: Vec::new(),
-                order: Default::default(),
+                ..Chunk::standalone(module, function, &name, Value::Object(args))
             };
             let Some(def) = modules::lookup(module, function) else {
                 continue;

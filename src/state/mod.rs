@@ -394,6 +394,27 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// A state built outside an SLS tree (prune's inverse states, unit
+    /// tests): ID = name, no requisites, no global arguments, automatic
+    /// order; `args` an object of the function's own arguments.
+    pub fn standalone(module: &str, function: &str, name: &str, args: Value) -> Chunk {
+        Chunk {
+            id: name.to_string(),
+            name: name.to_string(),
+            module: module.to_string(),
+            function: function.to_string(),
+            sls: String::new(),
+            file: String::new(),
+            args: match args {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+            globals: Globals::default(),
+            requisites: Vec::new(),
+            order: Order::Auto,
+        }
+    }
+
     /// `sls/id (module.function name)`, for messages.
     pub fn describe(&self) -> String {
         if self.name == self.id {

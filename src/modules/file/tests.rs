@@ -13,16 +13,9 @@ use crate::render::Renderer;
 
 pub(super) fn chunk(function: &str, name: &str, args: Value) -> Chunk {
     Chunk {
-        id: name.into(),
-        name: name.into(),
-        module: "file".into(),
-        function: function.into(),
         sls: "t".into(),
         file: "t.sls".into(),
-        args: args.as_object().cloned().unwrap_or_default(),
-        globals: Default::default(),
-        requisites: vec![],
-        order: crate::state::Order::Auto,
+        ..Chunk::standalone("file", function, name, args)
     }
 }
 

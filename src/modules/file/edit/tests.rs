@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::*;
 use crate::modules::lookup;
-use crate::state::Order;
 
 // ---- helpers ----------------------------------------------------------------
 
@@ -61,15 +60,9 @@ fn block(content: &str) -> Block {
 fn chunk(function: &str, name: &str, args: Value) -> Chunk {
     Chunk {
         id: "the-id".into(),
-        name: name.into(),
-        module: "file".into(),
-        function: function.into(),
         sls: "t".into(),
         file: "t.sls".into(),
-        args: args.as_object().cloned().unwrap_or_default(),
-        globals: Default::default(),
-        requisites: vec![],
-        order: Order::Auto,
+        ..Chunk::standalone("file", function, name, args)
     }
 }
 
