@@ -347,24 +347,7 @@ impl StateFunction for Cron {
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        Applied {
-            result: out.rc == 0,
-            changes: if out.rc == 0 {
-                plan.changes.clone()
-            } else {
-                serde_json::Map::new()
-            },
-            comment: if out.rc == 0 {
-                plan.comment.replace(" is set to be ", " ")
-            } else {
-                format!(
-                    "{} failed (exit {}): {}",
-                    plan.comment,
-                    out.rc,
-                    out.text.trim()
-                )
-            },
-        }
+        super::finish_with(plan, out, plan.comment.replace(" is set to be ", " "))
     }
 }
 

@@ -202,24 +202,7 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     /// The final result from the apply snippet's output. By default: success
     /// means the planned changes happened.
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        if out.rc == 0 {
-            Applied {
-                result: true,
-                changes: plan.changes.clone(),
-                comment: plan.comment.clone(),
-            }
-        } else {
-            Applied {
-                result: false,
-                changes: serde_json::Map::new(),
-                comment: format!(
-                    "{} failed (exit {}): {}",
-                    plan.comment,
-                    out.rc,
-                    out.text.trim()
-                ),
-            }
-        }
+        finish_with(plan, out, plan.comment.clone())
     }
 
     /// Salt's `mod_watch`: a snippet run when a watched state changed (a
@@ -251,6 +234,30 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     fn removes(&self, plan: &Plan) -> Vec<crate::state::ledger::Resource> {
         let _ = plan;
         Vec::new()
+    }
+}
+
+/// The usual end of an apply: on success the planned changes with
+/// `comment` (what was done), else the plan's comment, the exit code and
+/// what the snippet printed.
+pub fn finish_with(plan: &Plan, out: Output, comment: String) -> Applied {
+    if out.rc == 0 {
+        Applied {
+            result: true,
+            changes: plan.changes.clone(),
+            comment,
+        }
+    } else {
+        Applied {
+            result: false,
+            changes: serde_json::Map::new(),
+            comment: format!(
+                "{} failed (exit {}): {}",
+                plan.comment,
+                out.rc,
+                out.text.trim()
+            ),
+        }
     }
 }
 

@@ -5,32 +5,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{check_name, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms};
-use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::modules::{finish_with, Applied, BuildCtx, Output, Plan, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
-
-/// A successful apply reports `comment` instead of the test-mode one.
-fn finish_with(plan: &Plan, out: Output, comment: String) -> Applied {
-    if out.rc == 0 {
-        Applied {
-            result: true,
-            changes: plan.changes.clone(),
-            comment,
-        }
-    } else {
-        Applied {
-            result: false,
-            changes: serde_json::Map::new(),
-            comment: format!(
-                "{} failed (exit {}): {}",
-                plan.comment,
-                out.rc,
-                out.text.trim()
-            ),
-        }
-    }
-}
 
 // ---- file.directory -------------------------------------------------------
 
