@@ -32,8 +32,6 @@ pub const MODULE: ModuleDef = ModuleDef {
 
 /// Where each host remembers what it extracted (one file per directory).
 const MARKS: &str = "/var/cache/halite/archive";
-/// Archives travel inside the apply script.
-pub const LIMIT: u64 = 64 * 1024 * 1024;
 const TAG: &str = "halite-archive:";
 
 #[derive(Debug, Deserialize)]
@@ -79,34 +77,10 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
             return Err(err(format!("if_missing `{p}` is not an absolute path")));
         }
     }
-    let (_, real) = super::file::resolve_salt_url(ctx.states_root, &a.source).map_err(|e| {
-        use super::file::SourceError;
-        err(match e {
-            SourceError::Unsupported => {
-                format!(
-                    "source {} is not supported (only salt:// sources are)",
-                    a.source
-                )
-            }
-            SourceError::Escape => format!("source {} is outside the states root", a.source),
-            SourceError::Missing => format!(
-                "source {} not found under {}",
-                a.source,
-                ctx.states_root.display()
-            ),
-        })
-    })?;
-    let size = std::fs::metadata(&real)
-        .map_err(|e| err(format!("cannot read {}: {e}", real.display())))?
-        .len();
-    if size > LIMIT {
-        return Err(err(format!(
-            "source {} is {size} bytes; archives travel inside the apply execution and may be at most {LIMIT} bytes",
-            a.source
-        )));
-    }
-    let bytes =
-        std::fs::read(&real).map_err(|e| err(format!("cannot read {}: {e}", real.display())))?;
+    // The archive travels inside the apply execution: the shared reader
+    // resolves it under the states root and enforces the size limit.
+    let source = Value::String(a.source.clone());
+    let bytes = super::file::read_source(chunk, ctx, &source, false, &Default::default())?;
     let perms = super::file::perms(chunk, &a.user, &a.group, &None)?;
     let owner = match (perms.user, perms.group) {
         (Some(u), Some(g)) => Some(format!("{u}:{g}")),
