@@ -1608,34 +1608,32 @@ fn applied_result(
             return (json!(result && a.result), a.changes, a.comment);
         }
     }
-    if let Some((text, rc)) = watch {
+    // Otherwise the reaction is noted beside the state's own result:
+    // (block, changes key, what it did, what it is called when it fails).
+    let reactions = [
+        (
+            watch,
+            "watch",
+            "reacted to a watched change (mod_watch)",
+            "reacted to a watched change",
+            "the watch reaction",
+        ),
+        (
+            listen,
+            "listen",
+            "reacted at the end of the run to a listened change (mod_watch)",
+            "reacted at the end of the run (listen)",
+            "the listen reaction at the end of the run",
+        ),
+    ];
+    for (block, key, change, done, what) in reactions {
+        let Some((text, rc)) = block else { continue };
         if *rc == 0 {
-            changes.insert(
-                "watch".into(),
-                json!("reacted to a watched change (mod_watch)"),
-            );
-            comment = format!("{comment}; reacted to a watched change");
+            changes.insert(key.into(), json!(change));
+            comment = format!("{comment}; {done}");
         } else {
             result = false;
-            comment = format!(
-                "{comment}; the watch reaction failed (exit {rc}): {}",
-                text.trim()
-            );
-        }
-    }
-    if let Some((text, rc)) = listen {
-        if *rc == 0 {
-            changes.insert(
-                "listen".into(),
-                json!("reacted at the end of the run to a listened change (mod_watch)"),
-            );
-            comment = format!("{comment}; reacted at the end of the run (listen)");
-        } else {
-            result = false;
-            comment = format!(
-                "{comment}; the listen reaction at the end of the run failed (exit {rc}): {}",
-                text.trim()
-            );
+            comment = format!("{comment}; {what} failed (exit {rc}): {}", text.trim());
         }
     }
     (json!(result), changes, comment)
