@@ -212,33 +212,13 @@ impl Cron {
 
 /// The probe's findings: the crontab (empty when the user has none).
 fn parse(text: &str, user: &str) -> Result<(String, Option<String>), String> {
-    let mut b64: Option<String> = None;
-    let mut content = None;
+    let (tags, mut content) = super::tagged_probe(text, TAG, "the crontab")?;
     let mut sha = None;
-    for line in text.lines() {
-        match line.strip_prefix(TAG).map(str::trim) {
-            Some("nouser") => return Err(format!("User {user} does not exist")),
-            Some("nocrontab") => content = Some(String::new()),
-            Some("content") => b64 = Some(String::new()),
-            Some("end") => {
-                let raw = data_encoding::BASE64
-                    .decode(b64.take().unwrap_or_default().as_bytes())
-                    .map_err(|e| format!("unexpected probe output: {e}"))?;
-                content = Some(
-                    String::from_utf8(raw)
-                        .map_err(|_| "the crontab is not UTF-8 text".to_string())?,
-                );
-            }
-            Some(rest) => {
-                if let Some(s) = rest.strip_prefix("sha256 ") {
-                    sha = Some(s.to_string());
-                }
-            }
-            None => {
-                if let Some(b) = &mut b64 {
-                    b.push_str(line.trim());
-                }
-            }
+    for t in &tags {
+        match t.as_str() {
+            "nouser" => return Err(format!("User {user} does not exist")),
+            "nocrontab" => content = Some(String::new()),
+            rest => sha = rest.strip_prefix("sha256 ").map(str::to_string).or(sha),
         }
     }
     match content {

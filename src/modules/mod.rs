@@ -261,6 +261,39 @@ pub fn finish_with(plan: &Plan, out: Output, comment: String) -> Applied {
     }
 }
 
+/// A probe's output in the `TAG word...` style: the tagged lines (tag
+/// stripped, trimmed) in order, and the text shipped base64-encoded
+/// between `TAG content` and `TAG end` lines (`None` when there was none).
+/// `what` names that text in errors.
+pub fn tagged_probe(
+    text: &str,
+    tag: &str,
+    what: &str,
+) -> Result<(Vec<String>, Option<String>), String> {
+    let mut tags = Vec::new();
+    let mut b64: Option<String> = None;
+    let mut content = None;
+    for line in text.lines() {
+        match line.strip_prefix(tag).map(str::trim) {
+            Some("content") => b64 = Some(String::new()),
+            Some("end") => {
+                let raw = data_encoding::BASE64
+                    .decode(b64.take().unwrap_or_default().as_bytes())
+                    .map_err(|e| format!("unexpected probe output: {e}"))?;
+                content =
+                    Some(String::from_utf8(raw).map_err(|_| format!("{what} is not UTF-8 text"))?);
+            }
+            Some(rest) => tags.push(rest.to_string()),
+            None => {
+                if let Some(b) = &mut b64 {
+                    b.push_str(line.trim());
+                }
+            }
+        }
+    }
+    Ok((tags, content))
+}
+
 /// A resource a state declares, as the drift ledger names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Managed {

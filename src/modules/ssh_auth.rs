@@ -194,42 +194,27 @@ struct Facts {
 }
 
 fn parse(text: &str, user: &str) -> Result<Facts, String> {
+    let (tags, content) = super::tagged_probe(text, TAG, "the authorized keys file")?;
     let mut f = Facts {
         group: String::new(),
-        content: None,
+        content,
         sha256: None,
     };
-    let mut b64: Option<String> = None;
-    for line in text.lines() {
-        match line.strip_prefix(TAG).map(str::trim) {
-            Some("nouser") => return Err(format!("User {user} does not exist")),
-            Some("notfile") => return Err("the authorized keys path is not a regular file".into()),
-            Some("toolarge") => {
+    for t in &tags {
+        match t.as_str() {
+            "nouser" => return Err(format!("User {user} does not exist")),
+            "notfile" => return Err("the authorized keys path is not a regular file".into()),
+            "toolarge" => {
                 return Err(format!(
                     "the authorized keys file is over {} KiB",
                     MAX_SIZE / 1024
                 ))
             }
-            Some("content") => b64 = Some(String::new()),
-            Some("end") => {
-                let raw = data_encoding::BASE64
-                    .decode(b64.take().unwrap_or_default().as_bytes())
-                    .map_err(|e| format!("unexpected probe output: {e}"))?;
-                f.content = Some(
-                    String::from_utf8(raw)
-                        .map_err(|_| "the authorized keys file is not UTF-8 text".to_string())?,
-                );
-            }
-            Some(rest) => {
+            rest => {
                 if let Some(g) = rest.strip_prefix("group ") {
                     f.group = g.to_string();
                 } else if let Some(s) = rest.strip_prefix("sha256 ") {
                     f.sha256 = Some(s.to_string());
-                }
-            }
-            None => {
-                if let Some(b) = &mut b64 {
-                    b.push_str(line.trim());
                 }
             }
         }
