@@ -202,10 +202,15 @@ impl StateFunction for Run {
         // The script goes to a private directory of its own (readable by
         // `runas`' user when there is one), removed once it has run.
         if let Some(script) = &self.script {
-            s.push_str(&format!(
-                "h_d=$(mktemp -d \"${{TMPDIR:-/tmp}}/halite-script.XXXXXX\") || exit 1\ntrap 'rm -rf \"$h_d\"' EXIT\nprintf '%s' {} > \"$h_d/script\" && chmod 700 \"$h_d/script\" || exit 1\nexport h_d\n",
-                quote(&String::from_utf8_lossy(&script.body))
+            s.push_str(
+                "h_d=$(mktemp -d \"${TMPDIR:-/tmp}/halite-script.XXXXXX\") || exit 1\ntrap 'rm -rf \"$h_d\"' EXIT\n",
+            );
+            s.push_str(&super::file::b64_heredoc(
+                &script.body,
+                "\"$h_d/script\"",
+                "exit 1",
             ));
+            s.push_str("chmod 700 \"$h_d/script\" || exit 1\nexport h_d\n");
             if let Some(user) = &self.runas {
                 s.push_str(&format!("chown -R {} \"$h_d\" || exit 1\n", quote(user)));
             }
