@@ -6,7 +6,7 @@ export HALITE_FLEET_DIR=${HALITE_FLEET_DIR:-/var/tmp/halite-bench}
 export HALITE_FLEET_PORT_BASE=${HALITE_FLEET_PORT_BASE:-23000}
 export HALITE_FLEET_PREFIX=${HALITE_FLEET_PREFIX:-halite-bench-}
 
-command -v python3 >/dev/null || { echo "bench needs python3" >&2; exit 1; }
+type -P python3 >/dev/null || { echo "bench needs python3" >&2; exit 1; }
 
 # measure CMD...: run it $ROUNDS times; print "median_wall median_cpu"
 # (seconds; CPU is the children's user+sys). A failing round aborts.

@@ -52,7 +52,7 @@ NETNS=${NETNS:-halite-scale-$$}
 die() { echo "bench/scale.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (it creates a network namespace)"
 for c in ip python3 ssh ssh-keygen /usr/sbin/sshd xargs; do
-    command -v "$c" >/dev/null || die "needs $c"
+    type -P "$c" >/dev/null || die "needs $c"
 done
 max=0
 for n in $SIZES; do

@@ -10,6 +10,8 @@ step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 
 step "install test dependencies"
 bash tests/fleet/fleet.sh deps
+# Every tool is installed now: a test that would skip for want of one fails.
+export HALITE_REQUIRE_TOOLS=1
 
 step "format and lint"
 cargo fmt --check

@@ -10,6 +10,7 @@
 # traffic to the containers' own (10.88.x) addresses.
 #
 #   fleet.sh deps            install podman & co, configure podman for this machine
+#   fleet.sh missing         list the Debian packages deps would install (no changes)
 #   fleet.sh image           build (or reuse) the host images
 #   fleet.sh up [N] [--with-pod]
 #                            start hosts node1..N (default 4) + the stopped host `down`;
@@ -57,20 +58,39 @@ die() {
 # deps
 # ---------------------------------------------------------------------------------
 
+# Every binary the test suite runs on this machine, as BINARY:DEBIAN-PACKAGE.
+# The fleet scripts, the integration tests (sshd, script(1), busybox for the
+# pod's images) and the grains unit tests (dash, busybox) all need these.
+dep_tools=(
+    podman:podman runc:runc debootstrap:debootstrap
+    ssh:openssh-client ssh-agent:openssh-client ssh-keygen:openssh-client
+    ssh-keyscan:openssh-client /usr/sbin/sshd:openssh-server
+    dpkg-scanpackages:dpkg-dev flock:util-linux script:bsdutils
+    dash:dash busybox:busybox tar:tar
+)
+
+# The Debian packages whose binaries are not on PATH, one per line, sorted.
+# `type -P` looks at PATH (or the given path) only: `command -v` would find
+# this script's own podman() function above and report podman as installed on
+# a machine that has none, which is how a fresh machine once got no podman.
+missing_packages() {
+    local pair
+    for pair in "${dep_tools[@]}"; do
+        type -P "${pair%%:*}" >/dev/null || echo "${pair#*:}"
+    done | sort -u
+}
+
 cmd_deps() {
     [ "$(id -u)" = 0 ] || die "the test fleet needs root (rootful podman, debootstrap)"
-    local missing=() pair
-    for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client /usr/sbin/sshd:openssh-server ssh-agent:openssh-client \
-        ssh-keygen:openssh-client ssh-keyscan:openssh-client \
-        dpkg-scanpackages:dpkg-dev flock:util-linux; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-    done
+    local missing
+    mapfile -t missing < <(missing_packages)
     if [ ${#missing[@]} -gt 0 ]; then
-        mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q >&2 || die "apt-get update failed"
         apt-get install -y -q "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+        mapfile -t missing < <(missing_packages)
+        [ ${#missing[@]} -eq 0 ] || die "still missing after apt-get install: ${missing[*]}"
     fi
     # crun fails here ("cgroups in hybrid mode not supported") and raising
     # RLIMIT_NOFILE is not permitted, so podman needs runc and no default ulimits.
@@ -568,6 +588,7 @@ usage() {
 cmd=$1
 shift
 case $cmd in
+missing) missing_packages ;;
 deps)
     with_lock
     cmd_deps
