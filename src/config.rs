@@ -11,6 +11,7 @@
 //! connect_attempts: 3
 //! grains_ttl: 3600            # seconds
 //! keep_jobs: 24               # hours a job record is kept (0: forever)
+//! job_cache_diffs: false      # keep file diffs in job records (they may hold pillar)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ struct ProjectFile {
     state_verbose: Option<bool>,
     max_handshakes: Option<usize>,
     keep_jobs: Option<u64>,
+    job_cache_diffs: Option<bool>,
 }
 
 /// SSH handshakes in flight at once unless said otherwise: well under
@@ -67,6 +69,9 @@ pub struct Settings {
     /// Job records older than this are removed when a run starts (Salt's
     /// `keep_jobs`, in hours in the file; `None`: keep them all).
     pub keep_jobs: Option<Duration>,
+    /// Whether job records keep file diffs (`job_cache_diffs`, default
+    /// false: a diff of a file rendered from pillar holds pillar values).
+    pub job_cache_diffs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +167,7 @@ impl Settings {
                 0 => None,
                 h => Some(Duration::from_secs(h * 3600)),
             },
+            job_cache_diffs: file.job_cache_diffs.unwrap_or(false),
             file: path,
         })
     }

@@ -437,3 +437,61 @@ fn state_single_usage_errors_exit_2_before_connecting() {
     }
     assert!(!p.path().join("cache/jobs").exists(), "nothing ran");
 }
+
+/// A file rendered from a pillar secret: its diff (old and new secret) shows
+/// on screen, but the job cache keeps only a line count unless
+/// `job_cache_diffs: true`; `show_changes: False` hides it everywhere.
+#[test]
+fn pillar_secrets_in_diffs_stay_out_of_the_job_cache() {
+    let p = project(INVENTORY);
+    let target = p.path().join("out/app.conf");
+    let quiet = p.path().join("out/quiet.conf");
+    let sls = format!(
+        "{0}:\n  file.managed:\n    - makedirs: True\n    - contents: |\n        password={{{{ pillar['web_secret'] }}}}-{{{{ pillar.get('round', 0) }}}}\n\
+         {1}:\n  file.managed:\n    - makedirs: True\n    - show_changes: False\n    - contents: |\n        password={{{{ pillar['web_secret'] }}}}-{{{{ pillar.get('round', 0) }}}}\n",
+        target.display(),
+        quiet.display()
+    );
+    write(
+        p.path(),
+        &[
+            ("states/top.sls", "base:\n  '*':\n    - app\n"),
+            ("states/app.sls", &sls),
+        ],
+    );
+    let (code, v) = p.json(&["web1", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let key = format!("file_|-{0}_|-{0}_|-managed", target.display());
+    let qkey = format!("file_|-{0}_|-{0}_|-managed", quiet.display());
+    for round in ["1", "2"] {
+        let over = format!("pillar={{round: {round}}}");
+        let (code, v) = p.json(&["web1", "state.apply", &over]);
+        assert_eq!(code, 0, "{v}");
+        let ret = &v["results"]["web1"]["ret"];
+        // On screen, the diff is there, as in Salt...
+        let diff = ret[&key]["changes"]["diff"].as_str().unwrap();
+        assert!(
+            diff.contains(&format!("+password=w-s3cret-web1-{round}")),
+            "{v}"
+        );
+        // ...except where show_changes: False says otherwise.
+        assert_eq!(ret[&qkey]["changes"]["diff"], "<show_changes=False>", "{v}");
+        assert!(!ret[&qkey].to_string().contains("s3cret"), "{v}");
+    }
+    let cache = all_text(&p.path().join("cache"));
+    assert!(
+        cache.contains("<diff withheld from the job cache: +1 -1 lines>"),
+        "{cache}"
+    );
+    assert!(!cache.contains("s3cret"), "{cache}");
+
+    // Asked for, diffs are kept.
+    let settings = p.path().join("halite.yaml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("job_cache_diffs: true\n");
+    std::fs::write(&settings, text).unwrap();
+    let (code, v) = p.json(&["web1", "state.apply", "pillar={round: 3}"]);
+    assert_eq!(code, 0, "{v}");
+    let cache = all_text(&p.path().join("cache"));
+    assert!(cache.contains("+password=w-s3cret-web1-3"), "{cache}");
+}

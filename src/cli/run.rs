@@ -218,7 +218,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     }
 
     let jid = new_jid(start);
-    let cache = JobCache::new(&p.settings.cache_dir);
+    let cache = JobCache::new(&p.settings.cache_dir).keeping_diffs(p.settings.job_cache_diffs);
     if let Some(keep) = p.settings.keep_jobs {
         match cache.prune(keep, SystemTime::now()) {
             Ok(0) => {}

@@ -82,6 +82,58 @@ pub enum JobError {
 }
 
 /// A new job id: the UTC start time with microseconds, like Salt's (20261123161828123456).
+/// Replaces every file diff under a state's `changes` in `v` with how many
+/// lines it adds and removes. A diff of a file rendered from pillar holds the
+/// pillar's values (old and new), and the job cache must not keep secrets, so
+/// records keep diffs only when `job_cache_diffs: true` says so. Markers that
+/// carry no content ("New file", "<show_changes=False>", `true`) stay.
+fn withhold_diffs(v: &mut crate::Value, in_changes: bool) {
+    match v {
+        crate::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    crate::Value::String(diff) if in_changes && key == "diff" => {
+                        if let Some(summary) = diff_summary(diff) {
+                            *diff = summary;
+                        }
+                    }
+                    _ => withhold_diffs(value, in_changes || key == "changes"),
+                }
+            }
+        }
+        crate::Value::Array(items) => {
+            for item in items {
+                withhold_diffs(item, in_changes);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// "<diff withheld from the job cache: +A -R lines>" for a unified diff;
+/// `None` for a marker that holds no file content.
+fn diff_summary(diff: &str) -> Option<String> {
+    if !diff.contains('\n')
+        && (diff == "New file" || diff.starts_with('<') || diff.starts_with("Replace file"))
+    {
+        return None;
+    }
+    let (mut added, mut removed) = (0, 0);
+    for line in diff.lines() {
+        if line.starts_with("+++") || line.starts_with("---") {
+            continue;
+        }
+        if line.starts_with('+') {
+            added += 1;
+        } else if line.starts_with('-') {
+            removed += 1;
+        }
+    }
+    Some(format!(
+        "<diff withheld from the job cache: +{added} -{removed} lines>"
+    ))
+}
+
 pub fn new_jid(at: SystemTime) -> String {
     humantime::format_rfc3339_micros(at)
         .to_string()
@@ -96,6 +148,9 @@ pub struct JobCache {
     dir: PathBuf,
     /// The latest copy of each host's drift ledger.
     ledgers: PathBuf,
+    /// Whether state results keep their file diffs in the records
+    /// (`job_cache_diffs` in halite.yaml; off by default, see `withhold_diffs`).
+    keep_diffs: bool,
 }
 
 impl JobCache {
@@ -103,7 +158,25 @@ impl JobCache {
         JobCache {
             dir: cache_dir.join("jobs"),
             ledgers: cache_dir.join("ledgers"),
+            keep_diffs: false,
         }
+    }
+
+    /// Records written from now on keep file diffs (`true`) or replace each
+    /// with a line count (`false`, the default).
+    pub fn keeping_diffs(mut self, keep: bool) -> Self {
+        self.keep_diffs = keep;
+        self
+    }
+
+    /// A result as it is stored: its diffs withheld unless they are kept.
+    fn stored<'r>(&self, result: &'r HostResult) -> std::borrow::Cow<'r, HostResult> {
+        if self.keep_diffs {
+            return std::borrow::Cow::Borrowed(result);
+        }
+        let mut r = result.clone();
+        withhold_diffs(&mut r.ret, false);
+        std::borrow::Cow::Owned(r)
     }
 
     fn path(&self, jid: &str) -> PathBuf {
@@ -113,7 +186,16 @@ impl JobCache {
     /// Write `record` atomically (temp file in the same directory, then
     /// rename), readable by the owner only (results hold command output).
     pub fn save(&self, record: &JobRecord) -> Result<(), JobError> {
-        let text = serde_json::to_vec_pretty(record).expect("job records serialize");
+        let text = if self.keep_diffs {
+            serde_json::to_vec_pretty(record)
+        } else {
+            let mut r = record.clone();
+            for result in r.results.values_mut() {
+                withhold_diffs(&mut result.ret, false);
+            }
+            serde_json::to_vec_pretty(&r)
+        }
+        .expect("job records serialize");
         crate::cache_file::write_private(&self.dir, &format!("{}.json", record.jid), &text).map_err(
             |source| JobError::Io {
                 action: "write",
@@ -147,7 +229,7 @@ impl JobCache {
     pub fn append(&self, jid: &str, result: &HostResult) -> Result<(), JobError> {
         use std::io::Write;
         let path = self.log_path(jid);
-        let mut line = serde_json::to_vec(result).expect("results serialize");
+        let mut line = serde_json::to_vec(&self.stored(result)).expect("results serialize");
         line.push(b'\n');
         std::fs::OpenOptions::new()
             .create(true)
@@ -361,5 +443,60 @@ mod tests {
         assert!(matches!(cache.load(&a), Err(JobError::NotFound { .. })));
         assert!(!cache.log_path(&a).exists());
         assert_eq!(cache.list().unwrap().len(), 1, "the running job stays");
+    }
+
+    #[test]
+    fn diffs_are_withheld_from_records_unless_kept() {
+        let ret = serde_json::json!({
+            "file_|-cfg_|-/etc/app.conf_|-managed": {
+                "changes": {"diff": "--- \n+++ \n@@ -1 +1 @@\n-password=old\n+password=new\n"},
+                "comment": "File /etc/app.conf updated",
+            },
+            "file_|-new_|-/etc/new_|-managed": {"changes": {"diff": "New file"}},
+            "file_|-quiet_|-/etc/q_|-managed": {"changes": {"diff": "<show_changes=False>"}},
+            "file_|-tree_|-/srv_|-recurse": {
+                "changes": {"/srv/a": {"diff": "@@ -1 +1,2 @@\n x\n+secret\n"}},
+            },
+            "cmd_|-c_|-echo_|-run": {"changes": {"stdout": "diff"}, "diff": "not in changes\n-x"},
+        });
+        let result = HostResult {
+            id: "h".into(),
+            status: crate::fleet::Status::Ok,
+            ret: ret.clone(),
+            retcode: Some(0),
+            error: None,
+            started: None,
+            duration_ms: 1,
+            executions: 1,
+            drift: None,
+            ledger: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = JobCache::new(dir.path());
+        let stored = cache.stored(&result).into_owned().ret;
+        let text = stored.to_string();
+        assert!(
+            !text.contains("password") && !text.contains("secret"),
+            "{text}"
+        );
+        assert_eq!(
+            stored["file_|-cfg_|-/etc/app.conf_|-managed"]["changes"]["diff"],
+            "<diff withheld from the job cache: +1 -1 lines>"
+        );
+        assert_eq!(
+            stored["file_|-tree_|-/srv_|-recurse"]["changes"]["/srv/a"]["diff"],
+            "<diff withheld from the job cache: +1 -0 lines>"
+        );
+        for (key, marker) in [
+            ("file_|-new_|-/etc/new_|-managed", "New file"),
+            ("file_|-quiet_|-/etc/q_|-managed", "<show_changes=False>"),
+        ] {
+            assert_eq!(stored[key]["changes"]["diff"], marker);
+        }
+        // Only diffs of a state's changes are touched.
+        assert_eq!(stored["cmd_|-c_|-echo_|-run"], ret["cmd_|-c_|-echo_|-run"]);
+
+        let keeping = JobCache::new(dir.path()).keeping_diffs(true);
+        assert_eq!(keeping.stored(&result).ret, ret);
     }
 }

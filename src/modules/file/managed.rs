@@ -51,6 +51,8 @@ struct Args {
     replace: bool,
     #[serde(default = "yes")]
     create: bool,
+    #[serde(default = "yes")]
+    show_changes: bool,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,9 @@ pub struct Managed {
     backup: bool,
     replace: bool,
     create: bool,
+    /// Salt's `show_changes`: false puts "<show_changes=False>" where the
+    /// diff of an existing file would be (in test=True too).
+    show_changes: bool,
 }
 
 pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -133,6 +138,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         makedirs: a.makedirs,
         backup,
         replace: a.replace,
+        show_changes: a.show_changes,
         create: a.create,
     }))
 }
@@ -152,6 +158,7 @@ impl Managed {
             backup: false,
             replace: true,
             create: true,
+            show_changes: true,
         }
     }
 }
@@ -319,6 +326,7 @@ impl StateFunction for Managed {
                 if write {
                     let new = self.content.as_deref().unwrap_or_default();
                     let diff = match &f.content {
+                        _ if !self.show_changes => "<show_changes=False>".to_string(),
                         Some(old) => diff_text(old, new),
                         None => format!(
                             "Replace file (over {} KiB, not diffed)",

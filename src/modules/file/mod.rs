@@ -44,6 +44,7 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "backup",
                 "replace",
                 "create",
+                "show_changes",
             ],
             build: managed::build,
         },

@@ -140,6 +140,22 @@ fn changed_content_has_a_unified_diff() {
 }
 
 #[test]
+fn show_changes_false_hides_the_diff_like_salt() {
+    let f = build(
+        "managed",
+        "/etc/x",
+        json!({"contents": "password=new\n", "show_changes": false}),
+    )
+    .unwrap();
+    let p = plan(&*f, &file_facts(b"password=old\n", "root root", "644")).unwrap();
+    assert_eq!(p.changes["diff"], "<show_changes=False>");
+    assert!(!format!("{p:?}").contains("password"), "{p:?}");
+    // A new file's marker holds no content either way (Salt's "New file").
+    let p = plan(&*f, &format!("{TAG} parent dir\n{TAG} type missing\n")).unwrap();
+    assert_eq!(p.changes["diff"], "New file");
+}
+
+#[test]
 fn binary_diffs_are_named_like_salt() {
     assert_eq!(diff_text(b"a\0", b"b\0"), "Replace binary file");
     assert_eq!(
