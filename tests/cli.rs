@@ -496,3 +496,49 @@ fn grouped_output_is_the_default_for_many_hosts_on_a_terminal() {
     let out = p.run(&["*", "cmd.run", "echo same"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("h9:\n    same"));
 }
+
+/// What a host prints cannot drive the operator's terminal: on a terminal,
+/// escape sequences and other control characters are shown in caret notation
+/// (all formats that print host text); through a pipe the bytes are kept.
+#[test]
+fn remote_escape_sequences_are_made_harmless_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("HALITE_REQUIRE_TOOLS").is_none(),
+            "script(1) is not installed, and HALITE_REQUIRE_TOOLS is set"
+        );
+        eprintln!("SKIPPED: remote_escape_sequences_are_made_harmless_on_a_terminal: script(1) is not installed");
+        return;
+    }
+    let p = Project::new(LOCAL4);
+    let hostile = p.path().join("hostile.sh");
+    std::fs::write(
+        &hostile,
+        "printf 'red\\033[31m title\\033]0;pwned\\007 bell\\a cr\\rFAKE\\n'\n",
+    )
+    .unwrap();
+    let command = format!("cmd.run 'sh {}'", hostile.display());
+    for out in ["", "--out txt", "--out grouped"] {
+        let line = format!(
+            "{} --no-progress {out} l1 {command}",
+            env!("CARGO_BIN_EXE_halite")
+        );
+        let tty = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&tty.stdout).replace("\r\n", "\n");
+        assert!(
+            text.contains("red^[[31m title^[]0;pwned^G bell^G cr^MFAKE"),
+            "{out}: {text:?}"
+        );
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07'),
+            "{out}: {text:?}"
+        );
+    }
+    let piped = p.run(&["l1", "cmd.run", &format!("sh {}", hostile.display())]);
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("red\x1b[31m title\x1b]0;pwned\x07"));
+}

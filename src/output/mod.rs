@@ -9,6 +9,7 @@
 //! summary on stderr like human.
 
 pub mod grouped;
+pub mod harmless;
 pub mod highstate;
 pub mod junit;
 pub mod metrics;
@@ -104,6 +105,8 @@ pub struct Printer {
     format: Format,
     style: Style,
     bar: Option<ProgressBar>,
+    /// stdout is a terminal: what hosts sent is made harmless first.
+    terminal: bool,
 }
 
 impl Printer {
@@ -120,7 +123,12 @@ impl Printer {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Printer { format, style, bar }
+        Printer {
+            format,
+            style,
+            bar,
+            terminal: std::io::stdout().is_terminal(),
+        }
     }
 
     fn emit(&self, text: &str) {
@@ -147,6 +155,10 @@ impl Printer {
             )),
             Format::Yaml => self.emit(&crate::yaml::to_string(record)),
             Format::Human | Format::Txt => {}
+            Format::Grouped if self.terminal => {
+                let clean: Vec<HostResult> = record.results.values().map(harmless::host).collect();
+                self.emit(&grouped::render(clean.iter(), &self.style))
+            }
             Format::Grouped => self.emit(&grouped::render(record.results.values(), &self.style)),
             Format::Junit => self.emit(&junit::render(&junit::host_suite(record))),
         }
@@ -183,6 +195,13 @@ impl Observer for Printer {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
+        let clean;
+        let r = if self.terminal && matches!(self.format, Format::Human | Format::Txt) {
+            clean = harmless::host(r);
+            &clean
+        } else {
+            r
+        };
         match self.format {
             Format::Human => self.emit(&human_host(r, &self.style)),
             Format::Txt => self.emit(&txt_host(r)),
