@@ -542,3 +542,33 @@ fn remote_escape_sequences_are_made_harmless_on_a_terminal() {
     let piped = p.run(&["l1", "cmd.run", &format!("sh {}", hostile.display())]);
     assert!(String::from_utf8_lossy(&piped.stdout).contains("red\x1b[31m title\x1b]0;pwned\x07"));
 }
+
+/// An apply script that fails as a whole (here: the command timeout) still
+/// prints in the asked `--state-output`, with the reason after the states.
+#[test]
+fn a_failed_apply_honours_terse_state_output() {
+    let p = Project::new(LOCAL4);
+    std::fs::create_dir(p.path().join("states")).unwrap();
+    std::fs::write(
+        p.path().join("states/top.sls"),
+        "base:\n  '*':\n    - slow\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.path().join("states/slow.sls"),
+        "slow:\n  cmd.run:\n    - name: sleep 5\n",
+    )
+    .unwrap();
+    let out = p.run(&["-t", "1", "--state-output", "terse", "l1", "state.apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("  Name: sleep 5 - Function: cmd.run - Result: Failed"),
+        "{text}"
+    );
+    assert!(text.contains("    Run error: apply failed:"), "{text}");
+    assert!(
+        !text.contains("__apply__") && !text.contains("__run_num__"),
+        "{text}"
+    );
+}

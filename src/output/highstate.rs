@@ -3,10 +3,31 @@
 
 use crate::Value;
 
-/// True when `ret` is a map of state results (keys like `pkg_|-id_|-name_|-installed`).
+/// True when `ret` is a map of state results (keys like `pkg_|-id_|-name_|-installed`),
+/// possibly with the engine's own entries beside them (`__apply__`: the apply
+/// script failed), which print after the states.
 pub fn is_state_ret(ret: &Value) -> bool {
+    ret.as_object().is_some_and(|m| {
+        m.keys().any(|k| is_state_key(k))
+            && m.keys().all(|k| is_state_key(k) || k.starts_with("__"))
+    })
+}
+
+fn is_state_key(k: &str) -> bool {
+    k.contains("_|-")
+}
+
+/// What went wrong with the run as a whole (the engine's `__` entries that
+/// failed), in key order.
+pub fn run_errors(ret: &Value) -> Vec<&str> {
     ret.as_object()
-        .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.contains("_|-")))
+        .map(|m| {
+            m.iter()
+                .filter(|(k, v)| !is_state_key(k) && v["result"] == Value::Bool(false))
+                .filter_map(|(_, v)| v["comment"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The drift block (`HostResult::drift`) printed after a host's summary: orphans (no longer
@@ -156,6 +177,9 @@ pub fn render(ret: &Value, id: &str, style: &StateStyle) -> String {
             terse_state(&mut out, s, changes.is_some(), style.per_host);
         }
     }
+    for e in run_errors(ret) {
+        out.push_str(&format!("----------\n    Run error: {e}\n"));
+    }
     if style.per_host {
         out.push_str(&format!("\nSummary for {id}\n------------\n"));
     } else {
@@ -191,7 +215,12 @@ pub fn state_block(s: &Value) -> String {
 pub fn states_in_order(ret: &Value) -> Vec<&Value> {
     let mut states: Vec<&Value> = ret
         .as_object()
-        .map(|m| m.values().collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| is_state_key(k))
+                .map(|(_, v)| v)
+                .collect()
+        })
         .unwrap_or_default();
     states.sort_by_key(|s| s["__run_num__"].as_u64().unwrap_or(u64::MAX));
     states
@@ -316,6 +345,30 @@ mod tests {
         assert!(text.contains("Succeeded: 1 (changed=1)\n"), "{text}");
         assert!(text.contains("Failed:    1\n"), "{text}");
         assert!(!is_state_ret(&json!({"a": 1})));
+        assert!(!is_state_ret(&json!({"__apply__": {"result": false}})));
+    }
+
+    #[test]
+    fn a_failed_apply_prints_in_the_asked_style_with_its_reason() {
+        let ret = json!({
+            "cmd_|-a_|-a_|-run": {"__id__": "a", "__run_num__": 0, "function": "cmd.run", "name": "a", "result": false, "comment": "not applied", "changes": {}},
+            "__apply__": {"result": false, "comment": "apply failed: command timed out after 1s", "changes": {}},
+        });
+        assert!(is_state_ret(&ret));
+        let style = StateStyle {
+            output: StateOutput::Terse,
+            ..StateStyle::default()
+        };
+        let text = render(&ret, "n", &style);
+        assert!(
+            text.starts_with("  Name: a - Function: cmd.run - Result: Failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    Run error: apply failed: command timed out after 1s\n"),
+            "{text}"
+        );
+        assert!(text.contains("Total states run: 1\n"), "{text}");
     }
 }
 

@@ -82,12 +82,13 @@ pub fn host_suite(record: &JobRecord) -> Suite {
             .flat_map(|r| {
                 if super::highstate::is_state_ret(&r.ret) {
                     let mut cases = state_cases(r);
-                    // The host failed for a reason no state shows (--verify).
-                    if !r.status.is_ok()
-                        && !cases
-                            .iter()
-                            .any(|c| matches!(c.outcome, Outcome::Failure { .. }))
-                    {
+                    // The host failed for a reason no state shows (--verify),
+                    // or the apply script failed as a whole.
+                    let no_state_says = !cases
+                        .iter()
+                        .any(|c| matches!(c.outcome, Outcome::Failure { .. }));
+                    let run_error = !super::highstate::run_errors(&r.ret).is_empty();
+                    if !r.status.is_ok() && (no_state_says || run_error) {
                         cases.push(host_case(&record.function, r));
                     }
                     cases
