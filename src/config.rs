@@ -81,10 +81,18 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not a `source`: the message already holds it, and the CLI prints
+    /// the chain of sources after it.
     #[error("invalid project file: {0}")]
-    Yaml(#[from] crate::yaml::YamlError),
+    Yaml(crate::yaml::YamlError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+}
+
+impl From<crate::yaml::YamlError> for ConfigError {
+    fn from(e: crate::yaml::YamlError) -> Self {
+        ConfigError::Yaml(e)
+    }
 }
 
 /// The default place for caches: `$HALITE_CACHE_DIR`, else `$XDG_CACHE_HOME/halite`, else `~/.cache/halite`.

@@ -59,6 +59,69 @@ fn bad_inventory_names_file_and_line() {
     assert!(stderr(&out).contains("hosts.yaml:"), "{}", stderr(&out));
 }
 
+/// A host written twice used to be read as one: whichever came last.
+#[test]
+fn a_key_written_twice_in_the_inventory_or_halite_yaml_exits_2_before_connecting() {
+    let closed = closed_port();
+    let cases = [
+        (
+            format!("hosts:\n  l1: {{connection: local}}\n  l2: {{connection: local}}\n  l1: {{host: 127.0.0.1, port: {closed}}}\n"),
+            "inventory/hosts.yaml:4:3: duplicate key `l1` (first at line 2)",
+        ),
+        (
+            "hosts:\n  l1:\n    connection: local\n    grains: {role: a}\n    grains: {role: b}\n".to_string(),
+            "inventory/hosts.yaml:5:5: duplicate key `grains` (first at line 4)",
+        ),
+        (
+            "hosts:\n  1: {connection: local}\n  '1': {connection: local}\n".to_string(),
+            "inventory/hosts.yaml:3:3: duplicate key `1` (first at line 2, as another type",
+        ),
+    ];
+    for (inventory, needle) in &cases {
+        let p = Project::new(inventory);
+        let marker = p.path().join("ran");
+        let touch = format!("touch {}", marker.display());
+        let out = p.run(&["*", "cmd.run", &touch]);
+        assert_eq!(out.status.code(), Some(2), "{inventory}: {}", stderr(&out));
+        assert_eq!(stderr(&out).matches(needle).count(), 1, "{}", stderr(&out));
+        assert!(!marker.exists(), "nothing ran");
+        assert!(!p.path().join("cache/jobs").exists(), "nothing recorded");
+    }
+
+    // The same host in two inventory files: both files and lines.
+    let p = Project::new(LOCAL4);
+    std::fs::write(
+        p.path().join("inventory/more.yaml"),
+        "hosts:\n  m1: {connection: local}\n  l3: {connection: local}\n",
+    )
+    .unwrap();
+    let out = p.run(&["*", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "inventory/more.yaml:3: host `l3` is already defined at inventory/hosts.yaml:4"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    // halite.yaml too.
+    let p = Project::new(LOCAL4);
+    std::fs::write(
+        p.path().join("halite.yaml"),
+        "cache_dir: cache\nknown_hosts: known_hosts\ncache_dir: elsewhere\n",
+    )
+    .unwrap();
+    let out = p.run(&["*", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("halite.yaml:3:1: duplicate key `cache_dir` (first at line 1)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!p.path().join("cache").exists() && !p.path().join("elsewhere").exists());
+}
+
 #[test]
 fn batch_of_one_runs_hosts_one_after_another_in_order() {
     let p = Project::new(LOCAL4);

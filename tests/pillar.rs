@@ -2,7 +2,8 @@
 //! static grains: pillar targeting (`-I`, `-J`, `I@`/`J@` in `-C`, and
 //! `match: pillar` in states/top.sls), the `pillar.*` functions (each host
 //! gets only its own pillar, and the pillar reaches no log or cache),
-//! a pillar that fails to render, and `state.single`.
+//! a pillar that fails to render, a key repeated in a pillar or state
+//! file, and `state.single`.
 
 mod local;
 
@@ -272,6 +273,80 @@ fn a_host_whose_pillar_fails_to_render_is_reported_not_matched() {
     assert_eq!(v["results"]["broken"]["status"], "failed");
     let msg = v["results"]["broken"]["ret"][0].as_str().unwrap();
     assert!(msg.starts_with("pillar: broken.sls:1"), "{msg}");
+}
+
+/// A key written twice in one pillar or state file used to be read as one
+/// (the last); in two pillar files it is merged, as in Salt.
+#[test]
+fn a_key_repeated_in_one_pillar_or_state_file_fails_the_host_with_nothing_applied() {
+    let p = project(INVENTORY);
+    write(
+        p.path(),
+        &[
+            ("pillar/common.sls", "dc: paris\nshared: {from: common}\n"),
+            ("pillar/web.sls", "role: web\nshared: {also: web}\n"),
+        ],
+    );
+    let (code, v) = p.json(&["web1", "pillar.get", "shared"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["results"]["web1"]["ret"],
+        json!({"from": "common", "also": "web"})
+    );
+
+    write(
+        p.path(),
+        &[(
+            "pillar/web.sls",
+            "role: web\nvhosts:\n  shop: {port: 443}\n  shop: {port: 80}\n",
+        )],
+    );
+    let (code, v) = p.json(&["*", "pillar.items"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["results"]["db1"]["status"], "ok");
+    assert_eq!(v["results"]["web1"]["status"], "failed");
+    let msg = v["results"]["web1"]["ret"][0].as_str().unwrap();
+    assert!(
+        msg.contains("web.sls:4: YAML error in the rendered text (line 4 after Jinja): duplicate key `shop` (first at line 3)"),
+        "{msg}"
+    );
+
+    // Two states with one ID (Salt: "conflicting ID"); lines are those of
+    // the rendered text, four more than the source's here (the loop).
+    let out = p.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let touch = |name: &str| format!("  cmd.run:\n    - name: touch {}/{name}\n", out.display());
+    let sls = format!(
+        "{{# one line #}}\n{{% for n in ['a', 'b'] %}}\nfirst_{{{{ n }}}}:\n{}{{% endfor %}}\nnginx:\n{}nginx:\n{}",
+        touch("first"),
+        touch("nginx-1"),
+        touch("nginx-2"),
+    );
+    write(
+        p.path(),
+        &[
+            ("states/top.sls", "base:\n  '*':\n    - app\n"),
+            ("states/app.sls", &sls),
+        ],
+    );
+    for args in [
+        &["db1", "state.apply"][..],
+        &["db1", "state.show_sls", "app"],
+    ] {
+        let (code, v) = p.json(args);
+        assert_eq!(code, 1, "{args:?}: {v}");
+        assert_eq!(v["results"]["db1"]["status"], "failed");
+        let msg = v["results"]["db1"]["ret"].to_string();
+        assert!(
+            msg.contains("app.sls:14: YAML error in the rendered text (line 14 after Jinja): duplicate key `nginx` (first at line 11)"),
+            "{args:?}: {msg}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing applied"
+    );
 }
 
 #[test]

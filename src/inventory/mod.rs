@@ -3,7 +3,8 @@
 //!
 //! The format is a roster in the spirit of salt-ssh's. `inventory/` may be a
 //! single YAML file or a directory whose `*.yaml`/`*.yml` files are merged
-//! (a host or group defined twice is an error naming both files):
+//! (a host or group defined twice is an error naming both files and lines;
+//! a key repeated in one file is refused by [`crate::yaml`]):
 //!
 //! ```yaml
 //! defaults:            # applies to every host unless the host overrides it
@@ -96,10 +97,27 @@ pub enum InventoryError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not a `source`: the message already holds it, and the CLI prints
+    /// the chain of sources after it.
     #[error("invalid inventory: {0}")]
-    Yaml(#[from] crate::yaml::YamlError),
+    Yaml(crate::yaml::YamlError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// A host, group or `defaults` in two files; `first` and `second` are
+    /// `file:line` (a file repeating a key is refused by the YAML layer).
+    #[error("{second}: {what} `{name}` is already defined at {first}")]
+    DefinedTwice {
+        what: &'static str,
+        name: String,
+        first: String,
+        second: String,
+    },
+}
+
+impl From<crate::yaml::YamlError> for InventoryError {
+    fn from(e: crate::yaml::YamlError) -> Self {
+        InventoryError::Yaml(e)
+    }
 }
 
 /// Per-host settings as written; every field optional so `defaults:` can fill them.
@@ -159,56 +177,68 @@ impl Inventory {
     /// Build an inventory from `(file name, YAML text)` pairs.
     pub fn from_texts(files: &[(PathBuf, String)]) -> Result<Inventory, InventoryError> {
         let mut docs = Vec::new();
-        let mut defaults: Option<(PathBuf, HostSpec)> = None;
+        let mut defaults: Option<(Source, HostSpec)> = None;
         for (path, text) in files {
             let doc: File = if text.trim().is_empty() {
                 File::default()
             } else {
                 crate::yaml::from_str(text, path)?
             };
+            let source = (path.as_path(), text.as_str());
             if let Some(d) = doc.defaults.clone() {
-                if let Some((first, _)) = &defaults {
-                    return Err(InventoryError::Invalid {
-                        path: path.clone(),
-                        message: format!("`defaults` is already set in {}", first.display()),
-                    });
+                if let Some((first, _)) = defaults {
+                    return Err(twice("section", &["defaults"], first, source));
                 }
-                defaults = Some((path.clone(), d));
+                defaults = Some((source, d));
             }
-            docs.push((path.clone(), doc));
+            docs.push((source, doc));
         }
         let defaults = defaults.map(|(_, d)| d).unwrap_or_default();
         let mut inv = Inventory::default();
-        let mut origin: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for (path, doc) in docs {
+        let mut hosts_from: BTreeMap<String, Source> = BTreeMap::new();
+        let mut groups_from: BTreeMap<String, Source> = BTreeMap::new();
+        for (source, doc) in docs {
+            let path = source.0;
             for (id, spec) in doc.hosts {
-                if let Some(first) = origin.get(&id) {
-                    return Err(InventoryError::Invalid {
-                        path: path.clone(),
-                        message: format!("host `{id}` is already defined in {}", first.display()),
-                    });
+                if let Some(&first) = hosts_from.get(&id) {
+                    return Err(twice("host", &["hosts", &id], first, source));
                 }
                 let host =
                     resolve(&id, spec.unwrap_or_default(), &defaults).map_err(|message| {
                         InventoryError::Invalid {
-                            path: path.clone(),
+                            path: path.to_path_buf(),
                             message,
                         }
                     })?;
-                origin.insert(id.clone(), path.clone());
+                hosts_from.insert(id.clone(), source);
                 inv.hosts.insert(id, host);
             }
             for (name, group) in doc.groups {
-                if inv.groups.contains_key(&name) {
-                    return Err(InventoryError::Invalid {
-                        path: path.clone(),
-                        message: format!("group `{name}` is defined twice"),
-                    });
+                if let Some(&first) = groups_from.get(&name) {
+                    return Err(twice("group", &["groups", &name], first, source));
                 }
+                groups_from.insert(name.clone(), source);
                 inv.groups.insert(name, group);
             }
         }
         Ok(inv)
+    }
+}
+
+/// An inventory file: its path and text.
+type Source<'a> = (&'a Path, &'a str);
+
+/// `keys` (e.g. `hosts`, `web1`) written in two files.
+fn twice(what: &'static str, keys: &[&str], first: Source, second: Source) -> InventoryError {
+    let place = |(path, text): Source| match crate::yaml::key_line(text, keys) {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    };
+    InventoryError::DefinedTwice {
+        what,
+        name: keys.last().copied().unwrap_or_default().to_string(),
+        first: place(first),
+        second: place(second),
     }
 }
 
@@ -303,5 +333,43 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("y.yaml") && e.contains("x.yaml"), "{e}");
+    }
+
+    #[test]
+    fn duplicates_name_both_files_and_lines() {
+        let two = |a: &str, b: &str| {
+            Inventory::from_texts(&[
+                (PathBuf::from("inventory/a.yaml"), a.into()),
+                (PathBuf::from("inventory/b.yaml"), b.into()),
+            ])
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            two(
+                "hosts:\n  web1: {}\n  db1: {}\n",
+                "# db\nhosts:\n  db1: {}\n"
+            ),
+            "inventory/b.yaml:3: host `db1` is already defined at inventory/a.yaml:3"
+        );
+        assert_eq!(
+            two(
+                "groups: {webs: 'web*'}\n",
+                "hosts: {}\ngroups:\n  webs: [a]\n"
+            ),
+            "inventory/b.yaml:3: group `webs` is already defined at inventory/a.yaml:1"
+        );
+        assert_eq!(
+            two("defaults: {}\n", "hosts: {}\ndefaults: {user: x}\n"),
+            "inventory/b.yaml:2: section `defaults` is already defined at inventory/a.yaml:1"
+        );
+        // Within one file, the YAML layer names the key and both lines.
+        let e = inv("hosts:\n  web1: {host: a}\n  web2: {}\n  web1: {host: b}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid inventory: inventory/hosts.yaml:4:3: duplicate key `web1` (first at line 2)"
+        );
     }
 }

@@ -325,6 +325,12 @@ fn opts(r: &Renderer) -> Value {
 fn environment(r: &Renderer) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Debug mode makes an undefined value remember the expression that made
+    // it, so the error names it (`pillar.db` is undefined). minijinja turns
+    // it on only in debug builds. It also attaches the template source and
+    // the referenced values to the error; [`jinja_error`] keeps only the
+    // kind and detail, so no pillar value reaches a message.
+    env.set_debug(true);
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
         .build()

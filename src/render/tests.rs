@@ -151,6 +151,57 @@ fn undefined_variables_are_errors_with_file_and_line() {
     assert_eq!(ok, json!({"x": "n"}));
 }
 
+/// minijinja names the undefined expression only in its debug mode, which
+/// is on by default in debug builds alone: a release build said just
+/// "undefined value". (Cargo.toml builds minijinja for tests as for release.)
+#[test]
+fn undefined_values_are_named() {
+    let m = "{% macro m() %}{{ pillar.inmacro }}{% endmacro %}";
+    let cases = [
+        (
+            "x: {{ nosuchvar }}\n",
+            "a.sls:1: ",
+            "`nosuchvar` is undefined",
+        ),
+        (
+            "x: {{ pillar.db.password }}\n",
+            "a.sls:1: ",
+            "`pillar.db` is undefined",
+        ),
+        (
+            "\nx: {{ pillar.users.alice.gid }}\n",
+            "a.sls:2: ",
+            "`pillar.users.alice.gid` is undefined",
+        ),
+        (
+            "x: {{ pillar['users']['bob'] }}\n",
+            "a.sls:1: ",
+            "`pillar['users']['bob']` is undefined",
+        ),
+        (
+            "{% if grains.nope == 1 %}x: 1{% endif %}\n",
+            "a.sls:1: ",
+            "`grains.nope` is undefined",
+        ),
+        (
+            "{% set a = pillar.nope %}\nx: {{ a }}\n",
+            "a.sls:2: ",
+            "`pillar.nope` is undefined (from line 1)",
+        ),
+        (
+            "{% from 'm.jinja' import m %}x: {{ m() }}\n",
+            "m.jinja:1: ",
+            "`pillar.inmacro` is undefined",
+        ),
+    ];
+    for (source, at, needle) in cases {
+        let err = sls(&[("a.sls", source), ("m.jinja", m)], "a.sls", "a").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with(at), "{source}: {text}");
+        assert!(text.contains(needle), "{source}: {text}");
+    }
+}
+
 #[test]
 fn jinja_syntax_errors_have_lines() {
     let err = sls(&[("a.sls", "a: 1\n{% if %}\n")], "a.sls", "a").unwrap_err();

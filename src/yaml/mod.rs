@@ -2,7 +2,13 @@
 //!
 //! serde_yaml is archived; `serde_yaml` here is the maintained fork
 //! serde_norway, imported under that name in Cargo.toml. Everything else in
-//! halite goes through these functions, so swapping the library is one file.
+//! halite goes through these functions, so swapping the library is one
+//! module. Every file halite reads through [`from_str`] is refused when a
+//! mapping repeats a key ([`keys`]), whatever type it is read into.
+
+mod keys;
+
+pub use keys::{key_line, Duplicate};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -19,7 +25,15 @@ pub struct YamlError {
 }
 
 /// Parse YAML text into `T`; `path` is only used in the error message.
+/// A key repeated within one mapping is an error naming it and both lines.
 pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlError> {
+    if let Some(dup) = keys::find_duplicate(text) {
+        return Err(YamlError {
+            path: path.to_path_buf(),
+            location: dup.at,
+            message: dup.to_string(),
+        });
+    }
     serde_yaml::from_str(text).map_err(|e| {
         let location = e.location().map(|l| (l.line(), l.column()));
         // The library appends " at line X column Y"; we print the location ourselves.
@@ -54,6 +68,10 @@ pub fn parse_scalar(text: &str) -> crate::Value {
     }
     if text == "None" {
         return Value::Null;
+    }
+    // Salt keeps the text when its loader refuses it, duplicate keys included.
+    if keys::find_duplicate(text).is_some() {
+        return keep();
     }
     let Ok(parsed) = serde_yaml::from_str::<Value>(text) else {
         return keep();
@@ -90,6 +108,7 @@ mod tests {
         assert_eq!(parse_scalar("None"), json!(null));
         assert_eq!(parse_scalar("a: [unclosed"), json!("a: [unclosed"));
         assert_eq!(parse_scalar("null"), json!(null));
+        assert_eq!(parse_scalar("{a: 1, a: 2}"), json!("{a: 1, a: 2}"));
     }
 
     #[test]
@@ -98,5 +117,38 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("x.yaml:"), "{text}");
         assert!(err.location.is_some());
+    }
+
+    /// Every type halite reads YAML into: serde_json's `Value`, maps and
+    /// minijinja's `Value` kept the last of two equal keys without a word.
+    #[test]
+    fn duplicate_keys_are_errors_whatever_the_target_type() {
+        let text = "a: 1\nb:\n  x: 1\n  y: 2\n  x: 3\n";
+        let path = Path::new("pillar/web.sls");
+        let expect = "pillar/web.sls:5:3: duplicate key `x` (first at line 3)";
+        let errors = [
+            from_str::<crate::Value>(text, path).unwrap_err(),
+            from_str::<std::collections::BTreeMap<String, crate::Value>>(text, path).unwrap_err(),
+            from_str::<minijinja::Value>(text, path).unwrap_err(),
+            from_str::<serde_yaml::Value>(text, path).unwrap_err(),
+        ];
+        for err in errors {
+            assert_eq!(err.to_string(), expect);
+            assert_eq!(err.location, Some((5, 3)));
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct File {
+            a: u32,
+            b: Option<crate::Value>,
+        }
+        let err = from_str::<File>("a: 1\nb: 2\na: 3\n", path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pillar/web.sls:3:1: duplicate key `a` (first at line 1)"
+        );
+        // One key per mapping, and distinct keys, stay fine.
+        let ok: crate::Value = from_str("a: {x: 1}\nb: {x: 2}\n", path).unwrap();
+        assert_eq!(ok, json!({"a": {"x": 1}, "b": {"x": 2}}));
     }
 }
