@@ -496,3 +496,20 @@ fn grouped_output_is_the_default_for_many_hosts_on_a_terminal() {
     let out = p.run(&["*", "cmd.run", "echo same"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("h9:\n    same"));
 }
+
+// Arguments are read like Salt's (salt.utils.args.parse_input); the
+// word-by-word rules are checked against Salt's own answers in
+// tests/compat/yamlify.json by a unit test.
+
+#[test]
+fn a_multi_line_command_reaches_the_host_byte_for_byte() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    let (code, v) = p.json(&["*", "cmd.run", "echo a\necho b"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["args"]["positional"][0], "echo a\necho b");
+    assert_eq!(v["results"]["l1"]["ret"], "a\nb");
+    // `#` is not a comment in a value that would only load as a string.
+    let (code, v) = p.json(&["*", "cmd.run", "echo 'a # b'"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"]["l1"]["ret"], "a # b");
+}
