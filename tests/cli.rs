@@ -513,3 +513,42 @@ fn a_multi_line_command_reaches_the_host_byte_for_byte() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["results"]["l1"]["ret"], "a # b");
 }
+
+#[test]
+fn options_may_come_anywhere_and_a_double_dash_ends_them() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    let out = p.run(&["*", "cmd.run", "echo hi", "-b", "1", "--out", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["args"]["positional"], serde_json::json!(["echo hi"]));
+    assert_eq!(v["batch"], "1");
+    assert_eq!(v["results"]["l1"]["ret"], "hi");
+    // After `--`, a word starting with `-` is an argument.
+    let (code, v) = p.json(&["*", "cmd.run", "--", "-x"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["args"]["positional"], serde_json::json!(["-x"]));
+    // Without it, it is an unknown option, and the message says what to do.
+    let out = p.run(&["*", "cmd.run", "-x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("'-- -x'"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_negative_number_for_a_numeric_option_names_the_bad_value() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    for (flag, what) in [
+        ("--max-fail", "'--max-fail <N|N%>'"),
+        ("-t", "'--timeout <SECONDS>': must be a positive number"),
+        ("--batch-wait", "'--batch-wait <SECONDS>'"),
+        ("-f", "'--forks <FORKS>': must be a whole number"),
+    ] {
+        let out = p.run(&[flag, "-1", "*", "test.ping"]);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {e}");
+        assert!(
+            e.contains(&format!("invalid value '-1' for {what}")),
+            "{flag}: {e}"
+        );
+        assert!(!e.contains("unexpected argument"), "{flag}: {e}");
+    }
+}
