@@ -552,3 +552,33 @@ fn a_negative_number_for_a_numeric_option_names_the_bad_value() {
         assert!(!e.contains("unexpected argument"), "{flag}: {e}");
     }
 }
+
+#[test]
+fn project_file_and_inventory_errors_are_printed_once() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    std::fs::write(p.path().join("bad.yaml"), "invetory: x\n").unwrap();
+    std::fs::write(p.path().join("bad-inventory.yaml"), "hosts: [\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["-c", "missing.yaml", "*", "test.ping"], "No such file"),
+        (
+            &["-c", "bad.yaml", "*", "test.ping"],
+            "unknown field `invetory`",
+        ),
+        (&["-c", "missing.yaml", "jobs", "list"], "No such file"),
+        (&["-i", "missing", "*", "test.ping"], "No such file"),
+        (
+            &["-i", "bad-inventory.yaml", "*", "test.ping"],
+            "bad-inventory.yaml:",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = p.run(args);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(e.matches(needle).count(), 1, "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+    }
+    std::fs::write(p.path().join("halite.yaml"), "forks: [\n").unwrap();
+    let e = stderr(&p.run(&["*", "test.ping"]));
+    assert_eq!(e.matches("halite.yaml:").count(), 1, "{e}");
+}

@@ -89,15 +89,18 @@ pub struct Inventory {
     pub groups: BTreeMap<String, Group>,
 }
 
+/// A message carries its cause in its own text and does not also return it
+/// as `source()`: the CLI prints an error with its chain, which would print
+/// the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("cannot read inventory {}: {source}", path.display())]
+    #[error("cannot read inventory {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid inventory: {0}")]
-    Yaml(#[from] crate::yaml::YamlError),
+    Yaml(crate::yaml::YamlError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
 }
@@ -133,9 +136,9 @@ impl Inventory {
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         let files = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|source| InventoryError::Read {
+                .map_err(|error| InventoryError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
@@ -147,9 +150,9 @@ impl Inventory {
         };
         let mut parsed = Vec::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| InventoryError::Read {
+            let text = std::fs::read_to_string(&file).map_err(|error| InventoryError::Read {
                 path: file.clone(),
-                source,
+                error,
             })?;
             parsed.push((file, text));
         }
@@ -164,7 +167,7 @@ impl Inventory {
             let doc: File = if text.trim().is_empty() {
                 File::default()
             } else {
-                crate::yaml::from_str(text, path)?
+                crate::yaml::from_str(text, path).map_err(InventoryError::Yaml)?
             };
             if let Some(d) = doc.defaults.clone() {
                 if let Some((first, _)) = &defaults {
