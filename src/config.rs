@@ -74,12 +74,15 @@ pub struct Settings {
     pub job_cache_diffs: bool,
 }
 
+/// A message carries its cause in its own text and does not also return it
+/// as `source()`: the CLI prints an error with its chain, which would print
+/// the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a `source`: the message already holds it, and the CLI prints
     /// the chain of sources after it.
@@ -115,14 +118,14 @@ impl Settings {
         };
         let (file, base) = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(p).map_err(|error| ConfigError::Read {
                     path: p.clone(),
-                    source,
+                    error,
                 })?;
                 let file: ProjectFile = if text.trim().is_empty() {
                     ProjectFile::default()
                 } else {
-                    crate::yaml::from_str(&text, p)?
+                    crate::yaml::from_str(&text, p).map_err(ConfigError::Yaml)?
                 };
                 let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
                 (file, base)

@@ -635,3 +635,89 @@ fn a_failed_apply_honours_terse_state_output() {
         "{text}"
     );
 }
+
+// Arguments are read like Salt's (salt.utils.args.parse_input); the
+// word-by-word rules are checked against Salt's own answers in
+// tests/compat/yamlify.json by a unit test.
+
+#[test]
+fn a_multi_line_command_reaches_the_host_byte_for_byte() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    let (code, v) = p.json(&["*", "cmd.run", "echo a\necho b"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["args"]["positional"][0], "echo a\necho b");
+    assert_eq!(v["results"]["l1"]["ret"], "a\nb");
+    // `#` is not a comment in a value that would only load as a string.
+    let (code, v) = p.json(&["*", "cmd.run", "echo 'a # b'"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"]["l1"]["ret"], "a # b");
+}
+
+#[test]
+fn options_may_come_anywhere_and_a_double_dash_ends_them() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    let out = p.run(&["*", "cmd.run", "echo hi", "-b", "1", "--out", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["args"]["positional"], serde_json::json!(["echo hi"]));
+    assert_eq!(v["batch"], "1");
+    assert_eq!(v["results"]["l1"]["ret"], "hi");
+    // After `--`, a word starting with `-` is an argument.
+    let (code, v) = p.json(&["*", "cmd.run", "--", "-x"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["args"]["positional"], serde_json::json!(["-x"]));
+    // Without it, it is an unknown option, and the message says what to do.
+    let out = p.run(&["*", "cmd.run", "-x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("'-- -x'"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_negative_number_for_a_numeric_option_names_the_bad_value() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    for (flag, what) in [
+        ("--max-fail", "'--max-fail <N|N%>'"),
+        ("-t", "'--timeout <SECONDS>': must be a positive number"),
+        ("--batch-wait", "'--batch-wait <SECONDS>'"),
+        ("-f", "'--forks <FORKS>': must be a whole number"),
+    ] {
+        let out = p.run(&[flag, "-1", "*", "test.ping"]);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {e}");
+        assert!(
+            e.contains(&format!("invalid value '-1' for {what}")),
+            "{flag}: {e}"
+        );
+        assert!(!e.contains("unexpected argument"), "{flag}: {e}");
+    }
+}
+
+#[test]
+fn project_file_and_inventory_errors_are_printed_once() {
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    std::fs::write(p.path().join("bad.yaml"), "invetory: x\n").unwrap();
+    std::fs::write(p.path().join("bad-inventory.yaml"), "hosts: [\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["-c", "missing.yaml", "*", "test.ping"], "No such file"),
+        (
+            &["-c", "bad.yaml", "*", "test.ping"],
+            "unknown field `invetory`",
+        ),
+        (&["-c", "missing.yaml", "jobs", "list"], "No such file"),
+        (&["-i", "missing", "*", "test.ping"], "No such file"),
+        (
+            &["-i", "bad-inventory.yaml", "*", "test.ping"],
+            "bad-inventory.yaml:",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = p.run(args);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(e.matches(needle).count(), 1, "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+    }
+    std::fs::write(p.path().join("halite.yaml"), "forks: [\n").unwrap();
+    let e = stderr(&p.run(&["*", "test.ping"]));
+    assert_eq!(e.matches("halite.yaml:").count(), 1, "{e}");
+}

@@ -101,6 +101,13 @@ fn rerun_args(
         };
     }
     again.verify = again.verify.or_else(|| record.verify.clone());
-    again.batch_wait = again.batch_wait.or(record.batch_wait);
+    if again.batch_wait.is_none() {
+        again.batch_wait = match record.batch_wait {
+            Some(w) if !(w >= 0.0 && w.is_finite()) => {
+                return Err(parse("batch-wait", &w.to_string()))
+            }
+            w => w,
+        };
+    }
     Ok(again)
 }

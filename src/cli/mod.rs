@@ -119,7 +119,8 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub function: Option<String>,
     /// Positional and key=value arguments (values parsed as YAML scalars, like Salt).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Options may come anywhere, as in Salt; after `--` every word is an argument,
+    /// so one starting with `-` follows `--`.
     pub args: Vec<String>,
 
     /// Target: regular expression on host ids (anchored at the start, like Salt).
@@ -157,32 +158,38 @@ pub struct RunArgs {
         short = 'b',
         long,
         value_name = "N|N%|SIZES",
+        allow_hyphen_values = true,
         help_heading = "Execution"
     )]
     pub batch: Option<crate::fleet::BatchPlan>,
     /// Stop starting new hosts once this many hosts have failed; the rest are reported as not run.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_hyphen_values = true, help_heading = "Execution")]
     pub batch_fail_limit: Option<u64>,
     /// Failures tolerated (N or N% of the targeted hosts) before no new stage or host starts.
     /// Staged runs default to 0: a failed canary stops the rollout.
-    #[arg(long, value_name = "N|N%", help_heading = "Execution")]
+    #[arg(
+        long,
+        value_name = "N|N%",
+        allow_hyphen_values = true,
+        help_heading = "Execution"
+    )]
     pub max_fail: Option<crate::fleet::MaxFail>,
     /// Shell command run on each host right after its function succeeded; a non-zero exit fails the host.
     #[arg(long, value_name = "COMMAND", help_heading = "Execution")]
     pub verify: Option<String>,
     /// Seconds to wait between stages of a staged run.
-    #[arg(long, value_name = "SECONDS", help_heading = "Execution")]
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative_seconds, allow_hyphen_values = true, help_heading = "Execution")]
     pub batch_wait: Option<f64>,
     /// Hosts handled in parallel (default 100, or `forks` in halite.yaml).
-    #[arg(short = 'f', long, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    #[arg(short = 'f', long, value_parser = at_least_one, allow_hyphen_values = true, help_heading = "Execution")]
     pub forks: Option<u64>,
     /// SSH handshakes in flight at once, across the run (default 32, or `max_handshakes` in
     /// halite.yaml): paces connection starts so one sshd's MaxStartups, a NAT or a bastion
     /// does not refuse them.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_hyphen_values = true, help_heading = "Execution")]
     pub max_handshakes: Option<u64>,
     /// Time limit per remote command, in seconds (default 600, or `timeout` in halite.yaml).
-    #[arg(short = 't', long, value_name = "SECONDS", help_heading = "Execution")]
+    #[arg(short = 't', long, value_name = "SECONDS", value_parser = positive_seconds, allow_hyphen_values = true, help_heading = "Execution")]
     pub timeout: Option<f64>,
     /// Gather grains again instead of using the cache.
     #[arg(long, help_heading = "Execution")]
@@ -206,6 +213,34 @@ pub struct RunArgs {
     /// DANGEROUS: do not verify host keys at all (throwaway labs only).
     #[arg(long, conflicts_with = "accept_new", help_heading = "Connection")]
     pub insecure_ignore_host_keys: bool,
+}
+
+// The numeric options take a value starting with `-` (allow_hyphen_values),
+// so `-t -1` or `--max-fail -1` is told what is wrong with the value rather
+// than that `-1` is an unknown option.
+
+/// `--forks`, `--max-handshakes`, `--batch-fail-limit`: a count, 1 or more.
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number, 1 or more".into()),
+    }
+}
+
+/// `--timeout`: seconds, more than zero.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(t) if t > 0.0 && t.is_finite() => Ok(t),
+        _ => Err("must be a positive number of seconds".into()),
+    }
+}
+
+/// `--batch-wait`: seconds, zero or more.
+fn non_negative_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(t) if t >= 0.0 && t.is_finite() => Ok(t),
+        _ => Err("must be a number of seconds, zero or more".into()),
+    }
 }
 
 /// Entry point of the binary.
@@ -257,4 +292,78 @@ fn init_logging(verbose: bool) {
 pub(crate) fn usage_error(e: &anyhow::Error) -> u8 {
     output::error(&format!("{e:#}"));
     EXIT_USAGE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("halite").chain(words.iter().copied()))
+    }
+
+    #[test]
+    fn options_may_follow_the_function_and_its_arguments() {
+        let cli = parse(&["*", "cmd.run", "echo hi", "-b", "1", "--out", "json", "x=1"]).unwrap();
+        assert_eq!(cli.run.function.as_deref(), Some("cmd.run"));
+        assert_eq!(cli.run.args, ["echo hi", "x=1"]);
+        assert_eq!(cli.run.batch.map(|b| b.to_string()).as_deref(), Some("1"));
+        assert_eq!(cli.common.out, Some(output::Format::Json));
+    }
+
+    #[test]
+    fn after_a_double_dash_every_word_is_an_argument() {
+        let cli = parse(&["-t", "5", "*", "cmd.run", "--", "-x", "-b", "1"]).unwrap();
+        assert_eq!(cli.run.args, ["-x", "-b", "1"]);
+        assert_eq!(cli.run.batch, None);
+        let e = parse(&["*", "cmd.run", "-x"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert!(e.to_string().contains("'-- -x'"), "{e}");
+    }
+
+    #[test]
+    fn a_negative_number_is_a_bad_value_not_an_unknown_option() {
+        for flag in [
+            "-t",
+            "--timeout",
+            "--batch-wait",
+            "-b",
+            "--max-fail",
+            "-f",
+            "--max-handshakes",
+            "--batch-fail-limit",
+        ] {
+            let e = parse(&[flag, "-1", "*", "test.ping"]).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag}: {e}"
+            );
+            assert!(e.to_string().contains("invalid value '-1'"), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn numeric_values_are_checked() {
+        assert_eq!(at_least_one("3"), Ok(3));
+        assert!(at_least_one("0").is_err() && at_least_one("x").is_err());
+        assert_eq!(positive_seconds("1.5"), Ok(1.5));
+        for bad in ["0", "-1", "inf", "NaN", "x"] {
+            assert!(positive_seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(non_negative_seconds("0"), Ok(0.0));
+        assert!(non_negative_seconds("-0.5").is_err());
+    }
+
+    #[test]
+    fn subcommands_still_parse() {
+        let cli = parse(&["-b", "2", "jobs", "rerun", "123", "--failed"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Jobs {
+                action: JobsAction::Rerun { failed: true, .. }
+            })
+        ));
+        assert!(parse(&["completions", "bash"]).is_ok());
+    }
 }

@@ -183,23 +183,21 @@ pub enum ArgError {
 }
 
 impl Args {
-    /// Split raw CLI words into positionals and `key=value` pairs. A word is a
-    /// keyword argument when the part before the first `=` is an identifier.
+    /// Split raw CLI words into positionals and `key=value` pairs the way
+    /// Salt's `parse_input` does: a word is a keyword argument when the part
+    /// before its first `=` is an identifier (dots and dashes allowed after
+    /// the first character) and the value does not start with `=`.
     pub fn from_words<S: AsRef<str>>(words: &[S]) -> Args {
         let mut args = Args::default();
         for w in words {
             let w = w.as_ref();
-            match w.split_once('=') {
-                Some((k, v))
-                    if !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                        && !k.starts_with(|c: char| c.is_ascii_digit()) =>
-                {
+            match split_kwarg(w) {
+                Some((k, v)) => {
                     args.kwargs
                         .insert(k.to_string(), crate::yaml::parse_scalar(v));
                     args.raw_kwargs.insert(k.to_string(), v.to_string());
                 }
-                _ => {
+                None => {
                     args.positional.push(crate::yaml::parse_scalar(w));
                     args.raw_positional.push(w.to_string());
                 }
@@ -375,6 +373,28 @@ impl Args {
     }
 }
 
+/// Salt's `KWARG_REGEX`, `^([^\d\W][\w.-]*)=(?!=)(.*)$` (Python, Unicode):
+/// `.` stops at a newline and `$` also matches before a final one, so a
+/// value with a newline inside makes the whole word a positional, and a
+/// single newline at the very end is dropped.
+fn split_kwarg(word: &str) -> Option<(&str, &str)> {
+    let (key, value) = word.split_once('=')?;
+    let word_char = |c: char| c.is_alphanumeric() || c == '_';
+    let mut chars = key.chars();
+    let first = chars.next()?;
+    if !word_char(first) || first.is_numeric() || value.starts_with('=') {
+        return None;
+    }
+    if !chars.all(|c| word_char(c) || c == '.' || c == '-') {
+        return None;
+    }
+    match value.find('\n') {
+        None => Some((key, value)),
+        Some(i) if i + 1 == value.len() => Some((key, &value[..i])),
+        Some(_) => None,
+    }
+}
+
 /// Parse a function call: look the name up, then let the function check its arguments.
 pub fn parse_call(name: &str, args: &Args) -> Result<Box<dyn Function>, ArgError> {
     let spec = lookup(name).ok_or_else(|| ArgError::UnknownFunction {
@@ -440,6 +460,36 @@ mod tests {
             Some("1.10")
         );
         assert_eq!(a.string("t", 9, "n").unwrap().as_deref(), Some("007"));
+    }
+
+    /// tests/compat/yamlify.json holds Salt's own reading of each word
+    /// (tests/compat/gen_yamlify.py runs `salt.utils.args.parse_input`).
+    #[test]
+    fn words_parse_like_salt() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/compat/yamlify.json")).unwrap();
+        let cases = fixture["cases"].as_array().unwrap();
+        assert!(cases.len() > 200, "{}", cases.len());
+        let mut wrong = Vec::new();
+        for case in cases {
+            let word = case["word"].as_str().unwrap();
+            let a = Args::from_words(&[word]);
+            let kwargs = Value::Object(a.kwargs.clone().into_iter().collect());
+            if Value::from(a.positional.clone()) != case["args"] || kwargs != case["kwargs"] {
+                wrong.push(format!(
+                    "{word:?}: salt {} {}, halite {} {kwargs}",
+                    case["args"],
+                    case["kwargs"],
+                    Value::from(a.positional)
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} differ:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
     }
 
     #[test]

@@ -90,12 +90,15 @@ pub struct Inventory {
     pub groups: BTreeMap<String, Group>,
 }
 
+/// A message carries its cause in its own text and does not also return it
+/// as `source()`: the CLI prints an error with its chain, which would print
+/// the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("cannot read inventory {}: {source}", path.display())]
+    #[error("cannot read inventory {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a `source`: the message already holds it, and the CLI prints
     /// the chain of sources after it.
@@ -151,9 +154,9 @@ impl Inventory {
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         let files = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|source| InventoryError::Read {
+                .map_err(|error| InventoryError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
@@ -165,9 +168,9 @@ impl Inventory {
         };
         let mut parsed = Vec::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| InventoryError::Read {
+            let text = std::fs::read_to_string(&file).map_err(|error| InventoryError::Read {
                 path: file.clone(),
-                source,
+                error,
             })?;
             parsed.push((file, text));
         }
@@ -182,7 +185,7 @@ impl Inventory {
             let doc: File = if text.trim().is_empty() {
                 File::default()
             } else {
-                crate::yaml::from_str(text, path)?
+                crate::yaml::from_str(text, path).map_err(InventoryError::Yaml)?
             };
             let source = (path.as_path(), text.as_str());
             if let Some(d) = doc.defaults.clone() {

@@ -64,20 +64,23 @@ pub struct JobRecord {
     pub pid: Option<u32>,
 }
 
+/// A message carries its cause in its own text and does not also return it
+/// as `source()`: the CLI prints an error with its chain, which would print
+/// the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("no job {jid} in {}", dir.display())]
     NotFound { jid: String, dir: PathBuf },
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {error}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{}: corrupt job record: {source}", path.display())]
+    #[error("{}: corrupt job record: {error}", path.display())]
     Corrupt {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -200,7 +203,7 @@ impl JobCache {
             |source| JobError::Io {
                 action: "write",
                 path: self.path(&record.jid),
-                source,
+                error: source,
             },
         )
     }
@@ -215,7 +218,7 @@ impl JobCache {
             JobError::Io {
                 action: "write",
                 path: self.ledgers.join(&name),
-                source,
+                error: source,
             }
         })
     }
@@ -239,7 +242,7 @@ impl JobCache {
             .map_err(|source| JobError::Io {
                 action: "append to",
                 path,
-                source,
+                error: source,
             })
     }
 
@@ -302,10 +305,13 @@ impl JobCache {
             _ => JobError::Io {
                 action: "read",
                 path: path.clone(),
-                source,
+                error: source,
             },
         })?;
-        serde_json::from_slice(&text).map_err(|source| JobError::Corrupt { path, source })
+        serde_json::from_slice(&text).map_err(|source| JobError::Corrupt {
+            path,
+            error: source,
+        })
     }
 
     /// Remove the records (and logs) of jobs that ended more than `keep`
@@ -319,7 +325,7 @@ impl JobCache {
                 return Err(JobError::Io {
                     action: "read",
                     path: self.dir.clone(),
-                    source,
+                    error: source,
                 })
             }
         };
@@ -361,7 +367,7 @@ impl JobCache {
                 return Err(JobError::Io {
                     action: "read",
                     path: self.dir.clone(),
-                    source,
+                    error: source,
                 })
             }
         };

@@ -35,12 +35,10 @@ pub use salt::RemoteCall;
 /// it was loaded from (states/ or pillar/).
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is in the text only (not `source()`), so printing the
+    /// chain does not repeat it.
+    #[error("{file}: cannot read: {error}")]
+    Read { file: String, error: std::io::Error },
     #[error("{file}: no such template")]
     NotFound { file: String },
     #[error("{file}: template path `{path}` is outside the root")]
@@ -295,12 +293,12 @@ impl Renderer {
             },
             jinja::LoadError::Io(source) => RenderError::Read {
                 file: file.to_string(),
-                source,
+                error: source,
             },
         })?;
         std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
             file: file.to_string(),
-            source,
+            error: source,
         })
     }
 }

@@ -54,38 +54,15 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     serde_yaml::to_string(value).unwrap_or_else(|e| format!("# unserializable: {e}\n"))
 }
 
-/// Parse one command-line value the way Salt's `yamlify_arg` does: YAML
-/// scalars become typed values (`True`, `42`), a flow list or map only when
-/// the text starts with `[` or `{`, and anything else stays the string typed.
+mod yamlify;
+
+/// Parse one command-line value the way Salt's `yamlify_arg` does (see
+/// [`yamlify`]): YAML 1.1 scalars become typed values (`True`, `yes`, `42`),
+/// a flow list or map only when the text starts with `[` or `{`, and text
+/// with a newline, tab or CR, or a `#` that would cut it short, stays
+/// exactly as typed.
 pub fn parse_scalar(text: &str) -> crate::Value {
-    use crate::Value;
-    let keep = || Value::String(text.to_string());
-    let trimmed = text.trim();
-    if trimmed.is_empty()
-        || (trimmed.contains('_') && trimmed.chars().all(|c| c.is_ascii_digit() || c == '_'))
-    {
-        return keep();
-    }
-    if text == "None" {
-        return Value::Null;
-    }
-    // Salt keeps the text when its loader refuses it, duplicate keys included.
-    if keys::find_duplicate(text).is_some() {
-        return keep();
-    }
-    let Ok(parsed) = serde_yaml::from_str::<Value>(text) else {
-        return keep();
-    };
-    if text.contains('#') && matches!(parsed, Value::String(_) | Value::Null) {
-        return keep();
-    }
-    match parsed {
-        Value::Object(_) if !text.starts_with('{') => keep(),
-        Value::Array(_) if !text.starts_with('[') => keep(),
-        Value::Null if !matches!(trimmed, "~" | "null" | "Null" | "NULL") => keep(),
-        Value::String(ref s) if s.is_empty() => keep(),
-        v => v,
-    }
+    yamlify::yamlify_arg(text)
 }
 
 #[cfg(test)]
