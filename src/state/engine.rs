@@ -643,12 +643,12 @@ async fn run_reading_ledger(
         })
         .collect();
     // The ledger is touched only when there is something to write (a run
-    // managing no resource leaves /var/lib/halite alone).
+    // managing no resource leaves the ledger's directory alone).
     let journal_left = book.journal.as_deref().is_some_and(|j| !j.is_empty());
     let lscript = match &ledger {
         Some(l) if journal_left || !events.before.is_empty() || !events.after.is_empty() => {
             LedgerScript {
-                head: ledger::apply_head(Some((l, &book.sum))) + &events.before,
+                head: ledger::apply_head(&marker, Some((l, &book.sum))) + &events.before,
                 after: events.after.clone(),
             }
         }
@@ -657,6 +657,13 @@ async fn run_reading_ledger(
     let script = apply_script(&states, &marker, &initial, None, &lscript);
     let sent = std::time::SystemTime::now();
     let first = exec(conn, &script).await;
+    if let Some(e) = first
+        .as_deref()
+        .ok()
+        .and_then(|o| ledger::refused(o, &marker, &book.place))
+    {
+        return Outcome::error(format!("drift ledger: {e}"));
+    }
     reread(copy, &lscript, first.as_deref(), &marker);
     let first = match first {
         Ok(out) => parse_sections(&out, &marker),
@@ -709,7 +716,7 @@ async fn run_reading_ledger(
                 LedgerScript::default()
             } else {
                 LedgerScript {
-                    head: ledger::apply_head(None) + &ev.before,
+                    head: ledger::apply_head(&marker, None) + &ev.before,
                     after: ev.after,
                 }
             }
