@@ -657,6 +657,15 @@ mod tests {
             .arg("-u")
             .output()
             .is_ok_and(|o| o.stdout == b"0\n");
+        if root
+            && std::process::Command::new("setpriv")
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            eprintln!("SKIPPED: setpriv (util-linux) is needed to test as another user");
+            return;
+        }
         let mode = if root { 0o700 } else { 0o000 };
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
         let script = format!(
