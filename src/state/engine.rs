@@ -1636,6 +1636,10 @@ fn applied_result(
     let apply = sec.blocks.get(&("apply".to_string(), i));
     let watch = sec.blocks.get(&("watch".to_string(), i));
     let listen = sec.blocks.get(&("listen".to_string(), i));
+    // Output cut short (or ended) before this state's section or its
+    // listen reaction did: the result so far, failed, and why.
+    let listens = !deps(st, &[Kind::Listen]).is_empty() && st.function.watch(plan).is_some();
+    let note = sec.progress.unfinished(i, listens && listen.is_none());
     if apply.is_none() && watch.is_none() && listen.is_none() {
         if let Some(f) = sec.failhard {
             if f < i {
@@ -1651,7 +1655,12 @@ fn applied_result(
         }
         // Planned as a watch reaction whose watched states did not change after all.
         if matches!(st.decision, Decision::WatchOnly(_)) {
-            return (json!(true), Map::new(), plan.comment.clone());
+            let note = note.unwrap_or_default();
+            return (
+                json!(note.is_empty()),
+                Map::new(),
+                plan.comment.clone() + &note,
+            );
         }
         return (
             json!(false),
@@ -1669,10 +1678,6 @@ fn applied_result(
     if let Some(n) = sec.tries.get(&i).filter(|n| **n > 1) {
         comment = format!("{comment} (after {n} attempts)");
     }
-    // Output cut short (or ended) before this state's section or its
-    // listen reaction did: the result so far, failed, and why.
-    let listens = !deps(st, &[Kind::Listen]).is_empty() && st.function.watch(plan).is_some();
-    let note = sec.progress.unfinished(i, listens && listen.is_none());
     result &= note.is_none();
     let note = note.unwrap_or_default();
     // A reaction that is the state's whole job (cmd.wait) gives its result.

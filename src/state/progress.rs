@@ -108,9 +108,13 @@ impl Progress {
     }
 
     /// The comment for state `i`, planned to change but with no result in
-    /// the output, unless it is known not to have run (`None`: the script
-    /// ran to its end and stopped before it).
+    /// the output, unless that is known to be all (`None`: the host closed
+    /// its section, say a reaction its watched states did not call for, or
+    /// the script ran to its end and stopped before it).
     pub fn unknown(&self, i: usize) -> Option<String> {
+        if self.done.contains(&i) {
+            return None;
+        }
         let running = self.open.as_ref().is_some_and(|(_, j)| *j == i);
         let Some(c) = &self.cut else {
             return running.then(|| {
