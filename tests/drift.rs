@@ -40,6 +40,18 @@ fn drift(v: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The result of the state with ID `id` (panics when there is none).
+fn state<'a>(v: &'a Value, id: &str) -> &'a Value {
+    ret(v)
+        .as_object()
+        .and_then(|m| m.values().find(|s| s["__id__"] == id))
+        .unwrap_or_else(|| panic!("no state {id}: {v}"))
+}
+
+fn comment(s: &Value) -> &str {
+    s["comment"].as_str().unwrap_or("")
+}
+
 fn changed(v: &Value) -> Vec<String> {
     ret(v)
         .as_object()
@@ -348,6 +360,27 @@ fn an_interrupted_apply_leaves_a_ledger_matching_the_host() {
     // The connection drops (timeout) while the sleep runs.
     let (code, v) = run(&ws, &["-t", "4", NODE, "state.apply"]);
     assert_ne!(code, 0, "{v}");
+    // The report says what the host confirmed, and never "not applied"
+    // for what may have run.
+    let before = state(&v, "/etc/hdrift-before");
+    assert_eq!(before["result"], true, "{v}");
+    assert!(
+        before["changes"].as_object().is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+    let wait = comment(state(&v, "wait"));
+    assert!(
+        wait.starts_with("outcome unknown: this state was running when the apply script was interrupted (command timed out"),
+        "{v}"
+    );
+    let after = comment(state(&v, "/etc/hdrift-after"));
+    assert!(
+        after.starts_with("outcome unknown: the apply script was interrupted (command timed out")
+            && after.contains("after `/etc/hdrift-before`"),
+        "{v}"
+    );
+    assert_eq!(state(&v, "wait")["result"], false, "{v}");
+    assert_eq!(state(&v, "/etc/hdrift-after")["result"], false, "{v}");
     std::thread::sleep(std::time::Duration::from_secs(1));
     let l = ledger(fleet);
     assert!(l.contains("file /etc/hdrift-before created"), "{l}");
@@ -362,6 +395,135 @@ fn an_interrupted_apply_leaves_a_ledger_matching_the_host() {
         NODE,
         "pkill -x -f 'sleep 30'; rm -f /etc/hdrift-before /etc/hdrift-after; rm -rf /var/lib/halite; true",
     );
+}
+
+/// The connection itself drops in the middle of the apply script (a state
+/// kills this connection's sshd process): what the host confirmed is
+/// reported, the rest is "outcome unknown", never "not applied"; the
+/// ledger holds what was done.
+#[test]
+fn a_connection_lost_mid_apply_reports_what_ran_and_what_is_unknown() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let ws = setup(fleet, "rm -f /etc/hdrift-lost1 /etc/hdrift-lost2");
+    // The nearest sshd ancestor of the state's shell serves this connection.
+    // (After a second, so sshd has passed on what the script printed.)
+    let kill = "sleep 1; p=$$; while [ $p -gt 1 ]; do case $(cat /proc/$p/comm) in sshd*) kill -KILL $p; break ;; esac; set -- $(cat /proc/$p/stat); p=$4; done; sleep 2";
+    ws.write(
+        "states/drift.sls",
+        &format!("/etc/hdrift-lost1:\n  file.managed:\n    - contents: x\ndrop:\n  cmd.run:\n    - name: '{kill}'\n/etc/hdrift-lost2:\n  file.managed:\n    - contents: y\n"),
+    );
+    let (code, v) = run(&ws, &[NODE, "state.apply"]);
+    assert_eq!(code, 1, "{v}");
+    let ret = ret(&v).as_object().unwrap_or_else(|| panic!("{v}"));
+    for (k, s) in ret {
+        assert!(!comment(s).starts_with("not applied"), "{k}: {v}");
+    }
+    let first = state(&v, "/etc/hdrift-lost1");
+    assert_eq!(first["result"], true, "{v}");
+    assert!(
+        first["changes"].as_object().is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+    assert!(
+        comment(state(&v, "drop")).starts_with("outcome unknown: this state was running"),
+        "{v}"
+    );
+    let last = state(&v, "/etc/hdrift-lost2");
+    assert_eq!(last["result"], false, "{v}");
+    assert!(
+        comment(last).contains("after `/etc/hdrift-lost1`, the last state it confirmed"),
+        "{v}"
+    );
+    let note = comment(&ret["__apply__"]);
+    assert!(note.starts_with("apply interrupted (connection to"), "{v}");
+    fleet.podman_exec_ok(NODE, "test -e /etc/hdrift-lost1");
+    assert!(ledger(fleet).contains("file /etc/hdrift-lost1 created"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    fleet.podman_exec_ok(
+        NODE,
+        "rm -f /etc/hdrift-lost1 /etc/hdrift-lost2; rm -rf /var/lib/halite; true",
+    );
+}
+
+/// A login without root (alice, no sudo) keeps its own ledger under its
+/// home: what its runs manage is recorded and its orphans reported. When
+/// that ledger exists but cannot be read, the host fails with why, and
+/// nothing is applied: never "Drift: none".
+#[test]
+fn a_login_without_root_keeps_its_own_ledger_and_an_unreadable_one_fails_the_host() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let home = "/home/alice";
+    let state_dir = format!("{home}/.local/state/halite");
+    let clean = format!(
+        "rm -rf {home}/.local/state/halite {home}/hdrift-a {home}/hdrift-b /var/lib/halite; true"
+    );
+    fleet.podman_exec_ok(NODE, &clean);
+    let node = fleet.host(NODE);
+    let ws = fleet
+        .workspace_builder()
+        .inventory_file(
+            "alice.yaml",
+            &format!(
+                "hosts:\n  as-alice: {{host: 127.0.0.1, port: {}, identity: {}, user: alice}}\n",
+                node.port,
+                fleet.private_key.display()
+            ),
+        )
+        .build();
+    ws.write("states/top.sls", "base:\n  as-alice:\n    - drift\n");
+    ws.write(
+        "states/drift.sls",
+        &format!("{home}/hdrift-a:\n  file.managed:\n    - contents: a\n"),
+    );
+    let alice = |args: &[&str]| -> (i32, Value) {
+        let (out, v) = ws.halite_json(args);
+        (out.code.unwrap_or(-1), v)
+    };
+    let (code, v) = alice(&["as-alice", "state.apply"]);
+    assert_eq!(code, 0, "{v}");
+    let mine = fleet.podman_exec_ok(
+        NODE,
+        &format!("stat -c '%U %a' {state_dir}; cat {state_dir}/ledger {state_dir}/ledger.journal 2>/dev/null; test ! -e /var/lib/halite"),
+    );
+    assert!(mine.starts_with("alice 700\n"), "{mine}");
+    assert!(
+        mine.contains(&format!("\tfile\t{home}/hdrift-a\t")),
+        "{mine}"
+    );
+
+    // Dropped from the states: an orphan, from alice's own ledger.
+    ws.write(
+        "states/drift.sls",
+        &format!("{home}/hdrift-b:\n  file.managed:\n    - contents: b\n"),
+    );
+    let (code, v) = alice(&["as-alice", "state.drift"]);
+    assert_eq!(code, 1, "{v}");
+    let orphans = v["results"]["as-alice"]["drift"]["orphans"].to_string();
+    assert!(orphans.contains(&format!("{home}/hdrift-a")), "{v}");
+
+    // Unreadable (its directory no longer alice's to enter): the host
+    // fails, nothing applied, with the path and the user named.
+    fleet.podman_exec_ok(NODE, &format!("chown root:root {state_dir}"));
+    for args in [
+        &["as-alice", "state.apply"][..],
+        &["as-alice", "state.drift"][..],
+    ] {
+        let (code, v) = alice(args);
+        assert_eq!(code, 1, "{v}");
+        assert!(v["results"]["as-alice"]["drift"].is_null(), "{v}");
+        let err = v["results"]["as-alice"]["ret"][0].as_str().unwrap_or("");
+        assert_eq!(
+            err,
+            format!("drift ledger: cannot read the drift ledger {state_dir}/ledger as alice (permission denied); nothing was applied"),
+            "{v}"
+        );
+    }
+    assert!(!fleet
+        .podman_exec(NODE, &format!("test -e {home}/hdrift-b"))
+        .success());
+    fleet.podman_exec_ok(NODE, &clean);
 }
 
 #[test]

@@ -930,6 +930,44 @@ fn connection_dropped_mid_command_is_broken() {
     });
 }
 
+/// A command cut short (time limit, dropped connection) still gives what
+/// it printed first, and says the host took it: the state engine reports
+/// from it what an interrupted apply script confirmed.
+#[test]
+fn a_command_cut_short_keeps_what_it_printed() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.known_hosts();
+    block_on(async {
+        let conn = Connection::open(&sshd.host(Some(&key)), &opts(&kh, HostKeyPolicy::Strict))
+            .await
+            .unwrap();
+        let mut c = cmd("echo first; sleep 30");
+        c.timeout = Some(Duration::from_secs(1));
+        let cut = conn.exec_keeping(&c).await.expect_err("must time out");
+        assert!(matches!(cut.error, TransportError::Timeout(_)), "{cut:?}");
+        assert!(cut.sent, "{cut:?}");
+        assert_eq!(cut.stdout, "first\n");
+        let cut = conn
+            .exec_keeping(&cmd(
+                "echo before; sleep 0.5; p=$PPID; case $(cat /proc/$p/comm) in sshd*) ;; *) p=$(cut -d' ' -f4 /proc/$p/stat);; esac; kill -KILL $p; sleep 5",
+            ))
+            .await
+            .expect_err("must fail");
+        assert!(
+            matches!(cut.error, TransportError::Broken { .. }),
+            "{cut:?}"
+        );
+        assert!(cut.sent && cut.stdout == "before\n", "{cut:?}");
+        // Nothing to run it on: it provably did not start.
+        let cut = conn
+            .exec_keeping(&cmd("true"))
+            .await
+            .expect_err("must fail");
+        assert!(!cut.sent && cut.stdout.is_empty(), "{cut:?}");
+    });
+}
+
 #[test]
 fn negotiates_fast_modern_algorithms() {
     let Some(sshd) = sshd("LogLevel DEBUG1") else {

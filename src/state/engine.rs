@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde_json::{json, Map};
 
 use super::ledger::{self, Gathered, Ledger, Resource};
+use super::progress::{self, Applied, Progress};
 use super::{Chunk, CompileError, Kind, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Output, Plan, StateFunction};
@@ -643,12 +644,12 @@ async fn run_reading_ledger(
         })
         .collect();
     // The ledger is touched only when there is something to write (a run
-    // managing no resource leaves /var/lib/halite alone).
+    // managing no resource leaves the ledger's directory alone).
     let journal_left = book.journal.as_deref().is_some_and(|j| !j.is_empty());
     let lscript = match &ledger {
         Some(l) if journal_left || !events.before.is_empty() || !events.after.is_empty() => {
             LedgerScript {
-                head: ledger::apply_head(Some((l, &book.sum))) + &events.before,
+                head: ledger::apply_head(&marker, Some((l, &book.sum))) + &events.before,
                 after: events.after.clone(),
             }
         }
@@ -656,17 +657,23 @@ async fn run_reading_ledger(
     };
     let script = apply_script(&states, &marker, &initial, None, &lscript);
     let sent = std::time::SystemTime::now();
-    let first = exec(conn, &script).await;
-    reread(copy, &lscript, first.as_deref(), &marker);
-    let first = match first {
-        Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
-    };
+    let first = progress::run(conn, &script).await;
+    if let Some(e) = ledger::refused(&first.output, &marker, &book.place) {
+        return Outcome::error(format!("drift ledger: {e}"));
+    }
+    reread(copy, &lscript, &first, &marker);
+    let first = applied_sections(&first, &marker, &states);
     add_times(&mut times, &first, sent);
+    let cut = first.progress.summary();
     let mut outcome = report(&states, Some(first), false, &times);
     let deferred: Vec<usize> = (0..states.len())
         .filter(|i| matches!(states[*i].decision, Decision::Deferred(_)))
         .collect();
+    if let Some(why) = cut {
+        let not_yet = "not applied: the run was interrupted before this state (waiting for states it requires) could be planned";
+        outcome.not_applied(&states, &deferred, not_yet);
+        return with_drift(with_apply_note(outcome, why), drift);
+    }
     if deferred.is_empty() || outcome.stopped_by_failhard() {
         return with_drift(outcome, drift);
     }
@@ -687,7 +694,14 @@ async fn run_reading_ledger(
     let sent = std::time::SystemTime::now();
     let facts = match exec(conn, &gather).await {
         Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
+        Err(e) => {
+            let why = format!("not applied: the gather planning it failed ({e})");
+            outcome.not_applied(&states, &deferred, &why);
+            return with_drift(
+                with_apply_note(outcome, format!("gather failed: {e}")),
+                drift,
+            );
+        }
     };
     add_times(&mut times, &facts, sent);
     for &i in &deferred {
@@ -709,7 +723,7 @@ async fn run_reading_ledger(
                 LedgerScript::default()
             } else {
                 LedgerScript {
-                    head: ledger::apply_head(None) + &ev.before,
+                    head: ledger::apply_head(&marker, None) + &ev.before,
                     after: ev.after,
                 }
             }
@@ -718,33 +732,42 @@ async fn run_reading_ledger(
     };
     let script = apply_script(&states, &marker, &initial, Some(&deferred), &lscript);
     let sent = std::time::SystemTime::now();
-    let second = exec(conn, &script).await;
-    reread(copy, &lscript, second.as_deref(), &marker);
-    let second = match second {
-        Ok(out) => parse_sections(&out, &marker),
-        Err(e) => return with_drift(apply_failed(&states, e, &times), drift),
-    };
+    let second = progress::run(conn, &script).await;
+    if let Some(e) = ledger::refused(&second.output, &marker, &book.place) {
+        outcome.not_applied(
+            &states,
+            &deferred,
+            &format!("not applied: drift ledger: {e}"),
+        );
+        return with_drift(outcome, drift);
+    }
+    reread(copy, &lscript, &second, &marker);
+    let second = applied_sections(&second, &marker, &states);
     add_times(&mut times, &second, sent);
+    let cut = second.progress.summary();
     let again = report(&states, Some(second), false, &times);
     outcome.replace(&states, &deferred, again);
-    with_drift(outcome, drift)
+    match cut {
+        Some(why) => with_drift(with_apply_note(outcome, why), drift),
+        None => with_drift(outcome, drift),
+    }
 }
 
 /// After an apply execution that wrote to the ledger: the copy becomes
 /// what it printed on exit, or is marked not current when it printed
 /// nothing usable (dropped connection, unreadable ledger).
-fn reread<E>(
+fn reread(
     copy: &mut Option<ledger::HostCopy>,
     lscript: &LedgerScript,
-    out: Result<&str, &E>,
+    applied: &Applied,
     marker: &str,
 ) {
     if lscript.head.is_empty() {
         return;
     }
     let Some(c) = copy.as_mut() else { return };
-    let book = out.ok().map(|o| Gathered::parse(o, marker));
-    match book.filter(|b| b.complete).map(|b| b.ledger()) {
+    let book = Gathered::parse(&applied.output, marker);
+    match Some(book).filter(|b| b.complete).map(|b| b.ledger()) {
         Some(Ok(l)) => {
             *c = ledger::HostCopy {
                 ledger: l,
@@ -933,14 +956,14 @@ fn with_drift(mut o: Outcome, drift: Option<Value>) -> Outcome {
     o
 }
 
-/// The host's result when an apply script could not run to its end.
-fn apply_failed(states: &[State], e: TransportError, times: &[StateTime]) -> Outcome {
-    let mut o = report(states, None, false, times);
+/// The host's result when an apply script did not run to its end: failed,
+/// with why under `__apply__`.
+fn with_apply_note(mut o: Outcome, comment: String) -> Outcome {
     o.success = false;
     if let Value::Object(m) = &mut o.ret {
         m.insert(
             "__apply__".into(),
-            json!({"result": false, "comment": format!("apply failed: {e}"), "changes": {}}),
+            json!({"result": false, "comment": comment, "changes": {}}),
         );
     }
     o
@@ -975,6 +998,20 @@ impl Outcome {
                 }
             })
             .collect()
+    }
+
+    /// States `which` failed, not applied, for `comment`'s reason.
+    fn not_applied(&mut self, states: &[State], which: &[usize], comment: &str) {
+        if let Value::Object(mine) = &mut self.ret {
+            for &i in which {
+                if let Some(Value::Object(r)) = mine.get_mut(&state_key(&states[i].chunk)) {
+                    r.insert("result".into(), json!(false));
+                    r.insert("changes".into(), json!({}));
+                    r.insert("comment".into(), json!(comment));
+                    self.success = false;
+                }
+            }
+        }
     }
 
     /// Take the results of states `which` from `other`.
@@ -1020,6 +1057,8 @@ struct Sections {
     tries: BTreeMap<usize, u64>,
     /// (kind, index) -> uptime at the block's start and end.
     times: BTreeMap<(String, usize), (f64, f64)>,
+    /// How far an apply script got (and how its output was cut short).
+    progress: Progress,
 }
 
 fn parse_sections(out: &str, marker: &str) -> Sections {
@@ -1035,8 +1074,14 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
             continue;
         };
         let words: Vec<&str> = rest.split_whitespace().collect();
+        if s.progress.line(&words) {
+            continue;
+        }
         match words.as_slice() {
-            ["clock", t] => s.clock = t.parse().ok(),
+            ["clock", t] => {
+                s.progress.started = true;
+                s.clock = t.parse().ok();
+            }
             ["tries", i, n] => {
                 if let (Ok(i), Ok(n)) = (i.parse(), n.parse()) {
                     s.tries.insert(i, n);
@@ -1083,7 +1128,24 @@ fn parse_sections(out: &str, marker: &str) -> Sections {
             _ => {}
         }
     }
+    s.progress.open = current.map(|(kind, i, _)| (kind, i));
     s
+}
+
+/// The sections of an apply execution's output; when it was cut short,
+/// with the cut and the last state the host confirmed.
+fn applied_sections(applied: &Applied, marker: &str, states: &[State]) -> Sections {
+    let mut sec = parse_sections(&applied.output, marker);
+    sec.progress.cut = applied.cut.clone().map(|mut c| {
+        c.after = sec
+            .progress
+            .done
+            .last()
+            .and_then(|&i| states.get(i))
+            .map(|st| st.chunk.id.clone());
+        c
+    });
+    sec
 }
 
 fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>, head: &str) -> String {
@@ -1448,6 +1510,7 @@ fn apply_script(
             s,
             "else\ns_{i}=fail\nprintf '%s skip {i}\\n' '{marker}'\nfi"
         );
+        s.push_str(&progress::done_line(marker, i));
         if st.chunk.globals.failhard == Some(true) {
             let _ = writeln!(
                 s,
@@ -1478,6 +1541,7 @@ fn apply_script(
             );
         }
     }
+    s.push_str(&progress::finished_line(marker));
     s
 }
 
@@ -1572,6 +1636,10 @@ fn applied_result(
     let apply = sec.blocks.get(&("apply".to_string(), i));
     let watch = sec.blocks.get(&("watch".to_string(), i));
     let listen = sec.blocks.get(&("listen".to_string(), i));
+    // Output cut short (or ended) before this state's section or its
+    // listen reaction did: the result so far, failed, and why.
+    let listens = !deps(st, &[Kind::Listen]).is_empty() && st.function.watch(plan).is_some();
+    let note = sec.progress.unfinished(i, listens && listen.is_none());
     if apply.is_none() && watch.is_none() && listen.is_none() {
         if let Some(f) = sec.failhard {
             if f < i {
@@ -1582,9 +1650,17 @@ fn applied_result(
                 );
             }
         }
+        if let Some(comment) = sec.progress.unknown(i) {
+            return (json!(false), Map::new(), comment);
+        }
         // Planned as a watch reaction whose watched states did not change after all.
         if matches!(st.decision, Decision::WatchOnly(_)) {
-            return (json!(true), Map::new(), plan.comment.clone());
+            let note = note.unwrap_or_default();
+            return (
+                json!(note.is_empty()),
+                Map::new(),
+                plan.comment.clone() + &note,
+            );
         }
         return (
             json!(false),
@@ -1602,10 +1678,12 @@ fn applied_result(
     if let Some(n) = sec.tries.get(&i).filter(|n| **n > 1) {
         comment = format!("{comment} (after {n} attempts)");
     }
+    result &= note.is_none();
+    let note = note.unwrap_or_default();
     // A reaction that is the state's whole job (cmd.wait) gives its result.
     for (text, rc) in [watch, listen].into_iter().flatten() {
         if let Some(a) = st.function.watch_finish(plan, Output { text, rc: *rc }) {
-            return (json!(result && a.result), a.changes, a.comment);
+            return (json!(result && a.result), a.changes, a.comment + &note);
         }
     }
     // Otherwise the reaction is noted beside the state's own result:
@@ -1636,7 +1714,7 @@ fn applied_result(
             comment = format!("{comment}; {what} failed (exit {rc}): {}", text.trim());
         }
     }
-    (json!(result), changes, comment)
+    (json!(result), changes, comment + &note)
 }
 
 /// Salt's `start_time`: the local wall-clock time, `HH:MM:SS.ffffff`.
@@ -1658,3 +1736,6 @@ fn rand_u64() -> u64 {
     );
     h.finish()
 }
+
+#[cfg(test)]
+mod tests;

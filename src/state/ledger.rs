@@ -32,7 +32,11 @@ use std::fmt::Write as _;
 
 use crate::transport::quote::quote;
 
-/// Where the ledger lives on every host.
+mod place;
+pub use place::Place;
+
+/// Where root keeps the host's ledger (a login without root keeps its own:
+/// see [`place`]).
 pub const DIR: &str = "/var/lib/halite";
 /// The first line of a ledger this halite writes and reads.
 pub const HEADER: &str = "halite-ledger 1";
@@ -99,14 +103,27 @@ pub struct Entry {
 /// and nothing is pruned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
-    #[error("the ledger {DIR}/ledger was written by a newer halite (`{0}`); upgrade halite")]
-    Newer(String),
-    #[error("the ledger {DIR}/{file} is corrupt at line {line}: {why}; fix or remove it (nothing was applied)")]
+    #[error("the ledger {dir}/ledger was written by a newer halite (`{head}`); upgrade halite")]
+    Newer { dir: String, head: String },
+    #[error("the ledger {dir}/{file} is corrupt at line {line}: {why}; fix or remove it (nothing was applied)")]
     Corrupt {
+        dir: String,
         file: &'static str,
         line: usize,
         why: String,
     },
+    #[error("cannot read the drift ledger {dir}/ledger as {user} ({why}); nothing was applied")]
+    Unreadable {
+        dir: String,
+        user: String,
+        why: &'static str,
+    },
+    #[error("cannot write the drift ledger {dir}/ledger as {user}; nothing was applied")]
+    Unwritable { dir: String, user: String },
+    #[error(
+        "{user} has no home directory ($HOME) to keep its drift ledger in; nothing was applied"
+    )]
+    NoHome { user: String },
 }
 
 /// The folded ledger: entries in order of first application.
@@ -117,8 +134,12 @@ pub struct Ledger {
 
 impl Ledger {
     /// Fold the ledger file (`None`: absent, nothing managed yet) and the
-    /// journal appended since it was written.
-    pub fn parse(ledger: Option<&str>, journal: Option<&str>) -> Result<Ledger, LedgerError> {
+    /// journal appended since it was written, both read from `dir`.
+    pub fn parse(
+        dir: &str,
+        ledger: Option<&str>,
+        journal: Option<&str>,
+    ) -> Result<Ledger, LedgerError> {
         let mut l = Ledger::default();
         if let Some(text) = ledger {
             let mut lines = text.lines();
@@ -126,10 +147,14 @@ impl Ledger {
             match head.strip_prefix("halite-ledger ") {
                 Some(v) if v.trim().parse::<u32>().is_ok_and(|v| v == VERSION) => {}
                 Some(v) if v.trim().parse::<u32>().is_ok_and(|v| v > VERSION) => {
-                    return Err(LedgerError::Newer(head.to_string()))
+                    return Err(LedgerError::Newer {
+                        dir: dir.to_string(),
+                        head: head.to_string(),
+                    })
                 }
                 _ => {
                     return Err(LedgerError::Corrupt {
+                        dir: dir.to_string(),
                         file: "ledger",
                         line: 1,
                         why: format!("expected `{HEADER}`"),
@@ -141,6 +166,7 @@ impl Ledger {
                     continue;
                 }
                 let bad = |why: &str| LedgerError::Corrupt {
+                    dir: dir.to_string(),
                     file: "ledger",
                     line: n + 2,
                     why: why.to_string(),
@@ -174,6 +200,7 @@ impl Ledger {
                 ["add", kind, ident, id, sls, time, origin] => {
                     let (Ok(t), Some(created)) = (time.parse::<u64>(), origin_of(origin)) else {
                         return Err(LedgerError::Corrupt {
+                            dir: dir.to_string(),
                             file: "ledger.journal",
                             line: n + 1,
                             why: "bad time or origin".into(),
@@ -194,6 +221,7 @@ impl Ledger {
                 _ if n + 1 == jcount && !jtext.ends_with('\n') => {}
                 _ => {
                     return Err(LedgerError::Corrupt {
+                        dir: dir.to_string(),
                         file: "ledger.journal",
                         line: n + 1,
                         why: "not an add or drop event".into(),
@@ -268,12 +296,19 @@ fn origin_of(s: &str) -> Option<bool> {
     }
 }
 
-/// A `sh` snippet for the gather script: prints the ledger, the journal,
-/// their checksum and, for every resource they name plus `declared`, a
-/// `y`/`n` line saying whether it exists, between `MARKER ledger ...` lines.
+/// A `sh` snippet for the gather script: prints who reads which ledger
+/// ([`place`]) and, when it can be read, the ledger, the journal, their
+/// checksum and, for every resource they name plus `declared`, a `y`/`n`
+/// line saying whether it exists, between `MARKER ledger ...` lines; else
+/// why it cannot be read.
 pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "_hl={DIR}; _ht_tab=$(printf '\\t')");
+    let mut s = place::locate();
+    s.push_str(&place::check(marker));
+    // A ledger that cannot be read says why, and nothing else.
+    let _ = writeln!(
+        s,
+        "_ht_tab=$(printf '\\t')\nif [ -n \"$_hx\" ]; then printf '%s ledger unreadable %s\\n' '{marker}' \"$_hx\"; else"
+    );
     let _ = writeln!(
         s,
         "if [ -e \"$_hl/ledger\" ]; then printf '%s ledger file\\n' '{marker}'; cat \"$_hl/ledger\" || printf '%s ledger unreadable\\n' '{marker}'; fi"
@@ -307,7 +342,7 @@ pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
     }
     let _ = writeln!(
         s,
-        "*) true ;;\nesac && _hy=y || _hy=n\nprintf '%s\\t%s\\t%s\\n' \"$_hy\" \"$_hk\" \"$_hi\"\ndone\nprintf '%s ledger end\\n' '{marker}'"
+        "*) true ;;\nesac && _hy=y || _hy=n\nprintf '%s\\t%s\\t%s\\n' \"$_hy\" \"$_hk\" \"$_hi\"\ndone\nfi\nprintf '%s ledger end\\n' '{marker}'"
     );
     s
 }
@@ -317,7 +352,10 @@ pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
 pub struct Gathered {
     pub ledger: Option<String>,
     pub journal: Option<String>,
-    pub unreadable: bool,
+    /// Who read which ledger (the gather's `ledger as` line).
+    pub place: Place,
+    /// Why the ledger could not be read (`nohome`, `denied`, `error`).
+    pub unreadable: Option<String>,
     /// `cksum` of ledger + journal as read (the apply script compacts
     /// only if it still matches).
     pub sum: String,
@@ -340,13 +378,19 @@ impl Gathered {
         };
         for line in out.split('\n') {
             if let Some(rest) = line.strip_prefix(marker) {
+                if let Some(who) = rest.strip_prefix(" ledger as ") {
+                    g.place = Place::parse(who);
+                    continue;
+                }
                 let words: Vec<&str> = rest.split_whitespace().collect();
                 match words.as_slice() {
                     ["ledger", "sum", s] => {
                         flush(part.take(), &mut buf, &mut g);
                         g.sum = s.to_string();
                     }
-                    ["ledger", "unreadable"] => g.unreadable = true,
+                    ["ledger", "unreadable", why @ ..] => {
+                        g.unreadable = Some(why.first().unwrap_or(&"error").to_string())
+                    }
                     ["ledger", p @ ("file" | "journal" | "exists")] => {
                         flush(part.take(), &mut buf, &mut g);
                         part = Some(p);
@@ -379,14 +423,14 @@ impl Gathered {
 
     /// The folded ledger, or why it cannot be used.
     pub fn ledger(&self) -> Result<Ledger, LedgerError> {
-        if self.unreadable {
-            return Err(LedgerError::Corrupt {
-                file: "ledger",
-                line: 0,
-                why: "cannot be read".into(),
-            });
+        if let Some(why) = &self.unreadable {
+            return Err(self.place.unreadable(why));
         }
-        Ledger::parse(self.ledger.as_deref(), self.journal.as_deref())
+        Ledger::parse(
+            self.place.dir(),
+            self.ledger.as_deref(),
+            self.journal.as_deref(),
+        )
     }
 
     pub fn exists(&self, r: &Resource) -> bool {
@@ -409,15 +453,23 @@ pub fn undeclared<'a>(
         .collect()
 }
 
-/// The apply script's opening: the lock, the host's time in `$_hn` and,
-/// with `compact`, the folded ledger written atomically when ledger and
-/// journal are still as gathered (its `cksum`), the journal emptied with it.
-pub fn apply_head(compact: Option<(&Ledger, &str)>) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "_hl={DIR}\n( umask 077; mkdir -p \"$_hl\" && : >> \"$_hl/lock\" ) && chmod 700 \"$_hl\"\n_hn=$(date +%s)"
-    );
+/// Why an apply script stopped before any state: it could not make the
+/// ledger's directory (see [`apply_head`]).
+pub fn refused(out: &str, marker: &str, place: &Place) -> Option<LedgerError> {
+    out.lines()
+        .any(|l| l.strip_prefix(marker) == Some(" ledger unwritable"))
+        .then(|| place.unwritable())
+}
+
+/// The apply script's opening: the ledger's directory ([`place`]: when it
+/// cannot be made, `MARKER ledger unwritable` and the script ends before
+/// any state), the lock, the host's time in `$_hn` and, with `compact`,
+/// the folded ledger written atomically when ledger and journal are still
+/// as gathered (its `cksum`), the journal emptied with it.
+pub fn apply_head(marker: &str, compact: Option<(&Ledger, &str)>) -> String {
+    let mut s = place::locate();
+    s.push_str(&place::prepare(marker));
+    let _ = writeln!(s, "_hn=$(date +%s)");
     // Every write holds the lock: flock(1) where util-linux has it, else a
     // mkdir lock. Only around the writes, so nothing a state starts can
     // inherit it.
@@ -525,7 +577,7 @@ mod tests {
 
     #[test]
     fn missing_ledger_is_empty() {
-        assert_eq!(Ledger::parse(None, None).unwrap(), Ledger::default());
+        assert_eq!(Ledger::parse(DIR, None, None).unwrap(), Ledger::default());
     }
 
     #[test]
@@ -535,9 +587,9 @@ mod tests {
         l.upsert(e("file", "/etc/x y", "files", 11, false));
         let text = l.render();
         assert!(text.starts_with("halite-ledger 1\n"));
-        assert_eq!(Ledger::parse(Some(&text), None).unwrap(), l);
+        assert_eq!(Ledger::parse(DIR, Some(&text), None).unwrap(), l);
         let journal = "add\tuser\tfoo\tfoo2\tusers2\t20\tfound\nadd\tpkg\thello\thello\tpk\t21\tcreated\ndrop\tfile\t/etc/x y\n";
-        let f = Ledger::parse(Some(&text), Some(journal)).unwrap();
+        let f = Ledger::parse(DIR, Some(&text), Some(journal)).unwrap();
         assert_eq!(f.entries.len(), 2);
         let foo = f.get(&Resource::new("user", "foo")).unwrap();
         // First time and origin stay; ID, SLS and last time follow.
@@ -549,23 +601,28 @@ mod tests {
     #[test]
     fn corrupt_and_newer_ledgers_are_errors() {
         assert!(matches!(
-            Ledger::parse(Some("halite-ledger 2\n"), None),
-            Err(LedgerError::Newer(_))
+            Ledger::parse(DIR, Some("halite-ledger 2\n"), None),
+            Err(LedgerError::Newer { .. })
         ));
         assert!(matches!(
-            Ledger::parse(Some("garbage\n"), None),
+            Ledger::parse(DIR, Some("garbage\n"), None),
             Err(LedgerError::Corrupt { line: 1, .. })
         ));
         assert!(matches!(
-            Ledger::parse(Some("halite-ledger 1\nuser\tfoo\n"), None),
+            Ledger::parse(DIR, Some("halite-ledger 1\nuser\tfoo\n"), None),
             Err(LedgerError::Corrupt { line: 2, .. })
         ));
-        assert!(Ledger::parse(None, Some("what\n")).is_err());
+        assert!(Ledger::parse(DIR, None, Some("what\n")).is_err());
     }
 
     #[test]
     fn a_journal_line_cut_short_at_the_end_is_ignored() {
-        let l = Ledger::parse(None, Some("add\tuser\tfoo\tfoo\ts\t1\tcreated\nadd\tus")).unwrap();
+        let l = Ledger::parse(
+            DIR,
+            None,
+            Some("add\tuser\tfoo\tfoo\ts\t1\tcreated\nadd\tus"),
+        )
+        .unwrap();
         assert_eq!(l.entries.len(), 1);
     }
 
@@ -579,6 +636,63 @@ mod tests {
         assert!(!g.exists(&Resource::new("file", "/a b")));
         assert_eq!(g.ledger().unwrap().entries.len(), 1);
         assert_eq!(g.journal, None);
+    }
+
+    /// The gather snippet, by the real `sh`, as a login without root
+    /// whose ledger directory (under `XDG_STATE_HOME`) it may not enter:
+    /// it exists, so the host fails with why, never "nothing managed".
+    #[test]
+    fn a_ledger_that_cannot_be_read_is_an_error_not_an_empty_ledger() {
+        use std::os::unix::fs::PermissionsExt;
+        let m = "@@halite-test";
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().join("halite");
+        std::fs::create_dir(&dir).unwrap();
+        let mut l = Ledger::default();
+        l.upsert(e("file", "/x", "files", 1, true));
+        std::fs::write(dir.join("ledger"), l.render()).unwrap();
+        std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Only its owner may enter; as root, run as nobody (root reads all).
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        if root
+            && std::process::Command::new("setpriv")
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            eprintln!("SKIPPED: setpriv (util-linux) is needed to test as another user");
+            return;
+        }
+        let mode = if root { 0o700 } else { 0o000 };
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let script = format!(
+            "HOME=/nonexistent XDG_STATE_HOME={}\n{}",
+            quote(&state.path().display().to_string()),
+            gather_snippet(m, &[Resource::new("file", "/x")])
+        );
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh"]);
+            c
+        } else {
+            std::process::Command::new("sh")
+        };
+        let out = cmd.arg("-c").arg(&script).output().unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let out = String::from_utf8(out.stdout).unwrap();
+        let g = Gathered::parse(&out, m);
+        assert!(g.complete, "{out}");
+        assert_eq!(g.place.dir, dir.display().to_string(), "{out}");
+        match g.ledger() {
+            Err(LedgerError::Unreadable { dir: d, why, .. }) => {
+                assert_eq!(d, dir.display().to_string());
+                assert_eq!(why, "permission denied");
+            }
+            other => panic!("{other:?}\n{out}"),
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod engine;
 mod highstate;
 pub mod ledger;
 mod order;
+mod progress;
 mod requisites;
 mod top;
 

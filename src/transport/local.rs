@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{ExecOutput, TransportError};
+use super::{ExecOutput, Received, TransportError};
 
 pub struct LocalConnection;
 
@@ -15,12 +15,15 @@ impl LocalConnection {
         LocalConnection
     }
 
-    /// Run `line` (already a complete command line, e.g. `sh -c '...'`) with `sh -c`.
+    /// Run `line` (already a complete command line, e.g. `sh -c '...'`) with
+    /// `sh -c`. `seen.sent` once it started (its output is not kept when it
+    /// is cut short).
     pub async fn exec(
         &self,
         line: &str,
         stdin: Option<&[u8]>,
         timeout: Option<Duration>,
+        seen: &mut Received,
     ) -> Result<ExecOutput, TransportError> {
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
@@ -35,6 +38,7 @@ impl LocalConnection {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| TransportError::Local(format!("cannot start sh: {e}")))?;
+        seen.sent = true;
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
             let data = data.to_vec();
             tokio::spawn(async move {

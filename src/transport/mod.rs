@@ -142,6 +142,25 @@ pub enum TransportError {
     Local(String),
 }
 
+/// A command that did not run to its end: why, whether the host may have
+/// started it, and the standard output received before it was cut.
+#[derive(Debug)]
+pub struct Cut {
+    pub error: TransportError,
+    /// The host was asked to run it (and did not refuse): it may have run,
+    /// in part. False: it provably did not start.
+    pub sent: bool,
+    pub stdout: String,
+}
+
+/// What a connection had received of a command when it ended or was cut.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// See [`Cut::sent`].
+    pub sent: bool,
+    pub stdout: Vec<u8>,
+}
+
 /// The class of a transport failure, for reporting hosts apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -203,20 +222,37 @@ impl Connection {
 
     /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c SCRIPT`.
     pub async fn exec(&self, cmd: &Command) -> Result<ExecOutput, TransportError> {
+        self.exec_keeping(cmd).await.map_err(|c| c.error)
+    }
+
+    /// [`Connection::exec`], keeping what a command cut short (time limit,
+    /// dropped connection) printed before, and whether it may have started.
+    pub async fn exec_keeping(&self, cmd: &Command) -> Result<ExecOutput, Cut> {
         self.executions.fetch_add(1, Ordering::Relaxed);
         let line = wrap(&cmd.script, self.sudo && self.user != "root");
         let timeout = cmd.timeout.or(self.default_timeout);
+        let mut seen = Received::default();
+        let stdin = cmd.stdin.as_deref();
         let out = match &self.inner {
-            Inner::Local(c) => c.exec(&line, cmd.stdin.as_deref(), timeout).await?,
-            Inner::Ssh(c) => c.exec(&line, cmd.stdin.as_deref(), timeout).await?,
+            Inner::Local(c) => c.exec(&line, stdin, timeout, &mut seen).await,
+            Inner::Ssh(c) => c.exec(&line, stdin, timeout, &mut seen).await,
         };
+        let out = out.map_err(|error| Cut {
+            error,
+            sent: seen.sent,
+            stdout: String::from_utf8_lossy(&seen.stdout).into_owned(),
+        })?;
         if self.sudo
             && out.exit_code == Some(1)
             && out.stderr.contains("sudo: a password is required")
         {
-            return Err(TransportError::SudoPassword {
-                user: self.user.clone(),
-                addr: self.addr.clone(),
+            return Err(Cut {
+                error: TransportError::SudoPassword {
+                    user: self.user.clone(),
+                    addr: self.addr.clone(),
+                },
+                sent: false,
+                stdout: String::new(),
             });
         }
         Ok(out)

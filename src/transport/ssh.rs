@@ -31,7 +31,7 @@ use tokio::sync::{Notify, OnceCell, Semaphore};
 use tokio::time::Instant;
 
 use super::known_hosts::{self, Entry, Verdict};
-use super::{ConnectOptions, ExecOutput, HostKeyPolicy, TransportError};
+use super::{ConnectOptions, ExecOutput, HostKeyPolicy, Received, TransportError};
 use crate::inventory::Host;
 
 /// OpenSSH's default `MaxSessions`: sshd refuses more session channels than
@@ -218,12 +218,15 @@ impl SshConnection {
         })
     }
 
-    /// Run a complete command line (already wrapped as `sh -c ...`) on a new channel.
+    /// Run a complete command line (already wrapped as `sh -c ...`) on a new
+    /// channel. `seen` keeps its stdout as it arrives and whether the server
+    /// took the request, for a caller whose command is cut short.
     pub async fn exec(
         &self,
         line: &str,
         stdin: Option<&[u8]>,
         timeout: Option<Duration>,
+        seen: &mut Received,
     ) -> Result<ExecOutput, TransportError> {
         let deadline = timeout.map(|t| (Instant::now() + t, t));
         let (channel, _permit) = within(deadline, self.open()).await??;
@@ -232,8 +235,8 @@ impl SshConnection {
         within(deadline, guard.tx().exec(true, line))
             .await?
             .map_err(|e| self.broken(e))?;
+        seen.sent = true;
 
-        let mut stdout = Vec::new();
         let mut stderr = Vec::new();
         let mut exit_code = None;
         let mut signal: Option<String> = None;
@@ -268,7 +271,9 @@ impl SshConnection {
                             tracing::debug!(addr = %self.addr, "stdin not fully sent: {e}");
                         }
                     }
-                    Step::Msg(Some(ChannelMsg::Data { data })) => stdout.extend_from_slice(&data),
+                    Step::Msg(Some(ChannelMsg::Data { data })) => {
+                        seen.stdout.extend_from_slice(&data)
+                    }
                     Step::Msg(Some(ChannelMsg::ExtendedData { data, ext: 1 })) => {
                         stderr.extend_from_slice(&data)
                     }
@@ -293,10 +298,11 @@ impl SshConnection {
                     }
                     // The only request sent with want_reply is the exec.
                     Step::Msg(Some(ChannelMsg::Failure)) => {
+                        seen.sent = false;
                         break End::Abandon(TransportError::Broken {
                             addr: self.addr.clone(),
                             reason: "the server refused to run the command".into(),
-                        })
+                        });
                     }
                     Step::Msg(Some(ChannelMsg::Close)) => break End::Done,
                     Step::Msg(Some(_)) => {}
@@ -327,7 +333,7 @@ impl SshConnection {
             exit_code = None;
         }
         Ok(ExecOutput {
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stdout: String::from_utf8_lossy(&std::mem::take(&mut seen.stdout)).into_owned(),
             stderr,
             exit_code,
         })
