@@ -756,6 +756,24 @@ fn hashed_known_hosts_entries_are_understood() {
     });
 }
 
+/// OpenSSH skips a known_hosts line it cannot read; one stray byte (a line
+/// pasted in Latin-1, a truncated write) must not fail every host.
+#[test]
+fn a_non_utf8_known_hosts_line_is_skipped() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.path("known_hosts");
+    let mut text = b"caf\xe9.example ssh-ed25519 AAAA\xff\xfe\n".to_vec();
+    text.extend_from_slice(format!("{}\n", sshd.host_key_line()).as_bytes());
+    std::fs::write(&kh, text).unwrap();
+    block_on(async {
+        let conn = Connection::open(&sshd.host(Some(&key)), &opts(&kh, HostKeyPolicy::Strict))
+            .await
+            .unwrap();
+        assert!(conn.exec(&cmd("true")).await.unwrap().success());
+    });
+}
+
 #[test]
 fn changed_host_key_is_refused_naming_the_line() {
     let Some(sshd) = sshd("") else { return };
