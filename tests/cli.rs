@@ -171,6 +171,84 @@ fn ctrl_c_stops_cleanly_and_reports_what_ran() {
     assert_eq!(rec["status"], "interrupted");
 }
 
+/// A pattern for `pgrep -f` that only this test's processes match.
+fn marker(test: &str) -> String {
+    let n: u32 = test.bytes().map(u32::from).sum();
+    format!("sleep 1000.{}{n}", std::process::id())
+}
+
+/// Whether processes matching `pattern` are gone within two seconds (those
+/// left are killed, so that a failing test leaves nothing behind either).
+fn none_left(pattern: &str) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 2 {
+        let found = Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .unwrap();
+        if !found.status.success() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", pattern])
+        .status();
+    false
+}
+
+#[test]
+fn a_timed_out_command_is_ended_with_everything_it_started() {
+    let p = Project::new(LOCAL4);
+    let mark = marker("a_timed_out_command_is_ended_with_everything_it_started");
+    // The second child ignores SIGTERM: it takes the SIGKILL after the grace.
+    let script = format!("{mark} & trap '' TERM; sh -c '{mark}; :' & wait");
+    let t = std::time::Instant::now();
+    let (code, v) = p.json(&["-t", "1", "l1", "cmd.run", &script]);
+    assert!(t.elapsed().as_secs() < 8, "{:?}", t.elapsed());
+    assert_eq!(code, 1, "{v}");
+    let r = &v["results"]["l1"];
+    assert!(r["error"].as_str().unwrap().contains("timed out"), "{r}");
+    assert!(none_left(&mark), "{mark} is still running");
+    assert_eq!(r["executions"], 2, "the command and its kill: {r}");
+}
+
+#[test]
+fn ctrl_c_ends_the_commands_in_flight() {
+    let p = Project::new(LOCAL4);
+    let mark = marker("ctrl_c_ends_the_commands_in_flight");
+    let script = format!("{mark} & {mark} & wait");
+    let child = p
+        .command(&["--out", "json", "-L", "l1,l2", "cmd.run", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!none_left_now(&mark), "the commands did not start");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"]["l1"]["status"], "interrupted");
+    assert!(none_left(&mark), "{mark} is still running");
+}
+
+/// Whether no process matches `pattern` right now.
+fn none_left_now(pattern: &str) -> bool {
+    !Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 #[test]
 fn job_cache_lists_and_shows_runs() {
     let p = Project::new(LOCAL4);
