@@ -249,6 +249,43 @@ fn none_left_now(pattern: &str) -> bool {
         .success()
 }
 
+/// 40,000 quote characters are 160,000 bytes once quoted for the host's
+/// `sh -c`: more than one argument may hold, so the script goes on stdin.
+#[test]
+fn a_command_too_long_for_one_argument_still_runs() {
+    let p = Project::new(LOCAL4);
+    let cmd = format!("echo {}", "\\'".repeat(20_000));
+    let (code, v) = p.json(&["l1", "cmd.run", &cmd]);
+    let r = &v["results"]["l1"];
+    assert_eq!(code, 0, "{}", r["error"]);
+    assert!(r["ret"] == "'".repeat(20_000), "{}", r["error"]);
+}
+
+#[test]
+fn a_command_longer_than_the_limit_is_refused_clearly() {
+    let p = Project::new(LOCAL4);
+    // With runas, the command is quoted once more into one argument of the
+    // host's `sh -c`, which cannot hold it: refused before connecting.
+    let quotes = format!("echo {}", "'".repeat(40_000));
+    let out = p.run(&["l1", "cmd.run", &quotes, "runas=nobody"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("command too long (160034 bytes with the runas set-up, limit 131071)"),
+        "{}",
+        stderr(&out)
+    );
+    // Too long once quoted, and stdin is taken by the command's own data.
+    let cmd = format!("cat; echo {}", "\\'".repeat(20_000));
+    let (code, v) = p.json(&["l1", "cmd.run", &cmd, "stdin=data"]);
+    let r = &v["results"]["l1"];
+    assert_eq!(code, 1, "{}", r["error"]);
+    let error = r["error"].as_str().unwrap();
+    assert!(error.starts_with("command too long ("), "{error}");
+    assert!(error.contains("limit 131071"), "{error}");
+    assert_eq!(r["executions"], 0, "{}", r["status"]);
+}
+
 #[test]
 fn job_cache_lists_and_shows_runs() {
     let p = Project::new(LOCAL4);

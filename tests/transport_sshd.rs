@@ -1007,6 +1007,35 @@ fn an_interrupted_command_leaves_no_process_behind() {
     });
 }
 
+/// sshd drops the connection ("connection reset") on a command line longer
+/// than the host can pass on, so a long script travels on stdin instead.
+#[test]
+fn a_script_longer_than_one_argument_is_sent_on_stdin() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.known_hosts();
+    block_on(async {
+        let conn = Connection::open(&sshd.host(Some(&key)), &opts(&kh, HostKeyPolicy::Strict))
+            .await
+            .unwrap();
+        // Shaped like cmd.run's script: 40,000 quotes in a command quoted
+        // for its own `sh -c`, in a script quoted again for the host's.
+        let quotes = "'".repeat(40_000);
+        let inner = format!("printf %s \"$#{quotes}\"");
+        let script = format!("exec sh -c {}", halite::transport::quote::quote(&inner));
+        let out = conn.exec(&cmd(&script)).await.unwrap();
+        assert_eq!(out.stdout, format!("0{quotes}"));
+        assert_eq!(out.stderr, "");
+        // With stdin taken by the command's data, it is refused unsent.
+        let mut c = cmd(&script);
+        c.stdin = Some(b"data".to_vec());
+        let err = conn.exec(&c).await.expect_err("too long");
+        assert!(err.to_string().starts_with("command too long ("), "{err}");
+        assert_eq!(conn.executions(), 1);
+        assert!(conn.exec(&cmd("true")).await.unwrap().success());
+    });
+}
+
 #[test]
 fn connection_dropped_mid_command_is_broken() {
     let Some(sshd) = sshd("") else { return };

@@ -9,10 +9,21 @@
 //! login user (never reaching a `sudo` command), so a command given up on
 //! (time limit, Ctrl-C) is ended by one more execution on the same
 //! connection: `kill -TERM -N`, then `kill -KILL -N` after a grace period.
+//!
+//! A script is one argument of `sh -c`, and Linux refuses a single argument
+//! longer than [`MAX_ARG_LEN`] (sshd then drops the connection instead of
+//! answering). A script that would not fit is sent on standard input instead,
+//! which has no such limit; when the command needs its standard input for
+//! data, it is refused as [`TransportError::CommandTooLong`] before sending.
 
 use std::time::Duration;
 
-use super::quote::quote;
+use super::{quote::quote, TransportError};
+
+/// The longest single argument Linux passes to a program (MAX_ARG_STRLEN,
+/// 32 pages of 4 KiB, less the terminating NUL). It is also well below
+/// OpenSSH's 256 KiB packet limit.
+pub const MAX_ARG_LEN: usize = 128 * 1024 - 1;
 
 /// How long a command ended with SIGTERM has to exit before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -33,12 +44,37 @@ pub struct Launch<'a> {
 
 impl<'a> Launch<'a> {
     /// The command line for `script` (through `sudo -n` when `sudo`), with
-    /// `stdin` for its standard input.
-    pub fn new(script: &str, stdin: Option<&'a [u8]>, sudo: bool) -> Launch<'a> {
-        Launch {
-            line: command_line(&format!("{REPORT}exec sh -c \"$1\""), Some(script), sudo),
-            stdin: stdin.map(Into::into),
+    /// `stdin` for its standard input. A script too long for one argument
+    /// travels on stdin when the command has none of its own.
+    pub fn new(
+        script: &str,
+        stdin: Option<&'a [u8]>,
+        sudo: bool,
+    ) -> Result<Launch<'a>, TransportError> {
+        let line = command_line(&format!("{REPORT}exec sh -c \"$1\""), Some(script), sudo);
+        if line.len() <= MAX_ARG_LEN {
+            return Ok(Launch {
+                line,
+                stdin: stdin.map(Into::into),
+            });
         }
+        if stdin.is_some() {
+            return Err(TransportError::CommandTooLong {
+                len: line.len(),
+                limit: MAX_ARG_LEN,
+            });
+        }
+        // `$(...)` would drop the script's trailing newlines (a here-document
+        // may end there): the `x` keeps them. `shift` leaves no arguments.
+        let line = command_line(
+            &format!("{REPORT}set -- \"$(cat; printf x)\"; eval \"shift; ${{1%x}}\""),
+            None,
+            sudo,
+        );
+        Ok(Launch {
+            line,
+            stdin: Some(script.as_bytes().to_vec().into()),
+        })
     }
 }
 
@@ -140,12 +176,37 @@ mod tests {
     #[test]
     fn the_wrapper_reports_its_group_then_runs_the_script_unchanged() {
         let script = "echo \"$0:$#\"; echo 'it''s' >&2; exit 3";
-        let l = Launch::new(script, None, false);
+        let l = Launch::new(script, None, false).unwrap();
         assert!(l.stdin.is_none());
         let (out, mut err, code) = run(&l);
         assert_eq!((out.as_str(), code), ("sh:0\n", 3));
         assert!(take_pgid(&mut err).is_some(), "{err}");
         assert_eq!(err, "its\n");
+    }
+
+    #[test]
+    fn a_script_too_long_for_one_argument_goes_on_stdin() {
+        // 40,000 quotes: four times as long once quoted.
+        let script = format!(
+            "printf %s \"$#\" {}; cat <<'EOF'\nend\n\nEOF\n\n",
+            quote(&"'".repeat(40_000))
+        );
+        let l = Launch::new(&script, None, false).unwrap();
+        assert!(l.line.len() < 200, "{}", l.line);
+        let (out, mut err, code) = run(&l);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, format!("0{}end\n\n", "'".repeat(40_000)));
+        take_pgid(&mut err);
+        assert_eq!(err, "");
+    }
+
+    #[test]
+    fn a_long_script_with_its_own_stdin_is_refused() {
+        let script = "x".repeat(MAX_ARG_LEN);
+        let err = Launch::new(&script, Some(b"data"), false).unwrap_err();
+        let err = err.to_string();
+        assert!(err.starts_with("command too long ("), "{err}");
+        assert!(err.contains(&format!("limit {MAX_ARG_LEN})")), "{err}");
     }
 
     /// The kill script under each shell at hand, against a group whose

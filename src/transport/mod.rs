@@ -148,6 +148,8 @@ pub enum TransportError {
     Timeout(Duration),
     #[error("interrupted by Ctrl-C")]
     Interrupted,
+    #[error("command too long ({len} bytes, limit {limit}): only a command without stdin data can be longer")]
+    CommandTooLong { len: usize, limit: usize },
     #[error("connection to {addr} failed: {reason}")]
     Broken { addr: String, reason: String },
     #[error("local command failed: {0}")]
@@ -176,6 +178,7 @@ impl TransportError {
             | TransportError::HostKeyRejected { .. } => FailureClass::HostKey,
             TransportError::Timeout(_)
             | TransportError::Interrupted
+            | TransportError::CommandTooLong { .. }
             | TransportError::Broken { .. }
             | TransportError::Local(_) => FailureClass::Command,
         }
@@ -295,7 +298,7 @@ impl Connection {
         if self.interrupt.is_triggered() {
             return Err(TransportError::Interrupted);
         }
-        let launch = launch::Launch::new(&cmd.script, cmd.stdin.as_deref(), self.sudo());
+        let launch = launch::Launch::new(&cmd.script, cmd.stdin.as_deref(), self.sudo())?;
         let timeout = cmd.timeout.or(self.default_timeout);
         let stop = Stop {
             deadline: timeout.map(|t| (Instant::now() + t, t)),
@@ -349,7 +352,9 @@ impl Connection {
     /// sudo when it ran so), that Ctrl-C does not stop.
     async fn end_group(&self, pgid: u32) {
         let script = launch::kill_script(pgid);
-        let launch = launch::Launch::new(&script, None, self.sudo());
+        let Ok(launch) = launch::Launch::new(&script, None, self.sudo()) else {
+            return;
+        };
         let never = Interrupt::default();
         let stop = Stop {
             deadline: Some((Instant::now() + launch::GRACE * 4, launch::GRACE * 4)),
