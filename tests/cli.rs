@@ -234,6 +234,121 @@ fn ctrl_c_stops_cleanly_and_reports_what_ran() {
     assert_eq!(rec["status"], "interrupted");
 }
 
+/// A pattern for `pgrep -f` that only this test's processes match.
+fn marker(test: &str) -> String {
+    let n: u32 = test.bytes().map(u32::from).sum();
+    format!("sleep 1000.{}{n}", std::process::id())
+}
+
+/// Whether processes matching `pattern` are gone within two seconds (those
+/// left are killed, so that a failing test leaves nothing behind either).
+fn none_left(pattern: &str) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 2 {
+        let found = Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .unwrap();
+        if !found.status.success() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", pattern])
+        .status();
+    false
+}
+
+#[test]
+fn a_timed_out_command_is_ended_with_everything_it_started() {
+    let p = Project::new(LOCAL4);
+    let mark = marker("a_timed_out_command_is_ended_with_everything_it_started");
+    // The second child ignores SIGTERM: it takes the SIGKILL after the grace.
+    let script = format!("{mark} & trap '' TERM; sh -c '{mark}; :' & wait");
+    let t = std::time::Instant::now();
+    let (code, v) = p.json(&["-t", "1", "l1", "cmd.run", &script]);
+    assert!(t.elapsed().as_secs() < 8, "{:?}", t.elapsed());
+    assert_eq!(code, 1, "{v}");
+    let r = &v["results"]["l1"];
+    assert!(r["error"].as_str().unwrap().contains("timed out"), "{r}");
+    assert!(none_left(&mark), "{mark} is still running");
+    assert_eq!(r["executions"], 2, "the command and its kill: {r}");
+}
+
+#[test]
+fn ctrl_c_ends_the_commands_in_flight() {
+    let p = Project::new(LOCAL4);
+    let mark = marker("ctrl_c_ends_the_commands_in_flight");
+    let script = format!("{mark} & {mark} & wait");
+    let child = p
+        .command(&["--out", "json", "-L", "l1,l2", "cmd.run", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!none_left_now(&mark), "the commands did not start");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"]["l1"]["status"], "interrupted");
+    assert!(none_left(&mark), "{mark} is still running");
+}
+
+/// Whether no process matches `pattern` right now.
+fn none_left_now(pattern: &str) -> bool {
+    !Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// 40,000 quote characters are 160,000 bytes once quoted for the host's
+/// `sh -c`: more than one argument may hold, so the script goes on stdin.
+#[test]
+fn a_command_too_long_for_one_argument_still_runs() {
+    let p = Project::new(LOCAL4);
+    let cmd = format!("echo {}", "\\'".repeat(20_000));
+    let (code, v) = p.json(&["l1", "cmd.run", &cmd]);
+    let r = &v["results"]["l1"];
+    assert_eq!(code, 0, "{}", r["error"]);
+    assert!(r["ret"] == "'".repeat(20_000), "{}", r["error"]);
+}
+
+#[test]
+fn a_command_longer_than_the_limit_is_refused_clearly() {
+    let p = Project::new(LOCAL4);
+    // With runas, the command is quoted once more into one argument of the
+    // host's `sh -c`, which cannot hold it: refused before connecting.
+    let quotes = format!("echo {}", "'".repeat(40_000));
+    let out = p.run(&["l1", "cmd.run", &quotes, "runas=nobody"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("command too long (160034 bytes with the runas set-up, limit 131071)"),
+        "{}",
+        stderr(&out)
+    );
+    // Too long once quoted, and stdin is taken by the command's own data.
+    let cmd = format!("cat; echo {}", "\\'".repeat(20_000));
+    let (code, v) = p.json(&["l1", "cmd.run", &cmd, "stdin=data"]);
+    let r = &v["results"]["l1"];
+    assert_eq!(code, 1, "{}", r["error"]);
+    let error = r["error"].as_str().unwrap();
+    assert!(error.starts_with("command too long ("), "{error}");
+    assert!(error.contains("limit 131071"), "{error}");
+    assert_eq!(r["executions"], 0, "{}", r["status"]);
+}
+
 #[test]
 fn job_cache_lists_and_shows_runs() {
     let p = Project::new(LOCAL4);

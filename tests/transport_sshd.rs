@@ -238,6 +238,7 @@ fn opts(known_hosts: &Path, policy: HostKeyPolicy) -> ConnectOptions {
         keepalive: Duration::from_secs(15),
         command_timeout: None,
         handshakes: None,
+        interrupt: Default::default(),
     }
 }
 
@@ -756,6 +757,24 @@ fn hashed_known_hosts_entries_are_understood() {
     });
 }
 
+/// OpenSSH skips a known_hosts line it cannot read; one stray byte (a line
+/// pasted in Latin-1, a truncated write) must not fail every host.
+#[test]
+fn a_non_utf8_known_hosts_line_is_skipped() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.path("known_hosts");
+    let mut text = b"caf\xe9.example ssh-ed25519 AAAA\xff\xfe\n".to_vec();
+    text.extend_from_slice(format!("{}\n", sshd.host_key_line()).as_bytes());
+    std::fs::write(&kh, text).unwrap();
+    block_on(async {
+        let conn = Connection::open(&sshd.host(Some(&key)), &opts(&kh, HostKeyPolicy::Strict))
+            .await
+            .unwrap();
+        assert!(conn.exec(&cmd("true")).await.unwrap().success());
+    });
+}
+
 #[test]
 fn changed_host_key_is_refused_naming_the_line() {
     let Some(sshd) = sshd("") else { return };
@@ -902,6 +921,118 @@ fn command_timeout_closes_the_channel_and_keeps_the_connection() {
         let mut c = cmd("sleep 0.5; echo late");
         c.timeout = Some(Duration::from_secs(5));
         assert_eq!(conn.exec(&c).await.unwrap().stdout, "late\n");
+    });
+}
+
+/// A pattern for `pgrep -f` that only this test's processes match.
+fn marker(test: &str) -> String {
+    let n: u32 = test.bytes().map(u32::from).sum();
+    format!("sleep 1000.{}{n}", std::process::id())
+}
+
+/// Whether processes matching `pattern` are gone within two seconds.
+fn none_left(pattern: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let found = Process::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .unwrap();
+        if !found.status.success() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Process::new("pkill")
+        .args(["-KILL", "-f", pattern])
+        .status();
+    false
+}
+
+/// A command that starts children, one of which ignores SIGTERM: the
+/// process group must be ended with SIGKILL after the grace period.
+fn stubborn(mark: &str) -> String {
+    format!("{mark} & trap '' TERM; sh -c '{mark}; :' & wait")
+}
+
+#[test]
+fn a_timed_out_command_leaves_no_process_behind() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.known_hosts();
+    let mark = marker("a_timed_out_command_leaves_no_process_behind");
+    block_on(async {
+        let conn = Connection::open(&sshd.host(Some(&key)), &opts(&kh, HostKeyPolicy::Strict))
+            .await
+            .unwrap();
+        let mut c = cmd(&stubborn(&mark));
+        c.timeout = Some(Duration::from_secs(1));
+        let started = Instant::now();
+        let err = conn.exec(&c).await.expect_err("must time out");
+        assert!(matches!(err, TransportError::Timeout(_)), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(none_left(&mark), "{mark} is still running");
+        // The command, then the one execution that ended it.
+        assert_eq!(conn.executions(), 2);
+        assert_eq!(conn.exec(&cmd("echo ok")).await.unwrap().stdout, "ok\n");
+    });
+}
+
+#[test]
+fn an_interrupted_command_leaves_no_process_behind() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.known_hosts();
+    let mark = marker("an_interrupted_command_leaves_no_process_behind");
+    block_on(async {
+        let o = opts(&kh, HostKeyPolicy::Strict);
+        let conn = Connection::open(&sshd.host(Some(&key)), &o).await.unwrap();
+        let interrupt = o.interrupt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            interrupt.trigger();
+        });
+        let script = format!("{mark} & {mark} & wait");
+        let err = conn.exec(&cmd(&script)).await.expect_err("must stop");
+        assert!(matches!(err, TransportError::Interrupted), "{err:?}");
+        assert!(none_left(&mark), "{mark} is still running");
+        // Nothing new starts after Ctrl-C.
+        let err = conn.exec(&cmd("true")).await.expect_err("must not run");
+        assert!(matches!(err, TransportError::Interrupted), "{err:?}");
+        assert_eq!(conn.executions(), 2);
+    });
+}
+
+/// sshd drops the connection ("connection reset") on a command line longer
+/// than the host can pass on, so a long script travels on stdin instead.
+#[test]
+fn a_script_longer_than_one_argument_is_sent_on_stdin() {
+    let Some(sshd) = sshd("") else { return };
+    let key = sshd.key("id_ed25519", "ed25519", "", true);
+    let kh = sshd.known_hosts();
+    block_on(async {
+        let conn = Connection::open(&sshd.host(Some(&key)), &opts(&kh, HostKeyPolicy::Strict))
+            .await
+            .unwrap();
+        // Shaped like cmd.run's script: 40,000 quotes in a command quoted
+        // for its own `sh -c`, in a script quoted again for the host's.
+        let quotes = "'".repeat(40_000);
+        let inner = format!("printf %s \"$#{quotes}\"");
+        let script = format!("exec sh -c {}", halite::transport::quote::quote(&inner));
+        let out = conn.exec(&cmd(&script)).await.unwrap();
+        assert_eq!(out.stdout, format!("0{quotes}"));
+        assert_eq!(out.stderr, "");
+        // With stdin taken by the command's data, it is refused unsent.
+        let mut c = cmd(&script);
+        c.stdin = Some(b"data".to_vec());
+        let err = conn.exec(&c).await.expect_err("too long");
+        assert!(err.to_string().starts_with("command too long ("), "{err}");
+        assert_eq!(conn.executions(), 1);
+        assert!(conn.exec(&cmd("true")).await.unwrap().success());
     });
 }
 

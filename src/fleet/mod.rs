@@ -373,8 +373,8 @@ impl Plan {
     }
 
     /// Run the plan, stage by stage. A stage starts only when the previous
-    /// one has finished. Ctrl-C stops starting hosts, abandons those in
-    /// flight (reported `interrupted`) and returns what ran.
+    /// one has finished. Ctrl-C stops starting hosts, ends the commands of
+    /// those in flight (reported `interrupted`) and returns what ran.
     pub async fn run(mut self, observer: &mut dyn Observer) -> Outcome {
         let t0 = Instant::now();
         let total = self.hosts.len();
@@ -508,7 +508,7 @@ impl Plan {
             }
         }
         if state.interrupted {
-            set.abort_all();
+            self.end_running(&mut set).await;
             for id in running {
                 let r = HostResult::skipped(
                     &id,
@@ -523,6 +523,31 @@ impl Plan {
         state.not_run(pending, observer);
     }
 }
+
+impl Plan {
+    /// After Ctrl-C: every connection ends the command it is running (its
+    /// whole process group, see `transport::launch`); the host tasks get a
+    /// few seconds for that before they are dropped. A second Ctrl-C drops
+    /// them at once.
+    async fn end_running(
+        &self,
+        set: &mut JoinSet<(HostResult, tokio::sync::OwnedSemaphorePermit)>,
+    ) {
+        self.connect.interrupt.trigger();
+        let second = tokio::signal::ctrl_c();
+        let drained = async { while set.join_next().await.is_some() {} };
+        tokio::select! {
+            _ = drained => {}
+            _ = second => {}
+            _ = tokio::time::sleep(ENDING_LIMIT) => {}
+        }
+        set.abort_all();
+    }
+}
+
+/// How long Ctrl-C waits for running commands to be ended: the kill's grace
+/// period and a round trip.
+const ENDING_LIMIT: Duration = Duration::from_secs(5);
 
 /// What the stages of one run share.
 struct RunState {

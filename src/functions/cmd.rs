@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
+use crate::transport::launch::MAX_ARG_LEN;
 use crate::transport::quote::quote;
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
@@ -173,7 +174,7 @@ fn parse(args: &Args, f: &'static str, mode: Mode) -> Result<Box<dyn Function>, 
         }
     }
     args.flag(f, "python_shell", true)?;
-    Ok(Box::new(Cmd {
+    let c = Cmd {
         mode,
         cmd,
         cwd,
@@ -187,7 +188,9 @@ fn parse(args: &Args, f: &'static str, mode: Mode) -> Result<Box<dyn Function>, 
         success_retcodes: parse_retcodes(args, f)?,
         ignore_retcode: args.flag(f, "ignore_retcode", false)?,
         merge_stderr: mode == Mode::Run || args.flag(f, "redirect_stderr", false)?,
-    }))
+    };
+    c.check_length(f)?;
+    Ok(Box::new(c))
 }
 
 /// The command text, as typed (`Args::string` keeps `true` as `true`).
@@ -254,6 +257,22 @@ fn parse_retcodes(args: &Args, f: &'static str) -> Result<Vec<i32>, ArgError> {
 }
 
 impl Cmd {
+    /// The host's `sh -c` gets the command as one argument (with `runas`,
+    /// the set-up around it too), and Linux refuses a longer one.
+    fn check_length(&self, f: &'static str) -> Result<(), ArgError> {
+        let (len, what) = match self.runas {
+            Some(_) => (self.inner_script().len(), " with the runas set-up"),
+            None => (self.cmd.len(), ""),
+        };
+        if len > MAX_ARG_LEN {
+            return Err(invalid(
+                f,
+                format!("command too long ({len} bytes{what}, limit {MAX_ARG_LEN})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The part that runs as the target user: set-up, then the command.
     fn inner_script(&self) -> String {
         let mut s = String::new();

@@ -11,6 +11,7 @@
 //! The file is parsed once and cached (re-read when its size or mtime moves):
 //! hundreds of parallel connections each look their host up in it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -217,9 +218,11 @@ fn cached_lines(path: &Path) -> io::Result<Arc<Vec<Line>>> {
             return Ok(c.lines.clone());
         }
     }
-    let mut text = String::new();
-    File::open(path)?.read_to_string(&mut text)?;
-    let lines = Arc::new(parse(&text));
+    // Bytes, not a String: a line of another encoding (or garbage) must cost
+    // only that line, as in OpenSSH, not every host's check.
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let lines = Arc::new(parse(path, &bytes));
     cache().lock().unwrap_or_else(|p| p.into_inner()).insert(
         path.to_path_buf(),
         Cached {
@@ -231,38 +234,47 @@ fn cached_lines(path: &Path) -> io::Result<Arc<Vec<Line>>> {
     Ok(lines)
 }
 
-fn parse(text: &str) -> Vec<Line> {
+/// The lines that can apply to some host. Like OpenSSH, a line that cannot
+/// be understood is skipped (with a debug message), never an error. A
+/// non-UTF-8 byte makes its field match no host name and parse as no key, so
+/// only a line with such a byte in its comment is still used, as in OpenSSH.
+fn parse(path: &Path, bytes: &[u8]) -> Vec<Line> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let mut fields = raw.split_whitespace();
-        let Some(mut first) = fields.next() else {
-            continue;
-        };
-        if first.starts_with('#') {
-            continue;
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = String::from_utf8_lossy(raw);
+        if let Cow::Owned(_) = text {
+            tracing::debug!(file = %path.display(), line = i + 1, "line is not UTF-8");
         }
-        let (mut cert_authority, mut revoked) = (false, false);
-        if first.starts_with('@') {
-            match first {
-                "@cert-authority" => cert_authority = true,
-                "@revoked" => revoked = true,
-                _ => continue,
-            }
-            let Some(next) = fields.next() else { continue };
-            first = next;
-        }
-        let (Some(keytype), Some(blob)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        out.push(Line {
-            number: i + 1,
-            cert_authority,
-            revoked,
-            patterns: first.to_string(),
-            key: format!("{keytype} {blob}"),
-        });
+        out.extend(parse_line(i + 1, &text));
     }
     out
+}
+
+/// One line's fields; `None` for comments, blank and malformed lines.
+fn parse_line(number: usize, raw: &str) -> Option<Line> {
+    let mut fields = raw.split_whitespace();
+    let mut first = fields.next()?;
+    if first.starts_with('#') {
+        return None;
+    }
+    let (mut cert_authority, mut revoked) = (false, false);
+    if first.starts_with('@') {
+        match first {
+            "@cert-authority" => cert_authority = true,
+            "@revoked" => revoked = true,
+            _ => return None,
+        }
+        first = fields.next()?;
+    }
+    let (keytype, blob) = (fields.next()?, fields.next()?);
+    Some(Line {
+        number,
+        cert_authority,
+        revoked,
+        patterns: first.to_string(),
+        key: format!("{keytype} {blob}"),
+    })
 }
 
 fn parse_key(text: &str) -> Result<PublicKey, russh::keys::ssh_key::Error> {
@@ -395,6 +407,27 @@ mod tests {
             verify(&entries(&text, "web1.lab", 22), &key(ED1)),
             Verdict::Revoked { line: 2 }
         );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_costs_only_that_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        // A host name and a key with a stray byte, a garbage line, a good
+        // line whose comment is Latin-1, then a line for other hosts.
+        let mut text = b"web\xff1 ".to_vec();
+        text.extend_from_slice(ED2.as_bytes());
+        text.extend_from_slice(b"\n\xfe\xfd garbage\nweb1 ssh-ed25519 AAAA\xff\nweb1 ");
+        text.extend_from_slice(ED1.as_bytes());
+        text.extend_from_slice(b" comment \xe9t\xe9\n*.lab ");
+        text.extend_from_slice(ED1.as_bytes());
+        text.push(b'\n');
+        fs::write(&path, &text).unwrap();
+        let es = lookup(&path, "web1", 22).unwrap();
+        assert_eq!(es.len(), 1, "{es:?}");
+        assert_eq!(es[0].line, 4);
+        assert_eq!(verify(&es, &key(ED1)), Verdict::Known);
+        assert_eq!(lookup(&path, "db.lab", 22).unwrap()[0].line, 5);
     }
 
     #[test]

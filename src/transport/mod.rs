@@ -4,16 +4,23 @@
 //! command (one SSH channel per command, never a reconnect). Every command is
 //! a POSIX `sh` script; [`quote::quote`] is the only way values get into one.
 //! The connection counts the executions it performs so that tests and
-//! benchmarks can check how many round trips a run costs.
+//! benchmarks can check how many round trips a run costs. A command given
+//! up on (time limit, Ctrl-C) is ended with its whole process group by one
+//! more execution ([`launch`]).
 
 pub mod known_hosts;
+pub mod launch;
 pub mod local;
 pub mod quote;
 pub mod ssh;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::inventory::{ConnectionKind, Host};
 
@@ -77,6 +84,8 @@ pub struct ConnectOptions {
     /// At most this many SSH handshakes (TCP connect to authenticated) in
     /// flight at once for the whole run; shared by every connection.
     pub handshakes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// Ctrl-C for the whole run: commands running then are ended.
+    pub interrupt: Interrupt,
 }
 
 impl Default for ConnectOptions {
@@ -89,6 +98,7 @@ impl Default for ConnectOptions {
             keepalive: Duration::from_secs(15),
             command_timeout: None,
             handshakes: None,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -136,6 +146,10 @@ pub enum TransportError {
     SudoPassword { user: String, addr: String },
     #[error("command timed out after {0:?}")]
     Timeout(Duration),
+    #[error("interrupted by Ctrl-C")]
+    Interrupted,
+    #[error("command too long ({len} bytes, limit {limit}): only a command without stdin data can be longer")]
+    CommandTooLong { len: usize, limit: usize },
     #[error("connection to {addr} failed: {reason}")]
     Broken { addr: String, reason: String },
     #[error("local command failed: {0}")]
@@ -182,10 +196,84 @@ impl TransportError {
             | TransportError::HostKeyChanged { .. }
             | TransportError::HostKeyRejected { .. } => FailureClass::HostKey,
             TransportError::Timeout(_)
+            | TransportError::Interrupted
+            | TransportError::CommandTooLong { .. }
             | TransportError::Broken { .. }
             | TransportError::Local(_) => FailureClass::Command,
         }
     }
+}
+
+/// Ctrl-C, shared by every connection of a run: once triggered, running
+/// commands are ended (see [`launch`]) and no new one starts.
+#[derive(Debug, Clone)]
+pub struct Interrupt(Arc<watch::Sender<bool>>);
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        Interrupt(Arc::new(watch::Sender::new(false)))
+    }
+}
+
+impl Interrupt {
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once triggered.
+    pub async fn triggered(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|&v| v).await;
+    }
+}
+
+/// When a running command is given up on: its time limit or Ctrl-C.
+pub(crate) struct Stop<'a> {
+    deadline: Option<(Instant, Duration)>,
+    interrupt: &'a Interrupt,
+}
+
+impl Stop<'_> {
+    /// `f`, unless the command is given up on first.
+    pub(crate) async fn bound<F: std::future::Future>(
+        &self,
+        f: F,
+    ) -> Result<F::Output, TransportError> {
+        let deadline = async {
+            match self.deadline {
+                Some((at, limit)) => {
+                    tokio::time::sleep_until(at).await;
+                    TransportError::Timeout(limit)
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            // Finishing wins over a stop that became due at the same time.
+            biased;
+            out = f => Ok(out),
+            e = deadline => Err(e),
+            _ = self.interrupt.triggered() => Err(TransportError::Interrupted),
+        }
+    }
+}
+
+/// How a command ended, as the connection kinds report it.
+pub(crate) enum Ended {
+    Exited(ExecOutput),
+    /// Given up on (`Timeout` or `Interrupted`) while it may still run, with
+    /// its process group when known.
+    Stopped {
+        why: TransportError,
+        pgid: Option<u32>,
+        /// A local child, killed when dropped: only after its group is ended.
+        child: Option<Box<tokio::process::Child>>,
+    },
 }
 
 enum Inner {
@@ -200,6 +288,7 @@ pub struct Connection {
     user: String,
     addr: String,
     default_timeout: Option<Duration>,
+    interrupt: Interrupt,
     executions: AtomicU32,
 }
 
@@ -216,11 +305,14 @@ impl Connection {
             user: host.user.clone(),
             addr: host.addr(),
             default_timeout: opts.command_timeout,
+            interrupt: opts.interrupt.clone(),
             executions: AtomicU32::new(0),
         })
     }
 
-    /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c SCRIPT`.
+    /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c ...`.
+    /// A command that times out or is interrupted is ended with its whole
+    /// process group before this returns.
     pub async fn exec(&self, cmd: &Command) -> Result<ExecOutput, TransportError> {
         self.exec_keeping(cmd).await.map_err(|c| c.error)
     }
@@ -228,20 +320,36 @@ impl Connection {
     /// [`Connection::exec`], keeping what a command cut short (time limit,
     /// dropped connection) printed before, and whether it may have started.
     pub async fn exec_keeping(&self, cmd: &Command) -> Result<ExecOutput, Cut> {
-        self.executions.fetch_add(1, Ordering::Relaxed);
-        let line = wrap(&cmd.script, self.sudo && self.user != "root");
-        let timeout = cmd.timeout.or(self.default_timeout);
         let mut seen = Received::default();
-        let stdin = cmd.stdin.as_deref();
-        let out = match &self.inner {
-            Inner::Local(c) => c.exec(&line, stdin, timeout, &mut seen).await,
-            Inner::Ssh(c) => c.exec(&line, stdin, timeout, &mut seen).await,
-        };
-        let out = out.map_err(|error| Cut {
+        let cut = |error, seen: Received| Cut {
             error,
             sent: seen.sent,
             stdout: String::from_utf8_lossy(&seen.stdout).into_owned(),
-        })?;
+        };
+        if self.interrupt.is_triggered() {
+            return Err(cut(TransportError::Interrupted, seen));
+        }
+        let launch = launch::Launch::new(&cmd.script, cmd.stdin.as_deref(), self.sudo())
+            .map_err(|e| cut(e, Received::default()))?;
+        let timeout = cmd.timeout.or(self.default_timeout);
+        let stop = Stop {
+            deadline: timeout.map(|t| (Instant::now() + t, t)),
+            interrupt: &self.interrupt,
+        };
+        let mut out = match self.run(&launch, &stop, &mut seen).await {
+            Ok(Ended::Exited(out)) => out,
+            Ok(Ended::Stopped {
+                why, pgid, child, ..
+            }) => {
+                if let Some(pgid) = pgid {
+                    self.end_group(pgid).await;
+                }
+                drop(child);
+                return Err(cut(why, seen));
+            }
+            Err(e) => return Err(cut(e, seen)),
+        };
+        launch::take_pgid(&mut out.stderr);
         if self.sudo
             && out.exit_code == Some(1)
             && out.stderr.contains("sudo: a password is required")
@@ -258,6 +366,49 @@ impl Connection {
         Ok(out)
     }
 
+    fn sudo(&self) -> bool {
+        self.sudo && self.user != "root"
+    }
+
+    /// One execution on the host.
+    async fn run(
+        &self,
+        launch: &launch::Launch<'_>,
+        stop: &Stop<'_>,
+        seen: &mut Received,
+    ) -> Result<Ended, TransportError> {
+        self.executions.fetch_add(1, Ordering::Relaxed);
+        let stdin = launch.stdin.as_deref();
+        match &self.inner {
+            Inner::Local(c) => c.exec(&launch.line, stdin, stop, seen).await,
+            Inner::Ssh(c) => c.exec(&launch.line, stdin, stop, seen).await,
+        }
+    }
+
+    /// End a given-up command's process group (TERM, then KILL after
+    /// [`launch::GRACE`]): one more execution, as the command's user (through
+    /// sudo when it ran so), that Ctrl-C does not stop.
+    async fn end_group(&self, pgid: u32) {
+        let script = launch::kill_script(pgid);
+        let Ok(launch) = launch::Launch::new(&script, None, self.sudo()) else {
+            return;
+        };
+        let never = Interrupt::default();
+        let stop = Stop {
+            deadline: Some((Instant::now() + launch::GRACE * 4, launch::GRACE * 4)),
+            interrupt: &never,
+        };
+        match self.run(&launch, &stop, &mut Received::default()).await {
+            Ok(Ended::Exited(out)) if out.success() => {}
+            Ok(Ended::Exited(out)) => {
+                tracing::warn!(addr = %self.addr, pgid, "ending the command failed: {}", out.stderr.trim())
+            }
+            Ok(Ended::Stopped { why, .. }) | Err(why) => {
+                tracing::warn!(addr = %self.addr, pgid, "ending the command failed: {why}")
+            }
+        }
+    }
+
     /// How many commands this connection has run.
     pub fn executions(&self) -> u32 {
         self.executions.load(Ordering::Relaxed)
@@ -268,15 +419,5 @@ impl Connection {
         if let Inner::Ssh(c) = self.inner {
             c.close().await;
         }
-    }
-}
-
-/// The command line sent to the host for `script`.
-pub fn wrap(script: &str, sudo: bool) -> String {
-    let sh = format!("sh -c {}", quote::quote(script));
-    if sudo {
-        format!("sudo -n -- {sh}")
-    } else {
-        sh
     }
 }

@@ -24,14 +24,16 @@ use russh::keys::agent::AgentIdentity;
 use russh::keys::ssh_key::{Algorithm, EcdsaCurve, HashAlg, PrivateKey, PublicKey};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{
-    cipher, compression, kex, ChannelMsg, ChannelWriteHalf, Disconnect, MethodKind, Preferred, Sig,
+    cipher, compression, kex, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect,
+    MethodKind, Preferred, Sig,
 };
 use tokio::net::UnixStream;
 use tokio::sync::{Notify, OnceCell, Semaphore};
-use tokio::time::Instant;
 
 use super::known_hosts::{self, Entry, Verdict};
-use super::{ConnectOptions, ExecOutput, HostKeyPolicy, Received, TransportError};
+use super::{
+    launch, ConnectOptions, Ended, ExecOutput, HostKeyPolicy, Received, Stop, TransportError,
+};
 use crate::inventory::Host;
 
 /// OpenSSH's default `MaxSessions`: sshd refuses more session channels than
@@ -219,101 +221,48 @@ impl SshConnection {
     }
 
     /// Run a complete command line (already wrapped as `sh -c ...`) on a new
-    /// channel. `seen` keeps its stdout as it arrives and whether the server
-    /// took the request, for a caller whose command is cut short.
-    pub async fn exec(
+    /// channel. `seen` keeps whether the server took the request and, when
+    /// the command is cut short, the stdout received before.
+    pub(crate) async fn exec(
         &self,
         line: &str,
         stdin: Option<&[u8]>,
-        timeout: Option<Duration>,
+        stop: &Stop<'_>,
         seen: &mut Received,
-    ) -> Result<ExecOutput, TransportError> {
-        let deadline = timeout.map(|t| (Instant::now() + t, t));
-        let (channel, _permit) = within(deadline, self.open()).await??;
+    ) -> Result<Ended, TransportError> {
+        let (channel, _permit) = stop.bound(self.open()).await??;
         let (mut rx, tx) = channel.split();
         let mut guard = OpenChannel::new(tx, &self.open_channels, &self.channel_closed);
-        within(deadline, guard.tx().exec(true, line))
-            .await?
-            .map_err(|e| self.broken(e))?;
-        seen.sent = true;
-
-        let mut stderr = Vec::new();
-        let mut exit_code = None;
-        let mut signal: Option<String> = None;
-        let end = {
-            let tx = guard.tx();
-            // Fed concurrently with reading: a command that writes much before
-            // reading its input would otherwise deadlock on the window.
-            let feed = async move {
-                if let Some(data) = stdin.filter(|d| !d.is_empty()) {
-                    tx.data(data).await?;
-                }
-                tx.eof().await
-            };
-            let mut feed = pin!(feed);
-            let mut feeding = true;
-            loop {
-                let next = async {
-                    tokio::select! {
-                        r = &mut feed, if feeding => Step::Fed(r),
-                        m = rx.wait() => Step::Msg(m),
-                    }
-                };
-                let step = match within(deadline, next).await {
-                    Ok(step) => step,
-                    Err(e) => break End::Abandon(e),
-                };
-                match step {
-                    Step::Fed(r) => {
-                        feeding = false;
-                        if let Err(e) = r {
-                            // The command may exit without reading its input.
-                            tracing::debug!(addr = %self.addr, "stdin not fully sent: {e}");
-                        }
-                    }
-                    Step::Msg(Some(ChannelMsg::Data { data })) => {
-                        seen.stdout.extend_from_slice(&data)
-                    }
-                    Step::Msg(Some(ChannelMsg::ExtendedData { data, ext: 1 })) => {
-                        stderr.extend_from_slice(&data)
-                    }
-                    Step::Msg(Some(ChannelMsg::ExitStatus { exit_status })) => {
-                        exit_code = Some(exit_status as i32)
-                    }
-                    Step::Msg(Some(ChannelMsg::ExitSignal {
-                        signal_name,
-                        core_dumped,
-                        error_message,
-                        ..
-                    })) => {
-                        let mut s = format!("killed by signal SIG{}", signal_name_of(&signal_name));
-                        if core_dumped {
-                            s.push_str(" (core dumped)");
-                        }
-                        if !error_message.is_empty() {
-                            s.push_str(": ");
-                            s.push_str(&error_message);
-                        }
-                        signal = Some(s);
-                    }
-                    // The only request sent with want_reply is the exec.
-                    Step::Msg(Some(ChannelMsg::Failure)) => {
-                        seen.sent = false;
-                        break End::Abandon(TransportError::Broken {
-                            addr: self.addr.clone(),
-                            reason: "the server refused to run the command".into(),
-                        });
-                    }
-                    Step::Msg(Some(ChannelMsg::Close)) => break End::Done,
-                    Step::Msg(Some(_)) => {}
-                    Step::Msg(None) if exit_code.is_some() || signal.is_some() => break End::Done,
-                    Step::Msg(None) => break End::Lost,
-                }
+        match stop.bound(guard.tx().exec(true, line)).await {
+            Ok(sent) => sent.map_err(|e| self.broken(e))?,
+            Err(why) => {
+                guard.abandon().await;
+                return Ok(Ended::Stopped {
+                    why,
+                    pgid: None,
+                    child: None,
+                });
             }
-        };
+        }
+        seen.sent = true;
+        let (end, mut got) = self.collect(&mut rx, guard.tx(), stdin, stop).await;
+        if !matches!(end, End::Done) {
+            seen.stdout = std::mem::take(&mut got.stdout);
+        }
         match end {
             End::Done => guard.finished(),
+            End::Stopped(why) => {
+                guard.abandon().await;
+                let stderr = String::from_utf8_lossy(&got.stderr);
+                return Ok(Ended::Stopped {
+                    why,
+                    pgid: launch::pgid(&stderr),
+                    child: None,
+                });
+            }
+            // The server refused the exec: the command never started.
             End::Abandon(e) => {
+                seen.sent = false;
                 guard.abandon().await;
                 return Err(e);
             }
@@ -322,21 +271,62 @@ impl SshConnection {
                 return Err(self.gone());
             }
         }
+        Ok(Ended::Exited(got.output()))
+    }
 
-        let mut stderr = String::from_utf8_lossy(&stderr).into_owned();
-        if let Some(s) = signal {
-            if !stderr.is_empty() && !stderr.ends_with('\n') {
-                stderr.push('\n');
+    /// Feed `stdin` to a command while gathering what its channel sends,
+    /// until it ends, the connection goes, or the command is given up on.
+    async fn collect(
+        &self,
+        rx: &mut ChannelReadHalf,
+        tx: &ChannelWriteHalf<Msg>,
+        stdin: Option<&[u8]>,
+        stop: &Stop<'_>,
+    ) -> (End, Gathered) {
+        let mut got = Gathered::default();
+        // Fed concurrently with reading: a command that writes much before
+        // reading its input would otherwise deadlock on the window.
+        let feed = async move {
+            if let Some(data) = stdin.filter(|d| !d.is_empty()) {
+                tx.data(data).await?;
             }
-            stderr.push_str(&s);
-            stderr.push('\n');
-            exit_code = None;
-        }
-        Ok(ExecOutput {
-            stdout: String::from_utf8_lossy(&std::mem::take(&mut seen.stdout)).into_owned(),
-            stderr,
-            exit_code,
-        })
+            tx.eof().await
+        };
+        let mut feed = pin!(feed);
+        let mut feeding = true;
+        let end = loop {
+            let next = async {
+                tokio::select! {
+                    r = &mut feed, if feeding => Step::Fed(r),
+                    m = rx.wait() => Step::Msg(m),
+                }
+            };
+            let step = match stop.bound(next).await {
+                Ok(step) => step,
+                Err(e) => break End::Stopped(e),
+            };
+            match step {
+                Step::Fed(r) => {
+                    feeding = false;
+                    if let Err(e) = r {
+                        // The command may exit without reading its input.
+                        tracing::debug!(addr = %self.addr, "stdin not fully sent: {e}");
+                    }
+                }
+                // The only request sent with want_reply is the exec.
+                Step::Msg(Some(ChannelMsg::Failure)) => {
+                    break End::Abandon(TransportError::Broken {
+                        addr: self.addr.clone(),
+                        reason: "the server refused to run the command".into(),
+                    })
+                }
+                Step::Msg(Some(ChannelMsg::Close)) => break End::Done,
+                Step::Msg(Some(msg)) => got.take(msg),
+                Step::Msg(None) if got.ended() => break End::Done,
+                Step::Msg(None) => break End::Lost,
+            }
+        };
+        (end, got)
     }
 
     /// A session channel, waiting while `MaxSessions` of them are busy.
@@ -417,26 +407,74 @@ enum Step {
     Msg(Option<ChannelMsg>),
 }
 
+/// What a command's channel has sent so far.
+#[derive(Default)]
+struct Gathered {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    exit_code: Option<i32>,
+    signal: Option<String>,
+}
+
+impl Gathered {
+    fn take(&mut self, msg: ChannelMsg) {
+        match msg {
+            ChannelMsg::Data { data } => self.stdout.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => self.stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => self.exit_code = Some(exit_status as i32),
+            ChannelMsg::ExitSignal {
+                signal_name,
+                core_dumped,
+                error_message,
+                ..
+            } => {
+                let mut s = format!("killed by signal SIG{}", signal_name_of(&signal_name));
+                if core_dumped {
+                    s.push_str(" (core dumped)");
+                }
+                if !error_message.is_empty() {
+                    s.push_str(": ");
+                    s.push_str(&error_message);
+                }
+                self.signal = Some(s);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the command's end (exit status or signal) has arrived.
+    fn ended(&self) -> bool {
+        self.exit_code.is_some() || self.signal.is_some()
+    }
+
+    fn output(self) -> ExecOutput {
+        let mut stderr = String::from_utf8_lossy(&self.stderr).into_owned();
+        let mut exit_code = self.exit_code;
+        if let Some(s) = self.signal {
+            if !stderr.is_empty() && !stderr.ends_with('\n') {
+                stderr.push('\n');
+            }
+            stderr.push_str(&s);
+            stderr.push('\n');
+            exit_code = None;
+        }
+        ExecOutput {
+            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+            stderr,
+            exit_code,
+        }
+    }
+}
+
 /// How the wait for a command ended.
 enum End {
     Done,
-    /// Give up on the command (time limit, refused): close its channel.
+    /// Given up on (time limit, Ctrl-C): the command may still run.
+    Stopped(TransportError),
+    /// Give up on the command (refused): close its channel.
     Abandon(TransportError),
     /// The connection went away under the command.
     Lost,
-}
-
-/// `f`, bounded by the command's deadline when it has one.
-async fn within<F: std::future::Future>(
-    deadline: Option<(Instant, Duration)>,
-    f: F,
-) -> Result<F::Output, TransportError> {
-    match deadline {
-        Some((at, limit)) => tokio::time::timeout_at(at, f)
-            .await
-            .map_err(|_| TransportError::Timeout(limit)),
-        None => Ok(f.await),
-    }
 }
 
 /// A channel whose command may still be running. Dropped before it finished
@@ -472,8 +510,10 @@ impl OpenChannel {
         self.tx = None;
     }
 
-    /// Stop the command: a signal for servers that honour it (OpenSSH 7.9+),
-    /// then close, which sshd answers by closing the command's pipes.
+    /// Stop the command as far as the channel can: a signal (OpenSSH 7.9+
+    /// honours it only for a non-root login, and it cannot reach a sudo
+    /// command), then close, which sshd answers by closing the command's
+    /// pipes. `Connection` ends the command's process group itself.
     async fn abandon(&mut self) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.signal(Sig::TERM).await;
