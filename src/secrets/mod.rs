@@ -189,7 +189,7 @@ impl Secrets {
 
     /// Remember a plaintext (and each of its lines, which is how a file diff
     /// shows a multi-line one) for [`Secrets::redact`].
-    fn reveal(&self, plaintext: &str) {
+    pub(crate) fn reveal(&self, plaintext: &str) {
         let mut set = self.revealed.lock().unwrap_or_else(|e| e.into_inner());
         for piece in std::iter::once(plaintext).chain(plaintext.lines()) {
             let piece = piece.trim();

@@ -269,9 +269,6 @@ fn gpg_errors_wrong_key_damaged_armor_missing_keyring() {
         "db.sls: db:password: cannot decrypt (gpg_keydir /nonexistent/gpgkeys does not exist \
          (set gpg_keydir in halite.yaml; Salt's default is /etc/salt/gpgkeys))"
     );
-    for e in [&e] {
-        assert!(!e.contains("n0t-for-you"));
-    }
 }
 
 #[test]

@@ -39,6 +39,8 @@ pub struct Project {
     pub states: PathBuf,
     pub pillar: PathBuf,
     pub groups: BTreeMap<String, Group>,
+    /// Keys of the `gpg` and `age` renderers; what they decrypted this run.
+    pub secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// What to apply.
@@ -210,6 +212,7 @@ fn host_pillar(
             grains,
             &project.groups,
             call.pillar.clone(),
+            &project.secrets,
         )
         .map_err(|e| format!("pillar: {e}")),
     }
@@ -228,7 +231,8 @@ pub fn compile(
     remote: Option<Arc<dyn RemoteCall>>,
 ) -> Result<Built, String> {
     let pillar = host_pillar(project, host_id, grains, pillar, call)?;
-    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
+        .with_secrets(project.secrets.clone());
     if let Some(remote) = remote {
         renderer = renderer.with_remote(remote);
     }
@@ -305,7 +309,8 @@ pub fn show(
             Ok(p) => p,
             Err(e) => return Outcome::error(e),
         };
-        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
+            .with_secrets(project.secrets.clone());
         let names = renderer
             .render_sls("top.sls", "top")
             .map_err(|e| e.to_string())
