@@ -29,6 +29,7 @@
 //! why; age is the `age` crate, the reference Rust implementation.
 
 mod age;
+pub mod encrypt;
 mod gpg;
 
 use std::borrow::Cow;
