@@ -116,7 +116,8 @@ fn failure(keydir: &Path, out: &Output) -> GpgError {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let said: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("gpg: ") && !l.starts_with("gpg: encrypted with"))
+        .filter_map(|l| l.strip_prefix("gpg: "))
+        .filter(|l| !l.starts_with("encrypted with"))
         .collect();
     let message = if said.is_empty() {
         match out.status.code() {
