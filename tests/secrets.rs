@@ -303,6 +303,23 @@ fn encrypted_pillar_renders_into_a_file_and_nowhere_else() {
         &format!("{}{}", stdout(&out), stderr(&out)),
     );
 
+    // An error about a state argument that came from a secret does not
+    // quote it.
+    write(
+        p.path(),
+        "states/bad.sls",
+        "bad:\n  file.managed:\n    - name: /nonexistent/x\n    \
+         - mode: '{{ pillar.db.password }}'\n",
+    );
+    let out = p.run(&["-v", "web1", "state.sls", "bad", "test=True"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_no_secret("a state argument error", &text);
+    assert!(
+        text.contains("mode `<decrypted secret withheld>` is not an octal mode"),
+        "{text}"
+    );
+
     // No file of the project but the managed one holds a value: not the
     // job cache, not the cache dir, not the pillar files.
     for secret in [DB_PASSWORD, API_TOKEN] {

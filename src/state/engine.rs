@@ -222,7 +222,21 @@ fn host_pillar(
 /// host). `pillar`: the host's pillar when already compiled (targeting).
 /// `remote`: runs `salt['cmd.run'](...)` and the other execution functions
 /// templates call on the host (without it they are render errors).
+/// An error never quotes a value the `gpg` / `age` renderers decrypted (a
+/// state argument's message may quote the argument).
 pub fn compile(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
+) -> Result<Built, String> {
+    compile_tree(project, host_id, grains, pillar, call, remote)
+        .map_err(|e| project.secrets.redact_str(&e).into_owned())
+}
+
+fn compile_tree(
     project: &Project,
     host_id: &str,
     grains: &Value,
