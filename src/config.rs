@@ -12,6 +12,10 @@
 //! grains_ttl: 3600            # seconds
 //! keep_jobs: 24               # hours a job record is kept (0: forever)
 //! job_cache_diffs: false      # keep file diffs in job records (they may hold pillar)
+//! gpg_keydir: /etc/salt/gpgkeys          # the gpg renderer's keyring (Salt's default)
+//! age_identity_file: ~/.config/halite/age.key   # the age renderer's identities
+//! gpg_recipients: [ops@example.com]      # `halite secret encrypt` (--gpg-recipient)
+//! age_recipients: [age1...]              # `halite secret encrypt` (--age-recipient)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,6 +43,10 @@ struct ProjectFile {
     max_handshakes: Option<usize>,
     keep_jobs: Option<u64>,
     job_cache_diffs: Option<bool>,
+    gpg_keydir: Option<String>,
+    age_identity_file: Option<String>,
+    gpg_recipients: Option<Vec<String>>,
+    age_recipients: Option<Vec<String>>,
 }
 
 /// SSH handshakes in flight at once unless said otherwise: well under
@@ -72,6 +80,12 @@ pub struct Settings {
     /// Whether job records keep file diffs (`job_cache_diffs`, default
     /// false: a diff of a file rendered from pillar holds pillar values).
     pub job_cache_diffs: bool,
+    /// Keys of the `gpg` and `age` renderers (`gpg_keydir`,
+    /// `age_identity_file`).
+    pub keys: crate::secrets::Keys,
+    /// Who `halite secret encrypt` encrypts to, unless flags say.
+    pub gpg_recipients: Vec<String>,
+    pub age_recipients: Vec<String>,
 }
 
 /// A message carries its cause in its own text and does not also return it
@@ -179,6 +193,18 @@ impl Settings {
                 h => Some(Duration::from_secs(h * 3600)),
             },
             job_cache_diffs: file.job_cache_diffs.unwrap_or(false),
+            keys: crate::secrets::Keys {
+                gpg_keydir: file
+                    .gpg_keydir
+                    .map(|k| rel(Some(k), ""))
+                    .unwrap_or_else(|| crate::secrets::Keys::default().gpg_keydir),
+                age_identity_file: file
+                    .age_identity_file
+                    .map(|k| rel(Some(k), ""))
+                    .unwrap_or_else(crate::secrets::Keys::default_age_identity_file),
+            },
+            gpg_recipients: file.gpg_recipients.unwrap_or_default(),
+            age_recipients: file.age_recipients.unwrap_or_default(),
             file: path,
         })
     }
@@ -196,6 +222,20 @@ mod tests {
         let s = Settings::load(Some(&f)).unwrap();
         assert_eq!(s.inventory, dir.path().join("inv"));
         assert_eq!(s.forks, 7);
+        assert_eq!(s.keys, crate::secrets::Keys::default());
+        std::fs::write(
+            &f,
+            "gpg_keydir: keys/gpg\nage_identity_file: /etc/halite/age.key\nage_recipients: [age1x]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&f)).unwrap();
+        assert_eq!(s.keys.gpg_keydir, dir.path().join("keys/gpg"));
+        assert_eq!(
+            s.keys.age_identity_file,
+            PathBuf::from("/etc/halite/age.key")
+        );
+        assert_eq!(s.age_recipients, ["age1x"]);
+        assert!(s.gpg_recipients.is_empty());
         std::fs::write(&f, "invetory: inv\n").unwrap();
         let e = Settings::load(Some(&f)).unwrap_err().to_string();
         assert!(e.contains("halite.yaml:1") && e.contains("invetory"), "{e}");

@@ -24,6 +24,8 @@
 //!   the engine that applies it, and the drift ledger kept on each host.
 //! - [`render`]: SLS and file templates: shebang pipelines, Jinja with Salt's context.
 //! - [`pillar`]: per-host pillar compiled from `pillar/top.sls`.
+//! - [`secrets`]: encrypted pillar values (`gpg`, `age` renderers), decrypted on
+//!   the controller only; `halite secret encrypt`.
 //! - [`modules`]: state modules: probe, pure plan, apply (`pkg.installed`, ...).
 
 pub mod cache_file;
@@ -38,6 +40,7 @@ pub mod modules;
 pub mod output;
 pub mod pillar;
 pub mod render;
+pub mod secrets;
 pub mod state;
 pub mod target;
 pub mod transport;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test on a fresh machine (the README's test
 # command; .ci/run calls it). It installs what the tests need (podman, runc,
-# debootstrap, OpenSSH, dpkg-dev), builds the Debian test image and fleet,
+# debootstrap, OpenSSH, dpkg-dev, GnuPG), builds the Debian test image and fleet,
 # then runs formatting and lint checks, unit tests and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."

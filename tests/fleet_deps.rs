@@ -19,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "dash",
     "debootstrap",
     "dpkg-dev",
+    "gnupg",
     "openssh-client",
     "podman",
     "runc",
@@ -97,6 +98,8 @@ fn nothing_is_listed_when_every_tool_is_on_path() {
         "dash",
         "busybox",
         "tar",
+        "gpg",
+        "gpgconf",
     ];
     for name in names {
         // An executable stand-in: only its presence on PATH is looked at.

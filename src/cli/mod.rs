@@ -11,6 +11,7 @@
 
 pub mod jobs;
 pub mod run;
+pub mod secret;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,11 @@ pub enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+    /// Encrypted pillar values (the `gpg` and `age` renderers).
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
     /// Print a shell completion script (e.g. `halite completions bash > /etc/bash_completion.d/halite`).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (e.g. `halite manpage > /usr/local/share/man/man1/halite.1`).
@@ -71,6 +77,37 @@ pub enum JobsAction {
         #[arg(long)]
         not_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Encrypt a value read from stdin (or typed, not echoed) and print the armored text to paste
+    /// into a pillar file whose shebang ends in `|gpg` or `|age`.
+    #[command(after_help = "Examples:\n  \
+        printf %s 'hunter2' | halite secret encrypt --age-recipient age1...\n  \
+        halite secret encrypt --gpg-recipient salt-master --key db:password < password.txt\n\n\
+        Recipients default to age_recipients or gpg_recipients in halite.yaml.")]
+    Encrypt(EncryptArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct EncryptArgs {
+    /// Encrypt with gpg to this public key (id, fingerprint or user id in gpg_keydir); repeatable.
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["age_recipient", "age"])]
+    pub gpg_recipient: Vec<String>,
+    /// Encrypt with age to this X25519 recipient (age1...); repeatable.
+    #[arg(long, value_name = "RECIPIENT", conflicts_with = "gpg")]
+    pub age_recipient: Vec<String>,
+    /// Use gpg and halite.yaml's gpg_recipients.
+    #[arg(long, conflicts_with = "age")]
+    pub gpg: bool,
+    /// Use age and halite.yaml's age_recipients.
+    #[arg(long)]
+    pub age: bool,
+    /// Print a YAML document setting this key (nested on `:`, e.g. db:password) instead of the
+    /// bare armored text.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
 }
 
 impl Common {
@@ -256,6 +293,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.common.verbose);
     let code = match &cli.command {
         Some(Command::Jobs { action }) => jobs::exec(action, &cli.common, &cli.run),
+        Some(Command::Secret { action }) => secret::exec(action, &cli.common),
         Some(Command::Completions { shell }) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             output::completions(*shell, &mut cmd);

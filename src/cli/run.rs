@@ -151,6 +151,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         states: p.settings.states.clone(),
         pillar: p.settings.pillar.clone(),
         groups: p.inventory.groups.clone(),
+        secrets: Arc::new(crate::secrets::Secrets::new(p.settings.keys.clone())),
     });
     fn host_ctx<'a>(h: &'a Host, grains: &'a HashMap<String, Value>) -> MatchCtx<'a> {
         MatchCtx::new(&h.id, grains.get(&h.id).unwrap_or(&Value::Null))
@@ -208,7 +209,9 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     }
 
     let jid = new_jid(start);
-    let cache = JobCache::new(&p.settings.cache_dir).keeping_diffs(p.settings.job_cache_diffs);
+    let cache = JobCache::new(&p.settings.cache_dir)
+        .keeping_diffs(p.settings.job_cache_diffs)
+        .withholding(project.secrets.clone());
     if let Some(keep) = p.settings.keep_jobs {
         match cache.prune(keep, SystemTime::now()) {
             Ok(0) => {}

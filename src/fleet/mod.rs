@@ -294,8 +294,15 @@ pub async fn pillar_for_targeting(
             let compiled = tokio::task::spawn_blocking({
                 let id = id.clone();
                 move || {
-                    crate::pillar::compile(&project.pillar, &id, &grains, &project.groups, None)
-                        .map_err(|e| e.to_string())
+                    crate::pillar::compile(
+                        &project.pillar,
+                        &id,
+                        &grains,
+                        &project.groups,
+                        None,
+                        &project.secrets,
+                    )
+                    .map_err(|e| e.to_string())
                 }
             })
             .await
@@ -710,6 +717,7 @@ async fn run_host(
                     &grains,
                     &project.groups,
                     overrides.cloned(),
+                    &project.secrets,
                 ),
             };
             match pillar {

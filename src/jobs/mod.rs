@@ -11,12 +11,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::fleet::{HostResult, Summary};
 use crate::functions::Args;
+use crate::secrets::Secrets;
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +156,9 @@ pub struct JobCache {
     /// Whether state results keep their file diffs in the records
     /// (`job_cache_diffs` in halite.yaml; off by default, see `withhold_diffs`).
     keep_diffs: bool,
+    /// Values the `gpg` and `age` renderers decrypted in this run: withheld
+    /// from every record, wherever a function returned them.
+    secrets: Option<Arc<Secrets>>,
 }
 
 impl JobCache {
@@ -162,6 +167,31 @@ impl JobCache {
             dir: cache_dir.join("jobs"),
             ledgers: cache_dir.join("ledgers"),
             keep_diffs: false,
+            secrets: None,
+        }
+    }
+
+    /// Records written from now on withhold every value `secrets` has
+    /// decrypted (diffs kept by `job_cache_diffs` included), as
+    /// `<decrypted secret withheld>`.
+    pub fn withholding(mut self, secrets: Arc<Secrets>) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// A result as it is stored (see [`JobCache::stored`]), in place.
+    fn clean(&self, r: &mut HostResult) {
+        if !self.keep_diffs {
+            withhold_diffs(&mut r.ret, false);
+        }
+        if let Some(secrets) = self.secrets.as_ref().filter(|s| s.any_revealed()) {
+            secrets.redact(&mut r.ret);
+            if let Some(d) = r.drift.as_mut() {
+                secrets.redact(d);
+            }
+            if let Some(e) = r.error.as_mut() {
+                *e = secrets.redact_str(e).into_owned();
+            }
         }
     }
 
@@ -172,13 +202,15 @@ impl JobCache {
         self
     }
 
-    /// A result as it is stored: its diffs withheld unless they are kept.
+    /// A result as it is stored: its diffs withheld unless they are kept,
+    /// and decrypted values withheld always.
     fn stored<'r>(&self, result: &'r HostResult) -> std::borrow::Cow<'r, HostResult> {
-        if self.keep_diffs {
+        let revealed = self.secrets.as_ref().is_some_and(|s| s.any_revealed());
+        if self.keep_diffs && !revealed {
             return std::borrow::Cow::Borrowed(result);
         }
         let mut r = result.clone();
-        withhold_diffs(&mut r.ret, false);
+        self.clean(&mut r);
         std::borrow::Cow::Owned(r)
     }
 
@@ -189,16 +221,16 @@ impl JobCache {
     /// Write `record` atomically (temp file in the same directory, then
     /// rename), readable by the owner only (results hold command output).
     pub fn save(&self, record: &JobRecord) -> Result<(), JobError> {
-        let text = if self.keep_diffs {
-            serde_json::to_vec_pretty(record)
-        } else {
-            let mut r = record.clone();
-            for result in r.results.values_mut() {
-                withhold_diffs(&mut result.ret, false);
-            }
-            serde_json::to_vec_pretty(&r)
+        let mut r = record.clone();
+        for result in r.results.values_mut() {
+            self.clean(result);
         }
-        .expect("job records serialize");
+        if let Some(secrets) = &self.secrets {
+            if let Some(stopped) = r.stopped.as_mut() {
+                *stopped = secrets.redact_str(stopped).into_owned();
+            }
+        }
+        let text = serde_json::to_vec_pretty(&r).expect("job records serialize");
         crate::cache_file::write_private(&self.dir, &format!("{}.json", record.jid), &text).map_err(
             |source| JobError::Io {
                 action: "write",
@@ -213,7 +245,11 @@ impl JobCache {
     /// previous copy atomically.
     pub fn save_ledger(&self, host: &str, copy: &crate::Value) -> Result<(), JobError> {
         let name = format!("{}.json", crate::cache_file::host_file_name(host));
-        let text = serde_json::to_vec_pretty(copy).expect("ledger copies serialize");
+        let mut copy = copy.clone();
+        if let Some(secrets) = &self.secrets {
+            secrets.redact(&mut copy);
+        }
+        let text = serde_json::to_vec_pretty(&copy).expect("ledger copies serialize");
         crate::cache_file::write_private(&self.ledgers, &name, &text).map_err(|source| {
             JobError::Io {
                 action: "write",
@@ -504,5 +540,71 @@ mod tests {
 
         let keeping = JobCache::new(dir.path()).keeping_diffs(true);
         assert_eq!(keeping.stored(&result).ret, ret);
+    }
+
+    #[test]
+    fn decrypted_values_are_withheld_from_records_even_with_diffs_kept() {
+        let secrets = Arc::new(Secrets::default());
+        secrets.reveal("hunter22-pw");
+        let result = HostResult {
+            id: "h".into(),
+            status: crate::fleet::Status::Failed,
+            ret: serde_json::json!({
+                "file_|-cfg_|-/etc/app.conf_|-managed": {
+                    "changes": {"diff": "@@ -1 +1 @@\n-password=old\n+password=hunter22-pw\n"},
+                },
+                "cmd_|-c_|-echo_|-run": {"changes": {"stdout": "hunter22-pw"}},
+            }),
+            retcode: Some(1),
+            error: Some("a.sls:2: YAML error\n  | key: hunter22-pw: x".into()),
+            started: None,
+            duration_ms: 1,
+            executions: 1,
+            drift: None,
+            ledger: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = JobCache::new(dir.path())
+            .keeping_diffs(true)
+            .withholding(secrets);
+        let stored = cache.stored(&result).into_owned();
+        let text = serde_json::to_string(&stored).unwrap();
+        assert!(!text.contains("hunter22"), "{text}");
+        assert_eq!(
+            stored.ret["file_|-cfg_|-/etc/app.conf_|-managed"]["changes"]["diff"],
+            "@@ -1 +1 @@\n-password=old\n+password=<decrypted secret withheld>\n"
+        );
+        // Written records too: the appended log and the final record.
+        let mut record = JobRecord {
+            jid: "20260101000000000000".into(),
+            started: "2026-01-01T00:00:00Z".into(),
+            target: "h".into(),
+            target_type: "glob".into(),
+            function: "state.apply".into(),
+            args: Args::default(),
+            batch: None,
+            max_fail: None,
+            verify: None,
+            batch_wait: None,
+            stages: Vec::new(),
+            stopped: None,
+            status: JobStatus::Running,
+            duration_ms: 0,
+            summary: Summary::default(),
+            results: Default::default(),
+            targeted: vec!["h".into()],
+            pid: None,
+        };
+        cache.save(&record).unwrap();
+        cache.append(&record.jid, &result).unwrap();
+        let log = std::fs::read_to_string(cache.log_path(&record.jid)).unwrap();
+        assert!(log.contains("password=<decrypted secret withheld>") && !log.contains("hunter22"));
+        record.results.insert("h".into(), result);
+        cache.finish(&record).unwrap();
+        let saved = std::fs::read_to_string(cache.path(&record.jid)).unwrap();
+        assert!(
+            saved.contains("withheld") && !saved.contains("hunter22"),
+            "{saved}"
+        );
     }
 }

@@ -439,6 +439,21 @@ pub fn warn(message: &str) {
     eprintln!("halite: warning: {message}");
 }
 
+/// `halite secret encrypt`'s answer: the armored value (or a YAML document
+/// holding it) on stdout, and on a terminal a hint on stderr saying which
+/// shebang decrypts it.
+pub fn encrypted_value(text: &str, renderer: &str) {
+    print!("{text}");
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("halite: paste it into a pillar file whose first line is `#!yaml|{renderer}` or `#!jinja|yaml|{renderer}`");
+    }
+}
+
+/// Read a secret typed on the terminal, without echo.
+pub fn read_secret(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
+}
+
 /// A completion script for `shell`, from the clap definition.
 pub fn completions(shell: clap_complete::Shell, cmd: &mut clap::Command) {
     clap_complete::generate(shell, cmd, "halite", &mut std::io::stdout());

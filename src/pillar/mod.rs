@@ -21,12 +21,17 @@
 //!   (`pillar_includes_override_sls: False`); `- name: {defaults: {...},
 //!   key: a:b}` form supported; each SLS renders at most once per host.
 //! - The override (`pillar='{...}'`) is merged last.
+//! - An SLS whose shebang ends in `|gpg` or `|age` has its encrypted values
+//!   decrypted after parsing, before merging ([`crate::secrets`]); a value
+//!   that cannot be decrypted fails the whole pillar, so the host fails.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::inventory::Group;
 use crate::render::{Extra, OrderedMap, RenderError, Renderer};
+use crate::secrets::Secrets;
 use crate::target::{MatchCtx, Target, TargetType};
 use crate::Value;
 
@@ -90,14 +95,16 @@ pub fn merge(dest: &mut Value, src: Value) {
 
 /// Compile the pillar of one host from the `pillar/` tree at `root`.
 /// `groups` are the inventory's nodegroups (for `match: nodegroup` and
-/// `N@` in compound entries). No `top.sls` means an empty pillar (plus the
-/// override).
+/// `N@` in compound entries); `secrets`, the keys of the `gpg` and `age`
+/// renderers (values are decrypted here, in memory). No `top.sls` means an
+/// empty pillar (plus the override).
 pub fn compile(
     root: &Path,
     host_id: &str,
     grains: &Value,
     groups: &BTreeMap<String, Group>,
     overrides: Option<Value>,
+    secrets: &Arc<Secrets>,
 ) -> Result<Value, PillarError> {
     let mut pillar = Value::Object(Default::default());
     if root.join("top.sls").is_file() {
@@ -106,7 +113,8 @@ pub fn compile(
             host_id,
             grains.clone(),
             Value::Object(Default::default()),
-        );
+        )
+        .with_secrets(secrets.clone());
         // Ordered: later targets override earlier ones, so file order matters.
         let top: OrderedMap<OrderedMap<Value>> =
             top_renderer.render_file_as("top.sls", None, &Extra::default())?;
@@ -114,7 +122,8 @@ pub fn compile(
         let context_pillar = overrides
             .clone()
             .unwrap_or_else(|| Value::Object(Default::default()));
-        let renderer = Renderer::new(root, host_id, grains.clone(), context_pillar);
+        let renderer = Renderer::new(root, host_id, grains.clone(), context_pillar)
+            .with_secrets(secrets.clone());
         let mut done = HashSet::new();
         for (sls, ignore_missing) in sls_names {
             match render_sls(&renderer, &sls, &Extra::default(), &mut done, "top.sls") {

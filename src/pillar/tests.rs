@@ -18,6 +18,10 @@ fn grains() -> Value {
     json!({"os": "Debian", "os_family": "Debian", "roles": ["web"]})
 }
 
+fn keys() -> Arc<Secrets> {
+    Arc::default()
+}
+
 fn groups() -> BTreeMap<String, Group> {
     [("webs".to_string(), Group::Expr("web*".into()))].into()
 }
@@ -66,7 +70,7 @@ fn files() -> Vec<(&'static str, &'static str)> {
 #[test]
 fn top_matching_and_merge_order() {
     let dir = tree(&files());
-    let p = compile(dir.path(), "web1", &grains(), &groups(), None).unwrap();
+    let p = compile(dir.path(), "web1", &grains(), &groups(), None, &keys()).unwrap();
     assert_eq!(
         p,
         json!({
@@ -78,7 +82,15 @@ fn top_matching_and_merge_order() {
         })
     );
     // Another host never sees what is not assigned to it (db's secret here).
-    let p = compile(dir.path(), "db1", &json!({"os": "RedHat"}), &groups(), None).unwrap();
+    let p = compile(
+        dir.path(),
+        "db1",
+        &json!({"os": "RedHat"}),
+        &groups(),
+        None,
+        &keys(),
+    )
+    .unwrap();
     assert_eq!(p["level"], json!("redhat"));
     assert_eq!(p["secret"], json!("db-password"));
     assert!(p.get("in_group").is_none());
@@ -98,6 +110,7 @@ fn override_is_merged_last_and_visible_while_rendering() {
         &grains(),
         &groups(),
         Some(json!({"level": "cli", "users": {"root": {"shell": "/bin/zsh"}}, "flag": "set"})),
+        &keys(),
     )
     .unwrap();
     assert_eq!(p["level"], json!("cli"));
@@ -111,7 +124,7 @@ fn override_is_merged_last_and_visible_while_rendering() {
 #[test]
 fn missing_sls_names_top_and_the_sls() {
     let dir = tree(&[("top.sls", "base:\n  '*':\n    - nope.deeper\n")]);
-    let err = compile(dir.path(), "web1", &grains(), &groups(), None).unwrap_err();
+    let err = compile(dir.path(), "web1", &grains(), &groups(), None, &keys()).unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("top.sls: SLS `nope.deeper` not found"),
@@ -124,7 +137,7 @@ fn missing_sls_names_top_and_the_sls() {
         "base:\n  '*':\n    - nope\n    - ignore_missing: True\n",
     )]);
     assert_eq!(
-        compile(dir.path(), "web1", &grains(), &groups(), None).unwrap(),
+        compile(dir.path(), "web1", &grains(), &groups(), None, &keys()).unwrap(),
         json!({})
     );
 }
@@ -133,11 +146,19 @@ fn missing_sls_names_top_and_the_sls() {
 fn no_top_file_is_an_empty_pillar() {
     let dir = tree(&[]);
     assert_eq!(
-        compile(dir.path(), "h", &grains(), &groups(), None).unwrap(),
+        compile(dir.path(), "h", &grains(), &groups(), None, &keys()).unwrap(),
         json!({})
     );
     assert_eq!(
-        compile(dir.path(), "h", &grains(), &groups(), Some(json!({"a": 1}))).unwrap(),
+        compile(
+            dir.path(),
+            "h",
+            &grains(),
+            &groups(),
+            Some(json!({"a": 1})),
+            &keys()
+        )
+        .unwrap(),
         json!({"a": 1})
     );
 }
@@ -151,14 +172,14 @@ fn top_is_rendered_with_grains_and_errors_name_files() {
         ),
         ("deb.sls", "a: 1\nb: {{ pillar.x }}\n"),
     ]);
-    let err = compile(dir.path(), "h", &grains(), &groups(), None).unwrap_err();
+    let err = compile(dir.path(), "h", &grains(), &groups(), None, &keys()).unwrap_err();
     assert_eq!(
         err.to_string().split(": Jinja").next(),
         Some("deb.sls:2"),
         "{err}"
     );
     let dir = tree(&[("top.sls", "base:\n  '*':\n    - match: pillar\n    - x\n")]);
-    let err = compile(dir.path(), "h", &grains(), &groups(), None).unwrap_err();
+    let err = compile(dir.path(), "h", &grains(), &groups(), None, &keys()).unwrap_err();
     assert!(
         err.to_string()
             .contains("target `*`: the pillar top file cannot target by pillar"),
@@ -175,7 +196,7 @@ fn the_pillar_top_file_cannot_target_by_pillar() {
         "base:\n  'not J@role:w':\n    - match: compound\n    - x\n",
     ] {
         let dir = tree(&[("top.sls", top), ("x.sls", "a: 1\n")]);
-        let err = compile(dir.path(), "web1", &grains(), &groups(), None).unwrap_err();
+        let err = compile(dir.path(), "web1", &grains(), &groups(), None, &keys()).unwrap_err();
         assert!(
             err.to_string().contains("cannot target by pillar"),
             "{top}: {err}"
@@ -194,7 +215,7 @@ fn includes_render_first_and_the_includer_wins() {
         ("app/base.sls", "level: base\nport: 80\n"),
         ("users.sls", "alice: {{ shell }}\n"),
     ]);
-    let p = compile(dir.path(), "h", &grains(), &groups(), None).unwrap();
+    let p = compile(dir.path(), "h", &grains(), &groups(), None, &keys()).unwrap();
     assert_eq!(
         p,
         json!({"level": "app", "port": 80, "app": {"users": {"alice": "/bin/bash"}}})

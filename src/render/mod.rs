@@ -1,7 +1,8 @@
 //! Rendering SLS files and file templates the way Salt does: a shebang line
 //! picks the renderer pipeline (default `jinja|yaml`), Jinja runs with
 //! Salt's context (`grains`, `pillar`, `salt`, `opts`, `sls`, ...), and the
-//! text it produces is parsed as YAML (or JSON).
+//! text it produces is parsed as YAML (or JSON); `gpg` and `age` renderers
+//! after it decrypt armored values in the data (see [`crate::secrets`]).
 //!
 //! Why a layer of its own: states, pillar and `file.managed`'s
 //! `template: jinja` all need the same environment, and every failure must
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::secrets::{Cipher, DecryptError, Secrets};
 use crate::Value;
 
 pub use salt::RemoteCall;
@@ -43,7 +45,7 @@ pub enum RenderError {
     NotFound { file: String },
     #[error("{file}: template path `{path}` is outside the root")]
     PathEscape { file: String, path: String },
-    #[error("{file}: unsupported renderer `{renderer}` (halite renders `jinja`, `yaml` and `json`, e.g. `#!jinja|yaml`)")]
+    #[error("{file}: unsupported renderer `{renderer}` (halite renders an optional `jinja`, then `yaml` or `json`, then optionally `gpg` and/or `age`, e.g. `#!jinja|yaml` or `#!jinja|yaml|gpg`)")]
     UnsupportedRenderer { file: String, renderer: String },
     /// A Jinja syntax or runtime error; `file`/`line` are where it happened,
     /// which may be a template included or imported by `top`.
@@ -67,6 +69,10 @@ pub enum RenderError {
     },
     #[error("{file}: rendered to {found}, expected a mapping")]
     NotAMapping { file: String, found: &'static str },
+    /// A `gpg` or `age` renderer could not decrypt a value (file, key path
+    /// and reason; never the value).
+    #[error(transparent)]
+    Decrypt(#[from] DecryptError),
 }
 
 impl RenderError {
@@ -80,6 +86,41 @@ impl RenderError {
             | RenderError::Jinja { file, .. }
             | RenderError::Parse { file, .. }
             | RenderError::NotAMapping { file, .. } => file,
+            RenderError::Decrypt(e) => &e.file,
+        }
+    }
+
+    /// The error with every value decrypted in this run withheld from its
+    /// text: a Jinja or YAML error may quote a rendered line, and a line of
+    /// an SLS file can hold a decrypted pillar value.
+    fn redacted(self, secrets: &Secrets) -> RenderError {
+        let clean = |s: String| secrets.redact_str(&s).into_owned();
+        match self {
+            RenderError::Jinja {
+                file,
+                line,
+                message,
+                top,
+            } => RenderError::Jinja {
+                file,
+                line,
+                message: clean(message),
+                top,
+            },
+            RenderError::Parse {
+                file,
+                format,
+                line,
+                message,
+                rendered_line,
+            } => RenderError::Parse {
+                file,
+                format,
+                line,
+                message: clean(message),
+                rendered_line: rendered_line.map(clean),
+            },
+            other => other,
         }
     }
 
@@ -101,6 +142,9 @@ pub struct Renderer {
     grains: Arc<Value>,
     pillar: Arc<Value>,
     remote: Option<Arc<dyn RemoteCall>>,
+    /// Keys for the `gpg` and `age` renderers, and the run's record of
+    /// what they decrypted.
+    secrets: Arc<Secrets>,
 }
 
 impl fmt::Debug for Renderer {
@@ -113,48 +157,67 @@ impl fmt::Debug for Renderer {
     }
 }
 
-/// The renderer pipeline picked by a file's shebang line.
+/// The renderer pipeline picked by a file's shebang line: optional Jinja,
+/// one data renderer (yaml or json), then any decrypting renderers (`gpg`,
+/// `age`) that walk the data, in the order written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    templated: bool,
+    format: DataFormat,
+    decrypt: Vec<Cipher>,
+}
+
+/// The data renderer of a pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pipeline {
-    /// `#!jinja|yaml`, the default.
-    JinjaYaml,
-    /// `#!jinja|json`.
-    JinjaJson,
-    /// `#!yaml`: no templating.
+enum DataFormat {
     Yaml,
-    /// `#!json`: no templating.
     Json,
 }
 
 impl Pipeline {
+    /// `#!jinja|yaml`, the default.
+    fn jinja_yaml() -> Pipeline {
+        Pipeline {
+            templated: true,
+            format: DataFormat::Yaml,
+            decrypt: Vec::new(),
+        }
+    }
+
     /// Parse the first line of a source. `Ok(None)` when there is no shebang.
-    /// Salt's syntax: `#!` then renderer names joined by `|`, spaces allowed.
+    /// Salt's syntax: `#!` then renderer names joined by `|`, spaces allowed:
+    /// `[jinja|](yaml|json)[|gpg|age...]`.
     fn from_first_line(first: &str) -> Result<Option<Pipeline>, String> {
         let Some(spec) = first.trim().strip_prefix("#!") else {
             return Ok(None);
         };
+        let unsupported = || spec.trim().to_string();
         let parts: Vec<String> = spec
             .split('|')
             .map(|p| p.trim().to_ascii_lowercase())
             .collect();
-        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-        match parts.as_slice() {
-            ["jinja", "yaml"] => Ok(Some(Pipeline::JinjaYaml)),
-            ["jinja", "json"] => Ok(Some(Pipeline::JinjaJson)),
-            ["yaml"] => Ok(Some(Pipeline::Yaml)),
-            ["json"] => Ok(Some(Pipeline::Json)),
-            _ => Err(spec.trim().to_string()),
-        }
+        let mut rest = parts.iter().map(String::as_str).peekable();
+        let templated = rest.next_if_eq(&"jinja").is_some();
+        let format = match rest.next() {
+            Some("yaml") => DataFormat::Yaml,
+            Some("json") => DataFormat::Json,
+            _ => return Err(unsupported()),
+        };
+        let decrypt = rest
+            .map(Cipher::from_name)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(unsupported)?;
+        Ok(Some(Pipeline {
+            templated,
+            format,
+            decrypt,
+        }))
     }
 
-    fn templated(self) -> bool {
-        matches!(self, Pipeline::JinjaYaml | Pipeline::JinjaJson)
-    }
-
-    fn format(self) -> &'static str {
-        match self {
-            Pipeline::JinjaYaml | Pipeline::Yaml => "YAML",
-            Pipeline::JinjaJson | Pipeline::Json => "JSON",
+    fn format(&self) -> &'static str {
+        match self.format {
+            DataFormat::Yaml => "YAML",
+            DataFormat::Json => "JSON",
         }
     }
 }
@@ -185,7 +248,16 @@ impl Renderer {
             grains: Arc::new(grains),
             pillar: Arc::new(pillar),
             remote: None,
+            secrets: Arc::default(),
         }
+    }
+
+    /// Decrypt with these keys (halite.yaml's `gpg_keydir`,
+    /// `age_identity_file`) instead of the defaults, recording what is
+    /// decrypted in `secrets`.
+    pub fn with_secrets(mut self, secrets: Arc<Secrets>) -> Renderer {
+        self.secrets = secrets;
+        self
     }
 
     /// Route `salt['<anything but pillar.*, grains.*, config.get>'](...)`
@@ -252,13 +324,28 @@ impl Renderer {
                 file: file.clone(),
                 renderer,
             })?
-            .unwrap_or(Pipeline::JinjaYaml);
-        let text = if pipeline.templated() {
-            jinja::render(self, &file, sls, &extra.merged(), None)?
+            .unwrap_or_else(Pipeline::jinja_yaml);
+        let text = if pipeline.templated {
+            jinja::render(self, &file, sls, &extra.merged(), None)
+                .map_err(|e| e.redacted(&self.secrets))?
         } else {
             source
         };
-        parse_data(&text, &file, pipeline)
+        if pipeline.decrypt.is_empty() {
+            return parse_data(&text, &file, &pipeline).map_err(|e| e.redacted(&self.secrets));
+        }
+        let mut data: Value =
+            parse_data(&text, &file, &pipeline).map_err(|e| e.redacted(&self.secrets))?;
+        for cipher in &pipeline.decrypt {
+            self.secrets.decrypt_tree(&mut data, *cipher, &file)?;
+        }
+        serde_json::from_value(data).map_err(|e| RenderError::Parse {
+            file: file.clone(),
+            format: pipeline.format(),
+            line: None,
+            message: self.secrets.redact_str(&e.to_string()).into_owned(),
+            rendered_line: None,
+        })
     }
 
     /// Render `file` as a plain Jinja template (no shebang handling, no
@@ -269,6 +356,7 @@ impl Renderer {
             path: file.to_string(),
         })?;
         jinja::render(self, &file, None, &extra.merged(), None)
+            .map_err(|e| e.redacted(&self.secrets))
     }
 
     /// Render Jinja `source` (named `name` in errors; relative imports are
@@ -280,6 +368,7 @@ impl Renderer {
         extra: &Extra,
     ) -> Result<String, RenderError> {
         jinja::render(self, name, None, &extra.merged(), Some(source))
+            .map_err(|e| e.redacted(&self.secrets))
     }
 
     fn read(&self, file: &str) -> Result<String, RenderError> {
@@ -319,7 +408,7 @@ fn strip_shebang(text: &str) -> &str {
 fn parse_data<T: DeserializeOwned>(
     text: &str,
     file: &str,
-    pipeline: Pipeline,
+    pipeline: &Pipeline,
 ) -> Result<T, RenderError> {
     let body = strip_shebang(text);
     let parse_err = |line: Option<usize>, message: String| RenderError::Parse {
@@ -341,10 +430,10 @@ fn parse_data<T: DeserializeOwned>(
     if blank {
         return empty();
     }
-    match pipeline {
-        Pipeline::JinjaYaml | Pipeline::Yaml => crate::yaml::from_str(body, Path::new(file))
+    match pipeline.format {
+        DataFormat::Yaml => crate::yaml::from_str(body, Path::new(file))
             .map_err(|e| parse_err(e.location.map(|(l, _)| l), e.message)),
-        Pipeline::JinjaJson | Pipeline::Json => serde_json::from_str(body).map_err(|e| {
+        DataFormat::Json => serde_json::from_str(body).map_err(|e| {
             let line = (e.line() > 0).then_some(e.line());
             let mut message = e.to_string();
             if let Some(i) = message.find(" at line ") {

@@ -75,7 +75,9 @@ fn unsupported_renderers_are_named() {
         "#!pydsl",
         "#!mako|yaml",
         "#!yaml|jinja",
-        "#!jinja|yaml|gpg",
+        "#!jinja|yaml|nacl",
+        "#!gpg|yaml",
+        "#!jinja|gpg",
     ] {
         let err = sls(
             &[("d/a.sls", &format!("{shebang}\nx: 1\n"))],
@@ -621,4 +623,113 @@ fn loop_controls_and_trailing_newline() {
         )
         .unwrap();
     assert_eq!(out, "1\n");
+}
+
+/// An age identity in `dir` (made now, never committed), the renderer
+/// decrypting with it, and a function encrypting to it, indented for a
+/// YAML `|` block.
+fn age_setup(dir: &Path) -> (Arc<Secrets>, impl Fn(&str) -> String) {
+    use ::age::secrecy::ExposeSecret;
+    let id = ::age::x25519::Identity::generate();
+    let idfile = dir.join("age.key");
+    std::fs::write(&idfile, id.to_string().expose_secret()).unwrap();
+    let recipient = id.to_public().to_string();
+    let secrets = Arc::new(Secrets::new(crate::secrets::Keys {
+        gpg_keydir: dir.join("gpg"),
+        age_identity_file: idfile,
+    }));
+    let enc = move |plain: &str| {
+        let armored =
+            crate::secrets::age_encrypt(std::slice::from_ref(&recipient), plain.as_bytes())
+                .unwrap();
+        format!(
+            "|\n{}",
+            armored
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        )
+    };
+    (secrets, enc)
+}
+
+#[test]
+fn age_renderer_decrypts_after_yaml_with_or_without_jinja() {
+    let keys = tempfile::tempdir().unwrap();
+    let (secrets, enc) = age_setup(keys.path());
+    let pw = enc("hunter22");
+    let files = [
+        (
+            "plain.sls",
+            format!("#!yaml|age\ndb:\n  password: {pw}  port: 5432\n"),
+        ),
+        (
+            "templated.sls",
+            format!("#!jinja | yaml | age\ndb:\n  host: {{{{ grains.os }}}}\n  password: {pw}"),
+        ),
+        ("untouched.sls", format!("#!yaml\ndb:\n  password: {pw}")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let dir = tree(&files);
+    let r = renderer(dir.path()).with_secrets(secrets.clone());
+    assert_eq!(
+        r.render_sls("plain.sls", "plain").unwrap(),
+        json!({"db": {"password": "hunter22", "port": 5432}})
+    );
+    assert_eq!(
+        r.render_sls("templated.sls", "templated").unwrap(),
+        json!({"db": {"host": "Debian", "password": "hunter22"}})
+    );
+    // Without the renderer, the armor is data like any other (as in Salt).
+    let raw = r.render_sls("untouched.sls", "untouched").unwrap();
+    assert!(raw["db"]["password"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    // Key order is kept through the walk (states run in file order).
+    let ordered: OrderedMap<Value> = r
+        .render_file_as("plain.sls", None, &Extra::default())
+        .unwrap();
+    assert_eq!(ordered.0[0].0, "db");
+}
+
+#[test]
+fn a_value_that_cannot_be_decrypted_fails_the_file_and_errors_withhold_secrets() {
+    let keys = tempfile::tempdir().unwrap();
+    let (secrets, enc) = age_setup(keys.path());
+    let other = tempfile::tempdir().unwrap();
+    let (_, enc_other) = age_setup(other.path());
+    let files = [
+        ("ok.sls", format!("#!yaml|age\npw: {}", enc("hunter22"))),
+        (
+            "wrong.sls",
+            format!("#!yaml|age\napp:\n  token: {}", enc_other("x-token")),
+        ),
+        // A state file whose YAML breaks on the line that holds the pillar
+        // value: the error quotes that line, and must not quote the value.
+        (
+            "broken.sls",
+            "#!jinja|yaml\nkey: {{ pillar.pw }}: bad: x\n".to_string(),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let dir = tree(&files);
+    let r = renderer(dir.path()).with_secrets(secrets.clone());
+    let err = r.render_sls("wrong.sls", "wrong").unwrap_err();
+    assert!(matches!(err, RenderError::Decrypt(_)), "{err}");
+    assert_eq!(err.file(), "wrong.sls");
+    assert!(
+        err.to_string()
+            .starts_with("wrong.sls: app:token: cannot decrypt (age with identities from"),
+        "{err}"
+    );
+
+    let pillar = r.render_sls("ok.sls", "ok").unwrap();
+    let states = Renderer::new(dir.path(), "web1", json!({}), pillar).with_secrets(secrets);
+    let err = states
+        .render_sls("broken.sls", "broken")
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter22"), "{err}");
+    assert!(err.contains(crate::secrets::WITHHELD), "{err}");
 }

@@ -40,6 +40,8 @@ pub struct Project {
     pub states: PathBuf,
     pub pillar: PathBuf,
     pub groups: BTreeMap<String, Group>,
+    /// Keys of the `gpg` and `age` renderers; what they decrypted this run.
+    pub secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// What to apply.
@@ -211,6 +213,7 @@ fn host_pillar(
             grains,
             &project.groups,
             call.pillar.clone(),
+            &project.secrets,
         )
         .map_err(|e| format!("pillar: {e}")),
     }
@@ -220,6 +223,8 @@ fn host_pillar(
 /// host). `pillar`: the host's pillar when already compiled (targeting).
 /// `remote`: runs `salt['cmd.run'](...)` and the other execution functions
 /// templates call on the host (without it they are render errors).
+/// An error never quotes a value the `gpg` / `age` renderers decrypted (a
+/// state argument's message may quote the argument).
 pub fn compile(
     project: &Project,
     host_id: &str,
@@ -228,8 +233,21 @@ pub fn compile(
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
 ) -> Result<Built, String> {
+    compile_tree(project, host_id, grains, pillar, call, remote)
+        .map_err(|e| project.secrets.redact_str(&e).into_owned())
+}
+
+fn compile_tree(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
+) -> Result<Built, String> {
     let pillar = host_pillar(project, host_id, grains, pillar, call)?;
-    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
+        .with_secrets(project.secrets.clone());
     if let Some(remote) = remote {
         renderer = renderer.with_remote(remote);
     }
@@ -306,7 +324,8 @@ pub fn show(
             Ok(p) => p,
             Err(e) => return Outcome::error(e),
         };
-        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone());
+        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
+            .with_secrets(project.secrets.clone());
         let names = renderer
             .render_sls("top.sls", "top")
             .map_err(|e| e.to_string())
