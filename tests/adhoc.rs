@@ -266,7 +266,9 @@ fn service_functions_drive_systemd() {
         "node3",
         "cmd.run",
         "cat > /etc/systemd/system/halite-demo.service && systemctl daemon-reload && systemctl stop halite-demo; systemctl disable halite-demo 2>/dev/null; true",
-        &format!("stdin={unit}"),
+        // A value with a newline is positional in Salt's parse_input, so the
+        // unit goes as a YAML double-quoted string, as a Salt user writes it.
+        &format!("stdin={}", serde_json::to_string(unit).unwrap()),
     ]);
     assert_eq!(code, 0, "{v}");
     let ret = |args: &[&str]| {

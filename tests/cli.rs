@@ -744,7 +744,10 @@ fn a_failed_apply_honours_terse_state_output() {
         text.contains("  Name: sleep 5 - Function: cmd.run - Result: Failed"),
         "{text}"
     );
-    assert!(text.contains("    Run error: apply failed:"), "{text}");
+    assert!(
+        text.contains("    Run error: apply interrupted (command timed out after 1s)"),
+        "{text}"
+    );
     assert!(
         !text.contains("__apply__") && !text.contains("__run_num__"),
         "{text}"
