@@ -278,7 +278,7 @@ fn a_host_whose_pillar_fails_to_render_is_reported_not_matched() {
 /// A key written twice in one pillar or state file used to be read as one
 /// (the last); in two pillar files it is merged, as in Salt.
 #[test]
-fn a_key_repeated_in_one_pillar_or_state_file_fails_the_host_with_nothing_applied() {
+fn a_key_repeated_in_one_pillar_or_state_file_is_bad_input_exit_2_nothing_applied() {
     let p = project(INVENTORY);
     write(
         p.path(),
@@ -301,6 +301,8 @@ fn a_key_repeated_in_one_pillar_or_state_file_fails_the_host_with_nothing_applie
             "role: web\nvhosts:\n  shop: {port: 443}\n  shop: {port: 80}\n",
         )],
     );
+    // Only web1 reads web.sls: db1's pillar is whole, so db1 ran and the
+    // run is a failed one (1); web1 alone is bad input and nothing else (2).
     let (code, v) = p.json(&["*", "pillar.items"]);
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["results"]["db1"]["status"], "ok");
@@ -310,6 +312,19 @@ fn a_key_repeated_in_one_pillar_or_state_file_fails_the_host_with_nothing_applie
         msg.contains("web.sls:4: YAML error in the rendered text (line 4 after Jinja): duplicate key `shop` (first at line 3)"),
         "{msg}"
     );
+    let (code, v) = p.json(&["web1", "pillar.items"]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["results"]["web1"]["status"], "failed");
+    // Pillar targeting compiles every pillar first: nothing runs anywhere.
+    let out = p.run(&["-I", "role:db", "test.ping"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("web.sls:4: YAML error in the rendered text (line 4 after Jinja): duplicate key `shop` (first at line 3)")
+            && stderr(&out).contains("nothing ran"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).trim().is_empty(), "nothing printed for db1");
 
     // Two states with one ID (Salt: "conflicting ID"); lines are those of
     // the rendered text, four more than the source's here (the loop).
@@ -329,12 +344,15 @@ fn a_key_repeated_in_one_pillar_or_state_file_fails_the_host_with_nothing_applie
             ("states/app.sls", &sls),
         ],
     );
+    write(p.path(), &[("pillar/web.sls", "role: web\n")]);
     for args in [
         &["db1", "state.apply"][..],
         &["db1", "state.show_sls", "app"],
+        &["*", "state.apply"],
+        &["-b", "1", "*", "state.apply", "app"],
     ] {
         let (code, v) = p.json(args);
-        assert_eq!(code, 1, "{args:?}: {v}");
+        assert_eq!(code, 2, "{args:?}: {v}");
         assert_eq!(v["results"]["db1"]["status"], "failed");
         let msg = v["results"]["db1"]["ret"].to_string();
         assert!(
@@ -342,11 +360,56 @@ fn a_key_repeated_in_one_pillar_or_state_file_fails_the_host_with_nothing_applie
             "{args:?}: {msg}"
         );
     }
+    // In batches of one, the second host is not even started.
+    let (_, v) = p.json(&["-b", "1", "*", "state.apply", "app"]);
+    assert_eq!(v["results"]["web1"]["status"], "not_run", "{v}");
+    assert!(
+        v["results"]["web1"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("declares a key or ID twice (see db1)"),
+        "{v}"
+    );
     assert_eq!(
         std::fs::read_dir(&out).unwrap().count(),
         0,
         "nothing applied"
     );
+
+    // One ID in two SLS files (Salt: "Detected conflicting IDs").
+    write(
+        p.path(),
+        &[
+            ("states/top.sls", "base:\n  '*':\n    - one\n    - two\n"),
+            ("states/one.sls", &format!("same:\n{}", touch("one"))),
+            ("states/two.sls", &format!("same:\n{}", touch("two"))),
+        ],
+    );
+    let (code, v) = p.json(&["*", "state.apply"]);
+    assert_eq!(code, 2, "{v}");
+    let msg = v["results"]["web1"]["ret"].to_string();
+    assert!(msg.contains("conflicting ID `same`"), "{msg}");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing applied"
+    );
+
+    // A JSON SLS repeats a key: refused as in YAML (serde_json keeps the last).
+    write(
+        p.path(),
+        &[
+            ("states/top.sls", "base:\n  '*':\n    - j\n"),
+            (
+                "states/j.sls",
+                "#!json\n{\"x\": {\"cmd.run\": [{\"name\": \"true\"}]},\n \"x\": {\"cmd.run\": [{\"name\": \"true\"}]}}\n",
+            ),
+        ],
+    );
+    let (code, v) = p.json(&["db1", "state.apply"]);
+    assert_eq!(code, 2, "{v}");
+    let msg = v["results"]["db1"]["ret"].to_string();
+    assert!(msg.contains("duplicate key `x`"), "{msg}");
 }
 
 #[test]

@@ -171,6 +171,23 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     } else {
         fleet::pillar_for_targeting(undecided, project.clone()).await
     };
+    // A pillar that declares a key twice is bad input, whichever host reads
+    // it: nothing runs anywhere.
+    let refused: Vec<&fleet::HostResult> = pillars.failed.iter().filter(|r| r.duplicate).collect();
+    if !refused.is_empty() {
+        for r in refused {
+            output::error(&format!(
+                "{}: {}",
+                r.id,
+                r.error.as_deref().unwrap_or_default()
+            ));
+        }
+        output::error("nothing ran: the pillar declares a key twice");
+        for (_, c) in gathered.conns.drain() {
+            c.close().await;
+        }
+        return EXIT_USAGE;
+    }
     let hosts: Vec<Host> = all
         .iter()
         .filter(known)
@@ -314,11 +331,25 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     }
     if outcome.interrupted {
         EXIT_INTERRUPTED
+    } else if refused_everywhere(record.results.values()) {
+        EXIT_USAGE
     } else if record.summary.all_ok() {
         EXIT_OK
     } else {
         EXIT_HOSTS_FAILED
     }
+}
+
+/// The state tree or pillar declares a key or ID twice (some host said so)
+/// and no host ran anything: bad input, exit 2, as for a bad inventory.
+/// Where the tree renders differently per host and some host did run, the
+/// run is a failed run (exit 1), not bad input.
+fn refused_everywhere<'a>(results: impl Iterator<Item = &'a fleet::HostResult> + Clone) -> bool {
+    use fleet::Status;
+    let ran = |r: &fleet::HostResult| {
+        !r.duplicate && matches!(r.status, Status::Ok | Status::Failed | Status::Interrupted)
+    };
+    results.clone().any(|r| r.duplicate) && !results.into_iter().any(ran)
 }
 
 /// One socket per host in flight: raise the soft open-files limit to the hard

@@ -85,6 +85,11 @@ pub struct HostResult {
     /// per host on its own (`JobCache::save_ledger`).
     #[serde(skip)]
     pub ledger: Option<crate::state::ledger::HostCopy>,
+    /// Failed because the state tree or pillar declares a key or ID twice
+    /// (`state::engine::CompileFailure::duplicate`): nothing ran on the
+    /// host, and the run starts no more hosts.
+    #[serde(skip)]
+    pub duplicate: bool,
 }
 
 impl HostResult {
@@ -100,6 +105,7 @@ impl HostResult {
             executions: 0,
             drift: None,
             ledger: None,
+            duplicate: false,
         }
     }
 
@@ -127,6 +133,7 @@ impl HostResult {
             executions,
             drift: None,
             ledger: None,
+            duplicate: false,
         }
     }
 }
@@ -302,11 +309,11 @@ pub async fn pillar_for_targeting(
                         None,
                         &project.secrets,
                     )
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| (e.to_string(), e.is_duplicate_key()))
                 }
             })
             .await
-            .unwrap_or_else(|e| Err(format!("the pillar task died: {e}")));
+            .unwrap_or_else(|e| Err((format!("the pillar task died: {e}"), false)));
             (id, compiled, started, t0)
         });
     }
@@ -316,10 +323,11 @@ pub async fn pillar_for_targeting(
             Ok((id, Ok(p), _, _)) => {
                 out.pillar.insert(id, p);
             }
-            Ok((id, Err(e), started, t0)) => out.failed.push(HostResult {
+            Ok((id, Err((e, duplicate)), started, t0)) => out.failed.push(HostResult {
                 error: Some(format!("cannot compile the pillar for targeting: {e}")),
                 started: Some(started),
                 duration_ms: t0.elapsed().as_millis() as u64,
+                duplicate,
                 ..HostResult::skipped(&id, Status::Failed, "")
             }),
             Err(e) => tracing::error!("pillar task died: {e}"),
@@ -497,6 +505,12 @@ impl Plan {
                         }
                     };
                     running.remove(&r.id);
+                    if r.duplicate && state.stopped.is_none() {
+                        state.stopped = Some(format!(
+                            "not started: the state tree or pillar declares a key or ID twice (see {})",
+                            r.id
+                        ));
+                    }
                     if !r.status.is_ok() {
                         state.failures += 1;
                         if let Some(limit) = self.fail_limit {
@@ -631,6 +645,7 @@ async fn run_host(
         executions,
         drift: None,
         ledger: None,
+        duplicate: false,
     };
     if function.controller_only() {
         let ctx = HostCtx {
@@ -679,6 +694,7 @@ async fn run_host(
     };
     let mut drift = None;
     let mut ledger = None;
+    let mut duplicate = false;
     let outcome = if let Some(call) = function.state_call() {
         use crate::state::engine::{self, Action};
         let o = match call.action {
@@ -689,6 +705,7 @@ async fn run_host(
         };
         drift = o.drift;
         ledger = o.ledger;
+        duplicate = o.duplicate;
         crate::functions::Outcome {
             success: o.success,
             ret: o.ret,
@@ -722,10 +739,13 @@ async fn run_host(
             };
             match pillar {
                 Ok(p) => function.interpret_pillar(&ctx, &p),
-                Err(e) => crate::functions::Outcome::fail(
-                    Value::Array(vec![Value::String(format!("pillar: {e}"))]),
-                    None,
-                ),
+                Err(e) => {
+                    duplicate = e.is_duplicate_key();
+                    crate::functions::Outcome::fail(
+                        Value::Array(vec![Value::String(format!("pillar: {e}"))]),
+                        None,
+                    )
+                }
             }
         } else {
             function.interpret(&ctx, out.as_ref())
@@ -741,6 +761,7 @@ async fn run_host(
     let mut r = finish(outcome, n);
     r.drift = drift;
     r.ledger = ledger;
+    r.duplicate = duplicate;
     match verdict {
         None => {}
         Some(Ok(o)) if o.success() => {}

@@ -317,6 +317,7 @@ impl JobCache {
                         executions: 0,
                         drift: None,
                         ledger: None,
+                        duplicate: false,
                     });
             }
             record.status = JobStatus::Interrupted;
@@ -512,6 +513,7 @@ mod tests {
             executions: 1,
             drift: None,
             ledger: None,
+            duplicate: false,
         };
         let dir = tempfile::tempdir().unwrap();
         let cache = JobCache::new(dir.path());
@@ -562,6 +564,7 @@ mod tests {
             executions: 1,
             drift: None,
             ledger: None,
+            duplicate: false,
         };
         let dir = tempfile::tempdir().unwrap();
         let cache = JobCache::new(dir.path())

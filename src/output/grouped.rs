@@ -338,6 +338,7 @@ mod tests {
             executions: 1,
             drift: None,
             ledger: None,
+            duplicate: false,
         }
     }
 

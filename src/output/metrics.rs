@@ -229,6 +229,7 @@ mod tests {
                         executions: 0,
                         drift: None,
                         ledger: None,
+                        duplicate: false,
                     },
                 )
             })

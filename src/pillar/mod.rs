@@ -47,6 +47,13 @@ pub enum PillarError {
     Invalid { file: String, message: String },
 }
 
+impl PillarError {
+    /// A pillar file repeats a key within one mapping.
+    pub fn is_duplicate_key(&self) -> bool {
+        matches!(self, PillarError::Render(e) if e.is_duplicate_key())
+    }
+}
+
 /// Follow `key` split on `delimiter` through mappings and lists, like
 /// `salt.utils.data.traverse_dict_and_list`: a numeric segment indexes a
 /// list; a non-numeric one on a list looks into the list's mappings.

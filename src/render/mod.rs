@@ -66,6 +66,8 @@ pub enum RenderError {
         line: Option<usize>,
         message: String,
         rendered_line: Option<String>,
+        /// The rendered text repeats a key within one mapping.
+        duplicate: bool,
     },
     #[error("{file}: rendered to {found}, expected a mapping")]
     NotAMapping { file: String, found: &'static str },
@@ -113,15 +115,29 @@ impl RenderError {
                 line,
                 message,
                 rendered_line,
+                duplicate,
             } => RenderError::Parse {
                 file,
                 format,
                 line,
                 message: clean(message),
                 rendered_line: rendered_line.map(clean),
+                duplicate,
             },
             other => other,
         }
+    }
+
+    /// The rendered text repeats a key within one mapping: the tree itself
+    /// is wrong (a duplicate is never a value to pick), so a run stops.
+    pub fn is_duplicate_key(&self) -> bool {
+        matches!(
+            self,
+            RenderError::Parse {
+                duplicate: true,
+                ..
+            }
+        )
     }
 
     /// The line, when known (see each variant for what it counts).
@@ -345,6 +361,7 @@ impl Renderer {
             line: None,
             message: self.secrets.redact_str(&e.to_string()).into_owned(),
             rendered_line: None,
+            duplicate: false,
         })
     }
 
@@ -411,7 +428,7 @@ fn parse_data<T: DeserializeOwned>(
     pipeline: &Pipeline,
 ) -> Result<T, RenderError> {
     let body = strip_shebang(text);
-    let parse_err = |line: Option<usize>, message: String| RenderError::Parse {
+    let error = |line: Option<usize>, message: String, duplicate: bool| RenderError::Parse {
         file: file.to_string(),
         format: pipeline.format(),
         line,
@@ -419,7 +436,9 @@ fn parse_data<T: DeserializeOwned>(
         rendered_line: line
             .and_then(|l| body.lines().nth(l.saturating_sub(1)))
             .map(str::to_string),
+        duplicate,
     };
+    let parse_err = |line: Option<usize>, message: String| error(line, message, false);
     let empty = || serde_json::from_str::<T>("{}").map_err(|e| parse_err(None, e.to_string()));
     // Only comments, blank lines or document markers is null in YAML: Salt
     // makes an empty rendering `{}`.
@@ -432,15 +451,20 @@ fn parse_data<T: DeserializeOwned>(
     }
     match pipeline.format {
         DataFormat::Yaml => crate::yaml::from_str(body, Path::new(file))
-            .map_err(|e| parse_err(e.location.map(|(l, _)| l), e.message)),
-        DataFormat::Json => serde_json::from_str(body).map_err(|e| {
-            let line = (e.line() > 0).then_some(e.line());
-            let mut message = e.to_string();
-            if let Some(i) = message.find(" at line ") {
-                message.truncate(i);
-            }
-            parse_err(line, message)
-        }),
+            .map_err(|e| error(e.location.map(|(l, _)| l), e.message, e.duplicate)),
+        // JSON text is YAML too: a repeated key is refused the same way
+        // (serde_json would keep the last one).
+        DataFormat::Json => match crate::yaml::find_duplicate(body) {
+            Some(dup) => Err(error(dup.at.map(|(l, _)| l), dup.to_string(), true)),
+            None => serde_json::from_str(body).map_err(|e| {
+                let line = (e.line() > 0).then_some(e.line());
+                let mut message = e.to_string();
+                if let Some(i) = message.find(" at line ") {
+                    message.truncate(i);
+                }
+                parse_err(line, message)
+            }),
+        },
     }
 }
 

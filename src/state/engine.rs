@@ -133,6 +133,9 @@ pub struct Outcome {
     /// The host's ledger as this run left it (the controller keeps it in
     /// its cache); `None` when the run did not read it.
     pub ledger: Option<ledger::HostCopy>,
+    /// The tree could not be compiled because it declares a key or an ID
+    /// twice ([`CompileFailure::duplicate`]).
+    pub duplicate: bool,
 }
 
 impl Outcome {
@@ -142,6 +145,14 @@ impl Outcome {
             ret: json!([message]),
             drift: None,
             ledger: None,
+            duplicate: false,
+        }
+    }
+
+    fn not_compiled(e: CompileFailure) -> Outcome {
+        Outcome {
+            duplicate: e.duplicate,
+            ..Outcome::error(e.message)
         }
     }
 }
@@ -204,7 +215,7 @@ fn host_pillar(
     grains: &Value,
     known: Option<Value>,
     call: &StateCall,
-) -> Result<Value, String> {
+) -> Result<Value, CompileFailure> {
     match known {
         Some(p) if call.pillar.is_none() => Ok(p),
         _ => crate::pillar::compile(
@@ -215,7 +226,42 @@ fn host_pillar(
             call.pillar.clone(),
             &project.secrets,
         )
-        .map_err(|e| format!("pillar: {e}")),
+        .map_err(|e| CompileFailure {
+            duplicate: e.is_duplicate_key(),
+            message: format!("pillar: {e}"),
+        }),
+    }
+}
+
+/// Why a host's state tree could not be compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompileFailure {
+    pub message: String,
+    /// A key or a state ID declared twice (in an SLS, the top file or the
+    /// pillar): the tree itself is wrong, so the run starts no more hosts
+    /// (see `fleet`) and exits 2 when nothing ran.
+    pub duplicate: bool,
+}
+
+impl CompileFailure {
+    fn plain(message: String) -> Self {
+        CompileFailure {
+            message,
+            duplicate: false,
+        }
+    }
+
+    fn render(e: crate::render::RenderError) -> Self {
+        CompileFailure {
+            duplicate: e.is_duplicate_key(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for CompileFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -232,9 +278,11 @@ pub fn compile(
     pillar: Option<Value>,
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
-) -> Result<Built, String> {
-    compile_tree(project, host_id, grains, pillar, call, remote)
-        .map_err(|e| project.secrets.redact_str(&e).into_owned())
+) -> Result<Built, CompileFailure> {
+    compile_tree(project, host_id, grains, pillar, call, remote).map_err(|e| CompileFailure {
+        message: project.secrets.redact_str(&e.message).into_owned(),
+        ..e
+    })
 }
 
 fn compile_tree(
@@ -244,7 +292,7 @@ fn compile_tree(
     pillar: Option<Value>,
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
-) -> Result<Built, String> {
+) -> Result<Built, CompileFailure> {
     let pillar = host_pillar(project, host_id, grains, pillar, call)?;
     let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
         .with_secrets(project.secrets.clone());
@@ -256,22 +304,26 @@ fn compile_tree(
         Target::Single(_) => vec![Single::SLS.to_string()],
         Target::Highstate => {
             if !project.states.join("top.sls").is_file() {
-                return Err(format!(
+                return Err(CompileFailure::plain(format!(
                     "no top file: {} does not exist",
                     project.states.join("top.sls").display()
-                ));
+                )));
             }
             let top = renderer
                 .render_sls("top.sls", "top")
-                .map_err(|e| e.to_string())?;
+                .map_err(CompileFailure::render)?;
             let names = super::top_sls(&top, host_id, grains, &pillar, &project.groups)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| CompileFailure::plain(e.to_string()))?;
             if names.is_empty() {
-                return Err(format!("no state in top.sls matches {host_id}"));
+                return Err(CompileFailure::plain(format!(
+                    "no state in top.sls matches {host_id}"
+                )));
             }
             names
         }
     };
+    // Set when an SLS repeats a key: the loader's error is only text.
+    let duplicate_key = std::cell::Cell::new(false);
     let mut loader = |sls: &str| -> Result<SlsSource, super::CompileError> {
         if let Target::Single(single) = &call.target {
             return Ok(single.source());
@@ -284,16 +336,20 @@ fn compile_tree(
                 project.states.display()
             ),
         })?;
-        let data = renderer
-            .render_sls(&file, sls)
-            .map_err(|e| super::CompileError::Load {
+        let data = renderer.render_sls(&file, sls).map_err(|e| {
+            duplicate_key.set(duplicate_key.get() || e.is_duplicate_key());
+            super::CompileError::Load {
                 sls: sls.to_string(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         Ok(SlsSource { file, data })
     };
     let compiled =
-        super::compile(&names, &mut loader, &modules::registry()).map_err(|e| e.to_string())?;
+        super::compile(&names, &mut loader, &modules::registry()).map_err(|e| CompileFailure {
+            duplicate: duplicate_key.get() || e.is_duplicate(),
+            message: e.to_string(),
+        })?;
     let ctx = modules::BuildCtx {
         states_root: &project.states,
         renderer: Some(&renderer),
@@ -302,9 +358,10 @@ fn compile_tree(
         .chunks
         .into_iter()
         .map(|chunk| {
-            let def = modules::lookup(&chunk.module, &chunk.function)
-                .ok_or_else(|| format!("{}: no such state function", chunk.describe()))?;
-            let f = (def.build)(&chunk, &ctx)?;
+            let def = modules::lookup(&chunk.module, &chunk.function).ok_or_else(|| {
+                CompileFailure::plain(format!("{}: no such state function", chunk.describe()))
+            })?;
+            let f = (def.build)(&chunk, &ctx).map_err(CompileFailure::plain)?;
             Ok((chunk, f))
         })
         .collect()
@@ -322,16 +379,16 @@ pub fn show(
     if call.action == Action::ShowTop {
         let pillar = match host_pillar(project, host_id, grains, pillar, call) {
             Ok(p) => p,
-            Err(e) => return Outcome::error(e),
+            Err(e) => return Outcome::not_compiled(e),
         };
         let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
             .with_secrets(project.secrets.clone());
         let names = renderer
             .render_sls("top.sls", "top")
-            .map_err(|e| e.to_string())
+            .map_err(CompileFailure::render)
             .and_then(|top| {
                 super::top_sls(&top, host_id, grains, &pillar, &project.groups)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| CompileFailure::plain(e.to_string()))
             });
         return match names {
             Ok(n) => Outcome {
@@ -339,12 +396,13 @@ pub fn show(
                 ret: json!({"base": n}),
                 drift: None,
                 ledger: None,
+                duplicate: false,
             },
-            Err(e) => Outcome::error(e),
+            Err(e) => Outcome::not_compiled(e),
         };
     }
     match compile(project, host_id, grains, pillar, call, None) {
-        Err(e) => Outcome::error(e),
+        Err(e) => Outcome::not_compiled(e),
         Ok(built) => {
             let mut ret = Map::new();
             for (i, (c, _)) in built.iter().enumerate() {
@@ -367,6 +425,7 @@ pub fn show(
                 ret: Value::Object(ret),
                 drift: None,
                 ledger: None,
+                duplicate: false,
             }
         }
     }
@@ -460,7 +519,7 @@ async fn run_reading_ledger(
     });
     let built = match compile(project, host_id, grains, pillar, call, Some(remote)) {
         Ok(b) => b,
-        Err(e) => return Outcome::error(e),
+        Err(e) => return Outcome::not_compiled(e),
     };
     let marker = format!("@@halite-{:016x}", rand_u64());
     let mut states: Vec<State> = built
@@ -1629,6 +1688,7 @@ fn report(states: &[State], applied: Option<Sections>, test: bool, times: &[Stat
         ret: Value::Object(ret),
         drift: None,
         ledger: None,
+        duplicate: false,
     }
 }
 

@@ -53,6 +53,14 @@ pub struct SlsSource {
     pub data: Value,
 }
 
+impl CompileError {
+    /// Two states with one ID in different SLS files (within one file, the
+    /// YAML layer refuses the repeated key before this).
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, CompileError::ConflictingId { .. })
+    }
+}
+
 /// Loads and renders one SLS by name (`apache.conf`).
 pub type Loader<'a> = dyn FnMut(&str) -> Result<SlsSource, CompileError> + 'a;
 

@@ -8,7 +8,7 @@
 
 mod keys;
 
-pub use keys::{key_line, Duplicate};
+pub use keys::{find_duplicate, key_line, Duplicate};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -22,6 +22,9 @@ pub struct YamlError {
     /// 1-based (line, column).
     pub location: Option<(usize, usize)>,
     pub message: String,
+    /// A key repeated within one mapping (the file itself is wrong, whoever
+    /// reads it), as opposed to text that is not YAML.
+    pub duplicate: bool,
 }
 
 /// Parse YAML text into `T`; `path` is only used in the error message.
@@ -32,6 +35,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlE
             path: path.to_path_buf(),
             location: dup.at,
             message: dup.to_string(),
+            duplicate: true,
         });
     }
     serde_yaml::from_str(text).map_err(|e| {
@@ -45,6 +49,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlE
             path: path.to_path_buf(),
             location,
             message,
+            duplicate: false,
         }
     })
 }
