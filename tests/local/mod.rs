@@ -36,6 +36,9 @@ impl Project {
         c.args(args)
             .current_dir(self.path())
             .env_remove("HALITE_CACHE_DIR")
+            // The local connection's scripts keep their drift ledger here,
+            // not in this machine's own /var/lib/halite.
+            .env("HALITE_LEDGER_DIR", self.path().join("ledger"))
             .env("NO_COLOR", "1");
         c
     }

@@ -18,9 +18,12 @@ use super::{LedgerError, DIR};
 
 /// `sh` setting `$_hl` to the ledger directory of the login the script
 /// runs as; empty when a login without root has no home to keep it in.
+/// An absolute `HALITE_LEDGER_DIR` in the environment the script runs in
+/// wins: for hosts whose /var/lib is read-only, and for the local
+/// connection in tests, which must not write the controller's own ledger.
 pub fn locate() -> String {
     format!(
-        "if [ \"$(id -u)\" = 0 ]; then _hl={DIR}\nelse case ${{XDG_STATE_HOME-}} in\n/*) _hl=${{XDG_STATE_HOME%/}}/halite ;;\n*) case ${{HOME-}} in /?*) _hl=${{HOME%/}}/.local/state/halite ;; *) _hl= ;; esac ;;\nesac; fi\n"
+        "case ${{HALITE_LEDGER_DIR-}} in /?*) _hl=${{HALITE_LEDGER_DIR%/}} ;; *)\nif [ \"$(id -u)\" = 0 ]; then _hl={DIR}\nelse case ${{XDG_STATE_HOME-}} in\n/*) _hl=${{XDG_STATE_HOME%/}}/halite ;;\n*) case ${{HOME-}} in /?*) _hl=${{HOME%/}}/.local/state/halite ;; *) _hl= ;; esac ;;\nesac; fi ;;\nesac\n"
     )
 }
 
@@ -130,7 +133,11 @@ mod tests {
     fn a_login_without_root_keeps_its_ledger_under_its_home() {
         let home = tempfile::tempdir().unwrap();
         let h = home.path().display().to_string();
-        let out = run(1001, &format!("HOME='{h}/'; unset XDG_STATE_HOME"), "");
+        let out = run(
+            1001,
+            &format!("HOME='{h}/'; unset XDG_STATE_HOME HALITE_LEDGER_DIR"),
+            "",
+        );
         assert!(
             out.contains(&format!("@@m ledger as tester {h}/.local/state/halite\n")),
             "{out}"
@@ -158,7 +165,7 @@ mod tests {
     fn root_keeps_the_hosts_ledger() {
         // Only the location: `prepare` would make /var/lib/halite.
         let script = format!(
-            "id() {{ echo 0; }}\nHOME=/nowhere\n{}echo \"$_hl\"",
+            "id() {{ echo 0; }}\nHOME=/nowhere; unset HALITE_LEDGER_DIR\n{}echo \"$_hl\"",
             locate()
         );
         let out = std::process::Command::new("sh")
@@ -167,6 +174,23 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{DIR}\n"));
+    }
+
+    #[test]
+    fn an_absolute_halite_ledger_dir_wins_for_root_and_others() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path().display().to_string();
+        for uid in [0, 1001] {
+            let out = run(uid, &format!("HALITE_LEDGER_DIR='{h}/l/'; HOME=/"), "");
+            assert!(out.contains(&format!("dir={h}/l why=\n")), "{out}");
+        }
+        assert!(d.path().join("l/lock").exists());
+        // A relative one is ignored.
+        let out = run(1001, &format!("HALITE_LEDGER_DIR=rel; HOME={h}"), "");
+        assert!(
+            out.contains(&format!("dir={h}/.local/state/halite ")),
+            "{out}"
+        );
     }
 
     #[test]
