@@ -37,6 +37,7 @@ pub mod grains;
 pub mod inventory;
 pub mod jobs;
 pub mod modules;
+pub mod orchestrate;
 pub mod output;
 pub mod pillar;
 pub mod render;

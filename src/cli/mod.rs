@@ -10,6 +10,7 @@
 //! - 130: interrupted by Ctrl-C.
 
 pub mod jobs;
+pub mod orchestrate;
 pub mod run;
 pub mod secret;
 
@@ -48,6 +49,15 @@ pub enum Command {
     Jobs {
         #[command(subcommand)]
         action: JobsAction,
+    },
+    /// Run an orchestration: `halite orchestrate orch.deploy [test=True] [pillar='{...}']`
+    /// renders states/orch/deploy.sls on the controller and runs its steps
+    /// (salt.state, salt.function, test.*) in order, each on its own target.
+    Orchestrate {
+        /// The orchestration SLS, e.g. orch.deploy.
+        name: String,
+        /// `test=True`, `pillar='{...}'`.
+        args: Vec<String>,
     },
     /// Encrypted pillar values (the `gpg` and `age` renderers).
     Secret {
@@ -294,6 +304,9 @@ pub fn main() -> ExitCode {
     let code = match &cli.command {
         Some(Command::Jobs { action }) => jobs::exec(action, &cli.common, &cli.run),
         Some(Command::Secret { action }) => secret::exec(action, &cli.common),
+        Some(Command::Orchestrate { name, args }) => {
+            orchestrate::exec(name, args, &cli.common, &cli.run)
+        }
         Some(Command::Completions { shell }) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             output::completions(*shell, &mut cmd);

@@ -23,7 +23,7 @@ use crate::transport::{ConnectOptions, HostKeyPolicy};
 use crate::Value;
 
 /// Everything a run needs, checked.
-struct Prepared {
+pub(super) struct Prepared {
     settings: Settings,
     inventory: Inventory,
     target: Target,
@@ -50,7 +50,29 @@ pub fn exec(run: &RunArgs, common: &Common) -> u8 {
             return EXIT_USAGE;
         }
     };
-    runtime.block_on(execute(prepared, run, common))
+    runtime.block_on(execute(prepared, run, common, false)).code
+}
+
+/// How a run ended, for `halite orchestrate`'s steps.
+pub(super) struct Ran {
+    pub code: u8,
+    pub jid: Option<String>,
+    pub results: std::collections::BTreeMap<String, fleet::HostResult>,
+    /// Why nothing ran (no host matched, a pillar repeating a key).
+    pub refused: Option<String>,
+    pub interrupted: bool,
+}
+
+impl Ran {
+    fn refused(why: String) -> Ran {
+        Ran {
+            code: EXIT_USAGE,
+            jid: None,
+            results: Default::default(),
+            refused: Some(why),
+            interrupted: false,
+        }
+    }
 }
 
 fn target_type(run: &RunArgs) -> TargetType {
@@ -69,6 +91,11 @@ fn target_type(run: &RunArgs) -> TargetType {
 }
 
 fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
+    prepare_with(run, common, Args::from_words(&run.args))
+}
+
+/// The project's settings with the run's flags applied.
+pub(super) fn settings(run: &RunArgs, common: &Common) -> anyhow::Result<Settings> {
     let mut settings = Settings::load(common.config.as_deref())?;
     if let Some(i) = &run.inventory {
         settings.inventory = i.clone();
@@ -85,12 +112,17 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
     if let Some(t) = run.timeout {
         settings.timeout = Some(Duration::from_secs_f64(t));
     }
+    Ok(settings)
+}
+
+/// [`prepare`] with arguments already typed (an orchestration step's).
+pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow::Result<Prepared> {
+    let settings = settings(run, common)?;
     let inventory = Inventory::load(&settings.inventory)?;
     let target_type = target_type(run);
     let target_expr = run.target.clone().context("missing TARGET")?;
     let target = Target::parse(target_type, &target_expr, &inventory.groups)?;
     let function_name = run.function.clone().context("missing FUNCTION")?;
-    let args = Args::from_words(&run.args);
     let function: Arc<dyn functions::Function> =
         Arc::from(functions::parse_call(&function_name, &args)?);
     let connect = ConnectOptions {
@@ -122,7 +154,9 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
     })
 }
 
-async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
+/// Run a prepared call. `silent`: print nothing (an orchestration step
+/// whose output is one JSON/YAML document at the end).
+pub(super) async fn execute(p: Prepared, run: &RunArgs, common: &Common, silent: bool) -> Ran {
     let t0 = std::time::Instant::now();
     let start = SystemTime::now();
     let style = common.style(&p.settings);
@@ -186,7 +220,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         for (_, c) in gathered.conns.drain() {
             c.close().await;
         }
-        return EXIT_USAGE;
+        return Ran::refused("nothing ran: the pillar declares a key twice".into());
     }
     let hosts: Vec<Host> = all
         .iter()
@@ -204,13 +238,14 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         .retain(|id, _| hosts.iter().any(|h| &h.id == id));
     gathered.failed.append(&mut pillars.failed);
     if hosts.is_empty() && gathered.failed.is_empty() {
-        output::error(&format!(
+        let why = format!(
             "no host in {} matched the {} target `{}`",
             p.settings.inventory.display(),
             p.target_type.name(),
             p.target_expr
-        ));
-        return EXIT_USAGE;
+        );
+        output::error(&why);
+        return Ran::refused(why);
     }
     // Connections opened for hosts that did not match are closed now.
     let unmatched: Vec<String> = gathered
@@ -259,17 +294,22 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
             .chain(gathered.failed.iter().map(|r| r.id.clone()))
             .collect(),
         pid: Some(std::process::id()),
+        steps: Vec::new(),
     };
     if let Err(e) = cache.save(&record) {
         output::warn(&format!("job cache: {e}"));
     }
 
     let mut printer = Recorder {
-        printer: Printer::new(
-            output::default_format(common.out, record.targeted.len()),
-            style,
-            !run.no_progress,
-        ),
+        printer: if silent {
+            Printer::silent()
+        } else {
+            Printer::new(
+                output::default_format(common.out, record.targeted.len()),
+                style,
+                !run.no_progress,
+            )
+        },
         cache: &cache,
         jid: &jid,
         warned: false,
@@ -329,7 +369,7 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
     if let Some(path) = &run.metrics_file {
         output::metrics::write_or_warn(path, &record);
     }
-    if outcome.interrupted {
+    let code = if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if refused_everywhere(record.results.values()) {
         EXIT_USAGE
@@ -337,6 +377,13 @@ async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
         EXIT_OK
     } else {
         EXIT_HOSTS_FAILED
+    };
+    Ran {
+        code,
+        jid: Some(record.jid),
+        results: record.results,
+        refused: None,
+        interrupted: outcome.interrupted,
     }
 }
 

@@ -93,6 +93,14 @@ pub struct HostResult {
 }
 
 impl HostResult {
+    /// A result with nothing in it yet.
+    pub fn new(id: &str, status: Status) -> Self {
+        HostResult {
+            error: None,
+            ..HostResult::skipped(id, status, "")
+        }
+    }
+
     fn skipped(id: &str, status: Status, why: &str) -> Self {
         HostResult {
             id: id.to_string(),

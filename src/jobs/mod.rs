@@ -64,6 +64,18 @@ pub struct JobRecord {
     /// The controller process, while the job runs.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pid: Option<u32>,
+    /// An orchestration (`halite orchestrate`): each step, in order, with
+    /// the job id of its own run (none for steps that ran no host command).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub steps: Vec<StepJob>,
+}
+
+/// One step of an orchestration's job record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepJob {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jid: Option<String>,
 }
 
 /// A message carries its cause in its own text and does not also return it
@@ -459,6 +471,7 @@ mod tests {
             results: BTreeMap::new(),
             targeted: Vec::new(),
             pid: None,
+            steps: Vec::new(),
         };
         cache.save(&rec).unwrap();
         assert_eq!(cache.load(&a).unwrap(), rec);
@@ -478,6 +491,7 @@ mod tests {
             jid: "20231114221320000002".into(),
             status: JobStatus::Running,
             pid: Some(std::process::id()),
+            steps: Vec::new(),
             ..rec.clone()
         };
         cache.save(&running).unwrap();
@@ -597,6 +611,7 @@ mod tests {
             results: Default::default(),
             targeted: vec!["h".into()],
             pid: None,
+            steps: Vec::new(),
         };
         cache.save(&record).unwrap();
         cache.append(&record.jid, &result).unwrap();

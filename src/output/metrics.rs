@@ -249,6 +249,7 @@ mod tests {
             stopped: None,
             targeted: Vec::new(),
             pid: None,
+            steps: Vec::new(),
             status: JobStatus::Finished,
             duration_ms: 1500,
             summary: Summary::default(),

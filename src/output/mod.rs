@@ -107,6 +107,8 @@ pub struct Printer {
     bar: Option<ProgressBar>,
     /// stdout is a terminal: what hosts sent is made harmless first.
     terminal: bool,
+    /// Prints nothing at all (see [`Printer::silent`]).
+    silent: bool,
 }
 
 impl Printer {
@@ -128,10 +130,26 @@ impl Printer {
             style,
             bar,
             terminal: std::io::stdout().is_terminal(),
+            silent: false,
+        }
+    }
+
+    /// A printer that prints nothing: a run whose results reach the user
+    /// another way (an orchestration step under `--out json`).
+    pub fn silent() -> Self {
+        Printer {
+            format: Format::Json,
+            style: Style::plain(),
+            bar: None,
+            terminal: false,
+            silent: true,
         }
     }
 
     fn emit(&self, text: &str) {
+        if self.silent {
+            return;
+        }
         let write = || {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
@@ -147,6 +165,9 @@ impl Printer {
     pub fn finish(&mut self, record: &JobRecord) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+        if self.silent {
+            return;
         }
         match self.format {
             Format::Json => self.emit(&format!(
@@ -174,6 +195,9 @@ impl Printer {
 
 impl Observer for Printer {
     fn stage_started(&mut self, index: usize, count: usize, hosts: &[String]) {
+        if self.silent {
+            return;
+        }
         let line = format!(
             "== stage {index}/{count}: {} host(s): {}",
             hosts.len(),
@@ -208,6 +232,17 @@ impl Observer for Printer {
             Format::Json | Format::Yaml | Format::Grouped | Format::Junit => {}
         }
     }
+}
+
+/// An orchestration step starts (stderr, like the stage lines).
+pub fn step_started(id: &str, function: &str, target: &str, test: bool) {
+    let mode = if test { " (test=True)" } else { "" };
+    eprintln!("== step `{id}`: {function} on `{target}`{mode}");
+}
+
+/// The orchestration's own result follows (stderr).
+pub fn orchestration_done() {
+    eprintln!("== orchestration");
 }
 
 /// The explanation shown for a host that is not ok and has no return value.

@@ -477,7 +477,7 @@ impl RemoteCall for HostCall {
 }
 
 /// `apache.conf` -> `apache/conf.sls` or `apache/conf/init.sls`, relative to states/.
-fn sls_file(project: &Project, sls: &str) -> Option<String> {
+pub(crate) fn sls_file(project: &Project, sls: &str) -> Option<String> {
     if sls.is_empty() || sls.split('.').any(|p| p.is_empty() || p == "..") {
         return None;
     }

@@ -1,0 +1,236 @@
+//! `halite orchestrate NAME [test=True] [pillar='{...}']`: render and
+//! compile the orchestration (see [`crate::orchestrate`]), run its steps,
+//! each host step through the same pipeline as `halite TARGET FUNCTION`
+//! ([`super::run`]), then record and print the orchestration as one job.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use super::run::{self, Ran};
+use super::{usage_error, Common, RunArgs, EXIT_HOSTS_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::fleet::{HostResult, Status, Summary};
+use crate::functions::Args;
+use crate::inventory::Inventory;
+use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus, StepJob};
+use crate::orchestrate::{self, StepRequest, StepRun, StepRunner, MASTER_ID};
+use crate::output::{self, Format, Printer};
+use crate::target::TargetType;
+
+pub fn exec(name: &str, words: &[String], common: &Common, run: &RunArgs) -> u8 {
+    match prepare(name, words, common, run) {
+        Ok((steps, settings, test)) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    return usage_error(&anyhow::anyhow!("cannot start the async runtime: {e}"))
+                }
+            };
+            runtime.block_on(orchestrate_steps(
+                name, words, &steps, &settings, test, common, run,
+            ))
+        }
+        Err(e) => usage_error(&e),
+    }
+}
+
+/// Settings, `test=` and `pillar=`, and the steps, all checked before any
+/// step runs.
+fn prepare(
+    name: &str,
+    words: &[String],
+    common: &Common,
+    run: &RunArgs,
+) -> anyhow::Result<(Vec<orchestrate::Step>, crate::config::Settings, bool)> {
+    let settings = run::settings(run, common)?;
+    let inventory = Inventory::load(&settings.inventory)?;
+    let args = Args::from_words(words);
+    if let Some(extra) = args.raw_positional.first() {
+        anyhow::bail!("orchestrate {name}: unexpected argument `{extra}` (it takes test=True and pillar='{{...}}')");
+    }
+    let mut test = false;
+    let mut pillar = None;
+    for (k, v) in &args.kwargs {
+        match (k.as_str(), v) {
+            ("test", Value::Bool(b)) => test = *b,
+            ("pillar", Value::Object(_)) => pillar = Some(v.clone()),
+            ("test" | "pillar", _) => anyhow::bail!(
+                "orchestrate {name}: `{k}={}` is not {}",
+                args.raw_kwargs.get(k).map(String::as_str).unwrap_or_default(),
+                if k == "test" { "True or False" } else { "a mapping" }
+            ),
+            _ => anyhow::bail!(
+                "orchestrate {name}: unknown argument `{k}` (it takes test=True and pillar='{{...}}')"
+            ),
+        }
+    }
+    let project = crate::state::engine::Project {
+        states: settings.states.clone(),
+        pillar: settings.pillar.clone(),
+        groups: inventory.groups.clone(),
+        secrets: Arc::new(crate::secrets::Secrets::new(settings.keys.clone())),
+    };
+    let steps = orchestrate::load(&project, name, pillar)?;
+    Ok((steps, settings, test))
+}
+
+async fn orchestrate_steps(
+    name: &str,
+    words: &[String],
+    steps: &[orchestrate::Step],
+    settings: &crate::config::Settings,
+    test: bool,
+    common: &Common,
+    run: &RunArgs,
+) -> u8 {
+    let t0 = std::time::Instant::now();
+    let start = SystemTime::now();
+    let format = common.out.unwrap_or(Format::Human);
+    let runner = CliRunner {
+        run,
+        common,
+        silent: !matches!(format, Format::Human | Format::Txt | Format::Grouped),
+    };
+    let finished = orchestrate::execute(steps, &runner, test).await;
+
+    let status = if finished.success {
+        Status::Ok
+    } else {
+        Status::Failed
+    };
+    let master = HostResult {
+        ret: Value::Object(finished.ret),
+        error: None,
+        started: None,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        ..HostResult::new(MASTER_ID, status)
+    };
+    let mut record = JobRecord {
+        jid: new_jid(start),
+        started: humantime::format_rfc3339_seconds(start).to_string(),
+        target: name.to_string(),
+        target_type: "orchestration".into(),
+        function: "state.orchestrate".into(),
+        args: Args::from_words(words),
+        batch: None,
+        max_fail: None,
+        verify: None,
+        batch_wait: None,
+        stages: Vec::new(),
+        stopped: None,
+        status: if finished.interrupted {
+            JobStatus::Interrupted
+        } else {
+            JobStatus::Finished
+        },
+        duration_ms: t0.elapsed().as_millis() as u64,
+        summary: Summary::default(),
+        results: Default::default(),
+        targeted: vec![MASTER_ID.to_string()],
+        pid: None,
+        steps: finished
+            .jids
+            .into_iter()
+            .map(|(id, jid)| StepJob { id, jid })
+            .collect(),
+    };
+    record.results.insert(MASTER_ID.to_string(), master.clone());
+    record.summary = Summary::of(record.results.values());
+    let cache = JobCache::new(&settings.cache_dir);
+    if let Err(e) = cache.finish(&record) {
+        output::warn(&format!("job cache: {e}"));
+    }
+    let mut printer = Printer::new(format, common.style(settings), false);
+    output::orchestration_done();
+    crate::fleet::Observer::host_done(&mut printer, &master);
+    printer.finish(&record);
+    if finished.interrupted {
+        EXIT_INTERRUPTED
+    } else if finished.success {
+        EXIT_OK
+    } else {
+        EXIT_HOSTS_FAILED
+    }
+}
+
+/// Runs each host step as `halite TARGET FUNCTION ARGS` would, with the
+/// orchestration's connection flags.
+struct CliRunner<'a> {
+    run: &'a RunArgs,
+    common: &'a Common,
+    /// The orchestration prints one document at the end (json, yaml,
+    /// junit): the steps print nothing.
+    silent: bool,
+}
+
+impl StepRunner for CliRunner<'_> {
+    fn run(&self, req: StepRequest) -> Pin<Box<dyn Future<Output = StepRun> + '_>> {
+        Box::pin(async move {
+            let (run, args) = step_call(self.run, &req);
+            if !self.silent {
+                output::step_started(&req.id, &req.host.function, &req.host.tgt, req.test);
+            }
+            let prepared = match run::prepare_with(&run, self.common, args) {
+                Ok(p) => p,
+                Err(e) => {
+                    return StepRun {
+                        refused: Some(format!("{e:#}")),
+                        ..StepRun::default()
+                    }
+                }
+            };
+            let ran: Ran = run::execute(prepared, &run, self.common, self.silent).await;
+            StepRun {
+                jid: ran.jid,
+                results: ran.results,
+                refused: ran.refused,
+                interrupted: ran.interrupted,
+            }
+        })
+    }
+}
+
+/// The command line a step stands for: the orchestration's flags with the
+/// step's target, function, batch plan, --max-fail and --verify; its
+/// arguments already typed (an orchestration's YAML values keep their
+/// types; they are not read again as words).
+fn step_call(template: &RunArgs, req: &StepRequest) -> (RunArgs, Args) {
+    let h = &req.host;
+    let mut run = template.clone();
+    run.target = Some(h.tgt.clone());
+    run.function = Some(h.function.clone());
+    run.args = Vec::new();
+    run.pcre = h.tgt_type == TargetType::Pcre;
+    run.list = h.tgt_type == TargetType::List;
+    run.grain = h.tgt_type == TargetType::Grain;
+    run.grain_pcre = h.tgt_type == TargetType::GrainPcre;
+    run.pillar = h.tgt_type == TargetType::Pillar;
+    run.pillar_pcre = h.tgt_type == TargetType::PillarPcre;
+    run.ipcidr = h.tgt_type == TargetType::Ipcidr;
+    run.nodegroup = h.tgt_type == TargetType::Nodegroup;
+    run.compound = h.tgt_type == TargetType::Compound;
+    run.batch = h.batch.clone();
+    run.max_fail = h.max_fail;
+    run.verify = h.verify.clone();
+    let mut kwargs: Map<String, Value> = h.kwargs.clone();
+    if req.test && h.is_state {
+        kwargs.insert("test".into(), Value::Bool(true));
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let args = Args {
+        raw_positional: h.positional.iter().map(text).collect(),
+        raw_kwargs: kwargs.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        positional: h.positional.clone(),
+        kwargs: kwargs.into_iter().collect(),
+    };
+    (run, args)
+}

@@ -1,0 +1,417 @@
+//! Walk the steps in order: gate each one on its requisites, run host steps
+//! through the [`StepRunner`], and shape every result as Salt's
+//! orchestrate does (`salt.state`, `salt.function`, `test.*` returns).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde_json::{json, Map, Value};
+
+use super::gate::{gate, Gate, Seen};
+use super::step::{Action, HostStep, Step, TestOutcome};
+use crate::fleet::{HostResult, Status};
+
+/// One host step to run, in test mode or not.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub id: String,
+    pub host: HostStep,
+    pub test: bool,
+}
+
+/// What a host step did.
+#[derive(Debug, Clone, Default)]
+pub struct StepRun {
+    /// The step's own job id.
+    pub jid: Option<String>,
+    pub results: BTreeMap<String, HostResult>,
+    /// Why it did not run at all (no host matched, an argument the
+    /// function refuses): the step fails with this comment.
+    pub refused: Option<String>,
+    pub interrupted: bool,
+}
+
+/// Runs host steps: the CLI's run pipeline (targeting, batches, verify,
+/// job cache, printing).
+pub trait StepRunner {
+    fn run(&self, req: StepRequest) -> Pin<Box<dyn Future<Output = StepRun> + '_>>;
+}
+
+/// How an orchestration ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// Salt's shape, in step order: `{"salt_|-ID_|-NAME_|-state": {...}}`.
+    pub ret: Map<String, Value>,
+    /// Each step's job id, in step order (`None`: ran no host command).
+    pub jids: Vec<(String, Option<String>)>,
+    /// Every step that ran succeeded (test mode: none failed).
+    pub success: bool,
+    pub interrupted: bool,
+}
+
+/// A step's outcome.
+struct Done {
+    seen: Seen,
+    ran: bool,
+    ret: Value,
+    jid: Option<String>,
+    interrupted: bool,
+}
+
+/// Run `steps` (compiled order) through `runner`. `test`: every step in
+/// test mode.
+pub async fn execute(steps: &[Step], runner: &dyn StepRunner, test: bool) -> Finished {
+    let mut done: Vec<Option<Done>> = (0..steps.len()).map(|_| None).collect();
+    let mut stop: Option<String> = None;
+    let mut i = 0;
+    while i < steps.len() {
+        // A run of consecutive `parallel: True` steps goes at once.
+        let end = if steps[i].parallel {
+            (i..steps.len())
+                .find(|&j| !steps[j].parallel)
+                .unwrap_or(steps.len())
+        } else {
+            i + 1
+        };
+        if let Some(why) = &stop {
+            for (j, slot) in done.iter_mut().enumerate().take(end).skip(i) {
+                *slot = Some(not_run(&steps[j], why));
+            }
+        } else {
+            run_group(steps, i..end, runner, test, &mut done).await;
+            if let Some(j) = (i..end).find(|&j| stops(&steps[j], done[j].as_ref())) {
+                stop = Some(match done[j].as_ref().is_some_and(|d| d.interrupted) {
+                    true => "interrupted by Ctrl-C".to_string(),
+                    false => format!("failhard: `{}` failed", steps[j].id),
+                });
+            }
+        }
+        i = end;
+    }
+    finish(steps, done)
+}
+
+/// A failed step with `failhard`, or an interrupted one, stops the rest.
+fn stops(step: &Step, done: Option<&Done>) -> bool {
+    done.is_some_and(|d| d.interrupted || (step.failhard && d.ran && d.seen.result == Some(false)))
+}
+
+/// Run `group` (one step, or consecutive parallel steps, each starting as
+/// soon as the steps it requires have finished).
+async fn run_group(
+    steps: &[Step],
+    group: std::ops::Range<usize>,
+    runner: &dyn StepRunner,
+    test: bool,
+    done: &mut [Option<Done>],
+) {
+    let mut waiting: Vec<usize> = group.collect();
+    let mut running = FuturesUnordered::new();
+    loop {
+        let ready: Vec<usize> = waiting
+            .iter()
+            .copied()
+            .filter(|&j| {
+                steps[j]
+                    .requisites
+                    .iter()
+                    .all(|(_, r)| done.get(*r).is_some_and(Option::is_some))
+            })
+            .collect();
+        waiting.retain(|j| !ready.contains(j));
+        for j in ready {
+            let seen: Vec<Option<Seen>> = done.iter().map(|d| d.as_ref().map(|d| d.seen)).collect();
+            match gate(steps, j, &seen, test) {
+                Gate::Skip { result, comment } => {
+                    done[j] = Some(skipped(&steps[j], result, comment));
+                }
+                Gate::Run { note } => {
+                    running.push(async move { (j, run_step(&steps[j], runner, test, note).await) })
+                }
+            }
+        }
+        // Skips may have made more steps ready.
+        if running.is_empty() {
+            if waiting.is_empty() {
+                return;
+            }
+            if !waiting.iter().any(|&j| {
+                steps[j]
+                    .requisites
+                    .iter()
+                    .all(|(_, r)| done.get(*r).is_some_and(Option::is_some))
+            }) {
+                // Requires a later step: the compiler's order rules this out.
+                for j in waiting {
+                    done[j] = Some(skipped(
+                        &steps[j],
+                        false,
+                        "a required step never finished".into(),
+                    ));
+                }
+                return;
+            }
+            continue;
+        }
+        if let Some((j, d)) = running.next().await {
+            done[j] = Some(d);
+        }
+    }
+}
+
+/// Run one step that the gate let through.
+async fn run_step(step: &Step, runner: &dyn StepRunner, test: bool, note: Option<String>) -> Done {
+    let started = Instant::now();
+    let mut d = match &step.action {
+        Action::Test(t, comment) => test_state(step, *t, comment.as_deref(), test),
+        Action::Hosts(h) if !h.is_state && test => Done {
+            seen: Seen {
+                result: None,
+                changed: false,
+            },
+            ran: false,
+            ret: ret(
+                step,
+                None,
+                format!(
+                    "Function {} would be executed on target {}",
+                    h.function, h.tgt
+                ),
+                json!({}),
+            ),
+            jid: None,
+            interrupted: false,
+        },
+        Action::Hosts(h) => {
+            let req = StepRequest {
+                id: step.id.clone(),
+                host: (**h).clone(),
+                test: test || h.test,
+            };
+            let run = runner.run(req).await;
+            host_done(step, h, run, test || h.test)
+        }
+    };
+    // Only a prediction made on hosts can be off; a function step in test
+    // mode predicts nothing.
+    let predicted = matches!(&step.action, Action::Hosts(h) if h.is_state);
+    if let (Some(note), true, Some(obj)) = (note, predicted, d.ret.as_object_mut()) {
+        let comment = obj["comment"].as_str().unwrap_or_default().to_string();
+        obj["comment"] = json!(format!("{comment}\n{note}"));
+    }
+    if let Some(obj) = d.ret.as_object_mut() {
+        obj.insert(
+            "duration".into(),
+            json!((started.elapsed().as_secs_f64() * 1e6).round() / 1e3),
+        );
+    }
+    d
+}
+
+/// Salt's return dict for a step.
+fn ret(step: &Step, result: Option<bool>, comment: String, changes: Value) -> Value {
+    json!({
+        "name": step.name,
+        "function": step.function,
+        "result": result,
+        "comment": comment,
+        "changes": changes,
+        "__id__": step.id,
+        "__sls__": step.sls,
+    })
+}
+
+fn skipped(step: &Step, result: bool, comment: String) -> Done {
+    Done {
+        seen: Seen {
+            result: Some(result),
+            changed: false,
+        },
+        ran: false,
+        ret: ret(step, Some(result), comment, json!({})),
+        jid: None,
+        interrupted: false,
+    }
+}
+
+fn not_run(step: &Step, why: &str) -> Done {
+    let mut d = skipped(step, false, format!("Not run: {why}"));
+    d.ret["__not_run__"] = json!(true);
+    d
+}
+
+/// `test.*`, with Salt's comments (test mode included; `comment` replaces
+/// "Success!" / "Failure!").
+fn test_state(step: &Step, t: TestOutcome, comment: Option<&str>, test: bool) -> Done {
+    let pretend = json!({"testing": {"old": "Unchanged", "new": "Something pretended to change"}});
+    let (result, fixed, changes) = match (t, test) {
+        (TestOutcome::Nop | TestOutcome::SucceedWithoutChanges, _) => {
+            (Some(true), "Success!", json!({}))
+        }
+        (TestOutcome::SucceedWithChanges, false) => (Some(true), "Success!", pretend),
+        (TestOutcome::SucceedWithChanges, true) => (
+            None,
+            "If we weren't testing, this would be successful with changes",
+            pretend,
+        ),
+        (TestOutcome::FailWithoutChanges, false) => (Some(false), "Failure!", json!({})),
+        (TestOutcome::FailWithoutChanges, true) => (
+            Some(false),
+            "If we weren't testing, this would be a failure!",
+            json!({}),
+        ),
+        (TestOutcome::FailWithChanges, false) => (Some(false), "Failure!", pretend),
+        (TestOutcome::FailWithChanges, true) => (
+            None,
+            "If we weren't testing, this would be failed with changes",
+            pretend,
+        ),
+    };
+    let changed = changes.as_object().is_some_and(|m| !m.is_empty());
+    let comment = match comment {
+        Some(mine) if matches!(fixed, "Success!" | "Failure!") => mine,
+        _ => fixed,
+    };
+    Done {
+        seen: Seen { result, changed },
+        ran: true,
+        ret: ret(step, result, comment.to_string(), changes),
+        jid: None,
+        interrupted: false,
+    }
+}
+
+/// A state run's return on one host has a state with changes.
+fn has_changes(ret: &Value) -> bool {
+    ret.as_object().is_some_and(|m| {
+        m.values()
+            .any(|s| s["changes"].as_object().is_some_and(|c| !c.is_empty()))
+    })
+}
+
+/// Shape a host step's outcome as Salt's `salt.state` / `salt.function`.
+fn host_done(step: &Step, h: &HostStep, run: StepRun, test: bool) -> Done {
+    let mut d = Done {
+        seen: Seen {
+            result: Some(false),
+            changed: false,
+        },
+        ran: true,
+        ret: Value::Null,
+        jid: run.jid.clone(),
+        interrupted: run.interrupted,
+    };
+    if let Some(why) = run.refused {
+        let ok = !h.expect_minions && why.starts_with("no host");
+        d.seen.result = Some(ok);
+        d.ret = ret(step, Some(ok), why, json!({}));
+        return d;
+    }
+    let tolerated = |id: &str| h.fail_minions.iter().any(|m| m == id);
+    let mut changes = Map::new();
+    let mut fail = Vec::new();
+    let mut details = Vec::new();
+    let mut unchanged = Vec::new();
+    for (id, r) in &run.results {
+        let ok = r.status == Status::Ok;
+        if !ok {
+            if !tolerated(id) {
+                fail.push(id.clone());
+                if let Some(e) = &r.error {
+                    details.push(format!("{id}: {} ({})", e, r.status.as_str()));
+                }
+            }
+            changes.insert(id.clone(), r.ret.clone());
+        } else if !h.is_state || has_changes(&r.ret) {
+            changes.insert(id.clone(), r.ret.clone());
+        } else {
+            unchanged.push(id.clone());
+        }
+    }
+    let failed = !fail.is_empty() || run.interrupted;
+    let mut comment = match (h.is_state, failed) {
+        (true, true) => format!("Run failed on minions: {}", fail.join(", ")),
+        (true, false) => "States ran successfully.".to_string(),
+        (false, true) => format!(
+            "Running function {} failed on minions: {}",
+            h.function,
+            fail.join(", ")
+        ),
+        (false, false) => "Function ran successfully.".to_string(),
+    };
+    if run.interrupted {
+        comment.push_str(" (interrupted by Ctrl-C)");
+    }
+    if failed && !details.is_empty() {
+        comment.push('\n');
+        comment.push_str(&details.join("\n"));
+    }
+    let changed_ids: Vec<String> = changes.keys().cloned().collect();
+    if !failed && h.is_state {
+        if !changed_ids.is_empty() {
+            comment.push_str(&format!(" Updating {}.", changed_ids.join(", ")));
+        }
+        if !unchanged.is_empty() {
+            comment.push_str(&format!(" No changes made to {}.", unchanged.join(", ")));
+        }
+    }
+    if !h.is_state && !changed_ids.is_empty() {
+        comment.push_str(&format!(
+            " Function {} ran on {}.",
+            h.function,
+            changed_ids.join(", ")
+        ));
+    }
+    let mut result = Some(!failed);
+    let state_changes = h.is_state && run.results.values().any(|r| has_changes(&r.ret));
+    d.seen.changed = if h.is_state {
+        state_changes
+    } else {
+        !changes.is_empty()
+    };
+    if test && result == Some(true) && state_changes {
+        result = None;
+    }
+    d.seen.result = result;
+    let changes = match (changes.is_empty(), h.is_state) {
+        (true, _) => json!({}),
+        (false, true) => json!({"out": "highstate", "ret": changes}),
+        (false, false) => json!({"ret": changes}),
+    };
+    d.ret = ret(step, result, comment, changes);
+    if let Some(jid) = &run.jid {
+        d.ret["__jid__"] = json!(jid);
+    }
+    d
+}
+
+fn finish(steps: &[Step], done: Vec<Option<Done>>) -> Finished {
+    let mut out = Finished {
+        ret: Map::new(),
+        jids: Vec::new(),
+        success: true,
+        interrupted: false,
+    };
+    for (n, (step, d)) in steps.iter().zip(done).enumerate() {
+        let d = d.unwrap_or_else(|| not_run(step, "never reached"));
+        if d.seen.result == Some(false) {
+            out.success = false;
+        }
+        out.interrupted |= d.interrupted;
+        let mut r = d.ret;
+        r["__run_num__"] = json!(n);
+        let (module, function) = step
+            .function
+            .split_once('.')
+            .unwrap_or((&step.function, ""));
+        out.ret.insert(
+            format!("{module}_|-{}_|-{}_|-{function}", step.id, step.name),
+            r,
+        );
+        out.jids.push((step.id.clone(), d.jid));
+    }
+    out
+}
