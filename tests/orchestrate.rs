@@ -214,6 +214,40 @@ fn a_failed_health_check_stops_what_requires_it_and_runs_the_rollback() {
         "One or more requisite failed: `health`"
     );
     assert_eq!(s["rollback"]["result"], true);
+    assert_eq!(read(&p, "migrations"), "migrated\nmigrated\n");
+
+    // The release is fixed: resuming runs the health check and what follows
+    // it, not the steps that had succeeded.
+    let failed_jid = v["jid"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(p.path().join("states/orch/deploy.sls")).unwrap();
+    write(
+        p.path(),
+        &[(
+            "states/orch/deploy.sls",
+            &text.replace("arg: ['false']", "arg: ['true']"),
+        )],
+    );
+    let (code, v) = p.json(&["jobs", "rerun", &failed_jid, "--failed", "--not-run"]);
+    assert_eq!(code, 0, "{v}");
+    let s = steps(&v);
+    assert_eq!(s["database"]["__resumed_from__"], failed_jid.as_str());
+    assert_eq!(s["health"]["result"], true);
+    assert!(s["health"].get("__resumed_from__").is_none());
+    assert_eq!(
+        read(&p, "migrations"),
+        "migrated\nmigrated\n",
+        "not migrated again"
+    );
+    assert_eq!(read(&p, "switched"), "switched\n");
+    assert_eq!(
+        read(&p, "rollback"),
+        "rolled back\nrolled back\n",
+        "one per failed run, none on resuming"
+    );
+    let out = p.run(&["jobs", "rerun", &failed_jid]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("say which steps to rerun"));
+    write(p.path(), &[("states/orch/deploy.sls", &text)]);
 
     // fail_minions: a host allowed to fail does not fail the step.
     let text = std::fs::read_to_string(p.path().join("states/orch/deploy.sls")).unwrap();

@@ -30,6 +30,13 @@ fn try_exec(action: &JobsAction, common: &Common, run: &RunArgs) -> anyhow::Resu
             not_run,
         } => {
             let record = cache.load(jid)?;
+            if !record.steps.is_empty() {
+                anyhow::ensure!(
+                    *failed || *not_run,
+                    "say which steps to rerun: --failed, --not-run, or both (an orchestration resumes at its first step that failed or did not run)"
+                );
+                return Ok(super::orchestrate::resume(&record, common, run));
+            }
             let again = rerun_args(&record, *failed, *not_run, run)?;
             return Ok(super::run::exec(&again, common));
         }

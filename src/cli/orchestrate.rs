@@ -21,6 +21,37 @@ use crate::output::{self, Format, Printer};
 use crate::target::TargetType;
 
 pub fn exec(name: &str, words: &[String], common: &Common, run: &RunArgs) -> u8 {
+    exec_resuming(name, words, common, run, None)
+}
+
+/// `halite jobs rerun JID` on an orchestration: the same orchestration and
+/// arguments, resumed at the first step that failed or did not run.
+pub fn resume(record: &JobRecord, common: &Common, run: &RunArgs) -> u8 {
+    let Some(master) = record.results.get(MASTER_ID) else {
+        return usage_error(&anyhow::anyhow!(
+            "job {} has no orchestration result to resume from",
+            record.jid
+        ));
+    };
+    let mut words = record.args.raw_positional.clone();
+    words.extend(
+        record
+            .args
+            .raw_kwargs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    let from = orchestrate::Resume::from_ret(&record.jid, &master.ret);
+    exec_resuming(&record.target, &words, common, run, Some(from))
+}
+
+fn exec_resuming(
+    name: &str,
+    words: &[String],
+    common: &Common,
+    run: &RunArgs,
+    resume: Option<orchestrate::Resume>,
+) -> u8 {
     match prepare(name, words, common, run) {
         Ok((steps, settings, test)) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -32,9 +63,15 @@ pub fn exec(name: &str, words: &[String], common: &Common, run: &RunArgs) -> u8 
                     return usage_error(&anyhow::anyhow!("cannot start the async runtime: {e}"))
                 }
             };
-            runtime.block_on(orchestrate_steps(
-                name, words, &steps, &settings, test, common, run,
-            ))
+            let call = Call {
+                name,
+                words,
+                steps: &steps,
+                settings: &settings,
+                test,
+                resume: resume.as_ref(),
+            };
+            runtime.block_on(orchestrate_steps(call, common, run))
         }
         Err(e) => usage_error(&e),
     }
@@ -80,15 +117,25 @@ fn prepare(
     Ok((steps, settings, test))
 }
 
-async fn orchestrate_steps(
-    name: &str,
-    words: &[String],
-    steps: &[orchestrate::Step],
-    settings: &crate::config::Settings,
+/// One orchestration run, checked.
+struct Call<'a> {
+    name: &'a str,
+    words: &'a [String],
+    steps: &'a [orchestrate::Step],
+    settings: &'a crate::config::Settings,
     test: bool,
-    common: &Common,
-    run: &RunArgs,
-) -> u8 {
+    resume: Option<&'a orchestrate::Resume>,
+}
+
+async fn orchestrate_steps(call: Call<'_>, common: &Common, run: &RunArgs) -> u8 {
+    let Call {
+        name,
+        words,
+        steps,
+        settings,
+        test,
+        resume,
+    } = call;
     let t0 = std::time::Instant::now();
     let start = SystemTime::now();
     let format = common.out.unwrap_or(Format::Human);
@@ -97,7 +144,7 @@ async fn orchestrate_steps(
         common,
         silent: !matches!(format, Format::Human | Format::Txt | Format::Grouped),
     };
-    let finished = orchestrate::execute(steps, &runner, test).await;
+    let finished = orchestrate::execute(steps, &runner, test, resume).await;
 
     let status = if finished.success {
         Status::Ok

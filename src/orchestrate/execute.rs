@@ -61,12 +61,63 @@ struct Done {
     interrupted: bool,
 }
 
+/// A recorded orchestration to resume: each step's return by step ID, and
+/// the job id of that run.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub jid: String,
+    pub steps: BTreeMap<String, Value>,
+}
+
+impl Resume {
+    /// Read the `ret` of an orchestration's recorded result.
+    pub fn from_ret(jid: &str, ret: &Value) -> Resume {
+        let steps = ret
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|r| Some((r["__id__"].as_str()?.to_string(), r.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Resume {
+            jid: jid.to_string(),
+            steps,
+        }
+    }
+
+    /// How many leading steps of `steps` succeeded in the recorded run:
+    /// the run resumes after them, at the first step that failed, did not
+    /// run, or is new.
+    fn kept(&self, steps: &[Step]) -> usize {
+        steps
+            .iter()
+            .position(|s| match self.steps.get(&s.id) {
+                Some(r) => r["result"] != json!(true) || r.get("__not_run__").is_some(),
+                None => true,
+            })
+            .unwrap_or(steps.len())
+    }
+}
+
 /// Run `steps` (compiled order) through `runner`. `test`: every step in
-/// test mode.
-pub async fn execute(steps: &[Step], runner: &dyn StepRunner, test: bool) -> Finished {
+/// test mode. `resume`: the steps a recorded run already completed, from
+/// the first, are kept as recorded, not run again.
+pub async fn execute(
+    steps: &[Step],
+    runner: &dyn StepRunner,
+    test: bool,
+    resume: Option<&Resume>,
+) -> Finished {
     let mut done: Vec<Option<Done>> = (0..steps.len()).map(|_| None).collect();
     let mut stop: Option<String> = None;
     let mut i = 0;
+    if let Some(r) = resume {
+        i = r.kept(steps);
+        for (j, step) in steps.iter().enumerate().take(i) {
+            done[j] = Some(recorded(&r.steps[&step.id], &r.jid));
+        }
+    }
     while i < steps.len() {
         // A run of consecutive `parallel: True` steps goes at once.
         let end = if steps[i].parallel {
@@ -222,6 +273,22 @@ fn ret(step: &Step, result: Option<bool>, comment: String, changes: Value) -> Va
         "__id__": step.id,
         "__sls__": step.sls,
     })
+}
+
+/// A step kept from the run being resumed.
+fn recorded(ret: &Value, jid: &str) -> Done {
+    let mut ret = ret.clone();
+    ret["__resumed_from__"] = json!(jid);
+    Done {
+        seen: Seen {
+            result: Some(true),
+            changed: ret["changes"].as_object().is_some_and(|c| !c.is_empty()),
+        },
+        ran: false,
+        jid: ret["__jid__"].as_str().map(str::to_string),
+        ret,
+        interrupted: false,
+    }
 }
 
 fn skipped(step: &Step, result: bool, comment: String) -> Done {

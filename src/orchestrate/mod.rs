@@ -20,7 +20,7 @@ pub mod step;
 
 mod execute;
 
-pub use execute::{execute, Finished, StepRequest, StepRun, StepRunner};
+pub use execute::{execute, Finished, Resume, StepRequest, StepRun, StepRunner};
 pub use step::{Action, Step, StepError, TestOutcome};
 
 use crate::state::MemoryRegistry;
