@@ -16,6 +16,8 @@
 //! - [`target`]: glob, pcre, list, grain, pillar, ipcidr, nodegroup and compound matchers.
 //! - [`functions`]: execution functions (`test.ping`, `cmd.run`, `pkg.install`, ...).
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
+//! - [`orchestrate`]: `halite orchestrate`: steps across host groups (Salt's
+//!   orchestrate runner), each host step run like a command-line run.
 //! - [`jobs`]: the job cache behind `halite jobs list|show`, and each host's
 //!   latest drift ledger copy.
 //! - [`cache_file`]: atomic, owner-only writes of the controller's cache files.
