@@ -102,7 +102,7 @@ fn read(p: &Project, name: &str) -> String {
 
 /// The orchestration's steps in the JSON record, by ID.
 fn steps(v: &Value) -> serde_json::Map<String, Value> {
-    v["results"]["halite_master"]["ret"]
+    v["data"]["halite_master"]
         .as_object()
         .unwrap()
         .values()
@@ -211,7 +211,7 @@ fn a_failed_health_check_stops_what_requires_it_and_runs_the_rollback() {
     assert_eq!(s["switch"]["result"], false);
     assert_eq!(
         s["switch"]["comment"],
-        "One or more requisite failed: `health`"
+        "One or more requisite failed: orch.deploy.health"
     );
     assert_eq!(s["rollback"]["result"], true);
     assert_eq!(read(&p, "migrations"), "migrated\nmigrated\n");
@@ -326,4 +326,86 @@ fn a_wrong_step_is_refused_before_anything_runs() {
     let extra = p.run(&["orchestrate", "orch.bad", "tset=True"]);
     assert_eq!(extra.status.code(), Some(2));
     assert!(stderr(&extra).contains("unknown argument `tset`"));
+}
+
+/// Salt's own orchestrate runner on the same files (tests/compat/orch/,
+/// generated into tests/compat/orchestrate.json by gen_orchestrate.py with
+/// Salt 3008.3): every step's result, comment, changes and order match.
+/// Where halite says more, it says it after Salt's words: a test-mode note
+/// on a line of its own, and the steps failhard stopped (Salt leaves them
+/// out; halite lists them as not run).
+#[test]
+fn test_steps_match_salts_orchestrate_runner() {
+    let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(compat.join("orchestrate.json")).unwrap())
+            .unwrap();
+    let p = Project::new(INVENTORY);
+    for entry in std::fs::read_dir(compat.join("orch")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        write(
+            p.path(),
+            &[(
+                &format!("states/orch/{name}"),
+                &std::fs::read_to_string(&path).unwrap(),
+            )],
+        );
+    }
+    let cases = fixture["cases"].as_object().unwrap();
+    assert!(cases.len() >= 6);
+    for (case, want) in cases {
+        let args: Vec<&str> = std::iter::once("orchestrate")
+            .chain(case.split(' '))
+            .collect();
+        let (code, v) = p.json(&args);
+        assert_eq!(
+            i64::from(code),
+            want["retcode"].as_i64().unwrap(),
+            "{case}: {v}"
+        );
+        let got = v["data"]["halite_master"].as_object().unwrap();
+        let want = want["states"].as_object().unwrap();
+        for (key, w) in want {
+            let g = got
+                .get(key)
+                .unwrap_or_else(|| panic!("{case}: no {key} in {v}"));
+            for field in [
+                "result",
+                "changes",
+                "name",
+                "__id__",
+                "__sls__",
+                "__state_ran__",
+            ] {
+                assert_eq!(g.get(field), w.get(field), "{case}: {key}: {field}");
+            }
+            let comment = g["comment"].as_str().unwrap();
+            assert_eq!(
+                comment.split('\n').next(),
+                w["comment"].as_str(),
+                "{case}: {key}: comment"
+            );
+        }
+        let order = |m: &serde_json::Map<String, Value>| -> Vec<String> {
+            let mut items: Vec<(&String, i64)> = m
+                .iter()
+                .map(|(k, s)| (k, s["__run_num__"].as_i64().unwrap()))
+                .collect();
+            items.sort_by_key(|(_, n)| *n);
+            items.into_iter().map(|(k, _)| k.clone()).collect()
+        };
+        let extra: Vec<String> = order(got)
+            .into_iter()
+            .filter(|k| !want.contains_key(k))
+            .collect();
+        for k in &extra {
+            assert_eq!(got[k]["__not_run__"], true, "{case}: {k} is not Salt's");
+        }
+        let ours: Vec<String> = order(got)
+            .into_iter()
+            .filter(|k| want.contains_key(k))
+            .collect();
+        assert_eq!(ours, order(want), "{case}: order");
+    }
 }

@@ -193,17 +193,31 @@ async fn orchestrate_steps(call: Call<'_>, common: &Common, run: &RunArgs) -> u8
     if let Err(e) = cache.finish(&record) {
         output::warn(&format!("job cache: {e}"));
     }
-    let mut printer = Printer::new(format, common.style(settings), false);
-    output::orchestration_done();
-    crate::fleet::Observer::host_done(&mut printer, &master);
-    printer.finish(&record);
-    if finished.interrupted {
+    let code = if finished.interrupted {
         EXIT_INTERRUPTED
     } else if finished.success {
         EXIT_OK
     } else {
         EXIT_HOSTS_FAILED
+    };
+    if matches!(format, Format::Json | Format::Yaml) {
+        // Salt's `salt-run --out json state.orchestrate` document, plus
+        // the orchestration's job id and each step's.
+        let doc = serde_json::json!({
+            "data": {MASTER_ID: master.ret},
+            "outputter": "highstate",
+            "retcode": code,
+            "jid": record.jid,
+            "steps": record.steps,
+        });
+        output::document(format, &doc);
+    } else {
+        let mut printer = Printer::new(format, common.style(settings), false);
+        output::orchestration_done();
+        crate::fleet::Observer::host_done(&mut printer, &master);
+        printer.finish(&record);
     }
+    code
 }
 
 /// Runs each host step as `halite TARGET FUNCTION ARGS` would, with the

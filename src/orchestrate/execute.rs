@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::gate::{gate, Gate, Seen};
 use super::step::{Action, HostStep, Step, TestOutcome};
 use crate::fleet::{HostResult, Status};
+use crate::state::Kind;
 
 /// One host step to run, in test mode or not.
 #[derive(Debug, Clone)]
@@ -133,7 +134,7 @@ pub async fn execute(
             }
         } else {
             run_group(steps, i..end, runner, test, &mut done).await;
-            if let Some(j) = (i..end).find(|&j| stops(&steps[j], done[j].as_ref())) {
+            if let Some(j) = (i..end).find(|&j| stops(&steps[j], done[j].as_ref(), test)) {
                 stop = Some(match done[j].as_ref().is_some_and(|d| d.interrupted) {
                     true => "interrupted by Ctrl-C".to_string(),
                     false => format!("failhard: `{}` failed", steps[j].id),
@@ -146,8 +147,11 @@ pub async fn execute(
 }
 
 /// A failed step with `failhard`, or an interrupted one, stops the rest.
-fn stops(step: &Step, done: Option<&Done>) -> bool {
-    done.is_some_and(|d| d.interrupted || (step.failhard && d.ran && d.seen.result == Some(false)))
+/// In test mode failhard stops nothing (as in Salt): the prediction goes on.
+fn stops(step: &Step, done: Option<&Done>, test: bool) -> bool {
+    done.is_some_and(|d| {
+        d.interrupted || (!test && step.failhard && d.ran && d.seen.result == Some(false))
+    })
 }
 
 /// Run `group` (one step, or consecutive parallel steps, each starting as
@@ -180,7 +184,11 @@ async fn run_group(
                     done[j] = Some(skipped(&steps[j], result, comment));
                 }
                 Gate::Run { note } => {
-                    running.push(async move { (j, run_step(&steps[j], runner, test, note).await) })
+                    let watched = watched_changes(steps, j, &seen);
+                    running.push(async move {
+                        let d = run_step(&steps[j], runner, test, note).await;
+                        (j, watch_fired(&steps[j], d, watched))
+                    })
                 }
             }
         }
@@ -211,6 +219,42 @@ async fn run_group(
             done[j] = Some(d);
         }
     }
+}
+
+/// The `watch`ed steps that changed, as Salt lists them (`test: ID`).
+fn watched_changes(steps: &[Step], i: usize, seen: &[Option<Seen>]) -> Vec<String> {
+    steps[i]
+        .requisites
+        .iter()
+        .filter(|(k, _)| matches!(k, Kind::Watch | Kind::WatchAny))
+        .filter(|(_, j)| seen.get(*j).copied().flatten().is_some_and(|s| s.changed))
+        .map(|(_, j)| {
+            let module = steps[*j].function.split('.').next().unwrap_or_default();
+            format!("{module}: {}", steps[*j].id)
+        })
+        .collect()
+}
+
+/// A `test.*` step watching a step that changed, and making no change
+/// itself, reacts as Salt's `test.mod_watch` does. (`salt.state` and
+/// `salt.function` have no watch reaction in Salt: there `watch` is
+/// `require`.)
+fn watch_fired(step: &Step, mut d: Done, watched: Vec<String>) -> Done {
+    let Action::Test(_, comment) = &step.action else {
+        return d;
+    };
+    if watched.is_empty() || d.seen.changed || d.seen.result == Some(false) {
+        return d;
+    }
+    let comment = comment.as_deref().unwrap_or("Watch statement fired.");
+    d.ret["result"] = json!(true);
+    d.ret["comment"] = json!(comment);
+    d.ret["changes"] = json!({"Requisites with changes": watched});
+    d.seen = Seen {
+        result: Some(true),
+        changed: true,
+    };
+    d
 }
 
 /// Run one step that the gate let through.
@@ -292,13 +336,15 @@ fn recorded(ret: &Value, jid: &str) -> Done {
 }
 
 fn skipped(step: &Step, result: bool, comment: String) -> Done {
+    let mut ret = ret(step, Some(result), comment, json!({}));
+    ret["__state_ran__"] = json!(false);
     Done {
         seen: Seen {
             result: Some(result),
             changed: false,
         },
         ran: false,
-        ret: ret(step, Some(result), comment, json!({})),
+        ret,
         jid: None,
         interrupted: false,
     }

@@ -58,19 +58,26 @@ pub fn gate(steps: &[Step], i: usize, seen: &[Option<Seen>], test: bool) -> Gate
             .join(", ")
     };
 
+    // Salt names a failed requisite `SLS.ID`.
+    let names = |list: &[(usize, Seen)]| -> String {
+        list.iter()
+            .map(|(j, _)| format!("{}.{}", steps[*j].sls, steps[*j].id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let all = of(&[Kind::Require, Kind::Watch]);
     let failed: Vec<_> = all.iter().copied().filter(|(_, s)| s.failed()).collect();
     if !failed.is_empty() {
         return Gate::Skip {
             result: false,
-            comment: format!("One or more requisite failed: {}", ids(&failed)),
+            comment: format!("One or more requisite failed: {}", names(&failed)),
         };
     }
     let any = of(&[Kind::RequireAny, Kind::WatchAny]);
     if !any.is_empty() && any.iter().all(|(_, s)| s.failed()) {
         return Gate::Skip {
             result: false,
-            comment: format!("One or more requisite failed: {}", ids(&any)),
+            comment: format!("One or more requisite failed: {}", names(&any)),
         };
     }
 
@@ -91,7 +98,7 @@ pub fn gate(steps: &[Step], i: usize, seen: &[Option<Seen>], test: bool) -> Gate
         if test {
             let watched: Vec<_> = onfail.iter().chain(&onfail_all).copied().collect();
             comment.push_str(&format!(
-                " (test mode: it runs only if {} fails, which a prediction cannot tell)",
+                "\ntest mode: it runs only if {} fails, which a prediction cannot tell for sure",
                 ids(&watched)
             ));
         }
@@ -182,7 +189,7 @@ mod tests {
             verdict(Kind::Require, &[OK, FAILED], false),
             Gate::Skip {
                 result: false,
-                comment: "One or more requisite failed: `s1`".into()
+                comment: "One or more requisite failed: orch.s1".into()
             }
         );
         assert!(runs(&verdict(Kind::RequireAny, &[FAILED, OK], false)));

@@ -234,6 +234,21 @@ impl Observer for Printer {
     }
 }
 
+/// One JSON or YAML document on stdout (other formats print nothing here).
+pub fn document(format: Format, doc: &crate::Value) {
+    let text = match format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(doc).expect("serializable")
+        ),
+        Format::Yaml => crate::yaml::to_string(doc),
+        _ => return,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 /// An orchestration step starts (stderr, like the stage lines).
 pub fn step_started(id: &str, function: &str, target: &str, test: bool) {
     let mode = if test { " (test=True)" } else { "" };
