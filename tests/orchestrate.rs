@@ -216,8 +216,9 @@ fn a_failed_health_check_stops_what_requires_it_and_runs_the_rollback() {
     assert_eq!(s["rollback"]["result"], true);
     assert_eq!(read(&p, "migrations"), "migrated\nmigrated\n");
 
-    // The release is fixed: resuming runs the health check and what follows
-    // it, not the steps that had succeeded.
+    // The release is fixed. The failed run rolled back (an onfail step
+    // ran), which may have undone what came before the failure: resuming
+    // starts over.
     let failed_jid = v["jid"].as_str().unwrap().to_string();
     let text = std::fs::read_to_string(p.path().join("states/orch/deploy.sls")).unwrap();
     write(
@@ -230,14 +231,9 @@ fn a_failed_health_check_stops_what_requires_it_and_runs_the_rollback() {
     let (code, v) = p.json(&["jobs", "rerun", &failed_jid, "--failed", "--not-run"]);
     assert_eq!(code, 0, "{v}");
     let s = steps(&v);
-    assert_eq!(s["database"]["__resumed_from__"], failed_jid.as_str());
+    assert!(s["database"].get("__resumed_from__").is_none(), "{v}");
     assert_eq!(s["health"]["result"], true);
-    assert!(s["health"].get("__resumed_from__").is_none());
-    assert_eq!(
-        read(&p, "migrations"),
-        "migrated\nmigrated\n",
-        "not migrated again"
-    );
+    assert_eq!(read(&p, "migrations"), "migrated\nmigrated\nmigrated\n");
     assert_eq!(read(&p, "switched"), "switched\n");
     assert_eq!(
         read(&p, "rollback"),
@@ -280,6 +276,36 @@ fn no_matching_host_fails_the_step_and_failhard_stops_the_rest() {
         .contains("matched the glob target `mail*`"));
     assert_eq!(s["later"]["comment"], "Not run: failhard: `nobody` failed");
     assert!(!out.join("later").exists());
+}
+
+#[test]
+fn resuming_keeps_the_steps_before_the_first_failure() {
+    let p = project();
+    let d = p.path().display();
+    let orch = format!(
+        "one:\n  salt.function:\n    - name: cmd.run\n    - tgt: db1\n    - arg: ['echo once >> {d}/one']\n\ntwo:\n  salt.function:\n    - name: cmd.run\n    - tgt: db1\n    - arg: ['test -e {d}/fixed']\n    - require:\n      - salt: one\n\nthree:\n  salt.function:\n    - name: cmd.run\n    - tgt: db1\n    - arg: ['echo done >> {d}/three']\n    - require:\n      - salt: two\n"
+    );
+    write(p.path(), &[("states/orch/resume.sls", &orch)]);
+    let (code, v) = p.json(&["orchestrate", "orch.resume"]);
+    assert_eq!(code, 1, "{v}");
+    let jid = v["jid"].as_str().unwrap().to_string();
+    std::fs::write(p.path().join("fixed"), "").unwrap();
+    let (code, v) = p.json(&["jobs", "rerun", &jid, "--failed"]);
+    assert_eq!(code, 0, "{v}");
+    let s = steps(&v);
+    assert_eq!(s["one"]["__resumed_from__"], jid.as_str());
+    assert_eq!(s["two"]["result"], true);
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("one")).unwrap(),
+        "once\n",
+        "kept, not run again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("three")).unwrap(),
+        "done\n"
+    );
+    // The resumed job lists every step; `one` with the job it ran in.
+    assert_eq!(v["steps"][0]["jid"], s["one"]["__jid__"]);
 }
 
 #[test]

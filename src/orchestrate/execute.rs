@@ -89,8 +89,21 @@ impl Resume {
 
     /// How many leading steps of `steps` succeeded in the recorded run:
     /// the run resumes after them, at the first step that failed, did not
-    /// run, or is new.
+    /// run, or is new. When the recorded run ran an `onfail` step (a
+    /// rollback), nothing is kept: the rollback may have undone what the
+    /// steps before the failure did, so the resumed run starts over.
     fn kept(&self, steps: &[Step]) -> usize {
+        let rolled_back = steps.iter().any(|s| {
+            s.requisites
+                .iter()
+                .any(|(k, _)| matches!(k, Kind::Onfail | Kind::OnfailAny | Kind::OnfailAll))
+                && self.steps.get(&s.id).is_some_and(|r| {
+                    r.get("__state_ran__").is_none() && r.get("__not_run__").is_none()
+                })
+        });
+        if rolled_back {
+            return 0;
+        }
         steps
             .iter()
             .position(|s| match self.steps.get(&s.id) {
