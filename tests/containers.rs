@@ -13,6 +13,12 @@
 //!   it in the same run, the index refreshed only when the repository
 //!   changed, a wrong key failing the state, and the repository removed.
 //! - The docker.* execution functions and the container_engine grain.
+//! - A blue-green rollout by `halite orchestrate`: green deployed beside
+//!   blue on pod1, a health step, the "load balancer" on node1 switched
+//!   (file.managed + a watched service reload), blue stopped; `test=True`
+//!   names exactly the steps that then change; a broken green release stops
+//!   at the health step, the onfail rollback removes it, blue keeps serving,
+//!   exit 1; after the release is fixed, resuming the job finishes the rollout.
 
 mod harness;
 
@@ -115,6 +121,22 @@ fn served(fleet: &Fleet, path: &str) -> String {
 /// Build app images from busybox-static inside pod1 and push them to its
 /// registry: each serves /version and /health (`ok`, or `broken` for v3).
 fn build_images(fleet: &Fleet, versions: &[(&str, &str)]) {
+    let images: Vec<(&str, &str, &str)> = versions
+        .iter()
+        .map(|(tag, content)| {
+            let health = if tag.starts_with("v3") {
+                "broken"
+            } else {
+                "ok"
+            };
+            (*tag, *content, health)
+        })
+        .collect();
+    build_app_images(fleet, &images);
+}
+
+/// [`build_images`] with each image's /health answer given: (tag, version, health).
+fn build_app_images(fleet: &Fleet, images: &[(&str, &str, &str)]) {
     let mut script = String::from(
         r#"set -e
 build() {
@@ -132,12 +154,7 @@ build() {
 }
 "#,
     );
-    for (tag, content) in versions {
-        let health = if tag.starts_with("v3") {
-            "broken"
-        } else {
-            "ok"
-        };
+    for (tag, content, health) in images {
         script.push_str(&format!("build {REPO}:{tag} {content} {health}\n"));
     }
     fleet.podman_exec_ok(POD, &script);
@@ -696,4 +713,237 @@ fn a_container_dropped_from_the_states_is_an_orphan_and_prune_removes_it() {
         "pruned: {r}"
     );
     pod_sh(fleet, "rm -f /srv/hdrift-marker");
+}
+
+const BG_APP: &str = r#"
+app-{{ pillar.color }}-image:
+  docker_image.present:
+    - name: 127.0.0.1:5000/halite-app
+    - tag: {{ pillar.version }}
+
+app-{{ pillar.color }}:
+  docker_container.running:
+    - image: 127.0.0.1:5000/halite-app:{{ pillar.version }}
+    - port_bindings:
+      - {{ pillar.port }}:8080
+    - stop_timeout: 2
+    - require:
+      - docker_image: app-{{ pillar.color }}-image
+"#;
+
+const BG_GONE: &str = r#"
+app-{{ pillar.color }}:
+  docker_container.absent:
+    - force: True
+
+app-{{ pillar.color }}-image:
+  docker_image.absent:
+    - name: 127.0.0.1:5000/halite-app:{{ pillar.version }}
+    - require:
+      - docker_container: app-{{ pillar.color }}
+"#;
+
+const BG_STOPPED: &str = r#"
+app-{{ pillar.color }}:
+  docker_container.stopped:
+    - stop_timeout: 2
+"#;
+
+const BG_LB: &str = r#"
+lb-upstream:
+  file.managed:
+    - name: /etc/halite-lb/upstream
+    - contents: "{{ pillar.color }} 127.0.0.1:{{ pillar.port }}"
+    - makedirs: True
+
+halite-lb:
+  service.running:
+    - reload: True
+    - watch:
+      - file: lb-upstream
+"#;
+
+const BG_ORCH: &str = r#"
+deploy_green:
+  salt.state:
+    - tgt: pod1
+    - sls: bg.app
+    - pillar: {color: green, version: {{ pillar.green }}, port: 8082}
+
+health:
+  salt.function:
+    - name: cmd.run
+    - tgt: pod1
+    - arg: ['for i in 1 2 3 4 5 6 7 8 9 10; do busybox wget -q -O- http://127.0.0.1:8082/health 2>/dev/null | grep -qx ok && exit 0; sleep 0.5; done; exit 1']
+    - require:
+      - salt: deploy_green
+
+switch:
+  salt.state:
+    - tgt: node1
+    - sls: bg.lb
+    - pillar: {color: green, port: 8082}
+    - require:
+      - salt: health
+
+stop_blue:
+  salt.state:
+    - tgt: pod1
+    - sls: bg.stopped
+    - pillar: {color: blue}
+    - require:
+      - salt: switch
+
+rollback:
+  salt.state:
+    - tgt: pod1
+    - sls: bg.gone
+    - pillar: {color: green, version: {{ pillar.green }}}
+    - onfail:
+      - salt: health
+"#;
+
+/// Steps of an orchestration's JSON document, by ID.
+fn orch_steps(v: &Value) -> serde_json::Map<String, Value> {
+    v["data"]["halite_master"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no orchestration result: {v}"))
+        .values()
+        .map(|s| (s["__id__"].as_str().unwrap().to_string(), s.clone()))
+        .collect()
+}
+
+fn orch_ids(v: &Value, keep: impl Fn(&Value) -> bool) -> BTreeSet<String> {
+    orch_steps(v)
+        .into_iter()
+        .filter(|(_, s)| keep(s))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+fn answer(fleet: &Fleet, port: u16) -> String {
+    pod_sh(
+        fleet,
+        &format!("busybox wget -q -O- http://127.0.0.1:{port}/version 2>/dev/null || echo down"),
+    )
+}
+
+#[test]
+fn blue_green_rollout_by_orchestration_with_health_check_rollback_and_resume() {
+    let fleet = fleet();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(
+        POD,
+        &format!(
+            "podman rm -f -t 0 app-blue app-green >/dev/null 2>&1; \
+             podman images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{REPO}:bg' | xargs -r podman rmi -f >/dev/null; true"
+        ),
+    );
+    fleet.podman_exec_ok(
+        "node1",
+        "systemctl stop halite-lb 2>/dev/null; rm -rf /etc/halite-lb /run/halite-lb-active; \
+         printf '[Service]\\nExecStart=/bin/sleep infinity\\nExecReload=/bin/cp /etc/halite-lb/upstream /run/halite-lb-active\\n' \
+           >/etc/systemd/system/halite-lb.service && systemctl daemon-reload",
+    );
+    build_app_images(
+        fleet,
+        &[
+            ("bg1", "blue1", "ok"),
+            ("bg2", "green2", "ok"),
+            ("bg3", "green3", "broken"),
+        ],
+    );
+    let ws = workspace(fleet);
+    ws.write("states/bg/app.sls", BG_APP);
+    ws.write("states/bg/gone.sls", BG_GONE);
+    ws.write("states/bg/stopped.sls", BG_STOPPED);
+    ws.write("states/bg/lb.sls", BG_LB);
+    ws.write("states/orch/bluegreen.sls", BG_ORCH);
+    let active = || fleet.podman_exec_ok("node1", "cat /run/halite-lb-active 2>/dev/null; true");
+    let blue_serving = |ws: &Workspace| {
+        for (target, sls, pillar) in [
+            (
+                POD,
+                "bg.app",
+                "pillar={color: blue, version: bg1, port: 8081}",
+            ),
+            ("node1", "bg.lb", "pillar={color: blue, port: 8081}"),
+        ] {
+            let (out, v) = ws.halite_json(&[target, "state.sls", sls, pillar]);
+            assert_eq!(out.code, Some(0), "{v}");
+        }
+    };
+    blue_serving(&ws);
+    assert_eq!(answer(fleet, 8081), "blue1");
+
+    // The prediction, then the rollout: the steps predicted to change are
+    // exactly those that change.
+    let (out, test) = ws.halite_json(&[
+        "orchestrate",
+        "orch.bluegreen",
+        "test=True",
+        "pillar={green: bg2}",
+    ]);
+    assert_eq!(out.code, Some(0), "{test}");
+    assert_eq!(answer(fleet, 8082), "down", "test=True deployed nothing");
+    let predicted = orch_ids(&test, |s| s["result"].is_null());
+    assert_eq!(
+        predicted,
+        set(&["deploy_green", "health", "switch", "stop_blue"]),
+        "{test}"
+    );
+    let (out, real) = ws.halite_json(&["orchestrate", "orch.bluegreen", "pillar={green: bg2}"]);
+    assert_eq!(out.code, Some(0), "{real}");
+    let changed = orch_ids(&real, |s| {
+        s["changes"].as_object().is_some_and(|c| !c.is_empty())
+    });
+    assert_eq!(changed, predicted, "{real}");
+    assert_eq!(answer(fleet, 8082), "green2");
+    assert_eq!(
+        active().trim(),
+        "green 127.0.0.1:8082",
+        "the balancer reloaded onto green"
+    );
+    assert_eq!(answer(fleet, 8081), "down", "blue stopped");
+    assert_eq!(orch_steps(&real)["rollback"]["__state_ran__"], false);
+
+    // Back to blue; a broken green release stops at the health step and
+    // is rolled back; blue keeps serving, the balancer stays on blue.
+    blue_serving(&ws);
+    let (out, v) = ws.halite_json(&[
+        POD,
+        "state.sls",
+        "bg.gone",
+        "pillar={color: green, version: bg2}",
+    ]);
+    assert_eq!(out.code, Some(0), "{v}");
+    let (out, broken) = ws.halite_json(&["orchestrate", "orch.bluegreen", "pillar={green: bg3}"]);
+    assert_eq!(out.code, Some(1), "{broken}");
+    let s = orch_steps(&broken);
+    assert_eq!(s["health"]["result"], false);
+    assert!(
+        s["health"]["comment"]
+            .as_str()
+            .unwrap()
+            .starts_with("Running function cmd.run failed on minions: pod1"),
+        "{broken}"
+    );
+    assert_eq!(
+        s["switch"]["comment"],
+        "One or more requisite failed: orch.bluegreen.health"
+    );
+    assert_eq!(s["rollback"]["result"], true, "{broken}");
+    assert_eq!(answer(fleet, 8082), "down", "green removed");
+    assert_eq!(answer(fleet, 8081), "blue1");
+    assert_eq!(active().trim(), "blue 127.0.0.1:8081");
+
+    // The release is fixed (bg3 now healthy): resuming the failed job
+    // finishes the rollout (it starts over: the rollback undid the deploy).
+    build_app_images(fleet, &[("bg3", "green3fixed", "ok")]);
+    let jid = broken["jid"].as_str().unwrap();
+    let (out, resumed) = ws.halite_json(&["jobs", "rerun", jid, "--failed", "--not-run"]);
+    assert_eq!(out.code, Some(0), "{resumed}");
+    assert_eq!(answer(fleet, 8082), "green3fixed");
+    assert_eq!(active().trim(), "green 127.0.0.1:8082");
+    assert_eq!(answer(fleet, 8081), "down");
 }
