@@ -869,7 +869,7 @@ fn blue_green_rollout_by_orchestration_with_health_check_rollback_and_resume() {
             ),
             ("node1", "bg.lb", "pillar={color: blue, port: 8081}"),
         ] {
-            let (out, v) = ws.halite_json(&[target, "state.sls", sls, pillar]);
+            let (out, v) = ws.halite_json([target, "state.sls", sls, pillar]);
             assert_eq!(out.code, Some(0), "{v}");
         }
     };
@@ -878,7 +878,7 @@ fn blue_green_rollout_by_orchestration_with_health_check_rollback_and_resume() {
 
     // The prediction, then the rollout: the steps predicted to change are
     // exactly those that change.
-    let (out, test) = ws.halite_json(&[
+    let (out, test) = ws.halite_json([
         "orchestrate",
         "orch.bluegreen",
         "test=True",
@@ -892,7 +892,7 @@ fn blue_green_rollout_by_orchestration_with_health_check_rollback_and_resume() {
         set(&["deploy_green", "health", "switch", "stop_blue"]),
         "{test}"
     );
-    let (out, real) = ws.halite_json(&["orchestrate", "orch.bluegreen", "pillar={green: bg2}"]);
+    let (out, real) = ws.halite_json(["orchestrate", "orch.bluegreen", "pillar={green: bg2}"]);
     assert_eq!(out.code, Some(0), "{real}");
     let changed = orch_ids(&real, |s| {
         s["changes"].as_object().is_some_and(|c| !c.is_empty())
@@ -910,14 +910,14 @@ fn blue_green_rollout_by_orchestration_with_health_check_rollback_and_resume() {
     // Back to blue; a broken green release stops at the health step and
     // is rolled back; blue keeps serving, the balancer stays on blue.
     blue_serving(&ws);
-    let (out, v) = ws.halite_json(&[
+    let (out, v) = ws.halite_json([
         POD,
         "state.sls",
         "bg.gone",
         "pillar={color: green, version: bg2}",
     ]);
     assert_eq!(out.code, Some(0), "{v}");
-    let (out, broken) = ws.halite_json(&["orchestrate", "orch.bluegreen", "pillar={green: bg3}"]);
+    let (out, broken) = ws.halite_json(["orchestrate", "orch.bluegreen", "pillar={green: bg3}"]);
     assert_eq!(out.code, Some(1), "{broken}");
     let s = orch_steps(&broken);
     assert_eq!(s["health"]["result"], false);
@@ -941,7 +941,7 @@ fn blue_green_rollout_by_orchestration_with_health_check_rollback_and_resume() {
     // finishes the rollout (it starts over: the rollback undid the deploy).
     build_app_images(fleet, &[("bg3", "green3fixed", "ok")]);
     let jid = broken["jid"].as_str().unwrap();
-    let (out, resumed) = ws.halite_json(&["jobs", "rerun", jid, "--failed", "--not-run"]);
+    let (out, resumed) = ws.halite_json(["jobs", "rerun", jid, "--failed", "--not-run"]);
     assert_eq!(out.code, Some(0), "{resumed}");
     assert_eq!(answer(fleet, 8082), "green3fixed");
     assert_eq!(active().trim(), "green 127.0.0.1:8082");
