@@ -32,7 +32,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
     name = "halite",
     version,
     subcommand_negates_reqs = true,
-    after_help = "Examples:\n  halite '*' test.ping\n  halite -G 'os:Debian' pkg.install bash refresh=True\n  halite -b 25% 'web*' cmd.run 'systemctl restart nginx'\n  halite jobs list\n\nExit codes: 0 all hosts ok, 1 some host failed/unreachable/not run, 2 usage or config error, 130 interrupted."
+    after_help = "Examples:\n  halite '*' test.ping\n  halite -G 'os:Debian' pkg.install bash refresh=True\n  halite -b 25% 'web*' cmd.run 'systemctl restart nginx'\n  halite orchestrate orch.deploy test=True\n  halite jobs list\n\nExit codes: 0 all hosts ok, 1 some host failed/unreachable/not run, 2 usage or config error, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
