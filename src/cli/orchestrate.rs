@@ -146,53 +146,6 @@ async fn orchestrate_steps(call: Call<'_>, common: &Common, run: &RunArgs) -> u8
     };
     let finished = orchestrate::execute(steps, &runner, test, resume).await;
 
-    let status = if finished.success {
-        Status::Ok
-    } else {
-        Status::Failed
-    };
-    let master = HostResult {
-        ret: Value::Object(finished.ret),
-        error: None,
-        started: None,
-        duration_ms: t0.elapsed().as_millis() as u64,
-        ..HostResult::new(MASTER_ID, status)
-    };
-    let mut record = JobRecord {
-        jid: new_jid(start),
-        started: humantime::format_rfc3339_seconds(start).to_string(),
-        target: name.to_string(),
-        target_type: "orchestration".into(),
-        function: "state.orchestrate".into(),
-        args: Args::from_words(words),
-        batch: None,
-        max_fail: None,
-        verify: None,
-        batch_wait: None,
-        stages: Vec::new(),
-        stopped: None,
-        status: if finished.interrupted {
-            JobStatus::Interrupted
-        } else {
-            JobStatus::Finished
-        },
-        duration_ms: t0.elapsed().as_millis() as u64,
-        summary: Summary::default(),
-        results: Default::default(),
-        targeted: vec![MASTER_ID.to_string()],
-        pid: None,
-        steps: finished
-            .jids
-            .into_iter()
-            .map(|(id, jid)| StepJob { id, jid })
-            .collect(),
-    };
-    record.results.insert(MASTER_ID.to_string(), master.clone());
-    record.summary = Summary::of(record.results.values());
-    let cache = JobCache::new(&settings.cache_dir);
-    if let Err(e) = cache.finish(&record) {
-        output::warn(&format!("job cache: {e}"));
-    }
     let code = if finished.interrupted {
         EXIT_INTERRUPTED
     } else if finished.success {
@@ -200,11 +153,17 @@ async fn orchestrate_steps(call: Call<'_>, common: &Common, run: &RunArgs) -> u8
     } else {
         EXIT_HOSTS_FAILED
     };
+    let record = job_record(name, words, start, t0, finished);
+    let master = &record.results[MASTER_ID];
+    let cache = JobCache::new(&settings.cache_dir);
+    if let Err(e) = cache.finish(&record) {
+        output::warn(&format!("job cache: {e}"));
+    }
     if matches!(format, Format::Json | Format::Yaml) {
         // Salt's `salt-run --out json state.orchestrate` document, plus
         // the orchestration's job id and each step's.
         let doc = serde_json::json!({
-            "data": {MASTER_ID: master.ret},
+            "data": {MASTER_ID: &master.ret},
             "outputter": "highstate",
             "retcode": code,
             "jid": record.jid,
@@ -214,7 +173,7 @@ async fn orchestrate_steps(call: Call<'_>, common: &Common, run: &RunArgs) -> u8
     } else {
         let mut printer = Printer::new(format, common.style(settings), false);
         output::orchestration_done();
-        crate::fleet::Observer::host_done(&mut printer, &master);
+        crate::fleet::Observer::host_done(&mut printer, master);
         printer.finish(&record);
     }
     code
@@ -294,4 +253,59 @@ fn step_call(template: &RunArgs, req: &StepRequest) -> (RunArgs, Args) {
         kwargs: kwargs.into_iter().collect(),
     };
     (run, args)
+}
+
+/// The orchestration's own job record: its result as the one "host"
+/// `halite_master`, and each step's job id.
+fn job_record(
+    name: &str,
+    words: &[String],
+    start: SystemTime,
+    t0: std::time::Instant,
+    finished: orchestrate::Finished,
+) -> JobRecord {
+    let status = if finished.success {
+        Status::Ok
+    } else {
+        Status::Failed
+    };
+    let master = HostResult {
+        ret: Value::Object(finished.ret),
+        error: None,
+        started: None,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        ..HostResult::new(MASTER_ID, status)
+    };
+    let mut record = JobRecord {
+        jid: new_jid(start),
+        started: humantime::format_rfc3339_seconds(start).to_string(),
+        target: name.to_string(),
+        target_type: "orchestration".into(),
+        function: "state.orchestrate".into(),
+        args: Args::from_words(words),
+        batch: None,
+        max_fail: None,
+        verify: None,
+        batch_wait: None,
+        stages: Vec::new(),
+        stopped: None,
+        status: if finished.interrupted {
+            JobStatus::Interrupted
+        } else {
+            JobStatus::Finished
+        },
+        duration_ms: t0.elapsed().as_millis() as u64,
+        summary: Summary::default(),
+        results: Default::default(),
+        targeted: vec![MASTER_ID.to_string()],
+        pid: None,
+        steps: finished
+            .jids
+            .into_iter()
+            .map(|(id, jid)| StepJob { id, jid })
+            .collect(),
+    };
+    record.results.insert(MASTER_ID.to_string(), master);
+    record.summary = Summary::of(record.results.values());
+    record
 }

@@ -436,82 +436,114 @@ fn host_done(step: &Step, h: &HostStep, run: StepRun, test: bool) -> Done {
         d.ret = ret(step, Some(ok), why, json!({}));
         return d;
     }
-    let tolerated = |id: &str| h.fail_minions.iter().any(|m| m == id);
-    let mut changes = Map::new();
-    let mut fail = Vec::new();
-    let mut details = Vec::new();
-    let mut unchanged = Vec::new();
-    for (id, r) in &run.results {
-        let ok = r.status == Status::Ok;
-        if !ok {
-            if !tolerated(id) {
-                fail.push(id.clone());
-                if let Some(e) = &r.error {
-                    details.push(format!("{id}: {} ({})", e, r.status.as_str()));
-                }
-            }
-            changes.insert(id.clone(), r.ret.clone());
-        } else if !h.is_state || has_changes(&r.ret) {
-            changes.insert(id.clone(), r.ret.clone());
-        } else {
-            unchanged.push(id.clone());
-        }
-    }
-    let failed = !fail.is_empty() || run.interrupted;
-    let mut comment = match (h.is_state, failed) {
-        (true, true) => format!("Run failed on minions: {}", fail.join(", ")),
-        (true, false) => "States ran successfully.".to_string(),
-        (false, true) => format!(
-            "Running function {} failed on minions: {}",
-            h.function,
-            fail.join(", ")
-        ),
-        (false, false) => "Function ran successfully.".to_string(),
-    };
-    if run.interrupted {
-        comment.push_str(" (interrupted by Ctrl-C)");
-    }
-    if failed && !details.is_empty() {
-        comment.push('\n');
-        comment.push_str(&details.join("\n"));
-    }
-    let changed_ids: Vec<String> = changes.keys().cloned().collect();
-    if !failed && h.is_state {
-        if !changed_ids.is_empty() {
-            comment.push_str(&format!(" Updating {}.", changed_ids.join(", ")));
-        }
-        if !unchanged.is_empty() {
-            comment.push_str(&format!(" No changes made to {}.", unchanged.join(", ")));
-        }
-    }
-    if !h.is_state && !changed_ids.is_empty() {
-        comment.push_str(&format!(
-            " Function {} ran on {}.",
-            h.function,
-            changed_ids.join(", ")
-        ));
-    }
-    let mut result = Some(!failed);
+    let t = Tally::of(h, &run);
+    let failed = !t.fail.is_empty() || run.interrupted;
+    let comment = t.comment(h, failed, run.interrupted);
     let state_changes = h.is_state && run.results.values().any(|r| has_changes(&r.ret));
     d.seen.changed = if h.is_state {
         state_changes
     } else {
-        !changes.is_empty()
+        !t.changes.is_empty()
     };
-    if test && result == Some(true) && state_changes {
-        result = None;
-    }
+    let result = match (failed, test && state_changes) {
+        (true, _) => Some(false),
+        (false, true) => None,
+        (false, false) => Some(true),
+    };
     d.seen.result = result;
-    let changes = match (changes.is_empty(), h.is_state) {
+    let changes = match (t.changes.is_empty(), h.is_state) {
         (true, _) => json!({}),
-        (false, true) => json!({"out": "highstate", "ret": changes}),
-        (false, false) => json!({"ret": changes}),
+        (false, true) => json!({"out": "highstate", "ret": t.changes}),
+        (false, false) => json!({"ret": t.changes}),
     };
     d.ret = ret(step, result, comment, changes);
     if let Some(jid) = &run.jid {
         d.ret["__jid__"] = json!(jid);
     }
     d
+}
+
+/// The hosts of a host step, sorted as Salt's `salt.state` /
+/// `salt.function` sort them.
+struct Tally {
+    /// Failed hosts and, for a state step, hosts with changes (every host
+    /// for a function step): their returns.
+    changes: Map<String, Value>,
+    /// Failed hosts not in `fail_minions`.
+    fail: Vec<String>,
+    /// Why each of those failed, when the host said.
+    details: Vec<String>,
+    /// State step hosts that changed nothing.
+    unchanged: Vec<String>,
+}
+
+impl Tally {
+    fn of(h: &HostStep, run: &StepRun) -> Tally {
+        let mut t = Tally {
+            changes: Map::new(),
+            fail: Vec::new(),
+            details: Vec::new(),
+            unchanged: Vec::new(),
+        };
+        for (id, r) in &run.results {
+            if r.status != Status::Ok {
+                if !h.fail_minions.iter().any(|m| m == id) {
+                    t.fail.push(id.clone());
+                    if let Some(e) = &r.error {
+                        t.details
+                            .push(format!("{id}: {} ({})", e, r.status.as_str()));
+                    }
+                }
+                t.changes.insert(id.clone(), r.ret.clone());
+            } else if !h.is_state || has_changes(&r.ret) {
+                t.changes.insert(id.clone(), r.ret.clone());
+            } else {
+                t.unchanged.push(id.clone());
+            }
+        }
+        t
+    }
+
+    /// Salt's comment for the step.
+    fn comment(&self, h: &HostStep, failed: bool, interrupted: bool) -> String {
+        let mut comment = match (h.is_state, failed) {
+            (true, true) => format!("Run failed on minions: {}", self.fail.join(", ")),
+            (true, false) => "States ran successfully.".to_string(),
+            (false, true) => format!(
+                "Running function {} failed on minions: {}",
+                h.function,
+                self.fail.join(", ")
+            ),
+            (false, false) => "Function ran successfully.".to_string(),
+        };
+        if interrupted {
+            comment.push_str(" (interrupted by Ctrl-C)");
+        }
+        if failed && !self.details.is_empty() {
+            comment.push('\n');
+            comment.push_str(&self.details.join("\n"));
+        }
+        let changed: Vec<&str> = self.changes.keys().map(String::as_str).collect();
+        if !failed && h.is_state {
+            if !changed.is_empty() {
+                comment.push_str(&format!(" Updating {}.", changed.join(", ")));
+            }
+            if !self.unchanged.is_empty() {
+                comment.push_str(&format!(
+                    " No changes made to {}.",
+                    self.unchanged.join(", ")
+                ));
+            }
+        }
+        if !h.is_state && !changed.is_empty() {
+            comment.push_str(&format!(
+                " Function {} ran on {}.",
+                h.function,
+                changed.join(", ")
+            ));
+        }
+        comment
+    }
 }
 
 fn finish(steps: &[Step], done: Vec<Option<Done>>) -> Finished {
