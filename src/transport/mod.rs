@@ -13,6 +13,7 @@ pub mod launch;
 pub mod local;
 pub mod quote;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
