@@ -1,0 +1,169 @@
+//! The byte stream an SSH session runs over, and the jump hosts in front
+//! of a host.
+//!
+//! A stream is a TCP connection, a `direct-tcpip` channel on a jump host's
+//! connection (as `ssh -J` asks sshd to connect onwards), or the standard
+//! input and output of a `ProxyCommand`. Each jump host is connected to ONCE
+//! per run and shared by every host behind it ([`Jumps`]): OpenSSH without
+//! ControlMaster opens one bastion connection per target, which is what a
+//! bastion's `MaxStartups` is there to refuse. Every hop is a full SSH
+//! connection of its own: its host key is checked against its own name,
+//! and pacing (`--max-handshakes`) and retries apply to it.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OnceCell;
+
+use super::route::Endpoint;
+use super::ssh::SshConnection;
+use super::{ConnectOptions, TransportError};
+
+/// What an SSH session can run over.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub(crate) type Stream = Box<dyn Io>;
+
+/// Jump host connections of a run, by the chain that reaches them.
+#[derive(Default)]
+pub struct Jumps {
+    cells: Mutex<HashMap<Vec<String>, Arc<Cell>>>,
+}
+
+/// One jump host: connected once; a failure is kept so that every host
+/// behind it reports the same reason without trying again.
+type Cell = OnceCell<Result<Arc<SshConnection>, String>>;
+
+impl std::fmt::Debug for Jumps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.cells.lock().map(|c| c.len()).unwrap_or_default();
+        write!(f, "Jumps({n} jump hosts)")
+    }
+}
+
+impl Jumps {
+    /// The connection to the last of `chain`, opening each hop not yet
+    /// open. A hop that fails makes `target` unreachable, naming the hop.
+    pub(crate) async fn reach(
+        &self,
+        chain: &[Endpoint],
+        target: &Endpoint,
+        opts: &ConnectOptions,
+    ) -> Result<Option<Arc<SshConnection>>, TransportError> {
+        let mut via: Option<Arc<SshConnection>> = None;
+        let mut key = Vec::new();
+        for hop in chain {
+            key.push(format!("{hop:?}"));
+            let cell = self
+                .cells
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default()
+                .clone();
+            let prev = via.clone();
+            let got = cell
+                .get_or_init(|| async move {
+                    tracing::debug!(jump = %hop.label(), "connecting to jump host");
+                    SshConnection::connect_endpoint(hop, prev, opts)
+                        .await
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .await;
+            match got {
+                Ok(conn) => via = Some(conn.clone()),
+                Err(why) => {
+                    return Err(TransportError::Unreachable {
+                        addr: target.addr(),
+                        reason: format!("through jump host {}: {why}", hop.label()),
+                    })
+                }
+            }
+        }
+        Ok(via)
+    }
+}
+
+/// Why a stream could not be had, and whether trying again may help.
+pub(crate) enum StreamError {
+    Transient(String),
+    Fatal(String),
+}
+
+/// A `direct-tcpip` channel from `via` to `to`.
+pub(crate) async fn through(via: &SshConnection, to: &Endpoint) -> Result<Stream, StreamError> {
+    match via.direct_tcpip(&to.name, to.port).await {
+        Ok(channel) => Ok(Box::new(channel.into_stream())),
+        Err(russh::Error::ChannelOpenFailure(why)) => Err(StreamError::Transient(format!(
+            "the jump host {} could not connect to it: {}",
+            via.addr(),
+            why.description()
+        ))),
+        Err(e) => Err(StreamError::Fatal(format!(
+            "the connection to jump host {} was lost: {e}",
+            via.addr()
+        ))),
+    }
+}
+
+/// `sh -c COMMAND`, SSH spoken over its stdin and stdout. Its stderr is
+/// kept for the error message if the session fails.
+pub(crate) fn command(cmd: &str) -> Result<Stream, StreamError> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| StreamError::Fatal(format!("cannot start ProxyCommand `{cmd}`: {e}")))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(StreamError::Fatal("ProxyCommand pipes missing".into()));
+    };
+    Ok(Box::new(Piped {
+        io: tokio::io::join(stdout, stdin),
+        _child: child,
+    }))
+}
+
+/// A child's stdout and stdin as one stream; the child is killed when the
+/// stream is dropped (the session ended).
+struct Piped {
+    io: tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
+    _child: tokio::process::Child,
+}
+
+impl AsyncRead for Piped {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Piped {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
