@@ -398,7 +398,18 @@ fn targets_behind_one_bastion_share_its_connection() {
         .map(|_| false)
         .unwrap_or(true));
     let inv = lab.inventory(&inventory_through_bastion(&lab, lab.bastion.port));
-    let out = lab.halite(&inv, &["t*", "cmd.run", "echo $SSH_CONNECTION"]);
+    // One handshake at a time: the targets' handshakes wait for the
+    // bastion's to finish, none holds a slot while waiting for it.
+    let out = lab.halite(
+        &inv,
+        &[
+            "--max-handshakes",
+            "1",
+            "t*",
+            "cmd.run",
+            "echo $SSH_CONNECTION",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for (i, port) in TARGET_PORTS.iter().enumerate() {
         let line = ret(&out, &format!("t{}", i + 1))
@@ -605,5 +616,140 @@ fn user_certificate_signed_by_a_trusted_ca() {
         server.log().contains("Accepted publickey for root") && server.log().contains("CA"),
         "{}",
         server.log()
+    );
+}
+
+#[test]
+fn proxy_command_speaks_ssh_over_its_pipes() {
+    let Some(lab) = Lab::start() else { return };
+    // The command is sshd itself in inetd mode inside the namespace, the
+    // target picked by the %p token (as `nc %h %p` would pick it).
+    let by_port = lab.path("by-port");
+    std::fs::create_dir_all(&by_port).unwrap();
+    std::os::unix::fs::symlink(&lab.targets[1].0.dir, by_port.join("2202")).unwrap();
+    let inv = lab.inventory("hosts:\n  pc:\n");
+    let cfg = lab.path("ssh_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host pc\n  HostName 127.0.0.1\n  Port 2202\n  User root\n  IdentityFile {key}\n  \
+             ProxyCommand ip netns exec {ns} {SSHD} -i -f {dir}/%p/sshd_config -E {dir}/%p/sshd.log\n",
+            key = lab.key.display(),
+            ns = lab.ns.name,
+            dir = by_port.display(),
+        ),
+    )
+    .unwrap();
+    let out = lab.halite(
+        &inv,
+        &[
+            "--ssh-config",
+            cfg.to_str().unwrap(),
+            "pc",
+            "cmd.run",
+            "echo via-command",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(ret(&out, "pc"), "via-command", "{}", text(&out));
+    assert!(lab.targets[1]
+        .0
+        .log()
+        .contains("Accepted publickey for root"));
+    assert_eq!(lab.bastion_logins(), 0);
+}
+
+/// A private ssh-agent holding `key`, killed when dropped.
+struct Agent {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path, key: &Path) -> Agent {
+        let sock = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ssh-agent");
+        let started = Instant::now();
+        while !sock.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no agent socket"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        run(Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &sock)
+            .stdin(Stdio::null()));
+        Agent { child, sock }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn identities_only_keeps_the_agent_out() {
+    let Some(lab) = Lab::start() else { return };
+    // The agent holds the authorized key; ssh_config names another one.
+    let agent = Agent::start(lab.root.path(), &lab.key);
+    let wrong = lab.path("wrong_key");
+    keygen(&wrong);
+    let inv = lab.inventory("hosts:\n  bastion:\n");
+    let cfg = lab.path("ssh_config");
+    let write = |only: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  IdentitiesOnly {only}\n",
+                lab.bastion.port,
+                wrong.display()
+            ),
+        )
+        .unwrap()
+    };
+    let halite = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_halite"));
+        cmd.current_dir(lab.root.path())
+            .args(["--out", "json", "-i"])
+            .arg(&inv)
+            .arg("--known-hosts")
+            .arg(lab.known_hosts())
+            .arg("--ssh-config")
+            .arg(&cfg)
+            .args(["bastion", "test.ping"])
+            .env("HOME", lab.path("home"))
+            .env("HALITE_CACHE_DIR", lab.path("cache"))
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .stdin(Stdio::null());
+        cmd.output().unwrap()
+    };
+    std::fs::create_dir_all(lab.path("home")).unwrap();
+    write("no");
+    let out = halite();
+    assert_eq!(ret(&out, "bastion"), true, "{}", text(&out));
+    write("yes");
+    let out = halite();
+    let j = json(&out);
+    assert_eq!(
+        j["results"]["bastion"]["status"],
+        "auth_failed",
+        "{}",
+        text(&out)
+    );
+    let err = j["results"]["bastion"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("wrong_key") && !err.contains("ssh-agent"),
+        "{err}"
     );
 }

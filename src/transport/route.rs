@@ -198,7 +198,16 @@ impl Builder<'_> {
                     message,
                 })?;
                 target.proxy_command = None;
-                self.hops(&host.id, &hops, seen)?
+                // `defaults: {proxy_jump: bastion}` reaches the bastion
+                // itself directly: a host cannot be its own jump host.
+                let first_is_self = hops
+                    .first()
+                    .is_some_and(|h| h.user.is_none() && h.port.is_none() && h.host == host.id);
+                if first_is_self {
+                    Vec::new()
+                } else {
+                    self.hops(&host.id, &hops, seen)?
+                }
             }
             None => self.config_jumps(&host.id, &r, seen)?,
         };
@@ -400,6 +409,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "host t: proxy_jump: invalid ProxyJump \"a:x\"");
+    }
+
+    #[test]
+    fn proxy_jump_in_defaults_skips_the_bastion_itself() {
+        let r = routes(
+            "defaults: {proxy_jump: bastion}\nhosts:\n  bastion: {host: 127.0.0.1}\n  a:\n  b:\n",
+            None,
+        )
+        .unwrap();
+        assert!(r.get("bastion").unwrap().jumps.is_empty());
+        for id in ["a", "b"] {
+            let labels: Vec<String> = r
+                .get(id)
+                .unwrap()
+                .jumps
+                .iter()
+                .map(Endpoint::label)
+                .collect();
+            assert_eq!(labels, ["root@127.0.0.1:22"]);
+        }
     }
 
     #[test]
