@@ -332,14 +332,19 @@ impl Lab {
     }
 
     fn halite_with(&self, inventory: &Path, known_hosts: &Path, args: &[&str]) -> Output {
+        let mut all = vec!["--known-hosts", known_hosts.to_str().unwrap()];
+        all.extend(args);
+        self.halite_bare(inventory, &all)
+    }
+
+    /// Without `--known-hosts`: the default (HOME/.ssh/known_hosts) or ssh_config's.
+    fn halite_bare(&self, inventory: &Path, args: &[&str]) -> Output {
         let home = self.path("home");
         std::fs::create_dir_all(&home).unwrap();
         Command::new(env!("CARGO_BIN_EXE_halite"))
             .current_dir(self.root.path())
             .args(["--out", "json", "-i"])
             .arg(inventory)
-            .arg("--known-hosts")
-            .arg(known_hosts)
             .args(args)
             .env("HOME", &home)
             .env("HALITE_CACHE_DIR", self.path("cache"))
@@ -751,5 +756,58 @@ fn identities_only_keeps_the_agent_out() {
     assert!(
         err.contains("wrong_key") && !err.contains("ssh-agent"),
         "{err}"
+    );
+}
+
+#[test]
+fn known_hosts_file_and_accept_new_from_ssh_config() {
+    let Some(lab) = Lab::start() else { return };
+    let inv = lab.inventory("hosts:\n  bastion:\n");
+    let kh = lab.path("kh_from_config");
+    let cfg = lab.path("ssh_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  \
+             UserKnownHostsFile {} ~/.ssh/other_known_hosts\n  StrictHostKeyChecking accept-new\n",
+            lab.bastion.port,
+            lab.key.display(),
+            kh.display()
+        ),
+    )
+    .unwrap();
+    let args = [
+        "--ssh-config",
+        cfg.to_str().unwrap(),
+        "bastion",
+        "test.ping",
+    ];
+    // Unknown key, accept-new: recorded in the first UserKnownHostsFile.
+    let out = lab.halite_bare(&inv, &args);
+    assert_eq!(ret(&out, "bastion"), true, "{}", text(&out));
+    let recorded = std::fs::read_to_string(&kh).unwrap();
+    assert!(
+        recorded.contains(&lab.bastion_server.host_key()),
+        "{recorded}"
+    );
+    // A changed key is still refused, naming that file.
+    let other = lab.path("other_key");
+    keygen(&other);
+    let fake = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let fake: Vec<&str> = fake.split_whitespace().take(2).collect();
+    std::fs::write(
+        &kh,
+        format!("[127.0.0.1]:{} {}\n", lab.bastion.port, fake.join(" ")),
+    )
+    .unwrap();
+    let out = lab.halite_bare(&inv, &args);
+    let err = json(&out)["results"]["bastion"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        err.contains("HOST KEY CHANGED") && err.contains(&format!("{} line 1", kh.display())),
+        "{}",
+        text(&out)
     );
 }

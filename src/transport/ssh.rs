@@ -583,7 +583,11 @@ async fn paced(
 /// file new keys go to, and the policy (a flag wins; ssh_config's
 /// `StrictHostKeyChecking accept-new`/`no` only loosens the default).
 struct KeyCheck {
+    /// Each known_hosts file with its lines for this host.
+    files: Vec<(PathBuf, Vec<Entry>)>,
+    /// All of them, for the algorithm preference.
     entries: Vec<Entry>,
+    /// Where a new key is recorded (--accept-new): the first file.
     file: PathBuf,
     policy: HostKeyPolicy,
 }
@@ -604,22 +608,40 @@ impl KeyCheck {
             HostKeyPolicy::Strict if ep.accept_new => HostKeyPolicy::AcceptNew,
             p => p,
         };
-        let mut entries = Vec::new();
+        let mut looked = Vec::new();
         if policy != HostKeyPolicy::InsecureIgnore {
             for f in &files {
-                entries.extend(known_hosts::lookup(f, &ep.name, ep.port).map_err(|e| {
+                let entries = known_hosts::lookup(f, &ep.name, ep.port).map_err(|e| {
                     TransportError::HostKeyRejected {
                         addr: ep.addr(),
                         reason: format!("cannot read {}: {e}", f.display()),
                     }
-                })?);
+                })?;
+                looked.push((f.clone(), entries));
             }
         }
         Ok(KeyCheck {
-            entries,
+            entries: looked.iter().flat_map(|(_, e)| e.clone()).collect(),
+            files: looked,
             file: files[0].clone(),
             policy,
         })
+    }
+
+    /// What the files say about `key`, and which file said it: a revoked
+    /// key anywhere is refused, a match anywhere is known, else the first
+    /// file naming the host with another key makes it changed.
+    fn verdict(&self, key: &PublicKey) -> (Verdict, &Path) {
+        let verdicts: Vec<(Verdict, &Path)> = self
+            .files
+            .iter()
+            .map(|(f, entries)| (known_hosts::verify(entries, key), f.as_path()))
+            .collect();
+        let find = |want: fn(&Verdict) -> bool| verdicts.iter().find(|(v, _)| want(v)).cloned();
+        find(|v| matches!(v, Verdict::Revoked { .. }))
+            .or_else(|| find(|v| *v == Verdict::Known))
+            .or_else(|| find(|v| matches!(v, Verdict::Changed { .. })))
+            .unwrap_or((Verdict::Unknown, self.file.as_path()))
     }
 }
 
@@ -846,7 +868,8 @@ impl Client {
             tracing::debug!(addr = %self.addr, key = %known_hosts::fingerprint(key), "host key not checked");
             return Ok(());
         }
-        let mut verdict = known_hosts::verify(&self.keys.entries, key);
+        let (mut verdict, file) = self.keys.verdict(key);
+        let file = file.to_path_buf();
         if verdict == Verdict::Unknown && self.keys.policy == HostKeyPolicy::AcceptNew {
             verdict =
                 known_hosts::learn(&self.keys.file, &self.host, self.port, key).map_err(|e| {
@@ -872,7 +895,7 @@ impl Client {
             Verdict::Changed { line } => Err(TransportError::HostKeyChanged {
                 addr: self.addr.clone(),
                 fingerprint: known_hosts::fingerprint(key),
-                known_hosts: self.keys.file.clone(),
+                known_hosts: file,
                 line,
             }),
             Verdict::Revoked { line } => Err(TransportError::HostKeyRejected {
@@ -880,7 +903,7 @@ impl Client {
                 reason: format!(
                     "the server offered {}, which {} line {line} marks @revoked",
                     known_hosts::fingerprint(key),
-                    self.keys.file.display()
+                    file.display()
                 ),
             }),
         }
