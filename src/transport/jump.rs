@@ -59,11 +59,36 @@ impl Jumps {
         let mut key = Vec::new();
         for hop in chain {
             key.push(format!("{hop:?}"));
+            let conn = self
+                .hop(&key, hop, via.clone(), opts)
+                .await
+                .map_err(|why| TransportError::Unreachable {
+                    addr: target.addr(),
+                    reason: format!("through jump host {}: {why}", hop.label()),
+                })?;
+            via = Some(conn);
+        }
+        Ok(via)
+    }
+}
+
+impl Jumps {
+    /// One hop's shared connection. A connection that has closed since
+    /// (the jump host restarted, keepalives went unanswered) is opened
+    /// again, once, for the hosts that come after.
+    async fn hop(
+        &self,
+        key: &[String],
+        hop: &Endpoint,
+        via: Option<Arc<SshConnection>>,
+        opts: &ConnectOptions,
+    ) -> Result<Arc<SshConnection>, String> {
+        for _ in 0..2 {
             let cell = self
                 .cells
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
+                .entry(key.to_vec())
                 .or_default()
                 .clone();
             let prev = via.clone();
@@ -77,16 +102,18 @@ impl Jumps {
                 })
                 .await;
             match got {
-                Ok(conn) => via = Some(conn.clone()),
-                Err(why) => {
-                    return Err(TransportError::Unreachable {
-                        addr: target.addr(),
-                        reason: format!("through jump host {}: {why}", hop.label()),
-                    })
+                Ok(conn) if conn.is_closed() => {
+                    let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+                    // Only the first host to notice replaces it.
+                    if cells.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                        cells.remove(key);
+                    }
                 }
+                Ok(conn) => return Ok(conn.clone()),
+                Err(why) => return Err(why.clone()),
             }
         }
-        Ok(via)
+        Err("its connection closed and could not be opened again".into())
     }
 }
 

@@ -188,6 +188,11 @@ impl SshConnection {
         })
     }
 
+    /// Whether the connection has ended (its session task stopped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     /// `host:port` of this connection's server.
     pub(crate) fn addr(&self) -> &str {
         &self.addr
