@@ -622,6 +622,33 @@ fn user_certificate_signed_by_a_trusted_ca() {
         "{}",
         server.log()
     );
+    // The same certificate elsewhere, named by ssh_config's CertificateFile
+    // for a host whose inventory entry names no key.
+    let elsewhere = lab.path("certs/mine.pub");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    let mut cert = user_key.as_os_str().to_owned();
+    cert.push("-cert.pub");
+    std::fs::rename(&cert, &elsewhere).unwrap();
+    let inv = lab.inventory(&format!(
+        "hosts:\n  bastion: {{host: 127.0.0.1, port: {b}, user: root, identity: '{{key}}'}}\n  c: {{host: 127.0.0.1, port: 2210, proxy_jump: bastion}}\n",
+        b = lab.bastion.port,
+    ));
+    let cfg = lab.path("ssh_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host 127.0.0.1\n  User root\n  IdentityFile {}\n  CertificateFile {}\n",
+            user_key.display(),
+            elsewhere.display()
+        ),
+    )
+    .unwrap();
+    let out = lab.halite_with(
+        &inv,
+        &kh,
+        &["--ssh-config", cfg.to_str().unwrap(), "c", "test.ping"],
+    );
+    assert_eq!(ret(&out, "c"), true, "{}", text(&out));
 }
 
 #[test]
