@@ -691,6 +691,34 @@ fn proxy_command_speaks_ssh_over_its_pipes() {
     assert_eq!(lab.bastion_logins(), 0);
 }
 
+#[test]
+fn a_failing_proxy_command_is_quoted_in_the_error() {
+    let Some(lab) = Lab::start() else { return };
+    let inv = lab.inventory("hosts:\n  pc:\n");
+    let cfg = lab.path("ssh_config");
+    std::fs::write(
+        &cfg,
+        "Host pc\n  ProxyCommand echo 'no route to %h port %p' >&2; exit 1\n",
+    )
+    .unwrap();
+    let out = lab.halite(
+        &inv,
+        &["--ssh-config", cfg.to_str().unwrap(), "pc", "test.ping"],
+    );
+    let j = json(&out);
+    assert_eq!(
+        j["results"]["pc"]["status"],
+        "unreachable",
+        "{}",
+        text(&out)
+    );
+    let err = j["results"]["pc"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("the ProxyCommand said: no route to pc port 22"),
+        "{err}"
+    );
+}
+
 /// A private ssh-agent holding `key`, killed when dropped.
 struct Agent {
     child: Child,

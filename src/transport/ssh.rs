@@ -667,7 +667,7 @@ async fn handshake(
 ) -> Result<(Handle<Client>, Arc<Shared>), Failure> {
     let addr = ep.addr();
     let limit = ep.connect_timeout;
-    let stream = match tokio::time::timeout(limit, stream(ep, via)).await {
+    let (stream, said) = match tokio::time::timeout(limit, stream(ep, via)).await {
         Err(_) => {
             return Err(Failure::Transient(format!(
                 "connection timed out ({})",
@@ -684,25 +684,44 @@ async fn handshake(
         keys: keys.clone(),
         shared: shared.clone(),
     };
-    match tokio::time::timeout(
+    let failure = match tokio::time::timeout(
         limit,
         client::connect_stream(config.clone(), stream, handler),
     )
     .await
     {
-        Err(_) => Err(Failure::Transient(format!(
-            "no SSH handshake within {}",
-            secs(limit)
-        ))),
-        Ok(Err(ClientError::HostKey(e))) => Err(Failure::Fatal(e)),
-        Ok(Err(ClientError::Ssh(e))) => Err(ssh_failure(&addr, e)),
-        Ok(Ok(handle)) => Ok((handle, shared)),
-    }
+        Err(_) => Failure::Transient(format!("no SSH handshake within {}", secs(limit))),
+        Ok(Err(ClientError::HostKey(e))) => return Err(Failure::Fatal(e)),
+        Ok(Err(ClientError::Ssh(e))) => ssh_failure(&addr, e),
+        Ok(Ok(handle)) => return Ok((handle, shared)),
+    };
+    // A ProxyCommand's own words say more than "the server closed the
+    // connection".
+    let Some(said) = said else {
+        return Err(failure);
+    };
+    let Some(text) = said.text().await else {
+        return Err(failure);
+    };
+    let with = |reason: String| format!("{reason}; the ProxyCommand said: {text}");
+    Err(match failure {
+        Failure::Transient(reason) => Failure::Transient(with(reason)),
+        Failure::Fatal(TransportError::Unreachable { addr, reason }) => {
+            Failure::Fatal(TransportError::Unreachable {
+                addr,
+                reason: with(reason),
+            })
+        }
+        other => other,
+    })
 }
 
 /// The stream the session runs over: a channel on the previous hop, a
 /// ProxyCommand, or TCP.
-async fn stream(ep: &Endpoint, via: Option<&SshConnection>) -> Result<jump::Stream, Failure> {
+async fn stream(
+    ep: &Endpoint,
+    via: Option<&SshConnection>,
+) -> Result<(jump::Stream, Option<jump::Said>), Failure> {
     let addr = ep.addr();
     let fatal = |reason| {
         Failure::Fatal(TransportError::Unreachable {
@@ -711,9 +730,9 @@ async fn stream(ep: &Endpoint, via: Option<&SshConnection>) -> Result<jump::Stre
         })
     };
     let got = match (via, &ep.proxy_command) {
-        (Some(via), _) => jump::through(via, ep).await,
-        (None, Some(cmd)) => jump::command(cmd),
-        (None, None) => return tcp(ep).await,
+        (Some(via), _) => jump::through(via, ep).await.map(|s| (s, None)),
+        (None, Some(cmd)) => jump::command(cmd).map(|(s, said)| (s, Some(said))),
+        (None, None) => return tcp(ep).await.map(|s| (s, None)),
     };
     got.map_err(|e| match e {
         jump::StreamError::Transient(why) => Failure::Transient(why),
