@@ -70,9 +70,7 @@ impl Jumps {
         }
         Ok(via)
     }
-}
 
-impl Jumps {
     /// One hop's shared connection. A connection that has closed since
     /// (the jump host restarted, keepalives went unanswered) is opened
     /// again, once, for the hosts that come after.
