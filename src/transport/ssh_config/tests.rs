@@ -282,3 +282,18 @@ fn glob_wildcards() {
     assert!(glob("a*b*c", "axxbyyc"));
     assert!(!glob("a*b*c", "axxbyy"));
 }
+
+#[test]
+fn newer_openssh_keywords_are_ignored_not_refused() {
+    let cfg = SshConfig::parse(
+        "Host a\n  Tag work\n  ObscureKeystrokeTiming no\n  ChannelTimeout session=5m\n  Port 2500\n",
+        Path::new("/cfg"),
+        Path::new(HOME),
+    )
+    .unwrap();
+    assert_eq!(cfg.resolve(&query("a")).unwrap().port, Some(2500));
+    let e = SshConfig::parse("Match tagged work\n", Path::new("/cfg"), Path::new(HOME))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Match tagged is not supported by halite"), "{e}");
+}
