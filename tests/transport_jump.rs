@@ -199,6 +199,7 @@ impl Bastion {
         let ns_name = ns.name.clone();
         let config = server.config();
         let log = server.dir.join("sshd.log");
+        let pids_file = server.dir.join("sessions.pids");
         let thread = std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 let stream = match listener.accept() {
@@ -220,6 +221,15 @@ impl Bastion {
                     .stderr(Stdio::null())
                     .spawn()
                     .expect("sshd -i");
+                // Which process serves which connection, for a test that
+                // ends one (`ip netns exec` execs sshd: same pid).
+                let mut pids = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&pids_file)
+                    .unwrap();
+                std::io::Write::write_all(&mut pids, format!("{}\n", child.id()).as_bytes())
+                    .unwrap();
                 children2.lock().unwrap().push(child);
             }
         });
@@ -865,4 +875,34 @@ fn known_hosts_file_and_accept_new_from_ssh_config() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_bastion_connection_that_closed_is_opened_again() {
+    let Some(lab) = Lab::start() else { return };
+    let inv = lab.inventory(&inventory_through_bastion(&lab, lab.bastion.port));
+    // t1 (first batch) ends the bastion's sshd serving this run, just after
+    // it has answered; t2 (second batch, 2 s later) needs the bastion again.
+    let pids = lab.bastion_server.dir.join("sessions.pids");
+    let script = format!(
+        "setsid sh -c 'sleep 0.3; kill $(cat {})' </dev/null >/dev/null 2>&1 & echo started",
+        pids.display()
+    );
+    let out = lab.halite(
+        &inv,
+        &[
+            "-b",
+            "1,100%",
+            "--batch-wait",
+            "2",
+            "-L",
+            "t1,t2",
+            "cmd.run",
+            &script,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(ret(&out, "t1"), "started", "{}", text(&out));
+    assert_eq!(ret(&out, "t2"), "started", "{}", text(&out));
+    assert_eq!(lab.bastion_logins(), 2, "{}", lab.bastion_server.log());
 }
