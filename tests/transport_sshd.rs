@@ -202,6 +202,8 @@ impl Sshd {
             sudo: false,
             connect_timeout: Duration::from_secs(5),
             grains: halite::Value::Null,
+            proxy_jump: None,
+            written: Default::default(),
         }
     }
 
@@ -239,6 +241,7 @@ fn opts(known_hosts: &Path, policy: HostKeyPolicy) -> ConnectOptions {
         command_timeout: None,
         handshakes: None,
         interrupt: Default::default(),
+        ..ConnectOptions::default()
     }
 }
 

@@ -260,6 +260,9 @@ pub struct RunArgs {
     /// DANGEROUS: do not verify host keys at all (throwaway labs only).
     #[arg(long, conflicts_with = "accept_new", help_heading = "Connection")]
     pub insecure_ignore_host_keys: bool,
+    /// OpenSSH client config to read host settings from (HostName, User, Port, IdentityFile, ProxyJump...); `none` reads none. Default: ~/.ssh/config when it exists. The inventory's own keys win over it.
+    #[arg(long, value_name = "FILE|none", help_heading = "Connection")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 // The numeric options take a value starting with `-` (allow_hyphen_values),

@@ -3,6 +3,7 @@
 //! pick the hosts, run, record the job and print.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +20,8 @@ use crate::inventory::{Host, Inventory};
 use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus};
 use crate::output::{self, Printer};
 use crate::target::{MatchCtx, Target, TargetType};
+use crate::transport::route::Routes;
+use crate::transport::ssh_config::SshConfig;
 use crate::transport::{ConnectOptions, HostKeyPolicy};
 use crate::Value;
 
@@ -125,6 +128,7 @@ pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow
     let function_name = run.function.clone().context("missing FUNCTION")?;
     let function: Arc<dyn functions::Function> =
         Arc::from(functions::parse_call(&function_name, &args)?);
+    let routes = routes(run, &inventory)?;
     let connect = ConnectOptions {
         known_hosts: settings.known_hosts.clone(),
         host_key_policy: if run.insecure_ignore_host_keys {
@@ -139,6 +143,7 @@ pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow
         handshakes: Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
             settings.max_handshakes,
         ))),
+        routes: Arc::new(routes),
         ..ConnectOptions::default()
     };
     Ok(Prepared {
@@ -152,6 +157,32 @@ pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow
         function,
         connect,
     })
+}
+
+/// Every host's route: the inventory with ~/.ssh/config (or
+/// `--ssh-config FILE`, or none) and jump hosts applied.
+fn routes(run: &RunArgs, inventory: &Inventory) -> anyhow::Result<Routes> {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let local_user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".to_string());
+    let file = match &run.ssh_config {
+        Some(f) if f.as_os_str() == "none" => None,
+        Some(f) => Some(f.clone()),
+        None => Some(home.join(".ssh/config")).filter(|f| f.exists()),
+    };
+    let config = match file {
+        Some(f) => Some(SshConfig::load(&f, &home)?),
+        None => None,
+    };
+    Ok(Routes::build(
+        &inventory.hosts,
+        config.as_ref(),
+        &home,
+        &local_user,
+    )?)
 }
 
 /// Run a prepared call. `silent`: print nothing (an orchestration step

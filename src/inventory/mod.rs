@@ -19,6 +19,8 @@
 //!     identity: ~/.ssh/id_ed25519
 //!     sudo: true
 //!     grains: {roles: [web]}
+//!   db1:
+//!     proxy_jump: bastion     # as `ssh -J`: [user@]host[:port],... or a host id
 //! groups:              # nodegroups: a compound expression or a list of ids
 //!   webs: 'web*'
 //!   dbs: [db1, db2]
@@ -60,6 +62,24 @@ pub struct Host {
     pub connect_timeout: Duration,
     /// Static grains from the inventory; they win over gathered ones.
     pub grains: Value,
+    /// Jump hosts, as `ssh -J` takes them (`[user@]host[:port]`, comma
+    /// separated) or the id of another inventory host; `none`: connect
+    /// directly even where ~/.ssh/config names a ProxyJump.
+    pub proxy_jump: Option<String>,
+    /// Which of the connection keys above the inventory wrote (for the host
+    /// or in `defaults:`): those win over ~/.ssh/config, the others are
+    /// built-in defaults that ssh_config may replace.
+    pub written: Written,
+}
+
+/// See [`Host::written`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub host: bool,
+    pub port: bool,
+    pub user: bool,
+    pub identity: bool,
+    pub connect_timeout: bool,
 }
 
 impl Host {
@@ -136,6 +156,7 @@ struct HostSpec {
     /// Seconds.
     connect_timeout: Option<f64>,
     grains: Option<BTreeMap<String, Value>>,
+    proxy_jump: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +280,13 @@ fn resolve(id: &str, spec: HostSpec, d: &HostSpec) -> Result<Host, String> {
     }
     let mut grains = d.grains.clone().unwrap_or_default();
     grains.extend(spec.grains.unwrap_or_default());
+    let written = Written {
+        host: spec.host.is_some() || d.host.is_some(),
+        port: spec.port.is_some() || d.port.is_some(),
+        user: spec.user.is_some() || d.user.is_some(),
+        identity: spec.identity.is_some() || d.identity.is_some(),
+        connect_timeout: spec.connect_timeout.is_some() || d.connect_timeout.is_some(),
+    };
     Ok(Host {
         id: id.to_string(),
         connection: spec.connection.or(d.connection).unwrap_or_default(),
@@ -278,6 +306,8 @@ fn resolve(id: &str, spec: HostSpec, d: &HostSpec) -> Result<Host, String> {
         sudo: spec.sudo.or(d.sudo).unwrap_or(false),
         connect_timeout: Duration::from_secs_f64(connect_timeout),
         grains: Value::Object(grains.into_iter().collect()),
+        proxy_jump: spec.proxy_jump.or_else(|| d.proxy_jump.clone()),
+        written,
     })
 }
 

@@ -8,11 +8,14 @@
 //! up on (time limit, Ctrl-C) is ended with its whole process group by one
 //! more execution ([`launch`]).
 
+pub mod jump;
 pub mod known_hosts;
 pub mod launch;
 pub mod local;
 pub mod quote;
+pub mod route;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -86,6 +89,11 @@ pub struct ConnectOptions {
     pub handshakes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// Ctrl-C for the whole run: commands running then are ended.
     pub interrupt: Interrupt,
+    /// How each inventory host is reached (ssh_config and jump hosts
+    /// applied); a host not in it is reached with its inventory values alone.
+    pub routes: Arc<route::Routes>,
+    /// The run's jump host connections, shared by the hosts behind them.
+    pub jumps: Arc<jump::Jumps>,
 }
 
 impl Default for ConnectOptions {
@@ -99,6 +107,8 @@ impl Default for ConnectOptions {
             command_timeout: None,
             handshakes: None,
             interrupt: Interrupt::default(),
+            routes: Arc::default(),
+            jumps: Arc::default(),
         }
     }
 }
@@ -278,7 +288,7 @@ pub(crate) enum Ended {
 
 enum Inner {
     Local(local::LocalConnection),
-    Ssh(ssh::SshConnection),
+    Ssh(Box<ssh::SshConnection>),
 }
 
 /// An open connection to one host.
@@ -295,15 +305,27 @@ pub struct Connection {
 impl Connection {
     /// Connect to `host` (for SSH: TCP, key exchange, host key check, auth).
     pub async fn open(host: &Host, opts: &ConnectOptions) -> Result<Connection, TransportError> {
-        let inner = match host.connection {
-            ConnectionKind::Local => Inner::Local(local::LocalConnection::new()),
-            ConnectionKind::Ssh => Inner::Ssh(ssh::SshConnection::connect(host, opts).await?),
+        let (inner, user, addr) = match host.connection {
+            ConnectionKind::Local => (
+                Inner::Local(local::LocalConnection::new()),
+                host.user.clone(),
+                host.addr(),
+            ),
+            ConnectionKind::Ssh => {
+                let route = match opts.routes.get(&host.id) {
+                    Some(r) => r.clone(),
+                    None => route::Route::direct(host),
+                };
+                let conn = ssh::SshConnection::connect(&route, opts).await?;
+                let addr = route.target.addr();
+                (Inner::Ssh(Box::new(conn)), route.target.user, addr)
+            }
         };
         Ok(Connection {
             inner,
             sudo: host.sudo,
-            user: host.user.clone(),
-            addr: host.addr(),
+            user,
+            addr,
             default_timeout: opts.command_timeout,
             interrupt: opts.interrupt.clone(),
             executions: AtomicU32::new(0),

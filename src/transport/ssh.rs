@@ -21,20 +21,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use russh::client::{self, DisconnectReason, Handle, Msg};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
-use russh::keys::ssh_key::{Algorithm, EcdsaCurve, HashAlg, PrivateKey, PublicKey};
+use russh::keys::ssh_key::{Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey, PublicKey};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{
     cipher, compression, kex, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect,
     MethodKind, Preferred, Sig,
 };
 use tokio::net::UnixStream;
-use tokio::sync::{Notify, OnceCell, Semaphore};
+use tokio::sync::{Notify, OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::known_hosts::{self, Entry, Verdict};
+use super::route::{Auth, Endpoint, Route};
 use super::{
-    launch, ConnectOptions, Ended, ExecOutput, HostKeyPolicy, Received, Stop, TransportError,
+    jump, launch, ConnectOptions, Ended, ExecOutput, HostKeyPolicy, Received, Stop, TransportError,
 };
-use crate::inventory::Host;
 
 /// OpenSSH's default `MaxSessions`: sshd refuses more session channels than
 /// this on one connection, so concurrent execs queue here instead of failing.
@@ -104,6 +104,8 @@ pub struct SshConnection {
     open_channels: Arc<AtomicUsize>,
     /// Signalled whenever a command's channel is done with.
     channel_closed: Arc<Notify>,
+    /// The jump host this connection runs through, kept open while it is.
+    _via: Option<Arc<SshConnection>>,
 }
 
 /// State the connection's background task shares with the connection.
@@ -128,87 +130,52 @@ impl Shared {
 }
 
 impl SshConnection {
-    /// TCP connect (with retries on transient failures), key exchange, host key
-    /// verification against known_hosts, then authentication.
+    /// The host's route: its jump hosts (each opened once per run, see
+    /// [`super::jump::Jumps`]), then the host itself through the last one.
     pub async fn connect(
-        host: &Host,
+        route: &Route,
         opts: &ConnectOptions,
     ) -> Result<SshConnection, TransportError> {
-        let addr = host.addr();
-        let entries = match opts.host_key_policy {
-            HostKeyPolicy::InsecureIgnore => Vec::new(),
-            _ => known_hosts::lookup(&opts.known_hosts, &host.host, host.port).map_err(|e| {
-                TransportError::HostKeyRejected {
-                    addr: addr.clone(),
-                    reason: format!("cannot read {}: {e}", opts.known_hosts.display()),
-                }
-            })?,
-        };
-        let config = client_config(opts, &entries);
-        let entries = Arc::new(entries);
+        let via = opts.jumps.reach(&route.jumps, &route.target, opts).await?;
+        Self::connect_endpoint(&route.target, via, opts).await
+    }
 
-        let attempts = opts.connect_attempts.max(1);
-        let mut backoff = opts.retry_backoff;
-        let mut attempt = 1;
-        // Pacing: at most `opts.handshakes` connections between TCP connect
-        // and authenticated at once, across the run. sshd drops
-        // unauthenticated connections beyond MaxStartups (10:30:100 by
-        // default), and many hosts behind one sshd, NAT or bastion would
-        // otherwise turn a large --forks into refused connections. The
-        // permit is let go while waiting to retry.
-        let (mut handle, shared, _permit) = loop {
-            let permit = match &opts.handshakes {
-                Some(sem) => Some(
-                    sem.clone()
-                        .acquire_owned()
-                        .await
-                        .expect("the handshake semaphore is never closed"),
-                ),
-                None => None,
-            };
-            match handshake(host, opts, &config, &entries).await {
-                Ok((handle, shared)) => break (handle, shared, permit),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(reason)) if attempt < attempts => {
-                    drop(permit);
-                    let pause = jitter(backoff, &addr);
-                    tracing::debug!(%addr, attempt, ?pause, "{reason}; retrying");
-                    tokio::time::sleep(pause).await;
-                    backoff = backoff.saturating_mul(2);
-                    attempt += 1;
-                }
-                Err(Failure::Transient(reason)) => {
-                    let reason = if attempts > 1 {
-                        format!("{reason} after {attempts} attempts")
-                    } else {
-                        reason
-                    };
-                    return Err(TransportError::Unreachable { addr, reason });
-                }
-            }
-        };
+    /// Connect (TCP, a channel on `via`, or a ProxyCommand; with retries on
+    /// transient failures), key exchange, host key verification against
+    /// known_hosts under the endpoint's own name, then authentication.
+    pub(crate) async fn connect_endpoint(
+        ep: &Endpoint,
+        via: Option<Arc<SshConnection>>,
+        opts: &ConnectOptions,
+    ) -> Result<SshConnection, TransportError> {
+        let addr = ep.addr();
+        let keys = KeyCheck::new(ep, opts)?;
+        let config = client_config(opts, &keys.entries, ep.keepalive);
+        let keys = Arc::new(keys);
+        let (mut handle, shared, permit) = paced(ep, via.as_deref(), opts, &config, &keys).await?;
 
-        let step_timeout = host.connect_timeout.max(Duration::from_secs(10));
+        let step_timeout = ep.connect_timeout.max(Duration::from_secs(10));
         let mut auth = Authenticator {
             handle: &mut handle,
             shared: &shared,
-            user: &host.user,
+            user: &ep.user,
             addr: &addr,
             step_timeout,
             rsa_hash: None,
+            certificates: &ep.auth.certificates,
             tried: Vec::new(),
             notes: Vec::new(),
             server_methods: None,
             publickey_refused: false,
         };
-        if let Err(e) = auth.run(host.identity.as_deref()).await {
+        if let Err(e) = auth.run(&ep.auth).await {
             let _ = handle
                 .disconnect(Disconnect::ByApplication, "authentication failed", "en")
                 .await;
             return Err(e);
         }
-        tracing::debug!(%addr, user = %host.user, "authenticated");
-        drop(_permit);
+        tracing::debug!(%addr, user = %ep.user, "authenticated");
+        drop(permit);
         Ok(SshConnection {
             handle,
             addr,
@@ -217,7 +184,29 @@ impl SshConnection {
             session_limit: AtomicUsize::new(MAX_SESSIONS),
             open_channels: Arc::new(AtomicUsize::new(0)),
             channel_closed: Arc::new(Notify::new()),
+            _via: via,
         })
+    }
+
+    /// Whether the connection has ended (its session task stopped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// `host:port` of this connection's server.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// A `direct-tcpip` channel to `host:port`, opened by this server.
+    pub(crate) async fn direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<russh::Channel<Msg>, russh::Error> {
+        self.handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await
     }
 
     /// Run a complete command line (already wrapped as `sh -c ...`) on a new
@@ -544,6 +533,123 @@ fn signal_name_of(sig: &Sig) -> String {
     }
 }
 
+/// Handshakes with retries on transient failures. Pacing: at most
+/// `opts.handshakes` connections between connect and authenticated at once,
+/// across the run (each hop counts once, when it is itself connecting).
+/// sshd drops unauthenticated connections beyond MaxStartups (10:30:100 by
+/// default), and many hosts behind one sshd, NAT or bastion would otherwise
+/// turn a large --forks into refused connections. The permit is let go
+/// while waiting to retry; the caller keeps it until authenticated.
+async fn paced(
+    ep: &Endpoint,
+    via: Option<&SshConnection>,
+    opts: &ConnectOptions,
+    config: &Arc<client::Config>,
+    keys: &Arc<KeyCheck>,
+) -> Result<(Handle<Client>, Arc<Shared>, Option<OwnedSemaphorePermit>), TransportError> {
+    let addr = ep.addr();
+    let attempts = opts.connect_attempts.max(1);
+    let mut backoff = opts.retry_backoff;
+    let mut attempt = 1;
+    loop {
+        let permit = match &opts.handshakes {
+            Some(sem) => Some(
+                sem.clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the handshake semaphore is never closed"),
+            ),
+            None => None,
+        };
+        match handshake(ep, via, config, keys).await {
+            Ok((handle, shared)) => return Ok((handle, shared, permit)),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Transient(reason)) if attempt < attempts => {
+                drop(permit);
+                let pause = jitter(backoff, &addr);
+                tracing::debug!(%addr, attempt, ?pause, "{reason}; retrying");
+                tokio::time::sleep(pause).await;
+                backoff = backoff.saturating_mul(2);
+                attempt += 1;
+            }
+            Err(Failure::Transient(reason)) => {
+                let reason = if attempts > 1 {
+                    format!("{reason} after {attempts} attempts")
+                } else {
+                    reason
+                };
+                return Err(TransportError::Unreachable { addr, reason });
+            }
+        }
+    }
+}
+
+/// How an endpoint's host key is checked: its known_hosts entries, the
+/// file new keys go to, and the policy (a flag wins; ssh_config's
+/// `StrictHostKeyChecking accept-new`/`no` only loosens the default).
+struct KeyCheck {
+    /// Each known_hosts file with its lines for this host.
+    files: Vec<(PathBuf, Vec<Entry>)>,
+    /// All of them, for the algorithm preference.
+    entries: Vec<Entry>,
+    /// Where a new key is recorded (--accept-new): the first file.
+    file: PathBuf,
+    policy: HostKeyPolicy,
+}
+
+impl KeyCheck {
+    fn new(ep: &Endpoint, opts: &ConnectOptions) -> Result<KeyCheck, TransportError> {
+        // ssh_config's UserKnownHostsFile counts only where the run's own
+        // known_hosts is the default one (a flag or halite.yaml wins).
+        let files: Vec<PathBuf> = match &ep.known_hosts {
+            Some(files)
+                if !files.is_empty() && opts.known_hosts == super::default_known_hosts() =>
+            {
+                files.clone()
+            }
+            _ => vec![opts.known_hosts.clone()],
+        };
+        let policy = match opts.host_key_policy {
+            HostKeyPolicy::Strict if ep.accept_new => HostKeyPolicy::AcceptNew,
+            p => p,
+        };
+        let mut looked = Vec::new();
+        if policy != HostKeyPolicy::InsecureIgnore {
+            for f in &files {
+                let entries = known_hosts::lookup(f, &ep.name, ep.port).map_err(|e| {
+                    TransportError::HostKeyRejected {
+                        addr: ep.addr(),
+                        reason: format!("cannot read {}: {e}", f.display()),
+                    }
+                })?;
+                looked.push((f.clone(), entries));
+            }
+        }
+        Ok(KeyCheck {
+            entries: looked.iter().flat_map(|(_, e)| e.clone()).collect(),
+            files: looked,
+            file: files[0].clone(),
+            policy,
+        })
+    }
+
+    /// What the files say about `key`, and which file said it: a revoked
+    /// key anywhere is refused, a match anywhere is known, else the first
+    /// file naming the host with another key makes it changed.
+    fn verdict(&self, key: &PublicKey) -> (Verdict, &Path) {
+        let verdicts: Vec<(Verdict, &Path)> = self
+            .files
+            .iter()
+            .map(|(f, entries)| (known_hosts::verify(entries, key), f.as_path()))
+            .collect();
+        let find = |want: fn(&Verdict) -> bool| verdicts.iter().find(|(v, _)| want(v)).cloned();
+        find(|v| matches!(v, Verdict::Revoked { .. }))
+            .or_else(|| find(|v| *v == Verdict::Known))
+            .or_else(|| find(|v| matches!(v, Verdict::Changed { .. })))
+            .unwrap_or((Verdict::Unknown, self.file.as_path()))
+    }
+}
+
 /// Why one connection attempt failed, and whether another might succeed.
 enum Failure {
     /// Refused, reset, timed out, or closed by the server during the handshake
@@ -554,62 +660,105 @@ enum Failure {
 }
 
 async fn handshake(
-    host: &Host,
-    opts: &ConnectOptions,
+    ep: &Endpoint,
+    via: Option<&SshConnection>,
     config: &Arc<client::Config>,
-    entries: &Arc<Vec<Entry>>,
+    keys: &Arc<KeyCheck>,
 ) -> Result<(Handle<Client>, Arc<Shared>), Failure> {
-    let addr = host.addr();
-    let limit = host.connect_timeout;
-    let targets = tokio::net::lookup_host((host.host.as_str(), host.port))
-        .await
-        .map_err(|e| {
-            Failure::Fatal(TransportError::Unreachable {
-                addr: addr.clone(),
-                reason: format!("cannot resolve {}: {e}", host.host),
-            })
-        })?
-        .collect::<Vec<_>>();
-    let stream =
-        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&targets[..])).await {
-            Err(_) => {
-                return Err(Failure::Transient(format!(
-                    "connection timed out ({})",
-                    secs(limit)
-                )))
-            }
-            Ok(Err(e)) => return Err(io_failure(&addr, e)),
-            Ok(Ok(s)) => s,
-        };
-    // Commands are small request/response exchanges: Nagle would add delay.
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%addr, "set_nodelay: {e}");
-    }
-
+    let addr = ep.addr();
+    let limit = ep.connect_timeout;
+    let (stream, said) = match tokio::time::timeout(limit, stream(ep, via)).await {
+        Err(_) => {
+            return Err(Failure::Transient(format!(
+                "connection timed out ({})",
+                secs(limit)
+            )))
+        }
+        Ok(r) => r?,
+    };
     let shared = Arc::new(Shared::default());
     let handler = Client {
-        host: host.host.clone(),
-        port: host.port,
+        host: ep.name.clone(),
+        port: ep.port,
         addr: addr.clone(),
-        policy: opts.host_key_policy,
-        known_hosts: opts.known_hosts.clone(),
-        entries: entries.clone(),
+        keys: keys.clone(),
         shared: shared.clone(),
     };
-    match tokio::time::timeout(
+    let failure = match tokio::time::timeout(
         limit,
         client::connect_stream(config.clone(), stream, handler),
     )
     .await
     {
-        Err(_) => Err(Failure::Transient(format!(
-            "no SSH handshake within {}",
-            secs(limit)
-        ))),
-        Ok(Err(ClientError::HostKey(e))) => Err(Failure::Fatal(e)),
-        Ok(Err(ClientError::Ssh(e))) => Err(ssh_failure(&addr, e)),
-        Ok(Ok(handle)) => Ok((handle, shared)),
+        Err(_) => Failure::Transient(format!("no SSH handshake within {}", secs(limit))),
+        Ok(Err(ClientError::HostKey(e))) => return Err(Failure::Fatal(e)),
+        Ok(Err(ClientError::Ssh(e))) => ssh_failure(&addr, e),
+        Ok(Ok(handle)) => return Ok((handle, shared)),
+    };
+    // A ProxyCommand's own words say more than "the server closed the
+    // connection".
+    let Some(said) = said else {
+        return Err(failure);
+    };
+    let Some(text) = said.text().await else {
+        return Err(failure);
+    };
+    let with = |reason: String| format!("{reason}; the ProxyCommand said: {text}");
+    Err(match failure {
+        Failure::Transient(reason) => Failure::Transient(with(reason)),
+        Failure::Fatal(TransportError::Unreachable { addr, reason }) => {
+            Failure::Fatal(TransportError::Unreachable {
+                addr,
+                reason: with(reason),
+            })
+        }
+        other => other,
+    })
+}
+
+/// The stream the session runs over: a channel on the previous hop, a
+/// ProxyCommand, or TCP.
+async fn stream(
+    ep: &Endpoint,
+    via: Option<&SshConnection>,
+) -> Result<(jump::Stream, Option<jump::Said>), Failure> {
+    let addr = ep.addr();
+    let fatal = |reason| {
+        Failure::Fatal(TransportError::Unreachable {
+            addr: addr.clone(),
+            reason,
+        })
+    };
+    let got = match (via, &ep.proxy_command) {
+        (Some(via), _) => jump::through(via, ep).await.map(|s| (s, None)),
+        (None, Some(cmd)) => jump::command(cmd).map(|(s, said)| (s, Some(said))),
+        (None, None) => return tcp(ep).await.map(|s| (s, None)),
+    };
+    got.map_err(|e| match e {
+        jump::StreamError::Transient(why) => Failure::Transient(why),
+        jump::StreamError::Fatal(why) => fatal(why),
+    })
+}
+
+async fn tcp(ep: &Endpoint) -> Result<jump::Stream, Failure> {
+    let addr = ep.addr();
+    let targets = tokio::net::lookup_host((ep.name.as_str(), ep.port))
+        .await
+        .map_err(|e| {
+            Failure::Fatal(TransportError::Unreachable {
+                addr: addr.clone(),
+                reason: format!("cannot resolve {}: {e}", ep.name),
+            })
+        })?
+        .collect::<Vec<_>>();
+    let stream = tokio::net::TcpStream::connect(&targets[..])
+        .await
+        .map_err(|e| io_failure(&addr, e))?;
+    // Commands are small request/response exchanges: Nagle would add delay.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%addr, "set_nodelay: {e}");
     }
+    Ok(Box::new(stream))
 }
 
 fn io_failure(addr: &str, e: std::io::Error) -> Failure {
@@ -675,7 +824,11 @@ fn jitter(base: Duration, addr: &str) -> Duration {
     base + base.mul_f64(f64::from(spread % 500) / 1000.0)
 }
 
-fn client_config(opts: &ConnectOptions, entries: &[Entry]) -> Arc<client::Config> {
+fn client_config(
+    opts: &ConnectOptions,
+    entries: &[Entry],
+    keepalive: Option<(Duration, u32)>,
+) -> Arc<client::Config> {
     // Ask for the key types known_hosts already has for this host first, as
     // ssh does; otherwise a host recorded by its ECDSA key would be "unknown"
     // when it also offers Ed25519.
@@ -698,8 +851,12 @@ fn client_config(opts: &ConnectOptions, entries: &[Entry]) -> Arc<client::Config
             mac: Preferred::DEFAULT.mac,
             compression: Cow::Borrowed(COMPRESSION_ORDER),
         },
-        keepalive_interval: (!opts.keepalive.is_zero()).then_some(opts.keepalive),
-        keepalive_max: 3,
+        // ssh_config's ServerAliveInterval/CountMax for this host, else the run's.
+        keepalive_interval: match keepalive {
+            Some((every, _)) => Some(every),
+            None => (!opts.keepalive.is_zero()).then_some(opts.keepalive),
+        },
+        keepalive_max: keepalive.map_or(3, |(_, n)| n as usize),
         nodelay: true,
         ..Default::default()
     })
@@ -711,9 +868,7 @@ struct Client {
     host: String,
     port: u16,
     addr: String,
-    policy: HostKeyPolicy,
-    known_hosts: PathBuf,
-    entries: Arc<Vec<Entry>>,
+    keys: Arc<KeyCheck>,
     shared: Arc<Shared>,
 }
 
@@ -733,19 +888,20 @@ impl From<russh::Error> for ClientError {
 
 impl Client {
     fn judge(&self, key: &PublicKey) -> Result<(), TransportError> {
-        if self.policy == HostKeyPolicy::InsecureIgnore {
+        if self.keys.policy == HostKeyPolicy::InsecureIgnore {
             tracing::debug!(addr = %self.addr, key = %known_hosts::fingerprint(key), "host key not checked");
             return Ok(());
         }
-        let mut verdict = known_hosts::verify(&self.entries, key);
-        if verdict == Verdict::Unknown && self.policy == HostKeyPolicy::AcceptNew {
+        let (mut verdict, file) = self.keys.verdict(key);
+        let file = file.to_path_buf();
+        if verdict == Verdict::Unknown && self.keys.policy == HostKeyPolicy::AcceptNew {
             verdict =
-                known_hosts::learn(&self.known_hosts, &self.host, self.port, key).map_err(|e| {
+                known_hosts::learn(&self.keys.file, &self.host, self.port, key).map_err(|e| {
                     TransportError::HostKeyRejected {
                         addr: self.addr.clone(),
                         reason: format!(
                             "cannot record its key in {}: {e}",
-                            self.known_hosts.display()
+                            self.keys.file.display()
                         ),
                     }
                 })?;
@@ -758,12 +914,12 @@ impl Client {
             Verdict::Unknown => Err(TransportError::HostKeyUnknown {
                 addr: self.addr.clone(),
                 fingerprint: known_hosts::fingerprint(key),
-                known_hosts: self.known_hosts.clone(),
+                known_hosts: self.keys.file.clone(),
             }),
             Verdict::Changed { line } => Err(TransportError::HostKeyChanged {
                 addr: self.addr.clone(),
                 fingerprint: known_hosts::fingerprint(key),
-                known_hosts: self.known_hosts.clone(),
+                known_hosts: file,
                 line,
             }),
             Verdict::Revoked { line } => Err(TransportError::HostKeyRejected {
@@ -771,7 +927,7 @@ impl Client {
                 reason: format!(
                     "the server offered {}, which {} line {line} marks @revoked",
                     known_hosts::fingerprint(key),
-                    self.known_hosts.display()
+                    file.display()
                 ),
             }),
         }
@@ -858,6 +1014,8 @@ struct Authenticator<'a> {
     step_timeout: Duration,
     /// The RSA signature hash the server accepts, asked once.
     rsa_hash: Option<Option<HashAlg>>,
+    /// ssh_config's CertificateFiles.
+    certificates: &'a [PathBuf],
     tried: Vec<String>,
     notes: Vec<String>,
     server_methods: Option<String>,
@@ -871,12 +1029,19 @@ enum Attempt {
 }
 
 impl Authenticator<'_> {
-    async fn run(&mut self, identity: Option<&Path>) -> Result<(), TransportError> {
-        let done = match identity {
+    /// The inventory's key alone; else the agent's keys (unless
+    /// `IdentitiesOnly`), then ssh_config's IdentityFiles or the default
+    /// key files, as ssh does.
+    async fn run(&mut self, auth: &Auth) -> Result<(), TransportError> {
+        let done = match &auth.pinned {
             Some(path) => self.with_identity(path).await?,
             None => {
-                let mut agent = Agent::connect(self.handle).await;
-                self.with_defaults(agent.as_mut()).await?
+                let mut agent = if auth.identities_only {
+                    None
+                } else {
+                    Agent::connect(self.handle).await
+                };
+                self.with_defaults(agent.as_mut(), &auth.files).await?
             }
         };
         if done {
@@ -936,8 +1101,13 @@ impl Authenticator<'_> {
         }
     }
 
-    /// The agent's keys, then ~/.ssh/id_ed25519, id_ecdsa and id_rsa, as ssh does.
-    async fn with_defaults(&mut self, agent: Option<&mut Agent>) -> Result<bool, TransportError> {
+    /// The agent's keys, then `files` (missing ones skipped), or when there
+    /// are none ~/.ssh/id_ed25519, id_ecdsa and id_rsa, as ssh does.
+    async fn with_defaults(
+        &mut self,
+        agent: Option<&mut Agent>,
+        files: &[PathBuf],
+    ) -> Result<bool, TransportError> {
         let mut offered: Vec<PublicKey> = Vec::new();
         if let Some(agent) = agent {
             for id in agent.identities.clone() {
@@ -957,14 +1127,21 @@ impl Authenticator<'_> {
                 }
             }
         }
-        let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
-            return Ok(false);
+        let files = if files.is_empty() {
+            let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+                return Ok(false);
+            };
+            ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|name| home.join(".ssh").join(name))
+                .collect()
+        } else {
+            files.to_vec()
         };
-        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+        for path in files {
             if self.publickey_refused {
                 break;
             }
-            let path = home.join(".ssh").join(name);
             if !path.exists() {
                 continue;
             }
@@ -1023,6 +1200,28 @@ impl Authenticator<'_> {
         key: Arc<PrivateKey>,
         path: &Path,
     ) -> Result<Attempt, TransportError> {
+        // A certificate for the key (KEY-cert.pub, or a CertificateFile)
+        // first, as ssh offers it first.
+        for (cert, cert_path) in self.certificates_for(Some(path), key.public_key()) {
+            if self.publickey_refused {
+                break;
+            }
+            self.tried.push(format!(
+                "{} with certificate {}",
+                path.display(),
+                cert_path.display()
+            ));
+            let attempt = self
+                .handle
+                .authenticate_openssh_cert(self.user, key.clone(), cert);
+            let result = tokio::time::timeout(self.step_timeout, attempt)
+                .await
+                .map_err(|_| self.stalled())?
+                .map_err(|e| self.dropped(e.to_string()))?;
+            if let Attempt::Success = self.outcome(result) {
+                return Ok(Attempt::Success);
+            }
+        }
         let hash = self.hash_for(key.algorithm()).await;
         let label = format!(
             "{} ({})",
@@ -1040,12 +1239,72 @@ impl Authenticator<'_> {
         Ok(self.outcome(result))
     }
 
+    /// Certificates for `public`: `PATH-cert.pub` next to its key file,
+    /// then the endpoint's CertificateFiles; files that are not a
+    /// certificate of this key are passed over (noted when unreadable).
+    fn certificates_for(
+        &mut self,
+        path: Option<&Path>,
+        public: &PublicKey,
+    ) -> Vec<(Certificate, PathBuf)> {
+        let mut candidates: Vec<(PathBuf, bool)> = Vec::new();
+        if let Some(path) = path {
+            let mut p = path.as_os_str().to_owned();
+            p.push("-cert.pub");
+            candidates.push((PathBuf::from(p), false));
+        }
+        candidates.extend(self.certificates.iter().map(|c| (c.clone(), true)));
+        let mut out: Vec<(Certificate, PathBuf)> = Vec::new();
+        for (c, listed) in candidates {
+            if out.iter().any(|(_, p)| p == &c) || (!listed && !c.exists()) {
+                continue;
+            }
+            match russh::keys::load_openssh_certificate(&c) {
+                Ok(cert) if cert.public_key() == public.key_data() => out.push((cert, c)),
+                Ok(_) => {}
+                Err(e) if listed && c.exists() => {
+                    self.notes.push(format!("certificate {}: {e}", c.display()))
+                }
+                Err(_) => {}
+            }
+        }
+        out
+    }
+
     async fn try_agent(
         &mut self,
         agent: &mut Agent,
         id: AgentIdentity,
         label: &str,
     ) -> Result<Attempt, TransportError> {
+        // A CertificateFile for a key the agent holds: the agent signs.
+        if let AgentIdentity::PublicKey { key, .. } = &id {
+            for (cert, cert_path) in self.certificates_for(None, key) {
+                let hash = self.hash_for(key.algorithm()).await;
+                self.tried
+                    .push(format!("{label} with certificate {}", cert_path.display()));
+                let attempt = self.handle.authenticate_certificate_with(
+                    self.user,
+                    cert,
+                    hash,
+                    &mut agent.client,
+                );
+                match tokio::time::timeout(self.step_timeout, attempt).await {
+                    Err(_) => return Err(self.stalled()),
+                    Ok(Ok(result)) => {
+                        if let Attempt::Success = self.outcome(result) {
+                            return Ok(Attempt::Success);
+                        }
+                    }
+                    Ok(Err(russh::AgentAuthError::Send(_))) => {
+                        return Err(self.dropped("connection closed".into()))
+                    }
+                    Ok(Err(russh::AgentAuthError::Key(e))) => self
+                        .notes
+                        .push(format!("ssh-agent could not sign with {label}: {e}")),
+                }
+            }
+        }
         let hash = self.hash_for(id.public_key().algorithm()).await;
         self.tried.push(label.to_string());
         let attempt = async {
