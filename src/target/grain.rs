@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 
-use regex::{Regex, RegexBuilder};
+use super::Pattern;
 
 use crate::Value;
 
@@ -59,7 +59,7 @@ pub(super) struct GrainMatcher {
     /// the dict branch); each is compiled once, at parse time. `None` marks a
     /// suffix that is not a valid regex: Salt logs it and treats it as "no
     /// match", which we keep as long as another split point is valid.
-    patterns: HashMap<String, Option<Regex>>,
+    patterns: HashMap<String, Option<Pattern>>,
 }
 
 impl GrainMatcher {
@@ -84,7 +84,7 @@ impl GrainMatcher {
                  (e.g. `{example}`)"
             ));
         }
-        let mut patterns: HashMap<String, Option<Regex>> = HashMap::new();
+        let mut patterns: HashMap<String, Option<Pattern>> = HashMap::new();
         let mut errors: HashMap<String, String> = HashMap::new();
         let mut value_patterns: Vec<&str> = Vec::new();
         for (pos, c) in expr.char_indices() {
@@ -99,12 +99,9 @@ impl GrainMatcher {
                 continue;
             }
             let compiled = if regex {
-                RegexBuilder::new(suffix)
-                    .case_insensitive(true)
-                    .build()
-                    .map_err(|e| super::regex_reason(&e))
+                Pattern::python(suffix, true)
             } else {
-                super::glob::compile(&suffix.to_lowercase())
+                super::glob::compile(&suffix.to_lowercase()).map(Pattern::Glob)
             };
             match compiled {
                 Ok(re) => {
@@ -228,7 +225,7 @@ impl GrainMatcher {
         // Glob regexes are anchored at both ends already; for `P@` this is
         // `re.match`: a match must start at 0, and the leftmost match starts
         // at 0 whenever any match does.
-        re.find(&text).is_some_and(|m| m.start() == 0)
+        re.matches_at_start(&text)
     }
 }
 

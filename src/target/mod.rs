@@ -36,6 +36,46 @@ pub(crate) fn fnmatch(pattern: &str) -> Result<regex::Regex, String> {
 }
 mod grain;
 
+/// A compiled target pattern: a glob (always the regex crate) or a Salt
+/// regex, read with Python `re` syntax (look-around and backreferences
+/// through fancy-regex).
+#[derive(Debug, Clone)]
+pub(crate) enum Pattern {
+    Glob(Regex),
+    Python(fancy_regex::Regex),
+}
+
+impl Pattern {
+    /// A Salt regex (`re.match`: anchored at the start only).
+    fn python(pattern: &str, case_insensitive: bool) -> Result<Pattern, String> {
+        fancy_regex::RegexBuilder::new(pattern)
+            .case_insensitive(case_insensitive)
+            .build()
+            .map(Pattern::Python)
+            .map_err(|fancy| {
+                // The regex crate names a plain syntax error more precisely;
+                // what it merely does not support is fancy-regex's to explain.
+                match regex::RegexBuilder::new(pattern)
+                    .case_insensitive(case_insensitive)
+                    .build()
+                {
+                    Err(e) if !e.to_string().contains("not supported") => regex_reason(&e),
+                    _ => format!("bad regex: {fancy}"),
+                }
+            })
+    }
+
+    /// Whether the pattern matches `text` from its first character (a
+    /// glob is anchored at both ends already). A regex too costly to
+    /// decide (fancy-regex's backtrack limit) does not match.
+    fn matches_at_start(&self, text: &str) -> bool {
+        match self {
+            Pattern::Glob(re) => re.find(text).is_some_and(|m| m.start() == 0),
+            Pattern::Python(re) => re.find(text).ok().flatten().is_some_and(|m| m.start() == 0),
+        }
+    }
+}
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -144,11 +184,24 @@ impl Target {
         expr: &str,
         groups: &BTreeMap<String, Group>,
     ) -> Result<Target, TargetError> {
+        Target::parse_with(kind, expr, groups, ':')
+    }
+
+    /// [`Target::parse`] with `delimiter` between the keys of a grain or
+    /// pillar expression (`-G`, `-P`, `-I`, `-J`: Salt's `--delimiter`).
+    pub fn parse_with(
+        kind: TargetType,
+        expr: &str,
+        groups: &BTreeMap<String, Group>,
+        delimiter: char,
+    ) -> Result<Target, TargetError> {
         let invalid = |reason: String| TargetError::Invalid {
             expr: expr.to_string(),
             reason,
         };
-        if expr.trim().is_empty() {
+        // An empty regex matches every id (`re.match('', id)`), as in Salt;
+        // every other empty expression names nothing.
+        if expr.trim().is_empty() && !(kind == TargetType::Pcre && expr.is_empty()) {
             return Err(invalid("empty expression".to_string()));
         }
         let mut builder = Builder {
@@ -159,10 +212,10 @@ impl Target {
             TargetType::Glob => glob_node(expr).map_err(Failure::Here),
             TargetType::Pcre => pcre_node(expr).map_err(Failure::Here),
             TargetType::List => list_node(expr).map_err(Failure::Here),
-            TargetType::Grain => grain_node(expr, ':', false).map_err(Failure::Here),
-            TargetType::GrainPcre => grain_node(expr, ':', true).map_err(Failure::Here),
-            TargetType::Pillar => pillar_node(expr, ':', false).map_err(Failure::Here),
-            TargetType::PillarPcre => pillar_node(expr, ':', true).map_err(Failure::Here),
+            TargetType::Grain => grain_node(expr, delimiter, false).map_err(Failure::Here),
+            TargetType::GrainPcre => grain_node(expr, delimiter, true).map_err(Failure::Here),
+            TargetType::Pillar => pillar_node(expr, delimiter, false).map_err(Failure::Here),
+            TargetType::PillarPcre => pillar_node(expr, delimiter, true).map_err(Failure::Here),
             TargetType::Ipcidr => ipcidr_node(expr).map_err(Failure::Here),
             TargetType::Nodegroup => builder.nodegroup(expr, 0),
             TargetType::Compound => compound::parse(expr, &mut builder, 0),
@@ -226,7 +279,7 @@ enum Node {
     /// fnmatch on the id, compiled to a whole-string regex.
     Glob(Regex),
     /// `re.match` on the id.
-    Pcre(Regex),
+    Pcre(Pattern),
     List(Vec<String>),
     Grain(Box<GrainMatcher>),
     /// The same matcher on the host's pillar.
@@ -275,7 +328,7 @@ impl Node {
         Some(match self {
             Node::Glob(re) => re.is_match(ctx.id),
             // `re.match`: the leftmost match starts at 0 whenever any does.
-            Node::Pcre(re) => re.find(ctx.id).is_some_and(|m| m.start() == 0),
+            Node::Pcre(re) => re.matches_at_start(ctx.id),
             Node::List(ids) => ids.iter().any(|id| id == ctx.id),
             Node::Grain(matcher) => matcher.matches(ctx.grains),
             Node::Pillar(matcher) => matcher.matches(ctx.pillar?),
@@ -362,9 +415,7 @@ fn glob_node(pattern: &str) -> Result<Node, String> {
 }
 
 fn pcre_node(pattern: &str) -> Result<Node, String> {
-    Regex::new(pattern)
-        .map(Node::Pcre)
-        .map_err(|e| regex_reason(&e))
+    Pattern::python(pattern, false).map(Node::Pcre)
 }
 
 fn list_node(text: &str) -> Result<Node, String> {
@@ -438,13 +489,15 @@ impl Builder<'_> {
             )));
         }
         self.stack.push(name.to_string());
+        // A list is a list of compound words, as in Salt's nodegroup_comp:
+        // `[G@os:Debian, and, web*]` is one expression; plain ids with no
+        // operator, matcher or wildcard stay a list of ids.
         let node = match group {
-            Group::List(ids) => Ok(Node::List(
-                ids.iter()
-                    .map(|id| id.trim().to_string())
-                    .filter(|id| !id.is_empty())
-                    .collect(),
-            )),
+            // An empty list names no host (Salt expands it to nothing).
+            Group::List(words) if words.iter().all(|w| w.trim().is_empty()) => {
+                Ok(Node::List(Vec::new()))
+            }
+            Group::List(words) => self.group_expr(name, &words.join(" "), depth),
             Group::Expr(expr) => self.group_expr(name, expr, depth),
         };
         self.stack.pop();
@@ -666,8 +719,13 @@ mod tests {
     fn pcre_errors_name_the_problem() {
         let r = reason(TargetType::Pcre, "web(");
         assert_eq!(r, "bad regex: unclosed group");
-        let r = reason(TargetType::Pcre, "(?<=a)b");
-        assert!(r.contains("look-around"), "{r}");
+        // Python's look-around and backreferences are regexes too.
+        assert_eq!(
+            short(select(TargetType::Pcre, "(?!web)")).len(),
+            fleet().len() - 2
+        );
+        let r = reason(TargetType::Pcre, "(a)\\2");
+        assert!(r.starts_with("bad regex: "), "{r}");
     }
 
     // --- list ---
@@ -1131,7 +1189,6 @@ mod tests {
     fn empty_expressions_are_errors_for_every_kind() {
         for kind in [
             TargetType::Glob,
-            TargetType::Pcre,
             TargetType::List,
             TargetType::Grain,
             TargetType::GrainPcre,
@@ -1143,6 +1200,9 @@ mod tests {
         ] {
             assert_eq!(reason(kind, ""), "empty expression", "{kind}");
         }
+        // Except an empty regex: it matches every id, as `re.match` does.
+        assert_eq!(select(TargetType::Pcre, "").len(), fleet().len());
+        assert_eq!(reason(TargetType::Pcre, " "), "empty expression");
     }
 
     #[test]
@@ -1178,5 +1238,77 @@ mod tests {
             serde_json::to_value(TargetType::GrainPcre).unwrap(),
             json!(TargetType::GrainPcre.name())
         );
+    }
+
+    /// Salt's own matchers on the same fleet and expressions
+    /// (tests/compat/targeting.json, from tests/compat/gen_targeting.py
+    /// with Salt 3008.3): the same hosts, case by case.
+    #[test]
+    fn matches_what_salts_matchers_match() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../../tests/compat/targeting.json")).unwrap();
+        let groups: BTreeMap<String, Group> = doc["nodegroups"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, g)| {
+                let group = match g {
+                    Value::String(s) => Group::Expr(s.clone()),
+                    Value::Array(items) => Group::List(
+                        items
+                            .iter()
+                            .map(|i| i.as_str().unwrap().to_string())
+                            .collect(),
+                    ),
+                    other => panic!("{other}"),
+                };
+                (name.clone(), group)
+            })
+            .collect();
+        let hosts = doc["hosts"].as_object().unwrap();
+        let mut wrong = Vec::new();
+        for case in doc["cases"].as_array().unwrap() {
+            let kind = match case["type"].as_str().unwrap() {
+                "compound" => TargetType::Compound,
+                "pcre" => TargetType::Pcre,
+                "glob" => TargetType::Glob,
+                "grain" => TargetType::Grain,
+                "grain_pcre" => TargetType::GrainPcre,
+                "pillar" => TargetType::Pillar,
+                "pillar_pcre" => TargetType::PillarPcre,
+                other => panic!("{other}"),
+            };
+            let expr = case["expr"].as_str().unwrap();
+            let delimiter = case["delimiter"]
+                .as_str()
+                .map_or(':', |d| d.chars().next().unwrap());
+            let want: Vec<&str> = case["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let target = match Target::parse_with(kind, expr, &groups, delimiter) {
+                Ok(t) => t,
+                Err(e) => {
+                    wrong.push(format!("{kind} `{expr}`: {e}"));
+                    continue;
+                }
+            };
+            let got: Vec<&str> = hosts
+                .iter()
+                .filter(|(id, h)| {
+                    let mut grains = h["grains"].clone();
+                    grains["id"] = json!(id);
+                    let ctx = MatchCtx::new(id, &grains).with_pillar(&h["pillar"]);
+                    target.matches(&ctx)
+                })
+                .map(|(id, _)| id.as_str())
+                .collect();
+            if got != want {
+                wrong.push(format!("{kind} `{expr}`: halite {got:?}, Salt {want:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }
