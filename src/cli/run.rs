@@ -86,6 +86,9 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
         settings.timeout = Some(Duration::from_secs_f64(t));
     }
     let inventory = Inventory::load(&settings.inventory)?;
+    for warning in &inventory.warnings {
+        output::warn(warning);
+    }
     let target_type = target_type(run);
     let target_expr = run.target.clone().context("missing TARGET")?;
     let target = Target::parse(target_type, &target_expr, &inventory.groups)?;

@@ -35,6 +35,13 @@ const TAG: &str = "halite-pgid=";
 const REPORT: &str = "read -r _ _ _ _ g _ 2>/dev/null </proc/$$/stat || g=$(ps -o pgid= -p $$); \
                       printf 'halite-pgid=%s\\n' $g >&2; unset g; ";
 
+/// How a command gains privileges: `sudo`, as root or as `user`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sudo<'a> {
+    /// `sudo -u USER`; `None`: root.
+    pub user: Option<&'a str>,
+}
+
 /// A command ready to send: its command line and what goes on its stdin.
 #[derive(Debug)]
 pub struct Launch<'a> {
@@ -43,13 +50,13 @@ pub struct Launch<'a> {
 }
 
 impl<'a> Launch<'a> {
-    /// The command line for `script` (through `sudo -n` when `sudo`), with
+    /// The command line for `script` (through `sudo -n` when `sudo` says), with
     /// `stdin` for its standard input. A script too long for one argument
     /// travels on stdin when the command has none of its own.
     pub fn new(
         script: &str,
         stdin: Option<&'a [u8]>,
-        sudo: bool,
+        sudo: Option<Sudo>,
     ) -> Result<Launch<'a>, TransportError> {
         let line = command_line(&format!("{REPORT}exec sh -c \"$1\""), Some(script), sudo);
         if line.len() <= MAX_ARG_LEN {
@@ -78,11 +85,17 @@ impl<'a> Launch<'a> {
     }
 }
 
-/// `sh -c WRAPPER sh [SCRIPT]`, under `sudo -n --` when asked.
-fn command_line(wrapper: &str, script: Option<&str>, sudo: bool) -> String {
+/// `sh -c WRAPPER sh [SCRIPT]`, under `sudo -n [-u USER] --` when asked.
+fn command_line(wrapper: &str, script: Option<&str>, sudo: Option<Sudo>) -> String {
     let mut line = String::new();
-    if sudo {
-        line.push_str("sudo -n -- ");
+    if let Some(sudo) = sudo {
+        line.push_str("sudo -n ");
+        if let Some(user) = sudo.user {
+            line.push_str("-u ");
+            line.push_str(&quote(user));
+            line.push(' ');
+        }
+        line.push_str("-- ");
     }
     line.push_str("sh -c ");
     line.push_str(&quote(wrapper));
@@ -176,7 +189,7 @@ mod tests {
     #[test]
     fn the_wrapper_reports_its_group_then_runs_the_script_unchanged() {
         let script = "echo \"$0:$#\"; echo 'it''s' >&2; exit 3";
-        let l = Launch::new(script, None, false).unwrap();
+        let l = Launch::new(script, None, None).unwrap();
         assert!(l.stdin.is_none());
         let (out, mut err, code) = run(&l);
         assert_eq!((out.as_str(), code), ("sh:0\n", 3));
@@ -191,7 +204,7 @@ mod tests {
             "printf %s \"$#\" {}; cat <<'EOF'\nend\n\nEOF\n\n",
             quote(&"'".repeat(40_000))
         );
-        let l = Launch::new(&script, None, false).unwrap();
+        let l = Launch::new(&script, None, None).unwrap();
         assert!(l.line.len() < 200, "{}", l.line);
         let (out, mut err, code) = run(&l);
         assert_eq!(code, 0, "{err}");
@@ -201,9 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn sudo_runs_as_root_or_as_the_user_named() {
+        let root = Launch::new("id", None, Some(Sudo::default())).unwrap();
+        assert!(root.line.starts_with("sudo -n -- sh -c "), "{}", root.line);
+        let sudo = Sudo {
+            user: Some("app user"),
+        };
+        let app = Launch::new("id", None, Some(sudo)).unwrap();
+        assert!(
+            app.line.starts_with("sudo -n -u 'app user' -- sh -c "),
+            "{}",
+            app.line
+        );
+    }
+
+    #[test]
     fn a_long_script_with_its_own_stdin_is_refused() {
         let script = "x".repeat(MAX_ARG_LEN);
-        let err = Launch::new(&script, Some(b"data"), false).unwrap_err();
+        let err = Launch::new(&script, Some(b"data"), None).unwrap_err();
         let err = err.to_string();
         assert!(err.starts_with("command too long ("), "{err}");
         assert!(err.contains(&format!("limit {MAX_ARG_LEN})")), "{err}");

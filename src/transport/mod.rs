@@ -285,6 +285,7 @@ enum Inner {
 pub struct Connection {
     inner: Inner,
     sudo: bool,
+    sudo_user: Option<String>,
     user: String,
     addr: String,
     default_timeout: Option<Duration>,
@@ -302,6 +303,7 @@ impl Connection {
         Ok(Connection {
             inner,
             sudo: host.sudo,
+            sudo_user: host.sudo_user.clone(),
             user: host.user.clone(),
             addr: host.addr(),
             default_timeout: opts.command_timeout,
@@ -366,8 +368,11 @@ impl Connection {
         Ok(out)
     }
 
-    fn sudo(&self) -> bool {
-        self.sudo && self.user != "root"
+    /// How commands gain privileges: none without `sudo`, nor for root
+    /// staying root.
+    fn sudo(&self) -> Option<launch::Sudo<'_>> {
+        let user = self.sudo_user.as_deref();
+        (self.sudo && (self.user != "root" || user.is_some())).then_some(launch::Sudo { user })
     }
 
     /// One execution on the host.
