@@ -240,6 +240,7 @@ fn opts(known_hosts: &Path, policy: HostKeyPolicy) -> ConnectOptions {
         command_timeout: None,
         handshakes: None,
         interrupt: Default::default(),
+        sudo_password: None,
     }
 }
 

@@ -247,6 +247,11 @@ pub struct RunArgs {
     /// Trust on first use: record unknown host keys (changed keys are still refused).
     #[arg(long, help_heading = "Connection")]
     pub accept_new: bool,
+    /// Ask for the sudo password of `sudo: true` hosts once, without echo, before connecting
+    /// (else sudo_password_file or sudo_password_env in halite.yaml). It reaches hosts only on
+    /// the command's stdin.
+    #[arg(long, help_heading = "Connection")]
+    pub ask_sudo_pass: bool,
     /// DANGEROUS: do not verify host keys at all (throwaway labs only).
     #[arg(long, conflicts_with = "accept_new", help_heading = "Connection")]
     pub insecure_ignore_host_keys: bool,

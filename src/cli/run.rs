@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::{
     usage_error, Common, RunArgs, EXIT_HOSTS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
 };
-use crate::config::Settings;
+use crate::config::{PasswordSource, Settings};
 use crate::fleet::{self, GrainSource, Observer, Plan, Summary};
 use crate::functions::{self, Args};
 use crate::grains::GrainCache;
@@ -19,6 +19,7 @@ use crate::inventory::{Host, Inventory};
 use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus};
 use crate::output::{self, Printer};
 use crate::target::{MatchCtx, Target, TargetType};
+use crate::transport::sudo::SudoPassword;
 use crate::transport::{ConnectOptions, HostKeyPolicy};
 use crate::Value;
 
@@ -110,6 +111,8 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
         handshakes: Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
             settings.max_handshakes,
         ))),
+        sudo_password: sudo_password(run.ask_sudo_pass, settings.sudo_password.as_ref())?
+            .map(Arc::new),
         ..ConnectOptions::default()
     };
     Ok(Prepared {
@@ -123,6 +126,34 @@ fn prepare(run: &RunArgs, common: &Common) -> anyhow::Result<Prepared> {
         function,
         connect,
     })
+}
+
+/// The sudo password: typed (`--ask-sudo-pass`), else from where
+/// halite.yaml says. Messages name the file or variable, never the value.
+fn sudo_password(
+    ask: bool,
+    source: Option<&PasswordSource>,
+) -> anyhow::Result<Option<SudoPassword>> {
+    let secret = match (ask, source) {
+        (true, _) => output::read_secret("sudo password (not echoed): ")
+            .context("--ask-sudo-pass: cannot read the password from the terminal")?
+            .into_bytes(),
+        (false, Some(PasswordSource::File(path))) => std::fs::read(path)
+            .with_context(|| format!("cannot read sudo_password_file {}", path.display()))?,
+        (false, Some(PasswordSource::Env(name))) => std::env::var_os(name)
+            .with_context(|| {
+                format!("sudo_password_env: the environment variable {name} is not set")
+            })?
+            .into_encoded_bytes(),
+        (false, None) => return Ok(None),
+    };
+    let what = match (ask, source) {
+        (true, _) => "--ask-sudo-pass".to_string(),
+        (_, Some(PasswordSource::File(path))) => format!("sudo_password_file {}", path.display()),
+        (_, Some(PasswordSource::Env(name))) => format!("sudo_password_env {name}"),
+        (_, None) => String::new(),
+    };
+    SudoPassword::new(secret).map(Some).with_context(|| what)
 }
 
 async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {

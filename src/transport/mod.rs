@@ -13,6 +13,7 @@ pub mod launch;
 pub mod local;
 pub mod quote;
 pub mod ssh;
+pub mod sudo;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -86,6 +87,9 @@ pub struct ConnectOptions {
     pub handshakes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// Ctrl-C for the whole run: commands running then are ended.
     pub interrupt: Interrupt,
+    /// The password for `sudo: true` hosts (`--ask-sudo-pass`,
+    /// `sudo_password_file`, `sudo_password_env`); sent on stdin only.
+    pub sudo_password: Option<Arc<sudo::SudoPassword>>,
 }
 
 impl Default for ConnectOptions {
@@ -99,6 +103,7 @@ impl Default for ConnectOptions {
             command_timeout: None,
             handshakes: None,
             interrupt: Interrupt::default(),
+            sudo_password: None,
         }
     }
 }
@@ -141,9 +146,11 @@ pub enum TransportError {
         reason: String,
     },
     #[error(
-        "sudo on {addr} wants a password; configure NOPASSWD sudo for {user} or connect as root"
+        "sudo on {addr} wants a password; give it with --ask-sudo-pass, sudo_password_file or sudo_password_env, configure NOPASSWD sudo for {user}, or connect as root"
     )]
     SudoPassword { user: String, addr: String },
+    #[error("sudo refused the password for {user} on {addr}")]
+    SudoRefused { user: String, addr: String },
     #[error("command timed out after {0:?}")]
     Timeout(Duration),
     #[error("interrupted by Ctrl-C")]
@@ -189,9 +196,9 @@ impl TransportError {
     pub fn class(&self) -> FailureClass {
         match self {
             TransportError::Unreachable { .. } => FailureClass::Unreachable,
-            TransportError::Auth { .. } | TransportError::SudoPassword { .. } => {
-                FailureClass::AuthFailed
-            }
+            TransportError::Auth { .. }
+            | TransportError::SudoPassword { .. }
+            | TransportError::SudoRefused { .. } => FailureClass::AuthFailed,
             TransportError::HostKeyUnknown { .. }
             | TransportError::HostKeyChanged { .. }
             | TransportError::HostKeyRejected { .. } => FailureClass::HostKey,
@@ -286,6 +293,7 @@ pub struct Connection {
     inner: Inner,
     sudo: bool,
     sudo_user: Option<String>,
+    sudo_password: Option<Arc<sudo::SudoPassword>>,
     user: String,
     addr: String,
     default_timeout: Option<Duration>,
@@ -304,6 +312,7 @@ impl Connection {
             inner,
             sudo: host.sudo,
             sudo_user: host.sudo_user.clone(),
+            sudo_password: opts.sudo_password.clone(),
             user: host.user.clone(),
             addr: host.addr(),
             default_timeout: opts.command_timeout,
@@ -312,7 +321,8 @@ impl Connection {
         })
     }
 
-    /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c ...`.
+    /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c ...`
+    /// (`sudo -S` with the password on stdin when the run has one).
     /// A command that times out or is interrupted is ended with its whole
     /// process group before this returns.
     pub async fn exec(&self, cmd: &Command) -> Result<ExecOutput, TransportError> {
@@ -351,7 +361,19 @@ impl Connection {
             }
             Err(e) => return Err(cut(e, seen)),
         };
+        let ran = launch::wrapper_ran(&out.stderr);
         launch::take_pgid(&mut out.stderr);
+        let with_password = self.sudo().is_some_and(|s| s.password.is_some());
+        if with_password && sudo::refused(ran, out.exit_code, &out.stderr) {
+            return Err(Cut {
+                error: TransportError::SudoRefused {
+                    user: self.user.clone(),
+                    addr: self.addr.clone(),
+                },
+                sent: false,
+                stdout: String::new(),
+            });
+        }
         if self.sudo
             && out.exit_code == Some(1)
             && out.stderr.contains("sudo: a password is required")
@@ -372,7 +394,10 @@ impl Connection {
     /// staying root.
     fn sudo(&self) -> Option<launch::Sudo<'_>> {
         let user = self.sudo_user.as_deref();
-        (self.sudo && (self.user != "root" || user.is_some())).then_some(launch::Sudo { user })
+        (self.sudo && (self.user != "root" || user.is_some())).then_some(launch::Sudo {
+            user,
+            password: self.sudo_password.as_deref(),
+        })
     }
 
     /// One execution on the host.
