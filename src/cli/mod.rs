@@ -238,7 +238,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", help_heading = "Execution")]
     pub metrics_file: Option<PathBuf>,
 
-    /// Inventory file or directory (default: inventory/).
+    /// Inventory file or directory (default: inventory/): halite's YAML, an Ansible INI or YAML
+    /// inventory, a salt-ssh roster, or an executable Ansible dynamic inventory (run with --list).
     #[arg(short = 'i', long, value_name = "PATH", help_heading = "Connection")]
     pub inventory: Option<PathBuf>,
     /// known_hosts file used to verify host keys (default: ~/.ssh/known_hosts).

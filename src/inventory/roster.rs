@@ -112,21 +112,8 @@ fn host_spec(
             }
             "sudo_user" => spec.sudo_user = Some(text()?),
             "minion_opts" => {
-                let Value::Object(opts) = value else {
-                    return Err(bad("a mapping"));
-                };
-                for (opt, v) in opts {
-                    match (opt.as_str(), v) {
-                        ("grains", Value::Object(g)) => {
-                            spec.grains =
-                                Some(g.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                        }
-                        ("grains", _) => return Err(bad("a mapping whose grains are a mapping")),
-                        _ => warnings.push(format!(
-                            "{at}: `{id}`: `minion_opts: {opt}` is ignored: halite runs no minion"
-                        )),
-                    }
-                }
+                spec.grains = minion_grains(id, value, &at, warnings)
+                    .map_err(|_| bad("a mapping, its `grains` a mapping"))?
             }
             "passwd" | "priv_passwd" => warn(PASSWORD),
             "tty"
@@ -161,6 +148,32 @@ fn host_spec(
         spec.sudo_user = None;
     }
     Ok(spec)
+}
+
+/// `minion_opts`: its `grains` are static grains; any other option is
+/// reported (halite runs no minion). `Err` when it is not a mapping.
+fn minion_grains(
+    id: &str,
+    value: &Value,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<BTreeMap<String, Value>>, ()> {
+    let Value::Object(opts) = value else {
+        return Err(());
+    };
+    let mut grains = None;
+    for (opt, v) in opts {
+        match (opt.as_str(), v) {
+            ("grains", Value::Object(g)) => {
+                grains = Some(g.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+            ("grains", _) => return Err(()),
+            _ => warnings.push(format!(
+                "{at}: `{id}`: `minion_opts: {opt}` is ignored: halite runs no minion"
+            )),
+        }
+    }
+    Ok(grains)
 }
 
 #[cfg(test)]

@@ -43,26 +43,37 @@ pub(crate) fn from_yaml(doc: &Value, text: &str, origin: &str) -> Result<Tree, S
         ));
     };
     for (name, body) in top {
-        group(&mut tree, name, body, &mut vec![name.clone()], text, origin)?;
+        let src = Source { text, origin };
+        group(&mut tree, &src, name, body, &mut vec![name.clone()])?;
     }
     Ok(tree)
 }
 
+/// The YAML text and its name, to say where a key is.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    /// `file:line` of the key at `keys`.
+    fn at(&self, keys: &[String]) -> String {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        match crate::yaml::key_line(self.text, &keys) {
+            Some(line) => format!("{}:{line}", self.origin),
+            None => self.origin.to_string(),
+        }
+    }
+}
+
+/// Group `name` (at `keys`) and, recursively, its children.
 fn group(
     tree: &mut Tree,
+    src: &Source,
     name: &str,
     body: &Value,
     keys: &mut Vec<String>,
-    text: &str,
-    origin: &str,
 ) -> Result<(), String> {
-    let at = |keys: &[String]| {
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        match crate::yaml::key_line(text, &keys) {
-            Some(line) => format!("{origin}:{line}"),
-            None => origin.to_string(),
-        }
-    };
     tree.group(name);
     let body = match body {
         Value::Null => return Ok(()),
@@ -70,13 +81,13 @@ fn group(
         _ => {
             return Err(format!(
                 "{}: group `{name}` must be a mapping of hosts, vars and children",
-                at(keys)
+                src.at(keys)
             ))
         }
     };
     for (key, value) in body {
         keys.push(key.clone());
-        let here = at(keys);
+        let here = src.at(keys);
         match (key.as_str(), value) {
             (_, Value::Null) => {}
             ("vars", Value::Object(vars)) => {
@@ -85,46 +96,60 @@ fn group(
                     g.vars.insert(k.clone(), (v.clone(), here.clone()));
                 }
             }
-            ("hosts", Value::Object(hosts)) => {
-                for (pat, vars) in hosts {
-                    keys.push(pat.clone());
-                    let place = at(keys);
-                    keys.pop();
-                    let (names, port) = pattern::expand(pat).map_err(|e| format!("{place}: {e}"))?;
-                    let vars = match vars {
-                        Value::Null => Default::default(),
-                        Value::Object(v) => v.clone(),
-                        _ => return Err(format!("{place}: host `{pat}` must map to its variables")),
-                    };
-                    for h in names {
-                        let def = tree.add_host(name, &h, &place);
-                        if let Some(p) = port {
-                            def.vars.insert("ansible_port".into(), (p.into(), place.clone()));
-                        }
-                        for (k, v) in &vars {
-                            def.vars.insert(k.clone(), (v.clone(), place.clone()));
-                        }
-                    }
-                }
-            }
+            ("hosts", Value::Object(hosts)) => group_hosts(tree, src, name, hosts, keys)?,
             ("children", Value::Object(children)) => {
                 for (child, child_body) in children {
                     tree.group(name).children.insert(child.clone());
                     keys.push(child.clone());
-                    group(tree, child, child_body, keys, text, origin)?;
+                    group(tree, src, child, child_body, keys)?;
                     keys.pop();
                 }
             }
             ("vars" | "hosts" | "children", _) => {
-                return Err(format!("{here}: `{key}` of group `{name}` must be a mapping"))
+                return Err(format!(
+                    "{here}: `{key}` of group `{name}` must be a mapping"
+                ))
             }
             _ => {
                 return Err(format!(
-                    "{here}: group `{name}` has unknown key `{key}` (an Ansible group holds hosts, vars and children)"
+                    "{here}: group `{name}` has unknown key `{key}` (an Ansible group \
+                     holds hosts, vars and children)"
                 ))
             }
         }
         keys.pop();
+    }
+    Ok(())
+}
+
+/// A group's `hosts:`: patterns (ranges, `:port`) mapped to variables.
+fn group_hosts(
+    tree: &mut Tree,
+    src: &Source,
+    name: &str,
+    hosts: &serde_json::Map<String, Value>,
+    keys: &mut Vec<String>,
+) -> Result<(), String> {
+    for (pat, vars) in hosts {
+        keys.push(pat.clone());
+        let place = src.at(keys);
+        keys.pop();
+        let (names, port) = pattern::expand(pat).map_err(|e| format!("{place}: {e}"))?;
+        let vars = match vars {
+            Value::Null => Default::default(),
+            Value::Object(v) => v.clone(),
+            _ => return Err(format!("{place}: host `{pat}` must map to its variables")),
+        };
+        for h in names {
+            let def = tree.add_host(name, &h, &place);
+            if let Some(p) = port {
+                def.vars
+                    .insert("ansible_port".into(), (p.into(), place.clone()));
+            }
+            for (k, v) in &vars {
+                def.vars.insert(k.clone(), (v.clone(), place.clone()));
+            }
+        }
     }
     Ok(())
 }
@@ -153,55 +178,7 @@ pub(crate) fn from_script(script: &Path) -> Result<(Tree, Vec<String>), String> 
             );
             continue;
         }
-        let (hosts, vars, children) = match body {
-            Value::Array(hosts) => (Some(hosts), None, None),
-            Value::Object(g) => {
-                if let Some(k) = g
-                    .keys()
-                    .find(|k| !matches!(k.as_str(), "hosts" | "vars" | "children"))
-                {
-                    return Err(format!(
-                        "{here}: unknown key `{k}` (a group holds hosts, vars and children)"
-                    ));
-                }
-                (
-                    g.get("hosts")
-                        .map(as_list)
-                        .transpose()
-                        .map_err(|e| format!("{here}: hosts {e}"))?,
-                    g.get("vars")
-                        .map(|v| {
-                            v.as_object()
-                                .ok_or_else(|| format!("{here}: vars must be an object"))
-                        })
-                        .transpose()?,
-                    g.get("children")
-                        .map(as_list)
-                        .transpose()
-                        .map_err(|e| format!("{here}: children {e}"))?,
-                )
-            }
-            _ => return Err(format!("{here}: must be a list of hosts or an object")),
-        };
-        tree.group(name);
-        for h in hosts.into_iter().flatten() {
-            let h = h
-                .as_str()
-                .ok_or_else(|| format!("{here}: a host name must be a string, not {h}"))?;
-            tree.add_host(name, h, &here);
-        }
-        for (k, v) in vars.into_iter().flatten() {
-            tree.group(name)
-                .vars
-                .insert(k.clone(), (v.clone(), here.clone()));
-        }
-        for c in children.into_iter().flatten() {
-            let c = c
-                .as_str()
-                .ok_or_else(|| format!("{here}: a child group must be a string, not {c}"))?;
-            tree.group(name).children.insert(c.to_string());
-            tree.group(c);
-        }
+        script_group(&mut tree, name, body, &here)?;
     }
     let names: Vec<String> = tree.hosts.keys().cloned().collect();
     for host in names {
@@ -227,6 +204,60 @@ pub(crate) fn from_script(script: &Path) -> Result<(Tree, Vec<String>), String> 
         }
     }
     Ok((tree, stderr))
+}
+
+/// One group of `--list` output: a list of hosts, or hosts/vars/children.
+fn script_group(tree: &mut Tree, name: &str, body: &Value, here: &str) -> Result<(), String> {
+    let (hosts, vars, children) = match body {
+        Value::Array(hosts) => (Some(hosts), None, None),
+        Value::Object(g) => {
+            if let Some(k) = g
+                .keys()
+                .find(|k| !matches!(k.as_str(), "hosts" | "vars" | "children"))
+            {
+                return Err(format!(
+                    "{here}: unknown key `{k}` (a group holds hosts, vars and children)"
+                ));
+            }
+            (
+                g.get("hosts")
+                    .map(as_list)
+                    .transpose()
+                    .map_err(|e| format!("{here}: hosts {e}"))?,
+                g.get("vars")
+                    .map(|v| {
+                        v.as_object()
+                            .ok_or_else(|| format!("{here}: vars must be an object"))
+                    })
+                    .transpose()?,
+                g.get("children")
+                    .map(as_list)
+                    .transpose()
+                    .map_err(|e| format!("{here}: children {e}"))?,
+            )
+        }
+        _ => return Err(format!("{here}: must be a list of hosts or an object")),
+    };
+    tree.group(name);
+    for h in hosts.into_iter().flatten() {
+        let h = h
+            .as_str()
+            .ok_or_else(|| format!("{here}: a host name must be a string, not {h}"))?;
+        tree.add_host(name, h, here);
+    }
+    for (k, v) in vars.into_iter().flatten() {
+        tree.group(name)
+            .vars
+            .insert(k.clone(), (v.clone(), here.to_string()));
+    }
+    for c in children.into_iter().flatten() {
+        let c = c
+            .as_str()
+            .ok_or_else(|| format!("{here}: a child group must be a string, not {c}"))?;
+        tree.group(name).children.insert(c.to_string());
+        tree.group(c);
+    }
+    Ok(())
 }
 
 fn as_list(v: &Value) -> Result<&Vec<Value>, String> {
