@@ -88,17 +88,23 @@ fn a_dynamic_inventory_script_is_run_with_list() {
     executable(
         &p,
         "inventory.sh",
-        "#!/bin/sh\n[ \"$1\" = --list ] || exit 3\necho 'ignored noise' >&2\ncat <<'E'\n{\"app\": {\"hosts\": [\"a1\", \"a2\"], \"vars\": {\"ansible_connection\": \"local\"}},\n \"_meta\": {\"hostvars\": {\"a1\": {\"tier\": \"front\"}}}}\nE\n",
+        "#!/bin/sh\n[ \"$1\" = --list ] || exit 3\necho 'ignored noise' >&2\ncat <<'E'\n{\"app\": {\"hosts\": [\"a1\", \"a2\"], \"vars\": {\"ansible_connection\": \"local\"}},\n \"_meta\": {\"hostvars\": {\"a1\": {\"tier\": \"front\"}, \"gone\": {}}}}\nE\n",
     );
     let (code, v) = p.json(&["-i", "inventory.sh", "-N", "app", "grains.item", "tier"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["summary"]["targeted"], 2);
     assert_eq!(v["results"]["a1"]["ret"]["tier"], "front");
     let out = p.run(&["-i", "inventory.sh", "a1", "test.ping"]);
+    let e = stderr(&out);
     assert!(
-        stderr(&out).contains("warning: inventory.sh --list: ignored noise"),
-        "{}",
-        stderr(&out)
+        e.contains("warning: inventory.sh --list: ignored noise"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "inventory.sh --list: _meta.hostvars `gone` is ignored: no group lists that host"
+        ),
+        "{e}"
     );
     // A failing script stops the run before anything connects.
     executable(

@@ -3,7 +3,8 @@
 //! from sudo_password_file or sudo_password_env; a wrong password fails
 //! the host clearly and quickly; `deploy` (NOPASSWD) gets exactly its own
 //! stdin although the password is sent too; `sudo_user` runs as another
-//! user. The password appears nowhere: output, debug logs, job cache.
+//! user. The password appears nowhere: output, debug logs, job cache. An
+//! Ansible INI inventory and a salt-ssh roster reach the same hosts.
 
 mod harness;
 
@@ -214,4 +215,42 @@ fn ask_sudo_pass_prompts_once_without_echo() {
     let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(v["results"]["alice"]["ret"], "root", "{v}");
     assert_eq!(v["results"]["deploy"]["ret"], "root", "{v}");
+}
+
+/// An Ansible INI inventory and a salt-ssh roster, as users keep them,
+/// reach real hosts: become with alice's password, a roster's sudo_user,
+/// and an Ansible group var as a grain to target.
+#[test]
+fn ansible_inventory_and_roster_reach_the_fleet() {
+    let fleet = Fleet::get();
+    let port = fleet.host("node3").port;
+    let key = fleet.private_key.display();
+    let ws = fleet
+        .workspace_builder()
+        .halite_yaml("sudo_password_file: sudo.pass\n")
+        .build();
+    ws.write("sudo.pass", &fleet.alice_password);
+    // Only these hosts: grain targeting gathers from every host (`down` too).
+    ws.write("inventory/hosts.yaml", "hosts: {}\n");
+    ws.write(
+        "inventory/hosts",
+        &format!(
+            "[team]\nansible-alice ansible_host=127.0.0.1 ansible_port={port} ansible_user=alice\n\
+             [team:vars]\nansible_become=yes\nansible_ssh_private_key_file={key}\nrole=web\n"
+        ),
+    );
+    ws.write(
+        "inventory/roster",
+        &format!(
+            "roster-deploy:\n  host: 127.0.0.1\n  port: {port}\n  user: deploy\n  priv: {key}\n  \
+             sudo: true\n  sudo_user: alice\n"
+        ),
+    );
+    let (out, v) = ws.halite_json(["-N", "team", "cmd.run", "id -un"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(v["results"]["ansible-alice"]["ret"], "root", "{v}");
+    let (out, v) = ws.halite_json(["-C", "G@role:web or roster-*", "cmd.run", "id -un"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(v["summary"]["targeted"], 2, "{v}");
+    assert_eq!(v["results"]["roster-deploy"]["ret"], "alice", "{v}");
 }

@@ -180,6 +180,14 @@ pub(crate) fn from_script(script: &Path) -> Result<(Tree, Vec<String>), String> 
         }
         script_group(&mut tree, name, body, &here)?;
     }
+    // Ansible ignores variables of a host no group lists; so does halite, aloud.
+    for host in hostvars.iter().flat_map(|h| h.keys()) {
+        if !tree.hosts.contains_key(host) {
+            stderr.push(format!(
+                "{origin}: _meta.hostvars `{host}` is ignored: no group lists that host"
+            ));
+        }
+    }
     let names: Vec<String> = tree.hosts.keys().cloned().collect();
     for host in names {
         let (vars, place) = match &hostvars {
