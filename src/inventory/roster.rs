@@ -180,6 +180,50 @@ fn minion_grains(
 mod tests {
     use super::*;
 
+    /// halite's hosts from tests/compat/salt/roster match what Salt's flat
+    /// roster module made of it (tests/compat/gen_salt_roster.py), with
+    /// salt-ssh's defaults where a target says nothing. salt-ssh uses
+    /// `sudo_user` only with `sudo` (its shell wrapper), as halite does.
+    #[test]
+    fn reads_like_salt() {
+        let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
+        let salt: Value = serde_json::from_str(
+            &std::fs::read_to_string(compat.join("salt_roster.json")).unwrap(),
+        )
+        .unwrap();
+        let inv = crate::inventory::Inventory::load(&compat.join("salt/roster")).unwrap();
+        let targets = salt["targets"].as_object().unwrap();
+        let ids: Vec<&String> = inv.hosts.keys().collect();
+        let mut want: Vec<&String> = targets.keys().collect();
+        want.sort();
+        assert_eq!(ids, want);
+        let d = &salt["defaults"];
+        for (id, t) in targets {
+            let h = &inv.hosts[id];
+            let or = |key: &str| t.get(key).unwrap_or(&d[key]).clone();
+            assert_eq!(h.host, t["host"].as_str().unwrap(), "{id}");
+            assert_eq!(Value::from(h.port), or("port"), "{id}");
+            assert_eq!(Value::from(h.user.clone()), or("user"), "{id}");
+            assert_eq!(Value::from(h.sudo), or("sudo"), "{id}");
+            let sudo_user = t.get("sudo_user").filter(|_| h.sudo).cloned();
+            assert_eq!(h.sudo_user.clone().map(Value::from), sudo_user, "{id}");
+            let identity = h
+                .identity
+                .as_ref()
+                .map(|p| Value::from(p.display().to_string()));
+            assert_eq!(identity, t.get("priv").cloned(), "{id}");
+            if let Some(timeout) = t.get("timeout") {
+                assert_eq!(Value::from(h.connect_timeout.as_secs()), *timeout, "{id}");
+            }
+            let grains = t.pointer("/minion_opts/grains").cloned();
+            assert_eq!(
+                grains.unwrap_or(Value::Object(Default::default())),
+                h.grains,
+                "{id}"
+            );
+        }
+    }
+
     #[test]
     fn roster_keys_map_warn_or_fail() {
         let path = Path::new("/etc/salt/roster");
