@@ -413,23 +413,23 @@ mod tests {
     #[test]
     fn unknown_ansible_variables_are_reported_or_refused() {
         let part = ini::parse(
-            "[web]\nw1 ansible_ssh_pass=x\n[web:vars]\nansible_shell_executable=/bin/bash\n",
+            "[web]\nw[1:3] ansible_ssh_pass=x\n[web:vars]\nansible_shell_executable=/bin/bash\n",
             "h.ini",
         )
         .unwrap()
         .into_part("h.ini")
         .unwrap();
         assert_eq!(part.warnings.len(), 2, "{:?}", part.warnings);
+        let w = &part.warnings;
         assert!(
-            part.warnings[0]
-                .starts_with("h.ini:4: group `web`: `ansible_shell_executable` is ignored"),
-            "{:?}",
-            part.warnings
+            w[0].starts_with(
+                "h.ini:2: host `w1` (and 2 more hosts): `ansible_ssh_pass` is ignored"
+            ),
+            "{w:?}"
         );
         assert!(
-            part.warnings[1].starts_with("h.ini:2: host `w1`: `ansible_ssh_pass` is ignored"),
-            "{:?}",
-            part.warnings
+            w[1].starts_with("h.ini:4: group `web`: `ansible_shell_executable` is ignored"),
+            "{w:?}"
         );
         for (ini, says) in [
             (

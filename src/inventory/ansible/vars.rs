@@ -82,11 +82,17 @@ pub(super) fn report_definitions(tree: &Tree, warnings: &mut Vec<String>) -> Res
         .hosts
         .iter()
         .map(|(n, h)| (format!("host `{n}`"), &h.vars));
+    // One warning per place and variable: `web[01:50] ansible_ssh_pass=x`
+    // is one line, not fifty.
+    let mut ignored: BTreeMap<(&str, &str), (String, usize, &'static str)> = BTreeMap::new();
     for (owner, vars) in groups.chain(hosts) {
         for (name, (_, place)) in vars {
             match meaning(name) {
                 Meaning::Warn(why) => {
-                    warnings.push(format!("{place}: {owner}: `{name}` is ignored: {why}"))
+                    ignored
+                        .entry((place.as_str(), name.as_str()))
+                        .or_insert_with(|| (owner.clone(), 0, why))
+                        .1 += 1
                 }
                 Meaning::Refuse(why) => {
                     return Err(format!(
@@ -97,7 +103,27 @@ pub(super) fn report_definitions(tree: &Tree, warnings: &mut Vec<String>) -> Res
             }
         }
     }
+    let mut ignored: Vec<_> = ignored.into_iter().collect();
+    // In the order written: by file, then line.
+    ignored.sort_by_key(|((place, name), _)| (place_order(place), *name));
+    for ((place, name), (owner, count, why)) in ignored {
+        let more = match count {
+            1 => String::new(),
+            n => format!(" (and {} more hosts)", n - 1),
+        };
+        warnings.push(format!(
+            "{place}: {owner}{more}: `{name}` is ignored: {why}"
+        ));
+    }
     Ok(())
+}
+
+/// `file:line` sorted by file, then line as a number.
+fn place_order(place: &str) -> (&str, usize) {
+    place
+        .rsplit_once(':')
+        .and_then(|(file, line)| Some((file, line.parse().ok()?)))
+        .unwrap_or((place, 0))
 }
 
 /// The halite settings of host `id` from its merged variables.
