@@ -145,7 +145,16 @@ fn a_wrong_password_fails_the_host_clearly_and_quickly() {
 fn sudo_user_runs_commands_as_another_user() {
     let fleet = Fleet::get();
     let ws = workspace(fleet, "sudo_password_file: sudo.pass\n");
-    ws.write("sudo.pass", &fleet.alice_password);
+    use std::os::unix::fs::PermissionsExt;
+    let pass = ws.write("sudo.pass", &fleet.alice_password);
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (out, _) = ws.halite_json(["alice", "test.ping"]);
+    assert!(
+        out.stderr
+            .contains("sudo.pass can be read by other users (mode 644): chmod 600 it"),
+        "{out}"
+    );
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (out, v) = ws.halite_json([
         "-L",
         "alice-as-deploy,deploy-as-alice",
@@ -156,6 +165,7 @@ fn sudo_user_runs_commands_as_another_user() {
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(v["results"]["alice-as-deploy"]["ret"], "deploy\nx", "{v}");
     assert_eq!(v["results"]["deploy-as-alice"]["ret"], "alice\nx", "{v}");
+    assert!(!out.stderr.contains("other users"), "{out}");
 }
 
 /// `--ask-sudo-pass` on a terminal (script(1) gives halite one): one

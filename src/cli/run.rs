@@ -138,8 +138,11 @@ fn sudo_password(
         (true, _) => output::read_secret("sudo password (not echoed): ")
             .context("--ask-sudo-pass: cannot read the password from the terminal")?
             .into_bytes(),
-        (false, Some(PasswordSource::File(path))) => std::fs::read(path)
-            .with_context(|| format!("cannot read sudo_password_file {}", path.display()))?,
+        (false, Some(PasswordSource::File(path))) => {
+            warn_if_others_can_read(path);
+            std::fs::read(path)
+                .with_context(|| format!("cannot read sudo_password_file {}", path.display()))?
+        }
         (false, Some(PasswordSource::Env(name))) => std::env::var_os(name)
             .with_context(|| {
                 format!("sudo_password_env: the environment variable {name} is not set")
@@ -154,6 +157,20 @@ fn sudo_password(
         (_, None) => String::new(),
     };
     SudoPassword::new(secret).map(Some).with_context(|| what)
+}
+
+/// A password file others can read is said (as OpenSSH says of a key).
+fn warn_if_others_can_read(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            output::warn(&format!(
+                "sudo_password_file {} can be read by other users (mode {mode:o}): chmod 600 it",
+                path.display()
+            ));
+        }
+    }
 }
 
 async fn execute(p: Prepared, run: &RunArgs, common: &Common) -> u8 {
