@@ -97,7 +97,7 @@ pub struct Settings {
 /// Where the sudo password of `sudo: true` hosts comes from (halite.yaml).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
-    /// `sudo_password_file`: its first line.
+    /// `sudo_password_file`: its content: one line (a final newline is dropped).
     File(PathBuf),
     /// `sudo_password_env`: the environment variable's value.
     Env(String),
