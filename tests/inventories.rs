@@ -31,12 +31,16 @@ fn ansible_ini_and_roster_sit_beside_halite_yaml() {
         "inventory/roster",
         "r1:\n  host: 127.0.0.1\n  tty: true\n",
     );
+    // group_vars/ beside the INI file win over its [all:vars].
+    std::fs::create_dir_all(p.path().join("inventory/group_vars")).unwrap();
+    write(&p, "inventory/group_vars/web.yml", "dc: lyon\nteam: ops\n");
     // -N web: the Ansible group is a nodegroup; its vars are grains.
     let (code, v) = p.json(&["-N", "web", "grains.item", "http_port", "dc"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["summary"]["targeted"], 2);
     assert_eq!(v["results"]["w1"]["ret"]["http_port"], 8080);
-    assert_eq!(v["results"]["w2"]["ret"]["dc"], "paris");
+    // [all:vars] says paris; group_vars/web.yml (a deeper group) says lyon.
+    assert_eq!(v["results"]["w2"]["ret"]["dc"], "lyon");
     // What halite ignores is said, naming the file and line.
     let out = p.run(&["-L", "h1,w1", "test.ping"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -355,14 +355,14 @@ fn read_part(path: &Path, kind: Kind) -> Result<Part, InventoryError> {
     let mut part = match kind {
         Kind::Yaml => return yaml_part(path, text()?),
         Kind::Ini => ansible::ini::parse(&text()?, &origin)
-            .and_then(|tree| tree.into_part(&origin))
+            .and_then(|tree| tree.into_part(&origin, Some(beside(path))))
             .map_err(InventoryError::Format)?,
         Kind::Roster => roster::parse(&text()?, path)?,
         Kind::Script => {
             let (tree, stderr) =
                 ansible::yaml::from_script(path).map_err(InventoryError::Format)?;
             let mut part = tree
-                .into_part(&format!("{origin} --list"))
+                .into_part(&format!("{origin} --list"), Some(beside(path)))
                 .map_err(InventoryError::Format)?;
             part.warnings.extend(stderr);
             part
@@ -370,6 +370,15 @@ fn read_part(path: &Path, kind: Kind) -> Result<Part, InventoryError> {
     };
     part.path = path.to_path_buf();
     Ok(part)
+}
+
+/// The directory an inventory file is in (`.` for a bare name): where
+/// Ansible looks for `group_vars/` and `host_vars/`.
+fn beside(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// A YAML file: Ansible's format when it looks like it, else halite's own.
@@ -384,7 +393,7 @@ fn yaml_part(path: &Path, text: String) -> Result<Part, InventoryError> {
     if ansible::yaml::looks_like_ansible(&doc) {
         let origin = path.display().to_string();
         let mut part = ansible::yaml::from_yaml(&doc, &text, &origin)
-            .and_then(|tree| tree.into_part(&origin))
+            .and_then(|tree| tree.into_part(&origin, Some(beside(path))))
             .map_err(InventoryError::Format)?;
         part.path = path.to_path_buf();
         return Ok(part);

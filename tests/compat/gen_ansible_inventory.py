@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write tests/compat/ansible_inventory.json: how Ansible reads the test
-inventories in tests/compat/ansible/ (INI, YAML, and a dynamic-inventory
-script), and which small INI texts it refuses.
+inventories in tests/compat/ansible/ (INI, YAML, a dynamic-inventory
+script, and an INI with group_vars/ and host_vars/ beside it), and which
+small INI texts it refuses.
 
 Every answer is `ansible-inventory -i SOURCE --list` from ansible-core, so
 the fixture is Ansible's answer, not ours: the groups it forms and each
@@ -25,7 +26,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 
-SOURCES = ["hosts.ini", "inventory.yml", "dynamic.sh"]
+SOURCES = ["hosts.ini", "inventory.yml", "dynamic.sh", "layered/hosts"]
 
 # INI texts Ansible refuses (halite must refuse them too, naming the line).
 REFUSED_INI = {

@@ -14,9 +14,11 @@ pub(crate) mod ini;
 mod literal;
 mod pattern;
 mod vars;
+pub(crate) mod vars_dirs;
 pub(crate) mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use super::{Entry, Group, Part};
 use crate::Value;
@@ -36,11 +38,15 @@ pub(crate) struct GroupDef {
     pub hosts: BTreeSet<String>,
     pub children: BTreeSet<String>,
     pub vars: Vars,
+    /// From `group_vars/` ([`vars_dirs`]).
+    pub file_vars: Vars,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct HostDef {
     pub vars: Vars,
+    /// From `host_vars/` ([`vars_dirs`]).
+    pub file_vars: Vars,
     /// Where the host first appears.
     pub place: String,
 }
@@ -56,8 +62,8 @@ impl Tree {
         self.hosts
             .entry(host.to_string())
             .or_insert_with(|| HostDef {
-                vars: Vars::new(),
                 place: place.to_string(),
+                ..HostDef::default()
             })
     }
 
@@ -179,28 +185,38 @@ impl Tree {
         out
     }
 
-    /// `host`'s variables as Ansible merges them: groups by depth, then
-    /// `ansible_group_priority`, then name; the host's own last.
+    /// `host`'s variables as Ansible merges them: `all`'s, then its
+    /// `group_vars/all`; the other groups' by depth, then
+    /// `ansible_group_priority`, then name; then those groups' `group_vars/`
+    /// files in the same order; the host's own, then its `host_vars/`.
     fn merged(&self, host: &str, depths: &BTreeMap<String, usize>) -> Vars {
         let priority = |g: &GroupDef| {
-            g.vars
+            g.file_vars
                 .get("ansible_group_priority")
+                .or_else(|| g.vars.get("ansible_group_priority"))
                 .and_then(|(v, _)| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
                 .unwrap_or(1)
         };
         let mut groups: Vec<(usize, i64, &String, &GroupDef)> = self
             .groups_of(host)
             .iter()
+            .filter(|n| *n != "all")
             .filter_map(|n| self.groups.get_key_value(n))
             .map(|(n, g)| (depths.get(n).copied().unwrap_or(0), priority(g), n, g))
             .collect();
         groups.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let mut vars = Vars::new();
-        for (_, _, _, g) in groups {
-            vars.extend(g.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut layers: Vec<&Vars> = Vec::new();
+        if let Some(all) = self.groups.get("all") {
+            layers.extend([&all.vars, &all.file_vars]);
         }
+        layers.extend(groups.iter().map(|g| &g.3.vars));
+        layers.extend(groups.iter().map(|g| &g.3.file_vars));
         if let Some(h) = self.hosts.get(host) {
-            vars.extend(h.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            layers.extend([&h.vars, &h.file_vars]);
+        }
+        let mut vars = Vars::new();
+        for layer in layers {
+            vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         vars
     }
@@ -208,13 +224,18 @@ impl Tree {
     /// Hosts (mapped to halite's keys) and groups (nodegroups; `all` and
     /// `ungrouped` are not: `'*'` targets every host). `origin` names the
     /// file or script in messages.
-    pub(crate) fn into_part(mut self, origin: &str) -> Result<Part, String> {
+    /// `beside`: the directory whose `group_vars/` and `host_vars/` apply
+    /// (the inventory file's own, as in Ansible).
+    pub(crate) fn into_part(mut self, origin: &str, beside: Option<&Path>) -> Result<Part, String> {
         self.finish();
         let depths = self.depths().map_err(|e| format!("{origin}: {e}"))?;
         let mut part = Part {
             user: login_name(),
             ..Part::default()
         };
+        if let Some(dir) = beside {
+            part.warnings = vars_dirs::read(&mut self, dir)?;
+        }
         vars::report_definitions(&self, &mut part.warnings)?;
         for (id, def) in &self.hosts {
             let merged = self.merged(id, &depths);
@@ -261,7 +282,7 @@ mod tests {
     use super::*;
     use crate::inventory::ConnectionKind;
     use serde_json::json;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     fn compat() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
@@ -356,12 +377,46 @@ mod tests {
     }
 
     #[test]
+    fn vars_dirs_read_like_ansible() {
+        let dir = compat().join("ansible/layered");
+        let text = std::fs::read_to_string(dir.join("hosts")).unwrap();
+        let mut tree = ini::parse(&text, "hosts").unwrap();
+        tree.finish();
+        let warnings = vars_dirs::read(&mut tree, &dir).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        same_as_ansible(tree, "layered/hosts", &[]);
+    }
+
+    #[test]
+    fn vars_dirs_report_strays_and_refuse_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = ini::parse("[web]\nw1\n", "hosts").unwrap();
+        tree.finish();
+        std::fs::create_dir_all(dir.path().join("group_vars")).unwrap();
+        std::fs::write(dir.path().join("group_vars/ghost.yml"), "a: 1\n").unwrap();
+        std::fs::write(dir.path().join("group_vars/web.txt"), "a: 1\n").unwrap();
+        let w = vars_dirs::read(&mut tree, dir.path()).unwrap().join("\n");
+        assert!(
+            w.contains("ghost.yml: ignored: the inventory has no group `ghost`"),
+            "{w}"
+        );
+        assert!(w.contains("web.txt: ignored"), "{w}");
+        std::fs::write(
+            dir.path().join("group_vars/web.yml"),
+            "$ANSIBLE_VAULT;1.1;AES256\n6134\n",
+        )
+        .unwrap();
+        let e = vars_dirs::read(&mut tree, dir.path()).unwrap_err();
+        assert!(e.contains("web.yml: an Ansible Vault file"), "{e}");
+    }
+
+    #[test]
     fn refuses_what_ansible_refuses() {
         let text = std::fs::read_to_string(compat().join("ansible_inventory.json")).unwrap();
         let all: Value = serde_json::from_str(&text).unwrap();
         for (name, ini) in all["refused_ini"].as_object().unwrap() {
             let e = ini::parse(ini.as_str().unwrap(), "x.ini")
-                .and_then(|t| t.into_part("x.ini"))
+                .and_then(|t| t.into_part("x.ini", None))
                 .unwrap_err();
             assert!(e.starts_with("x.ini:"), "{name}: {e}");
         }
@@ -374,7 +429,7 @@ mod tests {
         let text = std::fs::read_to_string(compat().join("ansible/hosts.ini")).unwrap();
         let part = ini::parse(&text, "hosts.ini")
             .unwrap()
-            .into_part("hosts.ini")
+            .into_part("hosts.ini", None)
             .unwrap();
         let spec = |id: &str| &part.hosts.iter().find(|e| e.id == id).unwrap().spec;
         let web = spec("web01.example.com");
@@ -417,7 +472,7 @@ mod tests {
             "h.ini",
         )
         .unwrap()
-        .into_part("h.ini")
+        .into_part("h.ini", None)
         .unwrap();
         assert_eq!(part.warnings.len(), 2, "{:?}", part.warnings);
         let w = &part.warnings;
@@ -455,7 +510,7 @@ mod tests {
             ),
         ] {
             let e = ini::parse(ini, "h.ini")
-                .and_then(|t| t.into_part("h.ini"))
+                .and_then(|t| t.into_part("h.ini", None))
                 .unwrap_err();
             assert!(e.contains(says), "{ini}: {e}");
         }

@@ -77,11 +77,11 @@ pub(super) fn report_definitions(tree: &Tree, warnings: &mut Vec<String>) -> Res
     let groups = tree
         .groups
         .iter()
-        .map(|(n, g)| (format!("group `{n}`"), &g.vars));
+        .flat_map(|(n, g)| [&g.vars, &g.file_vars].map(|vars| (format!("group `{n}`"), vars)));
     let hosts = tree
         .hosts
         .iter()
-        .map(|(n, h)| (format!("host `{n}`"), &h.vars));
+        .flat_map(|(n, h)| [&h.vars, &h.file_vars].map(|vars| (format!("host `{n}`"), vars)));
     // One warning per place and variable: `web[01:50] ansible_ssh_pass=x`
     // is one line, not fifty.
     let mut ignored: BTreeMap<(&str, &str), (String, usize, &'static str)> = BTreeMap::new();
