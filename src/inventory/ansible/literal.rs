@@ -12,16 +12,15 @@ pub(crate) fn parse(text: &str) -> Value {
         i: 0,
     };
     p.ws();
-    match p.value() {
-        Some(v)
-            if {
-                p.ws();
-                p.i == p.s.len()
-            } =>
-        {
-            v
-        }
-        _ => Value::String(text.to_string()),
+    let Some(v) = p.value() else {
+        return Value::String(text.to_string());
+    };
+    p.ws();
+    // Python ignores a comment after the literal (`8080 # web port`).
+    if p.i == p.s.len() || p.peek() == Some(b'#') {
+        v
+    } else {
+        Value::String(text.to_string())
     }
 }
 
@@ -266,6 +265,9 @@ mod tests {
             ("'unclosed", json!("'unclosed")),
             ("[1, 2", json!("[1, 2")),
             ("a=b", json!("a=b")),
+            ("8080 # web port", json!(8080)),
+            ("'a#b' # c", json!("a#b")),
+            ("paris # kept", json!("paris # kept")),
             ("", json!("")),
         ] {
             assert_eq!(parse(text), want, "{text}");
