@@ -12,9 +12,25 @@ pub(crate) fn parse(text: &str) -> Value {
         i: 0,
     };
     p.ws();
-    let Some(v) = p.value() else {
+    let Some(mut v) = p.value() else {
         return Value::String(text.to_string());
     };
+    // `1, 2` is a tuple even without parentheses.
+    if p.eat(b',') {
+        let mut items = vec![v];
+        p.ws();
+        while p.i < p.s.len() && p.peek() != Some(b'#') {
+            let Some(item) = p.value() else {
+                return Value::String(text.to_string());
+            };
+            items.push(item);
+            if !p.eat(b',') {
+                break;
+            }
+            p.ws();
+        }
+        v = Value::Array(items);
+    }
     p.ws();
     // Python ignores a comment after the literal (`8080 # web port`).
     if p.i == p.s.len() || p.peek() == Some(b'#') {
@@ -135,7 +151,12 @@ impl Parser<'_> {
             if digits.len() > 1 && digits.starts_with('0') && digits.bytes().any(|c| c != b'0') {
                 return None;
             }
-            return digits.parse::<i64>().ok().map(Value::from);
+            // Python's integers have no limit; JSON's past 64 bits are floats.
+            return match (digits.parse::<i64>(), digits.parse::<u64>()) {
+                (Ok(n), _) => Some(Value::from(n)),
+                (_, Ok(n)) => Some(Value::from(n)),
+                _ => digits.parse::<f64>().ok().map(Value::from),
+            };
         }
         let f: f64 = digits.parse().ok()?;
         if digits
@@ -266,6 +287,9 @@ mod tests {
             ("[1, 2", json!("[1, 2")),
             ("a=b", json!("a=b")),
             ("8080 # web port", json!(8080)),
+            ("1, 2", json!([1, 2])),
+            ("1,", json!([1])),
+            ("1, x", json!("1, x")),
             ("'a#b' # c", json!("a#b")),
             ("paris # kept", json!("paris # kept")),
             ("", json!("")),

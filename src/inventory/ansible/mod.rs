@@ -354,6 +354,13 @@ mod tests {
     }
 
     #[test]
+    fn tricky_ini_reads_like_ansible() {
+        let path = compat().join("ansible/tricky.ini");
+        let text = std::fs::read_to_string(&path).unwrap();
+        same_as_ansible(ini::parse(&text, "tricky.ini").unwrap(), "tricky.ini", &[]);
+    }
+
+    #[test]
     fn yaml_reads_like_ansible() {
         let path = compat().join("ansible/inventory.yml");
         let text = std::fs::read_to_string(&path).unwrap();
