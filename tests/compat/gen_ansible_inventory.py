@@ -26,7 +26,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 
-SOURCES = ["hosts.ini", "inventory.yml", "dynamic.sh", "layered/hosts", "tricky.ini"]
+SOURCES = ["hosts.ini", "inventory.yml", "dynamic.sh", "layered/hosts", "tricky.ini", "tricky.yml"]
 
 # INI texts Ansible refuses (halite must refuse them too, naming the line).
 REFUSED_INI = {

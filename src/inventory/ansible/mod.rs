@@ -205,18 +205,25 @@ impl Tree {
             .map(|(n, g)| (depths.get(n).copied().unwrap_or(0), priority(g), n, g))
             .collect();
         groups.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let mut layers: Vec<&Vars> = Vec::new();
+        // (layer, is a group's): a group's `ansible_group_priority` orders
+        // groups and is not one of its variables.
+        let mut layers: Vec<(&Vars, bool)> = Vec::new();
         if let Some(all) = self.groups.get("all") {
-            layers.extend([&all.vars, &all.file_vars]);
+            layers.extend([(&all.vars, true), (&all.file_vars, true)]);
         }
-        layers.extend(groups.iter().map(|g| &g.3.vars));
-        layers.extend(groups.iter().map(|g| &g.3.file_vars));
+        layers.extend(groups.iter().map(|g| (&g.3.vars, true)));
+        layers.extend(groups.iter().map(|g| (&g.3.file_vars, true)));
         if let Some(h) = self.hosts.get(host) {
-            layers.extend([&h.vars, &h.file_vars]);
+            layers.extend([(&h.vars, false), (&h.file_vars, false)]);
         }
         let mut vars = Vars::new();
-        for layer in layers {
-            vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (layer, group) in layers {
+            vars.extend(
+                layer
+                    .iter()
+                    .filter(|(k, _)| !(group && *k == "ansible_group_priority"))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
         }
         vars
     }
@@ -374,6 +381,15 @@ mod tests {
             "inventory.yml",
             &[yes("web1"), yes("web2"), yes("web3")],
         );
+    }
+
+    #[test]
+    fn tricky_yaml_reads_like_ansible() {
+        let path = compat().join("ansible/tricky.yml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: Value = crate::yaml::from_str(&text, &path).unwrap();
+        let tree = yaml::from_yaml(&doc, &text, "tricky.yml").unwrap();
+        same_as_ansible(tree, "tricky.yml", &[]);
     }
 
     #[test]
