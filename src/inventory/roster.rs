@@ -105,7 +105,7 @@ fn host_spec(
                         .ok_or_else(|| bad("a port number"))?,
                 )
             }
-            "sudo" => spec.sudo = Some(value.as_bool().ok_or_else(|| bad("true or false"))?),
+            "sudo" => spec.sudo = Some(yaml11_bool(value).ok_or_else(|| bad("true or false"))?),
             "timeout" => {
                 spec.connect_timeout =
                     Some(value.as_f64().ok_or_else(|| bad("a number of seconds"))?)
@@ -148,6 +148,16 @@ fn host_spec(
         spec.sudo_user = None;
     }
     Ok(spec)
+}
+
+/// A boolean as Salt's YAML 1.1 reads one: `true`, and also `yes`, `on`,
+/// `True` (halite's YAML is 1.2, where those are text).
+fn yaml11_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => crate::yaml::parse_scalar(s).as_bool(),
+        _ => None,
+    }
 }
 
 /// `minion_opts`: its `grains` are static grains; any other option is
@@ -227,6 +237,13 @@ mod tests {
     #[test]
     fn roster_keys_map_warn_or_fail() {
         let path = Path::new("/etc/salt/roster");
+        let p = parse("a:\n  sudo: yes\nb:\n  sudo: Off\n", path).unwrap();
+        assert_eq!(
+            p.hosts[0].spec.sudo,
+            Some(true),
+            "YAML 1.1, as Salt reads it"
+        );
+        assert_eq!(p.hosts[1].spec.sudo, Some(false));
         let p = parse(
             "web1:\n  host: 192.0.2.1\n  user: deploy\n  port: 2222\n  priv: /k\n  sudo: True\n  timeout: 5\n  passwd: x\n  tty: true\n  minion_opts:\n    grains: {role: web}\n    log_level: debug\nweb2: 192.0.2.2\n",
             path,
