@@ -127,6 +127,19 @@ fn a_dynamic_inventory_script_is_run_with_list() {
 }
 
 #[test]
+fn a_json_static_inventory_is_read_as_ansible_reads_it() {
+    let p = Project::new("hosts: {}\n");
+    write(
+        &p,
+        "inventory/static.json",
+        r#"{"all": {"children": {"db": {"hosts": {"j1": {"ansible_connection": "local"}}}}}}"#,
+    );
+    let (code, v) = p.json(&["-N", "db", "test.ping"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"]["j1"]["ret"], true);
+}
+
+#[test]
 fn dash_i_reads_an_ansible_yaml_file() {
     let p = Project::new("hosts: {}\n");
     write(

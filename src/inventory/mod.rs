@@ -262,8 +262,8 @@ impl Inventory {
     }
 }
 
-/// The formats an inventory file may be in, told by its name: `*.yaml` and
-/// `*.yml` (halite's own, or Ansible's YAML when its top level is groups
+/// The formats an inventory file may be in, told by its name: `*.yaml`,
+/// `*.yml` and `*.json` (halite's own, or Ansible's YAML when its top level is groups
 /// holding `hosts:`/`children:`/`vars:`), `*.ini` and `hosts` (Ansible INI),
 /// `*.roster` and `roster` (salt-ssh), any other executable file (an Ansible
 /// dynamic inventory, run with `--list`). A file named on the command line
@@ -283,7 +283,7 @@ impl Kind {
             return None;
         }
         match path.extension().and_then(|e| e.to_str()) {
-            Some("yaml" | "yml") => return Some(Kind::Yaml),
+            Some("yaml" | "yml" | "json") => return Some(Kind::Yaml),
             Some("ini") => return Some(Kind::Ini),
             Some("roster") => return Some(Kind::Roster),
             _ => {}
