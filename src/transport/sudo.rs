@@ -6,7 +6,8 @@
 //! and leaves the rest for the command. But when sudo needs no password
 //! (NOPASSWD, a cached ticket, a login that is already root) it reads
 //! nothing, and the password line would reach the command. So stdin is
-//! `PASSWORD\nMARKER\n` followed by the command's own input, and the
+//! `PASSWORD\n`, two filler lines, `MARKER\n`, then the command's own
+//! input, and the
 //! wrapper running under sudo first discards lines up to and including
 //! MARKER with `read` (a POSIX shell's `read` takes a pipe byte by byte, so
 //! the command's input after it stays whole). Whether sudo took the
@@ -14,9 +15,10 @@
 //! random per run and not secret; it is in the command line.
 //!
 //! A wrong password: sudo takes the following lines as more attempts and
-//! gives up (at its `passwd_tries` or at the end of stdin): the command
-//! never starts, and [`refused`] tells the transport so, which fails the
-//! host with "sudo refused the password".
+//! gives up at its `passwd_tries` (3 by default: the two filler lines are
+//! attempts 2 and 3, so the command's input is never tried as a password):
+//! the command never starts, and [`refused`] tells the transport so, which
+//! fails the host with "sudo refused the password".
 
 use zeroize::{Zeroize, Zeroizing};
 
@@ -86,15 +88,17 @@ impl SudoPassword {
     }
 
     /// What goes on stdin before the command's own input:
-    /// `PASSWORD\nMARKER\n`.
+    /// `PASSWORD\nMARKER-1\nMARKER-2\nMARKER\n`. The two lines before the
+    /// marker are what a refusing sudo takes as its second and third
+    /// attempts (sudo's default `passwd_tries`), so it gives up before it
+    /// reaches the command's own input.
     pub(crate) fn stdin_prefix(&self) -> Zeroizing<Vec<u8>> {
-        let mut v = Zeroizing::new(Vec::with_capacity(
-            self.secret.len() + self.marker.len() + 2,
-        ));
+        let m = &self.marker;
+        let lines = format!("{m}-1\n{m}-2\n{m}\n");
+        let mut v = Zeroizing::new(Vec::with_capacity(self.secret.len() + 1 + lines.len()));
         v.extend_from_slice(&self.secret);
         v.push(b'\n');
-        v.extend_from_slice(self.marker.as_bytes());
-        v.push(b'\n');
+        v.extend_from_slice(lines.as_bytes());
         v
     }
 
