@@ -230,8 +230,7 @@ impl Tree {
 
     /// Hosts (mapped to halite's keys) and groups (nodegroups; `all` and
     /// `ungrouped` are not: `'*'` targets every host). `origin` names the
-    /// file or script in messages.
-    /// `beside`: the directory whose `group_vars/` and `host_vars/` apply
+    /// file or script in messages; `beside` is the directory whose `group_vars/` and `host_vars/` apply
     /// (the inventory file's own, as in Ansible).
     pub(crate) fn into_part(mut self, origin: &str, beside: Option<&Path>) -> Result<Part, String> {
         self.finish();
