@@ -1,10 +1,10 @@
 //! The inventory: which hosts exist, how to reach them, their static grains
 //! and the named groups usable as nodegroups (`-N`).
 //!
-//! The format is a roster in the spirit of salt-ssh's. `inventory/` may be a
-//! single YAML file or a directory whose `*.yaml`/`*.yml` files are merged
-//! (a host or group defined twice is an error naming both files and lines;
-//! a key repeated in one file is refused by [`crate::yaml`]):
+//! halite's own format is a roster in the spirit of salt-ssh's. `inventory/`
+//! may be a single file or a directory whose files are merged (a host or
+//! group defined twice is an error naming both files and lines; a key
+//! repeated in one file is refused by [`crate::yaml`]):
 //!
 //! ```yaml
 //! defaults:            # applies to every host unless the host overrides it
