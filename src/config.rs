@@ -16,6 +16,8 @@
 //! age_identity_file: ~/.config/halite/age.key   # the age renderer's identities
 //! gpg_recipients: [ops@example.com]      # `halite secret encrypt` (--gpg-recipient)
 //! age_recipients: [age1...]              # `halite secret encrypt` (--age-recipient)
+//! sudo_password_file: ~/.config/halite/sudo   # the password for `sudo: true` hosts...
+//! sudo_password_env: HALITE_SUDO_PASSWORD     # ...or the variable holding it (one of the two)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,8 @@ struct ProjectFile {
     age_identity_file: Option<String>,
     gpg_recipients: Option<Vec<String>>,
     age_recipients: Option<Vec<String>>,
+    sudo_password_file: Option<String>,
+    sudo_password_env: Option<String>,
 }
 
 /// SSH handshakes in flight at once unless said otherwise: well under
@@ -86,6 +90,17 @@ pub struct Settings {
     /// Who `halite secret encrypt` encrypts to, unless flags say.
     pub gpg_recipients: Vec<String>,
     pub age_recipients: Vec<String>,
+    /// Where the sudo password is read from, unless `--ask-sudo-pass`.
+    pub sudo_password: Option<PasswordSource>,
+}
+
+/// Where the sudo password of `sudo: true` hosts comes from (halite.yaml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// `sudo_password_file`: its content: one line (a final newline is dropped).
+    File(PathBuf),
+    /// `sudo_password_env`: the environment variable's value.
+    Env(String),
 }
 
 /// A message carries its cause in its own text and does not also return it
@@ -167,6 +182,19 @@ impl Settings {
         if file.timeout.is_some_and(|t| t.is_nan() || t <= 0.0) {
             return Err(invalid("timeout must be a positive number of seconds"));
         }
+        let sudo_password = match (file.sudo_password_file.clone(), file.sudo_password_env.clone()) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "sudo_password_file and sudo_password_env both say where the sudo password is: keep one",
+                ))
+            }
+            (Some(f), None) => Some(PasswordSource::File(rel(Some(f), ""))),
+            (None, Some(v)) if v.is_empty() || v.contains('=') => {
+                return Err(invalid("sudo_password_env must name an environment variable"))
+            }
+            (None, Some(v)) => Some(PasswordSource::Env(v)),
+            (None, None) => None,
+        };
         let cache_dir = match (std::env::var_os("HALITE_CACHE_DIR"), file.cache_dir.clone()) {
             (Some(env), _) => PathBuf::from(env),
             (None, Some(c)) => rel(Some(c), ""),
@@ -205,6 +233,7 @@ impl Settings {
             },
             gpg_recipients: file.gpg_recipients.unwrap_or_default(),
             age_recipients: file.age_recipients.unwrap_or_default(),
+            sudo_password,
             file: path,
         })
     }
@@ -236,6 +265,16 @@ mod tests {
         );
         assert_eq!(s.age_recipients, ["age1x"]);
         assert!(s.gpg_recipients.is_empty());
+        std::fs::write(&f, "sudo_password_file: secret/sudo\n").unwrap();
+        let s = Settings::load(Some(&f)).unwrap();
+        let file = PasswordSource::File(dir.path().join("secret/sudo"));
+        assert_eq!(s.sudo_password, Some(file));
+        std::fs::write(&f, "sudo_password_env: SUDO_PW\n").unwrap();
+        let s = Settings::load(Some(&f)).unwrap();
+        assert_eq!(s.sudo_password, Some(PasswordSource::Env("SUDO_PW".into())));
+        std::fs::write(&f, "sudo_password_env: A\nsudo_password_file: b\n").unwrap();
+        let e = Settings::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("keep one"), "{e}");
         std::fs::write(&f, "invetory: inv\n").unwrap();
         let e = Settings::load(Some(&f)).unwrap_err().to_string();
         assert!(e.contains("halite.yaml:1") && e.contains("invetory"), "{e}");

@@ -9,7 +9,8 @@
 //!   place that uses `anyhow`).
 //! - [`config`]: the optional project file `halite.yaml`.
 //! - [`yaml`]: the one place that talks to the YAML library.
-//! - [`inventory`]: hosts, SSH settings, static grains, groups (nodegroups).
+//! - [`inventory`]: hosts, SSH settings, static grains, groups (nodegroups); also
+//!   read from Ansible inventories (INI, YAML, scripts) and salt-ssh rosters.
 //! - [`transport`]: running commands on a host: SSH (russh) or local; the one
 //!   shell-quoting function lives in [`transport::quote`].
 //! - [`grains`]: facts gathered from a host in one `sh` invocation, cached.

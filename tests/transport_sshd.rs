@@ -200,6 +200,7 @@ impl Sshd {
             user: user(),
             identity: identity.map(Path::to_path_buf),
             sudo: false,
+            sudo_user: None,
             connect_timeout: Duration::from_secs(5),
             grains: halite::Value::Null,
             proxy_jump: None,

@@ -248,7 +248,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", help_heading = "Execution")]
     pub metrics_file: Option<PathBuf>,
 
-    /// Inventory file or directory (default: inventory/).
+    /// Inventory file or directory (default: inventory/): halite's YAML, an Ansible INI or YAML
+    /// inventory, a salt-ssh roster, or an executable Ansible dynamic inventory (run with --list).
     #[arg(short = 'i', long, value_name = "PATH", help_heading = "Connection")]
     pub inventory: Option<PathBuf>,
     /// known_hosts file used to verify host keys (default: ~/.ssh/known_hosts).
@@ -257,6 +258,11 @@ pub struct RunArgs {
     /// Trust on first use: record unknown host keys (changed keys are still refused).
     #[arg(long, help_heading = "Connection")]
     pub accept_new: bool,
+    /// Ask for the sudo password of `sudo: true` hosts once, without echo, before connecting
+    /// (else sudo_password_file or sudo_password_env in halite.yaml). It reaches hosts only on
+    /// the command's stdin.
+    #[arg(long, help_heading = "Connection")]
+    pub ask_sudo_pass: bool,
     /// DANGEROUS: do not verify host keys at all (throwaway labs only).
     #[arg(long, conflicts_with = "accept_new", help_heading = "Connection")]
     pub insecure_ignore_host_keys: bool,

@@ -12,7 +12,7 @@ use anyhow::Context;
 use super::{
     usage_error, Common, RunArgs, EXIT_HOSTS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
 };
-use crate::config::Settings;
+use crate::config::{PasswordSource, Settings};
 use crate::fleet::{self, GrainSource, Observer, Plan, Summary};
 use crate::functions::{self, Args};
 use crate::grains::GrainCache;
@@ -22,6 +22,7 @@ use crate::output::{self, Printer};
 use crate::target::{MatchCtx, Target, TargetType};
 use crate::transport::route::Routes;
 use crate::transport::ssh_config::SshConfig;
+use crate::transport::sudo::SudoPassword;
 use crate::transport::{ConnectOptions, HostKeyPolicy};
 use crate::Value;
 
@@ -122,6 +123,9 @@ pub(super) fn settings(run: &RunArgs, common: &Common) -> anyhow::Result<Setting
 pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow::Result<Prepared> {
     let settings = settings(run, common)?;
     let inventory = Inventory::load(&settings.inventory)?;
+    for warning in &inventory.warnings {
+        output::warn(warning);
+    }
     let target_type = target_type(run);
     let target_expr = run.target.clone().context("missing TARGET")?;
     let target = Target::parse(target_type, &target_expr, &inventory.groups)?;
@@ -144,6 +148,8 @@ pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow
             settings.max_handshakes,
         ))),
         routes: Arc::new(routes),
+        sudo_password: sudo_password(run.ask_sudo_pass, settings.sudo_password.as_ref())?
+            .map(Arc::new),
         ..ConnectOptions::default()
     };
     Ok(Prepared {
@@ -183,6 +189,51 @@ fn routes(run: &RunArgs, inventory: &Inventory) -> anyhow::Result<Routes> {
         &home,
         &local_user,
     )?)
+}
+
+/// The sudo password: typed (`--ask-sudo-pass`), else from where
+/// halite.yaml says. Messages name the file or variable, never the value.
+fn sudo_password(
+    ask: bool,
+    source: Option<&PasswordSource>,
+) -> anyhow::Result<Option<SudoPassword>> {
+    let secret = match (ask, source) {
+        (true, _) => output::read_secret("sudo password (not echoed): ")
+            .context("--ask-sudo-pass: cannot read the password from the terminal")?
+            .into_bytes(),
+        (false, Some(PasswordSource::File(path))) => {
+            warn_if_others_can_read(path);
+            std::fs::read(path)
+                .with_context(|| format!("cannot read sudo_password_file {}", path.display()))?
+        }
+        (false, Some(PasswordSource::Env(name))) => std::env::var_os(name)
+            .with_context(|| {
+                format!("sudo_password_env: the environment variable {name} is not set")
+            })?
+            .into_encoded_bytes(),
+        (false, None) => return Ok(None),
+    };
+    let what = match (ask, source) {
+        (true, _) => "--ask-sudo-pass".to_string(),
+        (_, Some(PasswordSource::File(path))) => format!("sudo_password_file {}", path.display()),
+        (_, Some(PasswordSource::Env(name))) => format!("sudo_password_env {name}"),
+        (_, None) => String::new(),
+    };
+    SudoPassword::new(secret).map(Some).with_context(|| what)
+}
+
+/// A password file others can read is said (as OpenSSH says of a key).
+fn warn_if_others_can_read(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            output::warn(&format!(
+                "sudo_password_file {} can be read by other users (mode {mode:o}): chmod 600 it",
+                path.display()
+            ));
+        }
+    }
 }
 
 /// Run a prepared call. `silent`: print nothing (an orchestration step

@@ -1,10 +1,10 @@
 //! The inventory: which hosts exist, how to reach them, their static grains
 //! and the named groups usable as nodegroups (`-N`).
 //!
-//! The format is a roster in the spirit of salt-ssh's. `inventory/` may be a
-//! single YAML file or a directory whose `*.yaml`/`*.yml` files are merged
-//! (a host or group defined twice is an error naming both files and lines;
-//! a key repeated in one file is refused by [`crate::yaml`]):
+//! halite's own format is a roster in the spirit of salt-ssh's. `inventory/`
+//! may be a single file or a directory whose files are merged (a host or
+//! group defined twice is an error naming both files and lines; a key
+//! repeated in one file is refused by [`crate::yaml`]):
 //!
 //! ```yaml
 //! defaults:            # applies to every host unless the host overrides it
@@ -18,6 +18,7 @@
 //!     user: deploy
 //!     identity: ~/.ssh/id_ed25519
 //!     sudo: true
+//!     sudo_user: app   # with sudo: run as app, not root (sudo -u)
 //!     grains: {roles: [web]}
 //!   db1:
 //!     proxy_jump: bastion     # as `ssh -J`: [user@]host[:port],... or a host id
@@ -26,6 +27,12 @@
 //!   dbs: [db1, db2]
 //! ```
 //! Unknown keys are errors naming the file and key.
+//!
+//! Inventories users already keep are read beside it, told apart by file
+//! name (`Kind`): Ansible's INI and YAML formats and dynamic-inventory
+//! scripts (`ansible`), and salt-ssh rosters (`roster`). Every source
+//! becomes a `Part` (hosts as unresolved settings, groups, warnings), and
+//! one merge applies `defaults:` and refuses duplicates across all of them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +41,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::Value;
+
+pub(crate) mod ansible;
+mod roster;
 
 /// How halite reaches a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
@@ -57,8 +67,11 @@ pub struct Host {
     pub user: String,
     /// Private key file; when absent, the ssh-agent and the default keys are tried.
     pub identity: Option<PathBuf>,
-    /// Run commands through `sudo -n` (when `user` is not root).
+    /// Run commands through `sudo` (when `user` is not root, or
+    /// `sudo_user` is another user).
     pub sudo: bool,
+    /// With `sudo`, run as this user instead of root (`sudo -u`).
+    pub sudo_user: Option<String>,
     pub connect_timeout: Duration,
     /// Static grains from the inventory; they win over gathered ones.
     pub grains: Value,
@@ -108,6 +121,10 @@ pub enum Group {
 pub struct Inventory {
     pub hosts: BTreeMap<String, Host>,
     pub groups: BTreeMap<String, Group>,
+    /// What a source said that halite ignores (an Ansible variable or
+    /// roster key with no meaning here, a script's stderr), each naming
+    /// where it was written: the CLI prints them.
+    pub warnings: Vec<String>,
 }
 
 /// A message carries its cause in its own text and does not also return it
@@ -126,6 +143,10 @@ pub enum InventoryError {
     Yaml(crate::yaml::YamlError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// An Ansible inventory or roster refused: the message names the file
+    /// (and line, or script and group) itself.
+    #[error("{0}")]
+    Format(String),
     /// A host, group or `defaults` in two files; `first` and `second` are
     /// `file:line` (a file repeating a key is refused by the YAML layer).
     #[error("{second}: {what} `{name}` is already defined at {first}")]
@@ -153,6 +174,7 @@ struct HostSpec {
     user: Option<String>,
     identity: Option<String>,
     sudo: Option<bool>,
+    sudo_user: Option<String>,
     /// Seconds.
     connect_timeout: Option<f64>,
     grains: Option<BTreeMap<String, Value>>,
@@ -171,102 +193,268 @@ struct File {
 }
 
 impl Inventory {
-    /// Load the inventory at `path` (a file, or a directory of YAML files).
+    /// Load the inventory at `path`: a file, or a directory whose files are
+    /// read by name (see [`Kind`]); other files in a directory are not read.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let read_err = |path: &Path, error| InventoryError::Read {
+            path: path.to_path_buf(),
+            error,
+        };
         let files = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|error| InventoryError::Read {
-                    path: path.to_path_buf(),
-                    error,
-                })?
+            let mut files: Vec<(PathBuf, Kind)> = std::fs::read_dir(path)
+                .map_err(|e| read_err(path, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .filter(|p| p.is_file())
+                .filter_map(|p| Kind::of(&p, true).map(|k| (p, k)))
                 .collect();
             files.sort();
             files
         } else {
-            vec![path.to_path_buf()]
+            let kind = Kind::of(path, false).unwrap_or(Kind::Ini);
+            vec![(path.to_path_buf(), kind)]
         };
-        let mut parsed = Vec::new();
-        for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|error| InventoryError::Read {
-                path: file.clone(),
-                error,
-            })?;
-            parsed.push((file, text));
+        let mut parts = Vec::new();
+        for (file, kind) in files {
+            parts.push(read_part(&file, kind)?);
         }
-        Self::from_texts(&parsed)
+        Self::from_parts(parts)
     }
 
-    /// Build an inventory from `(file name, YAML text)` pairs.
+    /// Build an inventory from `(file name, YAML text)` pairs (halite's own
+    /// format, or Ansible's YAML).
     pub fn from_texts(files: &[(PathBuf, String)]) -> Result<Inventory, InventoryError> {
-        let mut docs = Vec::new();
-        let mut defaults: Option<(Source, HostSpec)> = None;
-        for (path, text) in files {
-            let doc: File = if text.trim().is_empty() {
-                File::default()
-            } else {
-                crate::yaml::from_str(text, path).map_err(InventoryError::Yaml)?
-            };
-            let source = (path.as_path(), text.as_str());
-            if let Some(d) = doc.defaults.clone() {
+        let parts = files
+            .iter()
+            .map(|(path, text)| yaml_part(path, text.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_parts(parts)
+    }
+
+    /// Merge what each source read: a host, group or `defaults:` in two of
+    /// them is an error naming both places; `defaults:` apply to every host.
+    fn from_parts(parts: Vec<Part>) -> Result<Inventory, InventoryError> {
+        let mut defaults: Option<(&Part, &HostSpec)> = None;
+        for part in &parts {
+            if let Some(d) = &part.defaults {
                 if let Some((first, _)) = defaults {
-                    return Err(twice("section", &["defaults"], first, source));
+                    return Err(twice(
+                        "section",
+                        "defaults",
+                        first.place(None, &["defaults"]),
+                        part.place(None, &["defaults"]),
+                    ));
                 }
-                defaults = Some((source, d));
+                defaults = Some((part, d));
             }
-            docs.push((source, doc));
         }
-        let defaults = defaults.map(|(_, d)| d).unwrap_or_default();
+        let empty = HostSpec::default();
+        let defaults = defaults.map_or(&empty, |(_, d)| d);
         let mut inv = Inventory::default();
-        let mut hosts_from: BTreeMap<String, Source> = BTreeMap::new();
-        let mut groups_from: BTreeMap<String, Source> = BTreeMap::new();
-        for (source, doc) in docs {
-            let path = source.0;
-            for (id, spec) in doc.hosts {
-                if let Some(&first) = hosts_from.get(&id) {
-                    return Err(twice("host", &["hosts", &id], first, source));
+        let mut hosts_from: BTreeMap<&str, (&Part, &Entry)> = BTreeMap::new();
+        let mut groups_from: BTreeMap<&str, (&Part, Option<&String>)> = BTreeMap::new();
+        for part in &parts {
+            inv.warnings.extend(part.warnings.iter().cloned());
+            for entry in &part.hosts {
+                let id = entry.id.as_str();
+                if let Some((p, e)) = hosts_from.get(id) {
+                    let first = p.place(e.place.as_ref(), &["hosts", id]);
+                    let second = part.place(entry.place.as_ref(), &["hosts", id]);
+                    return Err(twice("host", id, first, second));
                 }
-                let host =
-                    resolve(&id, spec.unwrap_or_default(), &defaults).map_err(|message| {
-                        InventoryError::Invalid {
-                            path: path.to_path_buf(),
-                            message,
-                        }
+                let host = resolve(id, entry.spec.clone(), defaults, part.user.as_deref())
+                    .map_err(|message| InventoryError::Invalid {
+                        path: part.path.clone(),
+                        message,
                     })?;
-                hosts_from.insert(id.clone(), source);
-                inv.hosts.insert(id, host);
+                hosts_from.insert(id, (part, entry));
+                inv.hosts.insert(id.to_string(), host);
             }
-            for (name, group) in doc.groups {
-                if let Some(&first) = groups_from.get(&name) {
-                    return Err(twice("group", &["groups", &name], first, source));
+            for (name, group, place) in &part.groups {
+                if let Some((p, at)) = groups_from.get(name.as_str()) {
+                    let first = p.place(*at, &["groups", name]);
+                    let second = part.place(place.as_ref(), &["groups", name]);
+                    return Err(twice("group", name, first, second));
                 }
-                groups_from.insert(name.clone(), source);
-                inv.groups.insert(name, group);
+                groups_from.insert(name, (part, place.as_ref()));
+                inv.groups.insert(name.clone(), group.clone());
             }
         }
         Ok(inv)
     }
 }
 
-/// An inventory file: its path and text.
-type Source<'a> = (&'a Path, &'a str);
+/// The formats an inventory file may be in, told by its name: `*.yaml`,
+/// `*.yml` and `*.json` (halite's own, or Ansible's YAML when its top level is groups
+/// holding `hosts:`/`children:`/`vars:`), `*.ini` and `hosts` (Ansible INI),
+/// `*.roster` and `roster` (salt-ssh), any other executable file (an Ansible
+/// dynamic inventory, run with `--list`). A file named on the command line
+/// that fits none of these is read as Ansible INI, as Ansible does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    Yaml,
+    Ini,
+    Roster,
+    Script,
+}
 
-/// `keys` (e.g. `hosts`, `web1`) written in two files.
-fn twice(what: &'static str, keys: &[&str], first: Source, second: Source) -> InventoryError {
-    let place = |(path, text): Source| match crate::yaml::key_line(text, keys) {
-        Some(line) => format!("{}:{line}", path.display()),
-        None => path.display().to_string(),
-    };
-    InventoryError::DefinedTwice {
-        what,
-        name: keys.last().copied().unwrap_or_default().to_string(),
-        first: place(first),
-        second: place(second),
+impl Kind {
+    fn of(path: &Path, in_dir: bool) -> Option<Kind> {
+        let name = path.file_name()?.to_str()?;
+        if name.starts_with('.') || name.ends_with('~') {
+            return None;
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml" | "json") => return Some(Kind::Yaml),
+            Some("ini") => return Some(Kind::Ini),
+            Some("roster") => return Some(Kind::Roster),
+            _ => {}
+        }
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        {
+            return Some(Kind::Script);
+        }
+        match name {
+            "hosts" => Some(Kind::Ini),
+            "roster" => Some(Kind::Roster),
+            _ if in_dir => None,
+            _ => Some(Kind::Ini),
+        }
     }
 }
 
-fn resolve(id: &str, spec: HostSpec, d: &HostSpec) -> Result<Host, String> {
+/// Hosts and groups read from one source, before `defaults:` apply.
+#[derive(Debug, Default)]
+pub(crate) struct Part {
+    path: PathBuf,
+    /// halite's YAML text, to find a key's line when a message needs it.
+    text: Option<String>,
+    defaults: Option<HostSpec>,
+    hosts: Vec<Entry>,
+    /// Groups, with where each is defined when known without the text.
+    groups: Vec<(String, Group, Option<String>)>,
+    warnings: Vec<String>,
+    /// Who to log in as when neither the host nor `defaults:` says (Ansible:
+    /// the controller's login name; halite and salt-ssh: root). `None`:
+    /// unknown, an error for a host that needs it.
+    user: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Entry {
+    id: String,
+    spec: HostSpec,
+    /// `file:line` when known without the text.
+    place: Option<String>,
+}
+
+impl Part {
+    /// `file:line` of `keys` (e.g. `hosts`, `web1`), or `known`.
+    fn place(&self, known: Option<&String>, keys: &[&str]) -> String {
+        if let Some(p) = known {
+            return p.clone();
+        }
+        match self
+            .text
+            .as_deref()
+            .and_then(|t| crate::yaml::key_line(t, keys))
+        {
+            Some(line) => format!("{}:{line}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+fn read_part(path: &Path, kind: Kind) -> Result<Part, InventoryError> {
+    let text = || {
+        std::fs::read_to_string(path).map_err(|error| InventoryError::Read {
+            path: path.to_path_buf(),
+            error,
+        })
+    };
+    let origin = path.display().to_string();
+    let mut part = match kind {
+        Kind::Yaml => return yaml_part(path, text()?),
+        Kind::Ini => ansible::ini::parse(&text()?, &origin)
+            .and_then(|tree| tree.into_part(&origin, Some(beside(path))))
+            .map_err(InventoryError::Format)?,
+        Kind::Roster => roster::parse(&text()?, path)?,
+        Kind::Script => {
+            let (tree, stderr) =
+                ansible::yaml::from_script(path).map_err(InventoryError::Format)?;
+            let mut part = tree
+                .into_part(&format!("{origin} --list"), Some(beside(path)))
+                .map_err(InventoryError::Format)?;
+            part.warnings.extend(stderr);
+            part
+        }
+    };
+    part.path = path.to_path_buf();
+    Ok(part)
+}
+
+/// The directory an inventory file is in (`.` for a bare name): where
+/// Ansible looks for `group_vars/` and `host_vars/`.
+fn beside(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A YAML file: Ansible's format when it looks like it, else halite's own.
+fn yaml_part(path: &Path, text: String) -> Result<Part, InventoryError> {
+    if text.trim().is_empty() {
+        return Ok(Part {
+            path: path.to_path_buf(),
+            ..Part::default()
+        });
+    }
+    let doc: Value = crate::yaml::from_str(&text, path)?;
+    if ansible::yaml::looks_like_ansible(&doc) {
+        let origin = path.display().to_string();
+        let mut part = ansible::yaml::from_yaml(&doc, &text, &origin)
+            .and_then(|tree| tree.into_part(&origin, Some(beside(path))))
+            .map_err(InventoryError::Format)?;
+        part.path = path.to_path_buf();
+        return Ok(part);
+    }
+    let file: File = crate::yaml::from_str(&text, path)?;
+    Ok(Part {
+        path: path.to_path_buf(),
+        defaults: file.defaults,
+        hosts: file
+            .hosts
+            .into_iter()
+            .map(|(id, spec)| Entry {
+                id,
+                spec: spec.unwrap_or_default(),
+                place: None,
+            })
+            .collect(),
+        groups: file.groups.into_iter().map(|(n, g)| (n, g, None)).collect(),
+        text: Some(text),
+        warnings: Vec::new(),
+        user: Some("root".into()),
+    })
+}
+
+/// `name` defined at `first` and again at `second` (`file:line` each).
+fn twice(what: &'static str, name: &str, first: String, second: String) -> InventoryError {
+    InventoryError::DefinedTwice {
+        what,
+        name: name.to_string(),
+        first,
+        second,
+    }
+}
+
+fn resolve(
+    id: &str,
+    spec: HostSpec,
+    d: &HostSpec,
+    fallback_user: Option<&str>,
+) -> Result<Host, String> {
     if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c == ',') {
         return Err(format!(
             "host id `{id}` must be non-empty without spaces or commas"
@@ -276,6 +464,16 @@ fn resolve(id: &str, spec: HostSpec, d: &HostSpec) -> Result<Host, String> {
     if !(connect_timeout > 0.0 && connect_timeout < 3600.0) {
         return Err(format!(
             "hosts.{id}.connect_timeout must be between 0 and 3600 seconds"
+        ));
+    }
+    let sudo = spec.sudo.or(d.sudo).unwrap_or(false);
+    let sudo_user = spec
+        .sudo_user
+        .or_else(|| d.sudo_user.clone())
+        .filter(|u| u != "root");
+    if sudo_user.is_some() && !sudo {
+        return Err(format!(
+            "hosts.{id}.sudo_user takes effect only with `sudo: true`"
         ));
     }
     let mut grains = d.grains.clone().unwrap_or_default();
@@ -295,15 +493,18 @@ fn resolve(id: &str, spec: HostSpec, d: &HostSpec) -> Result<Host, String> {
             .or_else(|| d.host.clone())
             .unwrap_or_else(|| id.to_string()),
         port: spec.port.or(d.port).unwrap_or(22),
-        user: spec
-            .user
-            .or_else(|| d.user.clone())
-            .unwrap_or_else(|| "root".to_string()),
+        user: match spec.user.or_else(|| d.user.clone()) {
+            Some(u) => u,
+            None => fallback_user.map(str::to_string).ok_or_else(|| {
+                format!("host `{id}` names no user, and the login name of whoever runs halite is unknown: set ansible_user, or `user:` under `defaults:` in a halite YAML file")
+            })?,
+        },
         identity: spec
             .identity
             .or_else(|| d.identity.clone())
             .map(|p| expand_tilde(&p)),
-        sudo: spec.sudo.or(d.sudo).unwrap_or(false),
+        sudo,
+        sudo_user,
         connect_timeout: Duration::from_secs_f64(connect_timeout),
         grains: Value::Object(grains.into_iter().collect()),
         proxy_jump: spec.proxy_jump.or_else(|| d.proxy_jump.clone()),
@@ -348,6 +549,22 @@ mod tests {
         assert!(e.contains("prot"), "{e}");
         let e = inv("hostz: {}\n").unwrap_err().to_string();
         assert!(e.contains("hostz"), "{e}");
+    }
+
+    #[test]
+    fn sudo_user_needs_sudo() {
+        let e = inv("hosts:\n  a: {sudo_user: app}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hosts.a.sudo_user takes effect only with `sudo: true`"),
+            "{e}"
+        );
+        let i =
+            inv("defaults: {sudo: true}\nhosts:\n  a: {sudo_user: app}\n  b: {sudo_user: root}\n")
+                .unwrap();
+        assert_eq!(i.hosts["a"].sudo_user.as_deref(), Some("app"));
+        assert_eq!(i.hosts["b"].sudo_user, None, "root is sudo's default");
     }
 
     #[test]

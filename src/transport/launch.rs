@@ -18,7 +18,9 @@
 
 use std::time::Duration;
 
-use super::{quote::quote, TransportError};
+use zeroize::Zeroize;
+
+use super::{quote::quote, sudo::SudoPassword, TransportError};
 
 /// The longest single argument Linux passes to a program (MAX_ARG_STRLEN,
 /// 32 pages of 4 KiB, less the terminating NUL). It is also well below
@@ -35,27 +37,53 @@ const TAG: &str = "halite-pgid=";
 const REPORT: &str = "read -r _ _ _ _ g _ 2>/dev/null </proc/$$/stat || g=$(ps -o pgid= -p $$); \
                       printf 'halite-pgid=%s\\n' $g >&2; unset g; ";
 
+/// How a command gains privileges: `sudo`, as root or as `user`, with a
+/// password on stdin when there is one ([`super::sudo`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sudo<'a> {
+    /// `sudo -u USER`; `None`: root.
+    pub user: Option<&'a str>,
+    /// `sudo -S`: the password goes first on stdin; `None`: `sudo -n`.
+    pub password: Option<&'a SudoPassword>,
+}
+
 /// A command ready to send: its command line and what goes on its stdin.
+/// Its own copy of stdin (which may hold a sudo password) is wiped when
+/// dropped.
 #[derive(Debug)]
 pub struct Launch<'a> {
     pub line: String,
     pub stdin: Option<std::borrow::Cow<'a, [u8]>>,
 }
 
+impl Drop for Launch<'_> {
+    fn drop(&mut self) {
+        if let Some(std::borrow::Cow::Owned(v)) = &mut self.stdin {
+            v.zeroize();
+        }
+    }
+}
+
 impl<'a> Launch<'a> {
-    /// The command line for `script` (through `sudo -n` when `sudo`), with
+    /// The command line for `script` (through sudo when `sudo` says), with
     /// `stdin` for its standard input. A script too long for one argument
     /// travels on stdin when the command has none of its own.
     pub fn new(
         script: &str,
         stdin: Option<&'a [u8]>,
-        sudo: bool,
+        sudo: Option<Sudo>,
     ) -> Result<Launch<'a>, TransportError> {
-        let line = command_line(&format!("{REPORT}exec sh -c \"$1\""), Some(script), sudo);
+        let password = sudo.and_then(|s| s.password);
+        let discard = password.map(|p| p.discard()).unwrap_or_default();
+        let line = command_line(
+            &format!("{discard}{REPORT}exec sh -c \"$1\""),
+            Some(script),
+            sudo,
+        );
         if line.len() <= MAX_ARG_LEN {
             return Ok(Launch {
                 line,
-                stdin: stdin.map(Into::into),
+                stdin: with_password(password, stdin),
             });
         }
         if stdin.is_some() {
@@ -67,22 +95,47 @@ impl<'a> Launch<'a> {
         // `$(...)` would drop the script's trailing newlines (a here-document
         // may end there): the `x` keeps them. `shift` leaves no arguments.
         let line = command_line(
-            &format!("{REPORT}set -- \"$(cat; printf x)\"; eval \"shift; ${{1%x}}\""),
+            &format!("{discard}{REPORT}set -- \"$(cat; printf x)\"; eval \"shift; ${{1%x}}\""),
             None,
             sudo,
         );
         Ok(Launch {
             line,
-            stdin: Some(script.as_bytes().to_vec().into()),
+            stdin: with_password(password, Some(script.as_bytes())).map(|s| s.into_owned().into()),
         })
     }
 }
 
-/// `sh -c WRAPPER sh [SCRIPT]`, under `sudo -n --` when asked.
-fn command_line(wrapper: &str, script: Option<&str>, sudo: bool) -> String {
+/// `stdin`, after `PASSWORD\nMARKER\n` when there is a password.
+fn with_password<'a>(
+    password: Option<&SudoPassword>,
+    stdin: Option<&'a [u8]>,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    let Some(p) = password else {
+        return stdin.map(Into::into);
+    };
+    let prefix = p.stdin_prefix();
+    let mut all = Vec::with_capacity(prefix.len() + stdin.map_or(0, <[u8]>::len));
+    all.extend_from_slice(&prefix);
+    all.extend_from_slice(stdin.unwrap_or_default());
+    Some(all.into())
+}
+
+/// `sh -c WRAPPER sh [SCRIPT]`, under `sudo -n [-u USER] --` when asked
+/// (`sudo -S -p ''` with a password: no prompt, the password on stdin).
+fn command_line(wrapper: &str, script: Option<&str>, sudo: Option<Sudo>) -> String {
     let mut line = String::new();
-    if sudo {
-        line.push_str("sudo -n -- ");
+    if let Some(sudo) = sudo {
+        line.push_str(match sudo.password {
+            Some(_) => "sudo -S -p '' ",
+            None => "sudo -n ",
+        });
+        if let Some(user) = sudo.user {
+            line.push_str("-u ");
+            line.push_str(&quote(user));
+            line.push(' ');
+        }
+        line.push_str("-- ");
     }
     line.push_str("sh -c ");
     line.push_str(&quote(wrapper));
@@ -92,6 +145,12 @@ fn command_line(wrapper: &str, script: Option<&str>, sudo: bool) -> String {
         line.push_str(&quote(s));
     }
     line
+}
+
+/// Whether the wrapper started (its tag line is in `stderr`): sudo, when
+/// it refuses, never starts it.
+pub fn wrapper_ran(stderr: &str) -> bool {
+    stderr.starts_with(TAG) || stderr.contains(&format!("\n{TAG}"))
 }
 
 /// Remove the wrapper's tag line from `stderr`, returning the process group
@@ -176,7 +235,7 @@ mod tests {
     #[test]
     fn the_wrapper_reports_its_group_then_runs_the_script_unchanged() {
         let script = "echo \"$0:$#\"; echo 'it''s' >&2; exit 3";
-        let l = Launch::new(script, None, false).unwrap();
+        let l = Launch::new(script, None, None).unwrap();
         assert!(l.stdin.is_none());
         let (out, mut err, code) = run(&l);
         assert_eq!((out.as_str(), code), ("sh:0\n", 3));
@@ -191,7 +250,7 @@ mod tests {
             "printf %s \"$#\" {}; cat <<'EOF'\nend\n\nEOF\n\n",
             quote(&"'".repeat(40_000))
         );
-        let l = Launch::new(&script, None, false).unwrap();
+        let l = Launch::new(&script, None, None).unwrap();
         assert!(l.line.len() < 200, "{}", l.line);
         let (out, mut err, code) = run(&l);
         assert_eq!(code, 0, "{err}");
@@ -201,9 +260,59 @@ mod tests {
     }
 
     #[test]
+    fn sudo_runs_as_root_or_as_the_user_named() {
+        let root = Launch::new("id", None, Some(Sudo::default())).unwrap();
+        assert!(root.line.starts_with("sudo -n -- sh -c "), "{}", root.line);
+        let sudo = Sudo {
+            user: Some("app user"),
+            password: None,
+        };
+        let app = Launch::new("id", None, Some(sudo)).unwrap();
+        assert!(
+            app.line.starts_with("sudo -n -u 'app user' -- sh -c "),
+            "{}",
+            app.line
+        );
+    }
+
+    /// With a password: `sudo -S -p ''`, the password only on stdin, before
+    /// the marker and the command's own input; the wrapper (here run without
+    /// sudo, as when sudo needs no password) hands the command its input
+    /// only, for short scripts and for long ones sent on stdin.
+    #[test]
+    fn a_sudo_password_goes_on_stdin_only() {
+        let pw = SudoPassword::new(b"s3cret pw".to_vec()).unwrap();
+        let sudo = Sudo {
+            user: None,
+            password: Some(&pw),
+        };
+        let l = Launch::new("cat", Some(b"own input\n"), Some(sudo)).unwrap();
+        assert!(l.line.starts_with("sudo -S -p '' -- sh -c "), "{}", l.line);
+        assert!(!l.line.contains("s3cret"), "{}", l.line);
+        assert!(l
+            .stdin
+            .as_deref()
+            .unwrap()
+            .starts_with(b"s3cret pw\nhalite-sudo-"));
+        fn unsudo<'a>(l: &Launch<'a>) -> Launch<'a> {
+            Launch {
+                line: l.line.replacen("sudo -S -p '' -- ", "", 1),
+                stdin: l.stdin.clone(),
+            }
+        }
+        let (out, _, code) = run(&unsudo(&l));
+        assert_eq!((out.as_str(), code), ("own input\n", 0));
+        let long = format!("printf %s {}", quote(&"y".repeat(MAX_ARG_LEN)));
+        let l = Launch::new(&long, None, Some(sudo)).unwrap();
+        assert!(l.line.len() < 400, "{}", l.line);
+        let (out, _, code) = run(&unsudo(&l));
+        assert_eq!((out.len(), code), (MAX_ARG_LEN, 0));
+    }
+
+    #[test]
     fn a_long_script_with_its_own_stdin_is_refused() {
         let script = "x".repeat(MAX_ARG_LEN);
-        let err = Launch::new(&script, Some(b"data"), false).unwrap_err();
+        let err = Launch::new(&script, Some(b"data"), None).unwrap_err();
         let err = err.to_string();
         assert!(err.starts_with("command too long ("), "{err}");
         assert!(err.contains(&format!("limit {MAX_ARG_LEN})")), "{err}");

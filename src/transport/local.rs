@@ -43,7 +43,8 @@ impl LocalConnection {
         seen.sent = true;
         let pgid = child.id();
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let data = data.to_vec();
+            // May hold a sudo password: wiped when written.
+            let data = zeroize::Zeroizing::new(data.to_vec());
             tokio::spawn(async move {
                 let _ = pipe.write_all(&data).await;
             });

@@ -16,6 +16,7 @@ pub mod quote;
 pub mod route;
 pub mod ssh;
 pub mod ssh_config;
+pub mod sudo;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -94,6 +95,9 @@ pub struct ConnectOptions {
     pub routes: Arc<route::Routes>,
     /// The run's jump host connections, shared by the hosts behind them.
     pub jumps: Arc<jump::Jumps>,
+    /// The password for `sudo: true` hosts (`--ask-sudo-pass`,
+    /// `sudo_password_file`, `sudo_password_env`); sent on stdin only.
+    pub sudo_password: Option<Arc<sudo::SudoPassword>>,
 }
 
 impl Default for ConnectOptions {
@@ -109,6 +113,7 @@ impl Default for ConnectOptions {
             interrupt: Interrupt::default(),
             routes: Arc::default(),
             jumps: Arc::default(),
+            sudo_password: None,
         }
     }
 }
@@ -151,9 +156,11 @@ pub enum TransportError {
         reason: String,
     },
     #[error(
-        "sudo on {addr} wants a password; configure NOPASSWD sudo for {user} or connect as root"
+        "sudo on {addr} wants a password; give it with --ask-sudo-pass, sudo_password_file or sudo_password_env, configure NOPASSWD sudo for {user}, or connect as root"
     )]
     SudoPassword { user: String, addr: String },
+    #[error("sudo refused the password for {user} on {addr}")]
+    SudoRefused { user: String, addr: String },
     #[error("command timed out after {0:?}")]
     Timeout(Duration),
     #[error("interrupted by Ctrl-C")]
@@ -199,9 +206,9 @@ impl TransportError {
     pub fn class(&self) -> FailureClass {
         match self {
             TransportError::Unreachable { .. } => FailureClass::Unreachable,
-            TransportError::Auth { .. } | TransportError::SudoPassword { .. } => {
-                FailureClass::AuthFailed
-            }
+            TransportError::Auth { .. }
+            | TransportError::SudoPassword { .. }
+            | TransportError::SudoRefused { .. } => FailureClass::AuthFailed,
             TransportError::HostKeyUnknown { .. }
             | TransportError::HostKeyChanged { .. }
             | TransportError::HostKeyRejected { .. } => FailureClass::HostKey,
@@ -295,6 +302,8 @@ enum Inner {
 pub struct Connection {
     inner: Inner,
     sudo: bool,
+    sudo_user: Option<String>,
+    sudo_password: Option<Arc<sudo::SudoPassword>>,
     user: String,
     addr: String,
     default_timeout: Option<Duration>,
@@ -326,13 +335,16 @@ impl Connection {
             sudo: host.sudo,
             user,
             addr,
+            sudo_user: host.sudo_user.clone(),
+            sudo_password: opts.sudo_password.clone(),
             default_timeout: opts.command_timeout,
             interrupt: opts.interrupt.clone(),
             executions: AtomicU32::new(0),
         })
     }
 
-    /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c ...`.
+    /// Run one `sh` script. With `sudo`, it runs as `sudo -n -- sh -c ...`
+    /// (`sudo -S` with the password on stdin when the run has one).
     /// A command that times out or is interrupted is ended with its whole
     /// process group before this returns.
     pub async fn exec(&self, cmd: &Command) -> Result<ExecOutput, TransportError> {
@@ -371,7 +383,19 @@ impl Connection {
             }
             Err(e) => return Err(cut(e, seen)),
         };
+        let ran = launch::wrapper_ran(&out.stderr);
         launch::take_pgid(&mut out.stderr);
+        let with_password = self.sudo().is_some_and(|s| s.password.is_some());
+        if with_password && sudo::refused(ran, out.exit_code, &out.stderr) {
+            return Err(Cut {
+                error: TransportError::SudoRefused {
+                    user: self.user.clone(),
+                    addr: self.addr.clone(),
+                },
+                sent: false,
+                stdout: String::new(),
+            });
+        }
         if self.sudo
             && out.exit_code == Some(1)
             && out.stderr.contains("sudo: a password is required")
@@ -388,8 +412,14 @@ impl Connection {
         Ok(out)
     }
 
-    fn sudo(&self) -> bool {
-        self.sudo && self.user != "root"
+    /// How commands gain privileges: none without `sudo`, nor for root
+    /// staying root.
+    fn sudo(&self) -> Option<launch::Sudo<'_>> {
+        let user = self.sudo_user.as_deref();
+        (self.sudo && (self.user != "root" || user.is_some())).then_some(launch::Sudo {
+            user,
+            password: self.sudo_password.as_deref(),
+        })
     }
 
     /// One execution on the host.
