@@ -197,6 +197,10 @@ pub struct RunArgs {
     /// Target: compound expression, e.g. 'G@os:Debian and web* or E@db\d+' (also I@ J@ for pillar).
     #[arg(short = 'C', long, help_heading = "Targeting")]
     pub compound: bool,
+    /// The character between keys in a grain or pillar target (-G, -P, -I, -J), as Salt's
+    /// --delimiter: -G 'meta|dc|par' --delimiter '|' [default: :].
+    #[arg(long, value_name = "CHAR", value_parser = one_char, help_heading = "Targeting")]
+    pub delimiter: Option<char>,
 
     /// Run on at most this many hosts at once: a count (10) or a share (25%), as a sliding window;
     /// or a staged rollout, a list of stage sizes (1,10%,50%,100%): each stage starts when the
@@ -280,6 +284,15 @@ fn at_least_one(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("must be a whole number, 1 or more".into()),
+    }
+}
+
+/// `--delimiter`: exactly one character.
+fn one_char(text: &str) -> Result<char, String> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err("must be exactly one character".into()),
     }
 }
 

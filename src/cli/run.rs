@@ -128,7 +128,12 @@ pub(super) fn prepare_with(run: &RunArgs, common: &Common, args: Args) -> anyhow
     }
     let target_type = target_type(run);
     let target_expr = run.target.clone().context("missing TARGET")?;
-    let target = Target::parse(target_type, &target_expr, &inventory.groups)?;
+    let target = Target::parse_with(
+        target_type,
+        &target_expr,
+        &inventory.groups,
+        run.delimiter.unwrap_or(':'),
+    )?;
     let function_name = run.function.clone().context("missing FUNCTION")?;
     let function: Arc<dyn functions::Function> =
         Arc::from(functions::parse_call(&function_name, &args)?);

@@ -418,10 +418,22 @@ fn pcre_node(pattern: &str) -> Result<Node, String> {
     Pattern::python(pattern, false).map(Node::Pcre)
 }
 
+/// `-L` / `L@`: ids separated by commas, or by spaces when there is no
+/// comma (Salt's command line: `-L 'web1 web2'`). Where both appear Salt
+/// deletes the spaces (`web1,web2 db1` names `web2db1`); halite refuses it.
 fn list_node(text: &str) -> Result<Node, String> {
-    let ids: Vec<String> = text
-        .split(',')
-        .map(str::trim)
+    let words: Vec<&str> = if text.contains(',') {
+        text.split(',').map(str::trim).collect()
+    } else {
+        text.split_whitespace().collect()
+    };
+    if let Some(w) = words.iter().find(|w| w.contains(char::is_whitespace)) {
+        return Err(format!(
+            "`{w}` is not a host id: separate ids with commas or with spaces, not both"
+        ));
+    }
+    let ids: Vec<String> = words
+        .into_iter()
         .filter(|id| !id.is_empty())
         .map(str::to_string)
         .collect();
@@ -1238,6 +1250,29 @@ mod tests {
             serde_json::to_value(TargetType::GrainPcre).unwrap(),
             json!(TargetType::GrainPcre.name())
         );
+    }
+
+    /// `-L` splits as Salt's command line does (the `cli_list` cases of
+    /// tests/compat/targeting.json), except where Salt deletes spaces.
+    #[test]
+    fn list_splits_as_salts_command_line() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../../tests/compat/targeting.json")).unwrap();
+        for case in doc["cli_list"].as_array().unwrap() {
+            let arg = case["arg"].as_str().unwrap();
+            let salt: Vec<String> = serde_json::from_value(case["tgt"].clone()).unwrap();
+            match list_node(arg) {
+                Ok(Node::List(ids)) => assert_eq!(ids, salt, "{arg:?}"),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => {
+                    assert!(
+                        arg.contains(',') && arg.trim().contains(' '),
+                        "{arg:?}: {e}"
+                    );
+                    assert!(salt.iter().any(|id| !arg.contains(id.as_str())), "{arg:?}");
+                }
+            }
+        }
     }
 
     /// Salt's own matchers on the same fleet and expressions
