@@ -510,8 +510,12 @@ mod tests {
         );
         for (ini, says) in [
             (
-                "w1 ansible_ssh_common_args='-o ProxyJump=b'\n",
-                "h.ini:1: host `w1`: `ansible_ssh_common_args` cannot be honoured",
+                "w1 ansible_ssh_common_args='-o ForwardAgent=yes'\n",
+                "h.ini:1: host `w1`: `ansible_ssh_common_args` cannot be honoured: `-o ForwardAgent=yes`: only ProxyJump",
+            ),
+            (
+                "w1 ansible_ssh_common_args='-J a' ansible_ssh_extra_args='-J b'\n",
+                "names jump host",
             ),
             (
                 "w1 ansible_connection=docker\n",
@@ -536,5 +540,26 @@ mod tests {
                 .unwrap_err();
             assert!(e.contains(says), "{ini}: {e}");
         }
+    }
+
+    /// A jump host in Ansible's SSH argument variables, on a host or a
+    /// group, is `proxy_jump`; nothing else there has a halite meaning.
+    #[test]
+    fn a_jump_host_in_ssh_args_is_proxy_jump() {
+        let ini = "[dmz]\nw1\nw2\n\
+                   [dmz:vars]\nansible_ssh_common_args='-o \"ProxyJump=ops@bastion,inner\"'\n\
+                   [lan]\nw3 ansible_ssh_common_args='-oProxyJump=b3 -Jb3'\n";
+        let part = ini::parse(ini, "h.ini")
+            .and_then(|t| t.into_part("h.ini", None))
+            .unwrap();
+        let jump = |id: &str| {
+            part.hosts
+                .iter()
+                .find(|e| e.id == id)
+                .and_then(|e| e.spec.proxy_jump.clone())
+        };
+        assert_eq!(jump("w1").as_deref(), Some("ops@bastion,inner"));
+        assert_eq!(jump("w2").as_deref(), Some("ops@bastion,inner"));
+        assert_eq!(jump("w3").as_deref(), Some("b3"));
     }
 }

@@ -20,6 +20,9 @@ enum Meaning {
     SudoUser,
     Identity,
     Connection,
+    /// `ansible_ssh_common_args` / `ansible_ssh_extra_args`: only a jump
+    /// host (`-J`, `-o ProxyJump=`) has a halite meaning (`proxy_jump`).
+    SshArgs,
     Timeout,
     BecomeMethod,
     /// Understood; halite needs nothing for it.
@@ -60,9 +63,8 @@ fn meaning(name: &str) -> Meaning {
         | "ansible_become_pass"
         | "ansible_sudo_pass"
         | "ansible_sudo_password" => Meaning::Warn(PASSWORD),
-        "ansible_ssh_common_args"
-        | "ansible_ssh_extra_args"
-        | "ansible_ssh_args"
+        "ansible_ssh_common_args" | "ansible_ssh_extra_args" => Meaning::SshArgs,
+        "ansible_ssh_args"
         | "ansible_ssh_executable"
         | "ansible_scp_extra_args"
         | "ansible_sftp_extra_args" => Meaning::Refuse(SSH_ARGS),
@@ -98,6 +100,14 @@ pub(super) fn report_definitions(tree: &Tree, warnings: &mut Vec<String>) -> Res
                     return Err(format!(
                         "{place}: {owner}: `{name}` cannot be honoured: {why}"
                     ))
+                }
+                Meaning::SshArgs => {
+                    let text = vars[name].0.as_str().unwrap_or_default();
+                    if let Err(why) = proxy_jump_of(text) {
+                        return Err(format!(
+                            "{place}: {owner}: `{name}` cannot be honoured: {why}"
+                        ));
+                    }
                 }
                 _ => {}
             }
@@ -187,6 +197,20 @@ pub(super) fn host_spec(id: &str, vars: &Vars) -> Result<HostSpec, String> {
                     ));
                 }
             }
+            Meaning::SshArgs => {
+                let jump = proxy_jump_of(&text()?).map_err(|why| {
+                    format!("{place}: host `{id}`: `{name}` cannot be honoured: {why}")
+                })?;
+                match (&spec.proxy_jump, jump) {
+                    (Some(a), Some(b)) if *a != b => {
+                        return Err(format!(
+                            "{place}: host `{id}`: `{name}` names jump host `{b}`, another SSH argument variable `{a}`"
+                        ))
+                    }
+                    (_, Some(b)) => spec.proxy_jump = Some(b),
+                    (_, None) => {}
+                }
+            }
             Meaning::Nothing | Meaning::Warn(_) | Meaning::Refuse(_) => {}
             Meaning::Grain => {
                 grains.insert(name.clone(), value.clone());
@@ -201,6 +225,54 @@ pub(super) fn host_spec(id: &str, vars: &Vars) -> Result<HostSpec, String> {
         spec.sudo_user = None;
     }
     Ok(spec)
+}
+
+/// The jump hosts OpenSSH arguments name: `-J HOPS`, `-JHOPS`,
+/// `-o ProxyJump=HOPS`, `-oProxyJump=HOPS`, `-o 'ProxyJump HOPS'` (the
+/// keyword in any case). Any other argument has no halite meaning and is
+/// refused with why; no argument at all is no jump host.
+fn proxy_jump_of(args: &str) -> Result<Option<String>, String> {
+    let words = shlex::split(args).ok_or_else(|| format!("`{args}` has unbalanced quotes"))?;
+    let mut jump = None;
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let hops = match w.as_str() {
+            "-J" | "-o" => {
+                let value = words.next().ok_or_else(|| format!("`{w}` needs a value"))?;
+                if w == "-J" {
+                    value
+                } else {
+                    proxy_jump_option(&value)?
+                }
+            }
+            _ if w.starts_with("-J") => w[2..].to_string(),
+            _ if w.starts_with("-o") => proxy_jump_option(&w[2..])?,
+            _ => {
+                return Err(format!(
+                    "`{w}`: only a jump host (-J HOST, -o ProxyJump=HOST) has a halite meaning; write the rest as inventory keys or in ssh_config"
+                ))
+            }
+        };
+        if hops.trim().is_empty() {
+            return Err("an empty jump host".into());
+        }
+        jump = Some(hops);
+    }
+    Ok(jump)
+}
+
+/// The value of `-o ProxyJump=HOPS` / `-o 'ProxyJump HOPS'`.
+fn proxy_jump_option(option: &str) -> Result<String, String> {
+    let (key, value) = option
+        .split_once(['=', ' ', '\t'])
+        .map(|(k, v)| (k.trim(), v.trim().trim_start_matches('=').trim()))
+        .unwrap_or((option, ""));
+    if !key.eq_ignore_ascii_case("proxyjump") {
+        return Err(format!(
+            "`-o {option}`: only ProxyJump has a halite meaning (proxy_jump); write the rest as inventory keys or in ssh_config"
+        ));
+    }
+    Ok(value.to_string())
 }
 
 /// Ansible's `boolean()`: true, yes, on, 1, y, t and their opposites,
