@@ -11,9 +11,10 @@
 //! refuse (`Port abc`, a missing argument, an unknown keyword, a bad `Match`)
 //! is an error naming the file and line. Keywords OpenSSH knows but halite
 //! does not act on are ignored, as are deprecated ones (as OpenSSH does).
-//! `Match exec`, `canonical`, `final` and `localnetwork` are refused: halite
-//! cannot honour them, and ignoring them would connect somewhere else than
-//! `ssh` does.
+//! `Match exec` runs its command on the controller, as `ssh` does.
+//! `Match canonical`, `final` and `localnetwork` are refused: halite cannot
+//! honour them, and ignoring them would connect somewhere else than `ssh`
+//! does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -383,6 +384,8 @@ enum CriterionKind {
     OriginalHost(String),
     User(String),
     LocalUser(String),
+    /// `Match exec CMD`: the command (tokens expanded) exits 0.
+    Exec(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -493,9 +496,62 @@ fn match_matches(criteria: &[Criterion], q: &Query, r: &Resolved) -> bool {
             CriterionKind::OriginalHost(list) => pattern_list(list, &original, true),
             CriterionKind::User(list) => pattern_list(list, &user, false),
             CriterionKind::LocalUser(list) => pattern_list(list, q.local_user, false),
+            CriterionKind::Exec(cmd) => exec_matches(cmd, q, &host, &original, &user, r),
         };
         hit != c.negated
     })
+}
+
+/// `Match exec`: run the command as OpenSSH does (`/bin/sh -c`, tokens
+/// `%% %d %h %k %L %l %n %p %r %u` expanded, no input or output) on the
+/// controller; exit 0 is a match. A command that cannot be run, or a token
+/// halite does not expand (`%C`, `%i`), is no match, and says so in the log.
+fn exec_matches(
+    cmd: &str,
+    q: &Query,
+    host: &str,
+    original: &str,
+    user: &str,
+    r: &Resolved,
+) -> bool {
+    let local = local_hostname();
+    let short = local.split('.').next().unwrap_or_default().to_string();
+    let port = r.port.unwrap_or(22).to_string();
+    let text = match expand(cmd, |c| {
+        Some(match c {
+            'd' => q.home.display().to_string(),
+            'h' => host.to_string(),
+            'k' | 'n' => original.to_string(),
+            'L' => short.clone(),
+            'l' => local.clone(),
+            'p' => port.clone(),
+            'r' => user.to_string(),
+            'u' => q.local_user.to_string(),
+            _ => return None,
+        })
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(
+                "ssh_config Match exec `{cmd}` for {}: {e}; taken as no match",
+                q.host
+            );
+            return false;
+        }
+    };
+    match std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&text)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+    {
+        Ok(status) => status.success(),
+        Err(e) => {
+            tracing::warn!("ssh_config Match exec `{text}`: cannot run it: {e}; taken as no match");
+            false
+        }
+    }
 }
 
 /// OpenSSH's pattern-list: comma-separated, `!` negates; a negated match

@@ -370,12 +370,17 @@ fn parse_match(args: &[String], at: &Place) -> Result<Vec<Criterion>, SshConfigE
             }
             // Later OpenSSH releases' criteria too (tagged, version,
             // sessiontype, command): refused by name, not as unknown.
-            "exec" | "canonical" | "final" | "localnetwork" | "tagged" | "version"
+            "canonical" | "final" | "localnetwork" | "tagged" | "version"
             | "sessiontype" | "command" => {
                 return Err(at.invalid(format!(
                     "Match {name} is not supported by halite (use --ssh-config FILE with a file without it, or --ssh-config none)"
                 )))
             }
+            "exec" => CriterionKind::Exec(
+                it.next()
+                    .ok_or_else(|| at.invalid("Missing Match criteria for exec"))?
+                    .clone(),
+            ),
             "host" | "originalhost" | "user" | "localuser" => {
                 let arg = it
                     .next()

@@ -248,16 +248,33 @@ fn relative_include_is_under_dot_ssh() {
 #[test]
 fn unsupported_match_is_refused_with_place() {
     let e = SshConfig::parse(
-        "Host x\n  User y\nMatch exec \"true\"\n",
+        "Host x\n  User y\nMatch canonical\n",
         Path::new("/cfg"),
         Path::new(HOME),
     )
     .unwrap_err()
     .to_string();
     assert!(
-        e.starts_with("/cfg: line 3: Match exec is not supported"),
+        e.starts_with("/cfg: line 3: Match canonical is not supported"),
         "{e}"
     );
+    let e = SshConfig::parse("Match exec\n", Path::new("/cfg"), Path::new(HOME))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Missing Match criteria for exec"), "{e}");
+}
+
+#[test]
+fn match_exec_runs_its_command_per_host() {
+    let cfg = SshConfig::parse(
+        "Match exec \"test %n = web1\"\n  Port 2301\nMatch !exec \"exit 3\" host db*\n  Port 2302\n",
+        Path::new("/cfg"),
+        Path::new(HOME),
+    )
+    .unwrap();
+    assert_eq!(cfg.resolve(&query("web1")).unwrap().port, Some(2301));
+    assert_eq!(cfg.resolve(&query("db1")).unwrap().port, Some(2302));
+    assert_eq!(cfg.resolve(&query("mail")).unwrap().port, None);
 }
 
 #[test]
