@@ -26,6 +26,7 @@ pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
 pub mod ssh_auth;
+pub mod test;
 pub mod user;
 
 use std::path::Path;
@@ -47,6 +48,7 @@ pub const MODULES: &[ModuleDef] = &[
     ssh_auth::MODULE,
     cron::MODULE,
     archive::MODULE,
+    test::MODULE,
 ];
 
 /// A module: its name and functions.
@@ -203,6 +205,14 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     /// means the planned changes happened.
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
         finish_with(plan, out, plan.comment.clone())
+    }
+
+    /// Whether a plan error may come from what earlier states will change
+    /// (a package brings the unit file a service needs), so the engine
+    /// plans again after them. `false` for a state whose plan reads nothing
+    /// from the host: its error is final (`test.fail_without_changes`).
+    fn plan_reads_host(&self) -> bool {
+        true
     }
 
     /// Salt's `mod_watch`: a snippet run when a watched state changed (a

@@ -1383,13 +1383,17 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
             _ => {}
         }
     }
-    for j in deps(st, &[Kind::Require, Kind::Watch]) {
-        if let Decision::Failed(_) = states[j].decision {
-            return Decision::Failed(format!(
-                "One or more requisite failed: {}",
-                states[j].chunk.describe()
-            ));
-        }
+    // Salt's words: each failed requisite as `SLS.ID`.
+    let failed: Vec<String> = deps(st, &[Kind::Require, Kind::Watch])
+        .into_iter()
+        .filter(|j| matches!(states[*j].decision, Decision::Failed(_)))
+        .map(|j| format!("{}.{}", states[j].chunk.sls, states[j].chunk.id))
+        .collect();
+    if !failed.is_empty() {
+        return Decision::Failed(format!(
+            "One or more requisite failed: {}",
+            failed.join(", ")
+        ));
     }
     let onchanges = deps(st, &[Kind::Onchanges, Kind::OnchangesAny]);
     if !onchanges.is_empty()
@@ -1427,6 +1431,7 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
         // those have run.
         Err(e)
             if allow_defer
+                && st.function.plan_reads_host()
                 && (deps(st, &ordering)
                     .iter()
                     .any(|j| planned_change(&states[*j].decision))
