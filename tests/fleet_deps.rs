@@ -20,6 +20,7 @@ const PACKAGES: &[&str] = &[
     "debootstrap",
     "dpkg-dev",
     "gnupg",
+    "iproute2",
     "openssh-client",
     "podman",
     "runc",
@@ -100,6 +101,7 @@ fn nothing_is_listed_when_every_tool_is_on_path() {
         "tar",
         "gpg",
         "gpgconf",
+        "ip",
     ];
     for name in names {
         // An executable stand-in: only its presence on PATH is looked at.
