@@ -55,3 +55,83 @@ fn test_states_answer_as_salts_do() {
         }
     }
 }
+
+/// Salt's compiled low chunks (`salt-call --local state.show_low_sls`,
+/// tests/compat/gen_low_sls.py -> low_sls.json) for the SLS files in
+/// tests/compat/sls/: halite's `state.show_sls` gives the same IDs,
+/// module.function, names, arguments and requisites, or fails where Salt
+/// fails. (The order of the chunks is not compared here: see #14.)
+#[test]
+fn compiled_states_are_salts_low_chunks() {
+    let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(compat.join("low_sls.json")).unwrap())
+            .unwrap();
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    std::fs::create_dir_all(p.path().join("states")).unwrap();
+    for entry in std::fs::read_dir(compat.join("sls")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            p.path().join("states").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    const REQUISITES: &[&str] = &[
+        "require",
+        "watch",
+        "onchanges",
+        "onfail",
+        "prereq",
+        "listen",
+    ];
+    for (sls, want) in fixture["cases"].as_object().unwrap() {
+        let (code, v) = p.json(&["l1", "state.show_sls", sls]);
+        let ret = &v["results"]["l1"]["ret"];
+        if let Some(errors) = want.get("errors") {
+            assert_eq!(code, 1, "{sls}: Salt refuses it: {errors}; halite: {v}");
+            let salt = errors[0].as_str().unwrap();
+            let ours = ret[0].as_str().unwrap_or_default();
+            assert!(
+                salt.contains("needs to be formed as a list")
+                    == ours.contains("needs to be formed as a list"),
+                "{sls}: Salt: {salt}; halite: {ours}"
+            );
+            continue;
+        }
+        assert_eq!(code, 0, "{sls}: {v}");
+        let got: std::collections::BTreeMap<&str, &Value> = ret
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| (c["__id__"].as_str().unwrap(), c))
+            .collect();
+        let chunks = want["chunks"].as_array().unwrap();
+        assert_eq!(got.len(), chunks.len(), "{sls}: {v}");
+        for w in chunks {
+            let id = w["id"].as_str().unwrap();
+            let g = got[id];
+            assert_eq!(g["function"], w["function"], "{sls} {id}");
+            assert_eq!(g["name"], w["name"], "{sls} {id}");
+            let mut args = w["args"].as_object().unwrap().clone();
+            let mut salt_reqs: Vec<(String, String)> = Vec::new();
+            for kind in REQUISITES {
+                if let Some(Value::Array(items)) = args.remove(*kind) {
+                    for item in items {
+                        let target = item.as_object().unwrap().values().next().unwrap();
+                        salt_reqs.push((kind.to_string(), target.as_str().unwrap().into()));
+                    }
+                }
+            }
+            assert_eq!(&Value::Object(args), &g["args"], "{sls} {id}: arguments");
+            let ours: Vec<(String, String)> = g["requisites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_object().unwrap().iter())
+                .map(|(k, t)| (k.clone(), t.as_str().unwrap().to_string()))
+                .collect();
+            assert_eq!(ours, salt_reqs, "{sls} {id}: requisites");
+        }
+    }
+}

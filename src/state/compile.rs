@@ -6,8 +6,6 @@
 //! function fail at run time (after earlier states already changed the
 //! host); halite rejects unknown modules, functions and arguments here.
 
-use serde_json::Map;
-
 use crate::Value;
 
 use super::highstate::{type_name, High, IdDecl, StateDecl};
@@ -204,22 +202,18 @@ fn requisite_kind(key: &str) -> Option<(Kind, bool)> {
 }
 
 /// A requisite's list. Items are `- module: target`, `- sls: name`,
-/// `- id: target` or a bare `- target` (any module, Salt 2016.3+). Salt
-/// also takes a single mapping instead of a list; so does halite.
+/// `- id: target` or a bare `- target` (any module, Salt 2016.3+). Anything
+/// but a list (nothing, a name, a mapping) is Salt's error "needs to be
+/// formed as a list" (checked with `salt-call state.show_low_sls`).
 fn parse_targets(key: &str, value: &Value) -> Result<Vec<Target>, String> {
     let items: Vec<Value> = match value {
-        Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items.clone(),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| {
-                let mut one = Map::new();
-                one.insert(k.clone(), v.clone());
-                Value::Object(one)
-            })
-            .collect(),
-        Value::String(_) => vec![value.clone()],
-        other => return Err(format!("`{key}` must be a list, not {}", type_name(other))),
+        other => {
+            return Err(format!(
+                "the {key} statement needs to be formed as a list, not {}",
+                type_name(other)
+            ))
+        }
     };
     let mut out = Vec::new();
     for item in items {

@@ -431,11 +431,14 @@ fn parse_body(body: &Value, in_extend: bool) -> Result<Vec<StateDecl>, String> {
                     functions.push(f.clone());
                 }
                 Value::Object(arg) if arg.len() == 1 => {
+                    // Given twice: the last value wins, in the first
+                    // one's place, as in Salt (a list of arguments is not
+                    // a mapping; checked with `salt-call state.show_low_sls`).
                     let (k, v) = arg.iter().next().expect("one entry");
-                    if args.iter().any(|(seen, _)| seen == k) {
-                        return Err(format!("argument `{k}` of `{key}` is given twice"));
+                    match args.iter_mut().find(|(seen, _)| seen == k) {
+                        Some(slot) => slot.1 = v.clone(),
+                        None => args.push((k.clone(), v.clone())),
                     }
-                    args.push((k.clone(), v.clone()));
                 }
                 Value::Object(arg) => {
                     return Err(format!(

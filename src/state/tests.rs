@@ -226,10 +226,6 @@ fn malformed_declarations_name_file_and_id() {
         ("x: 42\n", "must be a mapping"),
         ("x: pkg\n", "not a state declaration"),
         ("x:\n  pkg.installed:\n    - install ed\n", "whitespace"),
-        (
-            "x:\n  pkg.installed:\n    - version: 1\n    - version: 2\n",
-            "given twice",
-        ),
     ] {
         let err = one(text).unwrap_err();
         let msg = err.to_string();
@@ -760,8 +756,38 @@ fn malformed_requisites_are_errors() {
         one("a:\n  pkg.installed: []\nb:\n  cmd.run:\n    - require:\n      - pkg.installed: a\n")
             .unwrap_err();
     assert!(err.to_string().contains("did you mean `pkg`"), "{err}");
-    let err = one("b:\n  cmd.run:\n    - require: 5\n").unwrap_err();
-    assert!(err.to_string().contains("must be a list"), "{err}");
+    // Anything but a list is Salt's "needs to be formed as a list".
+    for value in ["5", "", "a", "{cmd: a}"] {
+        let err = one(&format!("b:\n  cmd.run:\n    - require: {value}\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the require statement needs to be formed as a list"),
+            "{value}: {err}"
+        );
+    }
+    // An empty list is no requisite, as in Salt.
+    assert!(one("b:\n  cmd.run:\n    - require: []\n").is_ok());
+}
+
+#[test]
+fn an_argument_given_twice_keeps_the_last_value() {
+    let c =
+        one("x:\n  pkg.installed:\n    - version: 1\n    - pkgs: [a]\n    - version: 2\n").unwrap();
+    assert_eq!(c.chunks[0].args["version"], 2);
+    assert_eq!(
+        c.chunks[0].args.keys().collect::<Vec<_>>(),
+        ["version", "pkgs"],
+        "in the first one's place"
+    );
+    let c = one("a:\n  cmd.run: []\nb:\n  cmd.run: []\nd:\n  cmd.run:\n    - require:\n      - cmd: a\n    - require:\n      - cmd: b\n")
+        .unwrap();
+    let d = c.chunks.iter().find(|c| c.id == "d").unwrap();
+    let required: Vec<&str> = d
+        .requisites
+        .iter()
+        .map(|(_, j)| c.chunks[*j].id.as_str())
+        .collect();
+    assert_eq!(required, ["b"], "the last require wins, as in Salt");
 }
 
 #[test]
