@@ -60,7 +60,7 @@ fn test_states_answer_as_salts_do() {
 /// tests/compat/gen_low_sls.py -> low_sls.json) for the SLS files in
 /// tests/compat/sls/: halite's `state.show_sls` gives the same IDs,
 /// module.function, names, arguments and requisites, or fails where Salt
-/// fails. (The order of the chunks is not compared here: see #14.)
+/// fails, and runs them in the order `salt-call state.sls` runs them.
 #[test]
 fn compiled_states_are_salts_low_chunks() {
     let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
@@ -108,6 +108,35 @@ fn compiled_states_are_salts_low_chunks() {
             .collect();
         let chunks = want["chunks"].as_array().unwrap();
         assert_eq!(got.len(), chunks.len(), "{sls}: {v}");
+        let mut order: Vec<(&str, i64)> = got
+            .iter()
+            .map(|(id, c)| (*id, c["__run_num__"].as_i64().unwrap()))
+            .collect();
+        order.sort_by_key(|(_, n)| *n);
+        let order: Vec<&str> = order.into_iter().map(|(id, _)| id).collect();
+        let salt: Vec<&str> = want["run_order"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap())
+            .collect();
+        assert_eq!(order, salt, "{sls}: run order");
+        // `X: require_in: [Y]` is Y requiring X, as halite stores it.
+        let target = |item: &Value| -> String {
+            let t = item.as_object().unwrap().values().next().unwrap();
+            t.as_str().unwrap().to_string()
+        };
+        let mut inverted: Vec<(String, String, String)> = Vec::new();
+        for w in chunks {
+            for kind in REQUISITES {
+                if let Some(Value::Array(items)) = w["args"].get(format!("{kind}_in")) {
+                    for item in items {
+                        let id = w["id"].as_str().unwrap().to_string();
+                        inverted.push((target(item), kind.to_string(), id));
+                    }
+                }
+            }
+        }
         for w in chunks {
             let id = w["id"].as_str().unwrap();
             let g = got[id];
@@ -118,11 +147,17 @@ fn compiled_states_are_salts_low_chunks() {
             for kind in REQUISITES {
                 if let Some(Value::Array(items)) = args.remove(*kind) {
                     for item in items {
-                        let target = item.as_object().unwrap().values().next().unwrap();
-                        salt_reqs.push((kind.to_string(), target.as_str().unwrap().into()));
+                        salt_reqs.push((kind.to_string(), target(&item)));
                     }
                 }
+                args.remove(&format!("{kind}_in"));
             }
+            salt_reqs.extend(
+                inverted
+                    .iter()
+                    .filter(|(on, _, _)| on == id)
+                    .map(|(_, kind, by)| (kind.clone(), by.clone())),
+            );
             assert_eq!(&Value::Object(args), &g["args"], "{sls} {id}: arguments");
             let ours: Vec<(String, String)> = g["requisites"]
                 .as_array()

@@ -7,9 +7,10 @@ Run with Salt 3008.3 installed (e.g. /var/tmp/saltvenv, see gen_yamlify.py):
 
     /var/tmp/saltvenv/bin/python tests/compat/gen_low_sls.py
 
+With test=True, `state.sls NAME` also gives the order Salt runs them in.
 tests/test_states.rs compiles the same files with `halite state.show_sls`
-and requires the same IDs, order, module.function, names and arguments, or
-an error where Salt gives one.
+and requires the same IDs, run order, module.function, names and
+arguments, or an error where Salt gives one.
 """
 import json
 import pathlib
@@ -41,7 +42,14 @@ def main():
                 capture_output=True, text=True, check=False)
             low = json.loads(out.stdout)["local"]
             if all(isinstance(c, dict) for c in low):
-                cases[sls.stem] = {"chunks": [
+                ran = subprocess.run(
+                    [str(SALT_CALL), "-c", str(root / "etc"), "--local", "--out", "json",
+                     "state.sls", sls.stem, "test=True"],
+                    capture_output=True, text=True, check=False)
+                states = json.loads(ran.stdout)["local"]
+                run_order = [v["__id__"] for v in sorted(states.values(),
+                                                          key=lambda v: v["__run_num__"])]
+                cases[sls.stem] = {"run_order": run_order, "chunks": [
                     {"id": c["__id__"], "function": f"{c['state']}.{c['fun']}", "name": c["name"],
                      "args": {k: v for k, v in c.items() if k not in SKIP}}
                     for c in sorted(low, key=lambda c: c.get("order", 0))
