@@ -294,7 +294,142 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             let key = string_arg(function, "pillar", a[1].as_ref(), "roles")?;
             filter_by(function, &ctx.pillar, &key, &a)
         }
+        "slsutil.merge" => {
+            let a = bind(
+                function,
+                &["obj_a", "obj_b", "strategy", "renderer", "merge_lists"],
+                args,
+            )?;
+            merge_strategy(function, a[2].as_ref())?;
+            let mut out = to_json(a[0].as_ref().unwrap_or(&MjValue::from(())))?;
+            let upd = to_json(a[1].as_ref().unwrap_or(&MjValue::from(())))?;
+            let lists = a[4].as_ref().is_some_and(MjValue::is_true);
+            merge_values(&mut out, upd, lists);
+            Ok(from_json(&out))
+        }
+        "slsutil.merge_all" => {
+            let a = bind(
+                function,
+                &["lst", "strategy", "renderer", "merge_lists"],
+                args,
+            )?;
+            merge_strategy(function, a[1].as_ref())?;
+            let lists = a[3].as_ref().is_some_and(MjValue::is_true);
+            let items = match a[0].as_ref().map(to_json).transpose()? {
+                Some(Value::Array(items)) => items,
+                _ => return Err(invalid(format!("salt['{function}']: `lst` must be a list"))),
+            };
+            let mut out = Value::Object(Default::default());
+            for item in items {
+                merge_values(&mut out, item, lists);
+            }
+            Ok(from_json(&out))
+        }
+        "defaults.deepcopy" => {
+            let a = bind(function, &["source"], args)?;
+            // Values are copied on every call already: a copy is the value.
+            Ok(a[0].clone().unwrap_or_else(|| MjValue::from(())))
+        }
+        "file.basename" | "file.dirname" => {
+            let a = bind(function, &["path"], args)?;
+            let path = string_arg(function, "path", a[0].as_ref(), "")?;
+            Ok(MjValue::from(if function == "file.basename" {
+                posix_basename(&path)
+            } else {
+                posix_dirname(&path)
+            }))
+        }
+        "file.join" => {
+            let mut out = String::new();
+            for part in &args.positional {
+                let part = part
+                    .as_str()
+                    .ok_or_else(|| invalid(format!("salt['{function}']: parts must be strings")))?;
+                if part.starts_with('/') || out.is_empty() {
+                    out = part.to_string();
+                } else {
+                    if !out.ends_with('/') {
+                        out.push('/');
+                    }
+                    out.push_str(part);
+                }
+            }
+            Ok(MjValue::from(out))
+        }
+        "log.debug" | "log.info" | "log.warning" | "log.warn" | "log.error" | "log.critical"
+        | "log.exception" => {
+            let a = bind(function, &["message"], args)?;
+            let message = a[0].as_ref().map(|m| m.to_string()).unwrap_or_default();
+            match function {
+                "log.debug" => tracing::debug!("template: {message}"),
+                "log.info" => tracing::info!("template: {message}"),
+                "log.warning" | "log.warn" => tracing::warn!("template: {message}"),
+                _ => tracing::error!("template: {message}"),
+            }
+            // Salt's log functions return True.
+            Ok(MjValue::from(true))
+        }
         _ => remote(ctx, function, args),
+    }
+}
+
+/// `strategy` of `slsutil.merge`: Salt's default `smart` (for YAML data:
+/// a recursive merge) and `recurse` are what halite does.
+fn merge_strategy(function: &str, strategy: Option<&MjValue>) -> Result<(), Error> {
+    match strategy.and_then(MjValue::as_str) {
+        None | Some("smart") | Some("recurse") => Ok(()),
+        Some(other) => Err(invalid(format!(
+            "salt['{function}']: strategy `{other}` is not supported (smart or recurse)"
+        ))),
+    }
+}
+
+/// Salt's `dictupdate.update`: mappings merge recursively, `upd` wins;
+/// with `merge_lists`, a list gains the items of `upd`'s it lacks.
+fn merge_values(dest: &mut Value, upd: Value, merge_lists: bool) {
+    match (dest, upd) {
+        (Value::Object(d), Value::Object(u)) => {
+            for (k, v) in u {
+                match d.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        merge_values(existing, v, merge_lists)
+                    }
+                    Some(Value::Array(existing)) if merge_lists && v.is_array() => {
+                        if let Value::Array(items) = v {
+                            for item in items {
+                                if !existing.contains(&item) {
+                                    existing.push(item);
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        d.insert(k, v);
+                    }
+                }
+            }
+        }
+        (dest, upd) => *dest = upd,
+    }
+}
+
+/// Python's `os.path.basename`.
+fn posix_basename(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// Python's `os.path.dirname`: trailing slashes of the head dropped unless
+/// it is all slashes.
+fn posix_dirname(path: &str) -> String {
+    let head = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => return String::new(),
+    };
+    let trimmed = head.trim_end_matches('/');
+    if trimmed.is_empty() {
+        head.to_string()
+    } else {
+        trimmed.to_string()
     }
 }
 

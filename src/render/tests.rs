@@ -733,3 +733,22 @@ fn a_value_that_cannot_be_decrypted_fails_the_file_and_errors_withhold_secrets()
     assert!(!err.contains("hunter22"), "{err}");
     assert!(err.contains(crate::secrets::WITHHELD), "{err}");
 }
+
+/// Templates written here rendered by Salt itself (`salt-call --local
+/// slsutil.renderer`, tests/compat/gen_render.py -> render.json): halite
+/// renders the same text.
+#[test]
+fn salt_helpers_render_as_salt_renders_them() {
+    let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(compat.join("render.json")).unwrap())
+            .unwrap();
+    for (name, want) in doc["rendered"].as_object().unwrap() {
+        let source = std::fs::read_to_string(compat.join("render").join(name)).unwrap();
+        let dir = tree(&[]);
+        let got = renderer(dir.path())
+            .render_template_str(name, &source, &Extra::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got, want.as_str().unwrap(), "{name}");
+    }
+}
