@@ -99,23 +99,6 @@ pub struct StepError {
     pub message: String,
 }
 
-/// Salt's `tgt_type` names (`nodegroup` included).
-fn target_type(name: &str) -> Option<TargetType> {
-    Some(match name {
-        "glob" => TargetType::Glob,
-        "pcre" => TargetType::Pcre,
-        "list" => TargetType::List,
-        "grain" => TargetType::Grain,
-        "grain_pcre" => TargetType::GrainPcre,
-        "pillar" => TargetType::Pillar,
-        "pillar_pcre" => TargetType::PillarPcre,
-        "ipcidr" => TargetType::Ipcidr,
-        "nodegroup" => TargetType::Nodegroup,
-        "compound" => TargetType::Compound,
-        _ => return None,
-    })
-}
-
 impl Step {
     /// Type the compiled chunks, in order.
     pub fn from_chunks(chunks: Vec<Chunk>) -> Result<Vec<Step>, StepError> {
@@ -255,7 +238,7 @@ fn host_step(a: &mut Args<'_>, function: String) -> Result<HostStep, StepError> 
     };
     let tgt_type = match a.take("tgt_type") {
         None => TargetType::Glob,
-        Some(Value::String(s)) => target_type(&s).ok_or_else(|| {
+        Some(Value::String(s)) => TargetType::from_name(&s).ok_or_else(|| {
             (a.err)(format!(
                 "unknown tgt_type `{s}` (glob, pcre, list, grain, grain_pcre, pillar, pillar_pcre, ipcidr, nodegroup, compound)"
             ))

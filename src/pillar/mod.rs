@@ -185,7 +185,7 @@ fn select(
                     for (k, v) in map {
                         match (k.as_str(), &v) {
                             ("match", Value::String(m)) => {
-                                kind = match_type(m).ok_or_else(|| {
+                                kind = TargetType::from_name(m).ok_or_else(|| {
                                     PillarError::Top(format!(
                                         "target `{expr}`: unsupported match type `{m}`"
                                     ))
@@ -229,22 +229,6 @@ fn select(
         }
     }
     Ok(out)
-}
-
-fn match_type(name: &str) -> Option<TargetType> {
-    Some(match name {
-        "glob" => TargetType::Glob,
-        "pcre" => TargetType::Pcre,
-        "list" => TargetType::List,
-        "grain" => TargetType::Grain,
-        "grain_pcre" => TargetType::GrainPcre,
-        "pillar" => TargetType::Pillar,
-        "pillar_pcre" => TargetType::PillarPcre,
-        "ipcidr" => TargetType::Ipcidr,
-        "nodegroup" => TargetType::Nodegroup,
-        "compound" => TargetType::Compound,
-        _ => return None,
-    })
 }
 
 /// `a.b` → `a/b.sls`, else `a/b/init.sls`.

@@ -106,6 +106,25 @@ pub enum TargetType {
 }
 
 impl TargetType {
+    /// Every kind, in Salt's order.
+    pub const ALL: [TargetType; 10] = [
+        TargetType::Glob,
+        TargetType::Pcre,
+        TargetType::List,
+        TargetType::Grain,
+        TargetType::GrainPcre,
+        TargetType::Pillar,
+        TargetType::PillarPcre,
+        TargetType::Ipcidr,
+        TargetType::Nodegroup,
+        TargetType::Compound,
+    ];
+
+    /// The kind Salt names `name` (`tgt_type`, a top file's `match:`).
+    pub fn from_name(name: &str) -> Option<TargetType> {
+        TargetType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     /// The name used in messages and serialized output (`grain_pcre`, ...).
     pub fn name(self) -> &'static str {
         match self {

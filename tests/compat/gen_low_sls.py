@@ -14,39 +14,23 @@ arguments, or an error where Salt gives one.
 """
 import json
 import pathlib
-import subprocess
-import sys
 import tempfile
 
+import saltcall
+
 HERE = pathlib.Path(__file__).resolve().parent
-SALT_CALL = pathlib.Path(sys.executable).parent / "salt-call"
 SKIP = {"__env__", "__sls__", "__id__", "state", "fun", "name", "order", "__run_num__"}
 
 
 def main():
     cases = {}
+    files = sorted((HERE / "sls").glob("*.sls"))
     with tempfile.TemporaryDirectory() as tmp:
-        root = pathlib.Path(tmp)
-        for d in ["srv", "etc", "var/cache/salt/minion", "var/log/salt", "etc/salt/pki/minion"]:
-            (root / d).mkdir(parents=True, exist_ok=True)
-        for sls in sorted((HERE / "sls").glob("*.sls")):
-            (root / "srv" / sls.name).write_text(sls.read_text())
-        (root / "etc" / "minion").write_text(
-            f"root_dir: {root}\nfile_client: local\nfile_roots:\n  base:\n    - {root / 'srv'}\n"
-            "id: l1\nuser: root\n"
-        )
-        for sls in sorted((HERE / "sls").glob("*.sls")):
-            out = subprocess.run(
-                [str(SALT_CALL), "-c", str(root / "etc"), "--local", "--out", "json",
-                 "state.show_low_sls", sls.stem],
-                capture_output=True, text=True, check=False)
-            low = json.loads(out.stdout)["local"]
+        etc = saltcall.minion(pathlib.Path(tmp), files)
+        for sls in files:
+            low = saltcall.call(etc, "state.show_low_sls", sls.stem)
             if all(isinstance(c, dict) for c in low):
-                ran = subprocess.run(
-                    [str(SALT_CALL), "-c", str(root / "etc"), "--local", "--out", "json",
-                     "state.sls", sls.stem, "test=True"],
-                    capture_output=True, text=True, check=False)
-                states = json.loads(ran.stdout)["local"]
+                states = saltcall.call(etc, "state.sls", sls.stem, "test=True")
                 run_order = [v["__id__"] for v in sorted(states.values(),
                                                           key=lambda v: v["__run_num__"])]
                 cases[sls.stem] = {"run_order": run_order, "chunks": [
@@ -56,9 +40,7 @@ def main():
                 ]}
             else:
                 cases[sls.stem] = {"errors": low}
-    version = subprocess.run([str(SALT_CALL), "--version"], capture_output=True, text=True,
-                             check=True).stdout.split()[1]
-    doc = {"salt_version": version, "cases": cases}
+    doc = {"salt_version": saltcall.version(), "cases": cases}
     (HERE / "low_sls.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 

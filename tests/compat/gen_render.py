@@ -12,35 +12,21 @@ and requires the same text.
 """
 import json
 import pathlib
-import subprocess
-import sys
 import tempfile
 
+import saltcall
+
 HERE = pathlib.Path(__file__).resolve().parent
-SALT_CALL = pathlib.Path(sys.executable).parent / "salt-call"
 
 
 def main():
-    out = {}
+    templates = sorted((HERE / "render").glob("*.jinja"))
     with tempfile.TemporaryDirectory() as tmp:
-        root = pathlib.Path(tmp)
-        for d in ["srv", "etc", "var/cache/salt/minion", "var/log/salt", "etc/salt/pki/minion"]:
-            (root / d).mkdir(parents=True, exist_ok=True)
-        for t in sorted((HERE / "render").glob("*.jinja")):
-            (root / "srv" / t.name).write_text(t.read_text())
-        (root / "etc" / "minion").write_text(
-            f"root_dir: {root}\nfile_client: local\nfile_roots:\n  base:\n    - {root / 'srv'}\n"
-            "id: web1\nuser: root\n"
-        )
-        for t in sorted((HERE / "render").glob("*.jinja")):
-            r = subprocess.run(
-                [str(SALT_CALL), "-c", str(root / "etc"), "--local", "--out", "json",
-                 "slsutil.renderer", f"salt://{t.name}", "default_renderer=jinja"],
-                capture_output=True, text=True, check=True)
-            out[t.name] = json.loads(r.stdout)["local"]
-    version = subprocess.run([str(SALT_CALL), "--version"], capture_output=True, text=True,
-                             check=True).stdout.split()[1]
-    doc = {"salt_version": version, "rendered": out}
+        etc = saltcall.minion(pathlib.Path(tmp), templates, minion_id="web1")
+        out = {t.name: saltcall.call(etc, "slsutil.renderer", f"salt://{t.name}",
+                                     "default_renderer=jinja", check=True)
+               for t in templates}
+    doc = {"salt_version": saltcall.version(), "rendered": out}
     (HERE / "render.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
