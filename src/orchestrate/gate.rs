@@ -109,27 +109,45 @@ pub fn gate(steps: &[Step], i: usize, seen: &[Option<Seen>], test: bool) -> Gate
     }
 
     let note = if test {
-        let before: Vec<_> = of(&[
-            Kind::Require,
-            Kind::RequireAny,
-            Kind::Watch,
-            Kind::WatchAny,
-            Kind::Onchanges,
-            Kind::OnchangesAny,
-        ])
-        .into_iter()
-        .filter(|(_, s)| s.result.is_none() && s.changed)
-        .collect();
-        (!before.is_empty()).then(|| {
-            format!(
-                "predicted from the hosts as they are now, before the changes {} would make: the real run may differ",
-                ids(&before)
-            )
-        })
+        prediction_note(steps, step, seen)
     } else {
         None
     };
     Gate::Run { note }
+}
+
+/// Test mode: a step that depends on a step that would change is predicted
+/// from the hosts as they are now; say so, naming those steps.
+fn prediction_note(steps: &[Step], step: &Step, seen: &[Option<Seen>]) -> Option<String> {
+    let before: Vec<usize> = step
+        .requisites
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k,
+                Kind::Require
+                    | Kind::RequireAny
+                    | Kind::Watch
+                    | Kind::WatchAny
+                    | Kind::Onchanges
+                    | Kind::OnchangesAny
+            )
+        })
+        .filter(|(_, j)| {
+            seen.get(*j)
+                .copied()
+                .flatten()
+                .is_some_and(|s| s.result.is_none() && s.changed)
+        })
+        .map(|(_, j)| *j)
+        .collect();
+    (!before.is_empty()).then(|| {
+        let ids: Vec<String> = before.iter().map(|j| format!("`{}`", steps[*j].id)).collect();
+        format!(
+            "predicted from the hosts as they are now, before the changes {} would make: the real run may differ",
+            ids.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -294,6 +294,32 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             let key = string_arg(function, "pillar", a[1].as_ref(), "roles")?;
             filter_by(function, &ctx.pillar, &key, &a)
         }
+        _ if HELPERS.contains(&function) => helper(function, args),
+        _ => remote(ctx, function, args),
+    }
+}
+
+/// The `salt[...]` functions that have no side effect on the minion and
+/// need nothing from it: answered on the controller ([`helper`]).
+const HELPERS: &[&str] = &[
+    "slsutil.merge",
+    "slsutil.merge_all",
+    "defaults.deepcopy",
+    "file.basename",
+    "file.dirname",
+    "file.join",
+    "log.debug",
+    "log.info",
+    "log.warning",
+    "log.warn",
+    "log.error",
+    "log.critical",
+    "log.exception",
+];
+
+/// One of [`HELPERS`].
+fn helper(function: &str, args: CallArgs) -> Result<MjValue, Error> {
+    match function {
         "slsutil.merge" => {
             let a = bind(
                 function,
@@ -369,7 +395,9 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             // Salt's log functions return True.
             Ok(MjValue::from(true))
         }
-        _ => remote(ctx, function, args),
+        other => Err(invalid(format!(
+            "salt['{other}'] is not answered on the controller"
+        ))),
     }
 }
 
