@@ -22,7 +22,13 @@ HERE = pathlib.Path(__file__).resolve().parent
 def main():
     templates = sorted((HERE / "render").glob("*.jinja"))
     with tempfile.TemporaryDirectory() as tmp:
-        etc = saltcall.minion(pathlib.Path(tmp), templates, minion_id="web1")
+        # The grains and pillar src/render/tests.rs's renderer has.
+        etc = saltcall.minion(
+            pathlib.Path(tmp), templates, minion_id="web1",
+            grains={"os": "Debian", "os_family": "Debian", "roles": ["web", "db"],
+                    "ip": {"eth0": "10.0.0.1"}},
+            pillar={"snmpcom": "s3cret", "users": {"alice": {"uid": 1000}},
+                    "pkgs": ["a", "b"]})
         out = {t.name: saltcall.call(etc, "slsutil.renderer", f"salt://{t.name}",
                                      "default_renderer=jinja", check=True)
                for t in templates}

@@ -9,17 +9,25 @@ import sys
 SALT_CALL = pathlib.Path(sys.executable).parent / "salt-call"
 
 
-def minion(root: pathlib.Path, files: list, minion_id: str = "l1") -> pathlib.Path:
+def minion(root: pathlib.Path, files: list, minion_id: str = "l1",
+           grains: dict = None, pillar: dict = None) -> pathlib.Path:
     """Set up a minion under `root` serving `files` (paths) from its
-    file_roots; returns its config directory."""
-    for d in ["srv", "etc", "var/cache/salt/minion", "var/log/salt", "etc/salt/pki/minion"]:
+    file_roots, with static `grains` and `pillar` when given; returns its
+    config directory."""
+    for d in ["srv", "pillar", "etc", "var/cache/salt/minion", "var/log/salt",
+              "etc/salt/pki/minion"]:
         (root / d).mkdir(parents=True, exist_ok=True)
     for f in files:
         (root / "srv" / f.name).write_text(f.read_text())
-    (root / "etc" / "minion").write_text(
-        f"root_dir: {root}\nfile_client: local\nfile_roots:\n  base:\n    - {root / 'srv'}\n"
-        f"id: {minion_id}\nuser: root\n"
-    )
+    config = (f"root_dir: {root}\nfile_client: local\nfile_roots:\n  base:\n    - {root / 'srv'}\n"
+              f"pillar_roots:\n  base:\n    - {root / 'pillar'}\n"
+              f"id: {minion_id}\nuser: root\n")
+    if grains:
+        config += "grains: " + json.dumps(grains) + "\n"
+    if pillar:
+        (root / "pillar" / "top.sls").write_text("base:\n  '*':\n    - data\n")
+        (root / "pillar" / "data.sls").write_text(json.dumps(pillar) + "\n")
+    (root / "etc" / "minion").write_text(config)
     return root / "etc"
 
 
