@@ -1218,17 +1218,10 @@ mod tests {
 
     #[test]
     fn empty_expressions_are_errors_for_every_kind() {
-        for kind in [
-            TargetType::Glob,
-            TargetType::List,
-            TargetType::Grain,
-            TargetType::GrainPcre,
-            TargetType::Pillar,
-            TargetType::PillarPcre,
-            TargetType::Ipcidr,
-            TargetType::Nodegroup,
-            TargetType::Compound,
-        ] {
+        for kind in TargetType::ALL
+            .into_iter()
+            .filter(|k| *k != TargetType::Pcre)
+        {
             assert_eq!(reason(kind, ""), "empty expression", "{kind}");
         }
         // Except an empty regex: it matches every id, as `re.match` does.
@@ -1322,16 +1315,7 @@ mod tests {
         let hosts = doc["hosts"].as_object().unwrap();
         let mut wrong = Vec::new();
         for case in doc["cases"].as_array().unwrap() {
-            let kind = match case["type"].as_str().unwrap() {
-                "compound" => TargetType::Compound,
-                "pcre" => TargetType::Pcre,
-                "glob" => TargetType::Glob,
-                "grain" => TargetType::Grain,
-                "grain_pcre" => TargetType::GrainPcre,
-                "pillar" => TargetType::Pillar,
-                "pillar_pcre" => TargetType::PillarPcre,
-                other => panic!("{other}"),
-            };
+            let kind = TargetType::from_name(case["type"].as_str().unwrap()).unwrap();
             let expr = case["expr"].as_str().unwrap();
             let delimiter = case["delimiter"]
                 .as_str()
