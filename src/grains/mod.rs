@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map};
 
 use crate::cache_file::host_file_name;
+
+mod system;
 use crate::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ pub fn parse(id: &str, stdout: &str) -> Result<Value, GrainsError> {
     }
     hardware_grains(&facts, &mut g);
     user_grains(&facts, &mut g);
+    system::system_grains(&facts, &mut g);
     Ok(Value::Object(g))
 }
 
