@@ -112,11 +112,7 @@ fn dns(lines: &[String]) -> Value {
                     }
                 }
             }
-            "options" => {
-                if !options.contains(first) {
-                    options.push(*first);
-                }
-            }
+            "options" if !options.contains(first) => options.push(*first),
             _ => {}
         }
     }
