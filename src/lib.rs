@@ -40,6 +40,7 @@ pub mod grains;
 pub mod inventory;
 pub mod jobs;
 pub mod modules;
+pub mod ops;
 pub mod orchestrate;
 pub mod output;
 pub mod pillar;

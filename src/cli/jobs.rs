@@ -1,11 +1,14 @@
 //! `halite jobs list|show|rerun`: read the job cache back, and resume a run
-//! on exactly the hosts that failed or did not run.
+//! on exactly the hosts that failed or did not run (the same operation as
+//! a command-line run, [`crate::ops::run`], with options from the record).
 
 use super::{usage_error, Common, JobsAction, RunArgs, EXIT_OK};
 use crate::config::Settings;
 use crate::fleet::Status;
 use crate::jobs::{JobCache, JobRecord};
+use crate::ops::{RunOptions, TargetSpec};
 use crate::output;
+use crate::target::TargetType;
 
 pub fn exec(action: &JobsAction, common: &Common, run: &RunArgs) -> u8 {
     match try_exec(action, common, run) {
@@ -37,21 +40,15 @@ fn try_exec(action: &JobsAction, common: &Common, run: &RunArgs) -> anyhow::Resu
                 );
                 return Ok(super::orchestrate::resume(&record, common, run));
             }
-            let again = rerun_args(&record, *failed, *not_run, run)?;
-            return Ok(super::run::exec(&again, common));
+            let again = rerun_options(&record, *failed, *not_run, run, common)?;
+            return Ok(super::run::run_options(&again));
         }
     }
     Ok(EXIT_OK)
 }
 
-/// The run that resumes `record` on its failed and/or not-run hosts: the same
-/// function, arguments and batch options; connection flags given now win.
-fn rerun_args(
-    record: &JobRecord,
-    failed: bool,
-    not_run: bool,
-    now: &RunArgs,
-) -> anyhow::Result<RunArgs> {
+/// The hosts of `record` to run again: failed and/or not run.
+fn rerun_hosts(record: &JobRecord, failed: bool, not_run: bool) -> anyhow::Result<Vec<&str>> {
     anyhow::ensure!(
         failed || not_run,
         "say which hosts to rerun: --failed, --not-run, or both"
@@ -73,43 +70,51 @@ fn rerun_args(
         if failed { " failed" } else { "" },
         if not_run { " not run" } else { "" }
     );
-    let mut args: Vec<String> = record.args.raw_positional.clone();
-    args.extend(
-        record
-            .args
-            .raw_kwargs
-            .iter()
-            .map(|(k, v)| format!("{k}={v}")),
+    Ok(ids)
+}
+
+/// The run that resumes `record` on its failed and/or not-run hosts, named
+/// by a list whatever the job's own target type was: the same function,
+/// arguments and batch options; flags given now win.
+fn rerun_options(
+    record: &JobRecord,
+    failed: bool,
+    not_run: bool,
+    now: &RunArgs,
+    common: &Common,
+) -> anyhow::Result<RunOptions> {
+    let ids = rerun_hosts(record, failed, not_run)?;
+    let target = TargetSpec {
+        kind: TargetType::List,
+        expr: ids.join(","),
+        delimiter: ':',
+    };
+    let mut again = super::run::options_for(
+        now,
+        common,
+        target,
+        record.function.clone(),
+        record.args.clone(),
     );
     let parse = |what: &str, v: &str| {
         anyhow::anyhow!("job {}: stored {what} `{v}` no longer parses", record.jid)
     };
-    let mut again = now.clone();
-    again.target = Some(ids.join(","));
-    again.function = Some(record.function.clone());
-    again.args = args;
-    again.pcre = false;
-    again.grain = false;
-    again.grain_pcre = false;
-    again.ipcidr = false;
-    again.nodegroup = false;
-    again.compound = false;
-    again.list = true;
-    if again.batch.is_none() {
-        again.batch = match &record.batch {
+    let execution = &mut again.execution;
+    if execution.batch.is_none() {
+        execution.batch = match &record.batch {
             Some(b) => Some(b.parse().map_err(|_| parse("batch", b))?),
             None => None,
         };
     }
-    if again.max_fail.is_none() {
-        again.max_fail = match &record.max_fail {
+    if execution.max_fail.is_none() {
+        execution.max_fail = match &record.max_fail {
             Some(m) => Some(m.parse().map_err(|_| parse("max-fail", m))?),
             None => None,
         };
     }
-    again.verify = again.verify.or_else(|| record.verify.clone());
-    if again.batch_wait.is_none() {
-        again.batch_wait = match record.batch_wait {
+    execution.verify = execution.verify.take().or_else(|| record.verify.clone());
+    if execution.batch_wait.is_none() {
+        execution.batch_wait = match record.batch_wait {
             Some(w) if !(w >= 0.0 && w.is_finite()) => {
                 return Err(parse("batch-wait", &w.to_string()))
             }
