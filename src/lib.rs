@@ -48,6 +48,8 @@ pub mod render;
 pub mod secrets;
 pub mod state;
 pub mod target;
+#[cfg(test)]
+mod testing;
 pub mod transport;
 pub mod yaml;
 
