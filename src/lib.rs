@@ -6,7 +6,10 @@
 //!
 //! Module map (see ARCHITECTURE.md for the longer tour):
 //! - [`cli`]: argument parsing and the `halite` command's entry point (the only
-//!   place that uses `anyhow`).
+//!   place that uses `anyhow`); each command builds [`ops::RunOptions`].
+//! - [`ops`]: a run from typed options to its job record: prepare, select the
+//!   hosts, run, record; the command line, `jobs rerun` and orchestration steps
+//!   all call [`ops::run`].
 //! - [`config`]: the optional project file `halite.yaml`.
 //! - [`yaml`]: the one place that talks to the YAML library.
 //! - [`inventory`]: hosts, SSH settings, static grains, groups (nodegroups); also

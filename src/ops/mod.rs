@@ -5,11 +5,11 @@
 //! thin wrapper around ops"); nothing here knows about clap.
 //!
 //! A run goes through three phases, one file each:
-//! - [`prepare`]: settings, inventory, target, function, routes and the
+//! - `prepare`: settings, inventory, target, function, routes and the
 //!   sudo password, all checked before anything connects;
 //! - [`select`]: which hosts the target names (grains gathered, pillars
 //!   compiled only for the hosts the other matchers leave undecided);
-//! - [`record`]: the job record, written as hosts finish, and the run's
+//! - `record`: the job record, written as hosts finish, and the run's
 //!   [`Ending`].
 
 mod prepare;
