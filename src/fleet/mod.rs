@@ -4,7 +4,6 @@
 //! becomes a [`HostResult`]: a host failing is data, not an error.
 
 pub mod batch;
-mod call;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::functions::{Function, HostCtx};
+use crate::functions::{Call, Function, HostCtx};
 use crate::grains::GrainCache;
 use crate::inventory::Host;
 use crate::transport::{
@@ -23,7 +22,6 @@ use crate::transport::{
 use crate::Value;
 
 pub use batch::{Batch, BatchPlan, MaxFail};
-pub use call::Call;
 
 /// What happened on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use super::{RunOptions, TargetSpec};
 use crate::config::{ConfigError, PasswordSource, Settings};
-use crate::fleet::Call;
-use crate::functions::{self, ArgError, Args};
+use crate::functions::{self, ArgError, Args, Call};
 use crate::inventory::{Inventory, InventoryError};
 use crate::output;
 use crate::state::engine::Project;

@@ -1,12 +1,13 @@
 //! How a function runs on each host, decided once per run from what the
 //! function says of itself: on the controller alone, by the state engine,
-//! from the host's pillar, or as one script. The host task matches this
-//! one enum instead of asking the function's flags again (mini-redis's
-//! "one enum, one match").
+//! from the host's pillar, or as one script. The fleet's host task matches
+//! this one enum instead of asking the function's flags again (mini-redis's
+//! "one enum, one match"); a template's remote call (`salt['cmd.run']`)
+//! can take only [`Call::Script`].
 
 use std::sync::Arc;
 
-use crate::functions::Function;
+use super::Function;
 use crate::state::engine::StateCall;
 use crate::Value;
 
