@@ -492,20 +492,7 @@ impl Plan {
                     let Ok(permit) = permit else { break };
                     let Some(host) = pending.next() else { continue };
                     running.insert(host.id.clone());
-                    let conn = self.conns.remove(&host.id);
-                    let grains = self.known_grains.get(&host.id).cloned();
-                    let pillar = self.known_pillar.remove(&host.id);
-                    let job = HostJob {
-                        call: self.call.clone(),
-                        opts: opts.clone(),
-                        source: self.grains.clone(),
-                        verify: self.verify.clone(),
-                        project: self.project.clone(),
-                    };
-                    set.spawn(async move {
-                        let r = run_host(host, conn, grains, pillar, &job).await;
-                        (r, permit)
-                    });
+                    self.start(host, permit, &opts, &mut set);
                 }
                 Some(joined) = set.join_next(), if !set.is_empty() => {
                     let (r, permit) = match joined {
@@ -516,25 +503,7 @@ impl Plan {
                         }
                     };
                     running.remove(&r.id);
-                    if r.duplicate && state.stopped.is_none() {
-                        state.stopped = Some(format!(
-                            "not started: the state tree or pillar declares a key or ID twice (see {})",
-                            r.id
-                        ));
-                    }
-                    if !r.status.is_ok() {
-                        state.failures += 1;
-                        if let Some(limit) = self.fail_limit {
-                            if state.failures >= limit && state.stopped.is_none() {
-                                state.stopped = Some(format!(
-                                    "not started: {} host(s) failed, more than the run tolerates",
-                                    state.failures
-                                ));
-                            }
-                        }
-                    }
-                    observer.host_done(&r);
-                    state.results.insert(r.id.clone(), r);
+                    state.done(r, self.fail_limit, observer);
                     drop(permit);
                 }
             }
@@ -557,6 +526,31 @@ impl Plan {
 }
 
 impl Plan {
+    /// Start `host` in `set`, holding its window slot (`permit`), with what
+    /// targeting learnt of it (connection, grains, pillar).
+    fn start(
+        &mut self,
+        host: Host,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        opts: &Arc<ConnectOptions>,
+        set: &mut JoinSet<(HostResult, tokio::sync::OwnedSemaphorePermit)>,
+    ) {
+        let conn = self.conns.remove(&host.id);
+        let grains = self.known_grains.get(&host.id).cloned();
+        let pillar = self.known_pillar.remove(&host.id);
+        let job = HostJob {
+            call: self.call.clone(),
+            opts: opts.clone(),
+            source: self.grains.clone(),
+            verify: self.verify.clone(),
+            project: self.project.clone(),
+        };
+        set.spawn(async move {
+            let r = run_host(host, conn, grains, pillar, &job).await;
+            (r, permit)
+        });
+    }
+
     /// After Ctrl-C: every connection ends the command it is running (its
     /// whole process group, see `transport::launch`); the host tasks get a
     /// few seconds for that before they are dropped. A second Ctrl-C drops
@@ -590,6 +584,28 @@ struct RunState {
 }
 
 impl RunState {
+    /// Count a finished host: a key declared twice or the `fail_limit`-th
+    /// failure stops new starts. Then report and keep it.
+    fn done(&mut self, r: HostResult, fail_limit: Option<usize>, observer: &mut dyn Observer) {
+        if r.duplicate && self.stopped.is_none() {
+            self.stopped = Some(format!(
+                "not started: the state tree or pillar declares a key or ID twice (see {})",
+                r.id
+            ));
+        }
+        if !r.status.is_ok() {
+            self.failures += 1;
+            if fail_limit.is_some_and(|limit| self.failures >= limit) && self.stopped.is_none() {
+                self.stopped = Some(format!(
+                    "not started: {} host(s) failed, more than the run tolerates",
+                    self.failures
+                ));
+            }
+        }
+        observer.host_done(&r);
+        self.results.insert(r.id.clone(), r);
+    }
+
     /// Report `hosts` as not run, saying why.
     fn not_run(&mut self, hosts: impl Iterator<Item = Host>, observer: &mut dyn Observer) {
         let why = if self.interrupted {
