@@ -123,3 +123,112 @@ fn rerun_options(
     }
     Ok(again)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+    use crate::fleet::HostResult;
+
+    fn record(target_type: &str) -> JobRecord {
+        let mut results = std::collections::BTreeMap::new();
+        for (id, status) in [
+            ("web1", Status::Ok),
+            ("web2", Status::Failed),
+            ("web3", Status::NotRun),
+            ("web4", Status::Unreachable),
+        ] {
+            results.insert(id.to_string(), HostResult::new(id, status));
+        }
+        JobRecord {
+            jid: "20261203101500123456".into(),
+            started: String::new(),
+            target: "role:web".into(),
+            target_type: target_type.into(),
+            function: "cmd.run".into(),
+            args: crate::functions::Args::from_words(&["echo hi", "cwd=/tmp"]),
+            batch: Some("1,50%".into()),
+            max_fail: Some("1".into()),
+            verify: Some("true".into()),
+            batch_wait: Some(2.0),
+            stages: Vec::new(),
+            stopped: None,
+            status: crate::jobs::JobStatus::Finished,
+            duration_ms: 0,
+            summary: Default::default(),
+            results,
+            targeted: Vec::new(),
+            pid: None,
+            steps: Vec::new(),
+        }
+    }
+
+    fn cli(words: &[&str]) -> Cli {
+        Cli::try_parse_from(["halite"].iter().chain(words)).unwrap()
+    }
+
+    #[test]
+    fn a_rerun_names_the_hosts_by_list_whatever_the_jobs_target_type() {
+        let now = cli(&["jobs", "rerun", "1", "--failed"]);
+        for kind in ["pillar", "pillar_pcre", "compound", "grain"] {
+            let o = rerun_options(&record(kind), true, false, &now.run, &now.common).unwrap();
+            assert_eq!(o.target.kind, TargetType::List, "{kind}");
+            assert_eq!(o.target.expr, "web2,web4", "{kind}");
+            assert_eq!(o.function, "cmd.run");
+            assert_eq!(o.args, record(kind).args);
+            assert_eq!(o.execution.batch.unwrap().to_string(), "1,50%");
+            assert_eq!(o.execution.max_fail.unwrap().to_string(), "1");
+            assert_eq!(o.execution.verify.as_deref(), Some("true"));
+            assert_eq!(o.execution.batch_wait, Some(2.0));
+        }
+        let o = rerun_options(&record("pillar"), false, true, &now.run, &now.common).unwrap();
+        assert_eq!(o.target.expr, "web3");
+        let o = rerun_options(&record("pillar"), true, true, &now.run, &now.common).unwrap();
+        assert_eq!(o.target.expr, "web2,web3,web4");
+    }
+
+    #[test]
+    fn flags_given_to_the_rerun_win_over_the_record() {
+        let now = cli(&[
+            "-b",
+            "2",
+            "--max-fail",
+            "0",
+            "--verify",
+            "false",
+            "--batch-wait",
+            "0",
+            "-I",
+            "jobs",
+            "rerun",
+            "1",
+            "--failed",
+        ]);
+        let o = rerun_options(&record("glob"), true, false, &now.run, &now.common).unwrap();
+        assert_eq!(
+            o.target.kind,
+            TargetType::List,
+            "-I does not re-read the hosts"
+        );
+        assert_eq!(o.execution.batch.unwrap().to_string(), "2");
+        assert_eq!(o.execution.max_fail.unwrap().to_string(), "0");
+        assert_eq!(o.execution.verify.as_deref(), Some("false"));
+        assert_eq!(o.execution.batch_wait, Some(0.0));
+    }
+
+    #[test]
+    fn nothing_to_rerun_is_said() {
+        let now = cli(&["jobs", "rerun", "1"]);
+        let mut r = record("glob");
+        let e = rerun_options(&r, false, false, &now.run, &now.common).unwrap_err();
+        assert!(
+            e.to_string().contains("--failed, --not-run, or both"),
+            "{e}"
+        );
+        r.results.retain(|id, _| id == "web1");
+        let e = rerun_options(&r, true, true, &now.run, &now.common).unwrap_err();
+        assert!(e.to_string().contains("has no host to rerun"), "{e}");
+    }
+}

@@ -287,3 +287,65 @@ fn job_record(
     record.summary = Summary::of(record.results.values());
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+    use crate::orchestrate::step::HostStep;
+    use crate::target::TargetType;
+
+    fn step(kind: TargetType, is_state: bool) -> StepRequest {
+        StepRequest {
+            id: "deploy".into(),
+            host: HostStep {
+                tgt: "role:web".into(),
+                tgt_type: kind,
+                function: "state.apply".into(),
+                positional: vec![Value::from("web")],
+                kwargs: Map::new(),
+                batch: Some("1".parse().unwrap()),
+                max_fail: None,
+                verify: Some("true".into()),
+                fail_minions: Vec::new(),
+                is_state,
+                test: false,
+                expect_minions: true,
+            },
+            test: true,
+        }
+    }
+
+    #[test]
+    fn a_step_runs_with_its_own_target_type_batch_and_test_mode() {
+        let cli = Cli::try_parse_from([
+            "halite",
+            "-b",
+            "5",
+            "--delimiter",
+            "|",
+            "orchestrate",
+            "orch.x",
+        ])
+        .unwrap();
+        for kind in TargetType::ALL {
+            let o = step_options(&cli.run, &cli.common, true, &step(kind, true));
+            assert_eq!(o.target.kind, kind);
+            assert_eq!(o.target.expr, "role:web");
+            assert_eq!(o.target.delimiter, '|', "the orchestration's --delimiter");
+            assert_eq!(o.execution.batch.as_ref().unwrap().to_string(), "1");
+            assert_eq!(o.execution.verify.as_deref(), Some("true"));
+            assert!(o.show.silent);
+            assert_eq!(o.args.kwargs.get("test"), Some(&Value::Bool(true)));
+            assert_eq!(o.args.raw_positional, ["web"]);
+        }
+        let o = step_options(&cli.run, &cli.common, false, &step(TargetType::Glob, false));
+        assert!(
+            !o.args.kwargs.contains_key("test"),
+            "test= goes to state steps only"
+        );
+        assert!(!o.show.silent);
+    }
+}
