@@ -18,7 +18,12 @@
 //! - a source ending in a newline renders to text ending in one;
 //! - an empty rendering is an empty mapping.
 
+mod dump;
+mod filters;
 mod jinja;
+mod pyfmt;
+mod pyobj;
+mod rewrite;
 mod salt;
 
 use std::collections::BTreeMap;

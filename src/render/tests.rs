@@ -554,7 +554,7 @@ fn serializer_filters() {
     assert_eq!(
         out,
         json!({"a": {"alice": {"uid": 1000}}, "b": "it's: x", "c": "say \"hi\": x", "d": "x: y",
-               "e": {"z": 1, "a": 2}, "f": 3, "g": {"k": "v"}, "h": ["x"], "i": "echo 'it'\\''s'", "j": "a[b]c"})
+               "e": {"a": 2, "z": 1}, "f": 3, "g": {"k": "v"}, "h": ["x"], "i": "echo 'it'\"'\"'s'", "j": "a[b]c"})
     );
 }
 
