@@ -743,12 +743,30 @@ fn salt_helpers_render_as_salt_renders_them() {
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(compat.join("render.json")).unwrap())
             .unwrap();
+    // The templates' own directory is the root: `import_yaml` finds the
+    // data files next to them, as Salt's file_roots do.
+    let root = compat.join("render");
     for (name, want) in doc["rendered"].as_object().unwrap() {
-        let source = std::fs::read_to_string(compat.join("render").join(name)).unwrap();
-        let dir = tree(&[]);
-        let got = renderer(dir.path())
+        let source = std::fs::read_to_string(root.join(name)).unwrap();
+        let got = renderer(&root)
             .render_template_str(name, &source, &Extra::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got, want.as_str().unwrap(), "{name}");
+    }
+    // Where Salt fails, halite fails on the same line, naming the file.
+    let errors = doc["errors"].as_object().unwrap();
+    assert!(!errors.is_empty());
+    for (name, want) in errors {
+        let source = std::fs::read_to_string(root.join(name)).unwrap();
+        let err = renderer(&root)
+            .render_template_str(name, &source, &Extra::default())
+            .expect_err(name);
+        assert_eq!(err.file(), name, "{err}");
+        assert_eq!(
+            err.line(),
+            want["line"].as_u64().map(|l| l as usize),
+            "{name}: {err} (Salt: {})",
+            want["salt"]
+        );
     }
 }
