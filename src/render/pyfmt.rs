@@ -116,20 +116,45 @@ pub(super) fn percent(lhs: MjValue, rhs: MjValue) -> Result<MjValue, Error> {
     let keyed = convs.iter().any(|c| c.0.is_some());
     let args = if keyed && args.len() == 1 && args[0].kind() == ValueKind::Map {
         let mut map = indexmap::IndexMap::new();
-        for (key, conv) in &convs {
+        for (i, (key, conv)) in convs.iter().enumerate() {
             if let Some(key) = key {
                 let v = args[0].get_item(&MjValue::from(key.as_str()))?;
-                map.insert(MjValue::from(key.as_str()), py_conv(v, *conv));
+                if v.is_undefined() {
+                    return Err(invalid(format!(
+                        "KeyError: {}",
+                        repr(&MjValue::from(key.as_str()))
+                    )));
+                }
+                map.insert(MjValue::from(i.to_string()), py_conv(v, *conv));
             }
         }
         vec![MjValue::from_object(map)]
     } else {
-        let mut convs = convs.iter().map(|c| c.1);
-        args.into_iter()
-            .map(|a| py_conv(a, convs.next().unwrap_or('d')))
-            .collect()
+        return positional(&fmt, &convs, args);
     };
     format(FormatStyle::Printf, &fmt, &args).map(MjValue::from)
+}
+
+/// Positional arguments, each printed as its conversion wants; a `*`
+/// width or precision (a NUL in `fmt`) is replaced by its argument.
+fn positional(
+    fmt: &str,
+    convs: &[(Option<String>, char)],
+    args: Vec<MjValue>,
+) -> Result<MjValue, Error> {
+    let mut fmt = fmt.to_string();
+    let mut out = Vec::with_capacity(args.len());
+    let mut convs = convs.iter().map(|c| c.1);
+    for arg in args {
+        match convs.next() {
+            Some('*') => {
+                let n = arg.as_i64().ok_or_else(|| invalid("* wants int"))?;
+                fmt = fmt.replacen('\0', &n.to_string(), 1);
+            }
+            conv => out.push(py_conv(arg, conv.unwrap_or('d'))),
+        }
+    }
+    format(FormatStyle::Printf, &fmt, &out).map(MjValue::from)
 }
 
 /// How Python's `%s` and `%r` print a value (minijinja's printf knows
@@ -144,7 +169,7 @@ fn py_conv(v: MjValue, conv: char) -> MjValue {
 
 /// The format with `%r`/`%a` turned into `%s`, and each argument's
 /// (mapping key, conversion) in order; a `*` width or precision takes an
-/// argument of its own (conversion `d`).
+/// argument of its own (conversion `*`, a NUL in the format).
 fn conversions(fmt: &str) -> (String, Vec<(Option<String>, char)>) {
     let mut out = String::with_capacity(fmt.len());
     let mut convs = Vec::new();
@@ -154,18 +179,13 @@ fn conversions(fmt: &str) -> (String, Vec<(Option<String>, char)>) {
         if c != '%' {
             continue;
         }
+        // A mapping key is renamed to the spec's index, so one key used
+        // with two conversions (`%(a)r %(a)s`) gets two arguments.
         let mut key = None;
         if chars.peek() == Some(&'(') {
-            let mut k = String::new();
-            for c in chars.by_ref() {
-                out.push(c);
-                if c == ')' {
-                    break;
-                }
-                if c != '(' {
-                    k.push(c);
-                }
-            }
+            chars.next();
+            let k: String = chars.by_ref().take_while(|&c| c != ')').collect();
+            out.push_str(&format!("({})", convs.len()));
             key = Some(k);
         }
         while let Some(&c) = chars.peek() {
@@ -173,9 +193,11 @@ fn conversions(fmt: &str) -> (String, Vec<(Option<String>, char)>) {
                 break;
             }
             if c == '*' {
-                convs.push((None, 'd'));
+                convs.push((None, '*'));
+                out.push('\0');
+            } else {
+                out.push(c);
             }
-            out.push(c);
             chars.next();
         }
         match chars.next() {
@@ -241,7 +263,11 @@ pub(super) fn unknown_method_callback(
         if let Some(out) = str_method(s, method, args)? {
             return Ok(out);
         }
-    } else if matches!(value.kind(), ValueKind::Map | ValueKind::Seq) && !is_mutable(value) {
+    } else if matches!(
+        value.kind(),
+        ValueKind::Map | ValueKind::Seq | ValueKind::Iterable
+    ) && !is_mutable(value)
+    {
         return immutable_method(state, value, method, args);
     }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
@@ -276,7 +302,11 @@ fn immutable_method(
             value.kind()
         )));
     }
-    let copy = mutable(value.clone());
+    let copy = if value.is_tuple() {
+        PyList::new_value(value.try_iter()?.collect())
+    } else {
+        mutable(value.clone())
+    };
     if is_mutable(&copy) {
         return copy.call_method(state, method, args);
     }

@@ -93,7 +93,9 @@ pub(super) fn mutable(v: MjValue) -> MjValue {
         let items: Vec<MjValue> = t.iter().cloned().map(mutable).collect();
         return MjValue::from(Tuple::new(items));
     }
-    if v.kind() == ValueKind::Seq {
+    // Iterables too: pycompat's `split()` answers with one, and Python's
+    // answer is a list.
+    if matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable) {
         if let Ok(iter) = v.try_iter() {
             return PyList::new_value(iter.map(mutable).collect());
         }
