@@ -156,7 +156,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
         set_op(a, b, SetOp::Symmetric)
     });
     env.add_filter("exactly_n_true", exactly_n_true);
-    env.add_filter("exactly_one_true", |v: MjValue| exactly_n_true(v, Some(1)));
+    env.add_filter("exactly_one_true", |v: MjValue| -> Result<bool, Error> {
+        Ok(v.try_iter()?.filter(MjValue::is_true).count() == 1)
+    });
     env.add_filter(
         "substring_in_list",
         |s: &str, l: MjValue| -> Result<bool, Error> {
@@ -182,6 +184,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
         data_encoding::BASE64.encode(s.as_bytes())
     });
     env.add_filter("base64_decode", base64_decode);
+    super::filters_data::register(env);
     env.add_test(
         "match",
         |s: &str, rgx: &str, kw: Kwargs| -> Result<bool, Error> {
@@ -193,7 +196,12 @@ pub(super) fn register(env: &mut Environment<'static>) {
 
 /// Salt's `yaml(flow_style=True)`: flow style on one line (see
 /// [`yaml_flow`]); `yaml(False)` is block style.
-fn yaml_filter(v: &MjValue, flow_style: Option<bool>) -> Result<MjValue, Error> {
+fn yaml_filter(v: &MjValue, flow_style: Option<bool>, kw: Kwargs) -> Result<MjValue, Error> {
+    let flow_style = match flow_style {
+        Some(f) => Some(f),
+        None => kw.get("flow_style")?,
+    };
+    kw.assert_all_used()?;
     if flow_style.unwrap_or(true) {
         return yaml_flow(v);
     }
@@ -398,7 +406,12 @@ fn set_op(a: MjValue, b: MjValue, op: SetOp) -> Result<MjValue, Error> {
 }
 
 /// Salt's `exactly_n_true(amount=1)`.
-fn exactly_n_true(v: MjValue, amount: Option<usize>) -> Result<bool, Error> {
+fn exactly_n_true(v: MjValue, amount: Option<usize>, kw: Kwargs) -> Result<bool, Error> {
+    let amount = match amount {
+        Some(a) => Some(a),
+        None => kw.get("amount")?,
+    };
+    kw.assert_all_used()?;
     let n = v.try_iter()?.filter(MjValue::is_true).count();
     Ok(n == amount.unwrap_or(1))
 }

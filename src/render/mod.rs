@@ -20,6 +20,7 @@
 
 mod dump;
 mod filters;
+mod filters_data;
 mod jinja;
 mod pyfmt;
 mod pyobj;
