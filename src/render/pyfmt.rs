@@ -104,6 +104,18 @@ fn str_repr(s: &str) -> String {
 /// printf-style formatting when `a` is a string (a tuple gives the
 /// arguments, a mapping serves `%(name)s`), Python's modulo for numbers.
 pub(super) fn percent(lhs: MjValue, rhs: MjValue) -> Result<MjValue, Error> {
+    // Strict undefined, as Salt's: an undefined operand is an error, not
+    // the text "None".
+    let undefined = |v: &MjValue| {
+        v.is_undefined()
+            || (v.is_tuple() && v.try_iter().is_ok_and(|mut i| i.any(|x| x.is_undefined())))
+    };
+    if undefined(&lhs) || undefined(&rhs) {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "an operand of `%` is undefined",
+        ));
+    }
     let Some(fmt) = lhs.as_str() else {
         return modulo(&lhs, &rhs);
     };

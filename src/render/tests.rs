@@ -877,3 +877,44 @@ fn sls_files_change_data_before_yaml() {
     let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["pkg_a", "pkg_b", "pkg_c", "svc"]);
 }
+
+#[test]
+fn every_way_of_binding_a_value_shares_it() {
+    let cases = [
+        (
+            "{% set x = pillar.nope | default({}) %}{% do x.update(a=1) %}{{ x }}",
+            "{'a': 1}",
+        ),
+        (
+            "{% set ns = namespace(c=[]) %}{% do ns.c.append(1) %}{% set ns.d = [2] %}{% do ns.d.append(3) %}{{ ns.c }} {{ ns.d }}",
+            "[1] [2, 3]",
+        ),
+        ("{% set r = range(3) %}{% do r.append(9) %}{{ r }}", "[0, 1, 2, 9]"),
+        (
+            "{% set a, b = [1], {'k': 2} %}{% do a.append(b) %}{% do b.update(k=3) %}{{ a }}",
+            "[1, {'k': 3}]",
+        ),
+        (
+            "{% set d = {'a': [1]} %}{% for k, v in d.items() %}{% do v.append(2) %}{% endfor %}{{ d }}",
+            "{'a': [1, 2]}",
+        ),
+        (
+            "{% set l = [3, 1, 2] %}{% do l.sort() %}{{ l }} {{ l[-1] }} {{ l[1:] }} {{ 2 in l }} {{ l == [1, 2, 3] }}",
+            "[1, 2, 3] 3 [2, 3] True True",
+        ),
+        (
+            "{% set d = {'b': 1, 'a': 2} %}{{ d | dictsort }} {{ 'a' in d }} {{ d | length }} {{ d | tojson }}",
+            r#"[('a', 2), ('b', 1)] True 2 {"b": 1, "a": 2}"#,
+        ),
+    ];
+    for (source, want) in cases {
+        assert_eq!(text(&[], source).unwrap(), want, "{source}");
+    }
+    // Strict undefined holds through the rewrite.
+    let err = text(&[], "{{ '%s' % pillar.nope }}").unwrap_err();
+    assert!(err.to_string().contains("undefined"), "{err}");
+    assert_eq!(
+        text(&[], "{% set x = pillar.nope %}{{ x is defined }}").unwrap(),
+        "False"
+    );
+}
