@@ -395,20 +395,7 @@ fn list_method(l: &Arc<PyList>, method: &str, pos: &[MjValue]) -> Result<MjValue
             arity(method, pos, 0, 0)?;
             Ok(PyList::new_value(l.snapshot()))
         }
-        "index" => {
-            arity(method, pos, 1, 3)?;
-            let items = l.snapshot();
-            let len = items.len() as i64;
-            let bound = |v: Option<&MjValue>, dflt: i64| -> Result<usize, Error> {
-                let i = v.map(|v| int_arg(method, v)).transpose()?.unwrap_or(dflt);
-                Ok((if i < 0 { i + len } else { i }).clamp(0, len) as usize)
-            };
-            let (start, end) = (bound(pos.get(1), 0)?, bound(pos.get(2), len)?);
-            (start..end.max(start))
-                .find(|&i| items[i] == pos[0])
-                .map(MjValue::from)
-                .ok_or_else(|| invalid(format!("{} is not in list", super::pyfmt::repr(&pos[0]))))
-        }
+        "index" => list_index(l, pos),
         "count" => {
             arity(method, pos, 1, 1)?;
             Ok(MjValue::from(
@@ -417,6 +404,23 @@ fn list_method(l: &Arc<PyList>, method: &str, pos: &[MjValue]) -> Result<MjValue
         }
         _ => Err(Error::from(ErrorKind::UnknownMethod)),
     }
+}
+
+/// `list.index(x[, start[, end]])`.
+fn list_index(l: &Arc<PyList>, pos: &[MjValue]) -> Result<MjValue, Error> {
+    let method = "index";
+    arity(method, pos, 1, 3)?;
+    let items = l.snapshot();
+    let len = items.len() as i64;
+    let bound = |v: Option<&MjValue>, dflt: i64| -> Result<usize, Error> {
+        let i = v.map(|v| int_arg(method, v)).transpose()?.unwrap_or(dflt);
+        Ok((if i < 0 { i + len } else { i }).clamp(0, len) as usize)
+    };
+    let (start, end) = (bound(pos.get(1), 0)?, bound(pos.get(2), len)?);
+    (start..end.max(start))
+        .find(|&i| items[i] == pos[0])
+        .map(MjValue::from)
+        .ok_or_else(|| invalid(format!("{} is not in list", super::pyfmt::repr(&pos[0]))))
 }
 
 /// `list.sort(reverse=False)` (no `key=`: Jinja has no lambdas).

@@ -18,9 +18,12 @@
 //! error keeps its line. A template minijinja cannot parse is left as it
 //! is (after the `do` step) for minijinja to report with its line.
 
+use std::sync::OnceLock;
+
 use minijinja::machinery::ast::{CallArg, Expr, Stmt};
 use minijinja::machinery::{ast, parse, tokenize, Token};
 use minijinja::syntax::SyntaxConfig;
+use regex::Regex;
 
 /// The syntax halite's environment uses (and the rewrite must lex with).
 pub(super) fn syntax() -> SyntaxConfig {
@@ -68,7 +71,9 @@ pub(super) fn rewrite(source: &str, name: &str) -> String {
 
 /// `{% do EXPR %}` → `{% do __halite_do(EXPR) %}`, on the token stream.
 fn rewrite_do(source: &str) -> String {
-    if !source.contains("do") {
+    static DO_TAG: OnceLock<Regex> = OnceLock::new();
+    let do_tag = DO_TAG.get_or_init(|| Regex::new(r"\{%[-+]?\s*do\b").expect("static regex"));
+    if !do_tag.is_match(source) {
         return source.to_string();
     }
     let mut edits = Vec::new();
