@@ -41,13 +41,29 @@ fn json_filter(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
-    let text = dump::json_dumps(&to_json(v)?, sort_keys.unwrap_or(true), indent);
+    let text = dump::json_dumps(&to_json(v)?, sort_keys.unwrap_or(true), indent, false);
     Ok(MjValue::from_safe_string(text))
 }
 
 fn yaml_dquote(s: &str) -> MjValue {
-    // JSON string escapes are a subset of YAML double-quoted escapes.
-    MjValue::from_safe_string(serde_json::to_string(s).unwrap_or_default())
+    MjValue::from_safe_string(dump::yaml_dquote(s))
+}
+
+/// Salt's `tojson(indent=None)`: Python's `json.dumps` (ASCII only, keys
+/// in their order) with `<`, `>`, `&` and `'` escaped for HTML.
+fn tojson(v: &MjValue, indent: Option<usize>, kw: Kwargs) -> Result<MjValue, Error> {
+    let indent = match indent {
+        Some(i) => Some(i),
+        None => kw.get("indent")?,
+    };
+    let sort_keys: Option<bool> = kw.get("sort_keys")?;
+    kw.assert_all_used()?;
+    let text = dump::json_dumps(&to_json(v)?, sort_keys.unwrap_or(false), indent, true)
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\'', "\\u0027");
+    Ok(MjValue::from_safe_string(text))
 }
 
 fn yaml_squote(s: &str) -> MjValue {
@@ -119,6 +135,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("yaml_dquote", yaml_dquote);
     env.add_filter("yaml_squote", yaml_squote);
     env.add_filter("json", json_filter);
+    env.add_filter("tojson", tojson);
     env.add_filter("load_yaml", |s: &str| parse_text("yaml", s, "load_yaml"));
     env.add_filter("load_json", |s: &str| parse_text("json", s, "load_json"));
     env.add_filter("load_text", |s: &str| MjValue::from(s));
