@@ -103,6 +103,31 @@ pub(super) fn mutable(v: MjValue) -> MjValue {
     v
 }
 
+/// Salt's `dictupdate.update(dest, upd)` in place: a mapping in both is
+/// merged recursively, anything else in `upd` replaces `dest`'s. `false`
+/// (and nothing changed) when `dest` is not a [`PyDict`].
+pub(super) fn update_in_place(dest: &MjValue, upd: &MjValue) -> bool {
+    let Some(d) = dest.downcast_object_ref::<PyDict>() else {
+        return false;
+    };
+    let Ok(pairs) = pairs_of(upd) else {
+        return false;
+    };
+    for (k, v) in pairs {
+        let existing = lock(&d.0).get(&k).cloned();
+        let value = match existing {
+            Some(e) if e.kind() == ValueKind::Map && v.kind() == ValueKind::Map => {
+                let e = mutable(e);
+                update_in_place(&e, &v);
+                e
+            }
+            _ => v,
+        };
+        lock(&d.0).insert(k, value);
+    }
+    true
+}
+
 pub(super) fn is_mutable(v: &MjValue) -> bool {
     v.downcast_object_ref::<PyDict>().is_some() || v.downcast_object_ref::<PyList>().is_some()
 }

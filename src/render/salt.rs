@@ -581,6 +581,9 @@ fn filter_by(
         }
         ret = Some(match ret {
             None => merge.clone(),
+            // Salt merges a copy of `merge` into the looked-up dict itself,
+            // which a later lookup in the same template then sees.
+            Some(r) if super::pyobj::update_in_place(&r, &from_json(&to_json(merge)?)) => r,
             Some(r) => {
                 let mut out = to_json(&r)?;
                 pillar::merge(&mut out, to_json(merge)?);
