@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use minijinja::value::{Kwargs, Value as MjValue};
+use minijinja::value::Value as MjValue;
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 use regex::Regex;
 
@@ -119,6 +119,10 @@ fn load(root: &Path, name: &str) -> Result<Option<String>, Error> {
 ///   template first, as Salt's `import` does);
 /// - `{% load_yaml as x %}...{% endload %}` → `{% set x %}...{% endset %}{% set x = x|load_yaml %}`.
 pub(super) fn preprocess(source: &str, name: &str) -> String {
+    super::rewrite::rewrite(&salt_tags(source, name), name)
+}
+
+fn salt_tags(source: &str, name: &str) -> String {
     static TAGS: OnceLock<Regex> = OnceLock::new();
     let re = TAGS.get_or_init(|| {
         Regex::new(concat!(
@@ -178,10 +182,15 @@ pub(super) fn to_json(v: &MjValue) -> Result<Value, Error> {
 }
 
 pub(super) fn from_json(v: &Value) -> MjValue {
-    MjValue::from(minijinja::value::Serde(v))
+    super::pyobj::from_json(v)
 }
 
-fn parse_text(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
+/// `load_yaml`/`load_json`/`load_text` of `text` (data made mutable).
+pub(super) fn parse_text(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
+    parse_plain(kind, text, what).map(super::pyobj::mutable)
+}
+
+fn parse_plain(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
     match kind {
         "yaml" => {
             if text.trim().is_empty() {
@@ -201,92 +210,6 @@ fn halite_import(state: &State, kind: &str, path: &str, current: &str) -> Result
     let template = state.env().get_template(&resolved)?;
     let text = template.render(())?;
     parse_text(kind, &text, &resolved)
-}
-
-/// Salt's `yaml`/`yaml_encode`: one-line flow YAML. JSON is flow YAML, so
-/// serde_json writes it (keeping minijinja's key order).
-fn yaml_flow(v: &MjValue) -> Result<MjValue, Error> {
-    serde_json::to_string(v)
-        .map(MjValue::from_safe_string)
-        .map_err(|e| invalid(format!("yaml: {e}")))
-}
-
-fn json_filter(v: &MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
-    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
-    let indent: Option<usize> = kwargs.get("indent")?;
-    kwargs.assert_all_used()?;
-    let text = if sort_keys.unwrap_or(false) {
-        let sorted = to_json(v)?;
-        if indent.is_some() {
-            serde_json::to_string_pretty(&sorted)
-        } else {
-            serde_json::to_string(&sorted)
-        }
-    } else if indent.is_some() {
-        serde_json::to_string_pretty(v)
-    } else {
-        serde_json::to_string(v)
-    };
-    text.map(MjValue::from_safe_string)
-        .map_err(|e| invalid(format!("json: {e}")))
-}
-
-fn yaml_dquote(s: &str) -> MjValue {
-    // JSON string escapes are a subset of YAML double-quoted escapes.
-    MjValue::from_safe_string(serde_json::to_string(s).unwrap_or_default())
-}
-
-fn yaml_squote(s: &str) -> MjValue {
-    MjValue::from_safe_string(format!("'{}'", s.replace('\'', "''")))
-}
-
-fn sequence(v: MjValue) -> MjValue {
-    if v.kind() == minijinja::value::ValueKind::Seq {
-        v
-    } else {
-        MjValue::from(vec![v])
-    }
-}
-
-fn quote(s: &str) -> String {
-    crate::transport::quote::quote(s)
-}
-
-fn regex_replace(
-    s: &str,
-    pattern: &str,
-    replacement: &str,
-    kwargs: Kwargs,
-) -> Result<String, Error> {
-    let ignorecase: Option<bool> = kwargs.get("ignorecase")?;
-    kwargs.assert_all_used()?;
-    let pattern = if ignorecase.unwrap_or(false) {
-        format!("(?i){pattern}")
-    } else {
-        pattern.to_string()
-    };
-    let re = Regex::new(&pattern).map_err(|e| invalid(format!("regex_replace: {e}")))?;
-    // Python's `\1` backreferences are `${1}` for the regex crate.
-    static BACKREF: OnceLock<Regex> = OnceLock::new();
-    let backref = BACKREF.get_or_init(|| Regex::new(r"\\(\d+)").expect("static regex"));
-    let replacement = backref
-        .replace_all(&replacement.replace('$', "$$"), "$${$1}")
-        .into_owned();
-    Ok(re.replace_all(s, replacement.as_str()).into_owned())
-}
-
-fn str_to_num_bool(v: MjValue) -> bool {
-    // Salt's `to_bool`: strings "yes/true/1/on" are true; numbers > 0; others by truth.
-    if let Some(s) = v.as_str() {
-        return matches!(
-            s.to_ascii_lowercase().as_str(),
-            "yes" | "true" | "1" | "on" | "y"
-        );
-    }
-    if let Ok(n) = i64::try_from(v.clone()) {
-        return n > 0;
-    }
-    v.is_true()
 }
 
 /// Context variables Salt derives from the template path
@@ -331,31 +254,18 @@ fn environment(r: &Renderer) -> Environment<'static> {
     // the referenced values to the error; [`jinja_error`] keeps only the
     // kind and detail, so no pillar value reaches a message.
     env.set_debug(true);
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-        .keep_trailing_newline(true)
-        .build()
-    {
-        env.set_syntax(syntax);
-    }
+    env.set_syntax(super::rewrite::syntax());
     // Salt never auto-escapes; minijinja would for `.html`/`.json` names.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(super::pyfmt::unknown_method_callback);
     env.set_path_join_callback(join_path);
     let root = r.root.clone();
     env.set_loader(move |name| load(&root, name));
     env.add_function("halite_import", halite_import);
-    env.add_filter("yaml", yaml_flow);
-    env.add_filter("yaml_encode", yaml_flow);
-    env.add_filter("yaml_dquote", yaml_dquote);
-    env.add_filter("yaml_squote", yaml_squote);
-    env.add_filter("json", json_filter);
-    env.add_filter("load_yaml", |s: &str| parse_text("yaml", s, "load_yaml"));
-    env.add_filter("load_json", |s: &str| parse_text("json", s, "load_json"));
-    env.add_filter("load_text", |s: &str| MjValue::from(s));
-    env.add_filter("sequence", sequence);
-    env.add_filter("quote", quote);
-    env.add_filter("regex_replace", regex_replace);
-    env.add_filter("to_bool", str_to_num_bool);
+    env.add_function("__halite_do", |_: MjValue| ());
+    env.add_function("__halite_mut", super::pyobj::mutable);
+    env.add_function("__halite_mod", super::pyfmt::percent);
+    super::filters::register(&mut env);
     env
 }
 

@@ -17,8 +17,30 @@
 //! - undefined variables are errors (`StrictUndefined`);
 //! - a source ending in a newline renders to text ending in one;
 //! - an empty rendering is an empty mapping.
+//!
+//! Python semantics formulas rely on, which minijinja lacks by design:
+//! its values are immutable, but Salt formulas change dicts and lists in
+//! place (`{% do d.update(..) %}`) and expect every name bound to one to
+//! see it. So every map and list a template can reach is a shared object
+//! with interior mutability (`pyobj.rs`: `Arc<Mutex<..>>`; pillar, grains,
+//! `salt[...]` results and `import_yaml` data are built as such), and a
+//! pre-pass (`rewrite.rs`, on minijinja's own lexer and parser, so strings
+//! and comments are safe and lines do not move) wraps dict/list literals
+//! and `set` values in a call making them such objects, turns `a % b`
+//! into a call doing Python's `%`, and lets `{% do %}` take any
+//! expression. The alternatives were worse: a fork of minijinja, or
+//! `unknown_method_callback` alone, which can read but never change a
+//! value, so `d.update()` would be silently lost. `pyfmt.rs` holds
+//! Python's `repr`/`str`, `%` and the extra `str` methods; `filters.rs`,
+//! `filters_data.rs` and `dump.rs` Salt's filters with Salt's text.
 
+mod dump;
+mod filters;
+mod filters_data;
 mod jinja;
+mod pyfmt;
+mod pyobj;
+mod rewrite;
 mod salt;
 
 use std::collections::BTreeMap;

@@ -353,8 +353,9 @@ fn helper(function: &str, args: CallArgs) -> Result<MjValue, Error> {
         }
         "defaults.deepcopy" => {
             let a = bind(function, &["source"], args)?;
-            // Values are copied on every call already: a copy is the value.
-            Ok(a[0].clone().unwrap_or_else(|| MjValue::from(())))
+            // Maps and lists are shared mutable objects: copy every level.
+            let source = a[0].clone().unwrap_or_else(|| MjValue::from(()));
+            Ok(from_json(&to_json(&source)?))
         }
         "file.basename" | "file.dirname" => {
             let a = bind(function, &["path"], args)?;
@@ -580,6 +581,9 @@ fn filter_by(
         }
         ret = Some(match ret {
             None => merge.clone(),
+            // Salt merges a copy of `merge` into the looked-up dict itself,
+            // which a later lookup in the same template then sees.
+            Some(r) if super::pyobj::update_in_place(&r, &from_json(&to_json(merge)?)) => r,
             Some(r) => {
                 let mut out = to_json(&r)?;
                 pillar::merge(&mut out, to_json(merge)?);

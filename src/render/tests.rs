@@ -554,7 +554,7 @@ fn serializer_filters() {
     assert_eq!(
         out,
         json!({"a": {"alice": {"uid": 1000}}, "b": "it's: x", "c": "say \"hi\": x", "d": "x: y",
-               "e": {"z": 1, "a": 2}, "f": 3, "g": {"k": "v"}, "h": ["x"], "i": "echo 'it'\\''s'", "j": "a[b]c"})
+               "e": {"a": 2, "z": 1}, "f": 3, "g": {"k": "v"}, "h": ["x"], "i": "echo 'it'\"'\"'s'", "j": "a[b]c"})
     );
 }
 
@@ -743,12 +743,178 @@ fn salt_helpers_render_as_salt_renders_them() {
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(compat.join("render.json")).unwrap())
             .unwrap();
+    // The templates' own directory is the root: `import_yaml` finds the
+    // data files next to them, as Salt's file_roots do.
+    let root = compat.join("render");
     for (name, want) in doc["rendered"].as_object().unwrap() {
-        let source = std::fs::read_to_string(compat.join("render").join(name)).unwrap();
-        let dir = tree(&[]);
-        let got = renderer(dir.path())
+        let source = std::fs::read_to_string(root.join(name)).unwrap();
+        let got = renderer(&root)
             .render_template_str(name, &source, &Extra::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(got, want.as_str().unwrap(), "{name}");
     }
+    // Where Salt fails, halite fails on the same line, naming the file.
+    let errors = doc["errors"].as_object().unwrap();
+    assert!(!errors.is_empty());
+    for (name, want) in errors {
+        let source = std::fs::read_to_string(root.join(name)).unwrap();
+        let err = renderer(&root)
+            .render_template_str(name, &source, &Extra::default())
+            .expect_err(name);
+        assert_eq!(err.file(), name, "{err}");
+        assert_eq!(
+            err.line(),
+            want["line"].as_u64().map(|l| l as usize),
+            "{name}: {err} (Salt: {})",
+            want["salt"]
+        );
+    }
+}
+
+/// Render `source` as a plain template in a tree holding `files`.
+fn text(files: &[(&str, &str)], source: &str) -> Result<String, RenderError> {
+    let dir = tree(files);
+    renderer(dir.path()).render_template_str("t.jinja", source, &Extra::default())
+}
+
+#[test]
+fn the_rewrite_leaves_strings_comments_and_raw_blocks_alone() {
+    let source = concat!(
+        "{{ '%s [1] {a: 1} do x' }}|{# {% do x if y %} [1] #}|",
+        "{% raw %}{{ [1] }}{% do x if y %}{{ 'a' % b }}{% endraw %}|",
+        "{{ \"50%\" }}|{{ '%%' % () }}\n",
+    );
+    assert_eq!(
+        text(&[], source).unwrap(),
+        "%s [1] {a: 1} do x||{{ [1] }}{% do x if y %}{{ 'a' % b }}|50%|%\n"
+    );
+}
+
+#[test]
+fn error_lines_survive_the_rewrite() {
+    let source =
+        "{% set d = {'a': [1]} %}{% do d.a.append('%s' % 1) %}\n{{ d }}\n{% do d.pop('x') %}\n";
+    let err = text(&[], source).unwrap_err();
+    assert_eq!((err.file(), err.line()), ("t.jinja", Some(3)), "{err}");
+    assert!(err.to_string().contains("KeyError: 'x'"), "{err}");
+    // A template minijinja cannot parse is reported by minijinja, on its line.
+    let err = text(&[], "{% set d = {} %}\n{{ d.update( }}\n").unwrap_err();
+    assert_eq!(err.line(), Some(2), "{err}");
+}
+
+#[test]
+fn changes_are_seen_through_imports_macros_and_globals() {
+    let files = [(
+        "map.jinja",
+        concat!(
+            "{% set conf = {'users': []} %}",
+            "{% macro add_pkg(p) %}{% do pillar.pkgs.append(p) %}{% endmacro %}",
+            "{% macro add_user(c, u) %}{% do c.users.append(u) %}{% endmacro %}",
+        ),
+    )];
+    let source = concat!(
+        "{% from 'map.jinja' import conf, add_pkg, add_user %}",
+        "{{ add_pkg('c') }}{{ add_user(conf, 'bob') }}{% do conf.update({'x': 1}) %}",
+        "{{ pillar.pkgs | tojson }} {{ conf | tojson }}",
+    );
+    assert_eq!(
+        text(&files, source).unwrap(),
+        r#"["a", "b", "c"] {"users": ["bob"], "x": 1}"#
+    );
+}
+
+#[test]
+fn walking_a_list_while_changing_it_sees_a_snapshot() {
+    let source = concat!(
+        "{% set l = [1, 2] %}{% for x in l %}{% do l.append(x * 10) %}{% endfor %}",
+        "{% set d = {'a': 1} %}{% do d.update(d) %}{% for k in d %}{% do d.update({k ~ k: 2}) %}{% endfor %}",
+        "{{ l | tojson }} {{ d | tojson }}",
+    );
+    assert_eq!(
+        text(&[], source).unwrap(),
+        r#"[1, 2, 10, 20] {"a": 1, "aa": 2}"#
+    );
+}
+
+#[test]
+fn values_made_by_filters_are_mutable_once_set_but_not_in_place() {
+    let ok = "{% set a = [1] %}{% set c = a + [2] %}{% do c.append(3) %}{% set u = 'a b'.split() %}{% do u.append('c') %}{{ c | tojson }} {{ u | tojson }} {{ a | tojson }}";
+    assert_eq!(text(&[], ok).unwrap(), r#"[1, 2, 3] ["a", "b", "c"] [1]"#);
+    let err = text(&[], "{% set a = [1] %}\n{% do (a + [2]).append(3) %}").unwrap_err();
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(
+        err.to_string().contains("bind it with `set` first"),
+        "{err}"
+    );
+    // Read-only methods work on such values.
+    let ro = "{{ ([1, 2] + [2]).count(2) }} {{ (1, 2).index(2) }} {{ dict(a=1).items() | list | tojson }}";
+    assert_eq!(text(&[], ro).unwrap(), r#"2 1 [["a", 1]]"#);
+}
+
+#[test]
+fn percent_formats_as_python_does() {
+    let source = concat!(
+        "{{ '%*d|%-*s|' % (4, 7, 3, 'x') }}{{ '%(a)r %(a)s' % {'a': 'q'} }} ",
+        "{{ '%s' % ((1, 2),) }} {{ '%.2f%%' % 12.345 }} {{ 10 % 4 }} {{ '%i' % true }}",
+    );
+    assert_eq!(
+        text(&[], source).unwrap(),
+        "   7|x  |'q' q (1, 2) 12.35% 2 1"
+    );
+    let err = text(&[], "{{ [1] % 2 }}").unwrap_err();
+    assert!(err.to_string().contains("unsupported operand"), "{err}");
+}
+
+#[test]
+fn sls_files_change_data_before_yaml() {
+    let body = concat!(
+        "{% set pkgs = salt['pillar.get']('pkgs', []) %}{% do pkgs.append('c') %}",
+        "{% set svc = {} %}{% do svc.setdefault('name', 'nginx') %}",
+        "{% for p in pkgs %}\npkg_{{ p }}:\n  pkg.installed: []\n{% endfor %}",
+        "svc:\n  service.running:\n    - name: {{ svc.name }}\n",
+    );
+    let out = sls(&[("a.sls", body)], "a.sls", "a").unwrap();
+    let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["pkg_a", "pkg_b", "pkg_c", "svc"]);
+}
+
+#[test]
+fn every_way_of_binding_a_value_shares_it() {
+    let cases = [
+        (
+            "{% set x = pillar.nope | default({}) %}{% do x.update(a=1) %}{{ x }}",
+            "{'a': 1}",
+        ),
+        (
+            "{% set ns = namespace(c=[]) %}{% do ns.c.append(1) %}{% set ns.d = [2] %}{% do ns.d.append(3) %}{{ ns.c }} {{ ns.d }}",
+            "[1] [2, 3]",
+        ),
+        ("{% set r = range(3) %}{% do r.append(9) %}{{ r }}", "[0, 1, 2, 9]"),
+        (
+            "{% set a, b = [1], {'k': 2} %}{% do a.append(b) %}{% do b.update(k=3) %}{{ a }}",
+            "[1, {'k': 3}]",
+        ),
+        (
+            "{% set d = {'a': [1]} %}{% for k, v in d.items() %}{% do v.append(2) %}{% endfor %}{{ d }}",
+            "{'a': [1, 2]}",
+        ),
+        (
+            "{% set l = [3, 1, 2] %}{% do l.sort() %}{{ l }} {{ l[-1] }} {{ l[1:] }} {{ 2 in l }} {{ l == [1, 2, 3] }}",
+            "[1, 2, 3] 3 [2, 3] True True",
+        ),
+        (
+            "{% set d = {'b': 1, 'a': 2} %}{{ d | dictsort }} {{ 'a' in d }} {{ d | length }} {{ d | tojson }}",
+            r#"[('a', 2), ('b', 1)] True 2 {"b": 1, "a": 2}"#,
+        ),
+    ];
+    for (source, want) in cases {
+        assert_eq!(text(&[], source).unwrap(), want, "{source}");
+    }
+    // Strict undefined holds through the rewrite.
+    let err = text(&[], "{{ '%s' % pillar.nope }}").unwrap_err();
+    assert!(err.to_string().contains("undefined"), "{err}");
+    assert_eq!(
+        text(&[], "{% set x = pillar.nope %}{{ x is defined }}").unwrap(),
+        "False"
+    );
 }
