@@ -209,6 +209,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_test("equalto", |a: MjValue, b: MjValue| a == b);
+    env.add_test("callable", |v: MjValue| super::salt::is_callable(&v));
 }
 
 /// Salt's `yaml(flow_style=True)`: flow style on one line (see

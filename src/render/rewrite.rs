@@ -330,9 +330,12 @@ fn extent(e: &Expr<'_>) -> (u32, u32) {
             .ops
             .iter()
             .fold(join(own, &c.expr), |r, op| join(r, &op.expr)),
+        // minijinja starts a conditional expression's span at the token
+        // before it (the `=` of a `set`): its operands give the start.
         Expr::IfExpr(i) => {
-            let r = join(join(own, &i.test_expr), &i.true_expr);
-            i.false_expr.as_ref().map_or(r, |f| join(r, f))
+            let r = join(extent(&i.true_expr), &i.test_expr);
+            let r = i.false_expr.as_ref().map_or(r, |f| join(r, f));
+            (r.0, r.1.max(own.1))
         }
         _ => own,
     }

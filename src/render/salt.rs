@@ -107,6 +107,29 @@ impl Object for SaltModule {
     }
 }
 
+/// Jinja's `callable` test (Python's `callable()`): a `salt[...]`
+/// function, a macro or a global function is; `salt` itself and a
+/// `salt.MODULE` (dictionary-like in Salt) and data are not.
+pub(super) fn is_callable(v: &MjValue) -> bool {
+    if v.downcast_object_ref::<SaltFunction>().is_some() {
+        return true;
+    }
+    if v.downcast_object_ref::<SaltLoader>().is_some()
+        || v.downcast_object_ref::<SaltModule>().is_some()
+    {
+        return false;
+    }
+    // minijinja's macros show as maps of `name`, `arguments` and `caller`
+    // (every dictionary a template holds is a PyDict instead).
+    let is_macro = v.as_object().is_some()
+        && v.downcast_object_ref::<super::pyobj::PyDict>().is_none()
+        && v.kind() == ValueKind::Map
+        && ["name", "arguments", "caller"]
+            .iter()
+            .all(|k| v.get_attr(k).is_ok_and(|a| !a.is_undefined()));
+    is_macro || v.kind() == ValueKind::Plain
+}
+
 #[derive(Debug)]
 struct SaltFunction {
     ctx: Arc<Ctx>,
@@ -293,6 +316,12 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             )?;
             let key = string_arg(function, "pillar", a[1].as_ref(), "roles")?;
             filter_by(function, &ctx.pillar, &key, &a)
+        }
+        "cp.list_states" | "cp.list_master" | "cp.list_master_dirs" => {
+            let a = bind(function, &["saltenv", "prefix"], args)?;
+            let saltenv = string_arg(function, "saltenv", a[0].as_ref(), "base")?;
+            let prefix = string_arg(function, "prefix", a[1].as_ref(), "")?;
+            list_master(ctx, function, &saltenv, &prefix)
         }
         _ if HELPERS.contains(&function) => helper(function, args),
         _ => remote(ctx, function, args),
@@ -611,4 +640,63 @@ fn remote(ctx: &Ctx, function: &str, args: CallArgs) -> Result<MjValue, Error> {
         .call(function, &call_args)
         .map(|v| from_json(&v))
         .map_err(|e| invalid(format!("salt['{function}'] failed: {e}")))
+}
+
+/// Salt's `cp.list_states`, `cp.list_master`, `cp.list_master_dirs`,
+/// answered from the states tree (the `base` file root) on the controller:
+/// every SLS name (`a/b/init.sls` is `a.b`), file or directory under it,
+/// sorted, starting with `prefix`. Hidden files are left out, as Salt's
+/// fileserver ignores them by default.
+fn list_master(ctx: &Ctx, function: &str, saltenv: &str, prefix: &str) -> Result<MjValue, Error> {
+    if saltenv != "base" {
+        return Ok(from_json(&Value::Array(Vec::new())));
+    }
+    let Some(root) = ctx.opts["file_roots"]["base"][0].as_str() else {
+        return Err(invalid(format!("salt['{function}']: no states tree")));
+    };
+    let root = std::path::Path::new(root);
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    walk(root, root, &mut files, &mut dirs)
+        .map_err(|e| invalid(format!("salt['{function}']: {}: {e}", root.display())))?;
+    let mut out: Vec<String> = match function {
+        "cp.list_master_dirs" => dirs,
+        "cp.list_master" => files,
+        _ => files
+            .iter()
+            .filter_map(|f| f.strip_suffix(".sls"))
+            .map(|f| f.strip_suffix("/init").unwrap_or(f).replace('/', "."))
+            .collect(),
+    };
+    out.retain(|p| p.starts_with(prefix));
+    out.sort();
+    out.dedup();
+    Ok(from_json(&Value::from(out)))
+}
+
+fn walk(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    files: &mut Vec<String>,
+    dirs: &mut Vec<String>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        if entry.file_type()?.is_dir() {
+            dirs.push(rel);
+            walk(root, &path, files, dirs)?;
+        } else {
+            files.push(rel);
+        }
+    }
+    Ok(())
 }

@@ -918,3 +918,40 @@ fn every_way_of_binding_a_value_shares_it() {
         "False"
     );
 }
+
+#[test]
+fn a_conditional_expression_is_a_set_value_like_any_other() {
+    let source = concat!(
+        "{%- set dir = '/temp' if grains.os_family == 'Windows' else '/tmp' %}",
+        "{% set l = [pillar.pkgs[0]] if pillar.pkgs is string else pillar.pkgs %}",
+        "{% do l.append('c') %}{{ dir }} {{ l | tojson }} {{ pillar.pkgs | tojson }}",
+    );
+    assert_eq!(
+        text(&[], source).unwrap(),
+        r#"/tmp ["a", "b", "c"] ["a", "b", "c"]"#
+    );
+}
+
+#[test]
+fn cp_lists_answer_from_the_states_tree() {
+    let dir = tree(&[
+        ("web/init.sls", ""),
+        ("web/conf.sls", ""),
+        ("web/files/a.conf", ""),
+        ("db.sls", ""),
+        (".hidden.sls", ""),
+    ]);
+    let source = concat!(
+        "{{ salt['cp.list_states']() | tojson }} ",
+        "{{ salt['cp.list_master'](prefix='web/') | tojson }} ",
+        "{{ salt['cp.list_master_dirs']() | tojson }} {{ salt['cp.list_states']('dev') | tojson }}"
+    );
+    std::fs::write(dir.path().join("t.jinja"), source).unwrap();
+    let out = renderer(dir.path())
+        .render_template_file("t.jinja", &Extra::default())
+        .unwrap();
+    assert_eq!(
+        out,
+        r#"["db", "web", "web.conf"] ["web/conf.sls", "web/files/a.conf", "web/init.sls"] ["web", "web/files"] []"#
+    );
+}
