@@ -325,13 +325,19 @@ fn extent(e: &Expr<'_>) -> (u32, u32) {
         Expr::Filter(f) => f.expr.as_ref().map_or(own, |x| join(own, x)),
         Expr::Test(t) => join(own, &t.expr),
         Expr::Slice(s) => join(own, &s.expr),
-        Expr::BinOp(b) => join(join(own, &b.left), &b.right),
-        Expr::Compare(c) => c
-            .ops
-            .iter()
-            .fold(join(own, &c.expr), |r, op| join(r, &op.expr)),
-        // minijinja starts a conditional expression's span at the token
+        // minijinja may start an infix expression's span at the token
         // before it (the `=` of a `set`): its operands give the start.
+        Expr::BinOp(b) => {
+            let r = join(extent(&b.left), &b.right);
+            (r.0, r.1.max(own.1))
+        }
+        Expr::Compare(c) => {
+            let r = c
+                .ops
+                .iter()
+                .fold(extent(&c.expr), |r, op| join(r, &op.expr));
+            (r.0, r.1.max(own.1))
+        }
         Expr::IfExpr(i) => {
             let r = join(extent(&i.true_expr), &i.test_expr);
             let r = i.false_expr.as_ref().map_or(r, |f| join(r, f));

@@ -925,10 +925,11 @@ fn a_conditional_expression_is_a_set_value_like_any_other() {
         "{%- set dir = '/temp' if grains.os_family == 'Windows' else '/tmp' %}",
         "{% set l = [pillar.pkgs[0]] if pillar.pkgs is string else pillar.pkgs %}",
         "{% do l.append('c') %}{{ dir }} {{ l | tojson }} {{ pillar.pkgs | tojson }}",
+        "{% set sub = pillar.opt | default(False) == 'SUB' %}{% set n = 1 + 2 * 3 %} {{ sub }} {{ n }}",
     );
     assert_eq!(
         text(&[], source).unwrap(),
-        r#"/tmp ["a", "b", "c"] ["a", "b", "c"]"#
+        r#"/tmp ["a", "b", "c"] ["a", "b", "c"] False 7"#
     );
 }
 
