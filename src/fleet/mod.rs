@@ -711,7 +711,7 @@ async fn run_host(
                 engine::show(project, &host.id, &grains, pillar, call)
             }
         };
-        drift = o.drift;
+        drift = o.drift.as_ref().map(crate::output::highstate::drift_json);
         ledger = o.ledger;
         duplicate = o.duplicate;
         crate::functions::Outcome {

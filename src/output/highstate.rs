@@ -30,6 +30,14 @@ pub fn run_errors(ret: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// The engine's drift report as it goes into a host's result (and from
+/// there into `--out json` and the job record): its fields in order, the
+/// lists of the ledger entries, `null` for a would-change result.
+pub fn drift_json(d: &crate::state::engine::DriftReport) -> Value {
+    // Strings, numbers, booleans and lists of them: this cannot fail.
+    serde_json::to_value(d).unwrap_or_else(|e| Value::String(format!("drift report: {e}")))
+}
+
 /// The drift block (`HostResult::drift`) printed after a host's summary: orphans (no longer
 /// declared, still on the host), entries whose resource is gone, resources
 /// that cannot be ledgered, prunes. Empty when there is nothing to say.
