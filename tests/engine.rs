@@ -372,3 +372,30 @@ fn state_drift_fails_the_host_when_anything_drifted() {
         ["orphans", "gone", "unrecordable", "would_change", "drifted"]
     );
 }
+
+#[test]
+fn a_condition_that_is_not_a_command_fails_the_state_instead_of_being_skipped() {
+    let p = project(
+        r#"
+guarded:
+  cmd.run:
+    - name: touch OUT/guarded
+    - onlyif:
+      - fun: file.file_exists
+        path: /nonexistent
+after:
+  cmd.run:
+    - name: touch OUT/after
+    - require:
+      - cmd: guarded
+"#,
+    );
+    let (code, h) = apply(&p, &[]);
+    assert_eq!(code, 1, "{h}");
+    let s = states(&h);
+    assert_eq!(s["guarded"].0, json!(false), "{h}");
+    assert!(s["guarded"].2.contains("`onlyif: "), "{h}");
+    assert!(s["guarded"].2.contains("shell commands only"), "{h}");
+    assert_eq!(s["after"].0, json!(false), "{h}");
+    assert_eq!(ls(&out(&p)), "");
+}

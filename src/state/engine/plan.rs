@@ -52,6 +52,9 @@ pub(super) fn decide_all(
 /// What happens to state `i`, given the decisions before it.
 pub(super) fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> Decision {
     let st = &states[i];
+    if let Some(d) = unsupported_conditions(st) {
+        return d;
+    }
     if allow_defer {
         if let Some(d) = waits(states, i) {
             return d;
@@ -116,6 +119,21 @@ fn waits(states: &[State], i: usize) -> Option<Decision> {
         states[j].chunk.describe(),
         st.chunk.module
     )))
+}
+
+/// An `unless` / `onlyif` entry that is not a shell command (Salt's
+/// `fun:` form, a bare boolean): the scripts cannot check it, so the state
+/// fails rather than run as if the condition were not there.
+fn unsupported_conditions(st: &State) -> Option<Decision> {
+    let g = &st.chunk.globals;
+    [("unless", &g.unless), ("onlyif", &g.onlyif)]
+        .into_iter()
+        .find_map(|(name, list)| Some((name, list.iter().find(|v| !v.is_string())?)))
+        .map(|(name, v)| {
+            Decision::Failed(format!(
+                "`{name}: {v}` cannot be checked: halite runs `{name}` entries as shell commands only (not Salt's `fun:` form); the state was not run"
+            ))
+        })
 }
 
 /// unless / onlyif / creates, as Salt words them.
