@@ -67,9 +67,8 @@ pub(super) async fn prune(
     );
     let first_prune = run.states.len();
     for e in &remove {
-        if let Some(state) = inverse(run, e)? {
-            run.states.push(state);
-        }
+        let state = inverse(run, e)?;
+        run.states.push(state);
     }
     let pruning: Vec<usize> = (first_prune..run.states.len()).collect();
     if !pruning.is_empty() {
@@ -90,30 +89,33 @@ pub(super) async fn prune(
     Ok(Pruned::Released(released))
 }
 
-/// The inverse state the entry's kind's module names, built; `None` when
-/// the kind has none.
-fn inverse(run: &Run<'_>, e: &Entry) -> Result<Option<State>, HostError> {
-    let Some((module, function, name, args)) =
-        modules::prune_state(&e.resource.kind, &e.resource.identity)
-    else {
-        return Ok(None);
+/// The inverse state the entry's kind's module names, built. A kind no
+/// module of this halite removes fails the host: reporting it pruned
+/// would be false.
+fn inverse(run: &Run<'_>, e: &Entry) -> Result<State, HostError> {
+    let r = &e.resource;
+    let no_inverse = || {
+        HostError::Prune(format!(
+            "no state module of this halite removes a `{}` ({}); nothing was pruned or applied",
+            r.kind, r.identity
+        ))
     };
+    let (module, function, name, args) =
+        modules::prune_state(&r.kind, &r.identity).ok_or_else(no_inverse)?;
     let chunk = Chunk {
-        id: format!("prune {} {}", e.resource.kind, e.resource.identity),
+        id: format!("prune {} {}", r.kind, r.identity),
         sls: e.sls.clone(),
         ..Chunk::standalone(module, function, &name, serde_json::Value::Object(args))
     };
-    let Some(def) = modules::lookup(module, function) else {
-        return Ok(None);
-    };
+    let def = modules::lookup(module, function).ok_or_else(no_inverse)?;
     let ctx = modules::BuildCtx {
         states_root: &run.project.states,
         renderer: None,
     };
     let function = (def.build)(&chunk, &ctx).map_err(HostError::Prune)?;
-    Ok(Some(State {
+    Ok(State {
         chunk,
         function,
         decision: Decision::Done(String::new()),
-    }))
+    })
 }
