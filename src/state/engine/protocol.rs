@@ -108,17 +108,29 @@ pub(super) enum Event {
     Ledger(String),
 }
 
-/// The ledger lines `state::ledger` writes (their first word after `ledger`).
-const LEDGER_WORDS: [&str; 8] = [
-    "as",
-    "unreadable",
-    "unwritable",
-    "file",
-    "journal",
-    "sum",
-    "exists",
-    "end",
+/// The ledger lines `state::ledger` writes: the word after `ledger`, and
+/// how many words may follow it (at least, at most).
+const LEDGER_LINES: [(&str, usize, usize); 8] = [
+    // `as USER DIR`: the directory may hold spaces, or be empty.
+    ("as", 1, usize::MAX),
+    ("unreadable", 0, 1),
+    ("unwritable", 0, 0),
+    ("file", 0, 0),
+    ("journal", 0, 0),
+    ("sum", 1, 1),
+    ("exists", 0, 0),
+    ("end", 0, 0),
 ];
+
+/// `words` (after `ledger`) are one of [`LEDGER_LINES`].
+fn ledger_line(words: &[&str]) -> bool {
+    let Some((first, rest)) = words.split_first() else {
+        return false;
+    };
+    LEDGER_LINES
+        .iter()
+        .any(|(w, min, max)| w == first && (*min..=*max).contains(&rest.len()))
+}
 
 /// A marker line the controller cannot read, or a line out of place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,7 +179,7 @@ impl Event {
             ["failhard", i] => Event::Failhard(n(i)?),
             ["done", i] => Event::Done(n(i)?),
             ["finished"] => Event::Finished,
-            ["ledger", w, ..] if LEDGER_WORDS.contains(w) => {
+            ["ledger", after @ ..] if ledger_line(after) => {
                 Event::Ledger(rest.trim_start().trim_start_matches("ledger ").into())
             }
             _ => return None,

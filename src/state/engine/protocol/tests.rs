@@ -131,6 +131,9 @@ fn a_marker_line_that_is_no_event_fails_with_its_line() {
         "done x",
         "skip -1",
         "ledger nonsense",
+        "ledger sum",
+        "ledger end now",
+        "ledger as",
         "",
     ] {
         let out = format!("hello\n{M} clock 1.5\n{M} {bad}\n");
