@@ -79,7 +79,7 @@ pub struct HostResult {
     /// State runs: the drift ledger's report (orphans, gone, pruned,
     /// released), next to the state results (`crate::state::engine`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub drift: Option<Value>,
+    pub drift: Option<crate::state::engine::DriftReport>,
     /// State runs: the host's drift ledger as the run left it. Not part of
     /// the printed or recorded result: the job cache keeps the latest copy
     /// per host on its own (`JobCache::save_ledger`).
@@ -711,7 +711,7 @@ async fn run_host(
                 engine::show(project, &host.id, &grains, pillar, call)
             }
         };
-        drift = o.drift.as_ref().map(crate::output::highstate::drift_json);
+        drift = o.drift;
         ledger = o.ledger;
         duplicate = o.duplicate;
         crate::functions::Outcome {

@@ -6,13 +6,15 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Decision, Outcome, State, Target};
 use crate::state::ledger::{self, Gathered, Ledger, Resource};
 
-/// The drift ledger's report of one host. Field order is the JSON's.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// The drift ledger's report of one host (`HostResult::drift`). Field
+/// order is the JSON's; job records are read back into it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DriftReport {
     pub orphans: Vec<EntryReport>,
     pub gone: Vec<EntryReport>,
@@ -36,14 +38,14 @@ pub struct DriftReport {
 }
 
 /// A resource by kind and name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Named {
     pub kind: String,
     pub name: String,
 }
 
 /// Whether halite brought a resource into existence or found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     Created,
@@ -51,7 +53,7 @@ pub enum Origin {
 }
 
 /// One ledger entry, as results show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryReport {
     pub kind: String,
     pub name: String,
@@ -63,8 +65,35 @@ pub struct EntryReport {
     pub first_applied: u64,
     pub last_applied: u64,
     /// What prune did or would do with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub comment: Option<String>,
+}
+
+impl DriftReport {
+    /// Every text in the report, for the output layer and the job cache to
+    /// make harmless or withhold (control characters, decrypted values).
+    pub fn texts_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+        let lists = [&mut self.orphans, &mut self.gone]
+            .into_iter()
+            .chain(self.released.as_mut())
+            .chain(self.pruned.as_mut());
+        for e in lists.flatten() {
+            for t in [&mut e.kind, &mut e.name, &mut e.id, &mut e.sls] {
+                f(t);
+            }
+            e.comment.iter_mut().for_each(&mut *f);
+        }
+        for n in &mut self.unrecordable {
+            f(&mut n.kind);
+            f(&mut n.name);
+        }
+        for w in self.would_change.iter_mut().flatten() {
+            for t in [&mut w.id, &mut w.function, &mut w.name, &mut w.comment] {
+                f(t);
+            }
+        }
+        self.comment.iter_mut().for_each(f);
+    }
 }
 
 impl EntryReport {
@@ -92,7 +121,7 @@ impl EntryReport {
 }
 
 /// A state test=True says would change, in `state.drift`'s verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WouldChange {
     #[serde(rename = "__id__")]
     pub id: String,
@@ -219,4 +248,48 @@ pub(super) fn with_drift(mut o: Outcome, drift: Option<DriftReport>) -> Outcome 
     }
     o.drift = Some(d);
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON is what job records and `--out json` held before the report
+    /// was typed, byte for byte, and an old record reads back.
+    #[test]
+    fn the_report_is_the_same_json_and_reads_back() {
+        let e = EntryReport {
+            kind: "file".into(),
+            name: "/etc/x".into(),
+            id: "x".into(),
+            sls: "web".into(),
+            origin: Origin::Created,
+            first_applied: 1,
+            last_applied: 2,
+            comment: Some("removed".into()),
+        };
+        let d = DriftReport {
+            orphans: vec![EntryReport {
+                comment: None,
+                ..e.clone()
+            }],
+            unrecordable: vec![Named {
+                kind: "file".into(),
+                name: "/a\tb".into(),
+            }],
+            released: Some(vec![]),
+            pruned: Some(vec![e]),
+            ..DriftReport::default()
+        };
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(
+            text,
+            r#"{"orphans":[{"kind":"file","name":"/etc/x","__id__":"x","__sls__":"web","origin":"created","first_applied":1,"last_applied":2}],"gone":[],"unrecordable":[{"kind":"file","name":"/a\tb"}],"released":[],"pruned":[{"kind":"file","name":"/etc/x","__id__":"x","__sls__":"web","origin":"created","first_applied":1,"last_applied":2,"comment":"removed"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<DriftReport>(&text).unwrap(), d);
+        let verdict = r#"{"orphans":[],"gone":[],"unrecordable":[],"would_change":[{"__id__":"x","function":"file.managed","name":"/x","result":null,"comment":"c"}],"drifted":true}"#;
+        let back: DriftReport = serde_json::from_str(verdict).unwrap();
+        assert_eq!(back.would_change.as_ref().unwrap()[0].result, None);
+        assert_eq!(serde_json::to_string(&back).unwrap(), verdict);
+    }
 }
