@@ -6,7 +6,10 @@
 //!
 //! Module map (see ARCHITECTURE.md for the longer tour):
 //! - [`cli`]: argument parsing and the `halite` command's entry point (the only
-//!   place that uses `anyhow`).
+//!   place that uses `anyhow`); each command builds [`ops::RunOptions`].
+//! - [`ops`]: a run from typed options to its job record: prepare, select the
+//!   hosts, run, record; the command line, `jobs rerun` and orchestration steps
+//!   all call [`ops::run`].
 //! - [`config`]: the optional project file `halite.yaml`.
 //! - [`yaml`]: the one place that talks to the YAML library.
 //! - [`inventory`]: hosts, SSH settings, static grains, groups (nodegroups); also
@@ -40,6 +43,7 @@ pub mod grains;
 pub mod inventory;
 pub mod jobs;
 pub mod modules;
+pub mod ops;
 pub mod orchestrate;
 pub mod output;
 pub mod pillar;
@@ -47,6 +51,8 @@ pub mod render;
 pub mod secrets;
 pub mod state;
 pub mod target;
+#[cfg(test)]
+mod testing;
 pub mod transport;
 pub mod yaml;
 

@@ -207,13 +207,15 @@ fn failed_commands_and_unreachable_hosts_are_reported_apart() {
 #[test]
 fn ctrl_c_stops_cleanly_and_reports_what_ran() {
     let p = Project::new(LOCAL4);
+    let mark = marker("ctrl_c_stops_cleanly_and_reports_what_ran");
     let child = p
-        .command(&["--out", "json", "-b", "2", "*", "cmd.run", "sleep 30"])
+        .command(&["--out", "json", "-b", "2", "*", "cmd.run", &mark])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Ctrl-C once the window's two hosts run their command.
+    assert!(running(&mark, 2), "the commands did not start");
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
@@ -232,6 +234,30 @@ fn ctrl_c_stops_cleanly_and_reports_what_ran() {
     let jid = v["jid"].as_str().unwrap();
     let (_, rec) = p.json(&["jobs", "show", jid]);
     assert_eq!(rec["status"], "interrupted");
+    assert!(none_left(&mark), "{mark} is still running");
+}
+
+/// Whether `count` processes run exactly `command` (`sleep 1000.N`), polled
+/// for up to 30 s: how long a run takes to start its hosts on a loaded
+/// machine is not a fixed fraction of a second.
+fn running(command: &str, count: usize) -> bool {
+    let pattern = format!("^{command}$");
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 30 {
+        let out = Command::new("pgrep")
+            .args(["-c", "-f", &pattern])
+            .output()
+            .unwrap();
+        let n: usize = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if n >= count {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
 }
 
 /// A pattern for `pgrep -f` that only this test's processes match.
@@ -287,8 +313,8 @@ fn ctrl_c_ends_the_commands_in_flight() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(!none_left_now(&mark), "the commands did not start");
+    // Two hosts, two sleeps each.
+    assert!(running(&mark, 4), "the commands did not start");
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
@@ -300,16 +326,6 @@ fn ctrl_c_ends_the_commands_in_flight() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["results"]["l1"]["status"], "interrupted");
     assert!(none_left(&mark), "{mark} is still running");
-}
-
-/// Whether no process matches `pattern` right now.
-fn none_left_now(pattern: &str) -> bool {
-    !Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .unwrap()
-        .status
-        .success()
 }
 
 /// 40,000 quote characters are 160,000 bytes once quoted for the host's
@@ -605,13 +621,18 @@ fn a_killed_controller_leaves_a_job_that_can_be_resumed() {
             "1",
             "*",
             "cmd.run",
-            "sleep 0.4; echo done",
+            "sleep 1; echo done",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Killed once the first host's result is in the job's log (polled:
+    // a fixed pause is too short on a loaded machine, or too long).
+    assert!(
+        first_result_logged(&p.path().join("cache/jobs")),
+        "no host finished"
+    );
     child.kill().unwrap(); // SIGKILL: no chance to write anything more
     child.wait().unwrap();
     let (code, list) = p.json(&["jobs", "list"]);
@@ -635,16 +656,33 @@ fn a_killed_controller_leaves_a_job_that_can_be_resumed() {
     );
 }
 
+/// Whether a running job's log (`JID.log` in `jobs`) holds a host's
+/// result, polled for up to 30 s.
+fn first_result_logged(jobs: &std::path::Path) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 30 {
+        let logged = std::fs::read_dir(jobs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.path().extension().is_some_and(|x| x == "log")
+                    && std::fs::read_to_string(e.path()).is_ok_and(|t| t.ends_with('\n'))
+            });
+        if logged {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 /// On a terminal, runs on more than 8 hosts default to grouped output; 8 or
 /// fewer, or a pipe, keep Salt's per-host output.
 #[test]
 fn grouped_output_is_the_default_for_many_hosts_on_a_terminal() {
     if Command::new("script").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("HALITE_REQUIRE_TOOLS").is_none(),
-            "script(1) is not installed, and HALITE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("SKIPPED: grouped_output_is_the_default_for_many_hosts_on_a_terminal: script(1) is not installed");
+        local::missing_tool("script(1) is not installed");
         return;
     }
     let hosts: String = (1..=9)
@@ -681,11 +719,7 @@ fn grouped_output_is_the_default_for_many_hosts_on_a_terminal() {
 #[test]
 fn remote_escape_sequences_are_made_harmless_on_a_terminal() {
     if Command::new("script").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("HALITE_REQUIRE_TOOLS").is_none(),
-            "script(1) is not installed, and HALITE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("SKIPPED: remote_escape_sequences_are_made_harmless_on_a_terminal: script(1) is not installed");
+        local::missing_tool("script(1) is not installed");
         return;
     }
     let p = Project::new(LOCAL4);

@@ -313,9 +313,11 @@ fn parallel_steps_run_at_once() {
     let p = project();
     let d = p.path().display();
     // Each waits for the other to have started: one after the other, they
-    // would time out.
+    // would time out. The wait is long (600 x 50 ms) because the other's
+    // start on a loaded machine is not a fixed fraction of a second; a
+    // passing run waits only as long as the other takes to start.
     let wait = |me: &str, other: &str| {
-        format!("touch {d}/{me}; i=0; while [ ! -e {d}/{other} ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.05; done")
+        format!("touch {d}/{me}; i=0; while [ ! -e {d}/{other} ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.05; done")
     };
     let orch = format!(
         "a:\n  salt.function:\n    - name: cmd.run\n    - tgt: web1\n    - arg: ['{}']\n    - parallel: True\n\nb:\n  salt.function:\n    - name: cmd.run\n    - tgt: web2\n    - arg: ['{}']\n    - parallel: True\n\nafter:\n  test.succeed_without_changes:\n    - require:\n      - salt: a\n      - salt: b\n",

@@ -633,3 +633,62 @@ fn pillar_secrets_in_diffs_stay_out_of_the_job_cache() {
     let cache = all_text(&p.path().join("cache"));
     assert!(cache.contains("+password=w-s3cret-web1-3"), "{cache}");
 }
+
+/// `jobs rerun` of a job targeted by pillar (`-I`, `--pillar-pcre`) runs
+/// again on exactly the hosts of that job that failed or did not run, named
+/// by a list: the pillar expression is not read again, and no host it never
+/// matched (db1) is added.
+#[test]
+fn jobs_rerun_of_a_pillar_targeted_job_runs_exactly_its_unfinished_hosts() {
+    let inventory = "\
+hosts:
+  web1: {connection: local, grains: {roles: [web]}}
+  web2: {connection: local, grains: {roles: [web]}}
+  web3: {connection: local, grains: {roles: [web]}}
+  db1: {connection: local, grains: {roles: [db]}}
+";
+    for (flag, expr) in [("-I", "role:web"), ("--pillar-pcre", "role:^w")] {
+        let p = project(inventory);
+        // The first host to run fails; the others then never start.
+        let lock = p.path().join("lock");
+        let cmd = format!(
+            "mkdir {} 2>/dev/null && exit 3 || echo again",
+            lock.display()
+        );
+        let args = [
+            flag,
+            expr,
+            "-b",
+            "1",
+            "--batch-fail-limit",
+            "1",
+            "cmd.run",
+            &cmd,
+        ];
+        let (code, v) = p.json(&args);
+        assert_eq!(code, 1, "{flag}: {v}");
+        assert_eq!(targeted(&v), ["web1", "web2", "web3"], "{flag}: {v}");
+        assert_eq!(v["summary"]["failed"], 1, "{flag}: {v}");
+        assert_eq!(v["summary"]["not_run"], 2, "{flag}: {v}");
+        let jid = v["jid"].as_str().unwrap().to_string();
+
+        let (code, again) = p.json(&["jobs", "rerun", &jid, "--failed", "--not-run"]);
+        assert_eq!(code, 0, "{flag}: {again}");
+        assert_eq!(
+            targeted(&again),
+            ["web1", "web2", "web3"],
+            "{flag}: {again}"
+        );
+        for id in ["web1", "web2", "web3"] {
+            assert_eq!(again["results"][id]["ret"], "again", "{flag}: {again}");
+        }
+        // The rerun is recorded as what it was: a list of those hosts,
+        // with the job's function, arguments and batch plan.
+        let rerun_jid = again["jid"].as_str().unwrap().to_string();
+        let (_, job) = p.json(&["jobs", "show", &rerun_jid]);
+        assert_eq!(job["target_type"], "list", "{flag}: {job}");
+        assert_eq!(job["target"], "web1,web2,web3", "{flag}: {job}");
+        assert_eq!(job["function"], "cmd.run", "{flag}: {job}");
+        assert_eq!(job["batch"], "1", "{flag}: {job}");
+    }
+}

@@ -919,7 +919,13 @@ fn command_timeout_closes_the_channel_and_keeps_the_connection() {
             matches!(err, TransportError::Timeout(t) if t == Duration::from_millis(300)),
             "{err:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(2));
+        // Well before `sleep 30` would end: the limit ended it, however
+        // slow a loaded machine is to close the channel.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
         // The connection is still good for the next command, and a command's
         // own limit wins over the default.
         let mut c = cmd("sleep 0.5; echo late");

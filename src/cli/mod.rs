@@ -1,5 +1,6 @@
-//! The `halite` command line: argument definitions (clap) and dispatch to
-//! the operations in [`run`] and [`jobs`]. This is the edge of the program:
+//! The `halite` command line: argument definitions (clap), turned into
+//! typed options for [`crate::ops`] by [`run`], [`jobs`] and
+//! [`orchestrate`]. This is the edge of the program:
 //! the only place that uses `anyhow` and turns outcomes into exit codes.
 //!
 //! Exit codes (documented in the README):
@@ -124,10 +125,7 @@ impl Common {
     /// The output style: colours, and how state results print (flags over
     /// halite.yaml).
     pub fn style(&self, settings: &crate::config::Settings) -> output::Style {
-        let mut style = output::Style::detect(self.no_color);
-        style.states.output = self.state_output.unwrap_or(settings.state_output);
-        style.states.verbose = self.state_verbose.unwrap_or(settings.state_verbose);
-        style
+        run::style_flags(self).style(settings)
     }
 }
 

@@ -1,24 +1,22 @@
 //! `halite orchestrate NAME [test=True] [pillar='{...}']`: render and
 //! compile the orchestration (see [`crate::orchestrate`]), run its steps,
-//! each host step through the same pipeline as `halite TARGET FUNCTION`
-//! ([`super::run`]), then record and print the orchestration as one job.
+//! each host step through the same operation as `halite TARGET FUNCTION`
+//! ([`crate::ops::run`]), then record and print the orchestration as one job.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::run::{self, Ran};
 use super::{usage_error, Common, RunArgs, EXIT_HOSTS_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::fleet::{HostResult, Status, Summary};
 use crate::functions::Args;
 use crate::inventory::Inventory;
 use crate::jobs::{new_jid, JobCache, JobRecord, JobStatus, StepJob};
+use crate::ops::{self, RunOptions, TargetSpec};
 use crate::orchestrate::{self, StepRequest, StepRun, StepRunner, MASTER_ID};
 use crate::output::{self, Format, Printer};
-use crate::target::TargetType;
 
 pub fn exec(name: &str, words: &[String], common: &Common, run: &RunArgs) -> u8 {
     exec_resuming(name, words, common, run, None)
@@ -54,14 +52,9 @@ fn exec_resuming(
 ) -> u8 {
     match prepare(name, words, common, run) {
         Ok((steps, settings, test)) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match super::run::runtime() {
                 Ok(r) => r,
-                Err(e) => {
-                    return usage_error(&anyhow::anyhow!("cannot start the async runtime: {e}"))
-                }
+                Err(e) => return usage_error(&e),
             };
             let call = Call {
                 name,
@@ -85,7 +78,7 @@ fn prepare(
     common: &Common,
     run: &RunArgs,
 ) -> anyhow::Result<(Vec<orchestrate::Step>, crate::config::Settings, bool)> {
-    let settings = run::settings(run, common)?;
+    let settings = super::run::overrides(run).settings(common.config.as_deref())?;
     let inventory = Inventory::load(&settings.inventory)?;
     let args = Args::from_words(words);
     if let Some(extra) = args.raw_positional.first() {
@@ -107,12 +100,7 @@ fn prepare(
             ),
         }
     }
-    let project = crate::state::engine::Project {
-        states: settings.states.clone(),
-        pillar: settings.pillar.clone(),
-        groups: inventory.groups.clone(),
-        secrets: Arc::new(crate::secrets::Secrets::new(settings.keys.clone())),
-    };
+    let project = ops::project(&settings, &inventory);
     let steps = orchestrate::load(&project, name, pillar)?;
     Ok((steps, settings, test))
 }
@@ -179,8 +167,8 @@ async fn orchestrate_steps(call: Call<'_>, common: &Common, run: &RunArgs) -> u8
     code
 }
 
-/// Runs each host step as `halite TARGET FUNCTION ARGS` would, with the
-/// orchestration's connection flags.
+/// Runs each host step as `halite TARGET FUNCTION ARGS` would ([`ops::run`]),
+/// with the orchestration's flags.
 struct CliRunner<'a> {
     run: &'a RunArgs,
     common: &'a Common,
@@ -192,52 +180,37 @@ struct CliRunner<'a> {
 impl StepRunner for CliRunner<'_> {
     fn run(&self, req: StepRequest) -> Pin<Box<dyn Future<Output = StepRun> + '_>> {
         Box::pin(async move {
-            let (run, args) = step_call(self.run, &req);
+            let options = step_options(self.run, self.common, self.silent, &req);
             if !self.silent {
                 output::step_started(&req.id, &req.host.function, &req.host.tgt, req.test);
             }
-            let prepared = match run::prepare_with(&run, self.common, args) {
-                Ok(p) => p,
-                Err(e) => {
-                    return StepRun {
-                        refused: Some(format!("{e:#}")),
-                        ..StepRun::default()
-                    }
-                }
-            };
-            let ran: Ran = run::execute(prepared, &run, self.common, self.silent).await;
-            StepRun {
-                jid: ran.jid,
-                results: ran.results,
-                refused: ran.refused,
-                interrupted: ran.interrupted,
+            match ops::run(&options).await {
+                Ok(ran) => StepRun {
+                    jid: ran.jid,
+                    results: ran.results,
+                    refused: ran.refused,
+                    interrupted: ran.ending == ops::Ending::Interrupted,
+                },
+                Err(e) => StepRun {
+                    refused: Some(format!("{:#}", anyhow::Error::from(e))),
+                    ..StepRun::default()
+                },
             }
         })
     }
 }
 
-/// The command line a step stands for: the orchestration's flags with the
-/// step's target, function, batch plan, --max-fail and --verify; its
-/// arguments already typed (an orchestration's YAML values keep their
-/// types; they are not read again as words).
-fn step_call(template: &RunArgs, req: &StepRequest) -> (RunArgs, Args) {
+/// The run a step stands for: the orchestration's flags with the step's
+/// target, function, batch plan, --max-fail and --verify; its arguments
+/// already typed (an orchestration's YAML values keep their types; they
+/// are not read again as words).
+fn step_options(run: &RunArgs, common: &Common, silent: bool, req: &StepRequest) -> RunOptions {
     let h = &req.host;
-    let mut run = template.clone();
-    run.target = Some(h.tgt.clone());
-    run.function = Some(h.function.clone());
-    run.args = Vec::new();
-    run.pcre = h.tgt_type == TargetType::Pcre;
-    run.list = h.tgt_type == TargetType::List;
-    run.grain = h.tgt_type == TargetType::Grain;
-    run.grain_pcre = h.tgt_type == TargetType::GrainPcre;
-    run.pillar = h.tgt_type == TargetType::Pillar;
-    run.pillar_pcre = h.tgt_type == TargetType::PillarPcre;
-    run.ipcidr = h.tgt_type == TargetType::Ipcidr;
-    run.nodegroup = h.tgt_type == TargetType::Nodegroup;
-    run.compound = h.tgt_type == TargetType::Compound;
-    run.batch = h.batch.clone();
-    run.max_fail = h.max_fail;
-    run.verify = h.verify.clone();
+    let target = TargetSpec {
+        kind: h.tgt_type,
+        expr: h.tgt.clone(),
+        delimiter: run.delimiter.unwrap_or(':'),
+    };
     let mut kwargs: Map<String, Value> = h.kwargs.clone();
     if req.test && h.is_state {
         kwargs.insert("test".into(), Value::Bool(true));
@@ -252,7 +225,12 @@ fn step_call(template: &RunArgs, req: &StepRequest) -> (RunArgs, Args) {
         positional: h.positional.clone(),
         kwargs: kwargs.into_iter().collect(),
     };
-    (run, args)
+    let mut options = super::run::options_for(run, common, target, h.function.clone(), args);
+    options.execution.batch = h.batch.clone();
+    options.execution.max_fail = h.max_fail;
+    options.execution.verify = h.verify.clone();
+    options.show.silent = silent;
+    options
 }
 
 /// The orchestration's own job record: its result as the one "host"
@@ -308,4 +286,66 @@ fn job_record(
     record.results.insert(MASTER_ID.to_string(), master);
     record.summary = Summary::of(record.results.values());
     record
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+    use crate::orchestrate::step::HostStep;
+    use crate::target::TargetType;
+
+    fn step(kind: TargetType, is_state: bool) -> StepRequest {
+        StepRequest {
+            id: "deploy".into(),
+            host: HostStep {
+                tgt: "role:web".into(),
+                tgt_type: kind,
+                function: "state.apply".into(),
+                positional: vec![Value::from("web")],
+                kwargs: Map::new(),
+                batch: Some("1".parse().unwrap()),
+                max_fail: None,
+                verify: Some("true".into()),
+                fail_minions: Vec::new(),
+                is_state,
+                test: false,
+                expect_minions: true,
+            },
+            test: true,
+        }
+    }
+
+    #[test]
+    fn a_step_runs_with_its_own_target_type_batch_and_test_mode() {
+        let cli = Cli::try_parse_from([
+            "halite",
+            "-b",
+            "5",
+            "--delimiter",
+            "|",
+            "orchestrate",
+            "orch.x",
+        ])
+        .unwrap();
+        for kind in TargetType::ALL {
+            let o = step_options(&cli.run, &cli.common, true, &step(kind, true));
+            assert_eq!(o.target.kind, kind);
+            assert_eq!(o.target.expr, "role:web");
+            assert_eq!(o.target.delimiter, '|', "the orchestration's --delimiter");
+            assert_eq!(o.execution.batch.as_ref().unwrap().to_string(), "1");
+            assert_eq!(o.execution.verify.as_deref(), Some("true"));
+            assert!(o.show.silent);
+            assert_eq!(o.args.kwargs.get("test"), Some(&Value::Bool(true)));
+            assert_eq!(o.args.raw_positional, ["web"]);
+        }
+        let o = step_options(&cli.run, &cli.common, false, &step(TargetType::Glob, false));
+        assert!(
+            !o.args.kwargs.contains_key("test"),
+            "test= goes to state steps only"
+        );
+        assert!(!o.show.silent);
+    }
 }

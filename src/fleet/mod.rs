@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::functions::{Function, HostCtx};
+use crate::functions::{Call, Function, HostCtx};
 use crate::grains::GrainCache;
 use crate::inventory::Host;
-use crate::transport::{Command, ConnectOptions, Connection, FailureClass, TransportError};
+use crate::transport::{
+    Command, ConnectOptions, Connection, ExecOutput, FailureClass, TransportError,
+};
 use crate::Value;
 
 pub use batch::{Batch, BatchPlan, MaxFail};
@@ -349,7 +351,8 @@ pub async fn pillar_for_targeting(
 pub struct Plan {
     /// Targeted hosts; they start in this order.
     pub hosts: Vec<Host>,
-    pub function: Arc<dyn Function>,
+    /// How the function runs on each host, decided once.
+    pub call: Arc<Call>,
     pub forks: usize,
     /// `-b`: a sliding window or stages.
     pub batch: Option<BatchPlan>,
@@ -489,20 +492,7 @@ impl Plan {
                     let Ok(permit) = permit else { break };
                     let Some(host) = pending.next() else { continue };
                     running.insert(host.id.clone());
-                    let conn = self.conns.remove(&host.id);
-                    let grains = self.known_grains.get(&host.id).cloned();
-                    let pillar = self.known_pillar.remove(&host.id);
-                    let job = HostJob {
-                        function: self.function.clone(),
-                        opts: opts.clone(),
-                        source: self.grains.clone(),
-                        verify: self.verify.clone(),
-                        project: self.project.clone(),
-                    };
-                    set.spawn(async move {
-                        let r = run_host(host, conn, grains, pillar, &job).await;
-                        (r, permit)
-                    });
+                    self.start(host, permit, &opts, &mut set);
                 }
                 Some(joined) = set.join_next(), if !set.is_empty() => {
                     let (r, permit) = match joined {
@@ -513,25 +503,7 @@ impl Plan {
                         }
                     };
                     running.remove(&r.id);
-                    if r.duplicate && state.stopped.is_none() {
-                        state.stopped = Some(format!(
-                            "not started: the state tree or pillar declares a key or ID twice (see {})",
-                            r.id
-                        ));
-                    }
-                    if !r.status.is_ok() {
-                        state.failures += 1;
-                        if let Some(limit) = self.fail_limit {
-                            if state.failures >= limit && state.stopped.is_none() {
-                                state.stopped = Some(format!(
-                                    "not started: {} host(s) failed, more than the run tolerates",
-                                    state.failures
-                                ));
-                            }
-                        }
-                    }
-                    observer.host_done(&r);
-                    state.results.insert(r.id.clone(), r);
+                    state.done(r, self.fail_limit, observer);
                     drop(permit);
                 }
             }
@@ -554,6 +526,31 @@ impl Plan {
 }
 
 impl Plan {
+    /// Start `host` in `set`, holding its window slot (`permit`), with what
+    /// targeting learnt of it (connection, grains, pillar).
+    fn start(
+        &mut self,
+        host: Host,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        opts: &Arc<ConnectOptions>,
+        set: &mut JoinSet<(HostResult, tokio::sync::OwnedSemaphorePermit)>,
+    ) {
+        let conn = self.conns.remove(&host.id);
+        let grains = self.known_grains.get(&host.id).cloned();
+        let pillar = self.known_pillar.remove(&host.id);
+        let job = HostJob {
+            call: self.call.clone(),
+            opts: opts.clone(),
+            source: self.grains.clone(),
+            verify: self.verify.clone(),
+            project: self.project.clone(),
+        };
+        set.spawn(async move {
+            let r = run_host(host, conn, grains, pillar, &job).await;
+            (r, permit)
+        });
+    }
+
     /// After Ctrl-C: every connection ends the command it is running (its
     /// whole process group, see `transport::launch`); the host tasks get a
     /// few seconds for that before they are dropped. A second Ctrl-C drops
@@ -587,6 +584,28 @@ struct RunState {
 }
 
 impl RunState {
+    /// Count a finished host: a key declared twice or the `fail_limit`-th
+    /// failure stops new starts. Then report and keep it.
+    fn done(&mut self, r: HostResult, fail_limit: Option<usize>, observer: &mut dyn Observer) {
+        if r.duplicate && self.stopped.is_none() {
+            self.stopped = Some(format!(
+                "not started: the state tree or pillar declares a key or ID twice (see {})",
+                r.id
+            ));
+        }
+        if !r.status.is_ok() {
+            self.failures += 1;
+            if fail_limit.is_some_and(|limit| self.failures >= limit) && self.stopped.is_none() {
+                self.stopped = Some(format!(
+                    "not started: {} host(s) failed, more than the run tolerates",
+                    self.failures
+                ));
+            }
+        }
+        observer.host_done(&r);
+        self.results.insert(r.id.clone(), r);
+    }
+
     /// Report `hosts` as not run, saying why.
     fn not_run(&mut self, hosts: impl Iterator<Item = Host>, observer: &mut dyn Observer) {
         let why = if self.interrupted {
@@ -604,7 +623,7 @@ impl RunState {
 
 /// What every host of a run does, shared by the host tasks.
 struct HostJob {
-    function: Arc<dyn Function>,
+    call: Arc<Call>,
     opts: Arc<ConnectOptions>,
     source: GrainSource,
     verify: Option<String>,
@@ -619,9 +638,9 @@ async fn close(conn: Arc<Connection>) {
 }
 
 /// Everything that happens on one host: connect (unless targeting already
-/// did), gather grains when the function needs them, compile its pillar
-/// when the function needs it (unless targeting already did: `pillar`),
-/// run its one command, interpret the output.
+/// did), gather grains when the call needs them, run the call (its pillar
+/// compiled when it needs one, unless targeting already did: `pillar`),
+/// then `--verify`.
 async fn run_host(
     host: Host,
     conn: Option<Connection>,
@@ -629,147 +648,221 @@ async fn run_host(
     pillar: Option<Value>,
     job: &HostJob,
 ) -> HostResult {
-    let (function, opts, source, verify, project) = (
-        &job.function,
-        job.opts.as_ref(),
-        &job.source,
-        job.verify.as_deref(),
-        job.project.as_ref(),
-    );
-    let started = unix_now();
-    let t0 = Instant::now();
-    let finish = |outcome: crate::functions::Outcome, executions: u32| HostResult {
-        id: host.id.clone(),
-        status: if outcome.success {
-            Status::Ok
-        } else {
-            Status::Failed
-        },
-        ret: outcome.ret,
-        retcode: outcome.retcode,
-        error: None,
-        started: Some(started),
-        duration_ms: t0.elapsed().as_millis() as u64,
-        executions,
-        drift: None,
-        ledger: None,
-        duplicate: false,
-    };
-    if function.controller_only() {
+    let clock = Clock::start();
+    if let Call::ControllerOnly(function) = job.call.as_ref() {
         let ctx = HostCtx {
             id: &host.id,
             grains: &Value::Null,
         };
-        return finish(function.interpret(&ctx, None), 0);
+        return clock.finish(&host.id, function.interpret(&ctx, None), 0);
     }
     // Shared: the state engine lends it to templates' remote calls.
     let conn = Arc::new(match conn {
         Some(c) => c,
-        None => match Connection::open(&host, opts).await {
+        None => match Connection::open(&host, &job.opts).await {
             Ok(c) => c,
-            Err(e) => return HostResult::from_transport(&host.id, &e, started, t0, 0),
+            Err(e) => return clock.transport(&host.id, &e, 0),
         },
     });
-    let grains = match grains {
-        Some(g) => g,
-        None if function.needs_grains() => match source.cached(&host) {
-            Some(g) => g,
-            None => match source.gather(&host, &conn).await {
-                Ok(g) => g,
-                Err(GatherError::Transport(e)) => {
-                    let n = conn.executions();
-                    close(conn).await;
-                    return HostResult::from_transport(&host.id, &e, started, t0, n);
-                }
-                Err(GatherError::Script(e)) => {
-                    let n = conn.executions();
-                    close(conn).await;
-                    return HostResult {
-                        error: Some(e),
-                        started: Some(started),
-                        duration_ms: t0.elapsed().as_millis() as u64,
-                        executions: n,
-                        ..HostResult::skipped(&host.id, Status::Failed, "")
-                    };
-                }
-            },
-        },
-        None => Value::Null,
+    let grains = match host_grains(&host, grains, &conn, job).await {
+        Ok(g) => g,
+        Err(failure) => return clock.close_failed(&host.id, conn, failure).await,
     };
-    let ctx = HostCtx {
-        id: &host.id,
-        grains: &grains,
-    };
-    let mut drift = None;
-    let mut ledger = None;
-    let mut duplicate = false;
-    let outcome = if let Some(call) = function.state_call() {
-        use crate::state::engine::{self, Action};
-        let o = match call.action {
-            Action::Apply => engine::run(&conn, &host.id, &grains, pillar, project, call).await,
-            Action::Show | Action::ShowTop => {
-                engine::show(project, &host.id, &grains, pillar, call)
-            }
-        };
-        drift = o.drift;
-        ledger = o.ledger;
-        duplicate = o.duplicate;
-        crate::functions::Outcome {
-            success: o.success,
-            ret: o.ret,
-            retcode: None,
-        }
-    } else {
-        let out = match function.command(&ctx) {
-            None => None,
-            Some(cmd) => match conn.exec(&cmd).await {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    let n = conn.executions();
-                    close(conn).await;
-                    return HostResult::from_transport(&host.id, &e, started, t0, n);
-                }
-            },
-        };
-        if function.needs_pillar() {
-            // Compiled from this host's grains only; it goes nowhere but
-            // into this host's result.
-            let pillar = match (pillar, function.pillar_override()) {
-                (Some(p), None) => Ok(p),
-                (_, overrides) => crate::pillar::compile(
-                    &project.pillar,
-                    &host.id,
-                    &grains,
-                    &project.groups,
-                    overrides.cloned(),
-                    &project.secrets,
-                ),
-            };
-            match pillar {
-                Ok(p) => function.interpret_pillar(&ctx, &p),
-                Err(e) => {
-                    duplicate = e.is_duplicate_key();
-                    crate::functions::Outcome::fail(
-                        Value::Array(vec![Value::String(format!("pillar: {e}"))]),
-                        None,
-                    )
-                }
-            }
-        } else {
-            function.interpret(&ctx, out.as_ref())
+    let ran = match call(&host.id, &grains, pillar, &conn, job).await {
+        Ok(ran) => ran,
+        Err(e) => {
+            return clock
+                .close_failed(&host.id, conn, GatherError::Transport(e))
+                .await
         }
     };
     // --verify: only after success, on the same connection.
-    let verdict = match verify {
-        Some(v) if outcome.success => Some(conn.exec(&Command::new(v)).await),
+    let verdict = match job.verify.as_deref() {
+        Some(v) if ran.outcome.success => Some(conn.exec(&Command::new(v)).await),
         _ => None,
     };
     let n = conn.executions();
     close(conn).await;
-    let mut r = finish(outcome, n);
-    r.drift = drift;
-    r.ledger = ledger;
-    r.duplicate = duplicate;
+    let mut r = clock.finish(&host.id, ran.outcome, n);
+    r.drift = ran.drift;
+    r.ledger = ran.ledger;
+    r.duplicate = ran.duplicate;
+    verified(r, verdict)
+}
+
+/// When work on a host started, for its result.
+struct Clock {
+    started: f64,
+    t0: Instant,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            started: unix_now(),
+            t0: Instant::now(),
+        }
+    }
+
+    fn finish(&self, id: &str, outcome: crate::functions::Outcome, executions: u32) -> HostResult {
+        let status = if outcome.success {
+            Status::Ok
+        } else {
+            Status::Failed
+        };
+        HostResult {
+            ret: outcome.ret,
+            retcode: outcome.retcode,
+            error: None,
+            started: Some(self.started),
+            duration_ms: self.t0.elapsed().as_millis() as u64,
+            executions,
+            ..HostResult::skipped(id, status, "")
+        }
+    }
+
+    fn transport(&self, id: &str, e: &TransportError, executions: u32) -> HostResult {
+        HostResult::from_transport(id, e, self.started, self.t0, executions)
+    }
+
+    /// The host failed before its call finished: close, say why.
+    async fn close_failed(&self, id: &str, conn: Arc<Connection>, e: GatherError) -> HostResult {
+        let n = conn.executions();
+        close(conn).await;
+        match e {
+            GatherError::Transport(e) => self.transport(id, &e, n),
+            GatherError::Script(e) => HostResult {
+                error: Some(e),
+                started: Some(self.started),
+                duration_ms: self.t0.elapsed().as_millis() as u64,
+                executions: n,
+                ..HostResult::skipped(id, Status::Failed, "")
+            },
+        }
+    }
+}
+
+/// The host's grains: known from targeting, cached, gathered now over
+/// `conn`, or not needed (null).
+async fn host_grains(
+    host: &Host,
+    known: Option<Value>,
+    conn: &Connection,
+    job: &HostJob,
+) -> Result<Value, GatherError> {
+    match known {
+        Some(g) => Ok(g),
+        None if job.call.needs_grains() => match job.source.cached(host) {
+            Some(g) => Ok(g),
+            None => job.source.gather(host, conn).await,
+        },
+        None => Ok(Value::Null),
+    }
+}
+
+/// What a call left besides its outcome (state runs only).
+struct Ran {
+    outcome: crate::functions::Outcome,
+    drift: Option<crate::state::engine::DriftReport>,
+    ledger: Option<crate::state::ledger::HostCopy>,
+    duplicate: bool,
+}
+
+impl Ran {
+    fn plain(outcome: crate::functions::Outcome) -> Ran {
+        Ran {
+            outcome,
+            drift: None,
+            ledger: None,
+            duplicate: false,
+        }
+    }
+}
+
+/// The call itself, on a connected host whose grains are known.
+async fn call(
+    id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    conn: &Arc<Connection>,
+    job: &HostJob,
+) -> Result<Ran, TransportError> {
+    let project = job.project.as_ref();
+    let ctx = HostCtx { id, grains };
+    match job.call.as_ref() {
+        Call::ControllerOnly(function) => Ok(Ran::plain(function.interpret(&ctx, None))),
+        Call::State(call) => {
+            use crate::state::engine::{self, Action};
+            let o = match call.action {
+                Action::Apply => engine::run(conn, id, grains, pillar, project, call).await,
+                Action::Show | Action::ShowTop => engine::show(project, id, grains, pillar, call),
+            };
+            Ok(Ran {
+                outcome: crate::functions::Outcome {
+                    success: o.success,
+                    ret: o.ret,
+                    retcode: None,
+                },
+                drift: o.drift,
+                ledger: o.ledger,
+                duplicate: o.duplicate,
+            })
+        }
+        Call::Pillar {
+            function,
+            overrides,
+        } => Ok(from_pillar(
+            &ctx,
+            function.as_ref(),
+            pillar,
+            overrides,
+            project,
+        )),
+        Call::Script(function) => {
+            let out = match function.command(&ctx) {
+                Some(cmd) => Some(conn.exec(&cmd).await?),
+                None => None,
+            };
+            Ok(Ran::plain(function.interpret(&ctx, out.as_ref())))
+        }
+    }
+}
+
+/// A pillar function's answer. The pillar is compiled from this host's
+/// grains only (or is the one targeting compiled, when there is no
+/// override); it goes nowhere but into this host's result.
+fn from_pillar(
+    ctx: &HostCtx,
+    function: &dyn Function,
+    known: Option<Value>,
+    overrides: &Option<Value>,
+    project: &crate::state::engine::Project,
+) -> Ran {
+    let pillar = match (known, overrides) {
+        (Some(p), None) => Ok(p),
+        (_, overrides) => crate::pillar::compile(
+            &project.pillar,
+            ctx.id,
+            ctx.grains,
+            &project.groups,
+            overrides.clone(),
+            &project.secrets,
+        ),
+    };
+    match pillar {
+        Ok(p) => Ran::plain(function.interpret_pillar(ctx, &p)),
+        Err(e) => Ran {
+            duplicate: e.is_duplicate_key(),
+            ..Ran::plain(crate::functions::Outcome::fail(
+                Value::Array(vec![Value::String(format!("pillar: {e}"))]),
+                None,
+            ))
+        },
+    }
+}
+
+/// `r` after `--verify`'s verdict: a non-zero exit or an error fails it.
+fn verified(mut r: HostResult, verdict: Option<Result<ExecOutput, TransportError>>) -> HostResult {
     match verdict {
         None => {}
         Some(Ok(o)) if o.success() => {}

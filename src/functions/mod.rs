@@ -6,6 +6,7 @@
 //! Salt's return shape. Adding a function is one [`Spec`] in its module's
 //! `FUNCTIONS` list; adding a module is one line in [`MODULES`].
 
+mod call;
 pub mod cmd;
 pub mod disk;
 pub mod docker;
@@ -21,6 +22,8 @@ pub mod test;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+
+pub use call::Call;
 
 use crate::transport::{Command, ExecOutput};
 use crate::Value;

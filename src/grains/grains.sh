@@ -12,6 +12,8 @@
 # Every probe tolerates a missing tool or an unreadable file: it prints
 # nothing and the grain falls back or is left out.
 
+# The locale the host gives its processes, before this script pins its own.
+h_locale=${LC_ALL:-${LC_CTYPE:-$LANG}}
 LC_ALL=C
 export LC_ALL
 
@@ -188,6 +190,61 @@ for h_t in sys_vendor product_name board_name bios_vendor bios_version bios_date
 done
 h_file machine_id /etc/machine-id
 [ -r /etc/machine-id ] || h_file machine_id /var/lib/dbus/machine-id
+
+# Resolver, default routes, link addresses, boot parameters, disks, firmware,
+# locale (Salt's dns, ip*_gw, hwaddr_interfaces, kernelparams, disks/ssds,
+# efi, transactional, locale_info and fqdn_ip* grains).
+if [ -r /run/systemd/resolve/resolv.conf ]; then
+	h_file resolv /run/systemd/resolve/resolv.conf
+else
+	h_file resolv /etc/resolv.conf
+fi
+if h_has ip; then
+	h_val has_ip 1
+	h_val ip4_routes "$(ip -4 route show 2>/dev/null)"
+	h_val ip6_routes "$(ip -6 route show 2>/dev/null)"
+fi
+{
+	printf '@hwaddr\n'
+	for h_t in /sys/class/net/*/address; do
+		[ -r "$h_t" ] || continue
+		h_n=${h_t%/address}
+		IFS= read -r h_l <"$h_t" && printf ' %s %s\n' "${h_n##*/}" "$h_l"
+	done
+} 2>/dev/null
+h_file cmdline /proc/cmdline
+{
+	printf '@blockdev\n'
+	for h_t in /sys/block/*; do
+		[ -r "$h_t/queue/rotational" ] || continue
+		case $(readlink "$h_t" 2>/dev/null) in
+		../devices/virtual/*) continue ;;
+		esac
+		IFS= read -r h_l <"$h_t/queue/rotational" && printf ' %s %s\n' "${h_t##*/}" "$h_l"
+	done
+} 2>/dev/null
+for h_t in /sys/firmware/efi/efivars /sys/firmware/efi/vars; do
+	[ -e "$h_t" ] || continue
+	h_val efi 1
+	for h_n in "$h_t"/SecureBoot-*; do
+		[ -f "$h_n" ] || h_n=$h_n/data
+		[ -r "$h_n" ] && h_has od && h_val secure_boot "$(od -An -tu1 "$h_n" 2>/dev/null)"
+		break
+	done
+	break
+done
+h_has transactional-update && h_val transactional 1
+h_val locale "$h_locale"
+h_has date && h_val timezone "$(date +%Z 2>/dev/null)"
+# The addresses the host's own name resolves to, as Salt's getaddrinfo does.
+# A broken resolver can hang getent too: bounded like `hostname -f` above.
+h_to=
+h_has timeout && h_to="timeout 3"
+h_n=$($h_to hostname -f 2>/dev/null || hostname 2>/dev/null || uname -n 2>/dev/null)
+if [ -n "$h_n" ] && h_has getent; then
+	h_val fqdn_ip4 "$($h_to getent ahostsv4 "$h_n" 2>/dev/null)"
+	h_val fqdn_ip6 "$($h_to getent ahostsv6 "$h_n" 2>/dev/null)"
+fi
 
 # The user the functions run as (root under sudo), and its environment.
 if h_has id; then

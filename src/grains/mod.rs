@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map};
 
 use crate::cache_file::host_file_name;
+
+mod system;
 use crate::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ pub fn parse(id: &str, stdout: &str) -> Result<Value, GrainsError> {
     }
     hardware_grains(&facts, &mut g);
     user_grains(&facts, &mut g);
+    system::system_grains(&facts, &mut g);
     Ok(Value::Object(g))
 }
 
@@ -1642,12 +1645,8 @@ mod tests {
                 cmd.arg("sh");
             }
             let Ok(out) = cmd.arg("-n").arg("-c").arg(gather_script()).output() else {
-                // tests/all.sh installs dash and busybox and sets this.
-                assert!(
-                    std::env::var_os("HALITE_REQUIRE_TOOLS").is_none(),
-                    "{sh} is not installed, and HALITE_REQUIRE_TOOLS is set"
-                );
-                eprintln!("SKIPPED: {sh} is not installed");
+                // tests/all.sh installs dash and busybox.
+                crate::testing::missing_tool(&format!("{sh} is not installed"));
                 continue;
             };
             assert!(out.status.success(), "{sh}: {out:?}");
@@ -1711,8 +1710,8 @@ mod tests {
     }
 
     /// The probe on a real Debian host in a throwaway podman container, with
-    /// its own tools and, when busybox is installed there as
-    /// `/tmp/bb` (`busybox --install -s /tmp/bb`), with busybox's only:
+    /// its own tools and with busybox's only (`/tmp/bb`, set up by
+    /// [`busybox_in`]):
     /// `HALITE_TEST_CONTAINER=<running container> cargo test --lib -- --ignored`
     /// (tests/all.sh runs it on a fleet host).
     #[test]
@@ -1731,20 +1730,7 @@ mod tests {
             parse(&container, &String::from_utf8(out.stdout).unwrap()).unwrap()
         };
         let mut runs = vec![(exec(&["sh"]), true)];
-        let has_bb = std::process::Command::new("podman")
-            .args([
-                "--runtime",
-                "runc",
-                "exec",
-                &container,
-                "test",
-                "-x",
-                "/tmp/bb/sh",
-            ])
-            .status()
-            .unwrap()
-            .success();
-        if has_bb {
+        if busybox_in(&container) {
             runs.push((exec(&["env", "-i", "PATH=/tmp/bb", "/tmp/bb/sh"]), false));
         }
         for (g, full_path) in runs {
@@ -1765,6 +1751,53 @@ mod tests {
                 assert_eq!(g["osarch"], "amd64");
             }
         }
+    }
+
+    /// Whether the container has busybox's tools alone in /tmp/bb: the
+    /// container's own busybox, else this machine's copied in (the fleet
+    /// image has none; `fleet.sh deps` installs it on this machine).
+    fn busybox_in(container: &str) -> bool {
+        let podman_sh = |script: &str| {
+            std::process::Command::new("podman")
+                .args(["--runtime", "runc", "exec", container, "sh", "-c", script])
+                .status()
+                .unwrap()
+                .success()
+        };
+        if podman_sh("test -x /tmp/bb/sh") {
+            return true;
+        }
+        assert!(
+            podman_sh("mkdir -p /tmp/bb"),
+            "{container}: cannot mkdir /tmp/bb"
+        );
+        // Named busybox: it takes the applet to run from its own name.
+        let own = podman_sh(
+            "command -v busybox >/dev/null && ln -sf \"$(command -v busybox)\" /tmp/bb/busybox",
+        );
+        let ours = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("busybox"))
+            .find(|p| p.is_file());
+        let copied = !own
+            && match &ours {
+                Some(path) => std::process::Command::new("podman")
+                    .arg("cp")
+                    .arg(path)
+                    .arg(format!("{container}:/tmp/bb/busybox"))
+                    .status()
+                    .unwrap()
+                    .success(),
+                None => false,
+            };
+        if !own && !copied {
+            crate::testing::missing_tool("busybox is neither in the container nor on this machine");
+            return false;
+        }
+        assert!(
+            podman_sh("/tmp/bb/busybox --install -s /tmp/bb && test -x /tmp/bb/sh"),
+            "cannot install busybox's applets in {container}:/tmp/bb"
+        );
+        true
     }
 
     #[test]
