@@ -81,7 +81,7 @@ pub struct HostResult {
     /// State runs: the drift ledger's report (orphans, gone, pruned,
     /// released), next to the state results (`crate::state::engine`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub drift: Option<Value>,
+    pub drift: Option<crate::state::engine::DriftReport>,
     /// State runs: the host's drift ledger as the run left it. Not part of
     /// the printed or recorded result: the job cache keeps the latest copy
     /// per host on its own (`JobCache::save_ledger`).
@@ -763,7 +763,7 @@ async fn host_grains(
 /// What a call left besides its outcome (state runs only).
 struct Ran {
     outcome: crate::functions::Outcome,
-    drift: Option<Value>,
+    drift: Option<crate::state::engine::DriftReport>,
     ledger: Option<crate::state::ledger::HostCopy>,
     duplicate: bool,
 }

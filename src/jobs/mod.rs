@@ -199,7 +199,7 @@ impl JobCache {
         if let Some(secrets) = self.secrets.as_ref().filter(|s| s.any_revealed()) {
             secrets.redact(&mut r.ret);
             if let Some(d) = r.drift.as_mut() {
-                secrets.redact(d);
+                d.texts_mut(&mut |t| *t = secrets.redact_str(t).into_owned());
             }
             if let Some(e) = r.error.as_mut() {
                 *e = secrets.redact_str(e).into_owned();

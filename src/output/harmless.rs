@@ -82,7 +82,11 @@ pub fn host(r: &HostResult) -> HostResult {
     let mut r = r.clone();
     value(&mut r.ret);
     if let Some(d) = &mut r.drift {
-        value(d);
+        d.texts_mut(&mut |t| {
+            if let Cow::Owned(o) = text(t) {
+                *t = o;
+            }
+        });
     }
     if let Some(e) = &mut r.error {
         *e = text(e).into_owned();

@@ -1,6 +1,7 @@
 //! Salt's highstate outputter: state results per host, one block per state
 //! (ID, Function, Name, Result, Comment, Changes), then the host's summary.
 
+use crate::state::engine::{DriftReport, EntryReport, Origin};
 use crate::Value;
 
 /// True when `ret` is a map of state results (keys like `pkg_|-id_|-name_|-installed`),
@@ -33,74 +34,81 @@ pub fn run_errors(ret: &Value) -> Vec<&str> {
 /// The drift block (`HostResult::drift`) printed after a host's summary: orphans (no longer
 /// declared, still on the host), entries whose resource is gone, resources
 /// that cannot be ledgered, prunes. Empty when there is nothing to say.
-pub fn render_drift(d: &Value) -> String {
+pub fn render_drift(d: &DriftReport) -> String {
     let mut out = String::new();
-    let list = |out: &mut String, title: &str, key: &str| {
-        let Some(items) = d[key].as_array().filter(|a| !a.is_empty()) else {
-            return;
-        };
-        out.push_str(&format!("\n{title}:\n"));
-        for e in items {
-            let mut line = format!(
-                "    {} {}",
-                e["kind"].as_str().unwrap_or(""),
-                e["name"].as_str().unwrap_or("")
-            );
-            if let (Some(id), Some(sls)) = (e["__id__"].as_str(), e["__sls__"].as_str()) {
-                line.push_str(&format!(
-                    " (was {sls}:{id}, {})",
-                    match e["origin"].as_str() {
-                        Some("created") => "created by halite",
-                        _ => "found by halite",
-                    }
-                ));
-            }
-            if let Some(c) = e["comment"].as_str() {
-                line.push_str(&format!(": {c}"));
-            }
-            out.push_str(&line);
-            out.push('\n');
-        }
+    let entries = |out: &mut String, title: &str, items: &[EntryReport]| {
+        let lines: Vec<String> = items
+            .iter()
+            .map(|e| {
+                let origin = match e.origin {
+                    Origin::Created => "created by halite",
+                    Origin::Found => "found by halite",
+                };
+                let mut line = format!(
+                    "    {} {} (was {}:{}, {origin})",
+                    e.kind, e.name, e.sls, e.id
+                );
+                if let Some(c) = &e.comment {
+                    line.push_str(&format!(": {c}"));
+                }
+                line
+            })
+            .collect();
+        block(out, title, &lines);
     };
-    list(
+    entries(
         &mut out,
         "Orphans (no longer declared, still on the host)",
-        "orphans",
+        &d.orphans,
     );
-    list(
+    entries(
         &mut out,
         "Gone (in the ledger, no longer on the host)",
-        "gone",
+        &d.gone,
     );
-    list(
+    let unrecordable: Vec<String> = d
+        .unrecordable
+        .iter()
+        .map(|n| format!("    {} {}", n.kind, n.name))
+        .collect();
+    block(
         &mut out,
         "Not ledgered (a tab or newline in the name)",
-        "unrecordable",
+        &unrecordable,
     );
-    list(&mut out, "Pruned", "pruned");
-    list(
+    entries(&mut out, "Pruned", d.pruned.as_deref().unwrap_or_default());
+    entries(
         &mut out,
         "Released from the ledger (found, never removed)",
-        "released",
+        d.released.as_deref().unwrap_or_default(),
     );
-    if let Some(c) = d["comment"].as_str() {
+    if let Some(c) = &d.comment {
         out.push_str(&format!("\nDrift: {c}\n"));
     }
     // state.drift's verdict.
-    if let Some(drifted) = d["drifted"].as_bool() {
-        let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
-        if drifted {
-            out.push_str(&format!(
-                "\nDrift: {} state(s) would change, {} orphan(s), {} gone\n",
-                n("would_change"),
-                n("orphans"),
-                n("gone")
-            ));
-        } else {
-            out.push_str("\nDrift: none\n");
-        }
+    match d.drifted {
+        Some(true) => out.push_str(&format!(
+            "\nDrift: {} state(s) would change, {} orphan(s), {} gone\n",
+            d.would_change.as_ref().map_or(0, Vec::len),
+            d.orphans.len(),
+            d.gone.len()
+        )),
+        Some(false) => out.push_str("\nDrift: none\n"),
+        None => {}
     }
     out
+}
+
+/// A titled list, when it has lines.
+fn block(out: &mut String, title: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\n{title}:\n"));
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
 }
 
 /// `--state-output`: how much of each state to print (Salt's option).
@@ -308,17 +316,30 @@ mod tests {
 
     #[test]
     fn drift_blocks_list_orphans_and_the_verdict() {
-        let d = json!({
-            "orphans": [{"kind": "user", "name": "foo", "__id__": "foo", "__sls__": "users", "origin": "created"}],
-            "gone": [],
-            "released": [{"kind": "file", "name": "/etc/x", "comment": "would be released"}],
-            "would_change": [],
-            "drifted": true,
-        });
+        let entry = |kind: &str, name: &str, id: &str, origin| EntryReport {
+            kind: kind.into(),
+            name: name.into(),
+            id: id.into(),
+            sls: "users".into(),
+            origin,
+            first_applied: 1,
+            last_applied: 2,
+            comment: None,
+        };
+        let d = DriftReport {
+            orphans: vec![entry("user", "foo", "foo", Origin::Created)],
+            released: Some(vec![EntryReport {
+                comment: Some("would be released".into()),
+                ..entry("file", "/etc/x", "x", Origin::Found)
+            }]),
+            would_change: Some(vec![]),
+            drifted: Some(true),
+            ..DriftReport::default()
+        };
         let text = render_drift(&d);
         assert!(text.contains("Orphans (no longer declared, still on the host):\n    user foo (was users:foo, created by halite)\n"), "{text}");
         assert!(
-            text.contains("    file /etc/x: would be released\n"),
+            text.contains("    file /etc/x (was users:x, found by halite): would be released\n"),
             "{text}"
         );
         assert!(
@@ -326,8 +347,12 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Gone"), "{text}");
-        assert_eq!(render_drift(&json!({"drifted": false})), "\nDrift: none\n");
-        assert_eq!(render_drift(&Value::Null), "");
+        let none = DriftReport {
+            drifted: Some(false),
+            ..DriftReport::default()
+        };
+        assert_eq!(render_drift(&none), "\nDrift: none\n");
+        assert_eq!(render_drift(&DriftReport::default()), "");
     }
 
     #[test]

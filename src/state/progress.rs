@@ -11,7 +11,8 @@
 //! it is never "not applied". That is said only when the script provably
 //! did not start (the host never took the command). The next run needs
 //! nothing more: its gather probes every state again and reads the ledger
-//! journal, which records what succeeded.
+//! journal, which records what succeeded. The lines themselves are written
+//! and read in `engine::protocol`.
 
 use crate::transport::{Command, Connection};
 
@@ -65,17 +66,6 @@ pub(super) fn whole_lines(out: &str) -> &str {
     out.rfind('\n').map_or("", |n| &out[..=n])
 }
 
-/// The apply script's line closing state `i`'s section.
-pub(super) fn done_line(marker: &str, i: usize) -> String {
-    format!("printf '%s done {i}\\n' '{marker}'\n")
-}
-
-/// The apply script's line after its listen reactions (before the ledger
-/// dump): every state's outcome has been printed.
-pub(super) fn finished_line(marker: &str) -> String {
-    format!("printf '%s finished\\n' '{marker}'\n")
-}
-
 /// What an apply script's output confirmed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Progress {
@@ -94,19 +84,6 @@ pub(super) struct Progress {
 }
 
 impl Progress {
-    /// Take a marker line's words when they are `done I` or `finished`.
-    pub fn line(&mut self, words: &[&str]) -> bool {
-        match words {
-            ["done", i] => match i.parse() {
-                Ok(i) => self.done.push(i),
-                Err(_) => return false,
-            },
-            ["finished"] => self.finished = true,
-            _ => return false,
-        }
-        true
-    }
-
     /// The comment for state `i`, planned to change but with no result in
     /// the output, unless that is known to be all (`None`: the host closed
     /// its section, say a reaction its watched states did not call for, or
@@ -272,17 +249,5 @@ mod tests {
             .contains("before it finished"));
         p.finished = true;
         assert_eq!(p.unfinished(0, true), None);
-    }
-
-    #[test]
-    fn progress_lines_are_taken() {
-        let mut p = Progress::default();
-        assert!(p.line(&["done", "3"]));
-        assert!(p.line(&["finished"]));
-        assert!(!p.line(&["clock", "12.5"]));
-        assert!(!p.line(&["rc", "3", "0"]));
-        assert!(!p.line(&["done", "x"]));
-        assert!(p.finished);
-        assert_eq!(p.done, [3]);
     }
 }

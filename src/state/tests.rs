@@ -12,28 +12,9 @@ fn yaml(text: &str) -> Value {
     crate::yaml::from_str(text, Path::new("test.sls")).expect("valid YAML")
 }
 
+/// The real registry: the modules halite ships, with their arguments.
 fn registry() -> MemoryRegistry {
-    MemoryRegistry::new()
-        .with("pkg", "installed", &["version", "pkgs"])
-        .with("pkg", "latest", &[])
-        .with("service", "running", &["enable", "reload"])
-        .with("service", "dead", &[])
-        .with(
-            "file",
-            "managed",
-            &["source", "user", "group", "mode", "contents"],
-        )
-        .with("file", "directory", &["user", "mode"])
-        .with("file", "comment", &["regex"])
-        .with("cmd", "run", &["cwd"])
-        .with_spec(
-            "test",
-            "nop",
-            StateSpec {
-                args: Vec::new(),
-                extra_kwargs: true,
-            },
-        )
+    crate::modules::registry()
 }
 
 /// `files` are (path, YAML); the SLS name is the path without `.sls`, with
@@ -167,7 +148,7 @@ split_function_last:
 
 #[test]
 fn split_form_with_unknown_argument_for_latest_is_rejected() {
-    // pkg.latest accepts no `version` in the test registry.
+    // pkg.latest accepts no `version`.
     let err = one("x:\n  pkg:\n    - latest\n    - version: 1\n").unwrap_err();
     assert!(
         matches!(err, CompileError::UnknownArgument { ref argument, .. } if argument == "version")
@@ -301,20 +282,25 @@ fn unknown_module_function_argument_list_valid_choices() {
                 (module.as_str(), id.as_str(), file.as_str()),
                 ("pkgg", "x", "main.sls")
             );
-            assert_eq!(choices, ["cmd", "file", "pkg", "service", "test"]);
+            // Every module halite ships, in order.
+            let mut shipped: Vec<&str> = crate::modules::MODULES.iter().map(|m| m.name).collect();
+            shipped.sort();
+            assert_eq!(choices, shipped);
+            assert!(choices.iter().any(|c| c == "pkg"));
         }
         other => panic!("{other:?}"),
     }
     let err = one("x:\n  pkg.instaled: []\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "SLS `main` (main.sls), ID `x`: unknown function `pkg.instaled`; `pkg` has: installed, latest"
+        "SLS `main` (main.sls), ID `x`: unknown function `pkg.instaled`; `pkg` has: installed, latest, purged, removed"
     );
     let err = one("x:\n  file.managed:\n    - sorce: salt://x\n").unwrap_err();
     assert_eq!(
         err.to_string(),
         "SLS `main` (main.sls), ID `x`: `file.managed` has no argument `sorce`; valid arguments: \
-         source, user, group, mode, contents"
+         source, contents, contents_newline, template, context, defaults, user, group, mode, \
+         makedirs, dir_mode, backup, replace, create, show_changes"
     );
 }
 
@@ -373,8 +359,28 @@ y:
 
 #[test]
 fn extra_kwargs_functions_take_anything() {
-    let c = one("x:\n  test.nop:\n    - whatever: 1\n").unwrap();
+    // No shipped function takes any keyword (Salt's `**kwargs`): a
+    // registry of one that does.
+    let reg = MemoryRegistry::new().with_spec(
+        "free",
+        "any",
+        StateSpec {
+            args: Vec::new(),
+            extra_kwargs: true,
+        },
+    );
+    let source = SlsSource {
+        file: "main.sls".into(),
+        data: yaml("x:\n  free.any:\n    - whatever: 1\n"),
+    };
+    let mut loader = |_: &str| Ok(source.clone());
+    let c = compile(&["main".to_string()], &mut loader, &reg).unwrap();
     assert_eq!(c.chunks[0].args["whatever"], json!(1));
+    // The shipped test.nop takes none.
+    assert!(matches!(
+        one("x:\n  test.nop:\n    - whatever: 1\n"),
+        Err(CompileError::UnknownArgument { ref argument, .. }) if argument == "whatever"
+    ));
 }
 
 // ---- include / exclude / extend ---------------------------------------------------

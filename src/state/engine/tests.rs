@@ -4,8 +4,13 @@
 //! one after is "outcome unknown", and none is ever "not applied" while
 //! the host had the script.
 
+use super::apply::{applied_sections, apply_script};
+use super::journal::LedgerScript;
+use super::report::{report, state_key};
 use super::*;
-use crate::state::progress::{whole_lines, Cut};
+use crate::modules::Output;
+use crate::state::progress::{whole_lines, Applied, Cut};
+use crate::state::Kind;
 
 const M: &str = "@@halite-test";
 
@@ -54,7 +59,7 @@ fn states() -> Vec<State> {
 
 /// The apply script for `states`, run by `sh`: its whole output.
 fn run_script(states: &[State], extra: &str) -> String {
-    let initial = vec!["ok"; states.len()];
+    let initial = vec![Status::Ok; states.len()];
     let script = apply_script(states, M, &initial, None, &LedgerScript::default());
     let out = std::process::Command::new("sh")
         .arg("-c")
@@ -71,7 +76,7 @@ fn outcome(states: &[State], output: &str, cut: Option<Cut>) -> Outcome {
     };
     report(
         states,
-        Some(applied_sections(&applied, M, states)),
+        Some(applied_sections(&applied, M, states).unwrap()),
         false,
         &[],
     )

@@ -1,0 +1,314 @@
+//! Phase 1 of a state run, on the controller: the host's pillar, the top
+//! file or the SLS named, rendering (templates may call execution functions
+//! on the host: [`HostCall`]), compiling and building every state function.
+//! Any error here fails the host before anything runs on it. Also
+//! `state.show_*`, which stop after this phase.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map};
+
+use super::{Action, Outcome, Project, Single, StateCall, Target};
+use crate::modules::{self, StateFunction};
+use crate::render::{RemoteCall, Renderer};
+use crate::state::{Chunk, SlsSource};
+use crate::transport::Connection;
+use crate::Value;
+
+/// Compiled chunks with their built state functions, in execution order.
+pub type Built = Vec<(Chunk, Box<dyn StateFunction>)>;
+
+/// The host's pillar for `call`: `known` (compiled for targeting) when the
+/// call has no `pillar=` override, else compiled now with the override.
+fn host_pillar(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    known: Option<Value>,
+    call: &StateCall,
+) -> Result<Value, CompileFailure> {
+    match known {
+        Some(p) if call.pillar.is_none() => Ok(p),
+        _ => crate::pillar::compile(
+            &project.pillar,
+            host_id,
+            grains,
+            &project.groups,
+            call.pillar.clone(),
+            &project.secrets,
+        )
+        .map_err(|e| CompileFailure {
+            duplicate: e.is_duplicate_key(),
+            message: format!("pillar: {e}"),
+        }),
+    }
+}
+
+/// Why a host's state tree could not be compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompileFailure {
+    pub message: String,
+    /// A key or a state ID declared twice (in an SLS, the top file or the
+    /// pillar): the tree itself is wrong, so the run starts no more hosts
+    /// (see `fleet`) and exits 2 when nothing ran.
+    pub duplicate: bool,
+}
+
+impl CompileFailure {
+    fn plain(message: String) -> Self {
+        CompileFailure {
+            message,
+            duplicate: false,
+        }
+    }
+
+    fn render(e: crate::render::RenderError) -> Self {
+        CompileFailure {
+            duplicate: e.is_duplicate_key(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for CompileFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Compile the state tree for this host (controller only, no I/O on the
+/// host). `pillar`: the host's pillar when already compiled (targeting).
+/// `remote`: runs `salt['cmd.run'](...)` and the other execution functions
+/// templates call on the host (without it they are render errors).
+/// An error never quotes a value the `gpg` / `age` renderers decrypted (a
+/// state argument's message may quote the argument).
+pub fn compile(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
+) -> Result<Built, CompileFailure> {
+    compile_tree(project, host_id, grains, pillar, call, remote).map_err(|e| CompileFailure {
+        message: project.secrets.redact_str(&e.message).into_owned(),
+        ..e
+    })
+}
+
+fn compile_tree(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
+) -> Result<Built, CompileFailure> {
+    let pillar = host_pillar(project, host_id, grains, pillar, call)?;
+    let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
+        .with_secrets(project.secrets.clone());
+    if let Some(remote) = remote {
+        renderer = renderer.with_remote(remote);
+    }
+    let names = sls_names(project, host_id, grains, &pillar, &renderer, &call.target)?;
+    // Set when an SLS repeats a key: the loader's error is only text.
+    let duplicate_key = std::cell::Cell::new(false);
+    let mut loader = |sls: &str| -> Result<SlsSource, crate::state::CompileError> {
+        if let Target::Single(single) = &call.target {
+            return Ok(single.source());
+        }
+        let file = sls_file(project, sls).ok_or_else(|| crate::state::CompileError::Load {
+            sls: sls.to_string(),
+            message: format!(
+                "no such SLS: neither {0}.sls nor {0}/init.sls exists in {1}",
+                sls.replace('.', "/"),
+                project.states.display()
+            ),
+        })?;
+        let data = renderer.render_sls(&file, sls).map_err(|e| {
+            duplicate_key.set(duplicate_key.get() || e.is_duplicate_key());
+            crate::state::CompileError::Load {
+                sls: sls.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(SlsSource { file, data })
+    };
+    let compiled =
+        crate::state::compile(&names, &mut loader, &modules::registry()).map_err(|e| {
+            CompileFailure {
+                duplicate: duplicate_key.get() || e.is_duplicate(),
+                message: e.to_string(),
+            }
+        })?;
+    let ctx = modules::BuildCtx {
+        states_root: &project.states,
+        renderer: Some(&renderer),
+    };
+    compiled
+        .chunks
+        .into_iter()
+        .map(|chunk| {
+            let def = modules::lookup(&chunk.module, &chunk.function).ok_or_else(|| {
+                CompileFailure::plain(format!("{}: no such state function", chunk.describe()))
+            })?;
+            let f = (def.build)(&chunk, &ctx).map_err(CompileFailure::plain)?;
+            Ok((chunk, f))
+        })
+        .collect()
+}
+
+/// The SLS names to compile: those named, the top file's for this host,
+/// or `state.single`'s own.
+fn sls_names(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: &Value,
+    renderer: &Renderer,
+    target: &Target,
+) -> Result<Vec<String>, CompileFailure> {
+    Ok(match target {
+        Target::Sls(names) => names.clone(),
+        Target::Single(_) => vec![Single::SLS.to_string()],
+        Target::Highstate => {
+            if !project.states.join("top.sls").is_file() {
+                return Err(CompileFailure::plain(format!(
+                    "no top file: {} does not exist",
+                    project.states.join("top.sls").display()
+                )));
+            }
+            let top = renderer
+                .render_sls("top.sls", "top")
+                .map_err(CompileFailure::render)?;
+            let names = crate::state::top_sls(&top, host_id, grains, pillar, &project.groups)
+                .map_err(|e| CompileFailure::plain(e.to_string()))?;
+            if names.is_empty() {
+                return Err(CompileFailure::plain(format!(
+                    "no state in top.sls matches {host_id}"
+                )));
+            }
+            names
+        }
+    })
+}
+
+/// `state.show_top` / `state.show_sls` / `state.show_highstate`: compile
+/// only, on the controller. `pillar` as for [`compile`].
+pub fn show(
+    project: &Project,
+    host_id: &str,
+    grains: &Value,
+    pillar: Option<Value>,
+    call: &StateCall,
+) -> Outcome {
+    if call.action == Action::ShowTop {
+        let pillar = match host_pillar(project, host_id, grains, pillar, call) {
+            Ok(p) => p,
+            Err(e) => return Outcome::not_compiled(e),
+        };
+        let renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
+            .with_secrets(project.secrets.clone());
+        let names = renderer
+            .render_sls("top.sls", "top")
+            .map_err(CompileFailure::render)
+            .and_then(|top| {
+                crate::state::top_sls(&top, host_id, grains, &pillar, &project.groups)
+                    .map_err(|e| CompileFailure::plain(e.to_string()))
+            });
+        return match names {
+            Ok(n) => Outcome {
+                success: true,
+                ret: json!({"base": n}),
+                drift: None,
+                ledger: None,
+                duplicate: false,
+            },
+            Err(e) => Outcome::not_compiled(e),
+        };
+    }
+    match compile(project, host_id, grains, pillar, call, None) {
+        Err(e) => Outcome::not_compiled(e),
+        Ok(built) => {
+            let mut ret = Map::new();
+            for (i, (c, _)) in built.iter().enumerate() {
+                let reqs: Vec<Value> = c
+                    .requisites
+                    .iter()
+                    .map(|(k, j)| json!({format!("{k:?}").to_lowercase(): built[*j].0.id}))
+                    .collect();
+                ret.insert(
+                    format!("{}_|-{}_|-{}_|-{}", c.module, c.id, c.name, c.function),
+                    json!({
+                        "__id__": c.id, "__sls__": c.sls, "__run_num__": i, "name": c.name,
+                        "function": format!("{}.{}", c.module, c.function),
+                        "args": c.args, "requisites": reqs,
+                    }),
+                );
+            }
+            Outcome {
+                success: true,
+                ret: Value::Object(ret),
+                drift: None,
+                ledger: None,
+                duplicate: false,
+            }
+        }
+    }
+}
+
+/// Execution functions called from templates (`salt['cmd.run']('id -u')`),
+/// run on the host over the run's own connection, as Salt runs them on
+/// the minion while rendering. Each call is one more remote execution.
+pub(super) struct HostCall {
+    pub conn: Arc<Connection>,
+    pub id: String,
+    pub grains: Value,
+}
+
+impl RemoteCall for HostCall {
+    fn call(&self, function: &str, args: &crate::functions::Args) -> Result<Value, String> {
+        let spec = crate::functions::lookup(function)
+            .ok_or_else(|| format!("unknown function `{function}`"))?;
+        let f = (spec.parse)(args).map_err(|e| e.to_string())?;
+        if f.state_call().is_some() || f.controller_only() || f.needs_pillar() {
+            return Err(format!("{function} cannot be called from a template"));
+        }
+        let ctx = crate::functions::HostCtx {
+            id: &self.id,
+            grains: &self.grains,
+        };
+        let out = match f.command(&ctx) {
+            None => None,
+            Some(cmd) => {
+                // Rendering is synchronous; the connection is async. The
+                // run's runtime is multi-threaded, so this worker may block.
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|_| "no runtime to reach the host with".to_string())?;
+                if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+                    return Err(
+                        "remote calls from templates need the multi-threaded runtime".into(),
+                    );
+                }
+                let conn = self.conn.clone();
+                let out = tokio::task::block_in_place(|| handle.block_on(conn.exec(&cmd)))
+                    .map_err(|e| format!("{function}: {e}"))?;
+                Some(out)
+            }
+        };
+        // As in Salt, a command's failure is its return value (cmd.run
+        // gives its output), not a render error.
+        Ok(f.interpret(&ctx, out.as_ref()).ret)
+    }
+}
+
+/// `apache.conf` -> `apache/conf.sls` or `apache/conf/init.sls`, relative to states/.
+pub(crate) fn sls_file(project: &Project, sls: &str) -> Option<String> {
+    if sls.is_empty() || sls.split('.').any(|p| p.is_empty() || p == "..") {
+        return None;
+    }
+    let base = sls.replace('.', "/");
+    [format!("{base}.sls"), format!("{base}/init.sls")]
+        .into_iter()
+        .find(|f| project.states.join(f).is_file())
+}
