@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::functions::pkg::{apt_errors, deb_cmp, parse_policy, APT_CHANGE, PRELUDE};
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
@@ -325,7 +325,7 @@ fn list(names: &[String]) -> String {
 }
 
 /// The data a plan carries to the apply snippet and `finish`.
-#[derive(Debug, Default, serde::Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct Todo {
     /// apt-get install words: `name` or `name=version`.
     install: Vec<String>,
@@ -338,7 +338,6 @@ struct Todo {
     pinned: bool,
     /// A package to install is unknown to the index as it is (a fresh
     /// host, or lists older than the package): refresh before installing.
-    #[serde(default)]
     unknown: bool,
 }
 
@@ -492,8 +491,7 @@ impl Pkg {
             }
         }
         comment.extend(comments);
-        Ok(Plan::change(Value::Object(changes), comment.join("\n"))
-            .with_data(serde_json::to_value(&todo).unwrap_or_default()))
+        Ok(Plan::change(Value::Object(changes), comment.join("\n")).with_data(todo))
     }
 
     fn noop_comment(&self) -> String {
@@ -558,11 +556,7 @@ impl Pkg {
                 list(&targets)
             ),
         )
-        .with_data(serde_json::to_value(&todo).unwrap_or_default())
-    }
-
-    fn todo(plan: &Plan) -> Todo {
-        serde_json::from_value(plan.data.clone()).unwrap_or_default()
+        .with_data(todo)
     }
 
     fn apply_script(&self, todo: &Todo) -> String {
@@ -634,6 +628,10 @@ impl Pkg {
 
     fn finish_report(&self, plan: &Plan, out: Output) -> Applied {
         let f = self.kind.function();
+        let todo = match plan.data::<Todo>() {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        };
         let fail = |comment: String, changes: Map<String, Value>| Applied {
             result: false,
             changes,
@@ -655,7 +653,6 @@ impl Pkg {
         let arch = report.value("arch").unwrap_or("");
         let before = known(report.lines("before"), arch);
         let after = known(report.lines("after"), arch);
-        let todo = Self::todo(plan);
         let removing = matches!(self.kind, Kind::Removed | Kind::Purged);
         let mut changes = Map::new();
         for t in &self.targets {
@@ -837,8 +834,8 @@ impl StateFunction for Pkg {
         }
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        self.apply_script(&Self::todo(plan))
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        Ok(self.apply_script(plan.data::<Todo>()?))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -908,7 +905,7 @@ mod tests {
             p.comment,
             "The following packages would be installed/updated: hello"
         );
-        let a = s.apply(&p);
+        let a = s.apply(&p).unwrap();
         assert!(a.contains("install -- hello"), "{a}");
         assert!(!a.contains("--allow-downgrades"), "{a}");
 
@@ -922,7 +919,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"hello": {"old": "2.10-3", "new": "2.9-1"}})
         );
-        let a = s.apply(&p);
+        let a = s.apply(&p).unwrap();
         assert!(
             a.contains("--allow-downgrades install -- hello=2.9-1"),
             "{a}"
@@ -955,16 +952,22 @@ mod tests {
         // Unknown to the index as it is (a fresh host, or lists older than
         // the package): the apply snippet refreshes first (once per run)
         // unless an earlier state (pkgrepo) has indexed it since.
-        assert!(s.apply(&p).contains("[ -n \"$h_known\" ] || h_refresh\n"));
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("[ -n \"$h_known\" ] || h_refresh\n"));
         let s = f("installed", "x", json!({"refresh": true}));
         let p = plan(&*s, &probe("", "")).unwrap();
-        assert!(s.apply(&p).contains("\nh_refresh\n"));
+        assert!(s.apply(&p).unwrap().contains("\nh_refresh\n"));
         // refresh: False forbids it; with no lists at all, apt has nothing
         // to install from, so the old rule still fetches them.
         let s = f("installed", "x", json!({"refresh": false}));
         let p = plan(&*s, &probe("", "")).unwrap();
-        assert!(!s.apply(&p).contains("\nh_refresh\n"));
-        assert!(s.apply(&p).contains("[ -n \"$h_lists\" ] || h_refresh"));
+        assert!(!s.apply(&p).unwrap().contains("\nh_refresh\n"));
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("[ -n \"$h_lists\" ] || h_refresh"));
     }
 
     #[test]
@@ -980,7 +983,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"tree": {"old": "", "new": "2.1"}})
         );
-        assert!(s.apply(&p).contains("install -- tree=2.1"));
+        assert!(s.apply(&p).unwrap().contains("install -- tree=2.1"));
         let list2 = format!("{list}tree\tamd64\t2.1\tii \n");
         let p = plan(&*s, &probe(&list2, "")).unwrap();
         assert_eq!(
@@ -1029,12 +1032,12 @@ mod tests {
             json!({"hello": {"hold": {"old": "", "new": "hold"}}})
         );
         assert_eq!(p.comment, "Package hello is set to be held.");
-        assert!(s.apply(&p).contains("apt-mark hold -- hello"));
+        assert!(s.apply(&p).unwrap().contains("apt-mark hold -- hello"));
         let held = "hello\tamd64\t2.10-3\thi \n";
         assert!(plan(&*s, &probe(held, HELLO_POLICY)).unwrap().is_noop());
         let s = f("installed", "hello", json!({"hold": false}));
         let p = plan(&*s, &probe(held, HELLO_POLICY)).unwrap();
-        assert!(s.apply(&p).contains("apt-mark unhold -- hello"));
+        assert!(s.apply(&p).unwrap().contains("apt-mark unhold -- hello"));
     }
 
     #[test]
@@ -1078,11 +1081,11 @@ mod tests {
             json!({"hello": {"old": "", "new": "removed"}})
         );
         assert_eq!(p.comment, "The following packages will be removed: hello.");
-        assert!(s.apply(&p).contains(" remove -- hello "));
+        assert!(s.apply(&p).unwrap().contains(" remove -- hello "));
         let s = f("purged", "x", json!({"pkgs": ["hello", "sl", "nosuch"]}));
         let p = plan(&*s, &probe(list, "")).unwrap();
         assert_eq!(p.changes.len(), 2);
-        assert!(s.apply(&p).contains("--purge remove -- hello sl "));
+        assert!(s.apply(&p).unwrap().contains("--purge remove -- hello sl "));
         let s = f("removed", "sl", json!({}));
         let p = plan(&*s, &probe(list, "")).unwrap();
         assert!(p.is_noop());
@@ -1160,11 +1163,16 @@ mod tests {
             ("purged", json!({})),
         ] {
             let s = f(func, "a", args);
-            let p = Plan::change(json!({"a": true}), "").with_data(json!({
-                "install": ["a", hostile], "expect": [], "hold": ["a"], "unhold": ["b"],
-                "remove": [hostile], "pinned": true
-            }));
-            for script in [s.probe(), s.apply(&p)] {
+            let p = Plan::change(json!({"a": true}), "").with_data(Todo {
+                install: vec!["a".into(), hostile.into()],
+                expect: vec![],
+                hold: vec!["a".into()],
+                unhold: vec!["b".into()],
+                remove: vec![hostile.into()],
+                pinned: true,
+                unknown: false,
+            });
+            for script in [s.probe(), s.apply(&p).unwrap()] {
                 let st = std::process::Command::new("sh")
                     .args(["-n", "-c", &script])
                     .status()

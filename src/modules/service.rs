@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::functions::service::CHECK;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -119,7 +119,7 @@ fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
 }
 
 /// The steps a plan takes, in order, and what to say once done.
-#[derive(Debug, Default, serde::Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct Todo {
     /// `start`, `stop`, `enable`, `disable`.
     steps: Vec<String>,
@@ -262,8 +262,7 @@ impl Service {
             steps: steps.iter().map(|s| s.to_string()).collect(),
             done,
         };
-        Ok(Plan::change(json!({ n.as_str(): true }), test.join("\n"))
-            .with_data(serde_json::to_value(&todo).unwrap_or_default()))
+        Ok(Plan::change(json!({ n.as_str(): true }), test.join("\n")).with_data(todo))
     }
 }
 
@@ -295,8 +294,8 @@ impl StateFunction for Service {
         self.decide(&f)
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let todo = plan.data::<Todo>()?;
         let u = quote(&self.name);
         let mut s = String::new();
         for step in &todo.steps {
@@ -305,16 +304,19 @@ impl StateFunction for Service {
                 step = quote(step)
             ));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+        let todo = match plan.data::<Todo>() {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        };
         if out.rc == 0 {
             return Applied {
                 result: true,
                 changes: plan.changes.clone(),
-                comment: todo.done,
+                comment: todo.done.clone(),
             };
         }
         let n = &self.name;
@@ -428,7 +430,7 @@ mod tests {
         assert_eq!(Value::Object(p.changes.clone()), json!({"nginx": true}));
         assert_eq!(p.comment, "Service nginx is set to start");
         assert_eq!(
-            s.apply(&p),
+            s.apply(&p).unwrap(),
             "printf '@@step %s\\n' start\nsystemctl --no-ask-password start -- nginx || exit \"$?\"\n"
         );
         assert_eq!(
@@ -468,8 +470,8 @@ mod tests {
 
         let s = f("running", json!({"enable": false}));
         let p = plan(&*s, &probe(true, true, "loaded")).unwrap();
-        assert!(s.apply(&p).contains("disable -- nginx"));
-        assert!(!s.apply(&p).contains(" start "));
+        assert!(s.apply(&p).unwrap().contains("disable -- nginx"));
+        assert!(!s.apply(&p).unwrap().contains(" start "));
     }
 
     #[test]
@@ -480,7 +482,7 @@ mod tests {
             p.comment,
             "Service nginx is set to be killed\nService nginx set to be disabled"
         );
-        let a = s.apply(&p);
+        let a = s.apply(&p).unwrap();
         assert!(
             a.find("stop --").unwrap() < a.find("disable --").unwrap(),
             "{a}"
@@ -502,6 +504,7 @@ mod tests {
         let s = f("disabled", json!({}));
         assert!(s
             .apply(&plan(&*s, &probe(false, true, "loaded")).unwrap())
+            .unwrap()
             .contains("disable -- nginx"));
     }
 
@@ -595,10 +598,13 @@ mod tests {
         let name = "it's$(x)";
         for func in ["running", "dead", "enabled", "disabled"] {
             let s = make(func, name, json!({})).unwrap();
-            let p = Plan::change(json!({name: true}), "").with_data(json!({
-                "steps": ["start", "stop", "enable", "disable"], "done": ""
-            }));
-            let mut scripts = vec![s.probe(), s.apply(&p)];
+            let p = Plan::change(json!({name: true}), "").with_data(Todo {
+                steps: ["start", "stop", "enable", "disable"]
+                    .map(String::from)
+                    .to_vec(),
+                done: String::new(),
+            });
+            let mut scripts = vec![s.probe(), s.apply(&p).unwrap()];
             scripts.extend(s.watch(&Plan::noop("")));
             for script in scripts {
                 let st = std::process::Command::new("sh")

@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -537,15 +539,16 @@ impl StateFunction for Present {
             comment.push_str(&format!("{k}: {v}\n"));
         }
         Ok(
-            Plan::change(Value::Object(changes), comment.trim_end()).with_data(json!({
-                "action": "modify",
-                "gecos": gecos.join(","),
-                "done": format!("Updated user {name}"),
-            })),
+            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
+                action: Action::Modify {
+                    gecos: Some(gecos.join(",")),
+                },
+                done: format!("Updated user {name}"),
+            }),
         )
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let u = quote(&self.name);
         let mut s = String::from(PATH_PRELUDE);
         s.push_str("set -e\n");
@@ -562,8 +565,8 @@ impl StateFunction for Present {
                 )
             })
         };
-        match plan.data["action"].as_str() {
-            Some("create") => {
+        match &plan.data::<Account>()?.action {
+            Action::Create => {
                 let mut cmd = vec!["useradd".to_string()];
                 if self.system {
                     cmd.push("-r".into());
@@ -591,7 +594,7 @@ impl StateFunction for Present {
                 s.push_str(&cmd.join(" "));
                 s.push('\n');
             }
-            Some("modify") => {
+            Action::Modify { gecos } => {
                 let mut cmd = vec!["usermod".to_string()];
                 if let Some(n) = num("uid") {
                     cmd.push(format!("-u {n}"));
@@ -605,8 +608,7 @@ impl StateFunction for Present {
                 if let Some(sh) = text("shell") {
                     cmd.push(format!("-s {sh}"));
                 }
-                if c.contains_key("fullname") {
-                    let gecos = plan.data["gecos"].as_str().unwrap_or_default();
+                if let (true, Some(gecos)) = (c.contains_key("fullname"), gecos) {
                     cmd.push(format!("-c {}", quote(gecos)));
                 }
                 if let Some(g) = groups("groups") {
@@ -622,7 +624,7 @@ impl StateFunction for Present {
                     s.push_str(&format!("mkdir -p {h}\nchown {u}: {h}\nchmod 0755 {h}\n"));
                 }
             }
-            _ => {}
+            Action::Remove => {}
         }
         if let (Some(p), true) = (&self.password, c.contains_key("passwd")) {
             // stdin, not argv: the hash stays out of the process list.
@@ -631,7 +633,7 @@ impl StateFunction for Present {
                 quote(p)
             ));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -687,21 +689,44 @@ impl Present {
             Value::Object(changes),
             format!("User {name} set to be added"),
         )
-        .with_data(json!({"action": "create", "done": format!("New user {name} created")})))
+        .with_data(Account {
+            action: Action::Create,
+            done: format!("New user {name} created"),
+        }))
     }
 }
 
-/// Success: the planned changes with the applied comment kept in
-/// `data.done`; failure: the tool's own message.
+/// A user or group plan's data: what the apply does, and what the result
+/// says once done.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Account {
+    pub(crate) action: Action,
+    pub(crate) done: String,
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) enum Action {
+    Create,
+    /// `gecos`: a user's whole GECOS field (`fullname` & co); `None` for
+    /// a group.
+    Modify {
+        gecos: Option<String>,
+    },
+    Remove,
+}
+
+/// Success: the planned changes with the applied comment the plan's
+/// [`Account`] carries; failure: the tool's own message.
 pub(crate) fn finish_with(plan: &Plan, out: Output) -> Applied {
+    let done = match plan.data::<Account>() {
+        Ok(a) => &a.done,
+        Err(e) => return e.into(),
+    };
     if out.rc == 0 {
         Applied {
             result: true,
             changes: plan.changes.clone(),
-            comment: plan.data["done"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| plan.comment.clone()),
+            comment: done.clone(),
         }
     } else {
         Applied {
@@ -800,10 +825,13 @@ impl StateFunction for Absent {
             Value::Object(changes),
             format!("User {name} set for removal"),
         )
-        .with_data(json!({"done": format!("Removed user {name}")})))
+        .with_data(Account {
+            action: Action::Remove,
+            done: format!("Removed user {name}"),
+        }))
     }
 
-    fn apply(&self, _: &Plan) -> String {
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
         let mut cmd = vec!["userdel"];
         if self.purge {
             cmd.push("-r");
@@ -811,7 +839,11 @@ impl StateFunction for Absent {
         if self.force {
             cmd.push("-f");
         }
-        format!("{PATH_PRELUDE}{} {}\n", cmd.join(" "), quote(&self.name))
+        Ok(format!(
+            "{PATH_PRELUDE}{} {}\n",
+            cmd.join(" "),
+            quote(&self.name)
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -884,7 +916,7 @@ pub(crate) mod tests {
                    "groups": ["hlt-a"], "passwd": REDACTED})
         );
         assert_eq!(p.comment, "User hlt-foo set to be added");
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("useradd -u 2001 -G hlt-a -m -s /bin/bash hlt-foo"),
             "{script}"
@@ -911,7 +943,7 @@ pub(crate) mod tests {
         let f = present(json!({}));
         let p = plan(f.as_ref(), &format!("group hlt-foo:x:4000:\n{DEFAULTS}")).unwrap();
         assert_eq!(p.changes["gid"], 4000);
-        assert!(f.apply(&p).contains("useradd -g 4000 -m hlt-foo"));
+        assert!(f.apply(&p).unwrap().contains("useradd -g 4000 -m hlt-foo"));
     }
 
     #[test]
@@ -936,7 +968,7 @@ pub(crate) mod tests {
             json!({"uid": 2002, "shell": "/bin/bash", "fullname": "New Name", "groups": ["hlt-b"]})
         );
         assert!(p.comment.contains("shell: /bin/bash"));
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("usermod -u 2002 -s /bin/bash -c 'New Name,,,' -G hlt-b hlt-foo"),
             "{script}"
@@ -954,7 +986,7 @@ pub(crate) mod tests {
         let f = present(json!({"groups": []}));
         let p = plan(f.as_ref(), &existing("")).unwrap();
         assert_eq!(p.changes["groups"], json!([]));
-        assert!(f.apply(&p).contains("-G '' hlt-foo"));
+        assert!(f.apply(&p).unwrap().contains("-G '' hlt-foo"));
         // remove_groups: False only adds.
         let p = plan(
             present(json!({"groups": ["hlt-b"], "remove_groups": false})).as_ref(),
@@ -1009,7 +1041,7 @@ pub(crate) mod tests {
         let p = plan(f.as_ref(), &existing("")).unwrap();
         assert_eq!(p.changes["home"], "/srv/hlt foo");
         assert_eq!(p.changes["gid"], 3002);
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("usermod -g 3002 -d '/srv/hlt foo' hlt-foo"),
             "{script}"
@@ -1064,8 +1096,8 @@ pub(crate) mod tests {
             Value::Object(p.changes.clone()),
             json!({"hlt-foo group": "removed", "hlt-foo": "removed"})
         );
-        assert!(f.apply(&p).ends_with("userdel -r hlt-foo\n"));
-        syntax_ok(&f.apply(&p));
+        assert!(f.apply(&p).unwrap().ends_with("userdel -r hlt-foo\n"));
+        syntax_ok(&f.apply(&p).unwrap());
         // Someone else's primary group stays.
         let p = plan(f.as_ref(), &format!("{seen}primary other\n")).unwrap();
         assert_eq!(Value::Object(p.changes), json!({"hlt-foo": "removed"}));

@@ -926,7 +926,8 @@ fn ledger_events(
                         }
                     })
                     .collect();
-                for r in st.function.removes(plan) {
+                // Checked when decided: a mismatch failed the state then.
+                for r in st.function.removes(plan).into_iter().flatten() {
                     for e in ledger.covered(&r) {
                         lines.push(ledger::event(None, &e.resource));
                     }
@@ -967,7 +968,7 @@ fn drift_value(ledger: &Ledger, book: &Gathered, states: &[State], target: &Targ
     // What this run's plans remove is not left behind: not an orphan.
     for s in states {
         if let Decision::Apply(plan) = &s.decision {
-            for r in s.function.removes(plan) {
+            for r in s.function.removes(plan).into_iter().flatten() {
                 declared.extend(ledger.covered(&r).into_iter().map(|e| e.resource.clone()));
             }
         }
@@ -1457,6 +1458,13 @@ fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: bool) -> De
             );
         }
     }
+    // A plan must carry what its module applies: a mismatch (a bug) fails
+    // the state here, before anything runs; never an empty apply.
+    if !plan.is_noop() {
+        if let Err(e) = st.function.apply(&plan).and(st.function.removes(&plan)) {
+            return Decision::Failed(e.to_string());
+        }
+    }
     let watched = deps(st, &[Kind::Watch, Kind::WatchAny, Kind::Listen]);
     let watch_fires = watched.iter().any(|j| planned_change(&states[*j].decision));
     if !plan.is_noop() {
@@ -1546,7 +1554,7 @@ fn apply_script(
             // `attempts` times, `interval` (+ up to `splay`) seconds apart.
             // The apply's exit status stands for the result; only the last
             // attempt's output is kept, for the module to read.
-            let apply = st.function.apply(p);
+            let apply = apply_snippet(st, p);
             let until = if retry.until { "-eq" } else { "-ne" };
             let pause = if retry.splay > 0 {
                 format!(
@@ -1563,7 +1571,7 @@ fn apply_script(
                 attempts = retry.attempts.max(1),
             );
         } else if let Decision::Apply(p) = &st.decision {
-            let apply = st.function.apply(p);
+            let apply = apply_snippet(st, p);
             let _ = writeln!(
                 s,
                 "_ht; printf '\\n%s apply {i} %s\\n' '{marker}' \"$_hu\"\n(\n{apply}\n) </dev/null\nr=$?; _ht\nprintf '\\n%s rc {i} %d %s\\n' '{marker}' $r \"$_hu\"\nif [ $r -eq 0 ]; then s_{i}=changed; else s_{i}=fail; fi"
@@ -1626,6 +1634,15 @@ fn apply_script(
     }
     s.push_str(&progress::finished_line(marker));
     s
+}
+
+/// A state's apply snippet; should its plan not carry the module's data
+/// (already failed when decided, so not expected here), a snippet that
+/// fails the state with that message.
+fn apply_snippet(st: &State, plan: &Plan) -> String {
+    st.function
+        .apply(plan)
+        .unwrap_or_else(|e| format!("printf '%s\\n' {}\nexit 70", quote(&e.to_string())))
 }
 
 /// Salt's result shape for every state.

@@ -85,6 +85,7 @@ fn missing_file_is_a_new_file() {
     assert_eq!(p.changes["diff"], "New file");
     assert!(f
         .apply(&p)
+        .unwrap()
         .contains("Parent directory of /no/x is not present"));
 }
 
@@ -103,7 +104,7 @@ fn equal_content_is_a_noop_and_drift_is_metadata_only() {
     assert_eq!(p.changes.len(), 2, "{p:?}");
     assert_eq!(p.changes["user"], "root");
     assert_eq!(p.changes["mode"], "0644");
-    let script = f.apply(&p);
+    let script = f.apply(&p).unwrap();
     assert!(script.contains("chown -- root \"$p\""), "{script}");
     assert!(script.contains("chmod 0644 \"$p\""), "{script}");
     assert!(!script.contains("base64 -d"), "{script}");
@@ -183,7 +184,7 @@ fn type_conflicts_are_errors() {
     let l = build("symlink", "/etc/x", json!({"target": "/t", "force": true})).unwrap();
     let p = plan(&*l, &dir).unwrap();
     assert_eq!(p.changes["new"], "/etc/x");
-    assert!(l.apply(&p).contains("rm -rf"));
+    assert!(l.apply(&p).unwrap().contains("rm -rf"));
 }
 
 #[test]
@@ -218,7 +219,7 @@ fn directory_and_symlink_and_absent_plans() {
     .unwrap();
     let p = plan(&*l, &link("/a/b")).unwrap();
     assert_eq!(p.changes["ownership"], "daemon:root");
-    assert!(l.apply(&p).contains("chown -h -- daemon \"$p\""));
+    assert!(l.apply(&p).unwrap().contains("chown -h -- daemon \"$p\""));
 
     let a = build("absent", "/srv/d", json!({})).unwrap();
     assert!(plan(&*a, &missing).unwrap().is_noop());
@@ -373,7 +374,7 @@ fn converge(f: &dyn StateFunction) -> Plan {
     let (text, rc) = sh(&f.probe());
     let p = f.plan(Output { text: &text, rc }).unwrap();
     if !p.is_noop() {
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         syntax_ok(&script);
         let (out, rc) = sh(&script);
         assert_eq!(rc, 0, "apply failed: {out}\n{script}");
