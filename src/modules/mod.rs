@@ -281,6 +281,19 @@ impl From<PlanMismatch> for Applied {
     }
 }
 
+/// A probe the states of one run share (one `systemctl` call for every
+/// unit instead of three per state): see [`StateFunction::shared_probe`].
+pub struct SharedProbe {
+    /// States with the same key share one run of `script`.
+    pub key: &'static str,
+    /// This state's part of the question (a unit name).
+    pub arg: String,
+    /// The script answering for every state's `arg` (deduplicated, in
+    /// state order). It runs in the gather's own shell, so it only sets
+    /// shell variables: it prints nothing, changes nothing and never exits.
+    pub script: fn(args: &[String]) -> String,
+}
+
 /// How an applied state ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -294,6 +307,16 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     /// A read-only `sh` snippet printing what [`StateFunction::plan`] needs.
     /// It runs inside the gather script; it must not change anything.
     fn probe(&self) -> String;
+
+    /// A probe to share with the run's other states of the same kind: the
+    /// gather runs its script once, before the states' own probes. The
+    /// state's [`probe`](Self::probe) must answer alone too, and exactly
+    /// as when shared (it asks the host itself where the shared answer is
+    /// missing or not certain), so sharing changes the cost, never the
+    /// answer. Default: none.
+    fn shared_probe(&self) -> Option<SharedProbe> {
+        None
+    }
 
     /// Pure: what must change, from the probe's output. An `Err` fails the
     /// state with that message (e.g. an unsupported platform).

@@ -1230,6 +1230,7 @@ fn applied_sections(applied: &Applied, marker: &str, states: &[State]) -> Sectio
 fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>, head: &str) -> String {
     let mut s = prelude(marker);
     s.push_str(head);
+    s.push_str(&shared_probes(states, only));
     for (i, st) in states.iter().enumerate() {
         if only.is_some_and(|o| !o.contains(&i)) {
             continue;
@@ -1270,6 +1271,30 @@ fn gather_script(states: &[State], marker: &str, only: Option<&[usize]>, head: &
         }
     }
     s
+}
+
+/// The shared probes ([`StateFunction::shared_probe`]) of the states
+/// probed here: each script once, with every state's argument.
+fn shared_probes(states: &[State], only: Option<&[usize]>) -> String {
+    type Shared = (&'static str, fn(&[String]) -> String, Vec<String>);
+    let mut shared: Vec<Shared> = Vec::new();
+    for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let Some(p) = st.function.shared_probe() else {
+            continue;
+        };
+        match shared.iter_mut().find(|(key, ..)| *key == p.key) {
+            Some((.., args)) if !args.contains(&p.arg) => args.push(p.arg),
+            Some(_) => {}
+            None => shared.push((p.key, p.script, vec![p.arg])),
+        }
+    }
+    shared
+        .iter()
+        .map(|(_, script, args)| script(args))
+        .collect()
 }
 
 /// The start of every engine script: stderr joined to stdout, the run's id
