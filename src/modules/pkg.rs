@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
+use super::{
+    Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe, StateFunction,
+};
 use crate::functions::pkg::{apt_errors, deb_cmp, parse_policy, APT_CHANGE, PRELUDE};
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
@@ -324,6 +326,11 @@ fn list(names: &[String]) -> String {
     names.join(", ")
 }
 
+/// Sets `h_ok` when `$h_out` (h_list's lines) has package `$h_t`
+/// installed, as [`known`] reads it: its name with the native (or no, or
+/// `all`) architecture, and the state `i`, `W` or `t`.
+const INSTALLED: &str = "\th_ok=\n\twhile IFS= read -r h_x; do\n\t\t[ \"${h_x%%\t*}\" = \"$h_t\" ] || continue\n\t\th_r=${h_x#*\t}\n\t\tcase ${h_r%%\t*} in '' | all | \"$h_arch\") ;; *) continue ;; esac\n\t\tcase ${h_x##*\t} in ?[iWt]*) h_ok=1 ;; esac\n\tdone <<EOF\n$h_out\nEOF\n";
+
 /// The data a plan carries to the apply snippet and `finish`.
 #[derive(Debug, Default, PartialEq)]
 struct Todo {
@@ -348,18 +355,40 @@ impl Pkg {
 
     fn probe_script(&self) -> String {
         let names = join(self.names());
-        let mut s = format!("{PRELUDE}h_lists=\nfor h_f in /var/lib/apt/lists/*_Packages*; do\n\t[ -e \"$h_f\" ] && h_lists=1\n\tbreak\ndone\nprintf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\nh_list -- {names}\n");
-        if matches!(self.kind, Kind::Installed | Kind::Latest) {
-            let repo = match &self.fromrepo {
-                Some(r) => format!(" -o {}", quote(&format!("APT::Default-Release={r}"))),
-                None => String::new(),
-            };
+        let mut s = format!("{PRELUDE}h_lists=\nfor h_f in /var/lib/apt/lists/*_Packages*; do\n\t[ -e \"$h_f\" ] && h_lists=1\n\tbreak\ndone\nprintf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\n");
+        if !matches!(self.kind, Kind::Installed | Kind::Latest) {
+            s.push_str(&format!("h_list -- {names}\nprintf '@@end\\n'\n"));
+            return s;
+        }
+        let repo = match &self.fromrepo {
+            Some(r) => format!(" -o {}", quote(&format!("APT::Default-Release={r}"))),
+            None => String::new(),
+        };
+        let policy =
+            format!("printf '@@policy\\n'\napt-cache -q{repo} policy -- {names} 2>/dev/null\n");
+        if self.needs_candidate() {
+            s.push_str(&format!("h_list -- {names}\n{policy}"));
+        } else {
+            // apt-cache (the costliest probe) only when a package is
+            // missing: installed ones need no candidate.
             s.push_str(&format!(
-                "printf '@@policy\\n'\napt-cache -q{repo} policy -- {names} 2>/dev/null\n"
+                "h_out=$(h_list -- {names})\n[ -z \"$h_out\" ] || printf '%s\\n' \"$h_out\"\nh_need=\nfor h_t in {names}; do\n{INSTALLED}\t[ -n \"$h_ok\" ] || h_need=1\ndone\nif [ -n \"$h_need\" ]; then\n{policy}fi\n"
             ));
         }
         s.push_str("printf '@@end\\n'\n");
         s
+    }
+
+    /// Whether the plan reads apt's candidate whatever dpkg says: for
+    /// `pkg.latest`, a version asked for, or a `name:arch` (which the
+    /// probe's shell does not match). Otherwise only a package not
+    /// installed needs it.
+    fn needs_candidate(&self) -> bool {
+        self.kind == Kind::Latest
+            || self
+                .targets
+                .iter()
+                .any(|t| t.version.is_some() || t.name.contains(':'))
     }
 
     /// The probe's report, or the failure to show (unsupported platform,
@@ -822,6 +851,16 @@ impl StateFunction for Pkg {
             .collect()
     }
 
+    fn shared_probe(&self) -> Option<SharedProbe> {
+        Some(SharedProbe {
+            key: "pkg.arch",
+            arg: String::new(),
+            script: |_| {
+                "if command -v dpkg >/dev/null 2>&1; then h_pkg_arch=$(dpkg --print-architecture 2>/dev/null); fi\n".into()
+            },
+        })
+    }
+
     fn probe(&self) -> String {
         self.probe_script()
     }
@@ -1180,6 +1219,122 @@ mod tests {
                 assert!(st.success(), "{func}: {script}");
                 assert!(!script.contains(&format!(" {hostile}")), "{script}");
             }
+        }
+    }
+
+    /// The probe with apt-cache always asked (what it was before it was
+    /// skipped for installed packages).
+    fn always_policy(script: &str) -> String {
+        let s = script.replace("if [ -n \"$h_need\" ]; then", "if true; then");
+        assert_ne!(s, script, "the probe skips apt-cache somewhere");
+        s
+    }
+
+    /// Skipping apt-cache for installed packages never changes the plan:
+    /// canned dpkg-query and apt-cache answers (packages installed, not,
+    /// config files only, half-installed, another architecture, held)
+    /// through the real probe under `sh`.
+    #[test]
+    fn skipping_apt_cache_gives_the_same_plans_canned() {
+        // Stub commands on PATH (dash takes no `-` in function names).
+        let dir = std::env::temp_dir().join(format!("halite-pkg-stubs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (cmd, body) in [
+            ("dpkg", "echo amd64"),
+            ("apt-get", ":"),
+            ("dpkg-query", "printf 'sudo\\tamd64\\t1.9.13p3-1+deb12u1\\tii \\nprocps\\tamd64\\t2:4.0.2-3\\thi \\ngone\\tamd64\\t1.0\\trc \\nhalf\\tamd64\\t1.0\\tiU \\nfor\\ti386\\t1.0\\tii \\nnoarch\\tall\\t3\\tii \\n'"),
+            ("apt-cache", "for p in gone half for new; do printf '%s:\\n  Installed: (none)\\n  Candidate: 9.9\\n' $p; done"),
+        ] {
+            let path = dir.join(cmd);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::process::Command::new("chmod").arg("755").arg(&path).status().unwrap();
+        }
+        let stubs = format!("PATH={}:$PATH\n", dir.display());
+        let run = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let cases: &[(&str, Value)] = &[
+            ("sudo", json!({})),
+            ("x", json!({"pkgs": ["sudo", "procps", "noarch"]})),
+            ("x", json!({"pkgs": ["sudo", "procps"], "hold": true})),
+            ("x", json!({"pkgs": ["sudo", "procps"], "hold": false})),
+            ("gone", json!({})),
+            ("half", json!({})),
+            ("for", json!({})),
+            ("new", json!({})),
+            ("x", json!({"pkgs": ["sudo", "new"]})),
+        ];
+        for (name, args) in cases {
+            let s = f("installed", name, args.clone());
+            let fast = format!("{stubs}{}", s.probe());
+            assert!(!run(&fast).is_empty(), "{fast}");
+            let slow = always_policy(&fast);
+            let (fast_out, slow_out) = (run(&fast), run(&slow));
+            assert_eq!(
+                plan(&*s, &fast_out),
+                plan(&*s, &slow_out),
+                "{name} {args}:\n{fast_out}\n{slow_out}"
+            );
+            let skipped = !fast_out.contains("@@policy");
+            let all_installed =
+                matches!(name, &"sudo") || (name == &"x" && !args.to_string().contains("new"));
+            assert_eq!(skipped, all_installed, "{name} {args}:\n{fast_out}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        // pkg.latest and pinned versions always ask apt.
+        for (func, args) in [
+            ("latest", json!({})),
+            ("installed", json!({"version": "1.0"})),
+        ] {
+            let p = f(func, "sudo", args).probe();
+            assert!(!p.contains("h_need"), "{p}");
+        }
+    }
+
+    /// The same on a real Debian (a fleet host), and the shared dpkg
+    /// architecture gives the same text as the probe's own:
+    /// `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
+    #[test]
+    #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
+    fn skipping_apt_cache_gives_the_same_plans_in_a_container() {
+        let container = std::env::var("HALITE_TEST_CONTAINER")
+            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
+        let sh = |script: &str| {
+            let out = std::process::Command::new("podman")
+                .args(["exec", &container, "sh", "-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let shared = (f("installed", "sudo", json!({}))
+            .shared_probe()
+            .unwrap()
+            .script)(&[]);
+        for (name, args) in [
+            ("sudo", json!({})),
+            (
+                "x",
+                json!({"pkgs": ["sudo", "procps", "iproute2", "libc6"]}),
+            ),
+            ("x", json!({"pkgs": ["sudo", "hello"]})),
+            ("hello", json!({})),
+            ("nosuchpackage", json!({})),
+            ("tzdata", json!({"hold": true})),
+        ] {
+            let s = f("installed", name, args.clone());
+            let probe = s.probe();
+            let fast = sh(&probe);
+            let slow = sh(&always_policy(&probe));
+            assert_eq!(
+                plan(&*s, &fast),
+                plan(&*s, &slow),
+                "{name} {args}:\n{fast}\n{slow}"
+            );
+            assert_eq!(sh(&format!("{shared}(\n{probe}\n)")), fast);
         }
     }
 }
