@@ -431,7 +431,9 @@ impl StateFunction for Present {
         s.push_str(&format!(
             "if pw=$(getent passwd {u}); then\n\
              printf 'passwd %s\\n' \"$pw\"\n\
-             id -Gn {u} 2>/dev/null | tr ' ' '\\n' | sed 's/^/member /'\n"
+             set -f\n\
+             for h_m in $(id -Gn {u} 2>/dev/null); do printf 'member %s\\n' \"$h_m\"; done\n\
+             set +f\n"
         ));
         if let Some(p) = &self.password {
             // Compared here so the current hash never leaves the host.
@@ -449,13 +451,17 @@ impl StateFunction for Present {
             look.push(g.as_word());
         }
         look.push(self.name.clone());
-        // The user's current gid, to name the current primary group.
-        s.push_str("[ -n \"${pw:-}\" ] && printf '%s\\n' \"$pw\" | cut -d: -f4 | { read -r g; e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; }\n");
+        // The user's current gid first, to name the current primary group;
+        // ONE getent for all (it answers each key as its own call would,
+        // in order, leaving out the missing ones).
         s.push_str(&format!(
-            "for g in {}; do e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; done\n",
+            "set -- {}\n\
+             if [ -n \"${{pw:-}}\" ]; then h_r=${{pw#*:}}; h_r=${{h_r#*:}}; h_r=${{h_r#*:}}; h_r=${{h_r%%:*}}; [ -z \"$h_r\" ] || set -- \"$h_r\" \"$@\"; fi\n\
+             h_r=$(getent group \"$@\")\n\
+             [ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'group %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n",
             look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
         ));
-        s.push_str("useradd -D 2>/dev/null | sed 's/^/default /'\n");
+        s.push_str("h_r=$(useradd -D 2>/dev/null)\n[ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'default %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n");
         if let (Some(h), true) = (&self.home, self.createhome) {
             s.push_str(&format!("[ -d {} ] && echo home-exists\n", quote(h)));
         }
@@ -1101,5 +1107,63 @@ pub(crate) mod tests {
         // Someone else's primary group stays.
         let p = plan(f.as_ref(), &format!("{seen}primary other\n")).unwrap();
         assert_eq!(Value::Object(p.changes), json!({"hlt-foo": "removed"}));
+    }
+
+    /// The probe as it was before it read groups with one getent and
+    /// split without tr/sed/cut: the reference its answers must equal.
+    fn probe_before(name: &str, look: &[&str]) -> String {
+        let u = quote(name);
+        format!(
+            "{PATH_PRELUDE}command -v useradd >/dev/null 2>&1 || echo no-useradd\n\
+             if pw=$(getent passwd {u}); then\n\
+             printf 'passwd %s\\n' \"$pw\"\n\
+             id -Gn {u} 2>/dev/null | tr ' ' '\\n' | sed 's/^/member /'\n\
+             fi\n\
+             [ -n \"${{pw:-}}\" ] && printf '%s\\n' \"$pw\" | cut -d: -f4 | {{ read -r g; e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; }}\n\
+             for g in {}; do e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; done\n\
+             useradd -D 2>/dev/null | sed 's/^/default /'\n\
+             exit 0\n",
+            look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
+        )
+    }
+
+    /// The probe answers as before on a real Debian (a fleet host), for
+    /// users that exist or not, with groups that exist or not, by name and
+    /// by gid: `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
+    #[test]
+    #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
+    fn probe_answers_as_before_in_a_container() {
+        let container = std::env::var("HALITE_TEST_CONTAINER")
+            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
+        let sh = |script: &str| {
+            let out = std::process::Command::new("podman")
+                .args(["exec", &container, "sh", "-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        for (name, args, look) in [
+            ("root", json!({}), vec!["root"]),
+            (
+                "deploy",
+                json!({"groups": ["sudo", "nosuchgroup", "adm"]}),
+                vec!["sudo", "nosuchgroup", "adm", "deploy"],
+            ),
+            (
+                "alice",
+                json!({"gid": 100, "optional_groups": ["users"]}),
+                vec!["users", "100", "alice"],
+            ),
+            (
+                "nosuchuser",
+                json!({"groups": ["sudo"]}),
+                vec!["sudo", "nosuchuser"],
+            ),
+        ] {
+            let f = build_present(&chunk("user", "present", name, args), &ctx()).unwrap();
+            let now = sh(&f.probe());
+            assert!(now.contains("default "), "{now}");
+            assert_eq!(now, sh(&probe_before(name, &look)), "{name}");
+        }
     }
 }
