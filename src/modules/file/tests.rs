@@ -454,3 +454,84 @@ fn snippets_converge_locally() {
         assert!(std::fs::symlink_metadata(path).is_err());
     }
 }
+
+/// The probe as it was before it saved processes (dirname, cut, tr, and
+/// sha256sum for a file it ships): the reference its facts must equal.
+fn probe_before(path: &str, follow: bool) -> String {
+    let (stat, kind) = if follow {
+        (
+            "stat -L",
+            "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then t=dangling\n",
+        )
+    } else {
+        ("stat", "if [ -L \"$p\" ]; then t=symlink\n")
+    };
+    format!(
+        r#"p={p}
+d=$(dirname -- "$p")
+if [ -d "$d" ]; then echo '{TAG} parent dir'; elif [ -e "$d" ] || [ -L "$d" ]; then echo '{TAG} parent other'; else echo '{TAG} parent missing'; fi
+if [ -L "$p" ]; then printf '%s ' '{TAG} link'; readlink -- "$p" | base64 | tr -d '\n'; echo; fi
+{kind}elif [ -d "$p" ]; then t=dir
+elif [ -f "$p" ]; then t=file
+elif [ -e "$p" ]; then t=other
+else t=missing
+fi
+echo "{TAG} type $t"
+case $t in missing|dangling) exit 0 ;; esac
+echo "{TAG} stat $({stat} -c '%u %g %U %G %a' -- "$p")"
+[ "$t" = file ] || exit 0
+echo "{TAG} sha256 $(sha256sum < "$p" | cut -d ' ' -f 1)"
+s=$(wc -c < "$p" | tr -d ' ')
+echo "{TAG} size $s"
+if [ "$s" -le {DIFF_LIMIT} ]; then echo '{TAG} content'; base64 < "$p"; echo '{TAG} end'; fi
+"#,
+        p = crate::transport::quote::quote(path),
+    )
+}
+
+/// The probe finds the same facts as before for every kind of path:
+/// small and large files, empty ones, directories, links (followed or
+/// not, dangling), missing paths and parents, odd spellings of a path.
+#[test]
+fn probe_finds_the_same_facts_as_before() {
+    let dir = std::env::temp_dir().join(format!("halite-probe-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let (_, rc) = sh(&format!(
+        "set -e; rm -rf '{d}'; mkdir -p '{d}/sub'; printf 'hi\\n' > '{d}/small'; : > '{d}/empty'\n\
+         head -c {} /dev/zero | tr '\\0' x > '{d}/big'; ln -s small '{d}/link'; ln -s nowhere '{d}/dangling'; ln -s sub '{d}/dirlink'; mkfifo '{d}/fifo'",
+        DIFF_LIMIT + 10
+    ));
+    assert_eq!(rc, 0);
+    for name in [
+        "small",
+        "empty",
+        "big",
+        "sub",
+        "link",
+        "dangling",
+        "dirlink",
+        "fifo",
+        "missing",
+        "no/such/x",
+        "sub/",
+        "sub//x",
+        "./small",
+    ] {
+        for follow in [true, false] {
+            let path = format!("{d}/{name}");
+            let (now, _) = sh(&probe_snippet(&path, follow));
+            let (before, _) = sh(&probe_before(&path, follow));
+            assert_eq!(
+                parse_facts(&now),
+                parse_facts(&before),
+                "{path} {follow}:\n{now}\n{before}"
+            );
+        }
+    }
+    for path in ["/", "/etc", "relative/x", "x"] {
+        let (now, _) = sh(&probe_snippet(path, true));
+        let (before, _) = sh(&probe_before(path, true));
+        assert_eq!(parse_facts(&now), parse_facts(&before), "{path}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
