@@ -83,7 +83,7 @@ fn plan_on_host(fleet: &Fleet, f: &dyn StateFunction) -> Plan {
 fn converge(fleet: &Fleet, f: &dyn StateFunction) -> Plan {
     let first = plan_on_host(fleet, f);
     if !first.is_noop() {
-        let script = f.apply(&first);
+        let script = f.apply(&first).unwrap();
         let (out, rc) = run(fleet, &script);
         let done = f.finish(&first, Output { text: &out, rc });
         assert!(done.result, "apply failed: {}\n{script}", done.comment);
@@ -529,7 +529,7 @@ fn an_edit_never_clobbers_a_file_changed_since_the_probe() {
     );
     let p = plan_on_host(fleet, &*f);
     fleet.podman_exec_ok(NODE, &format!("echo b=1 >> '{name}'"));
-    let (out, rc) = run(fleet, &f.apply(&p));
+    let (out, rc) = run(fleet, &f.apply(&p).unwrap());
     let done = f.finish(&p, Output { text: &out, rc });
     assert!(!done.result);
     assert!(

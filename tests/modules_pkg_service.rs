@@ -52,7 +52,7 @@ fn plan(fleet: &Fleet, s: &dyn StateFunction) -> Result<Plan, String> {
 fn converge(fleet: &Fleet, s: &dyn StateFunction) -> (Plan, Applied) {
     let p = plan(fleet, s).unwrap();
     assert!(!p.is_noop(), "nothing to do: {p:?}");
-    let (text, rc) = run(fleet, &s.apply(&p));
+    let (text, rc) = run(fleet, &s.apply(&p).unwrap());
     let done = s.finish(&p, Output { text: &text, rc });
     assert!(done.result, "{done:?}\n--- apply output\n{text}");
     let again = plan(fleet, s).unwrap();
@@ -176,7 +176,7 @@ fn pkg_states_converge_on_a_real_host() {
         p.changes["no-such-package-halite"],
         json!({"old": "", "new": "installed"})
     );
-    let (text, rc) = run(fleet, &s.apply(&p));
+    let (text, rc) = run(fleet, &s.apply(&p).unwrap());
     let done = s.finish(&p, Output { text: &text, rc });
     assert!(!done.result);
     assert!(

@@ -53,7 +53,7 @@ fn plan(fleet: &Fleet, f: &dyn StateFunction) -> Result<Plan, String> {
 }
 
 fn apply(fleet: &Fleet, f: &dyn StateFunction, p: &Plan) -> Applied {
-    let (text, rc) = run(fleet, &f.apply(p));
+    let (text, rc) = run(fleet, &f.apply(p).unwrap());
     f.finish(p, Output { text: &text, rc })
 }
 

@@ -83,7 +83,10 @@ if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>
 	exit 1
 fi
 printf '@@halite_pkg 1\n'
-printf '@@arch %s\n' "$(dpkg --print-architecture 2>/dev/null)"
+# The state engine's shared probe may have asked dpkg already.
+h_arch=${h_pkg_arch-}
+[ -n "$h_arch" ] || h_arch=$(dpkg --print-architecture 2>/dev/null)
+printf '@@arch %s\n' "$h_arch"
 h_list() {
 	dpkg-query -W -f='${Package}\t${Architecture}\t${Version}\t${db:Status-Abbrev}\n' "$@" 2>/dev/null
 	return 0

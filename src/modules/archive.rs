@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -170,7 +170,7 @@ impl StateFunction for Extracted {
         ))
     }
 
-    fn apply(&self, _: &Plan) -> String {
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
         let mut s = String::from(
             "t=$(mktemp \"${TMPDIR:-/var/tmp}/halite-archive.XXXXXX\") || exit 1\ntrap 'rm -f \"$t\"' EXIT\n",
         );
@@ -188,7 +188,7 @@ impl StateFunction for Extracted {
             quote(&self.mark()),
             quote(&self.sha256)
         ));
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -257,7 +257,7 @@ mod tests {
         assert!(p.comment.contains("the archive changed"), "{}", p.comment);
         assert_eq!(p.changes["extracted"]["sha256"], sha);
         assert!(plan(&format!("{TAG} other\n")).is_err());
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         let ok = std::process::Command::new("sh")
             .arg("-n")
             .arg("-c")

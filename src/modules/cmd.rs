@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -179,25 +179,9 @@ fn run_state(chunk: &Chunk, args: Args, wait: bool, script: Option<Script>) -> R
     })
 }
 
-impl StateFunction for Run {
-    fn probe(&self) -> String {
-        String::new()
-    }
-
-    fn plan(&self, _: Output) -> Result<Plan, String> {
-        if self.wait {
-            return Ok(Plan::noop(format!(
-                "Command \"{}\" runs only when a watched state changes",
-                self.name
-            )));
-        }
-        Ok(Plan::change(
-            json!({"command": self.name}),
-            format!("Command \"{}\" would run", self.name),
-        ))
-    }
-
-    fn apply(&self, _: &Plan) -> String {
+impl Run {
+    /// The command's snippet: the state's apply, and `cmd.wait`'s reaction.
+    fn command(&self) -> String {
         let mut s = String::new();
         // The script goes to a private directory of its own (readable by
         // `runas`' user when there is one), removed once it has run.
@@ -254,10 +238,34 @@ impl StateFunction for Run {
         s.push('\n');
         s
     }
+}
+
+impl StateFunction for Run {
+    fn probe(&self) -> String {
+        String::new()
+    }
+
+    fn plan(&self, _: Output) -> Result<Plan, String> {
+        if self.wait {
+            return Ok(Plan::noop(format!(
+                "Command \"{}\" runs only when a watched state changes",
+                self.name
+            )));
+        }
+        Ok(Plan::change(
+            json!({"command": self.name}),
+            format!("Command \"{}\" would run", self.name),
+        ))
+    }
+
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
+        Ok(self.command())
+    }
 
     /// `cmd.wait`'s reaction: the command itself.
     fn watch(&self, plan: &Plan) -> Option<String> {
-        self.wait.then(|| self.apply(plan))
+        let _ = plan;
+        self.wait.then(|| self.command())
     }
 
     /// ... and its output is the state's result, as for `cmd.run`.
@@ -313,7 +321,7 @@ mod tests {
         .unwrap();
         let plan = f.plan(Output { text: "", rc: 0 }).unwrap();
         assert!(!plan.is_noop());
-        let script = f.apply(&plan);
+        let script = f.apply(&plan).unwrap();
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
@@ -377,7 +385,7 @@ mod tests {
             assert!(!plan.is_noop());
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(f.apply(&plan))
+                .arg(f.apply(&plan).unwrap())
                 .env("TMPDIR", tmp.path())
                 .output()
                 .unwrap();

@@ -12,10 +12,20 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
+
+/// A cron plan's data: the user's whole new crontab, and the hash of the
+/// one it was computed from (`None`: the user had none).
+#[derive(Debug, PartialEq)]
+struct Crontab {
+    content: String,
+    sha256: Option<String>,
+}
 
 const TIME_ARGS: [&str; 5] = ["minute", "hour", "daymonth", "month", "dayweek"];
 
@@ -300,18 +310,21 @@ impl StateFunction for Cron {
                 None => json!({change: self.identifier}),
             },
         );
-        Ok(Plan {
-            changes,
-            comment: format!("Cron {} is set to be {verb}", self.command),
-            data: json!({"content": content, "sha256": sha}),
-        })
+        Ok(Plan::change(
+            Value::Object(changes),
+            format!("Cron {} is set to be {verb}", self.command),
+        )
+        .with_data(Crontab {
+            content,
+            sha256: sha,
+        }))
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let u = quote(&self.user);
-        let content = plan.data["content"].as_str().unwrap_or_default();
+        let Crontab { content, sha256 } = plan.data::<Crontab>()?;
         // Installed only over what the probe read.
-        let guard = match plan.data["sha256"].as_str() {
+        let guard = match sha256 {
             Some(sha) => format!(
                 "c=$(crontab -l -u {u} 2>/dev/null) || c=\n[ \"$(printf '%s\\n' \"$c\" | sha256sum | cut -d ' ' -f 1)\" = {} ] || {{ echo 'the crontab changed on the host after it was read'; exit 1; }}\n",
                 quote(sha)
@@ -320,13 +333,16 @@ impl StateFunction for Cron {
                 "if crontab -l -u {u} >/dev/null 2>&1; then echo 'the crontab appeared on the host after it was read'; exit 1; fi\n"
             ),
         };
-        format!(
+        Ok(format!(
             "{guard}t=$(mktemp) || exit 1\nprintf '%s' {} > \"$t\" && crontab -u {u} \"$t\"; r=$?\nrm -f \"$t\"\nexit $r\n",
             quote(content)
-        )
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<Crontab>() {
+            return e.into();
+        }
         super::finish_with(plan, out, plan.comment.replace(" is set to be ", " "))
     }
 }
@@ -370,11 +386,15 @@ mod tests {
         .unwrap();
         let job = "# nightly HALITE_CRON_IDENTIFIER:backup\n15 2 * * * /usr/local/bin/backup\n";
         let p = plan(f.as_ref(), None).unwrap();
-        assert_eq!(p.data["content"], job);
+        assert_eq!(p.data::<Crontab>().unwrap().content, job);
         assert_eq!(p.changes["root"]["new"], "15 2 * * * /usr/local/bin/backup");
         let other = "MAILTO=ops\n0 * * * * other\n";
         assert_eq!(
-            plan(f.as_ref(), Some(other)).unwrap().data["content"],
+            plan(f.as_ref(), Some(other))
+                .unwrap()
+                .data::<Crontab>()
+                .unwrap()
+                .content,
             format!("{other}{job}")
         );
         assert!(plan(f.as_ref(), Some(&format!("{other}{job}")))
@@ -387,7 +407,10 @@ mod tests {
             p.changes["root"]["updated"],
             "15 2 * * * /usr/local/bin/backup"
         );
-        assert_eq!(p.data["content"], format!("{job}{other}"));
+        assert_eq!(
+            p.data::<Crontab>().unwrap().content,
+            format!("{job}{other}")
+        );
         // Without an identifier, an unmarked line running the command is adopted.
         let f = state(
             "present",
@@ -397,7 +420,7 @@ mod tests {
         .unwrap();
         let p = plan(f.as_ref(), Some("*/5 * * * * run-me\n")).unwrap();
         assert_eq!(
-            p.data["content"],
+            p.data::<Crontab>().unwrap().content,
             "# HALITE_CRON_IDENTIFIER:run-me\n@reboot run-me\n"
         );
         assert_eq!(p.changes["alice"]["updated"], "@reboot run-me");
@@ -411,7 +434,7 @@ mod tests {
             Some("# HALITE_CRON_IDENTIFIER:backup\n1 2 * * * b\n0 * * * * other\n"),
         )
         .unwrap();
-        assert_eq!(p.data["content"], "0 * * * * other\n");
+        assert_eq!(p.data::<Crontab>().unwrap().content, "0 * * * * other\n");
         assert!(plan(f.as_ref(), None).unwrap().is_noop());
         assert!(plan(f.as_ref(), Some("0 * * * * other\n"))
             .unwrap()

@@ -39,7 +39,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use sha2::{Digest, Sha256};
 
-use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+};
 use crate::functions::docker::{
     bare_id, check_container_name, engine_missing, image_ref, markers, message, prelude,
     select_engine, Engine,
@@ -615,8 +617,7 @@ impl Running {
                 "Container {n} is already running with the declared configuration{note}"
             ));
         }
-        Plan::change(Value::Object(changes), notes.join("\n"))
-            .with_data(serde_json::to_value(&todo).unwrap_or_default())
+        Plan::change(Value::Object(changes), notes.join("\n")).with_data(todo)
     }
 
     /// Shell functions the apply and watch snippets share. A watch
@@ -783,8 +784,8 @@ impl StateFunction for Running {
         Ok(self.decide(current, leftover, &image_id))
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let todo = plan.data::<Todo>()?;
         let mut s = self.helpers(false);
         match todo.leftover {
             Leftover::None => {}
@@ -810,11 +811,14 @@ impl StateFunction for Running {
             ),
             Action::Replace => s.push_str(&self.replace_lines()),
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+        let todo = match plan.data::<Todo>() {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        };
         let n = &self.name;
         let m = markers(out.text);
         if out.rc != 0 {
@@ -991,7 +995,7 @@ impl StateFunction for Other {
         ))
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let n = quote(&self.name);
         let mut s = prelude(self.engine);
         if self.stop {
@@ -1006,7 +1010,7 @@ impl StateFunction for Other {
                 let _ = writeln!(s, "\"$h_engine\" rm{f} -- {} || exit", quote(id));
             }
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -1086,8 +1090,8 @@ mod tests {
         r.plan(Output { text, rc: 0 }).unwrap()
     }
 
-    fn todo(p: &Plan) -> Todo {
-        serde_json::from_value(p.data.clone()).unwrap()
+    fn todo(p: &Plan) -> &Todo {
+        p.data::<Todo>().unwrap()
     }
 
     #[test]
@@ -1197,12 +1201,15 @@ mod tests {
         );
         assert_eq!(todo(&p).leftover, Leftover::Remove);
         assert_eq!(todo(&p).action, Action::Nothing);
-        assert!(s_contains(&r.apply(&p), "rm -f -- \"$h_o\""));
+        assert!(s_contains(&r.apply(&p).unwrap(), "rm -f -- \"$h_o\""));
         // Interrupted between rename and create: the old one comes back, started.
         let p = plan(&r, &probe_out("", &line(&r, "exited", "aaa"), "aaa"));
         assert_eq!(todo(&p).leftover, Leftover::Restore);
         assert_eq!(todo(&p).action, Action::Start);
-        assert!(s_contains(&r.apply(&p), "rename \"$h_o\" \"$h_n\""));
+        assert!(s_contains(
+            &r.apply(&p).unwrap(),
+            "rename \"$h_o\" \"$h_n\""
+        ));
     }
 
     fn s_contains(s: &str, needle: &str) -> bool {
@@ -1264,12 +1271,12 @@ mod tests {
             (line(&r, "exited", "aaa").as_str(), "", "aaa"),
         ] {
             let p = plan(&r, &probe_out(current, leftover, image));
-            scripts.push(r.apply(&p));
+            scripts.push(r.apply(&p).unwrap());
         }
         scripts.extend(r.watch(&Plan::noop("")));
         let without_health = base();
         let p = plan(&without_health, &probe_out("", "", ""));
-        scripts.push(without_health.apply(&p));
+        scripts.push(without_health.apply(&p).unwrap());
         for s in &scripts {
             let st = std::process::Command::new("sh")
                 .args(["-n", "-c", s])
@@ -1336,7 +1343,7 @@ esac
         std::fs::write(d.join("c/web"), "status=running\nid=old1\nimage=img0\n").unwrap();
         let p = plan(r, &probe_out(&line(r, "running", "img0"), "", "img1"));
         assert_eq!(todo(&p).action, Action::Replace);
-        let script = format!("{setup}\n{}", r.apply(&p));
+        let script = format!("{setup}\n{}", r.apply(&p).unwrap());
         let out = std::process::Command::new("sh")
             .args([
                 "-c",

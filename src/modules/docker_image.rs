@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::functions::docker::{
     bare_id, engine_missing, image_ref, markers, message, prelude, Engine,
 };
@@ -280,7 +280,7 @@ impl StateFunction for Present {
         ))
     }
 
-    fn apply(&self, _plan: &Plan) -> String {
+    fn apply(&self, _plan: &Plan) -> Result<String, PlanMismatch> {
         let i = quote(&self.image);
         let mut s = prelude(self.engine);
         s.push_str(&format!(
@@ -315,7 +315,7 @@ impl StateFunction for Present {
             "printf '@@new %s\\n' \"$({})\"\n",
             image_id_snippet(&self.image)
         ));
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -353,6 +353,10 @@ impl StateFunction for Present {
         }
     }
 }
+
+/// `docker_image.absent`'s plan data: the declared images present now.
+#[derive(Debug, PartialEq)]
+struct Images(Vec<String>);
 
 impl StateFunction for Absent {
     fn probe(&self) -> String {
@@ -402,20 +406,23 @@ impl StateFunction for Absent {
                 present.join(", ")
             ),
         )
-        .with_data(json!(present)))
+        .with_data(Images(present)))
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        let names: Vec<String> = serde_json::from_value(plan.data.clone()).unwrap_or_default();
-        format!(
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let Images(names) = plan.data::<Images>()?;
+        Ok(format!(
             "{}\"$h_engine\" rmi{} -- {}\n",
             prelude(self.engine),
             if self.force { " -f" } else { "" },
-            join(&names)
-        )
+            join(names)
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<Images>() {
+            return e.into();
+        }
         if out.rc == 0 {
             return Applied {
                 result: true,
@@ -488,7 +495,10 @@ mod tests {
             p.comment,
             "Image 127.0.0.1:5000/app:latest will be pulled (no tag given: using 'latest', not every tag)"
         );
-        assert!(s.apply(&p).contains("pull -- 127.0.0.1:5000/app:latest"));
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("pull -- 127.0.0.1:5000/app:latest"));
         let p = plan(&*s, "@@engine podman\n@@id sha256:abc\n@@end\n").unwrap();
         assert!(p.is_noop(), "{p:?}");
 
@@ -553,7 +563,7 @@ mod tests {
         assert!(p
             .comment
             .contains("will be loaded from salt://images/app.tar"));
-        let apply = s.apply(&p);
+        let apply = s.apply(&p).unwrap();
         assert!(apply.contains(&crate::modules::file::encode_b64(b"not really a tar")));
         assert!(apply.contains(&sha));
         let st = std::process::Command::new("sh")
@@ -587,7 +597,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"removed": ["app:v1"]})
         );
-        assert!(s.apply(&p).contains("rmi -- app:v1\n"));
+        assert!(s.apply(&p).unwrap().contains("rmi -- app:v1\n"));
         assert!(plan(&*s, "@@id0 \n@@id1 \n@@end\n").unwrap().is_noop());
         let s = make("absent", "app", json!({}));
         assert_eq!(

@@ -11,9 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Map};
 
 use super::user::{
-    check_name, finish_with, parse_group, GroupEnt, Id, NameList, NumOrText, PATH_PRELUDE,
+    check_name, finish_with, parse_group, Account, Action, GroupEnt, Id, NameList, NumOrText,
+    PATH_PRELUDE,
 };
-use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -192,7 +195,10 @@ impl StateFunction for Present {
                 Value::Object(changes),
                 format!("Group {name} set to be added"),
             )
-            .with_data(json!({"action": "create", "done": format!("New group {name} created")})));
+            .with_data(Account {
+                action: Action::Create,
+                done: format!("New group {name} created"),
+            }));
         };
         // Salt's group._changes keys: gid, members (the declared list),
         // addusers / delusers (just the ones that must move).
@@ -240,11 +246,15 @@ impl StateFunction for Present {
         for (k, v) in &changes {
             comment.push_str(&format!("{k}: {v}\n"));
         }
-        Ok(Plan::change(Value::Object(changes), comment.trim_end())
-            .with_data(json!({"action": "modify", "done": format!("Updated group {name}")})))
+        Ok(
+            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
+                action: Action::Modify { gecos: None },
+                done: format!("Updated group {name}"),
+            }),
+        )
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let g = quote(&self.name);
         let c = &plan.changes;
         let names = |k: &str| -> Vec<String> {
@@ -259,7 +269,7 @@ impl StateFunction for Present {
                 .unwrap_or_default()
         };
         let mut s = format!("{PATH_PRELUDE}set -e\n");
-        if plan.data["action"] == "create" {
+        if plan.data::<Account>()?.action == Action::Create {
             let mut cmd = vec!["groupadd".to_string()];
             if self.system {
                 cmd.push("-r".into());
@@ -277,7 +287,7 @@ impl StateFunction for Present {
                     quote(&members.join(","))
                 ));
             }
-            return s;
+            return Ok(s);
         }
         if let Some(n) = c.get("gid").and_then(Value::as_u64) {
             s.push_str(&format!("groupmod -g {n} {g}\n"));
@@ -294,7 +304,7 @@ impl StateFunction for Present {
         for u in names("delusers") {
             s.push_str(&format!("gpasswd -d {} {g} >/dev/null\n", quote(&u)));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -361,11 +371,14 @@ impl StateFunction for Absent {
             json!({ name.as_str(): "" }),
             format!("Group {name} is set for removal"),
         )
-        .with_data(json!({"done": format!("Removed group {name}")})))
+        .with_data(Account {
+            action: Action::Remove,
+            done: format!("Removed group {name}"),
+        }))
     }
 
-    fn apply(&self, _: &Plan) -> String {
-        format!("{PATH_PRELUDE}groupdel {}\n", quote(&self.name))
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
+        Ok(format!("{PATH_PRELUDE}groupdel {}\n", quote(&self.name)))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -398,7 +411,7 @@ mod tests {
             json!({"name": "hlt-grp", "gid": 3100, "members": ["hlt-a", "it's"]})
         );
         assert_eq!(p.comment, "Group hlt-grp set to be added");
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(script.contains("groupadd -r -g 3100 hlt-grp\n"));
         assert!(
             script.contains("gpasswd -M 'hlt-a,it'\\''s' hlt-grp"),
@@ -436,7 +449,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"gid": 3101, "members": ["hlt-a"]})
         );
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(script.contains("groupmod -g 3101 hlt-grp\ngpasswd -M hlt-a hlt-grp"));
         syntax_ok(&script);
         let f = present(json!({"addusers": ["hlt-c", "hlt-a"], "delusers": ["hlt-b"]}));
@@ -445,7 +458,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"addusers": ["hlt-c"], "delusers": ["hlt-b"]})
         );
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("gpasswd -a hlt-c hlt-grp")
                 && script.contains("gpasswd -d hlt-b hlt-grp")
@@ -488,7 +501,10 @@ mod tests {
         assert!(p.is_noop());
         let p = plan(f.as_ref(), EXISTING).unwrap();
         assert_eq!(Value::Object(p.changes.clone()), json!({"hlt-grp": ""}));
-        assert_eq!(f.apply(&p), format!("{PATH_PRELUDE}groupdel hlt-grp\n"));
+        assert_eq!(
+            f.apply(&p).unwrap(),
+            format!("{PATH_PRELUDE}groupdel hlt-grp\n")
+        );
         assert!(plan(f.as_ref(), &format!("{EXISTING}primary hlt-a\n"))
             .unwrap_err()
             .contains("primary group of user(s) hlt-a"));

@@ -145,8 +145,9 @@ pub struct Plan {
     pub changes: serde_json::Map<String, Value>,
     /// Shown in test mode and when nothing changes.
     pub comment: String,
-    /// Module-private data carried from `plan` to `apply`/`finish`.
-    pub data: Value,
+    /// Module-private data carried from `plan` to `apply`/`finish`: the
+    /// module's own type, read back with [`Plan::data`].
+    pub data: PlanData,
 }
 
 impl Plan {
@@ -166,18 +167,131 @@ impl Plan {
                 other => [("changed".to_string(), other)].into_iter().collect(),
             },
             comment: comment.into(),
-            data: Value::Null,
+            data: PlanData::none(),
         }
     }
 
-    pub fn with_data(mut self, data: Value) -> Plan {
-        self.data = data;
+    /// Carry `data` (the module's own type) to `apply` and `finish`.
+    pub fn with_data<T: PlanDatum>(mut self, data: T) -> Plan {
+        self.data = PlanData::new(data);
         self
+    }
+
+    /// The module data this plan carries, as the type `T` the module put
+    /// there; any other type (or none) is a [`PlanMismatch`], which fails
+    /// the state: never read as an empty plan.
+    pub fn data<T: PlanDatum>(&self) -> Result<&T, PlanMismatch> {
+        self.data.get()
     }
 
     pub fn is_noop(&self) -> bool {
         self.changes.is_empty()
     }
+}
+
+/// What a module's plan data must be: its own type, comparable (plans are
+/// compared in tests) and printable (in `Debug` output).
+pub trait PlanDatum: std::any::Any + Send + Sync + std::fmt::Debug + PartialEq {}
+impl<T: std::any::Any + Send + Sync + std::fmt::Debug + PartialEq> PlanDatum for T {}
+
+/// A module's plan data behind the registry's erased interface: a value of
+/// the module's own type, or nothing.
+#[derive(Clone, Default)]
+pub struct PlanData(Option<ErasedDatum>);
+
+#[derive(Clone)]
+struct ErasedDatum {
+    value: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    type_name: &'static str,
+    eq: fn(&dyn std::any::Any, &dyn std::any::Any) -> bool,
+    debug: fn(&dyn std::any::Any, &mut std::fmt::Formatter<'_>) -> std::fmt::Result,
+}
+
+impl PlanData {
+    pub fn none() -> PlanData {
+        PlanData(None)
+    }
+
+    pub fn new<T: PlanDatum>(value: T) -> PlanData {
+        PlanData(Some(ErasedDatum {
+            value: std::sync::Arc::new(value),
+            type_name: std::any::type_name::<T>(),
+            eq: |a, b| {
+                a.downcast_ref::<T>()
+                    .is_some_and(|a| Some(a) == b.downcast_ref::<T>())
+            },
+            debug: |v, f| match v.downcast_ref::<T>() {
+                Some(v) => v.fmt(f),
+                None => f.write_str("?"),
+            },
+        }))
+    }
+
+    pub fn get<T: PlanDatum>(&self) -> Result<&T, PlanMismatch> {
+        let found = match &self.0 {
+            None => "no data",
+            Some(d) => match d.value.downcast_ref::<T>() {
+                Some(v) => return Ok(v),
+                None => d.type_name,
+            },
+        };
+        Err(PlanMismatch {
+            expected: std::any::type_name::<T>(),
+            found,
+        })
+    }
+}
+
+impl PartialEq for PlanData {
+    fn eq(&self, other: &PlanData) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => (a.eq)(a.value.as_ref(), b.value.as_ref()),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for PlanData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("PlanData(none)"),
+            Some(d) => (d.debug)(d.value.as_ref(), f),
+        }
+    }
+}
+
+/// A plan reached `apply`/`finish` carrying another type than the module
+/// plans with (or none): a bug, reported as the state's failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("internal error: the plan carries {found}, not the {expected} this state applies")]
+pub struct PlanMismatch {
+    pub expected: &'static str,
+    pub found: &'static str,
+}
+
+impl From<PlanMismatch> for Applied {
+    /// The state fails, changing nothing.
+    fn from(e: PlanMismatch) -> Applied {
+        Applied {
+            result: false,
+            changes: serde_json::Map::new(),
+            comment: e.to_string(),
+        }
+    }
+}
+
+/// A probe the states of one run share (one `systemctl` call for every
+/// unit instead of three per state): see [`StateFunction::shared_probe`].
+pub struct SharedProbe {
+    /// States with the same key share one run of `script`.
+    pub key: &'static str,
+    /// This state's part of the question (a unit name).
+    pub arg: String,
+    /// The script answering for every state's `arg` (deduplicated, in
+    /// state order). It runs in the gather's own shell, so it only sets
+    /// shell variables: it prints nothing, changes nothing and never exits.
+    pub script: fn(args: &[String]) -> String,
 }
 
 /// How an applied state ended.
@@ -194,12 +308,23 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     /// It runs inside the gather script; it must not change anything.
     fn probe(&self) -> String;
 
+    /// A probe to share with the run's other states of the same kind: the
+    /// gather runs its script once, before the states' own probes. The
+    /// state's [`probe`](Self::probe) must answer alone too, and exactly
+    /// as when shared (it asks the host itself where the shared answer is
+    /// missing or not certain), so sharing changes the cost, never the
+    /// answer. Default: none.
+    fn shared_probe(&self) -> Option<SharedProbe> {
+        None
+    }
+
     /// Pure: what must change, from the probe's output. An `Err` fails the
     /// state with that message (e.g. an unsupported platform).
     fn plan(&self, facts: Output) -> Result<Plan, String>;
 
     /// A `sh` snippet making the planned change; exit status 0 is success.
-    fn apply(&self, plan: &Plan) -> String;
+    /// `Err`: the plan does not carry this module's data (the state fails).
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch>;
 
     /// The final result from the apply snippet's output. By default: success
     /// means the planned changes happened.
@@ -241,9 +366,9 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     /// [`managed`](Self::managed) (`file.recurse`'s `clean`): the ledger
     /// forgets them (and, for a directory, what it held) once the state
     /// succeeds, and they are not reported as orphans. Default: nothing.
-    fn removes(&self, plan: &Plan) -> Vec<crate::state::ledger::Resource> {
+    fn removes(&self, plan: &Plan) -> Result<Vec<crate::state::ledger::Resource>, PlanMismatch> {
         let _ = plan;
-        Vec::new()
+        Ok(Vec::new())
     }
 }
 
@@ -371,6 +496,48 @@ pub fn typed_args<T: serde::de::DeserializeOwned>(chunk: &Chunk) -> Result<T, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan carrying another type than the module's own, or nothing,
+    /// fails: apply is an error naming both types, finish a failed result
+    /// with no changes. Never an empty apply reported as done.
+    #[test]
+    fn a_mismatched_plan_fails_the_state() {
+        let ctx = BuildCtx {
+            states_root: Path::new("/nonexistent"),
+            renderer: None,
+        };
+        for (module, function, name) in [
+            ("pkg", "installed", "hello"),
+            ("service", "running", "nginx"),
+            ("user", "present", "alice"),
+            ("group", "present", "staff"),
+            ("file", "directory", "/srv/x"),
+            ("file", "managed", "/srv/x"),
+            ("cron", "present", "true"),
+        ] {
+            let def = lookup(module, function).unwrap();
+            let chunk = Chunk::standalone(module, function, name, serde_json::json!({}));
+            let f = (def.build)(&chunk, &ctx).unwrap();
+            for plan in [
+                Plan::change(serde_json::json!({"x": true}), "would change").with_data(42u32),
+                Plan::change(serde_json::json!({"x": true}), "would change"),
+            ] {
+                let e = f.apply(&plan).unwrap_err();
+                assert!(
+                    e.to_string().contains("internal error"),
+                    "{module}.{function}: {e}"
+                );
+                let done = f.finish(&plan, Output { text: "", rc: 0 });
+                assert!(!done.result, "{module}.{function}: {done:?}");
+                assert!(done.changes.is_empty(), "{module}.{function}: {done:?}");
+            }
+        }
+        let e = Plan::noop("").with_data(1u8).data::<String>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "internal error: the plan carries u8, not the alloc::string::String this state applies"
+        );
+    }
 
     /// Every ledger kind: one module records it, its existence test is
     /// valid `sh` and answers for a resource that is not there, and its

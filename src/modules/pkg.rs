@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe, StateFunction,
+};
 use crate::functions::pkg::{apt_errors, deb_cmp, parse_policy, APT_CHANGE, PRELUDE};
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
@@ -324,8 +326,13 @@ fn list(names: &[String]) -> String {
     names.join(", ")
 }
 
+/// Sets `h_ok` when `$h_out` (h_list's lines) has package `$h_t`
+/// installed, as [`known`] reads it: its name with the native (or no, or
+/// `all`) architecture, and the state `i`, `W` or `t`.
+const INSTALLED: &str = "\th_ok=\n\twhile IFS= read -r h_x; do\n\t\t[ \"${h_x%%\t*}\" = \"$h_t\" ] || continue\n\t\th_r=${h_x#*\t}\n\t\tcase ${h_r%%\t*} in '' | all | \"$h_arch\") ;; *) continue ;; esac\n\t\tcase ${h_x##*\t} in ?[iWt]*) h_ok=1 ;; esac\n\tdone <<EOF\n$h_out\nEOF\n";
+
 /// The data a plan carries to the apply snippet and `finish`.
-#[derive(Debug, Default, serde::Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct Todo {
     /// apt-get install words: `name` or `name=version`.
     install: Vec<String>,
@@ -338,7 +345,6 @@ struct Todo {
     pinned: bool,
     /// A package to install is unknown to the index as it is (a fresh
     /// host, or lists older than the package): refresh before installing.
-    #[serde(default)]
     unknown: bool,
 }
 
@@ -349,18 +355,40 @@ impl Pkg {
 
     fn probe_script(&self) -> String {
         let names = join(self.names());
-        let mut s = format!("{PRELUDE}h_lists=\nfor h_f in /var/lib/apt/lists/*_Packages*; do\n\t[ -e \"$h_f\" ] && h_lists=1\n\tbreak\ndone\nprintf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\nh_list -- {names}\n");
-        if matches!(self.kind, Kind::Installed | Kind::Latest) {
-            let repo = match &self.fromrepo {
-                Some(r) => format!(" -o {}", quote(&format!("APT::Default-Release={r}"))),
-                None => String::new(),
-            };
+        let mut s = format!("{PRELUDE}h_lists=\nfor h_f in /var/lib/apt/lists/*_Packages*; do\n\t[ -e \"$h_f\" ] && h_lists=1\n\tbreak\ndone\nprintf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\n");
+        if !matches!(self.kind, Kind::Installed | Kind::Latest) {
+            s.push_str(&format!("h_list -- {names}\nprintf '@@end\\n'\n"));
+            return s;
+        }
+        let repo = match &self.fromrepo {
+            Some(r) => format!(" -o {}", quote(&format!("APT::Default-Release={r}"))),
+            None => String::new(),
+        };
+        let policy =
+            format!("printf '@@policy\\n'\napt-cache -q{repo} policy -- {names} 2>/dev/null\n");
+        if self.needs_candidate() {
+            s.push_str(&format!("h_list -- {names}\n{policy}"));
+        } else {
+            // apt-cache (the costliest probe) only when a package is
+            // missing: installed ones need no candidate.
             s.push_str(&format!(
-                "printf '@@policy\\n'\napt-cache -q{repo} policy -- {names} 2>/dev/null\n"
+                "h_out=$(h_list -- {names})\n[ -z \"$h_out\" ] || printf '%s\\n' \"$h_out\"\nh_need=\nfor h_t in {names}; do\n{INSTALLED}\t[ -n \"$h_ok\" ] || h_need=1\ndone\nif [ -n \"$h_need\" ]; then\n{policy}fi\n"
             ));
         }
         s.push_str("printf '@@end\\n'\n");
         s
+    }
+
+    /// Whether the plan reads apt's candidate whatever dpkg says: for
+    /// `pkg.latest`, a version asked for, or a `name:arch` (which the
+    /// probe's shell does not match). Otherwise only a package not
+    /// installed needs it.
+    fn needs_candidate(&self) -> bool {
+        self.kind == Kind::Latest
+            || self
+                .targets
+                .iter()
+                .any(|t| t.version.is_some() || t.name.contains(':'))
     }
 
     /// The probe's report, or the failure to show (unsupported platform,
@@ -492,8 +520,7 @@ impl Pkg {
             }
         }
         comment.extend(comments);
-        Ok(Plan::change(Value::Object(changes), comment.join("\n"))
-            .with_data(serde_json::to_value(&todo).unwrap_or_default()))
+        Ok(Plan::change(Value::Object(changes), comment.join("\n")).with_data(todo))
     }
 
     fn noop_comment(&self) -> String {
@@ -558,11 +585,7 @@ impl Pkg {
                 list(&targets)
             ),
         )
-        .with_data(serde_json::to_value(&todo).unwrap_or_default())
-    }
-
-    fn todo(plan: &Plan) -> Todo {
-        serde_json::from_value(plan.data.clone()).unwrap_or_default()
+        .with_data(todo)
     }
 
     fn apply_script(&self, todo: &Todo) -> String {
@@ -634,6 +657,10 @@ impl Pkg {
 
     fn finish_report(&self, plan: &Plan, out: Output) -> Applied {
         let f = self.kind.function();
+        let todo = match plan.data::<Todo>() {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        };
         let fail = |comment: String, changes: Map<String, Value>| Applied {
             result: false,
             changes,
@@ -655,7 +682,6 @@ impl Pkg {
         let arch = report.value("arch").unwrap_or("");
         let before = known(report.lines("before"), arch);
         let after = known(report.lines("after"), arch);
-        let todo = Self::todo(plan);
         let removing = matches!(self.kind, Kind::Removed | Kind::Purged);
         let mut changes = Map::new();
         for t in &self.targets {
@@ -825,6 +851,16 @@ impl StateFunction for Pkg {
             .collect()
     }
 
+    fn shared_probe(&self) -> Option<SharedProbe> {
+        Some(SharedProbe {
+            key: "pkg.arch",
+            arg: String::new(),
+            script: |_| {
+                "if command -v dpkg >/dev/null 2>&1; then h_pkg_arch=$(dpkg --print-architecture 2>/dev/null); fi\n".into()
+            },
+        })
+    }
+
     fn probe(&self) -> String {
         self.probe_script()
     }
@@ -837,8 +873,8 @@ impl StateFunction for Pkg {
         }
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        self.apply_script(&Self::todo(plan))
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        Ok(self.apply_script(plan.data::<Todo>()?))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -908,7 +944,7 @@ mod tests {
             p.comment,
             "The following packages would be installed/updated: hello"
         );
-        let a = s.apply(&p);
+        let a = s.apply(&p).unwrap();
         assert!(a.contains("install -- hello"), "{a}");
         assert!(!a.contains("--allow-downgrades"), "{a}");
 
@@ -922,7 +958,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"hello": {"old": "2.10-3", "new": "2.9-1"}})
         );
-        let a = s.apply(&p);
+        let a = s.apply(&p).unwrap();
         assert!(
             a.contains("--allow-downgrades install -- hello=2.9-1"),
             "{a}"
@@ -955,16 +991,22 @@ mod tests {
         // Unknown to the index as it is (a fresh host, or lists older than
         // the package): the apply snippet refreshes first (once per run)
         // unless an earlier state (pkgrepo) has indexed it since.
-        assert!(s.apply(&p).contains("[ -n \"$h_known\" ] || h_refresh\n"));
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("[ -n \"$h_known\" ] || h_refresh\n"));
         let s = f("installed", "x", json!({"refresh": true}));
         let p = plan(&*s, &probe("", "")).unwrap();
-        assert!(s.apply(&p).contains("\nh_refresh\n"));
+        assert!(s.apply(&p).unwrap().contains("\nh_refresh\n"));
         // refresh: False forbids it; with no lists at all, apt has nothing
         // to install from, so the old rule still fetches them.
         let s = f("installed", "x", json!({"refresh": false}));
         let p = plan(&*s, &probe("", "")).unwrap();
-        assert!(!s.apply(&p).contains("\nh_refresh\n"));
-        assert!(s.apply(&p).contains("[ -n \"$h_lists\" ] || h_refresh"));
+        assert!(!s.apply(&p).unwrap().contains("\nh_refresh\n"));
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("[ -n \"$h_lists\" ] || h_refresh"));
     }
 
     #[test]
@@ -980,7 +1022,7 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"tree": {"old": "", "new": "2.1"}})
         );
-        assert!(s.apply(&p).contains("install -- tree=2.1"));
+        assert!(s.apply(&p).unwrap().contains("install -- tree=2.1"));
         let list2 = format!("{list}tree\tamd64\t2.1\tii \n");
         let p = plan(&*s, &probe(&list2, "")).unwrap();
         assert_eq!(
@@ -1029,12 +1071,12 @@ mod tests {
             json!({"hello": {"hold": {"old": "", "new": "hold"}}})
         );
         assert_eq!(p.comment, "Package hello is set to be held.");
-        assert!(s.apply(&p).contains("apt-mark hold -- hello"));
+        assert!(s.apply(&p).unwrap().contains("apt-mark hold -- hello"));
         let held = "hello\tamd64\t2.10-3\thi \n";
         assert!(plan(&*s, &probe(held, HELLO_POLICY)).unwrap().is_noop());
         let s = f("installed", "hello", json!({"hold": false}));
         let p = plan(&*s, &probe(held, HELLO_POLICY)).unwrap();
-        assert!(s.apply(&p).contains("apt-mark unhold -- hello"));
+        assert!(s.apply(&p).unwrap().contains("apt-mark unhold -- hello"));
     }
 
     #[test]
@@ -1078,11 +1120,11 @@ mod tests {
             json!({"hello": {"old": "", "new": "removed"}})
         );
         assert_eq!(p.comment, "The following packages will be removed: hello.");
-        assert!(s.apply(&p).contains(" remove -- hello "));
+        assert!(s.apply(&p).unwrap().contains(" remove -- hello "));
         let s = f("purged", "x", json!({"pkgs": ["hello", "sl", "nosuch"]}));
         let p = plan(&*s, &probe(list, "")).unwrap();
         assert_eq!(p.changes.len(), 2);
-        assert!(s.apply(&p).contains("--purge remove -- hello sl "));
+        assert!(s.apply(&p).unwrap().contains("--purge remove -- hello sl "));
         let s = f("removed", "sl", json!({}));
         let p = plan(&*s, &probe(list, "")).unwrap();
         assert!(p.is_noop());
@@ -1160,11 +1202,16 @@ mod tests {
             ("purged", json!({})),
         ] {
             let s = f(func, "a", args);
-            let p = Plan::change(json!({"a": true}), "").with_data(json!({
-                "install": ["a", hostile], "expect": [], "hold": ["a"], "unhold": ["b"],
-                "remove": [hostile], "pinned": true
-            }));
-            for script in [s.probe(), s.apply(&p)] {
+            let p = Plan::change(json!({"a": true}), "").with_data(Todo {
+                install: vec!["a".into(), hostile.into()],
+                expect: vec![],
+                hold: vec!["a".into()],
+                unhold: vec!["b".into()],
+                remove: vec![hostile.into()],
+                pinned: true,
+                unknown: false,
+            });
+            for script in [s.probe(), s.apply(&p).unwrap()] {
                 let st = std::process::Command::new("sh")
                     .args(["-n", "-c", &script])
                     .status()
@@ -1172,6 +1219,122 @@ mod tests {
                 assert!(st.success(), "{func}: {script}");
                 assert!(!script.contains(&format!(" {hostile}")), "{script}");
             }
+        }
+    }
+
+    /// The probe with apt-cache always asked (what it was before it was
+    /// skipped for installed packages).
+    fn always_policy(script: &str) -> String {
+        let s = script.replace("if [ -n \"$h_need\" ]; then", "if true; then");
+        assert_ne!(s, script, "the probe skips apt-cache somewhere");
+        s
+    }
+
+    /// Skipping apt-cache for installed packages never changes the plan:
+    /// canned dpkg-query and apt-cache answers (packages installed, not,
+    /// config files only, half-installed, another architecture, held)
+    /// through the real probe under `sh`.
+    #[test]
+    fn skipping_apt_cache_gives_the_same_plans_canned() {
+        // Stub commands on PATH (dash takes no `-` in function names).
+        let dir = std::env::temp_dir().join(format!("halite-pkg-stubs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (cmd, body) in [
+            ("dpkg", "echo amd64"),
+            ("apt-get", ":"),
+            ("dpkg-query", "printf 'sudo\\tamd64\\t1.9.13p3-1+deb12u1\\tii \\nprocps\\tamd64\\t2:4.0.2-3\\thi \\ngone\\tamd64\\t1.0\\trc \\nhalf\\tamd64\\t1.0\\tiU \\nfor\\ti386\\t1.0\\tii \\nnoarch\\tall\\t3\\tii \\n'"),
+            ("apt-cache", "for p in gone half for new; do printf '%s:\\n  Installed: (none)\\n  Candidate: 9.9\\n' $p; done"),
+        ] {
+            let path = dir.join(cmd);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::process::Command::new("chmod").arg("755").arg(&path).status().unwrap();
+        }
+        let stubs = format!("PATH={}:$PATH\n", dir.display());
+        let run = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let cases: &[(&str, Value)] = &[
+            ("sudo", json!({})),
+            ("x", json!({"pkgs": ["sudo", "procps", "noarch"]})),
+            ("x", json!({"pkgs": ["sudo", "procps"], "hold": true})),
+            ("x", json!({"pkgs": ["sudo", "procps"], "hold": false})),
+            ("gone", json!({})),
+            ("half", json!({})),
+            ("for", json!({})),
+            ("new", json!({})),
+            ("x", json!({"pkgs": ["sudo", "new"]})),
+        ];
+        for (name, args) in cases {
+            let s = f("installed", name, args.clone());
+            let fast = format!("{stubs}{}", s.probe());
+            assert!(!run(&fast).is_empty(), "{fast}");
+            let slow = always_policy(&fast);
+            let (fast_out, slow_out) = (run(&fast), run(&slow));
+            assert_eq!(
+                plan(&*s, &fast_out),
+                plan(&*s, &slow_out),
+                "{name} {args}:\n{fast_out}\n{slow_out}"
+            );
+            let skipped = !fast_out.contains("@@policy");
+            let all_installed =
+                matches!(name, &"sudo") || (name == &"x" && !args.to_string().contains("new"));
+            assert_eq!(skipped, all_installed, "{name} {args}:\n{fast_out}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        // pkg.latest and pinned versions always ask apt.
+        for (func, args) in [
+            ("latest", json!({})),
+            ("installed", json!({"version": "1.0"})),
+        ] {
+            let p = f(func, "sudo", args).probe();
+            assert!(!p.contains("h_need"), "{p}");
+        }
+    }
+
+    /// The same on a real Debian (a fleet host), and the shared dpkg
+    /// architecture gives the same text as the probe's own:
+    /// `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
+    #[test]
+    #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
+    fn skipping_apt_cache_gives_the_same_plans_in_a_container() {
+        let container = std::env::var("HALITE_TEST_CONTAINER")
+            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
+        let sh = |script: &str| {
+            let out = std::process::Command::new("podman")
+                .args(["exec", &container, "sh", "-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let shared = (f("installed", "sudo", json!({}))
+            .shared_probe()
+            .unwrap()
+            .script)(&[]);
+        for (name, args) in [
+            ("sudo", json!({})),
+            (
+                "x",
+                json!({"pkgs": ["sudo", "procps", "iproute2", "libc6"]}),
+            ),
+            ("x", json!({"pkgs": ["sudo", "hello"]})),
+            ("hello", json!({})),
+            ("nosuchpackage", json!({})),
+            ("tzdata", json!({"hold": true})),
+        ] {
+            let s = f("installed", name, args.clone());
+            let probe = s.probe();
+            let fast = sh(&probe);
+            let slow = sh(&always_policy(&probe));
+            assert_eq!(
+                plan(&*s, &fast),
+                plan(&*s, &slow),
+                "{name} {args}:\n{fast}\n{slow}"
+            );
+            assert_eq!(sh(&format!("{shared}(\n{probe}\n)")), fast);
         }
     }
 }

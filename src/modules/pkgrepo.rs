@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::functions::docker::{markers, message};
 use crate::modules::file::{encode_b64, resolve_salt_url, SourceError};
 use crate::state::Chunk;
@@ -532,7 +532,8 @@ impl Repo {
         let found = files(text)?;
         let old = found.first().map(|(_, c)| c.as_str());
         let mut changes = serde_json::Map::new();
-        let mut data = json!({});
+        let mut new_content = None;
+        let mut new_key = false;
         let (content, old_line) = self.managed_content(old.unwrap_or(""));
         let existing: Vec<DebLine> = old
             .unwrap_or("")
@@ -547,13 +548,13 @@ impl Repo {
                 "repo".into(),
                 json!({"old": old_line.unwrap_or_default(), "new": want}),
             );
-            data["content"] = json!(content);
+            new_content = Some(content);
         }
         if let Some(k) = &self.key {
             let have = m.get("key").map(|v| v.trim()).unwrap_or("");
             if have != k.sha256 {
                 changes.insert("key".into(), json!({"old": have, "new": k.sha256}));
-                data["key"] = json!(true);
+                new_key = true;
             }
         }
         if changes.is_empty() {
@@ -563,7 +564,7 @@ impl Repo {
             )));
         }
         let mut comment = format!("Package repo '{want}' will be configured in {}", self.file);
-        if data.get("key").is_some() {
+        if new_key {
             comment.push_str(&format!(
                 ", with its key in {}",
                 self.keyring.as_deref().unwrap_or("")
@@ -572,11 +573,42 @@ impl Repo {
         if self.refresh {
             comment.push_str("; its package index will be refreshed");
         }
-        Ok(Plan::change(serde_json::Value::Object(changes), comment).with_data(data))
+        Ok(
+            Plan::change(serde_json::Value::Object(changes), comment).with_data(
+                RepoTodo::Configure {
+                    content: new_content,
+                    key: new_key,
+                },
+            ),
+        )
+    }
+
+    /// The apply lines of a `managed` plan: the keyring and the sources
+    /// file when they change, then the repository's own index refresh.
+    fn configure_lines(&self, s: &mut String, content: Option<&str>, key: bool) {
+        if let (Some(k), Some(path), true) = (&self.key, &self.keyring, key) {
+            s.push_str(&write_file(path, &k.bytes, "644"));
+        }
+        if let Some(c) = content {
+            s.push_str(&write_file(&self.file, c.as_bytes(), "644"));
+        }
+        if self.refresh {
+            s.push_str(&format!(
+                "printf '@@refresh\\n'\n\
+                 h_out=$(apt-get -q update -o Dir::Etc::SourceList={f} -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0 2>&1 </dev/null)\n\
+                 h_rc=$?\n\
+                 printf '%s\\n' \"$h_out\"\n\
+                 case $h_rc:$h_out in\n\
+                 0:*'W: GPG error'* | 0:*'W: Failed to fetch'* | 0:*'signature verification'* | 0:*'E: '*) h_rc=100 ;;\n\
+                 esac\n\
+                 if [ \"$h_rc\" -ne 0 ]; then printf '@@refresh_failed %s\\n' \"$h_rc\"; exit 1; fi\n",
+                f = quote(&self.file)
+            ));
+        }
     }
 
     fn plan_absent(&self, text: &str) -> Result<Plan, String> {
-        let mut edits = serde_json::Map::new();
+        let mut edits = Vec::new();
         let mut removed_lines = Vec::new();
         for (path, content) in files(text)? {
             let mut kept = Vec::new();
@@ -597,13 +629,13 @@ impl Repo {
                 .iter()
                 .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
             let edit = if empty && path.starts_with(&format!("{SOURCES_D}/")) {
-                Value::Null
+                None
             } else {
                 let mut t = kept.join("\n");
                 t.push('\n');
-                json!(t)
+                Some(t)
             };
-            edits.insert(path, edit);
+            edits.push((path, edit));
         }
         let keyrings: Vec<String> = self
             .removable_keyrings
@@ -634,8 +666,27 @@ impl Repo {
                 self.line.uri, self.line.dist
             ),
         )
-        .with_data(json!({"edits": edits, "keyrings": keyrings, "lines": removed_lines})))
+        .with_data(RepoTodo::Remove {
+            edits,
+            keyrings,
+            lines: removed_lines,
+        }))
     }
+}
+
+/// A pkgrepo plan's data.
+#[derive(Debug, PartialEq)]
+enum RepoTodo {
+    /// `pkgrepo.managed`: the new sources file (`None`: its line is
+    /// right), and whether the keyring is written.
+    Configure { content: Option<String>, key: bool },
+    /// `pkgrepo.absent`: each file's new content (`None`: the file goes),
+    /// the keyrings removed, and the lines removed (their lists go too).
+    Remove {
+        edits: Vec<(String, Option<String>)>,
+        keyrings: Vec<String>,
+        lines: Vec<String>,
+    },
 }
 
 impl StateFunction for Repo {
@@ -717,44 +768,22 @@ impl StateFunction for Repo {
         }
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let mut s = String::from(
             "LC_ALL=C\nexport LC_ALL\nDEBIAN_FRONTEND=noninteractive\nexport DEBIAN_FRONTEND\n",
         );
-        if self.managed {
-            if let (Some(k), Some(path), true) =
-                (&self.key, &self.keyring, plan.data.get("key").is_some())
-            {
-                s.push_str(&write_file(path, &k.bytes, "644"));
+        let (edits, keyrings, lines) = match plan.data::<RepoTodo>()? {
+            RepoTodo::Configure { content, key } => {
+                self.configure_lines(&mut s, content.as_deref(), *key);
+                return Ok(s);
             }
-            if let Some(c) = plan.data.get("content").and_then(Value::as_str) {
-                s.push_str(&write_file(&self.file, c.as_bytes(), "644"));
-            }
-            if self.refresh {
-                s.push_str(&format!(
-                    "printf '@@refresh\\n'\n\
-                     h_out=$(apt-get -q update -o Dir::Etc::SourceList={f} -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0 2>&1 </dev/null)\n\
-                     h_rc=$?\n\
-                     printf '%s\\n' \"$h_out\"\n\
-                     case $h_rc:$h_out in\n\
-                     0:*'W: GPG error'* | 0:*'W: Failed to fetch'* | 0:*'signature verification'* | 0:*'E: '*) h_rc=100 ;;\n\
-                     esac\n\
-                     if [ \"$h_rc\" -ne 0 ]; then printf '@@refresh_failed %s\\n' \"$h_rc\"; exit 1; fi\n",
-                    f = quote(&self.file)
-                ));
-            }
-            return s;
-        }
+            RepoTodo::Remove {
+                edits,
+                keyrings,
+                lines,
+            } => (edits, keyrings, lines),
+        };
         // absent: note the repository's index files before its line goes.
-        let lines: Vec<String> = plan.data["lines"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
         if !lines.is_empty() {
             s.push_str(&format!(
                 "h_l=$(mktemp) || exit\nprintf '%s\\n' {} >\"$h_l\"\n\
@@ -763,18 +792,14 @@ impl StateFunction for Repo {
                 lines.iter().map(|l| quote(l)).collect::<Vec<_>>().join(" ")
             ));
         }
-        if let Some(edits) = plan.data["edits"].as_object() {
-            for (path, edit) in edits {
-                match edit.as_str() {
-                    Some(content) => s.push_str(&write_file(path, content.as_bytes(), "644")),
-                    None => s.push_str(&format!("rm -f -- {} || exit\n", quote(path))),
-                }
+        for (path, edit) in edits {
+            match edit {
+                Some(content) => s.push_str(&write_file(path, content.as_bytes(), "644")),
+                None => s.push_str(&format!("rm -f -- {} || exit\n", quote(path))),
             }
         }
-        if let Some(keys) = plan.data["keyrings"].as_array() {
-            for k in keys.iter().filter_map(Value::as_str) {
-                s.push_str(&format!("rm -f -- {} || exit\n", quote(k)));
-            }
+        for k in keyrings {
+            s.push_str(&format!("rm -f -- {} || exit\n", quote(k)));
         }
         if !lines.is_empty() {
             s.push_str(&format!(
@@ -789,10 +814,13 @@ impl StateFunction for Repo {
                  printf '@@dropped %s\\n' \"$h_n\"\n"
             ));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<RepoTodo>() {
+            return e.into();
+        }
         let m = markers(out.text);
         let want = self.line.render();
         if out.rc != 0 {
@@ -949,7 +977,7 @@ mod tests {
             "{}",
             p.comment
         );
-        let apply = s.apply(&p);
+        let apply = s.apply(&p).unwrap();
         assert!(apply.contains("-o Dir::Etc::SourceList=/etc/apt/sources.list.d/deb.example.com_debian_bookworm.list -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0"), "{apply}");
         assert!(
             apply.contains(&encode_b64(KEY.as_bytes())[..60]),
@@ -970,8 +998,12 @@ mod tests {
         );
         let p = plan(&*s, &text).unwrap();
         assert!(p.is_noop(), "{p:?}");
+        let p = p.with_data(RepoTodo::Configure {
+            content: None,
+            key: false,
+        });
         assert!(
-            s.apply(&p).contains("apt-get -q update"),
+            s.apply(&p).unwrap().contains("apt-get -q update"),
             "refresh is in the snippet, which runs only on change"
         );
 
@@ -985,8 +1017,11 @@ mod tests {
         assert_eq!(p.changes["repo"], json!({"old": old, "new": want}));
         assert!(!p.changes.contains_key("key"));
         assert_eq!(
-            p.data["content"],
-            json!(format!("# mine\n{want}\ndeb http://other/ x y\n"))
+            *p.data::<RepoTodo>().unwrap(),
+            RepoTodo::Configure {
+                content: Some(format!("# mine\n{want}\ndeb http://other/ x y\n")),
+                key: false
+            }
         );
     }
 
@@ -1114,15 +1149,24 @@ mod tests {
             ),
         );
         let p = plan(&*s, &text).unwrap();
+        let RepoTodo::Remove { edits, .. } = p.data::<RepoTodo>().unwrap() else {
+            panic!("{p:?}")
+        };
         assert_eq!(
-            p.data["edits"],
-            json!({"/etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n", ours: null})
+            *edits,
+            [
+                (
+                    "/etc/apt/sources.list".to_string(),
+                    Some("deb http://deb.debian.org/debian bookworm main\n".to_string())
+                ),
+                (ours.to_string(), None)
+            ]
         );
         assert_eq!(
             p.changes["key"],
             json!({"old": ["/etc/apt/keyrings/srv_r.asc"], "new": ""})
         );
-        let apply = s.apply(&p);
+        let apply = s.apply(&p).unwrap();
         assert!(apply.contains("apt-get indextargets"), "{apply}");
         assert!(apply.contains(&format!("rm -f -- {ours}")));
         let st = std::process::Command::new("sh")

@@ -14,7 +14,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe, StateFunction,
+};
 use crate::functions::service::CHECK;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -119,7 +121,7 @@ fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
 }
 
 /// The steps a plan takes, in order, and what to say once done.
-#[derive(Debug, Default, serde::Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct Todo {
     /// `start`, `stop`, `enable`, `disable`.
     steps: Vec<String>,
@@ -262,10 +264,76 @@ impl Service {
             steps: steps.iter().map(|s| s.to_string()).collect(),
             done,
         };
-        Ok(Plan::change(json!({ n.as_str(): true }), test.join("\n"))
-            .with_data(serde_json::to_value(&todo).unwrap_or_default()))
+        Ok(Plan::change(json!({ n.as_str(): true }), test.join("\n")).with_data(todo))
     }
 }
+
+/// The shared probe of every unit of a run (see `LOOKUP`): ONE `systemctl
+/// show` for their LoadState and ActiveState (the same properties
+/// `systemctl is-active` and `show -p LoadState` read), and ONE
+/// `systemctl is-enabled` for all, used only when every unit has a native
+/// unit file: is-enabled answers SysV-only services first (through
+/// systemd-sysv-install), which would shift the lines. Sets `h_svc_*`
+/// variables by position; prints nothing.
+fn shared_script(units: &[String]) -> String {
+    let words = units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ");
+    format!(
+        "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n\
+         h_svc_n=0\n\
+         for h_x in {words}; do eval \"h_svc_u_$h_svc_n=\\$h_x\"; h_svc_n=$((h_svc_n + 1)); done\n\
+         h_svc_native=1\n\
+         if h_x=$(systemctl show -p LoadState,ActiveState,FragmentPath -- {words} 2>/dev/null); then\n\
+         h_i=0\n\
+         while IFS= read -r h_y; do\n\
+         case $h_y in\n\
+         '') h_i=$((h_i + 1)) ;;\n\
+         LoadState=*) eval \"h_svc_l_$h_i=\\${{h_y#LoadState=}}\" ;;\n\
+         ActiveState=*) eval \"h_svc_a_$h_i=\\${{h_y#ActiveState=}}\" ;;\n\
+         FragmentPath=/run/systemd/generator*|FragmentPath=) h_svc_native= ;;\n\
+         esac\n\
+         done <<EOF\n$h_x\nEOF\n\
+         [ $((h_i + 1)) -eq $h_svc_n ] && h_svc_show=1\n\
+         fi\n\
+         if [ -n \"${{h_svc_show:-}}\" ] && [ -n \"$h_svc_native\" ]; then\n\
+         h_x=$(systemctl is-enabled -- {words} 2>/dev/null)\n\
+         h_i=0\n\
+         while IFS= read -r h_y; do eval \"h_svc_e_$h_i=\\$h_y\"; h_i=$((h_i + 1)); done <<EOF\n$h_x\nEOF\n\
+         [ $h_i -eq $h_svc_n ] && h_svc_enabled=1\n\
+         fi\n\
+         unset h_x h_y h_i\n\
+         fi\n"
+    )
+}
+
+/// Sets `h_a`/`h_ar` (is-active's output and exit status), `h_e`/`h_er`
+/// (is-enabled's) and `h_l` (LoadState) for unit `$h_u` from the shared
+/// probe, each only where it answers exactly as the single-unit command
+/// would: the states whose exit status is certain (active; inactive or
+/// failed; enabled or static; disabled or masked). Empty: ask systemctl.
+const LOOKUP: &str = r#"h_svc_find() {
+	h_a= h_ar= h_e= h_er= h_l= h_k=
+	[ -n "${h_svc_show:-}" ] || return 0
+	h_i=0
+	while [ "$h_i" -lt "$h_svc_n" ]; do
+		eval "h_x=\$h_svc_u_$h_i"
+		if [ "$h_x" = "$h_u" ]; then h_k=$h_i; break; fi
+		h_i=$((h_i + 1))
+	done
+	[ -n "$h_k" ] || return 0
+	eval "h_l=\${h_svc_l_$h_k-} h_a=\${h_svc_a_$h_k-}"
+	case $h_a in
+	active) h_ar=0 ;;
+	inactive | failed) h_ar=3 ;;
+	*) h_a= ;;
+	esac
+	[ -n "${h_svc_enabled:-}" ] && eval "h_e=\${h_svc_e_$h_k-}"
+	case $h_e in
+	enabled | static) h_er=0 ;;
+	disabled | masked) h_er=1 ;;
+	*) h_e= ;;
+	esac
+}
+"#;
 
 impl StateFunction for Service {
     fn managed(&self) -> Vec<crate::modules::Managed> {
@@ -277,15 +345,27 @@ impl StateFunction for Service {
         }
     }
 
+    fn shared_probe(&self) -> Option<SharedProbe> {
+        Some(SharedProbe {
+            key: "service.systemctl",
+            arg: self.name.clone(),
+            script: shared_script,
+        })
+    }
+
     fn probe(&self) -> String {
         let u = quote(&self.name);
         format!(
-            "{CHECK}h_s=$(systemctl is-active -- {u} 2>/dev/null)\n\
-             printf '@@active %s %s\\n' \"$?\" \"$h_s\"\n\
-             h_s=$(systemctl is-enabled -- {u} 2>/dev/null)\n\
-             printf '@@enabled %s %s\\n' \"$?\" \"$h_s\"\n\
+            "{CHECK}{LOOKUP}h_u={u}\nh_svc_find\n\
+             if [ -n \"$h_a\" ]; then printf '@@active %s %s\\n' \"$h_ar\" \"$h_a\"\n\
+             else h_s=$(systemctl is-active -- {u} 2>/dev/null)\n\
+             printf '@@active %s %s\\n' \"$?\" \"$h_s\"; fi\n\
+             if [ -n \"$h_e\" ]; then printf '@@enabled %s %s\\n' \"$h_er\" \"$h_e\"\n\
+             else h_s=$(systemctl is-enabled -- {u} 2>/dev/null)\n\
+             printf '@@enabled %s %s\\n' \"$?\" \"$h_s\"; fi\n\
              printf '@@show\\n'\n\
-             systemctl show -p LoadState -- {u} 2>&1\n\
+             if [ -n \"$h_l\" ]; then printf 'LoadState=%s\\n' \"$h_l\"\n\
+             else systemctl show -p LoadState -- {u} 2>&1; fi\n\
              printf '@@end\\n'\n"
         )
     }
@@ -295,8 +375,8 @@ impl StateFunction for Service {
         self.decide(&f)
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let todo = plan.data::<Todo>()?;
         let u = quote(&self.name);
         let mut s = String::new();
         for step in &todo.steps {
@@ -305,16 +385,19 @@ impl StateFunction for Service {
                 step = quote(step)
             ));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        let todo: Todo = serde_json::from_value(plan.data.clone()).unwrap_or_default();
+        let todo = match plan.data::<Todo>() {
+            Ok(t) => t,
+            Err(e) => return e.into(),
+        };
         if out.rc == 0 {
             return Applied {
                 result: true,
                 changes: plan.changes.clone(),
-                comment: todo.done,
+                comment: todo.done.clone(),
             };
         }
         let n = &self.name;
@@ -428,7 +511,7 @@ mod tests {
         assert_eq!(Value::Object(p.changes.clone()), json!({"nginx": true}));
         assert_eq!(p.comment, "Service nginx is set to start");
         assert_eq!(
-            s.apply(&p),
+            s.apply(&p).unwrap(),
             "printf '@@step %s\\n' start\nsystemctl --no-ask-password start -- nginx || exit \"$?\"\n"
         );
         assert_eq!(
@@ -468,8 +551,8 @@ mod tests {
 
         let s = f("running", json!({"enable": false}));
         let p = plan(&*s, &probe(true, true, "loaded")).unwrap();
-        assert!(s.apply(&p).contains("disable -- nginx"));
-        assert!(!s.apply(&p).contains(" start "));
+        assert!(s.apply(&p).unwrap().contains("disable -- nginx"));
+        assert!(!s.apply(&p).unwrap().contains(" start "));
     }
 
     #[test]
@@ -480,7 +563,7 @@ mod tests {
             p.comment,
             "Service nginx is set to be killed\nService nginx set to be disabled"
         );
-        let a = s.apply(&p);
+        let a = s.apply(&p).unwrap();
         assert!(
             a.find("stop --").unwrap() < a.find("disable --").unwrap(),
             "{a}"
@@ -502,6 +585,7 @@ mod tests {
         let s = f("disabled", json!({}));
         assert!(s
             .apply(&plan(&*s, &probe(false, true, "loaded")).unwrap())
+            .unwrap()
             .contains("disable -- nginx"));
     }
 
@@ -595,10 +679,13 @@ mod tests {
         let name = "it's$(x)";
         for func in ["running", "dead", "enabled", "disabled"] {
             let s = make(func, name, json!({})).unwrap();
-            let p = Plan::change(json!({name: true}), "").with_data(json!({
-                "steps": ["start", "stop", "enable", "disable"], "done": ""
-            }));
-            let mut scripts = vec![s.probe(), s.apply(&p)];
+            let p = Plan::change(json!({name: true}), "").with_data(Todo {
+                steps: ["start", "stop", "enable", "disable"]
+                    .map(String::from)
+                    .to_vec(),
+                done: String::new(),
+            });
+            let mut scripts = vec![s.probe(), s.apply(&p).unwrap()];
             scripts.extend(s.watch(&Plan::noop("")));
             for script in scripts {
                 let st = std::process::Command::new("sh")
@@ -609,5 +696,73 @@ mod tests {
                 assert!(script.contains("-- 'it'\\''s$(x)'"), "{script}");
             }
         }
+    }
+
+    /// Every unit's probe, one after the other in one shell, after the
+    /// shared probe when `shared`; their outputs, separated.
+    fn probes(units: &[&str], shared: bool) -> String {
+        let mut s = String::new();
+        if shared {
+            let args: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+            s.push_str(&shared_script(&args));
+        }
+        for u in units {
+            let f = make("running", u, json!({})).unwrap();
+            s.push_str(&format!("(\n{}\n)\necho \"== rc $?\"\n", f.probe()));
+        }
+        s
+    }
+
+    /// The shared probe answers exactly as each unit's own three systemctl
+    /// calls, on a real systemd (a fleet host), for units in every state:
+    /// `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
+    #[test]
+    #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
+    fn shared_probe_answers_as_the_single_unit_commands_in_a_container() {
+        let container = std::env::var("HALITE_TEST_CONTAINER")
+            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
+        let sh = |script: &str| {
+            let out = std::process::Command::new("podman")
+                .args(["exec", &container, "sh", "-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        sh("systemctl disable --now cron >/dev/null 2>&1; systemctl enable cron >/dev/null 2>&1; systemctl stop cron");
+        // active+enabled, alias, stopped+enabled, static, masked, disabled
+        // template, instance, missing, invalid name, a path-like name.
+        let units = [
+            "ssh",
+            "sshd",
+            "cron",
+            "systemd-journald",
+            "cryptdisks",
+            "debug-shell",
+            "getty@tty1",
+            "serial-getty@.service",
+            "nosuch",
+            "cron.service",
+        ];
+        let slow = sh(&probes(&units, false));
+        let fast = sh(&probes(&units, true));
+        sh("systemctl start cron");
+        assert_eq!(fast, slow);
+        assert!(slow.contains("@@active 3 inactive"), "{slow}");
+        assert!(slow.contains("LoadState=not-found"), "{slow}");
+        // Only native units: the shared is-enabled answers too.
+        let native = [
+            "ssh",
+            "cron",
+            "systemd-journald",
+            "debug-shell",
+            "cryptdisks",
+        ];
+        assert_eq!(sh(&probes(&native, true)), sh(&probes(&native, false)));
+        // ... with two systemctl calls for all (three per unit alone).
+        let traced = sh(&format!(
+            "rm -f /tmp/h-calls\nsystemctl() {{ echo x >>/tmp/h-calls; command systemctl \"$@\"; }}\n{}\necho \"calls $(wc -l </tmp/h-calls)\"",
+            probes(&native, true)
+        ));
+        assert!(traced.ends_with("calls 2\n"), "{traced}");
     }
 }

@@ -11,7 +11,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 
@@ -193,6 +195,15 @@ struct Facts {
     sha256: Option<String>,
 }
 
+/// A plan's data: the whole new file, its group, and the hash of the file
+/// it was computed from (`None`: there was none).
+#[derive(Debug, PartialEq)]
+struct KeysFile {
+    content: String,
+    group: String,
+    sha256: Option<String>,
+}
+
 fn parse(text: &str, user: &str) -> Result<Facts, String> {
     let (tags, content) = super::tagged_probe(text, TAG, "the authorized keys file")?;
     let mut f = Facts {
@@ -296,15 +307,22 @@ impl StateFunction for SshAuth {
                 self.key, self.user
             ),
         )
-        .with_data(json!({"content": content, "group": f.group, "sha256": f.sha256})))
+        .with_data(KeysFile {
+            content,
+            group: f.group,
+            sha256: f.sha256,
+        }))
     }
 
-    fn apply(&self, plan: &Plan) -> String {
-        let content = plan.data["content"].as_str().unwrap_or_default();
-        let group = plan.data["group"].as_str().unwrap_or_default().to_string();
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let KeysFile {
+            content,
+            group,
+            sha256,
+        } = plan.data::<KeysFile>()?;
         let owner = quote(&format!("{}:{group}", self.user));
         // Written only over what the probe read (or where nothing was).
-        let guard = match plan.data["sha256"].as_str() {
+        let guard = match sha256 {
             Some(sha) => format!(
                 "[ \"$(sha256sum < \"$p\" | cut -d ' ' -f 1)\" = {} ] || {{ echo 'the file changed on the host after it was read'; fail; }}\n",
                 quote(sha)
@@ -313,20 +331,23 @@ impl StateFunction for SshAuth {
         };
         let perms = super::file::Perms {
             user: Some(self.user.clone()),
-            group: Some(group),
+            group: Some(group.clone()),
             mode: Some(0o600),
         };
-        format!(
+        Ok(format!(
             "{}d=$(dirname -- \"$p\")\nif [ ! -d \"$d\" ]; then ( umask 077; mkdir -p -- \"$d\" ) && chown -- {owner} \"$d\" || exit 1; fi\n{}",
             self.path_snippet(&format!(
                 "echo {}; exit 1",
                 quote(&format!("User {} does not exist", self.user))
             )),
             super::file::write_snippet(content.as_bytes(), &perms, false, &guard)
-        )
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<KeysFile>() {
+            return e.into();
+        }
         super::finish_with(plan, out, plan.comment.replace(" is set to be ", " was "))
     }
 }
@@ -386,11 +407,14 @@ mod tests {
         let want = format!("no-pty ssh-ed25519 {KEY} me@host\n");
         let p = plan(f.as_ref(), None).unwrap();
         assert_eq!(p.changes[KEY], "New");
-        assert_eq!(p.data["content"], want);
-        assert_eq!(p.data["group"], "staff");
+        assert_eq!(p.data::<KeysFile>().unwrap().content, want);
+        assert_eq!(p.data::<KeysFile>().unwrap().group, "staff");
         let other = "ssh-rsa AAAAB3NzaC1yc2EAAAAother x\n";
         let p = plan(f.as_ref(), Some(other)).unwrap();
-        assert_eq!(p.data["content"], format!("{other}{want}"));
+        assert_eq!(
+            p.data::<KeysFile>().unwrap().content,
+            format!("{other}{want}")
+        );
         assert!(plan(f.as_ref(), Some(&format!("# c\n{want}{other}")))
             .unwrap()
             .is_noop());
@@ -403,11 +427,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.changes[KEY], "Updated");
-        assert_eq!(p.data["content"], format!("{want}{other}"));
+        assert_eq!(
+            p.data::<KeysFile>().unwrap().content,
+            format!("{want}{other}")
+        );
         // A bare key takes enc (default ssh-rsa) and comment arguments.
         let f = state("present", KEY, json!({"user": "alice", "comment": "c d"})).unwrap();
         let p = plan(f.as_ref(), None).unwrap();
-        assert_eq!(p.data["content"], format!("ssh-rsa {KEY} c d\n"));
+        assert_eq!(
+            p.data::<KeysFile>().unwrap().content,
+            format!("ssh-rsa {KEY} c d\n")
+        );
     }
 
     #[test]
@@ -421,7 +451,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.changes[KEY], "Removed");
-        assert_eq!(p.data["content"], "ssh-rsa AAAAB3NzaC1yc2EAAAAother x\n");
+        assert_eq!(
+            p.data::<KeysFile>().unwrap().content,
+            "ssh-rsa AAAAB3NzaC1yc2EAAAAother x\n"
+        );
         assert!(plan(f.as_ref(), None).unwrap().is_noop());
         assert!(plan(f.as_ref(), Some("")).unwrap().is_noop());
     }

@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, StateFunction};
+use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
 
 pub const MODULE: ModuleDef = ModuleDef {
@@ -206,8 +206,8 @@ impl StateFunction for TestState {
         false
     }
 
-    fn apply(&self, _: &Plan) -> String {
-        ":".into()
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
+        Ok(":".into())
     }
 
     fn finish(&self, plan: &Plan, _: Output) -> Applied {

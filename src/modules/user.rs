@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::{Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, StateFunction};
+use super::{
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -429,7 +431,9 @@ impl StateFunction for Present {
         s.push_str(&format!(
             "if pw=$(getent passwd {u}); then\n\
              printf 'passwd %s\\n' \"$pw\"\n\
-             id -Gn {u} 2>/dev/null | tr ' ' '\\n' | sed 's/^/member /'\n"
+             set -f\n\
+             for h_m in $(id -Gn {u} 2>/dev/null); do printf 'member %s\\n' \"$h_m\"; done\n\
+             set +f\n"
         ));
         if let Some(p) = &self.password {
             // Compared here so the current hash never leaves the host.
@@ -447,13 +451,17 @@ impl StateFunction for Present {
             look.push(g.as_word());
         }
         look.push(self.name.clone());
-        // The user's current gid, to name the current primary group.
-        s.push_str("[ -n \"${pw:-}\" ] && printf '%s\\n' \"$pw\" | cut -d: -f4 | { read -r g; e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; }\n");
+        // The user's current gid first, to name the current primary group;
+        // ONE getent for all (it answers each key as its own call would,
+        // in order, leaving out the missing ones).
         s.push_str(&format!(
-            "for g in {}; do e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; done\n",
+            "set -- {}\n\
+             if [ -n \"${{pw:-}}\" ]; then h_r=${{pw#*:}}; h_r=${{h_r#*:}}; h_r=${{h_r#*:}}; h_r=${{h_r%%:*}}; [ -z \"$h_r\" ] || set -- \"$h_r\" \"$@\"; fi\n\
+             h_r=$(getent group \"$@\")\n\
+             [ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'group %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n",
             look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
         ));
-        s.push_str("useradd -D 2>/dev/null | sed 's/^/default /'\n");
+        s.push_str("h_r=$(useradd -D 2>/dev/null)\n[ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'default %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n");
         if let (Some(h), true) = (&self.home, self.createhome) {
             s.push_str(&format!("[ -d {} ] && echo home-exists\n", quote(h)));
         }
@@ -537,15 +545,16 @@ impl StateFunction for Present {
             comment.push_str(&format!("{k}: {v}\n"));
         }
         Ok(
-            Plan::change(Value::Object(changes), comment.trim_end()).with_data(json!({
-                "action": "modify",
-                "gecos": gecos.join(","),
-                "done": format!("Updated user {name}"),
-            })),
+            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
+                action: Action::Modify {
+                    gecos: Some(gecos.join(",")),
+                },
+                done: format!("Updated user {name}"),
+            }),
         )
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let u = quote(&self.name);
         let mut s = String::from(PATH_PRELUDE);
         s.push_str("set -e\n");
@@ -562,8 +571,8 @@ impl StateFunction for Present {
                 )
             })
         };
-        match plan.data["action"].as_str() {
-            Some("create") => {
+        match &plan.data::<Account>()?.action {
+            Action::Create => {
                 let mut cmd = vec!["useradd".to_string()];
                 if self.system {
                     cmd.push("-r".into());
@@ -591,7 +600,7 @@ impl StateFunction for Present {
                 s.push_str(&cmd.join(" "));
                 s.push('\n');
             }
-            Some("modify") => {
+            Action::Modify { gecos } => {
                 let mut cmd = vec!["usermod".to_string()];
                 if let Some(n) = num("uid") {
                     cmd.push(format!("-u {n}"));
@@ -605,8 +614,7 @@ impl StateFunction for Present {
                 if let Some(sh) = text("shell") {
                     cmd.push(format!("-s {sh}"));
                 }
-                if c.contains_key("fullname") {
-                    let gecos = plan.data["gecos"].as_str().unwrap_or_default();
+                if let (true, Some(gecos)) = (c.contains_key("fullname"), gecos) {
                     cmd.push(format!("-c {}", quote(gecos)));
                 }
                 if let Some(g) = groups("groups") {
@@ -622,7 +630,7 @@ impl StateFunction for Present {
                     s.push_str(&format!("mkdir -p {h}\nchown {u}: {h}\nchmod 0755 {h}\n"));
                 }
             }
-            _ => {}
+            Action::Remove => {}
         }
         if let (Some(p), true) = (&self.password, c.contains_key("passwd")) {
             // stdin, not argv: the hash stays out of the process list.
@@ -631,7 +639,7 @@ impl StateFunction for Present {
                 quote(p)
             ));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -687,21 +695,44 @@ impl Present {
             Value::Object(changes),
             format!("User {name} set to be added"),
         )
-        .with_data(json!({"action": "create", "done": format!("New user {name} created")})))
+        .with_data(Account {
+            action: Action::Create,
+            done: format!("New user {name} created"),
+        }))
     }
 }
 
-/// Success: the planned changes with the applied comment kept in
-/// `data.done`; failure: the tool's own message.
+/// A user or group plan's data: what the apply does, and what the result
+/// says once done.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Account {
+    pub(crate) action: Action,
+    pub(crate) done: String,
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) enum Action {
+    Create,
+    /// `gecos`: a user's whole GECOS field (`fullname` & co); `None` for
+    /// a group.
+    Modify {
+        gecos: Option<String>,
+    },
+    Remove,
+}
+
+/// Success: the planned changes with the applied comment the plan's
+/// [`Account`] carries; failure: the tool's own message.
 pub(crate) fn finish_with(plan: &Plan, out: Output) -> Applied {
+    let done = match plan.data::<Account>() {
+        Ok(a) => &a.done,
+        Err(e) => return e.into(),
+    };
     if out.rc == 0 {
         Applied {
             result: true,
             changes: plan.changes.clone(),
-            comment: plan.data["done"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| plan.comment.clone()),
+            comment: done.clone(),
         }
     } else {
         Applied {
@@ -800,10 +831,13 @@ impl StateFunction for Absent {
             Value::Object(changes),
             format!("User {name} set for removal"),
         )
-        .with_data(json!({"done": format!("Removed user {name}")})))
+        .with_data(Account {
+            action: Action::Remove,
+            done: format!("Removed user {name}"),
+        }))
     }
 
-    fn apply(&self, _: &Plan) -> String {
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
         let mut cmd = vec!["userdel"];
         if self.purge {
             cmd.push("-r");
@@ -811,7 +845,11 @@ impl StateFunction for Absent {
         if self.force {
             cmd.push("-f");
         }
-        format!("{PATH_PRELUDE}{} {}\n", cmd.join(" "), quote(&self.name))
+        Ok(format!(
+            "{PATH_PRELUDE}{} {}\n",
+            cmd.join(" "),
+            quote(&self.name)
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -884,7 +922,7 @@ pub(crate) mod tests {
                    "groups": ["hlt-a"], "passwd": REDACTED})
         );
         assert_eq!(p.comment, "User hlt-foo set to be added");
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("useradd -u 2001 -G hlt-a -m -s /bin/bash hlt-foo"),
             "{script}"
@@ -911,7 +949,7 @@ pub(crate) mod tests {
         let f = present(json!({}));
         let p = plan(f.as_ref(), &format!("group hlt-foo:x:4000:\n{DEFAULTS}")).unwrap();
         assert_eq!(p.changes["gid"], 4000);
-        assert!(f.apply(&p).contains("useradd -g 4000 -m hlt-foo"));
+        assert!(f.apply(&p).unwrap().contains("useradd -g 4000 -m hlt-foo"));
     }
 
     #[test]
@@ -936,7 +974,7 @@ pub(crate) mod tests {
             json!({"uid": 2002, "shell": "/bin/bash", "fullname": "New Name", "groups": ["hlt-b"]})
         );
         assert!(p.comment.contains("shell: /bin/bash"));
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("usermod -u 2002 -s /bin/bash -c 'New Name,,,' -G hlt-b hlt-foo"),
             "{script}"
@@ -954,7 +992,7 @@ pub(crate) mod tests {
         let f = present(json!({"groups": []}));
         let p = plan(f.as_ref(), &existing("")).unwrap();
         assert_eq!(p.changes["groups"], json!([]));
-        assert!(f.apply(&p).contains("-G '' hlt-foo"));
+        assert!(f.apply(&p).unwrap().contains("-G '' hlt-foo"));
         // remove_groups: False only adds.
         let p = plan(
             present(json!({"groups": ["hlt-b"], "remove_groups": false})).as_ref(),
@@ -1009,7 +1047,7 @@ pub(crate) mod tests {
         let p = plan(f.as_ref(), &existing("")).unwrap();
         assert_eq!(p.changes["home"], "/srv/hlt foo");
         assert_eq!(p.changes["gid"], 3002);
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         assert!(
             script.contains("usermod -g 3002 -d '/srv/hlt foo' hlt-foo"),
             "{script}"
@@ -1064,10 +1102,68 @@ pub(crate) mod tests {
             Value::Object(p.changes.clone()),
             json!({"hlt-foo group": "removed", "hlt-foo": "removed"})
         );
-        assert!(f.apply(&p).ends_with("userdel -r hlt-foo\n"));
-        syntax_ok(&f.apply(&p));
+        assert!(f.apply(&p).unwrap().ends_with("userdel -r hlt-foo\n"));
+        syntax_ok(&f.apply(&p).unwrap());
         // Someone else's primary group stays.
         let p = plan(f.as_ref(), &format!("{seen}primary other\n")).unwrap();
         assert_eq!(Value::Object(p.changes), json!({"hlt-foo": "removed"}));
+    }
+
+    /// The probe as it was before it read groups with one getent and
+    /// split without tr/sed/cut: the reference its answers must equal.
+    fn probe_before(name: &str, look: &[&str]) -> String {
+        let u = quote(name);
+        format!(
+            "{PATH_PRELUDE}command -v useradd >/dev/null 2>&1 || echo no-useradd\n\
+             if pw=$(getent passwd {u}); then\n\
+             printf 'passwd %s\\n' \"$pw\"\n\
+             id -Gn {u} 2>/dev/null | tr ' ' '\\n' | sed 's/^/member /'\n\
+             fi\n\
+             [ -n \"${{pw:-}}\" ] && printf '%s\\n' \"$pw\" | cut -d: -f4 | {{ read -r g; e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; }}\n\
+             for g in {}; do e=$(getent group \"$g\") && printf 'group %s\\n' \"$e\"; done\n\
+             useradd -D 2>/dev/null | sed 's/^/default /'\n\
+             exit 0\n",
+            look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
+        )
+    }
+
+    /// The probe answers as before on a real Debian (a fleet host), for
+    /// users that exist or not, with groups that exist or not, by name and
+    /// by gid: `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
+    #[test]
+    #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
+    fn probe_answers_as_before_in_a_container() {
+        let container = std::env::var("HALITE_TEST_CONTAINER")
+            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
+        let sh = |script: &str| {
+            let out = std::process::Command::new("podman")
+                .args(["exec", &container, "sh", "-c", script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        for (name, args, look) in [
+            ("root", json!({}), vec!["root"]),
+            (
+                "deploy",
+                json!({"groups": ["sudo", "nosuchgroup", "adm"]}),
+                vec!["sudo", "nosuchgroup", "adm", "deploy"],
+            ),
+            (
+                "alice",
+                json!({"gid": 100, "optional_groups": ["users"]}),
+                vec!["users", "100", "alice"],
+            ),
+            (
+                "nosuchuser",
+                json!({"groups": ["sudo"]}),
+                vec!["sudo", "nosuchuser"],
+            ),
+        ] {
+            let f = build_present(&chunk("user", "present", name, args), &ctx()).unwrap();
+            let now = sh(&f.probe());
+            assert!(now.contains("default "), "{now}");
+            assert_eq!(now, sh(&probe_before(name, &look)), "{name}");
+        }
     }
 }

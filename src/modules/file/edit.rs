@@ -24,10 +24,23 @@ use super::managed::write_snippet;
 use super::{
     check_name, diff_text, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms,
 };
-use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
+
+/// An edit's plan data.
+#[derive(Debug, PartialEq)]
+struct EditTodo {
+    /// The new content, when the file is written (else only its ownership
+    /// and mode change).
+    content: Option<Vec<u8>>,
+    /// The file's hash when planned (`None`: it did not exist): the apply
+    /// writes only over that same file.
+    sha256: Option<String>,
+    /// Lines appended (`file.append`'s comments count them).
+    lines: usize,
+}
 
 /// Exit status of the apply when the file changed after it was probed.
 const STALE: i32 = 3;
@@ -1083,33 +1096,27 @@ impl StateFunction for FileEdit {
         if changes.is_empty() {
             return Ok(Plan::noop(noop));
         }
-        Ok(Plan {
-            changes,
-            comment: test_comment,
-            data: json!({
-                "write": write,
-                "content": write.then(|| super::encode_b64(&new)),
-                "sha256": f.sha256,
-                "lines": lines,
+        Ok(
+            Plan::change(Value::Object(changes), test_comment).with_data(EditTodo {
+                content: write.then_some(new),
+                sha256: f.sha256,
+                lines,
             }),
-        })
+        )
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let mut s = format!(
             "p={}\n# Salt follows symlinks: edit the file the link points to.\nif [ -L \"$p\" ]; then r=$(readlink -f -- \"$p\") || exit 1; p=$r; fi\n",
             quote(&self.name)
         );
-        if plan.data["write"] != json!(true) {
+        let todo = plan.data::<EditTodo>()?;
+        let Some(content) = &todo.content else {
             s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
-            return s;
-        }
-        let content = plan.data["content"]
-            .as_str()
-            .and_then(|b| data_encoding::BASE64.decode(b.as_bytes()).ok())
-            .unwrap_or_default();
+            return Ok(s);
+        };
         s.push_str("d=$(dirname -- \"$p\")\n");
-        let sha = plan.data["sha256"].as_str();
+        let sha = todo.sha256.as_deref();
         if sha.is_none() {
             if self.makedirs {
                 s.push_str(&mkdirs_function(&Perms::default()));
@@ -1139,12 +1146,15 @@ impl StateFunction for FileEdit {
                 self.name
             ))
         );
-        s.push_str(&write_snippet(&content, &self.perms, self.backup, &guard));
-        s
+        s.push_str(&write_snippet(content, &self.perms, self.backup, &guard));
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        let lines = plan.data["lines"].as_u64().unwrap_or(0) as usize;
+        let lines = match plan.data::<EditTodo>() {
+            Ok(t) => t.lines,
+            Err(e) => return e.into(),
+        };
         let (_, done, _) = self.comments(lines);
         let failed = |comment: String| Applied {
             result: false,

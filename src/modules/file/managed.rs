@@ -17,11 +17,16 @@ use super::paths::{resolve_salt_url, SourceError};
 use super::{
     check_name, diff_text, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms,
 };
-use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
+
+/// A `file.managed` plan's data: whether it writes the content (else it
+/// only fixes ownership and mode).
+#[derive(Debug, PartialEq)]
+struct Write(bool);
 
 /// Where `backup: minion` keeps replaced files.
 pub const BACKUP_DIR: &str = "/var/cache/halite/file_backup";
@@ -312,11 +317,11 @@ impl StateFunction for Managed {
                 let mut changes = serde_json::Map::new();
                 changes.insert("diff".into(), json!("New file"));
                 changes.extend(self.perms.declared());
-                Ok(Plan {
-                    changes,
-                    comment: format!("The file {name} is set to be changed"),
-                    data: json!({"write": true}),
-                })
+                Ok(Plan::change(
+                    Value::Object(changes),
+                    format!("The file {name} is set to be changed"),
+                )
+                .with_data(Write(true)))
             }
             Kind::File => {
                 let mut changes = serde_json::Map::new();
@@ -344,23 +349,23 @@ impl StateFunction for Managed {
                     };
                     return Ok(Plan::noop(comment));
                 }
-                Ok(Plan {
-                    changes,
-                    comment: format!("The file {name} is set to be changed"),
-                    data: json!({"write": write}),
-                })
+                Ok(Plan::change(
+                    Value::Object(changes),
+                    format!("The file {name} is set to be changed"),
+                )
+                .with_data(Write(write)))
             }
         }
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let mut s = format!(
             "p={}\n# Salt follows symlinks: manage the file the link points to.\nif [ -L \"$p\" ]; then r=$(readlink -f -- \"$p\") || exit 1; p=$r; fi\n",
             quote(&self.name)
         );
-        if plan.data["write"] != json!(true) {
+        if !plan.data::<Write>()?.0 {
             s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
-            return s;
+            return Ok(s);
         }
         s.push_str("d=$(dirname -- \"$p\")\n");
         if self.makedirs {
@@ -381,10 +386,13 @@ impl StateFunction for Managed {
             self.backup,
             "",
         ));
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<Write>() {
+            return e.into();
+        }
         if out.rc == 0 {
             Applied {
                 result: true,

@@ -15,6 +15,8 @@ mod paths;
 mod recurse;
 mod simple;
 
+use sha2::Digest as _;
+
 use super::{FnDef, LedgerKind, ModuleDef};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -201,7 +203,9 @@ pub struct Facts {
 
 /// A read-only snippet describing `path`. `follow`: report on what a link
 /// points to (file.managed and file.directory manage the link's target, as
-/// Salt does); otherwise a link is reported as a link.
+/// Salt does); otherwise a link is reported as a link. Few processes: the
+/// parent is found by the shell where `dirname` would say the same, and a
+/// file small enough to ship is hashed by [`parse_facts`], not the host.
 pub fn probe_snippet(path: &str, follow: bool) -> String {
     let (stat, kind) = if follow {
         (
@@ -213,7 +217,10 @@ pub fn probe_snippet(path: &str, follow: bool) -> String {
     };
     format!(
         r#"p={p}
-d=$(dirname -- "$p")
+case $p in
+'' | *//* | */ | [!/]*) d=$(dirname -- "$p") ;;
+*) d=${{p%/*}}; [ -n "$d" ] || d=/ ;;
+esac
 if [ -d "$d" ]; then echo '{TAG} parent dir'; elif [ -e "$d" ] || [ -L "$d" ]; then echo '{TAG} parent other'; else echo '{TAG} parent missing'; fi
 if [ -L "$p" ]; then printf '%s ' '{TAG} link'; readlink -- "$p" | base64 | tr -d '\n'; echo; fi
 {kind}elif [ -d "$p" ]; then t=dir
@@ -225,10 +232,11 @@ echo "{TAG} type $t"
 case $t in missing|dangling) exit 0 ;; esac
 echo "{TAG} stat $({stat} -c '%u %g %U %G %a' -- "$p")"
 [ "$t" = file ] || exit 0
-echo "{TAG} sha256 $(sha256sum < "$p" | cut -d ' ' -f 1)"
-s=$(wc -c < "$p" | tr -d ' ')
+s=$(wc -c < "$p")
+s=${{s#"${{s%%[! ]*}}"}}
 echo "{TAG} size $s"
-if [ "$s" -le {DIFF_LIMIT} ]; then echo '{TAG} content'; base64 < "$p"; echo '{TAG} end'; fi
+if [ "$s" -le {DIFF_LIMIT} ]; then echo '{TAG} content'; base64 < "$p"; echo '{TAG} end'
+else h=$(sha256sum < "$p"); echo "{TAG} sha256 ${{h%% *}}"; fi
 "#,
         p = quote(path),
     )
@@ -329,6 +337,10 @@ pub fn parse_facts(text: &str) -> Result<Facts, String> {
     f.kind = kind.ok_or_else(|| bad("no type"))?;
     if !matches!(f.kind, Kind::Missing | Kind::Dangling) && !stat {
         return Err(bad("no stat"));
+    }
+    // A file small enough to ship is hashed here rather than on the host.
+    if let (Kind::File, None, Some(c)) = (f.kind, &f.sha256, &f.content) {
+        f.sha256 = Some(data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(c)));
     }
     if f.kind == Kind::File && f.sha256.is_none() {
         return Err(bad("no sha256"));

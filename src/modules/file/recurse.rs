@@ -20,7 +20,7 @@ use super::managed::{jinja_template, read_source, to_btree, Managed};
 use super::paths::{resolve_salt_dir, SourceError};
 use super::simple::Directory;
 use super::{check_name, perms};
-use crate::modules::{Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -268,6 +268,14 @@ fn parse(text: &str, n: usize) -> Result<Probed, String> {
     Ok(p)
 }
 
+/// A `file.recurse` plan's data: each changing child's own plan (by its
+/// index in `children`), and what `clean` removes.
+#[derive(Debug, PartialEq)]
+struct Todo {
+    children: Vec<(usize, Plan)>,
+    remove: Vec<String>,
+}
+
 impl StateFunction for Recurse {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         self.children
@@ -276,14 +284,13 @@ impl StateFunction for Recurse {
             .collect()
     }
 
-    fn removes(&self, plan: &Plan) -> Vec<crate::state::ledger::Resource> {
-        plan.data["remove"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+    fn removes(&self, plan: &Plan) -> Result<Vec<crate::state::ledger::Resource>, PlanMismatch> {
+        Ok(plan
+            .data::<Todo>()?
+            .remove
+            .iter()
             .map(|p| crate::state::ledger::Resource::new("file", p))
-            .collect()
+            .collect())
     }
 
     fn probe(&self) -> String {
@@ -318,9 +325,7 @@ impl StateFunction for Recurse {
             let p = c.plan(Output { text, rc: *rc })?;
             if !p.is_noop() {
                 changes.insert(path.clone(), Value::Object(p.changes.clone()));
-                planned.push(
-                    json!({"i": i, "changes": p.changes, "comment": p.comment, "data": p.data}),
-                );
+                planned.push((i, p));
             }
         }
         let mut remove: Vec<String> = Vec::new();
@@ -354,40 +359,37 @@ impl StateFunction for Recurse {
                 self.name
             )));
         }
-        Ok(Plan {
-            changes,
-            comment: format!("The directory {} is set to be changed", self.name),
-            data: json!({"children": planned, "remove": remove}),
-        })
+        Ok(Plan::change(
+            Value::Object(changes),
+            format!("The directory {} is set to be changed", self.name),
+        )
+        .with_data(Todo {
+            children: planned,
+            remove,
+        }))
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let mut s = String::new();
-        for c in plan.data["children"].as_array().into_iter().flatten() {
-            let Some((path, child)) = c["i"].as_u64().and_then(|i| self.children.get(i as usize))
-            else {
-                continue;
-            };
-            let p = Plan {
-                changes: c["changes"].as_object().cloned().unwrap_or_default(),
-                comment: c["comment"].as_str().unwrap_or("").to_string(),
-                data: c["data"].clone(),
-            };
+        let todo = plan.data::<Todo>()?;
+        for (i, p) in &todo.children {
+            let (path, child) = &self.children[*i];
             s.push_str(&format!(
                 "(\n{}\n) || {{ echo {}; exit 1; }}\n",
-                child.apply(&p),
+                child.apply(p)?,
                 quote(&format!("failed at {path}"))
             ));
         }
-        for path in plan.data["remove"].as_array().into_iter().flatten() {
-            if let Some(path) = path.as_str() {
-                s.push_str(&format!("rm -rf -- {} || exit 1\n", quote(path)));
-            }
+        for path in &todo.remove {
+            s.push_str(&format!("rm -rf -- {} || exit 1\n", quote(path)));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<Todo>() {
+            return e.into();
+        }
         if out.rc == 0 {
             Applied {
                 result: true,
@@ -468,7 +470,7 @@ mod tests {
         let keys: Vec<&String> = p.changes.keys().collect();
         assert_eq!(keys.len(), 4, "{:?}", p.changes);
         assert_eq!(p.changes[&format!("{dst}/a.conf")]["diff"], "New file");
-        let (text, rc) = sh(&f.apply(&p));
+        let (text, rc) = sh(&f.apply(&p).unwrap());
         assert_eq!(rc, 0, "{text}");
         assert_eq!(
             std::fs::read_to_string(format!("{dst}/sub/b.conf")).unwrap(),
@@ -505,7 +507,7 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("-changed"));
-        let (text, rc) = sh(&f.apply(&p));
+        let (text, rc) = sh(&f.apply(&p).unwrap());
         assert_eq!(rc, 0, "{text}");
         assert!(!Path::new(&format!("{dst}/old")).exists());
         assert!(Path::new(&format!("{dst}/keep.tmp")).exists());

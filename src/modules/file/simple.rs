@@ -5,10 +5,31 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{check_name, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms};
-use crate::modules::{finish_with, Applied, BuildCtx, Output, Plan, StateFunction};
+use crate::modules::{finish_with, Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
+
+/// What a `file.directory` plan does.
+#[derive(Debug, PartialEq)]
+enum DirTodo {
+    Create,
+    /// Fix the ownership and mode in the plan's changes.
+    Update,
+}
+
+/// What a `file.symlink` plan does.
+#[derive(Debug, PartialEq)]
+enum LinkTodo {
+    /// Make the link; `rmdir`: a directory stands where it goes (`force`).
+    Create { rmdir: bool },
+    /// Change the link's owner: the keys (`user`, `group`) that drifted.
+    Chown(serde_json::Map<String, Value>),
+}
+
+/// What `file.absent` removes: "File" or "Directory" (the comment says).
+#[derive(Debug, PartialEq)]
+struct Removing(&'static str);
 
 // ---- file.directory -------------------------------------------------------
 
@@ -88,11 +109,11 @@ impl StateFunction for Directory {
                 let mut changes = serde_json::Map::new();
                 changes.insert(name.clone(), json!("New Dir"));
                 changes.extend(self.perms.declared());
-                Ok(Plan {
-                    changes,
-                    comment: format!("Directory {name} is set to be created"),
-                    data: json!({"create": true}),
-                })
+                Ok(Plan::change(
+                    Value::Object(changes),
+                    format!("Directory {name} is set to be created"),
+                )
+                .with_data(DirTodo::Create))
             }
             Kind::Dir => {
                 let changes = self.perms.drift(&f);
@@ -101,18 +122,18 @@ impl StateFunction for Directory {
                         "The directory {name} is in the correct state"
                     )));
                 }
-                Ok(Plan {
-                    changes,
-                    comment: format!("Directory {name} is set to be updated"),
-                    data: json!({"create": false}),
-                })
+                Ok(Plan::change(
+                    Value::Object(changes),
+                    format!("Directory {name} is set to be updated"),
+                )
+                .with_data(DirTodo::Update))
             }
         }
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let mut s = format!("p={}\n", quote(&self.name));
-        if plan.data["create"] == json!(true) {
+        if *plan.data::<DirTodo>()? == DirTodo::Create {
             if self.makedirs {
                 s.push_str(&mkdirs_function(&self.perms));
                 s.push_str("mk \"$(dirname -- \"$p\")\" || exit 1\n");
@@ -122,10 +143,13 @@ impl StateFunction for Directory {
         } else {
             s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
         }
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        if let Err(e) = plan.data::<DirTodo>() {
+            return e.into();
+        }
         finish_with(plan, out, format!("Directory {} updated", self.name))
     }
 }
@@ -208,11 +232,11 @@ impl StateFunction for Symlink {
             if let Some((k, v)) = extra {
                 changes.insert(k.into(), json!(v));
             }
-            Plan {
-                changes,
-                comment: format!("Symlink {name} to {target} is set for creation"),
-                data: json!({"create": true, "rmdir": false}),
-            }
+            Plan::change(
+                Value::Object(changes),
+                format!("Symlink {name} to {target} is set for creation"),
+            )
+            .with_data(LinkTodo::Create { rmdir: false })
         };
         match f.kind {
             Kind::Symlink if f.link_target.as_deref().map(normpath) == Some(normpath(target)) => {
@@ -227,17 +251,11 @@ impl StateFunction for Symlink {
                 }
                 let mut changes = serde_json::Map::new();
                 changes.insert("ownership".into(), json!(format!("{user}:{group}")));
-                Ok(Plan {
-                    changes,
-                    comment: format!("Ownership of symlink {name} is set to {user}:{group}"),
-                    data: {
-                        let mut data = json!({"create": false});
-                        for k in drift.keys() {
-                            data[k] = json!(true);
-                        }
-                        data
-                    },
-                })
+                Ok(Plan::change(
+                    Value::Object(changes),
+                    format!("Ownership of symlink {name} is set to {user}:{group}"),
+                )
+                .with_data(LinkTodo::Chown(drift)))
             }
             // A link elsewhere is replaced without `force`, as in Salt.
             Kind::Symlink => Ok(create(None)),
@@ -258,27 +276,30 @@ impl StateFunction for Symlink {
                 Err(format!("{what} exists where the symlink {name} should be"))
             }
             _ => {
-                let mut p = create(None);
-                p.data["rmdir"] = json!(f.kind == Kind::Dir);
-                Ok(p)
+                let p = create(None);
+                Ok(p.with_data(LinkTodo::Create {
+                    rmdir: f.kind == Kind::Dir,
+                }))
             }
         }
     }
 
-    fn apply(&self, plan: &Plan) -> String {
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let mut s = format!("p={}\n", quote(&self.name));
-        if plan.data["create"] != json!(true) {
-            let which = plan.data.as_object().cloned().unwrap_or_default();
-            s.push_str(&self.link_owner_commands(&which, "p", "exit 1"));
-            return s;
-        }
+        let rmdir = match plan.data::<LinkTodo>()? {
+            LinkTodo::Chown(which) => {
+                s.push_str(&self.link_owner_commands(which, "p", "exit 1"));
+                return Ok(s);
+            }
+            LinkTodo::Create { rmdir } => *rmdir,
+        };
         s.push_str("d=$(dirname -- \"$p\")\n");
         if self.makedirs {
             s.push_str(&mkdirs_function(&self.perms));
             s.push_str("mk \"$d\" || exit 1\n");
         }
         // A directory cannot be renamed over; `force` removes it first.
-        if plan.data["rmdir"] == json!(true) {
+        if rmdir {
             s.push_str(
                 "if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then rm -rf -- \"$p\" || exit 1; fi\n",
             );
@@ -292,14 +313,16 @@ impl StateFunction for Symlink {
         s.push_str(&self.link_owner_commands(&self.perms.declared(), "tmp", "fail"));
         // -T: never move the link INTO a directory that `name` points to.
         s.push_str("mv -Tf -- \"$tmp\" \"$p\" || fail\n");
-        s
+        Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        let comment = if plan.data["create"] == json!(true) {
-            format!("Created new symlink {} -> {}", self.name, self.target)
-        } else {
-            format!("Set ownership of symlink {}", self.name)
+        let comment = match plan.data::<LinkTodo>() {
+            Ok(LinkTodo::Create { .. }) => {
+                format!("Created new symlink {} -> {}", self.name, self.target)
+            }
+            Ok(LinkTodo::Chown(_)) => format!("Set ownership of symlink {}", self.name),
+            Err(e) => return e.into(),
         };
         finish_with(plan, out, comment)
     }
@@ -382,20 +405,23 @@ impl StateFunction for Absent {
             Kind::Dir => "Directory",
             _ => "File",
         };
-        Ok(Plan {
-            changes: [("removed".to_string(), json!(name))].into_iter().collect(),
-            comment: format!("{what} {name} is set for removal"),
-            data: json!({"what": what}),
-        })
+        Ok(Plan::change(
+            json!({"removed": name}),
+            format!("{what} {name} is set for removal"),
+        )
+        .with_data(Removing(what)))
     }
 
-    fn apply(&self, _: &Plan) -> String {
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
         // rm -rf on a link removes the link, not what it points to.
-        format!("rm -rf -- {}\n", quote(&self.name))
+        Ok(format!("rm -rf -- {}\n", quote(&self.name)))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        let what = plan.data["what"].as_str().unwrap_or("File");
+        let what = match plan.data::<Removing>() {
+            Ok(Removing(what)) => *what,
+            Err(e) => return e.into(),
+        };
         let what = if what == "Directory" {
             "directory"
         } else {

@@ -85,6 +85,7 @@ fn missing_file_is_a_new_file() {
     assert_eq!(p.changes["diff"], "New file");
     assert!(f
         .apply(&p)
+        .unwrap()
         .contains("Parent directory of /no/x is not present"));
 }
 
@@ -103,7 +104,7 @@ fn equal_content_is_a_noop_and_drift_is_metadata_only() {
     assert_eq!(p.changes.len(), 2, "{p:?}");
     assert_eq!(p.changes["user"], "root");
     assert_eq!(p.changes["mode"], "0644");
-    let script = f.apply(&p);
+    let script = f.apply(&p).unwrap();
     assert!(script.contains("chown -- root \"$p\""), "{script}");
     assert!(script.contains("chmod 0644 \"$p\""), "{script}");
     assert!(!script.contains("base64 -d"), "{script}");
@@ -183,7 +184,7 @@ fn type_conflicts_are_errors() {
     let l = build("symlink", "/etc/x", json!({"target": "/t", "force": true})).unwrap();
     let p = plan(&*l, &dir).unwrap();
     assert_eq!(p.changes["new"], "/etc/x");
-    assert!(l.apply(&p).contains("rm -rf"));
+    assert!(l.apply(&p).unwrap().contains("rm -rf"));
 }
 
 #[test]
@@ -218,7 +219,7 @@ fn directory_and_symlink_and_absent_plans() {
     .unwrap();
     let p = plan(&*l, &link("/a/b")).unwrap();
     assert_eq!(p.changes["ownership"], "daemon:root");
-    assert!(l.apply(&p).contains("chown -h -- daemon \"$p\""));
+    assert!(l.apply(&p).unwrap().contains("chown -h -- daemon \"$p\""));
 
     let a = build("absent", "/srv/d", json!({})).unwrap();
     assert!(plan(&*a, &missing).unwrap().is_noop());
@@ -373,7 +374,7 @@ fn converge(f: &dyn StateFunction) -> Plan {
     let (text, rc) = sh(&f.probe());
     let p = f.plan(Output { text: &text, rc }).unwrap();
     if !p.is_noop() {
-        let script = f.apply(&p);
+        let script = f.apply(&p).unwrap();
         syntax_ok(&script);
         let (out, rc) = sh(&script);
         assert_eq!(rc, 0, "apply failed: {out}\n{script}");
@@ -452,4 +453,85 @@ fn snippets_converge_locally() {
         assert_eq!(converge(&*a).changes["removed"], path.as_str());
         assert!(std::fs::symlink_metadata(path).is_err());
     }
+}
+
+/// The probe as it was before it saved processes (dirname, cut, tr, and
+/// sha256sum for a file it ships): the reference its facts must equal.
+fn probe_before(path: &str, follow: bool) -> String {
+    let (stat, kind) = if follow {
+        (
+            "stat -L",
+            "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then t=dangling\n",
+        )
+    } else {
+        ("stat", "if [ -L \"$p\" ]; then t=symlink\n")
+    };
+    format!(
+        r#"p={p}
+d=$(dirname -- "$p")
+if [ -d "$d" ]; then echo '{TAG} parent dir'; elif [ -e "$d" ] || [ -L "$d" ]; then echo '{TAG} parent other'; else echo '{TAG} parent missing'; fi
+if [ -L "$p" ]; then printf '%s ' '{TAG} link'; readlink -- "$p" | base64 | tr -d '\n'; echo; fi
+{kind}elif [ -d "$p" ]; then t=dir
+elif [ -f "$p" ]; then t=file
+elif [ -e "$p" ]; then t=other
+else t=missing
+fi
+echo "{TAG} type $t"
+case $t in missing|dangling) exit 0 ;; esac
+echo "{TAG} stat $({stat} -c '%u %g %U %G %a' -- "$p")"
+[ "$t" = file ] || exit 0
+echo "{TAG} sha256 $(sha256sum < "$p" | cut -d ' ' -f 1)"
+s=$(wc -c < "$p" | tr -d ' ')
+echo "{TAG} size $s"
+if [ "$s" -le {DIFF_LIMIT} ]; then echo '{TAG} content'; base64 < "$p"; echo '{TAG} end'; fi
+"#,
+        p = crate::transport::quote::quote(path),
+    )
+}
+
+/// The probe finds the same facts as before for every kind of path:
+/// small and large files, empty ones, directories, links (followed or
+/// not, dangling), missing paths and parents, odd spellings of a path.
+#[test]
+fn probe_finds_the_same_facts_as_before() {
+    let dir = std::env::temp_dir().join(format!("halite-probe-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let (_, rc) = sh(&format!(
+        "set -e; rm -rf '{d}'; mkdir -p '{d}/sub'; printf 'hi\\n' > '{d}/small'; : > '{d}/empty'\n\
+         head -c {} /dev/zero | tr '\\0' x > '{d}/big'; ln -s small '{d}/link'; ln -s nowhere '{d}/dangling'; ln -s sub '{d}/dirlink'; mkfifo '{d}/fifo'",
+        DIFF_LIMIT + 10
+    ));
+    assert_eq!(rc, 0);
+    for name in [
+        "small",
+        "empty",
+        "big",
+        "sub",
+        "link",
+        "dangling",
+        "dirlink",
+        "fifo",
+        "missing",
+        "no/such/x",
+        "sub/",
+        "sub//x",
+        "./small",
+    ] {
+        for follow in [true, false] {
+            let path = format!("{d}/{name}");
+            let (now, _) = sh(&probe_snippet(&path, follow));
+            let (before, _) = sh(&probe_before(&path, follow));
+            assert_eq!(
+                parse_facts(&now),
+                parse_facts(&before),
+                "{path} {follow}:\n{now}\n{before}"
+            );
+        }
+    }
+    for path in ["/", "/etc", "relative/x", "x"] {
+        let (now, _) = sh(&probe_snippet(path, true));
+        let (before, _) = sh(&probe_before(path, true));
+        assert_eq!(parse_facts(&now), parse_facts(&before), "{path}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -186,7 +186,7 @@ fn state_section(
         s.push_str(&format!("if {skip}; then {said}; else :\n"));
     }
     if let Decision::Apply(p) = &st.decision {
-        let apply = st.function.apply(p);
+        let apply = apply_snippet(st, p);
         match &st.chunk.globals.retry {
             Some(retry) => s.push_str(&retried(marker, i, &apply, retry)),
             None => s.push_str(&once(marker, i, &apply)),
@@ -319,4 +319,16 @@ fn reaction(marker: &str, block: Block, i: usize, command: &str, on: &[usize]) -
     s.push_str(&status_from_rc(i));
     s.push_str("fi\n");
     s
+}
+
+/// A state's apply snippet; should its plan not carry the module's data
+/// (already failed when decided, so not expected here), a snippet that
+/// fails the state with that message.
+fn apply_snippet(st: &State, plan: &Plan) -> String {
+    st.function.apply(plan).unwrap_or_else(|e| {
+        format!(
+            "printf '%s\\n' {}\nexit 70",
+            crate::transport::quote::quote(&e.to_string())
+        )
+    })
 }

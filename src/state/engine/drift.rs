@@ -168,7 +168,8 @@ pub(super) fn undeclared(
     // What this run's plans remove is not left behind: not an orphan.
     for s in states {
         if let Decision::Apply(plan) = &s.decision {
-            for r in s.function.removes(plan) {
+            // Checked when decided: a mismatch failed the state then.
+            for r in s.function.removes(plan).into_iter().flatten() {
                 declared.extend(ledger.covered(&r).into_iter().map(|e| e.resource.clone()));
             }
         }

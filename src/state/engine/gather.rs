@@ -101,6 +101,7 @@ pub(super) fn gather_script(
 ) -> String {
     let mut s = protocol::prelude(marker);
     s.push_str(head);
+    s.push_str(&shared_probes(states, only));
     for (i, st) in states.iter().enumerate() {
         if only.is_some_and(|o| !o.contains(&i)) {
             continue;
@@ -108,6 +109,30 @@ pub(super) fn gather_script(
         s.push_str(&state_probe(st, i, marker));
     }
     s
+}
+
+/// The shared probes ([`modules::StateFunction::shared_probe`]) of the
+/// states probed here: each script once, with every state's argument.
+fn shared_probes(states: &[State], only: Option<&[usize]>) -> String {
+    type Shared = (&'static str, fn(&[String]) -> String, Vec<String>);
+    let mut shared: Vec<Shared> = Vec::new();
+    for (i, st) in states.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let Some(p) = st.function.shared_probe() else {
+            continue;
+        };
+        match shared.iter_mut().find(|(key, ..)| *key == p.key) {
+            Some((.., args)) if !args.contains(&p.arg) => args.push(p.arg),
+            Some(_) => {}
+            None => shared.push((p.key, p.script, vec![p.arg])),
+        }
+    }
+    shared
+        .iter()
+        .map(|(_, script, args)| script(args))
+        .collect()
 }
 
 /// One state's part of the gather: its conditions, then its probe.

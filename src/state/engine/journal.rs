@@ -104,7 +104,8 @@ pub(super) fn ledger_events(
                         }
                     })
                     .collect();
-                for r in st.function.removes(plan) {
+                // Checked when decided: a mismatch failed the state then.
+                for r in st.function.removes(plan).into_iter().flatten() {
                     for e in ledger.covered(&r) {
                         lines.push(ledger::event(None, &e.resource));
                     }

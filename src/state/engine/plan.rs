@@ -83,6 +83,13 @@ pub(super) fn decide(states: &[State], i: usize, facts: &Sections, allow_defer: 
     if !deps(st, &[Kind::Prereq]).is_empty() && !prereq_changes(states, i, facts) {
         return Decision::Done("No changes detected: the prereq target would not change".into());
     }
+    // A plan must carry what its module applies: a mismatch (a bug) fails
+    // the state here, before anything runs; never an empty apply.
+    if !plan.is_noop() {
+        if let Err(e) = st.function.apply(&plan).and(st.function.removes(&plan)) {
+            return Decision::Failed(e.to_string());
+        }
+    }
     let watched = deps(st, &[Kind::Watch, Kind::WatchAny, Kind::Listen]);
     let watch_fires = watched.iter().any(|j| planned_change(&states[*j].decision));
     if !plan.is_noop() {

@@ -5,7 +5,10 @@
 //! the host had the script.
 
 use super::apply::{applied_sections, apply_script};
+use super::gather::gather_script;
 use super::journal::LedgerScript;
+use super::plan::decide;
+use super::protocol::{Block, Sections};
 use super::report::{report, state_key};
 use super::*;
 use crate::modules::Output;
@@ -216,4 +219,77 @@ fn a_script_killed_while_a_state_ran_says_so_of_that_state_only() {
         "{}",
         c(2)
     );
+}
+
+/// A module whose plan carries one type and whose apply reads another: a
+/// bug the typed plan data turns into a failed state, never an empty apply.
+#[derive(Debug)]
+struct Mismatched;
+
+impl StateFunction for Mismatched {
+    fn probe(&self) -> String {
+        String::new()
+    }
+
+    fn plan(&self, _: Output) -> Result<Plan, String> {
+        Ok(Plan::change(json!({"x": true}), "would change").with_data(1u32))
+    }
+
+    fn apply(&self, plan: &Plan) -> Result<String, modules::PlanMismatch> {
+        Ok(plan.data::<String>()?.clone())
+    }
+}
+
+#[test]
+fn a_plan_not_carrying_the_modules_data_fails_the_state() {
+    let mut st = state(("cmd", "run"), "true", vec![]);
+    st.function = Box::new(Mismatched);
+    let states = vec![st];
+    let mut facts = Sections::default();
+    facts
+        .blocks
+        .insert((Block::Probe, 0), (String::new(), 0));
+    match decide(&states, 0, &facts, true) {
+        Decision::Failed(e) => assert!(e.contains("internal error") && e.contains("u32"), "{e}"),
+        d => panic!("{d:?}"),
+    }
+}
+
+/// A shared probe runs once per gather, with each argument once, before
+/// the states' own probes; states outside `only` do not ask for theirs.
+#[test]
+fn shared_probes_run_once_per_gather() {
+    let service = |unit: &str| {
+        let chunk = Chunk::standalone("service", "running", unit, json!({}));
+        let def = modules::lookup("service", "running").unwrap();
+        let ctx = modules::BuildCtx {
+            states_root: std::path::Path::new("/nonexistent"),
+            renderer: None,
+        };
+        State {
+            function: (def.build)(&chunk, &ctx).unwrap(),
+            chunk,
+            decision: Decision::Done(String::new()),
+        }
+    };
+    let states = vec![
+        service("cron"),
+        service("ssh"),
+        service("cron"),
+        service("nginx"),
+    ];
+    let g = gather_script(&states, M, None, "");
+    assert_eq!(
+        g.matches("systemctl show -p LoadState,ActiveState,FragmentPath -- cron ssh nginx 2>")
+            .count(),
+        1,
+        "{g}"
+    );
+    assert!(
+        g.find("systemctl show -p LoadState,ActiveState").unwrap()
+            < g.find(&format!("{M}' \"$_hu\"\n(")).unwrap_or(usize::MAX)
+    );
+    let g = gather_script(&states, M, Some(&[1]), "");
+    assert!(g.contains("FragmentPath -- ssh 2>"), "{g}");
+    assert_eq!(g.matches("h_svc_find\n").count(), 1);
 }

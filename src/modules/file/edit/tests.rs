@@ -646,7 +646,7 @@ fn plans_carry_salt_shaped_changes() {
     let p = plan(&*f, &facts(b"a\n")).unwrap();
     assert_eq!(p.comment, "File /etc/x is set to be updated");
     assert!(p.changes["diff"].as_str().unwrap().contains("+b\n"));
-    assert_eq!(p.data["lines"], 1);
+    assert_eq!(p.data::<EditTodo>().unwrap().lines, 1);
     let done = f.finish(&p, Output { text: "", rc: 0 });
     assert!(done.result);
     assert_eq!(done.comment, "Appended 1 lines");
@@ -690,7 +690,7 @@ fn missing_large_binary_and_odd_files() {
     assert!(p.changes["diff"].as_str().unwrap().contains("+a"));
     assert_eq!(p.changes["mode"], "0600");
     assert_eq!(p.changes["user"], "root");
-    assert_eq!(p.data["sha256"], Value::Null);
+    assert_eq!(p.data::<EditTodo>().unwrap().sha256, None);
 
     let f = build("blockreplace", "/etc/x", json!({"content": "x"})).unwrap();
     assert_eq!(plan(&*f, &missing).unwrap_err(), "/etc/x: file not found");
@@ -731,7 +731,7 @@ fn line_perms_drift_without_content_change() {
     .unwrap();
     let p = plan(&*f, &facts(b"a\n")).unwrap();
     assert_eq!(p.changes, *json!({"mode": "0600"}).as_object().unwrap());
-    let script = f.apply(&p);
+    let script = f.apply(&p).unwrap();
     assert!(script.contains("chmod 0600 \"$p\""), "{script}");
     assert!(!script.contains("base64 -d"), "{script}");
 }
@@ -884,7 +884,7 @@ fn plan_here(f: &dyn StateFunction) -> Plan {
 fn converge(f: &dyn StateFunction) -> Plan {
     let p = plan_here(f);
     if !p.is_noop() {
-        let (out, rc) = sh(&f.apply(&p));
+        let (out, rc) = sh(&f.apply(&p).unwrap());
         let done = f.finish(&p, Output { text: &out, rc });
         assert!(done.result, "{}", done.comment);
     }
@@ -954,7 +954,7 @@ fn a_file_changed_after_the_probe_is_not_overwritten() {
     let f = build("replace", name, json!({"pattern": "a=1", "repl": "a=2"})).unwrap();
     let p = plan_here(&*f);
     std::fs::write(name, "a=1\nsomeone=else\n").unwrap();
-    let (out, rc) = sh(&f.apply(&p));
+    let (out, rc) = sh(&f.apply(&p).unwrap());
     assert_eq!(rc, STALE, "{out}");
     let done = f.finish(&p, Output { text: &out, rc });
     assert!(!done.result);
@@ -981,7 +981,7 @@ fn a_file_changed_after_the_probe_is_not_overwritten() {
     let f = build("append", new, json!({"text": "x"})).unwrap();
     let p = plan_here(&*f);
     std::fs::write(new, "y\n").unwrap();
-    let (_, rc) = sh(&f.apply(&p));
+    let (_, rc) = sh(&f.apply(&p).unwrap());
     assert_eq!(rc, STALE);
     assert_eq!(std::fs::read_to_string(new).unwrap(), "y\n");
 }
