@@ -271,9 +271,10 @@ impl RemoteCall for HostCall {
         let spec = crate::functions::lookup(function)
             .ok_or_else(|| format!("unknown function `{function}`"))?;
         let f = (spec.parse)(args).map_err(|e| e.to_string())?;
-        if f.state_call().is_some() || f.controller_only() || f.needs_pillar() {
+        // Only a function that is one script on the host is answered here.
+        let crate::functions::Call::Script(f) = crate::functions::Call::of(f.into()) else {
             return Err(format!("{function} cannot be called from a template"));
-        }
+        };
         let ctx = crate::functions::HostCtx {
             id: &self.id,
             grains: &self.grains,
