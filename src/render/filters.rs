@@ -19,6 +19,30 @@ fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg)
 }
 
+/// Jinja2's `default(value, default_value='', boolean=False)`: the
+/// default when the value is undefined, or, with `boolean`, false.
+fn default_filter(
+    v: MjValue,
+    other: Option<MjValue>,
+    boolean: Option<bool>,
+    kw: Kwargs,
+) -> Result<MjValue, Error> {
+    let other = match other {
+        Some(o) => Some(o),
+        None => kw.get("default_value")?,
+    };
+    let boolean = match boolean {
+        Some(b) => b,
+        None => kw.get::<Option<bool>>("boolean")?.unwrap_or(false),
+    };
+    kw.assert_all_used()?;
+    if v.is_undefined() || (boolean && !v.is_true()) {
+        Ok(other.unwrap_or_else(|| MjValue::from("")))
+    } else {
+        Ok(v)
+    }
+}
+
 /// Salt's `yaml` with flow style: PyYAML's one-line text.
 fn yaml_flow(v: &MjValue) -> Result<MjValue, Error> {
     Ok(MjValue::from_safe_string(dump::yaml_flow(&to_json(v)?)))
@@ -131,6 +155,8 @@ fn str_to_num_bool(v: MjValue) -> bool {
 /// Install Salt's filters and tests into `env`.
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("yaml", yaml_filter);
+    env.add_filter("default", default_filter);
+    env.add_filter("d", default_filter);
     env.add_filter("yaml_encode", yaml_encode);
     env.add_filter("yaml_dquote", yaml_dquote);
     env.add_filter("yaml_squote", yaml_squote);

@@ -331,6 +331,7 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
 /// The `salt[...]` functions that have no side effect on the minion and
 /// need nothing from it: answered on the controller ([`helper`]).
 const HELPERS: &[&str] = &[
+    "slsutil.serialize",
     "slsutil.merge",
     "slsutil.merge_all",
     "defaults.deepcopy",
@@ -379,6 +380,21 @@ fn helper(function: &str, args: CallArgs) -> Result<MjValue, Error> {
                 merge_values(&mut out, item, lists);
             }
             Ok(from_json(&out))
+        }
+        "slsutil.serialize" => {
+            let a = bind(
+                function,
+                &[
+                    "serializer",
+                    "obj",
+                    "default_flow_style",
+                    "allow_unicode",
+                    "indent",
+                    "sort_keys",
+                ],
+                args,
+            )?;
+            serialize(function, &a)
         }
         "defaults.deepcopy" => {
             let a = bind(function, &["source"], args)?;
@@ -699,4 +715,54 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Salt's `slsutil.serialize(serializer, obj, **options)` for the `yaml`
+/// and `json` serializers: PyYAML's block text (`default_flow_style=False`,
+/// as the formulas' `_mapdata` asks), keys sorted as PyYAML sorts them;
+/// `json.dumps` (keys in order unless `sort_keys`, ASCII-escaped). Flow
+/// and mixed styles and PyYAML's escaping without `allow_unicode` are not
+/// reproduced: asking for them is an error, not a different text.
+fn serialize(function: &str, a: &[Option<MjValue>]) -> Result<MjValue, Error> {
+    let kind = string_arg(function, "serializer", a[0].as_ref(), "")?;
+    let obj = to_json(a[1].as_ref().unwrap_or(&MjValue::from(())))?;
+    let flag = |i: usize| a[i].as_ref().filter(|v| !v.is_none()).map(MjValue::is_true);
+    match kind.as_str() {
+        "yaml" => {
+            // Salt's own dumper quotes differently from the `yaml`
+            // filter's in flow style; only block style is given.
+            if flag(2) != Some(false) {
+                return Err(invalid(format!(
+                    "salt['{function}']: yaml is given in block style only \
+                     (default_flow_style=False); Salt's flow and mixed styles are not reproduced"
+                )));
+            }
+            let text = serde_yaml::to_string(&super::dump::sort(&obj))
+                .map_err(|e| invalid(format!("salt['{function}']: {e}")))?;
+            if flag(3) != Some(true) && !text.is_ascii() {
+                return Err(invalid(format!(
+                    "salt['{function}']: non-ASCII text needs allow_unicode=True \
+                     (PyYAML's escapes are not reproduced)"
+                )));
+            }
+            Ok(MjValue::from(text))
+        }
+        "json" => {
+            let indent = match &a[4] {
+                Some(v) if !v.is_none() => Some(usize::try_from(v.clone()).map_err(|_| {
+                    invalid(format!("salt['{function}']: indent must be a number"))
+                })?),
+                _ => None,
+            };
+            Ok(MjValue::from(super::dump::json_dumps(
+                &obj,
+                flag(5).unwrap_or(false),
+                indent,
+                true,
+            )))
+        }
+        other => Err(invalid(format!(
+            "salt['{function}']: serializer `{other}` is not available (yaml, json)"
+        ))),
+    }
 }
