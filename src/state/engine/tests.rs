@@ -246,9 +246,7 @@ fn a_plan_not_carrying_the_modules_data_fails_the_state() {
     st.function = Box::new(Mismatched);
     let states = vec![st];
     let mut facts = Sections::default();
-    facts
-        .blocks
-        .insert((Block::Probe, 0), (String::new(), 0));
+    facts.blocks.insert((Block::Probe, 0), (String::new(), 0));
     match decide(&states, 0, &facts, true) {
         Decision::Failed(e) => assert!(e.contains("internal error") && e.contains("u32"), "{e}"),
         d => panic!("{d:?}"),
