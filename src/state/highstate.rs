@@ -430,22 +430,19 @@ fn parse_body(body: &Value, in_extend: bool) -> Result<Vec<StateDecl>, String> {
                     }
                     functions.push(f.clone());
                 }
-                Value::Object(arg) if arg.len() == 1 => {
-                    // Given twice: the last value wins, in the first
-                    // one's place, as in Salt (a list of arguments is not
-                    // a mapping; checked with `salt-call state.show_low_sls`).
-                    let (k, v) = arg.iter().next().expect("one entry");
-                    match args.iter_mut().find(|(seen, _)| seen == k) {
-                        Some(slot) => slot.1 = v.clone(),
-                        None => args.push((k.clone(), v.clone())),
-                    }
-                }
+                // Usually one `key: value` per item; an item holding more
+                // (a mis-indented `- context:` followed by its keys) gives
+                // each of them, in order, as Salt does. Given twice: the
+                // last value wins, in the first one's place, as in Salt (a
+                // list of arguments is not a mapping; both checked with
+                // `salt-call state.show_low_sls`).
                 Value::Object(arg) => {
-                    return Err(format!(
-                        "arguments of `{key}` must be one per list item (`- key: value`); got {} keys in one item: {}",
-                        arg.len(),
-                        arg.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ))
+                    for (k, v) in arg {
+                        match args.iter_mut().find(|(seen, _)| seen == k) {
+                            Some(slot) => slot.1 = v.clone(),
+                            None => args.push((k.clone(), v.clone())),
+                        }
+                    }
                 }
                 other => {
                     return Err(format!(

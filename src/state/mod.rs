@@ -165,11 +165,21 @@ pub struct StateSpec {
     pub extra_kwargs: bool,
 }
 
+/// In a function's argument list: it takes any other keyword argument too
+/// (Salt's `**kwargs`; `file.managed` hands them to its template).
+pub const EXTRA_KWARGS: &str = "**kwargs";
+
 impl StateSpec {
+    /// `args` as a module's [`crate::modules::FnDef`] lists them; an entry
+    /// [`EXTRA_KWARGS`] means any other keyword is accepted too.
     pub fn new(args: &[&str]) -> StateSpec {
         StateSpec {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            extra_kwargs: false,
+            args: args
+                .iter()
+                .filter(|a| **a != EXTRA_KWARGS)
+                .map(|a| a.to_string())
+                .collect(),
+            extra_kwargs: args.contains(&EXTRA_KWARGS),
         }
     }
 

@@ -25,8 +25,10 @@ SKIP = {"__env__", "__sls__", "__id__", "state", "fun", "name", "order", "__run_
 def main():
     cases = {}
     files = sorted((HERE / "sls").glob("*.sls"))
+    # Templates the SLS files name as salt:// sources.
+    templates = sorted((HERE / "sls").glob("*.jinja"))
     with tempfile.TemporaryDirectory() as tmp:
-        etc = saltcall.minion(pathlib.Path(tmp), files)
+        etc = saltcall.minion(pathlib.Path(tmp), files + templates)
         for sls in files:
             low = saltcall.call(etc, "state.show_low_sls", sls.stem)
             if all(isinstance(c, dict) for c in low):

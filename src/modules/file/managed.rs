@@ -80,9 +80,11 @@ pub struct Managed {
 }
 
 pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
-    let a: Args = crate::modules::typed_args(chunk)?;
-    let name = check_name(chunk)?;
     let err = |m: String| format!("{}: {m}", chunk.describe());
+    let (known, extras) = template_variables(chunk);
+    let a: Args = serde_json::from_value(Value::Object(known))
+        .map_err(|e| err(format!("invalid arguments: {e}")))?;
+    let name = check_name(chunk)?;
     let p = perms(chunk, &a.user, &a.group, &a.mode)?;
     let dir_perms = Perms {
         mode: perms(chunk, &None, &None, &a.dir_mode)?.mode,
@@ -99,8 +101,20 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         }
     };
     let jinja = jinja_template(chunk, a.template.as_deref())?;
+    // Salt hands them to a `source` template only (not to `contents`);
+    // where it would drop them silently, they are an error here.
+    if !extras.is_empty() && !(jinja && a.source.is_some()) {
+        return Err(err(format!(
+            "`{}` is not an argument of file.managed; other arguments are variables \
+             of a `source` template (as in Salt), and this state has none",
+            extras.keys().cloned().collect::<Vec<_>>().join("`, `")
+        )));
+    }
+    // Salt's order: the extra arguments, then `defaults`, then `context`.
+    let mut defaults: BTreeMap<String, Value> = extras.into_iter().collect();
+    defaults.extend(to_btree(a.defaults));
     let extra = Extra {
-        defaults: to_btree(a.defaults),
+        defaults,
         context: to_btree(a.context),
     };
     let renderer = || {
@@ -215,6 +229,22 @@ pub(crate) fn read_source(
     } else {
         std::fs::read(&real).map_err(|e| err(format!("cannot read {}: {e}", real.display())))
     }
+}
+
+/// The state's arguments split into file.managed's own and the others,
+/// which Salt hands to the template as variables (its `**kwargs`).
+fn template_variables(
+    chunk: &Chunk,
+) -> (
+    serde_json::Map<String, Value>,
+    serde_json::Map<String, Value>,
+) {
+    let own = crate::modules::lookup("file", "managed").map_or(&[][..], |f| f.args);
+    chunk
+        .args
+        .clone()
+        .into_iter()
+        .partition(|(k, _)| own.contains(&k.as_str()))
 }
 
 pub(crate) fn to_btree(m: Option<serde_json::Map<String, Value>>) -> BTreeMap<String, Value> {

@@ -47,6 +47,7 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "replace",
                 "create",
                 "show_changes",
+                crate::state::EXTRA_KWARGS,
             ],
             build: managed::build,
         },

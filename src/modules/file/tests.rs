@@ -342,6 +342,41 @@ fn templates_render_with_grains_context_and_defaults() {
         .is_noop());
 }
 
+/// Arguments file.managed does not know are its `source` template's
+/// variables (Salt's `**kwargs`), under `defaults` and `context`; without
+/// a source template they are an error, not dropped.
+#[test]
+fn other_arguments_are_variables_of_the_source_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::write(root.join("a.j2"), "{{ bind }}:{{ port }} {{ role }}\n").unwrap();
+    let r = Renderer::new(root, "node9", json!({"id": "node9"}), json!({}));
+    let f = build_in(
+        root,
+        Some(&r),
+        "managed",
+        "/etc/a",
+        json!({"source": "salt://a.j2", "template": "jinja", "bind": "0.0.0.0",
+               "port": 80, "role": "x", "defaults": {"port": 81}, "context": {"role": "web"}}),
+    )
+    .unwrap();
+    assert!(
+        plan(&*f, &file_facts(b"0.0.0.0:81 web\n", "root root", "644"))
+            .unwrap()
+            .is_noop()
+    );
+    for args in [
+        json!({"contents": "{{ bind }}", "template": "jinja", "bind": "x"}),
+        json!({"source": "salt://a.j2", "bind": "x"}),
+    ] {
+        let e = build_in(root, Some(&r), "managed", "/etc/a", args).unwrap_err();
+        assert!(
+            e.contains("`bind` is not an argument of file.managed"),
+            "{e}"
+        );
+    }
+}
+
 pub(super) fn sh(script: &str) -> (String, i32) {
     let out = std::process::Command::new("sh")
         .arg("-c")
