@@ -103,7 +103,8 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
     let jinja = jinja_template(chunk, a.template.as_deref())?;
     // Salt hands them to a `source` template only (not to `contents`);
     // where it would drop them silently, they are an error here.
-    if !extras.is_empty() && !(jinja && a.source.is_some()) {
+    let for_template = jinja && a.source.is_some();
+    if !extras.is_empty() && !for_template {
         return Err(err(format!(
             "`{}` is not an argument of file.managed; other arguments are variables \
              of a `source` template (as in Salt), and this state has none",

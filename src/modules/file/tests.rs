@@ -231,7 +231,11 @@ fn directory_and_symlink_and_absent_plans() {
 #[test]
 fn bad_arguments_are_errors() {
     let err = |f: &str, n: &str, a: Value| build(f, n, a).unwrap_err();
-    assert!(err("managed", "/x", json!({"bogus": 1})).contains("invalid arguments"));
+    // Not an argument, and no source template to take it as a variable.
+    assert!(err("managed", "/x", json!({"bogus": 1}))
+        .contains("`bogus` is not an argument of file.managed"));
+    let e = err("managed", "/x", json!({"makedirs": "maybe"}));
+    assert!(e.contains("invalid arguments"), "{e}");
     assert!(err("managed", "rel/x", json!({})).contains("absolute"));
     assert!(err(
         "managed",
