@@ -124,6 +124,8 @@ fn expand(
     };
 
     for args in entries {
+        let has = |k: &str| args.iter().any(|(seen, _)| seen == k);
+        let templated = has("source") && has("template");
         let mut chunk = Chunk {
             sls: decl.sls.clone(),
             file: decl.file.clone(),
@@ -167,7 +169,7 @@ fn expand(
                     })?)
                 }
                 "retry" => g.retry = parse_retry(&value).map_err(invalid)?,
-                _ if spec.accepts(&key) => {
+                _ if spec.accepts(&key, templated) => {
                     chunk.args.insert(key, value);
                 }
                 _ => {

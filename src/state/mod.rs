@@ -165,8 +165,10 @@ pub struct StateSpec {
     pub extra_kwargs: bool,
 }
 
-/// In a function's argument list: it takes any other keyword argument too
-/// (Salt's `**kwargs`; `file.managed` hands them to its template).
+/// In a function's argument list: it takes any other keyword argument as a
+/// variable of its `source` template (Salt's `**kwargs`, which
+/// `file.managed` hands to the template), so only when the state has a
+/// `source` and a `template`; otherwise an unknown argument is an error.
 pub const EXTRA_KWARGS: &str = "**kwargs";
 
 impl StateSpec {
@@ -183,8 +185,10 @@ impl StateSpec {
         }
     }
 
-    fn accepts(&self, arg: &str) -> bool {
-        self.extra_kwargs || self.args.iter().any(|a| a == arg)
+    /// `templated`: the state has a `source` and a `template`, whose
+    /// variables the other arguments of an [`EXTRA_KWARGS`] function are.
+    fn accepts(&self, arg: &str, templated: bool) -> bool {
+        (self.extra_kwargs && templated) || self.args.iter().any(|a| a == arg)
     }
 }
 

@@ -359,24 +359,18 @@ y:
 }
 
 #[test]
-fn extra_kwargs_functions_take_anything() {
-    // No shipped function takes any keyword (Salt's `**kwargs`): a
-    // registry of one that does.
-    let reg = MemoryRegistry::new().with_spec(
-        "free",
-        "any",
-        StateSpec {
-            args: Vec::new(),
-            extra_kwargs: true,
-        },
-    );
-    let source = SlsSource {
-        file: "main.sls".into(),
-        data: yaml("x:\n  free.any:\n    - whatever: 1\n"),
-    };
-    let mut loader = |_: &str| Ok(source.clone());
-    let c = compile(&["main".to_string()], &mut loader, &reg).unwrap();
+fn extra_kwargs_are_template_variables_of_a_source_template() {
+    // file.managed takes Salt's `**kwargs` as its source template's
+    // variables: accepted with `source` and `template`, an error without.
+    let c = one(
+        "x:\n  file.managed:\n    - name: /a\n    - source: salt://a\n    - template: jinja\n    - whatever: 1\n",
+    )
+    .unwrap();
     assert_eq!(c.chunks[0].args["whatever"], json!(1));
+    assert!(matches!(
+        one("x:\n  file.managed:\n    - name: /a\n    - contents: a\n    - whatever: 1\n"),
+        Err(CompileError::UnknownArgument { ref argument, .. }) if argument == "whatever"
+    ));
     // The shipped test.nop takes none.
     assert!(matches!(
         one("x:\n  test.nop:\n    - whatever: 1\n"),
