@@ -119,13 +119,8 @@ fn regex_replace(
     replacement: &str,
     kwargs: Kwargs,
 ) -> Result<String, Error> {
-    let ignorecase: Option<bool> = kwargs.get("ignorecase")?;
-    kwargs.assert_all_used()?;
-    let pattern = if ignorecase.unwrap_or(false) {
-        format!("(?i){pattern}")
-    } else {
-        pattern.to_string()
-    };
+    // Salt's `ignorecase` and `multiline` flags.
+    let pattern = format!("{}{pattern}", regex_flags(&kwargs)?);
     let re = Regex::new(&pattern).map_err(|e| invalid(format!("regex_replace: {e}")))?;
     // Python's `\1` backreferences are `${1}` for the regex crate.
     static BACKREF: OnceLock<Regex> = OnceLock::new();
