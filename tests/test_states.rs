@@ -170,3 +170,45 @@ fn compiled_states_are_salts_low_chunks() {
         }
     }
 }
+
+/// A source template of file.managed gets the variables Salt's file.managed
+/// hands it (source found, name, user, group, mode normalized, attrs,
+/// saltenv), extra arguments, `defaults` and `context` in Salt's order:
+/// the file halite writes is the one Salt wrote
+/// (tests/compat/gen_managed_vars.py -> managed_vars.json).
+#[test]
+fn a_source_template_gets_the_variables_salt_gives_it() {
+    let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(compat.join("managed_vars.json")).unwrap())
+            .unwrap();
+    let p = Project::new("hosts:\n  l1: {connection: local}\n");
+    std::fs::create_dir_all(p.path().join("states")).unwrap();
+    std::fs::copy(
+        compat.join("managed/vars.jinja"),
+        p.path().join("states/vars.jinja"),
+    )
+    .unwrap();
+    let target = p.path().join("out/halite-compat-vars");
+    let name = format!("name={}", target.display());
+    let mut args = vec![
+        "l1",
+        "state.single",
+        "file.managed",
+        name.as_str(),
+        "makedirs=True",
+    ];
+    let given: Vec<&str> = fixture["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    args.extend(given);
+    let (code, v) = p.json(&args);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        fixture["content"].as_str().unwrap()
+    );
+}

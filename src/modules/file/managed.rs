@@ -111,8 +111,13 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
             extras.keys().cloned().collect::<Vec<_>>().join("`, `")
         )));
     }
-    // Salt's order: the extra arguments, then `defaults`, then `context`.
-    let mut defaults: BTreeMap<String, Value> = extras.into_iter().collect();
+    // Salt's order: the variables file.managed gives every source
+    // template, the extra arguments, then `defaults`, then `context`.
+    let mut defaults = match (&a.source, for_template) {
+        (Some(src), true) => source_template_vars(ctx, src, &name, &a),
+        _ => BTreeMap::new(),
+    };
+    defaults.extend(extras);
     defaults.extend(to_btree(a.defaults));
     let extra = Extra {
         defaults,
@@ -269,6 +274,51 @@ fn contents_text(v: &Value) -> Result<String, String> {
             .join("\n")),
         other => scalar(other),
     }
+}
+
+/// What Salt's file.managed hands every source template besides the
+/// host's data (salt/modules/file.py get_managed): `source` (the URL of
+/// the source found), `name`, `user`, `group`, `mode`, `attrs`, `saltenv`.
+fn source_template_vars(
+    ctx: &BuildCtx,
+    src: &Value,
+    name: &str,
+    a: &Args,
+) -> BTreeMap<String, Value> {
+    let found = pick_source(ctx.states_root, src).ok();
+    let arg = |v: &Option<Value>| v.clone().unwrap_or(Value::Null);
+    BTreeMap::from([
+        (
+            "source".to_string(),
+            found.map_or(Value::Null, |(rel, _)| {
+                Value::String(format!("salt://{rel}"))
+            }),
+        ),
+        ("name".to_string(), Value::String(name.to_string())),
+        ("user".to_string(), arg(&a.user)),
+        ("group".to_string(), arg(&a.group)),
+        (
+            "mode".to_string(),
+            a.mode.as_ref().map_or(Value::Null, normalize_mode),
+        ),
+        ("attrs".to_string(), Value::Null),
+        ("saltenv".to_string(), Value::String("base".into())),
+    ])
+}
+
+/// Salt's `salt.utils.files.normalize_mode`: the mode as text, `0o` read
+/// as `0`, quotes and leading zeros dropped, then zero-filled to 4 digits.
+fn normalize_mode(mode: &Value) -> Value {
+    let text = match mode {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let text = text.replace("0o", "0");
+    let digits = text
+        .trim_matches('"')
+        .trim_matches('\'')
+        .trim_start_matches('0');
+    Value::String(format!("{digits:0>4}"))
 }
 
 /// The first source that exists (Salt tries a list in order).
