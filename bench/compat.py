@@ -110,7 +110,8 @@ def halite_chunks(halite, project, name):
         return None, json.dumps(ret)[:300]
     chunks = {}
     for c in ret.values():
-        chunks[(c["__id__"], c["function"], str(c["name"]))] = sorted(c.get("args", {}))
+        keys = list(c.get("args", {})) + list(c.get("globals", {}))
+        chunks[(c["__id__"], c["function"], str(c["name"]))] = sorted(keys)
     return chunks, None
 
 

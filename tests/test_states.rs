@@ -77,6 +77,15 @@ fn compiled_states_are_salts_low_chunks() {
         )
         .unwrap();
     }
+    const GLOBALS: &[&str] = &[
+        "unless",
+        "onlyif",
+        "creates",
+        "check_cmd",
+        "failhard",
+        "retry",
+        "runas",
+    ];
     const REQUISITES: &[&str] = &[
         "require",
         "watch",
@@ -158,6 +167,17 @@ fn compiled_states_are_salts_low_chunks() {
                     .filter(|(on, _, _)| on == id)
                     .map(|(_, kind, by)| (kind.clone(), by.clone())),
             );
+            // The global arguments halite keeps typed apart: the same ones.
+            let salt_globals: Vec<String> = GLOBALS
+                .iter()
+                .filter_map(|k| args.remove(*k).map(|_| k.to_string()))
+                .collect();
+            let mut ours_globals: Vec<String> =
+                g["globals"].as_object().unwrap().keys().cloned().collect();
+            ours_globals.sort();
+            let mut sorted = salt_globals.clone();
+            sorted.sort();
+            assert_eq!(ours_globals, sorted, "{sls} {id}: global arguments");
             assert_eq!(&Value::Object(args), &g["args"], "{sls} {id}: arguments");
             let ours: Vec<(String, String)> = g["requisites"]
                 .as_array()

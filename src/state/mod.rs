@@ -398,6 +398,43 @@ pub struct Globals {
     pub runas: Option<String>,
 }
 
+impl Globals {
+    /// The global arguments this chunk sets, under Salt's names, as
+    /// `state.show_sls` shows them beside the function's own.
+    pub fn shown(&self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_string(), v);
+        };
+        if !self.unless.is_empty() {
+            put("unless", Value::Array(self.unless.clone()));
+        }
+        if !self.onlyif.is_empty() {
+            put("onlyif", Value::Array(self.onlyif.clone()));
+        }
+        if !self.creates.is_empty() {
+            put("creates", serde_json::json!(self.creates));
+        }
+        if !self.check_cmd.is_empty() {
+            put("check_cmd", serde_json::json!(self.check_cmd));
+        }
+        if let Some(f) = self.failhard {
+            put("failhard", Value::Bool(f));
+        }
+        if let Some(r) = &self.retry {
+            put(
+                "retry",
+                serde_json::json!({"attempts": r.attempts, "until": r.until,
+                                   "interval": r.interval, "splay": r.splay}),
+            );
+        }
+        if let Some(u) = &self.runas {
+            put("runas", Value::String(u.clone()));
+        }
+        m
+    }
+}
+
 /// One state function call with everything resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {

@@ -242,7 +242,7 @@ pub fn show(
                     json!({
                         "__id__": c.id, "__sls__": c.sls, "__run_num__": i, "name": c.name,
                         "function": format!("{}.{}", c.module, c.function),
-                        "args": c.args, "requisites": reqs,
+                        "args": c.args, "globals": c.globals.shown(), "requisites": reqs,
                     }),
                 );
             }
