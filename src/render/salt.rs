@@ -324,6 +324,14 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             list_master(ctx, function, &saltenv, &prefix)
         }
         _ if HELPERS.contains(&function) => helper(function, args),
+        // Pillar is rendered on the controller, as Salt's master renders
+        // it with its own modules: the time is the controller's there.
+        // A state template with a host asks the host.
+        "status.time" if ctx.remote.is_none() => {
+            let a = bind(function, &["format"], args)?;
+            let format = string_arg(function, "format", a[0].as_ref(), "%A, %d. %B %Y %I:%M%p")?;
+            strftime(function, &format)
+        }
         _ => remote(ctx, function, args),
     }
 }
@@ -765,4 +773,27 @@ fn serialize(function: &str, a: &[Option<MjValue>]) -> Result<MjValue, Error> {
             "salt['{function}']: serializer `{other}` is not available (yaml, json)"
         ))),
     }
+}
+
+/// Python's `datetime.today().strftime(format)`, in the controller's local
+/// time. A directive chrono does not know is an error, not other text.
+fn strftime(function: &str, format: &str) -> Result<MjValue, Error> {
+    use std::fmt::Write;
+    let items: Vec<chrono::format::Item> = chrono::format::StrftimeItems::new(format).collect();
+    if items
+        .iter()
+        .any(|i| matches!(i, chrono::format::Item::Error))
+    {
+        return Err(invalid(format!(
+            "salt['{function}']: bad format `{format}`"
+        )));
+    }
+    let mut out = String::new();
+    write!(
+        out,
+        "{}",
+        chrono::Local::now().format_with_items(items.into_iter())
+    )
+    .map_err(|_| invalid(format!("salt['{function}']: bad format `{format}`")))?;
+    Ok(MjValue::from(out))
 }

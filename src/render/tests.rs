@@ -956,3 +956,18 @@ fn cp_lists_answer_from_the_states_tree() {
         r#"["db", "web", "web.conf"] ["web/conf.sls", "web/files/a.conf", "web/init.sls"] ["web", "web/files"] []"#
     );
 }
+
+/// Pillar is rendered on the controller (as Salt's master renders it with
+/// its own modules): `status.time` answers with the controller's clock.
+#[test]
+fn status_time_without_a_host_is_the_controllers() {
+    let year = chrono::Local::now().format("%Y").to_string();
+    let out = text(
+        &[],
+        "{{ salt['status.time']('%Y') }} {{ salt['status.time'] is callable }}",
+    )
+    .unwrap();
+    assert_eq!(out, format!("{year} True"));
+    let err = text(&[], "{{ salt['status.time']('%Q') }}").unwrap_err();
+    assert!(err.to_string().contains("bad format"), "{err}");
+}
