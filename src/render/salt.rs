@@ -248,6 +248,23 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             let a = [a[0].clone(), a[1].clone(), None, a[2].clone()];
             get(&ctx.grains, function, &a)
         }
+        "config.option" => {
+            let a = bind(
+                function,
+                &[
+                    "value",
+                    "default",
+                    "omit_opts",
+                    "omit_grains",
+                    "omit_pillar",
+                    "omit_master",
+                    "omit_all",
+                    "wildcard",
+                ],
+                args,
+            )?;
+            config_option(ctx, function, &a)
+        }
         "config.get" => {
             let a = bind(
                 function,
@@ -796,4 +813,39 @@ fn strftime(function: &str, format: &str) -> Result<MjValue, Error> {
     )
     .map_err(|_| invalid(format!("salt['{function}']: bad format `{format}`")))?;
     Ok(MjValue::from(out))
+}
+
+/// Salt's `config.option(value, default, omit_*...)`: the top-level key
+/// (no traversal) in the minion options, grains, pillar, then the pillar's
+/// `master` mapping, the first that has it. Salt's own table of built-in
+/// defaults is not reproduced: a key found nowhere with no `default` given
+/// is an error naming it, not a guessed value. `wildcard` is refused.
+fn config_option(ctx: &Ctx, function: &str, a: &[Option<MjValue>]) -> Result<MjValue, Error> {
+    let key = string_arg(function, "value", a[0].as_ref(), "")?;
+    let on = |i: usize| a[i].as_ref().is_some_and(MjValue::is_true);
+    if on(7) {
+        return Err(invalid(format!(
+            "salt['{function}']: wildcard=True is not supported"
+        )));
+    }
+    let all = on(6);
+    let master = ctx.pillar.get("master").cloned().unwrap_or(Value::Null);
+    let sources = [
+        (on(2) || all, &ctx.opts),
+        (on(3) || all, &*ctx.grains),
+        (on(4) || all, &*ctx.pillar),
+        (on(5) || all, &master),
+    ];
+    for (omit, source) in sources {
+        if let Some(v) = source.get(&key).filter(|_| !omit) {
+            return Ok(from_json(v));
+        }
+    }
+    match a[1].as_ref().filter(|d| !d.is_none()) {
+        Some(d) => Ok(d.clone()),
+        None => Err(invalid(format!(
+            "salt['{function}']: `{key}` is in none of opts, grains, pillar and pillar's master; \
+             Salt's built-in defaults are not given: pass a default"
+        ))),
+    }
 }

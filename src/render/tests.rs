@@ -971,3 +971,22 @@ fn status_time_without_a_host_is_the_controllers() {
     let err = text(&[], "{{ salt['status.time']('%Q') }}").unwrap_err();
     assert!(err.to_string().contains("bad format"), "{err}");
 }
+
+/// config.option: a top-level key in opts, grains, pillar, then pillar's
+/// `master`, or the default; found nowhere without one is an error (Salt's
+/// own table of defaults is not reproduced).
+#[test]
+fn config_option_looks_up_top_level_keys() {
+    let out = text(
+        &[],
+        concat!(
+            "{{ salt['config.option']('os') }} {{ salt['config.option']('snmpcom') }} ",
+            "{{ salt['config.option']('os', omit_grains=True, default='d') }} ",
+            "{{ salt['config.option']('users:alice', 'none') }}",
+        ),
+    )
+    .unwrap();
+    assert_eq!(out, "Debian s3cret d none");
+    let err = text(&[], "{{ salt['config.option']('postgres.port') }}").unwrap_err();
+    assert!(err.to_string().contains("pass a default"), "{err}");
+}
