@@ -28,6 +28,9 @@ pub enum GrainsError {
     Parse { id: String, reason: String },
 }
 
+/// The Salt release halite's state and template semantics follow.
+pub const SALT_VERSION: (&str, [u32; 2]) = ("3008.3", [3008, 3]);
+
 /// The probe script; see its header for the output format.
 const SCRIPT: &str = include_str!("grains.sh");
 
@@ -76,6 +79,10 @@ pub fn parse(id: &str, stdout: &str) -> Result<Value, GrainsError> {
     hardware_grains(&facts, &mut g);
     user_grains(&facts, &mut g);
     system::system_grains(&facts, &mut g);
+    // The Salt release whose semantics halite follows: formulas branch on
+    // it (`grains.saltversioninfo >= [3000]`) to pick today's syntax.
+    g.insert("saltversion".into(), json!(SALT_VERSION.0));
+    g.insert("saltversioninfo".into(), json!(SALT_VERSION.1));
     Ok(Value::Object(g))
 }
 
@@ -1315,6 +1322,7 @@ mod tests {
         assert_eq!(g["cpuarch"], "x86_64");
         assert_eq!(g["osarch"], "amd64");
         assert_eq!(g["fqdn"], "node001.lab.example");
+        assert_eq!(g["saltversioninfo"], json!([3008, 3]));
         assert_eq!(g["host"], "node001");
         assert_eq!(g["domain"], "lab.example");
         assert_eq!(g["nodename"], "node001");
