@@ -85,6 +85,7 @@ fn compiled_states_are_salts_low_chunks() {
         "failhard",
         "retry",
         "runas",
+        "reload_modules",
     ];
     const REQUISITES: &[&str] = &[
         "require",

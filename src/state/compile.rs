@@ -169,6 +169,13 @@ fn expand(
                     })?)
                 }
                 "retry" => g.retry = parse_retry(&value).map_err(invalid)?,
+                "reload_modules" => {
+                    g.reload_modules = Some(value.as_bool().ok_or_else(|| {
+                        invalid(format!(
+                            "`reload_modules` must be true or false, not {value}"
+                        ))
+                    })?)
+                }
                 _ if spec.accepts(&key, templated) => {
                     chunk.args.insert(key, value);
                 }

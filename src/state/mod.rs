@@ -260,6 +260,7 @@ pub const GLOBAL_ARGS: &[&str] = &[
     "failhard",
     "retry",
     "runas",
+    "reload_modules",
     "require",
     "require_any",
     "watch",
@@ -396,6 +397,10 @@ pub struct Globals {
     pub failhard: Option<bool>,
     pub retry: Option<Retry>,
     pub runas: Option<String>,
+    /// Salt's `reload_modules`: reload the minion's modules after the
+    /// state. halite's functions are built in, so there is nothing to
+    /// reload: accepted (checked to be a boolean) and shown, nothing more.
+    pub reload_modules: Option<bool>,
 }
 
 impl Globals {
@@ -430,6 +435,9 @@ impl Globals {
         }
         if let Some(u) = &self.runas {
             put("runas", Value::String(u.clone()));
+        }
+        if let Some(r) = self.reload_modules {
+            put("reload_modules", Value::Bool(r));
         }
         m
     }

@@ -201,6 +201,10 @@ fn malformed_declarations_name_file_and_id() {
         ),
         ("x:\n  pkg:\n    - version: 1\n", "no function declared"),
         ("x: 42\n", "must be a mapping"),
+        (
+            "x:\n  test.nop:\n    - reload_modules: maybe\n",
+            "`reload_modules` must be true or false",
+        ),
         ("x: pkg\n", "not a state declaration"),
         ("x:\n  pkg.installed:\n    - install ed\n", "whitespace"),
     ] {

@@ -16,3 +16,6 @@ globals-file:
     - name: /tmp/halite-compat-globals
     - contents: x
     - check_cmd: "true"
+globals-reload:
+  test.succeed_without_changes:
+    - reload_modules: True
