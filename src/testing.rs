@@ -26,3 +26,16 @@ pub(crate) fn shell_at_hand(shell: &[&str]) -> bool {
     }
     ok
 }
+
+/// For the `--ignored` tests that run a module's snippets in a fleet
+/// container: `sh -c SCRIPT` in the container HALITE_TEST_CONTAINER names,
+/// its stdout.
+pub(crate) fn container_sh(script: &str) -> String {
+    let container = std::env::var("HALITE_TEST_CONTAINER")
+        .expect("set HALITE_TEST_CONTAINER to a running fleet container");
+    let out = std::process::Command::new("podman")
+        .args(["exec", &container, "sh", "-c", script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1301,15 +1301,7 @@ mod tests {
     #[test]
     #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
     fn skipping_apt_cache_gives_the_same_plans_in_a_container() {
-        let container = std::env::var("HALITE_TEST_CONTAINER")
-            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
-        let sh = |script: &str| {
-            let out = std::process::Command::new("podman")
-                .args(["exec", &container, "sh", "-c", script])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
+        let sh = crate::testing::container_sh;
         let shared = (f("installed", "sudo", json!({}))
             .shared_probe()
             .unwrap()

@@ -719,15 +719,7 @@ mod tests {
     #[test]
     #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
     fn shared_probe_answers_as_the_single_unit_commands_in_a_container() {
-        let container = std::env::var("HALITE_TEST_CONTAINER")
-            .expect("set HALITE_TEST_CONTAINER to a running fleet container");
-        let sh = |script: &str| {
-            let out = std::process::Command::new("podman")
-                .args(["exec", &container, "sh", "-c", script])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
+        let sh = crate::testing::container_sh;
         sh("systemctl disable --now cron >/dev/null 2>&1; systemctl enable cron >/dev/null 2>&1; systemctl stop cron");
         // active+enabled, alias, stopped+enabled, static, masked, disabled
         // template, instance, missing, invalid name, a path-like name.

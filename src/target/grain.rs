@@ -282,8 +282,8 @@ fn python_repr(value: &Value) -> String {
     }
 }
 
-/// Python's `repr()` of a string (close enough for glob matching).
-fn python_quote(s: &str) -> String {
+/// Python's `repr()` of a string (also the renderer's, src/render/pyfmt.rs).
+pub(crate) fn python_quote(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {

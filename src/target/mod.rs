@@ -36,6 +36,9 @@ pub(crate) fn fnmatch(pattern: &str) -> Result<regex::Regex, String> {
 }
 mod grain;
 
+/// Python's `repr()` of a string, shared with the renderer's `%r` and str().
+pub(crate) use grain::python_quote;
+
 /// A compiled target pattern: a glob (always the regex crate) or a Salt
 /// regex, read with Python `re` syntax (look-around and backreferences
 /// through fancy-regex).
