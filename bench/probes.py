@@ -37,7 +37,8 @@ parts.append((name, "\n".join(cur)))
 led = parts[0][1]
 shared = {}
 starts = {"svc": "if [ -d /run/systemd/system ] && command -v systemctl",
-          "pkg": "if command -v dpkg >/dev/null 2>&1; then h_pkg_arch"}
+          "pkg": "if command -v dpkg >/dev/null 2>&1; then h_pkg_arch",
+          "file": "h_k=\nset --\n"}
 found = sorted((led.find(v), k) for k, v in starts.items() if led.find(v) >= 0)
 for n_, (i, k) in enumerate(found):
     j = found[n_ + 1][0] if n_ + 1 < len(found) else led.find("\n_ht; printf", i)
@@ -61,7 +62,8 @@ for k, v in shared.items():
     total += sh_cost[k]
     print(f"{sh_cost[k]:7.1f} ms  shared {k}")
 for name, body in parts:
-    k = "svc" if "h_svc_find" in body else "pkg" if "h_pkg_arch" in body else None
+    k = ("svc" if "h_svc_find" in body else "pkg" if "h_pkg_arch" in body
+         else "file" if "halite-file:" in body else None)
     pre = shared.get(k, "")
     ms = cost(head, pre + body) - base - (sh_cost[k] if pre else 0)
     total += ms

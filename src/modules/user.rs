@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{json, Map};
 
 use super::{
-    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe,
+    StateFunction,
 };
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -419,17 +420,55 @@ impl Present {
     }
 }
 
+/// The variable holding the shared probe's passwd line for `name`, named
+/// from a hash of it (both sides compute it, no lookup loop).
+fn passwd_var(name: &str) -> String {
+    use sha2::Digest as _;
+    let sum = sha2::Sha256::digest(name.as_bytes());
+    format!("h_upw_{}", data_encoding::HEXLOWER.encode(&sum[..8]))
+}
+
+/// The user.present states' shared probe: ONE `getent passwd` for every
+/// user of the run (each line kept under its name; a name getent answers
+/// by another, such as a number, is left to the state's own call) and ONE
+/// `useradd -D`, instead of one of each per state. Prints nothing.
+fn shared_script(names: &[String]) -> String {
+    let mut s = String::from(
+        "h_ud=$(PATH=\"$PATH:/usr/sbin:/sbin\"; useradd -D 2>/dev/null) && h_ud_ok=1\n",
+    );
+    s.push_str(&format!(
+        "h_x=$(getent passwd {} 2>/dev/null)\nwhile IFS= read -r h_y; do\ncase ${{h_y%%:*}} in\n",
+        names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ")
+    ));
+    for n in names {
+        s.push_str(&format!("{}) {}=$h_y ;;\n", quote(n), passwd_var(n)));
+    }
+    s.push_str("esac\ndone <<EOF\n$h_x\nEOF\nunset h_x h_y\n");
+    s
+}
+
 impl StateFunction for Present {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         crate::modules::Managed::present("user", &self.name)
+    }
+
+    fn shared_probe(&self) -> Option<SharedProbe> {
+        Some(SharedProbe {
+            key: "user.present",
+            arg: self.name.clone(),
+            script: shared_script,
+        })
     }
 
     fn probe(&self) -> String {
         let u = quote(&self.name);
         let mut s = String::from(PATH_PRELUDE);
         s.push_str("command -v useradd >/dev/null 2>&1 || echo no-useradd\n");
+        // The shared probe's passwd line, else (not run, or the name not
+        // found there) getent's own answer.
+        s.push_str(&format!("pw=${{{}-}}\n", passwd_var(&self.name)));
         s.push_str(&format!(
-            "if pw=$(getent passwd {u}); then\n\
+            "if [ -n \"$pw\" ] || pw=$(getent passwd {u}); then\n\
              printf 'passwd %s\\n' \"$pw\"\n\
              set -f\n\
              for h_m in $(id -Gn {u} 2>/dev/null); do printf 'member %s\\n' \"$h_m\"; done\n\
@@ -461,7 +500,7 @@ impl StateFunction for Present {
              [ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'group %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n",
             look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
         ));
-        s.push_str("h_r=$(useradd -D 2>/dev/null)\n[ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'default %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n");
+        s.push_str("if [ -n \"${h_ud_ok-}\" ]; then h_r=$h_ud; else h_r=$(useradd -D 2>/dev/null); fi\n[ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'default %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n");
         if let (Some(h), true) = (&self.home, self.createhome) {
             s.push_str(&format!("[ -d {} ] && echo home-exists\n", quote(h)));
         }
@@ -893,6 +932,40 @@ pub(crate) mod tests {
 
     fn present(args: Value) -> Box<dyn StateFunction> {
         build_present(&chunk("user", "present", "hlt-foo", args), &ctx()).unwrap()
+    }
+
+    /// The shared probe (one getent, one useradd -D for the run) gives each
+    /// user.present state the lines its own calls print, on this machine's
+    /// users: existing, missing, one getent answers by number.
+    #[test]
+    fn the_shared_probe_says_what_each_state_would() {
+        let names = ["root", "daemon", "hlt-no-such-user", "0", "hlt*"];
+        let states: Vec<Box<dyn StateFunction>> = names
+            .iter()
+            .map(|n| {
+                let c = chunk("user", "present", n, json!({"groups": ["root"]}));
+                build_present(&c, &ctx()).unwrap()
+            })
+            .collect();
+        let args: Vec<String> = states
+            .iter()
+            .map(|f| f.shared_probe().unwrap().arg)
+            .collect();
+        let shared = shared_script(&args);
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        for (n, f) in names.iter().zip(&states) {
+            let alone = sh(&format!("(\n{}\n)", f.probe()));
+            let with = sh(&format!("{shared}(\n{}\n)", f.probe()));
+            assert_eq!(with, alone, "{n}");
+        }
+        assert!(sh(&format!("{shared}(\n{}\n)", states[0].probe())).contains("passwd root:"));
     }
 
     fn plan(f: &dyn StateFunction, text: &str) -> Result<Plan, String> {

@@ -298,16 +298,23 @@ fn origin_of(s: &str) -> Option<bool> {
 
 /// A `sh` snippet for the gather script: prints who reads which ledger
 /// ([`place`]) and, when it can be read, the ledger, the journal, their
-/// checksum and, for every resource they name plus `declared`, a `y`/`n`
-/// line saying whether it exists, between `MARKER ledger ...` lines; else
-/// why it cannot be read.
-pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
+/// checksum and a `y`/`n` line saying whether a resource exists, between
+/// `MARKER ledger ...` lines; else why it cannot be read.
+///
+/// Existence is asked only where a run uses the answer: entries the states
+/// no longer declare (orphan or gone), declared resources the ledger does
+/// not know yet (created or found), and resources declared absent. A
+/// recorded resource a state declares present is not asked: its state's
+/// own probe reads it, and its origin is already recorded. So a converged
+/// run asks nothing; the sets are matched in `sh` itself, no process.
+/// `declared`: each resource with whether its state declares it present.
+pub fn gather_snippet(marker: &str, declared: &[(Resource, bool)]) -> String {
     let mut s = place::locate();
     s.push_str(&place::check(marker));
     // A ledger that cannot be read says why, and nothing else.
     let _ = writeln!(
         s,
-        "_ht_tab=$(printf '\\t')\nif [ -n \"$_hx\" ]; then printf '%s ledger unreadable %s\\n' '{marker}' \"$_hx\"; else"
+        "_ht_tab='\t'\n_hnl='\n'\nif [ -n \"$_hx\" ]; then printf '%s ledger unreadable %s\\n' '{marker}' \"$_hx\"; else"
     );
     let _ = writeln!(
         s,
@@ -317,32 +324,74 @@ pub fn gather_snippet(marker: &str, declared: &[Resource]) -> String {
         s,
         "if [ -e \"$_hl/ledger.journal\" ]; then printf '%s ledger journal\\n' '{marker}'; cat \"$_hl/ledger.journal\" || printf '%s ledger unreadable\\n' '{marker}'; fi"
     );
+    // `crc_size`, as the apply script's compaction computes it.
     let _ = writeln!(
         s,
-        "printf '%s ledger sum %s\\n' '{marker}' \"$(cat \"$_hl/ledger\" \"$_hl/ledger.journal\" 2>/dev/null | cksum | tr ' ' _)\""
+        "_hz=$(cat \"$_hl/ledger\" \"$_hl/ledger.journal\" 2>/dev/null | cksum)\nprintf '%s ledger sum %s_%s\\n' '{marker}' \"${{_hz%% *}}\" \"${{_hz#* }}\""
     );
     let _ = writeln!(s, "printf '%s ledger exists\\n' '{marker}'");
-    // Every resource once: those the ledger and journal name, then those
-    // the states declare.
-    let _ = writeln!(s, "{{\nif [ -f \"$_hl/ledger\" ]; then tail -n +2 \"$_hl/ledger\" | cut -f1,2; fi\nif [ -f \"$_hl/ledger.journal\" ]; then grep '^add' \"$_hl/ledger.journal\" | cut -f2,3; fi");
-    for r in declared.iter().filter(|r| r.recordable()) {
+    s.push_str(&exists_function());
+    let present: Vec<&Resource> = declared
+        .iter()
+        .filter(|(r, p)| *p && r.recordable())
+        .map(|(r, _)| r)
+        .collect();
+    let lines = |rs: &[&Resource]| -> String {
+        rs.iter()
+            .map(|r| format!("\n{}\t{}", r.kind, r.identity))
+            .collect::<String>()
+            + "\n"
+    };
+    // Every entry the ledger and the journal name, once, into `_hrec`;
+    // those not declared present are asked.
+    let _ = writeln!(
+        s,
+        "_hdecl={}\n_hrec=$_hnl\n_hrecord() {{ case $_hrec in *\"$_hnl$1$_ht_tab$2$_hnl\"*) return ;; esac; _hrec=\"$_hrec$1$_ht_tab$2$_hnl\"; case $_hdecl in *\"$_hnl$1$_ht_tab$2$_hnl\"*) ;; *) _hexists \"$1\" \"$2\" ;; esac; }}",
+        quote(&lines(&present))
+    );
+    let _ = writeln!(
+        s,
+        "if [ -f \"$_hl/ledger\" ]; then {{ read -r _hk; while IFS=\"$_ht_tab\" read -r _hk _hi _hz; do [ -z \"$_hk\" ] || _hrecord \"$_hk\" \"$_hi\"; done; }} <\"$_hl/ledger\"; fi"
+    );
+    let _ = writeln!(
+        s,
+        "if [ -f \"$_hl/ledger.journal\" ]; then while IFS=\"$_ht_tab\" read -r _ho _hk _hi _hz; do [ \"$_ho\" != add ] || [ -z \"$_hk\" ] || _hrecord \"$_hk\" \"$_hi\"; done <\"$_hl/ledger.journal\"; fi"
+    );
+    // Declared present and not recorded: asked (created or found).
+    for r in &present {
         let _ = writeln!(
             s,
-            "printf '%s\\t%s\\n' {} {}",
+            "case $_hrec in *{}*) ;; *) _hexists {} {} ;; esac",
+            quote(&format!("\n{}\t{}\n", r.kind, r.identity)),
             quote(&r.kind),
             quote(&r.identity)
         );
     }
-    let _ = writeln!(
-        s,
-        "}} | sort -u | while IFS=\"$_ht_tab\" read -r _hk _hi; do\n[ -n \"$_hk\" ] || continue\ncase $_hk in"
-    );
-    for k in crate::modules::ledger_kinds() {
-        let _ = writeln!(s, "{}) {} ;;", k.kind, (k.exists)("\"$_hi\""));
+    // Declared absent: always asked (recorded and now gone, or not).
+    let mut absent: Vec<&Resource> = declared
+        .iter()
+        .filter(|(r, p)| !*p && r.recordable())
+        .map(|(r, _)| r)
+        .collect();
+    absent.sort();
+    absent.dedup();
+    for r in absent {
+        let _ = writeln!(s, "_hexists {} {}", quote(&r.kind), quote(&r.identity));
     }
-    let _ = writeln!(
-        s,
-        "*) true ;;\nesac && _hy=y || _hy=n\nprintf '%s\\t%s\\t%s\\n' \"$_hy\" \"$_hk\" \"$_hi\"\ndone\nfi\nprintf '%s ledger end\\n' '{marker}'"
+    let _ = writeln!(s, "fi\nprintf '%s ledger end\\n' '{marker}'");
+    s
+}
+
+/// `_hexists KIND IDENTITY`: prints `y|n<TAB>KIND<TAB>IDENTITY`, whether
+/// the resource exists (each kind's test, [`crate::modules::LedgerKind`]);
+/// a kind no module knows exists.
+fn exists_function() -> String {
+    let mut s = String::from("_hexists() {\ncase $1 in\n");
+    for k in crate::modules::ledger_kinds() {
+        let _ = writeln!(s, "{}) {} ;;", k.kind, (k.exists)("\"$2\""));
+    }
+    s.push_str(
+        "*) true ;;\nesac && _hy=y || _hy=n\nprintf '%s\\t%s\\t%s\\n' \"$_hy\" \"$1\" \"$2\"\n}\n",
     );
     s
 }
@@ -671,7 +720,7 @@ mod tests {
         let script = format!(
             "HOME=/nonexistent XDG_STATE_HOME={}\n{}",
             quote(&state.path().display().to_string()),
-            gather_snippet(m, &[Resource::new("file", "/x")])
+            gather_snippet(m, &[(Resource::new("file", "/x"), true)])
         );
         let mut cmd = if root {
             let mut c = std::process::Command::new("setpriv");
@@ -692,6 +741,80 @@ mod tests {
                 assert_eq!(why, "permission denied");
             }
             other => panic!("{other:?}\n{out}"),
+        }
+    }
+
+    /// Existence is asked exactly where a run uses it, matched in `sh`
+    /// (dash here): orphans and gone entries, declared resources the
+    /// ledger does not know, resources declared absent; not a recorded
+    /// resource declared present. Identities with spaces and glob
+    /// characters match literally.
+    #[test]
+    fn the_gather_asks_existence_only_where_it_is_used() {
+        let m = "@@halite-test";
+        let tmp = tempfile::tempdir().unwrap();
+        let p = |n: &str| tmp.path().join(n).display().to_string();
+        for n in ["kept", "orphan *", "new file", "journal orphan"] {
+            std::fs::write(p(n), "").unwrap();
+        }
+        let dir = tmp.path().join("ledger-dir");
+        std::fs::create_dir(&dir).unwrap();
+        let mut l = Ledger::default();
+        for n in ["kept", "orphan *", "gone", "kept*"] {
+            l.upsert(e("file", &p(n), "s", 1, true));
+        }
+        std::fs::write(dir.join("ledger"), l.render()).unwrap();
+        let journal = format!(
+            "add\tfile\t{}\tid\ts\t2\tfound\ndrop\tfile\t{}\n",
+            p("journal orphan"),
+            p("dropped")
+        );
+        std::fs::write(dir.join("ledger.journal"), journal).unwrap();
+        let declared = [
+            (Resource::new("file", &p("kept")), true),
+            (Resource::new("file", &p("new file")), true),
+            (Resource::new("file", &p("never")), false),
+        ];
+        let script = format!(
+            "HALITE_LEDGER_DIR={}\n{}",
+            quote(&dir.display().to_string()),
+            gather_snippet(m, &declared)
+        );
+        let want: BTreeMap<String, bool> = [
+            ("orphan *", true),
+            ("gone", false),
+            ("kept*", false),
+            ("journal orphan", true),
+            ("new file", true),
+            ("never", false),
+        ]
+        .into_iter()
+        .map(|(n, y)| (n.to_string(), y))
+        .collect();
+        for shell in [&["dash"][..], &["busybox", "sh"], &["bash", "--posix"]] {
+            if !crate::testing::shell_at_hand(shell) {
+                continue;
+            }
+            let out = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            let out = String::from_utf8(out.stdout).unwrap();
+            let g = Gathered::parse(&out, m);
+            assert!(g.complete, "{shell:?}: {out}");
+            let asked: BTreeMap<String, bool> = g
+                .exists
+                .iter()
+                .map(|(r, y)| (r.identity.strip_prefix(&p("")).unwrap().to_string(), *y))
+                .collect();
+            assert_eq!(asked, want, "{shell:?}: {out}");
+            let (crc, size) = g.sum.split_once('_').unwrap();
+            assert!(
+                crc.parse::<u32>().is_ok() && size.parse::<u64>().is_ok(),
+                "{out}"
+            );
         }
     }
 

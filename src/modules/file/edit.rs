@@ -1023,6 +1023,10 @@ impl FileEdit {
 }
 
 impl StateFunction for FileEdit {
+    fn shared_probe(&self) -> Option<crate::modules::SharedProbe> {
+        Some(super::shared_probe(&self.name, true, false))
+    }
+
     fn probe(&self) -> String {
         probe_snippet(&self.name, true)
     }

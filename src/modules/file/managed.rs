@@ -14,9 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::paths::{resolve_salt_url, SourceError};
-use super::{
-    check_name, diff_text, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms,
-};
+use super::{check_name, diff_text, mkdirs_function, parse_facts, perms, Kind, Perms};
 use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
 use crate::state::Chunk;
@@ -366,8 +364,12 @@ impl StateFunction for Managed {
         crate::modules::Managed::present("file", &self.name)
     }
 
+    fn shared_probe(&self) -> Option<crate::modules::SharedProbe> {
+        Some(super::shared_probe(&self.name, true, self.sha256.is_some()))
+    }
+
     fn probe(&self) -> String {
-        probe_snippet(&self.name, true)
+        super::probe_with(&self.name, true, self.sha256.as_deref())
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {

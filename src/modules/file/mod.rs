@@ -17,7 +17,7 @@ mod simple;
 
 use sha2::Digest as _;
 
-use super::{FnDef, LedgerKind, ModuleDef};
+use super::{FnDef, LedgerKind, ModuleDef, SharedProbe};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -208,6 +208,15 @@ pub struct Facts {
 /// parent is found by the shell where `dirname` would say the same, and a
 /// file small enough to ship is hashed by [`parse_facts`], not the host.
 pub fn probe_snippet(path: &str, follow: bool) -> String {
+    probe_with(path, follow, None)
+}
+
+/// [`probe_snippet`] reading what the run's [`shared_probe`] found (its
+/// `stat` line and size, and the file's sha256 when `expect` is given),
+/// and asking `stat` itself only where the shared probe has no answer.
+/// `expect`: the sha256 the state wants; a file that has it is reported
+/// by its hash, without shipping its content (nothing to diff).
+pub fn probe_with(path: &str, follow: bool, expect: Option<&str>) -> String {
     let (stat, kind) = if follow {
         (
             "stat -L",
@@ -215,6 +224,15 @@ pub fn probe_snippet(path: &str, follow: bool) -> String {
         )
     } else {
         ("stat", "if [ -L \"$p\" ]; then t=symlink\n")
+    };
+    let stat_var = shared_var(if follow { 'L' } else { 'P' }, path);
+    let same = match expect {
+        Some(sum) => format!(
+            "eval \"h_h=\\${{{}-}}\"\nif [ \"$h_h\" = {sum} ]; then echo \"{TAG} sha256 $h_h\"; exit 0; fi\n",
+            shared_var('H', path),
+            sum = quote(sum)
+        ),
+        None => String::new(),
     };
     format!(
         r#"p={p}
@@ -231,16 +249,101 @@ else t=missing
 fi
 echo "{TAG} type $t"
 case $t in missing|dangling) exit 0 ;; esac
-echo "{TAG} stat $({stat} -c '%u %g %U %G %a' -- "$p")"
+h_v=${{{stat_var}-}}
+[ -n "$h_v" ] || h_v=$({stat} -c '%u %g %U %G %a %s' -- "$p")
+echo "{TAG} stat ${{h_v% *}}"
 [ "$t" = file ] || exit 0
-s=$(wc -c < "$p")
-s=${{s#"${{s%%[! ]*}}"}}
+s=${{h_v##* }}
 echo "{TAG} size $s"
-if [ "$s" -le {DIFF_LIMIT} ]; then echo '{TAG} content'; base64 < "$p"; echo '{TAG} end'
+{same}if [ "$s" -le {DIFF_LIMIT} ]; then echo '{TAG} content'; base64 < "$p"; echo '{TAG} end'
 else h=$(sha256sum < "$p"); echo "{TAG} sha256 ${{h%% *}}"; fi
 "#,
         p = quote(path),
     )
+}
+
+/// The file states' [`SharedProbe`]: ONE `stat` for every path the run's
+/// file states read (one for the followed ones, one for the others) and
+/// ONE `sha256sum` for the files whose wanted content is known, instead
+/// of a `stat`, a `wc` and a `base64` per file. `hash`: the state knows
+/// the sha256 it wants ([`probe_with`]'s `expect`).
+pub fn shared_probe(path: &str, follow: bool, hash: bool) -> SharedProbe {
+    let how = match (follow, hash) {
+        (true, true) => "LH",
+        (true, false) => "L-",
+        (false, true) => "PH",
+        (false, false) => "P-",
+    };
+    SharedProbe {
+        key: "file",
+        arg: format!("{how}{path}"),
+        script: shared_script,
+    }
+}
+
+/// The shell variable holding the shared probe's answer for `path`:
+/// `L` followed stat, `P` the link's own stat, `H` the sha256. Named from a
+/// hash of the path, so both sides compute it without a lookup loop.
+fn shared_var(what: char, path: &str) -> String {
+    let sum = sha2::Sha256::digest(path.as_bytes());
+    format!("h_f{what}_{}", data_encoding::HEXLOWER.encode(&sum[..8]))
+}
+
+/// [`shared_probe`]'s script: sets [`shared_var`]s, prints nothing. Each
+/// tool runs once over every path it can answer for; its lines are taken in
+/// order only when it succeeded for all of them (a path that vanished or
+/// cannot be read leaves every variable unset, and each state asks itself).
+fn shared_script(args: &[String]) -> String {
+    let mut want: Vec<(char, &str)> = Vec::new();
+    for a in args {
+        let (how, path) = a.split_at(2);
+        let mut how = how.chars();
+        want.push((how.next().unwrap_or('L'), path));
+        if how.next() == Some('H') {
+            want.push(('H', path));
+        }
+    }
+    want.sort();
+    want.dedup();
+    let mut s = String::new();
+    for (what, tool) in [
+        ('L', "stat -L -c '%u %g %U %G %a %s'"),
+        ('P', "stat -c '%u %g %U %G %a %s'"),
+        ('H', "sha256sum"),
+    ] {
+        let paths: Vec<&str> = want
+            .iter()
+            .filter(|(w, _)| *w == what)
+            .map(|(_, p)| *p)
+            .collect();
+        if paths.is_empty() {
+            continue;
+        }
+        s.push_str("h_k=\nset --\n");
+        for p in paths {
+            let q = quote(p);
+            let test = match what {
+                'L' => format!("[ -e {q} ]"),
+                'P' => format!("{{ [ -e {q} ] || [ -L {q} ]; }}"),
+                _ => format!("[ -f {q} ] && [ -r {q} ]"),
+            };
+            s.push_str(&format!(
+                "if {test}; then set -- \"$@\" {q}; h_k=\"${{h_k}}{} \"; fi\n",
+                shared_var(what, p)
+            ));
+        }
+        // sha256sum marks an escaped name with a leading backslash.
+        let value = if what == 'H' {
+            "h_y=${h_y#\\\\}; h_y=${h_y%% *}; "
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "if [ $# -gt 0 ] && h_x=$({tool} -- \"$@\" 2>/dev/null); then\nwhile IFS= read -r h_y; do {value}eval \"${{h_k%% *}}=\\$h_y\"; h_k=${{h_k#* }}; done <<EOF\n$h_x\nEOF\nfi\n"
+        ));
+    }
+    s.push_str("set --\nunset h_k h_x h_y\n");
+    s
 }
 
 /// Parse [`probe_snippet`]'s output.

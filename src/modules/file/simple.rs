@@ -85,6 +85,10 @@ impl StateFunction for Directory {
         crate::modules::Managed::present("file", &self.name)
     }
 
+    fn shared_probe(&self) -> Option<crate::modules::SharedProbe> {
+        Some(super::shared_probe(&self.name, true, false))
+    }
+
     fn probe(&self) -> String {
         probe_snippet(&self.name, true)
     }
@@ -217,6 +221,10 @@ fn normpath(p: &str) -> String {
 impl StateFunction for Symlink {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         crate::modules::Managed::present("file", &self.name)
+    }
+
+    fn shared_probe(&self) -> Option<crate::modules::SharedProbe> {
+        Some(super::shared_probe(&self.name, false, false))
     }
 
     fn probe(&self) -> String {
@@ -391,6 +399,10 @@ pub fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction
 impl StateFunction for Absent {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         crate::modules::Managed::absent("file", &self.name)
+    }
+
+    fn shared_probe(&self) -> Option<crate::modules::SharedProbe> {
+        Some(super::shared_probe(&self.name, false, false))
     }
 
     fn probe(&self) -> String {

@@ -574,3 +574,99 @@ fn probe_finds_the_same_facts_as_before() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The run's shared probe ([`shared_probe`]: one `stat`, one `sha256sum`
+/// for every path) gives each state the facts its own probe found before,
+/// for the paths above plus names with a space, a backslash and a newline;
+/// a file already holding the wanted content is reported by its hash
+/// alone. With the shared answers in hand a converged file or directory
+/// costs no process: the probe still parses with no tool on PATH.
+#[test]
+fn the_shared_probe_finds_the_same_facts() {
+    let dir = std::env::temp_dir().join(format!("halite-shared-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let (_, rc) = sh(&format!(
+        "set -e; rm -rf '{d}'; mkdir -p '{d}/sub'; printf 'hi\\n' > '{d}/small'; : > '{d}/empty'\n\
+         head -c {} /dev/zero | tr '\\0' x > '{d}/big'; ln -s small '{d}/link'; ln -s nowhere '{d}/dangling'; ln -s sub '{d}/dirlink'; mkfifo '{d}/fifo'\n\
+         printf 'a\\n' > '{d}/we ird'; printf 'b\\n' > '{d}/back\\\\slash'; printf 'c\\n' > '{d}/new\nline'",
+        DIFF_LIMIT + 10
+    ));
+    assert_eq!(rc, 0);
+    let names = [
+        "small",
+        "empty",
+        "big",
+        "sub",
+        "link",
+        "dangling",
+        "dirlink",
+        "fifo",
+        "missing",
+        "no/such/x",
+        "sub/",
+        "./small",
+        "we ird",
+        "back\\slash",
+        "new\nline",
+    ];
+    let paths: Vec<String> = names.iter().map(|n| format!("{d}/{n}")).collect();
+    let args: Vec<String> = paths
+        .iter()
+        .flat_map(|p| {
+            [
+                shared_probe(p, true, true).arg,
+                shared_probe(p, false, false).arg,
+            ]
+        })
+        .collect();
+    let shared = (shared_probe("/", true, true).script)(&args);
+    for path in &paths {
+        for follow in [true, false] {
+            let (before, _) = sh(&probe_before(path, follow));
+            let before = parse_facts(&before).unwrap();
+            let expects = [None, Some("0".repeat(64)), before.sha256.clone()];
+            for expect in expects.iter().filter(|e| follow || e.is_none()) {
+                let script = format!(
+                    "{shared}(\n{}\n)",
+                    probe_with(path, follow, expect.as_deref())
+                );
+                let (now, _) = sh(&script);
+                let mut now = parse_facts(&now).unwrap_or_else(|e| panic!("{path}: {e}\n{now}"));
+                if expect.is_some() && *expect == before.sha256 {
+                    // Reported by its hash: nothing to diff, no content.
+                    assert_eq!(now.content, None, "{path}");
+                    now.content.clone_from(&before.content);
+                }
+                assert_eq!(now, before, "{path} {follow} {expect:?}");
+                if expect.is_some() && *expect == before.sha256 || before.kind == Kind::Dir {
+                    let bare = format!(
+                        "{shared}PATH=/nonexistent\n(\n{}\n)",
+                        probe_with(path, follow, expect.as_deref())
+                    );
+                    let (out, _) = sh(&bare);
+                    assert!(
+                        parse_facts(&out).is_ok(),
+                        "{path}: a process was needed:\n{out}"
+                    );
+                }
+            }
+        }
+    }
+    // A tool that fails for any path (one vanished, one unreadable) leaves
+    // every answer unset: each state asks itself, and finds the truth.
+    let small = format!("{d}/small");
+    let fake = format!("{d}/fakebin");
+    let (_, rc) = sh(&format!(
+        "mkdir -p '{fake}'; for t in stat sha256sum; do printf '#!/bin/sh\\necho 1 2 3 4 5 6\\nexit 1\\n' > '{fake}'/$t; chmod +x '{fake}'/$t; done"
+    ));
+    assert_eq!(rc, 0);
+    let script = format!(
+        "h_p=$PATH; PATH={fake}:$PATH\n{}PATH=$h_p\n(\n{}\n)",
+        (shared_probe("/", true, true).script)(&[shared_probe(&small, true, true).arg]),
+        probe_with(&small, true, Some(&sha(b"hi\n")))
+    );
+    let (out, _) = sh(&script);
+    let (before, _) = sh(&probe_before(&small, true));
+    assert_eq!(parse_facts(&out), parse_facts(&before), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

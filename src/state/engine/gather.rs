@@ -37,11 +37,11 @@ pub(super) struct Read {
 pub(super) async fn first(run: &mut Run<'_>) -> Result<Read, HostError> {
     let ledgered = !matches!(run.call.target, Target::Single(_));
     let head = if ledgered {
-        let declared: Vec<Resource> = run
+        let declared: Vec<(Resource, bool)> = run
             .states
             .iter()
             .flat_map(|s| s.function.managed())
-            .map(|m| m.resource)
+            .map(|m| (m.resource, m.present))
             .collect();
         ledger::gather_snippet(&run.marker, &declared)
     } else {

@@ -97,7 +97,11 @@ pub(super) fn ledger_events(
                     .filter(|m| m.resource.recordable())
                     .map(|m| {
                         if m.present {
-                            let created = !book.exists(&m.resource);
+                            // A recorded resource keeps its origin (the
+                            // gather did not ask whether it exists).
+                            let created = ledger
+                                .get(&m.resource)
+                                .map_or_else(|| !book.exists(&m.resource), |e| e.created);
                             ledger::event(Some((&c.id, &c.sls, created)), &m.resource)
                         } else {
                             ledger::event(None, &m.resource)
