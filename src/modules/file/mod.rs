@@ -241,7 +241,9 @@ case $p in
 *) d=${{p%/*}}; [ -n "$d" ] || d=/ ;;
 esac
 if [ -d "$d" ]; then echo '{TAG} parent dir'; elif [ -e "$d" ] || [ -L "$d" ]; then echo '{TAG} parent other'; else echo '{TAG} parent missing'; fi
-if [ -L "$p" ]; then printf '%s ' '{TAG} link'; readlink -- "$p" | base64 | tr -d '\n'; echo; fi
+if [ -L "$p" ]; then h_t=$(readlink -- "$p"; echo x); h_t=${{h_t%?x}}
+case $h_t in '' | *[!A-Za-z0-9/._+@%=,:-]*) printf '%s ' '{TAG} link'; readlink -- "$p" | base64 | tr -d '\n'; echo ;;
+*) echo "{TAG} link-plain $h_t" ;; esac; fi
 {kind}elif [ -d "$p" ]; then t=dir
 elif [ -f "$p" ]; then t=file
 elif [ -e "$p" ]; then t=other
@@ -379,6 +381,11 @@ pub fn parse_facts(text: &str) -> Result<Facts, String> {
                     "other" => Some(false),
                     _ => None,
                 }
+            }
+            // A target of plain characters, as is (one process, not three).
+            "link-plain" => {
+                f.is_link = true;
+                f.link_target = Some(val.to_string());
             }
             "link" => {
                 f.is_link = true;

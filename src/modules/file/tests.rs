@@ -588,7 +588,7 @@ fn the_shared_probe_finds_the_same_facts() {
     let (_, rc) = sh(&format!(
         "set -e; rm -rf '{d}'; mkdir -p '{d}/sub'; printf 'hi\\n' > '{d}/small'; : > '{d}/empty'\n\
          head -c {} /dev/zero | tr '\\0' x > '{d}/big'; ln -s small '{d}/link'; ln -s nowhere '{d}/dangling'; ln -s sub '{d}/dirlink'; mkfifo '{d}/fifo'\n\
-         printf 'a\\n' > '{d}/we ird'; printf 'b\\n' > '{d}/back\\\\slash'; printf 'c\\n' > '{d}/new\nline'",
+         printf 'a\\n' > '{d}/we ird'; printf 'b\\n' > '{d}/back\\\\slash'; printf 'c\\n' > '{d}/new\nline'; ln -s 'new\nline' '{d}/oddlink'; ln -s 'a b' '{d}/spacelink'",
         DIFF_LIMIT + 10
     ));
     assert_eq!(rc, 0);
@@ -608,6 +608,8 @@ fn the_shared_probe_finds_the_same_facts() {
         "we ird",
         "back\\slash",
         "new\nline",
+        "oddlink",
+        "spacelink",
     ];
     let paths: Vec<String> = names.iter().map(|n| format!("{d}/{n}")).collect();
     let args: Vec<String> = paths
