@@ -128,6 +128,21 @@ pub(super) fn update_in_place(dest: &MjValue, upd: &MjValue) -> bool {
     true
 }
 
+/// Python's `dest.update(upd)` (one level): each of `upd`'s keys set in
+/// `dest`. `false` (and nothing changed) when `dest` is not a [`PyDict`].
+pub(super) fn set_items(dest: &MjValue, upd: &MjValue) -> bool {
+    let Some(d) = dest.downcast_object_ref::<PyDict>() else {
+        return false;
+    };
+    let Ok(pairs) = pairs_of(upd) else {
+        return false;
+    };
+    for (k, v) in pairs {
+        lock(&d.0).insert(k, v);
+    }
+    true
+}
+
 pub(super) fn is_mutable(v: &MjValue) -> bool {
     v.downcast_object_ref::<PyDict>().is_some() || v.downcast_object_ref::<PyList>().is_some()
 }

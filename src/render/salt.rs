@@ -359,6 +359,8 @@ const HELPERS: &[&str] = &[
     "slsutil.serialize",
     "slsutil.merge",
     "slsutil.merge_all",
+    "slsutil.update",
+    "defaults.merge",
     "defaults.deepcopy",
     "file.basename",
     "file.dirname",
@@ -405,6 +407,42 @@ fn helper(function: &str, args: CallArgs) -> Result<MjValue, Error> {
                 merge_values(&mut out, item, lists);
             }
             Ok(from_json(&out))
+        }
+        "defaults.merge" => {
+            let a = bind(
+                function,
+                &["dest", "src", "merge_lists", "in_place", "convert_none"],
+                args,
+            )?;
+            let flag = |i: usize, default: bool| a[i].as_ref().map_or(default, MjValue::is_true);
+            let (in_place, convert) = (flag(3, true), flag(4, true));
+            let given = |i: usize| a[i].clone().filter(|v| !v.is_none());
+            let empty = || from_json(&Value::Object(Default::default()));
+            let src = match given(1) {
+                None if convert => empty(),
+                v => v.unwrap_or_default(),
+            };
+            let dest = match given(0) {
+                None if convert && in_place => {
+                    return Err(invalid(format!(
+                        "salt['{function}']: Can't perform in-place merge into NoneType"
+                    )))
+                }
+                None if convert => empty(),
+                v => v.unwrap_or_default(),
+            };
+            dict_update(function, &dest, &src, true, flag(2, false), in_place)
+        }
+        "slsutil.update" => {
+            let a = bind(
+                function,
+                &["dest", "upd", "recursive_update", "merge_lists"],
+                args,
+            )?;
+            let flag = |i: usize, default: bool| a[i].as_ref().map_or(default, MjValue::is_true);
+            let dest = a[0].clone().unwrap_or_default();
+            let upd = a[1].clone().unwrap_or_default();
+            dict_update(function, &dest, &upd, flag(2, true), flag(3, false), true)
         }
         "slsutil.serialize" => {
             let a = bind(
@@ -470,6 +508,48 @@ fn helper(function: &str, args: CallArgs) -> Result<MjValue, Error> {
             "salt['{other}'] is not answered on the controller"
         ))),
     }
+}
+
+/// Salt's `dictupdate.update(dest, upd, recursive_update, merge_lists)`
+/// (under `defaults.merge` and `slsutil.update`): `upd` merged into `dest`
+/// (recursively, lists joined without repeats when `merge_lists`), into
+/// `dest` itself when `in_place` (every name bound to it sees the change,
+/// as in Python), else into a copy. Both must be mappings, as in Salt.
+fn dict_update(
+    function: &str,
+    dest: &MjValue,
+    upd: &MjValue,
+    recursive: bool,
+    merge_lists: bool,
+    in_place: bool,
+) -> Result<MjValue, Error> {
+    if dest.kind() != ValueKind::Map || upd.kind() != ValueKind::Map {
+        return Err(invalid(format!(
+            "salt['{function}']: Cannot update using non-dict types in dictupdate.update()"
+        )));
+    }
+    let mut merged = to_json(dest)?;
+    let new = to_json(upd)?;
+    if recursive {
+        merge_values(&mut merged, new, merge_lists);
+    } else if let (Value::Object(d), Value::Object(u)) = (&mut merged, new) {
+        d.extend(u);
+    }
+    if in_place {
+        // Without merge_lists that is update_in_place's own rule, keeping
+        // the objects `upd` does not touch; with it, the joined lists.
+        let done = if recursive && merge_lists {
+            super::pyobj::update_in_place(dest, &from_json(&merged))
+        } else if recursive {
+            super::pyobj::update_in_place(dest, upd)
+        } else {
+            super::pyobj::set_items(dest, upd)
+        };
+        if done {
+            return Ok(dest.clone());
+        }
+    }
+    Ok(from_json(&merged))
 }
 
 /// `strategy` of `slsutil.merge`: Salt's default `smart` (for YAML data:
