@@ -16,7 +16,7 @@
 #                            start hosts node1..N (default 4) + the stopped host `down`;
 #                            --with-pod also the privileged container host `pod1`
 #   fleet.sh up-platforms    start one test host of each other platform (rhel suse arch
-#                            openrc sysv, on BASE+21..25), described in platforms.json
+#                            openrc sysv, on BASE+61..65), described in platforms.json
 #   fleet.sh down            remove the fleet's containers (images stay cached)
 #   fleet.sh clean           down, then also remove the images and the deb cache
 #   fleet.sh status          print the fleet
@@ -24,7 +24,7 @@
 #
 # Environment: HALITE_FLEET_DIR (default /var/tmp/halite-fleet),
 # HALITE_FLEET_PORT_BASE (default 22200: nodeI listens on BASE+I, `down` on BASE,
-# `pod1` on BASE+10, the platform hosts on BASE+21..25),
+# `pod1` on BASE+10, the platform hosts on BASE+61..65),
 # HALITE_FLEET_RELEASE (default bookworm), HALITE_FLEET_ALT_RELEASE (default
 # trixie, bullseye if trixie cannot be built), HALITE_FLEET_MIRROR (default: the
 # machine's own Debian mirror).
@@ -42,7 +42,7 @@ prefix=${HALITE_FLEET_PREFIX:-halite-}
 down_name=${prefix}down
 pod_name=${prefix}pod1
 # The platform test hosts (tests/fleet/platforms/NAME), in port order: NAME
-# listens on BASE+21, BASE+22, ...
+# listens on BASE+61, BASE+62, ... (above the 50 nodes `up` allows)
 platforms=(rhel suse arch openrc sysv)
 platform_re=$(
     IFS='|'
@@ -633,7 +633,7 @@ cmd_up_platforms() {
         name=${platforms[i]}
         image=$(ensure_platform_image "$name" "$base") || exit 1
         container=$prefix$name
-        port=$((port_base + 21 + i))
+        port=$((port_base + 61 + i))
         # OpenRC's own init is PID 1 there; the others boot /sbin/init
         # (systemd, or sysvinit on sysv).
         init_cmd=/sbin/init
