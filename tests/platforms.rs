@@ -190,12 +190,12 @@ fn non_systemd_hosts_run_their_services_with_their_own_init() {
         &[
             "openrc",
             "cmd.run",
-            "rc-service ssh status; cat /proc/1/comm",
+            "rc-service sshd status; cat /proc/1/comm",
         ],
     );
     assert_eq!(code, 0, "{v}");
     let out = v["results"]["openrc"]["ret"].as_str().unwrap();
-    assert!(out.contains("sshd is running"), "{out}");
+    assert!(out.contains("status: started"), "{out}");
     assert!(out.ends_with("openrc-init"), "{out}");
     let (code, v) = run(&ws, &["openrc", "cmd.run", "rc-update show default"]);
     assert_eq!(code, 0, "{v}");
@@ -203,7 +203,7 @@ fn non_systemd_hosts_run_their_services_with_their_own_init() {
         v["results"]["openrc"]["ret"]
             .as_str()
             .unwrap()
-            .contains("ssh"),
+            .contains("sshd | default"),
         "{v}"
     );
     let (code, v) = run(
