@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test on a fresh machine (the README's test
 # command; .ci/run calls it). It installs what the tests need (podman, runc,
-# debootstrap, OpenSSH, dpkg-dev, GnuPG), builds the Debian test image and fleet,
+# debootstrap, OpenSSH, dpkg-dev, GnuPG), builds the Debian test image and fleet
+# and the platform test hosts,
 # then runs formatting and lint checks, unit tests and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ cargo build --locked --all-targets
 
 step "test fleet"
 bash tests/fleet/fleet.sh up 4 --with-pod
+# The rhel, suse, arch, openrc and sysv hosts of tests/platforms.rs (the
+# harness would start them too; here their build time shows in the log).
+bash tests/fleet/fleet.sh up-platforms
 
 step "unit and integration tests"
 cargo test --locked --no-fail-fast -- --test-threads 2

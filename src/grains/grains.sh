@@ -86,12 +86,15 @@ if h_has dpkg; then
 elif h_has rpm; then
 	h_val rpm_arch "$(rpm --eval '%{_host_cpu}' 2>/dev/null)"
 fi
-for h_t in apt-get dnf yum zypper apk pacman; do
-	if h_has "$h_t"; then
-		h_val pkg_tool "$h_t"
-		break
-	fi
-done
+# Every package tool present, not the first: the controller chooses from the
+# os_family as Salt does (a RHEL-like host may carry apt-get too), and only
+# within the RedHat family by which of dnf5/dnf/tdnf/yum exists.
+{
+	printf '@pkg_tools\n'
+	for h_t in apt-get dnf5 dnf tdnf yum zypper apk pacman; do
+		h_has "$h_t" && printf ' %s\n' "$h_t"
+	done
+} 2>/dev/null
 # Container engine: the CLI the docker_* modules drive. podman first: a
 # `docker` command next to it is usually podman-docker's shim.
 for h_t in podman docker; do
@@ -149,9 +152,40 @@ elif [ -r /proc/net/fib_trie ]; then
 fi
 h_file if_inet6 /proc/net/if_inet6
 
-# Init system.
+# Init system: the facts Salt's _linux_init_system reads. PID 1's command
+# line (NULs as spaces), where its first word is found on PATH plus the
+# directories Salt's `which` adds, and, when that is a `.../bin/init`, which
+# of the names Salt looks for the binary contains (all skipped under systemd,
+# which Salt too decides from /run/systemd/system alone).
 [ -d /run/systemd/system ] && h_val run_systemd 1
 h_file pid1_comm /proc/1/comm
+if [ ! -d /run/systemd/system ] && [ -r /proc/1/cmdline ] && h_has tr; then
+	h_l=$(tr '\000' ' ' 2>/dev/null </proc/1/cmdline)
+	h_val init_cmdline "$h_l"
+	# Its words as Python's str.split() makes them (sysvinit's is "init [2]").
+	set -f
+	# shellcheck disable=SC2086 # split on purpose
+	set -- $h_l
+	set +f
+	h_n=$(PATH="$PATH:/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin" \
+		command -v "${1:-}" 2>/dev/null)
+	case $h_n in
+	/*) h_val init_bin "$h_n" ;;
+	*) h_n= ;;
+	esac
+	case $h_n in
+	*bin/init)
+		for h_t in upstart sysvinit systemd; do
+			grep -qi "$h_t" "$h_n" 2>/dev/null && h_val init_mark "$h_t" && break
+		done
+		;;
+	esac
+	for h_t in supervisord dumb-init tini; do
+		h_n=$(PATH="$PATH:/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin" \
+			command -v "$h_t" 2>/dev/null)
+		case $h_n in /*) h_val "which_$h_t" "$h_n" ;; esac
+	done
+fi
 { h_has openrc || [ -d /run/openrc ]; } && h_val openrc 1
 [ -e /etc/inittab ] && h_val inittab 1
 if h_has systemctl; then

@@ -15,6 +15,8 @@
 #   fleet.sh up [N] [--with-pod]
 #                            start hosts node1..N (default 4) + the stopped host `down`;
 #                            --with-pod also the privileged container host `pod1`
+#   fleet.sh up-platforms    start one test host of each other platform (rhel suse arch
+#                            openrc sysv, on BASE+61..65), described in platforms.json
 #   fleet.sh down            remove the fleet's containers (images stay cached)
 #   fleet.sh clean           down, then also remove the images and the deb cache
 #   fleet.sh status          print the fleet
@@ -22,7 +24,7 @@
 #
 # Environment: HALITE_FLEET_DIR (default /var/tmp/halite-fleet),
 # HALITE_FLEET_PORT_BASE (default 22200: nodeI listens on BASE+I, `down` on BASE,
-# `pod1` on BASE+10),
+# `pod1` on BASE+10, the platform hosts on BASE+61..65),
 # HALITE_FLEET_RELEASE (default bookworm), HALITE_FLEET_ALT_RELEASE (default
 # trixie, bullseye if trixie cannot be built), HALITE_FLEET_MIRROR (default: the
 # machine's own Debian mirror).
@@ -39,6 +41,13 @@ lock=$fleet_dir/fleet.lock
 prefix=${HALITE_FLEET_PREFIX:-halite-}
 down_name=${prefix}down
 pod_name=${prefix}pod1
+# The platform test hosts (tests/fleet/platforms/NAME), in port order: NAME
+# listens on BASE+61, BASE+62, ... (above the 50 nodes `up` allows)
+platforms=(rhel suse arch openrc sysv)
+platform_re=$(
+    IFS='|'
+    echo "${platforms[*]}"
+)
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=assets/users.env
 . "$here/assets/users.env"
@@ -300,7 +309,7 @@ container_alive() {
 }
 
 # Make container $1 match spec (image $2, port $3, hostname $4, extra `podman run`
-# flags $6...). Prints "new" when it was (re)created (and so is running), "kept"
+# flags $6...); it boots $run_init (default /sbin/init). Prints "new" when it was (re)created (and so is running), "kept"
 # when it was already right; a kept container is started when $5 is "running",
 # otherwise left as it is.
 reconcile() {
@@ -329,7 +338,7 @@ reconcile() {
     fi
     podman run -d --name "$name" --hostname "$hostname" "$@" \
         --label "halite.fleet.spec=$spec" \
-        -p "127.0.0.1:$port:22" "$image" /sbin/init >/dev/null ||
+        -p "127.0.0.1:$port:22" "$image" "${run_init:-/sbin/init}" >/dev/null ||
         die "cannot start $name from $image on 127.0.0.1:$port"
     echo new
 }
@@ -545,26 +554,164 @@ write_fleet_json() {
     mv "$tmp" "$out"
 }
 
+# ---------------------------------------------------------------------------------
+# platform hosts: rhel, suse, arch, openrc, sysv (tests/fleet/platforms/)
+# ---------------------------------------------------------------------------------
+
+# The hash of platform $1's build inputs: its folder, the shared common/ folder
+# and the drill stand-in its test packages carry.
+platform_hash() {
+    (cd "$here" && find "platforms/$1" platforms/common assets/drill -type f -print0 | sort -z |
+        xargs -0 sha256sum) | sha256sum | cut -c1-8
+}
+
+# Platform $1's image on base $2 (platforms/$1/Containerfile), then the test key.
+# The build context is assembled here: common/, $1/ and the drill stand-in as
+# common/bash. Prints the tag.
+ensure_platform_image() {
+    local name=$1 base=$2 tag ctx t0=$SECONDS
+    tag=localhost/halite-fleet-$name:${base##*:}-$(platform_hash "$name")
+    if ! image_exists "$tag"; then
+        log "building $tag"
+        ctx=$(mktemp -d "$fleet_dir/build/ctx-$name.XXXXXX")
+        cp -r "$here/platforms/common" "$here/platforms/$name" "$ctx/"
+        cp "$here/assets/drill/bash" "$ctx/common/bash"
+        if ! podman build --quiet --build-arg "BASE=$base" --file "$name/Containerfile" \
+            --tag "$tag" "$ctx" >"$fleet_dir/build/platform-$name.log" 2>&1; then
+            rm -rf "$ctx"
+            tail -n 30 "$fleet_dir/build/platform-$name.log" >&2
+            die "podman build of $tag failed (full log: $fleet_dir/build/platform-$name.log)"
+        fi
+        rm -rf "$ctx"
+        log "built $tag in $((SECONDS - t0)) s"
+    fi
+    ensure_node_image "$tag" "halite-fleet-${name}node"
+}
+
+# Remove platform images built from older inputs: RELEASE-BASEHASH-PHASH[-KEYHASH].
+prune_platform_images() {
+    local name img rest base_now hash phash
+    base_now=$(base_hash "$main_release")
+    for name in "${platforms[@]}"; do
+        for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E "^localhost/halite-fleet-$name(node)?:" || true); do
+            rest=${img#*:}
+            IFS=- read -r _ hash phash _ <<<"$rest"
+            [ "$hash" != "$base_now" ] || [ "$phash" != "$(platform_hash "$name")" ] || continue
+            if podman rmi "$img" >/dev/null 2>&1; then
+                log "removed the stale image $img"
+            fi
+        done
+    done
+}
+
+# One line of facts from a booted platform host: os-release ID (or codename),
+# VERSION_ID, and how far its init got (systemd's state, OpenRC's runlevel,
+# sysvinit's runlevel).
+# shellcheck disable=SC2016 # expanded inside the container
+platform_facts_script='. /etc/os-release
+if [ -d /run/systemd/system ]; then
+    s=$(timeout 60 systemctl is-system-running --wait 2>/dev/null)
+elif command -v rc-status >/dev/null 2>&1; then
+    s=openrc:$(rc-status -r 2>/dev/null)
+else
+    s=sysvinit:$(runlevel 2>/dev/null)
+fi
+echo "${VERSION_CODENAME:-$ID}|${VERSION_ID:-}|$s"'
+
+cmd_up_platforms() {
+    raise_inotify_limits
+    with_lock
+    cmd_deps
+    local t0=$SECONDS
+    ensure_key
+    mkdir -p "$fleet_dir/build"
+    local base
+    base=$(ensure_base "$main_release") || die "cannot build the $main_release image"
+    local i name container port image init_cmd
+    local -a containers=() ports=() keys=() facts=()
+    for i in "${!platforms[@]}"; do
+        name=${platforms[i]}
+        image=$(ensure_platform_image "$name" "$base") || exit 1
+        container=$prefix$name
+        port=$((port_base + 61 + i))
+        # OpenRC's own init is PID 1 there; the others boot /sbin/init
+        # (systemd, or sysvinit on sysv).
+        init_cmd=/sbin/init
+        [ "$name" = openrc ] && init_cmd=/sbin/openrc-init
+        run_init=$init_cmd reconcile "$container" "$image" "$port" "$name" running >/dev/null || exit 1
+        containers+=("$container")
+        ports+=("$port")
+    done
+    prune_platform_images
+    local k
+    for i in "${!platforms[@]}"; do
+        k=$(wait_ssh "${containers[i]}" "${ports[i]}") || exit 1
+        keys+=("$k")
+        facts+=("$(podman exec "${containers[i]}" sh -c "$platform_facts_script" || true)")
+    done
+    write_platforms_json containers ports keys facts
+    log "platform hosts up: ${platforms[*]} in $((SECONDS - t0)) s; $fleet_dir/platforms.json"
+}
+
+# platforms.json: fleet.json's shape (tests/harness reads both alike), with the
+# platform hosts as `hosts`, each naming its `platform`.
+write_platforms_json() {
+    local -n _containers=$1 _ports=$2 _keys=$3 _facts=$4
+    local out=$fleet_dir/platforms.json tmp i name release version sys drill sep
+    tmp=$(mktemp "$fleet_dir/platforms.json.XXXXXX")
+    {
+        printf '{\n  "version": 1,\n'
+        printf '  "fleet_dir": %s,\n' "$(json_str "$fleet_dir")"
+        printf '  "private_key": %s,\n' "$(json_str "$key")"
+        printf '  "public_key": %s,\n' "$(json_str "$(cat "$key.pub")")"
+        printf '  "users": {\n'
+        printf '    "root": {"sudo": "root"},\n'
+        printf '    "deploy": {"uid": 1000, "sudo": "nopasswd"},\n'
+        printf '    "alice": {"uid": 1001, "sudo": "password", "password": %s}\n' "$(json_str "$ALICE_PASSWORD")"
+        printf '  },\n'
+        printf '  "hosts": [\n'
+        for i in "${!platforms[@]}"; do
+            name=${platforms[i]}
+            IFS='|' read -r release version sys <<<"${_facts[i]}"
+            # The rpm and pacman hosts start with halite-drill 1.0; 1.1 is in
+            # their /srv/repo-updates, which no repository configuration names.
+            drill=null
+            case $name in rhel | suse | arch) drill='"1.0"' ;; esac
+            sep=,
+            [ "$i" -lt $((${#platforms[@]} - 1)) ] || sep=
+            printf '    {"id": "%s", "platform": "%s", "container": %s, "hostname": "%s", ' \
+                "$name" "$name" "$(json_str "${_containers[i]}")" "$name"
+            printf '"address": "127.0.0.1", "port": %d, "state": "running", "release": %s, ' \
+                "${_ports[i]}" "$(json_str "$release")"
+            printf '"os_version": %s, "system_state": %s, "drill_initial": %s, "host_key": %s}%s\n' \
+                "$(json_str "$version")" "$(json_str "$sys")" "$drill" "$(json_str "${_keys[i]}")" "$sep"
+        done
+        printf '  ],\n  "pod": null\n}\n'
+    } >"$tmp"
+    chmod 644 "$tmp"
+    mv "$tmp" "$out"
+}
+
 cmd_down() {
     with_lock
     local name
-    for name in $(podman ps -a --format '{{.Names}}' | grep -E "^${prefix}(node[0-9]+|down|pod1)$" || true); do
+    for name in $(podman ps -a --format '{{.Names}}' | grep -E "^${prefix}(node[0-9]+|down|pod1|$platform_re)$" || true); do
         podman rm -f -t 2 "$name" >/dev/null && log "removed $name"
     done
-    rm -f "$fleet_dir/fleet.json"
+    rm -f "$fleet_dir/fleet.json" "$fleet_dir/platforms.json"
 }
 
 cmd_clean() {
     cmd_down
     local img
-    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/halite-fleet(-base|-pod|-podnode)?:' || true); do
+    for img in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E "^localhost/halite-fleet(-base|-pod|-podnode|-($platform_re)(node)?)?:" || true); do
         podman rmi "$img" >/dev/null && log "removed $img"
     done
     rm -rf "$fleet_dir/build" "$fleet_dir/cache"
 }
 
 cmd_status() {
-    podman ps -a --filter "name=^${prefix}(node[0-9]+|down|pod1)$" \
+    podman ps -a --filter "name=^${prefix}(node[0-9]+|down|pod1|$platform_re)$" \
         --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}\t{{.Image}}'
     if [ -f "$fleet_dir/fleet.json" ]; then
         echo "description: $fleet_dir/fleet.json"
@@ -598,6 +745,7 @@ deps)
     ;;
 image) cmd_image ;;
 up) cmd_up "$@" ;;
+up-platforms) cmd_up_platforms ;;
 down) cmd_down ;;
 clean) cmd_clean ;;
 status) cmd_status ;;

@@ -10,6 +10,9 @@
 //!   [`Workspace::halite`] runs the binary there.
 //! - [`Fleet::podman_exec`] reaches a host behind halite's back, for setup and
 //!   verification.
+//! - [`Fleet::get_platforms`] brings up the platform test hosts instead
+//!   (`fleet.sh up-platforms`: rhel, suse, arch, openrc, sysv), described in
+//!   `platforms.json` with fleet.json's shape, each naming its `platform`.
 //! - [`Fleet::get_with_pod`] also brings up `pod1`, the privileged host that
 //!   runs podman inside (`fleet.sh up 4 --with-pod`); it is kept apart from
 //!   [`Fleet::hosts`] and only in a workspace's inventory when asked for
@@ -69,6 +72,9 @@ pub struct FleetHost {
     pub drill_initial: Option<String>,
     /// The host's ed25519 key as in its .pub file: `ssh-ed25519 AAAA... root@nodeN`.
     pub host_key: String,
+    /// The platform test host's kind (`rhel`, `suse`, `arch`, `openrc`, `sysv`);
+    /// `None` on the Debian fleet.
+    pub platform: Option<String>,
 }
 
 impl FleetHost {
@@ -105,6 +111,7 @@ impl FleetHost {
                 })
             }
             None if self.id == "pod1" => serde_json::json!({"roles": ["containers"]}),
+            None if self.platform.is_some() => serde_json::json!({"roles": ["platform"]}),
             None => serde_json::json!({"roles": ["down"], "datacenter": "dc0"}),
         }
     }
@@ -130,6 +137,7 @@ pub struct Fleet {
 
 static FLEET: OnceLock<Result<Fleet, String>> = OnceLock::new();
 static FLEET_WITH_POD: OnceLock<Result<Fleet, String>> = OnceLock::new();
+static PLATFORMS: OnceLock<Result<Fleet, String>> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 impl Fleet {
@@ -151,27 +159,43 @@ impl Fleet {
         }
     }
 
+    /// The platform test hosts (`fleet.sh up-platforms`): one each of rhel,
+    /// suse, arch, openrc and sysv, as [`Fleet::hosts`]; no `down`, no pod.
+    pub fn get_platforms() -> &'static Fleet {
+        let up = || Fleet::bring_up_with(&["up-platforms"], "platforms.json");
+        match PLATFORMS.get_or_init(up) {
+            Ok(fleet) => fleet,
+            Err(message) => panic!("{message}"),
+        }
+    }
+
     fn bring_up(with_pod: bool) -> Result<Fleet, String> {
+        let size = FLEET_SIZE.to_string();
+        let mut args = vec!["up", size.as_str()];
+        if with_pod {
+            args.push("--with-pod");
+        }
+        Fleet::bring_up_with(&args, "fleet.json")
+    }
+
+    /// Run `fleet.sh ARGS` and read the description it writes, `file`.
+    fn bring_up_with(args: &[&str], file: &str) -> Result<Fleet, String> {
         let script = fleet_script();
-        let pod_flag = if with_pod { " --with-pod" } else { "" };
+        let shown = args.join(" ");
         eprintln!(
-            "harness: `{} up {FLEET_SIZE}{pod_flag}` (the first run builds images, a few minutes)",
+            "harness: `{} {shown}` (the first run builds images, a few minutes)",
             script.display()
         );
         let mut command = Command::new("bash");
         command
             .arg(&script)
-            .arg("up")
-            .arg(FLEET_SIZE.to_string())
+            .args(args)
             .env("HALITE_FLEET_DIR", fleet_dir());
-        if with_pod {
-            command.arg("--with-pod");
-        }
         let out = run_with_timeout(&mut command, Duration::from_secs(1800))
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if !out.success() {
             return Err(format!(
-                "the test fleet did not come up: `{} up {FLEET_SIZE}{pod_flag}` {}\n\
+                "the test fleet did not come up: `{} {shown}` {}\n\
                  (it needs root, podman and Debian's package mirror; run it by hand to see more)\n\
                  --- stdout\n{}\n--- stderr\n{}",
                 script.display(),
@@ -180,7 +204,7 @@ impl Fleet {
                 out.stderr
             ));
         }
-        let path = fleet_dir().join("fleet.json");
+        let path = fleet_dir().join(file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Fleet::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -223,6 +247,7 @@ impl Fleet {
                 system_state: opt_str(h, "system_state"),
                 drill_initial: opt_str(h, "drill_initial"),
                 host_key: opt_str(h, "host_key").unwrap_or_default(),
+                platform: opt_str(h, "platform"),
             })
         };
         let hosts = json
