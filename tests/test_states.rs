@@ -77,24 +77,6 @@ fn compiled_states_are_salts_low_chunks() {
         )
         .unwrap();
     }
-    const GLOBALS: &[&str] = &[
-        "unless",
-        "onlyif",
-        "creates",
-        "check_cmd",
-        "failhard",
-        "retry",
-        "runas",
-        "reload_modules",
-    ];
-    const REQUISITES: &[&str] = &[
-        "require",
-        "watch",
-        "onchanges",
-        "onfail",
-        "prereq",
-        "listen",
-    ];
     for (sls, want) in fixture["cases"].as_object().unwrap() {
         let (code, v) = p.json(&["l1", "state.show_sls", sls]);
         let ret = &v["results"]["l1"]["ret"];
@@ -110,85 +92,12 @@ fn compiled_states_are_salts_low_chunks() {
             continue;
         }
         assert_eq!(code, 0, "{sls}: {v}");
-        let got: std::collections::BTreeMap<&str, &Value> = ret
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|c| (c["__id__"].as_str().unwrap(), c))
-            .collect();
-        let chunks = want["chunks"].as_array().unwrap();
-        assert_eq!(got.len(), chunks.len(), "{sls}: {v}");
-        let mut order: Vec<(&str, i64)> = got
-            .iter()
-            .map(|(id, c)| (*id, c["__run_num__"].as_i64().unwrap()))
-            .collect();
-        order.sort_by_key(|(_, n)| *n);
-        let order: Vec<&str> = order.into_iter().map(|(id, _)| id).collect();
-        let salt: Vec<&str> = want["run_order"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|id| id.as_str().unwrap())
-            .collect();
-        assert_eq!(order, salt, "{sls}: run order");
-        // `X: require_in: [Y]` is Y requiring X, as halite stores it.
-        let target = |item: &Value| -> String {
-            let t = item.as_object().unwrap().values().next().unwrap();
-            t.as_str().unwrap().to_string()
-        };
-        let mut inverted: Vec<(String, String, String)> = Vec::new();
-        for w in chunks {
-            for kind in REQUISITES {
-                if let Some(Value::Array(items)) = w["args"].get(format!("{kind}_in")) {
-                    for item in items {
-                        let id = w["id"].as_str().unwrap().to_string();
-                        inverted.push((target(item), kind.to_string(), id));
-                    }
-                }
-            }
-        }
-        for w in chunks {
-            let id = w["id"].as_str().unwrap();
-            let g = got[id];
-            assert_eq!(g["function"], w["function"], "{sls} {id}");
-            assert_eq!(g["name"], w["name"], "{sls} {id}");
-            let mut args = w["args"].as_object().unwrap().clone();
-            let mut salt_reqs: Vec<(String, String)> = Vec::new();
-            for kind in REQUISITES {
-                if let Some(Value::Array(items)) = args.remove(*kind) {
-                    for item in items {
-                        salt_reqs.push((kind.to_string(), target(&item)));
-                    }
-                }
-                args.remove(&format!("{kind}_in"));
-            }
-            salt_reqs.extend(
-                inverted
-                    .iter()
-                    .filter(|(on, _, _)| on == id)
-                    .map(|(_, kind, by)| (kind.clone(), by.clone())),
-            );
-            // The global arguments halite keeps typed apart: the same ones.
-            let salt_globals: Vec<String> = GLOBALS
-                .iter()
-                .filter_map(|k| args.remove(*k).map(|_| k.to_string()))
-                .collect();
-            let mut ours_globals: Vec<String> =
-                g["globals"].as_object().unwrap().keys().cloned().collect();
-            ours_globals.sort();
-            let mut sorted = salt_globals.clone();
-            sorted.sort();
-            assert_eq!(ours_globals, sorted, "{sls} {id}: global arguments");
-            assert_eq!(&Value::Object(args), &g["args"], "{sls} {id}: arguments");
-            let ours: Vec<(String, String)> = g["requisites"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|r| r.as_object().unwrap().iter())
-                .map(|(k, t)| (k.clone(), t.as_str().unwrap().to_string()))
-                .collect();
-            assert_eq!(ours, salt_reqs, "{sls} {id}: requisites");
-        }
+        local::salt_chunks::assert_same(
+            sls,
+            ret,
+            want["chunks"].as_array().unwrap(),
+            Some(want["run_order"].as_array().unwrap()),
+        );
     }
 }
 

@@ -723,7 +723,9 @@ fn filter_by(
             };
         }
     }
-    if let Some(merge) = a[2].as_ref().filter(|m| !m.is_none()) {
+    // Salt checks and merges only a truthy `merge` (an empty pillar.get
+    // answer, "", is skipped).
+    if let Some(merge) = a[2].as_ref().filter(|m| m.is_true()) {
         if merge.kind() != ValueKind::Map {
             return Err(invalid(format!(
                 "salt['{function}']: merge argument must be a dictionary"

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod salt_chunks;
+
 /// A temporary project: inventory, halite.yaml, cache dir.
 pub struct Project {
     dir: tempfile::TempDir,

@@ -1,0 +1,3 @@
+include:
+  - accounts.groups
+  - accounts.users

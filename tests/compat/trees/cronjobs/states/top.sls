@@ -1,0 +1,4 @@
+base:
+  '*':
+    - cronjobs
+    - cronjobs._mapdata

@@ -1,0 +1,4 @@
+base:
+  '*':
+    - services
+    - services.extended
