@@ -9,6 +9,7 @@
 use serde_json::json;
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
+use crate::platform::systemd::CHECK;
 use crate::transport::quote::quote;
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
@@ -125,25 +126,6 @@ fn parse(args: &Args, f: &'static str, op: Op) -> Result<Box<dyn Function>, ArgE
         no_block: control && args.flag(f, "no_block", false)?,
     }))
 }
-
-/// Answered on the host when PID 1 is not systemd, naming what runs instead.
-pub(crate) const CHECK: &str = r#"if [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
-	h_init=unknown
-	if command -v rc-service >/dev/null 2>&1 || [ -d /run/openrc ]; then
-		h_init=openrc
-	else
-		h_comm=
-		{ read -r h_comm; } 2>/dev/null </proc/1/comm
-		case $h_comm in
-		init) h_init=sysvinit ;;
-		runit*) h_init=runit ;;
-		s6-svscan) h_init=s6 ;;
-		esac
-	fi
-	printf '@@unsupported %s\n' "$h_init"
-	exit 1
-fi
-"#;
 
 #[derive(Debug)]
 struct Service {

@@ -28,8 +28,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
-use crate::functions::docker::{markers, message};
 use crate::modules::file::{encode_b64, resolve_salt_url, SourceError};
+use crate::platform::report::{markers, message};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
