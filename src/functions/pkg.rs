@@ -1568,4 +1568,91 @@ mod tests {
         let up = run("pkg.list_upgrades", &["refresh=False"]);
         assert!(up.success && up.ret.is_object(), "{up:?}");
     }
+
+    /// The pkg functions on real dnf 4 and rpm, in the container of
+    /// `modules::pkg`'s dnf test (tests/compat/gen_platform_dnf.sh's
+    /// repository): `HALITE_TEST_CONTAINER=<it> cargo test --lib --
+    /// --ignored dnf_functions`.
+    #[test]
+    #[ignore = "needs a podman container with dnf named in HALITE_TEST_CONTAINER"]
+    fn dnf_functions_in_a_container() {
+        let grains = json!({"pkg_manager": "dnf"});
+        let ctx = HostCtx {
+            id: "h",
+            grains: &grains,
+        };
+        let container = std::env::var("HALITE_TEST_CONTAINER").unwrap();
+        let run = |name: &str, words: &[&str]| {
+            let f = call(name, words).unwrap();
+            let s = f.command(&ctx).unwrap().script;
+            let out = std::process::Command::new("podman")
+                .args(["exec", &container, "sh", "-c", &s])
+                .output()
+                .unwrap();
+            f.interpret(
+                &ctx,
+                Some(&ExecOutput {
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    exit_code: out.status.code(),
+                }),
+            )
+        };
+        crate::testing::container_sh(
+            "dnf -q -y remove halite-hello halite-other >/dev/null 2>&1; dnf -q versionlock clear >/dev/null 2>&1",
+        );
+        assert_eq!(
+            run("pkg.version", &["halite-hello"]),
+            Outcome::ok(json!(""))
+        );
+        assert_eq!(
+            run("pkg.install", &["pkgs=[{halite-hello: 1.0}, halite-other]"]),
+            Outcome::ok(json!({
+                "halite-hello": {"old": "", "new": "1.0-1"},
+                "halite-other": {"old": "", "new": "2.0-1"}
+            }))
+        );
+        assert_eq!(
+            run("pkg.version", &["halite-hello"]),
+            Outcome::ok(json!("1.0-1"))
+        );
+        assert_eq!(
+            run("pkg.version", &["halite-*"]),
+            Outcome::ok(json!({"halite-hello": "1.0-1", "halite-other": "2.0-1"}))
+        );
+        assert_eq!(
+            run("pkg.list_pkgs", &[]).ret["halite-other"],
+            json!("2.0-1")
+        );
+        assert_eq!(
+            run("pkg.latest_version", &["halite-hello", "refresh=False"]),
+            Outcome::ok(json!("1.1-1"))
+        );
+        assert_eq!(
+            run("pkg.list_upgrades", &["refresh=False"]),
+            Outcome::ok(json!({"halite-hello": "1.1-1"}))
+        );
+        assert_eq!(
+            run("pkg.upgrade", &[]),
+            Outcome::ok(json!({"halite-hello": {"old": "1.0-1", "new": "1.1-1"}}))
+        );
+        assert_eq!(
+            run("pkg.latest_version", &["halite-hello", "refresh=False"]),
+            Outcome::ok(json!(""))
+        );
+        assert_eq!(
+            run("pkg.remove", &["halite-other,nosuch"]),
+            Outcome::ok(json!({"halite-other": {"old": "2.0-1", "new": ""}}))
+        );
+        let o = run("pkg.install", &["nosuchpkg"]);
+        assert!(!o.success, "{o:?}");
+        assert!(
+            o.ret
+                .as_str()
+                .unwrap()
+                .contains("Error: Unable to find a match: nosuchpkg"),
+            "{o:?}"
+        );
+        assert_eq!(run("pkg.refresh_db", &[]), Outcome::ok(json!(true)));
+    }
 }
