@@ -43,7 +43,7 @@ pub const MODULE: ModuleDef = ModuleDef {
     functions: &[
         FnDef {
             name: "managed",
-            doc: "Ensure a repository is configured. apt: name: the deb line (or uri, dist, comps, architectures), file, key_url: salt://.. or key_text (signed-by keyring, signedby: path), refresh. dnf/yum: name: the repo id, humanname, baseurl or mirrorlist, gpgcheck, gpgkey, enabled/disabled, file.",
+            doc: "Ensure a repository is configured. apt: name: the deb line (or uri, dist, comps, architectures), file, key_url: salt://.. or key_text (signed-by keyring, signedby: path), refresh. dnf/yum: name: the repo id, humanname, baseurl or mirrorlist, gpgcheck, gpgkey, enabled/disabled, file, refresh.",
             args: &[
                 "uri",
                 "dist",
@@ -467,7 +467,7 @@ fn build_for(
 ) -> Result<Box<dyn StateFunction>, String> {
     match PkgBackend::from_grains(ctx.renderer.map(|r| r.grains())) {
         Ok(PkgBackend::Apt) => build(chunk, ctx, managed),
-        Ok(PkgBackend::Dnf(_)) => yum::build(chunk, managed),
+        Ok(PkgBackend::Dnf(tool)) => yum::build(chunk, managed, tool),
         Err(e) => Err(format!("{}: {e}", chunk.describe())),
     }
 }

@@ -4,9 +4,10 @@
 //! compared and written (`name` from `humanname`, else the id; `baseurl`,
 //! `mirrorlist`, `gpgcheck`, `gpgkey`, `enabled`); other sections and other
 //! options are kept. The new content is computed on the controller from
-//! the probe's copy, so `test=True` shows exactly what changes. Nothing is
-//! refreshed: dnf fetches a new repository's metadata when it next needs
-//! it (and halite's pkg probe reads the cache only).
+//! the probe's copy, so `test=True` shows exactly what changes. When an
+//! enabled repository changed, its metadata is fetched (`makecache` for it
+//! alone; `refresh: False` skips that): halite's pkg probe reads dnf's
+//! cache only, and dnf skips a repository it has no cache of there.
 //!
 //! `pkgrepo.absent` looks for the section in every `.repo` file of
 //! `/etc/yum.repos.d` (as Salt's `pkg.get_repo` does), removes it, and the
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use super::{check_path, files, write_file};
 use crate::modules::{Applied, Output, Plan, PlanMismatch, StateFunction};
+use crate::platform::dnf::Tool;
 use crate::platform::report::{markers, message};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
@@ -35,10 +37,15 @@ struct Args {
     enabled: Option<Value>,
     disabled: Option<Value>,
     file: Option<String>,
+    refresh: Option<bool>,
 }
 
 #[derive(Debug)]
 struct YumRepo {
+    /// dnf or yum: which fetches the repository's metadata.
+    tool: Tool,
+    /// Fetch the metadata of an enabled repository this state changed.
+    refresh: bool,
     managed: bool,
     id: String,
     file: String,
@@ -70,7 +77,11 @@ fn one_line(what: &str, v: &str) -> Result<String, String> {
     Ok(v.to_string())
 }
 
-pub(super) fn build(chunk: &Chunk, managed: bool) -> Result<Box<dyn StateFunction>, String> {
+pub(super) fn build(
+    chunk: &Chunk,
+    managed: bool,
+    tool: Tool,
+) -> Result<Box<dyn StateFunction>, String> {
     let a: Args = crate::modules::typed_args(chunk)?;
     let err = |m: String| format!("{}: {m}", chunk.describe());
     let id = chunk.name.clone();
@@ -123,6 +134,8 @@ pub(super) fn build(chunk: &Chunk, managed: bool) -> Result<Box<dyn StateFunctio
         options.push(("enabled", enabled.into()));
     }
     Ok(Box::new(YumRepo {
+        tool,
+        refresh: a.refresh.unwrap_or(true),
         managed,
         id,
         file,
@@ -350,6 +363,17 @@ impl StateFunction for YumRepo {
                 None => s.push_str(&format!("rm -f -- {} || exit\n", quote(path))),
             }
         }
+        let enabled = self
+            .options
+            .iter()
+            .any(|(k, v)| *k == "enabled" && v == "1");
+        if self.managed && self.refresh && enabled {
+            s.push_str(&format!(
+                "printf '@@refresh\\n'\n{} -q -y makecache --disablerepo='*' --enablerepo={} </dev/null || {{ h_rc=$?; printf '@@refresh_failed\\n'; exit \"$h_rc\"; }}\n",
+                self.tool.name(),
+                quote(&self.id)
+            ));
+        }
         Ok(s)
     }
 
@@ -359,10 +383,20 @@ impl StateFunction for YumRepo {
         }
         let id = &self.id;
         if out.rc != 0 {
+            let written = markers(out.text).contains_key("refresh_failed");
             return Applied {
                 result: false,
-                changes: serde_json::Map::new(),
-                comment: if self.managed {
+                changes: if written {
+                    plan.changes.clone()
+                } else {
+                    serde_json::Map::new()
+                },
+                comment: if written {
+                    format!(
+                        "Configured package repo '{id}', but fetching its metadata failed: {}",
+                        message(out.text)
+                    )
+                } else if self.managed {
                     format!("Failed to configure repo '{id}': {}", message(out.text))
                 } else {
                     format!("Failed to remove repo {id}: {}", message(out.text))
@@ -391,7 +425,7 @@ mod tests {
             file: "t.sls".into(),
             ..Chunk::standalone("pkgrepo", function, name, args)
         };
-        build(&chunk, function == "managed")
+        build(&chunk, function == "managed", Tool::Dnf)
     }
 
     fn probe_out(files: &[(&str, &str)]) -> String {
@@ -460,8 +494,24 @@ mod tests {
             edits[0].1.as_deref().unwrap(),
             "# mine\n[other]\nname=o\nbaseurl=x\n\n[local]\nname=Local\nbaseurl=file:///srv/repo2\ngpgcheck=1\nenabled=1\npriority=5\ngpgkey=file:///etc/pki/k\n"
         );
+        let apply = s.apply(&p).unwrap();
+        assert!(
+            apply.contains("dnf -q -y makecache --disablerepo='*' --enablerepo=local"),
+            "{apply}"
+        );
         let a = s.finish(&p, Output { text: "", rc: 0 });
         assert!(a.result && a.comment == "Configured package repo 'local'");
+        let a = s.finish(
+            &p,
+            Output {
+                text: "@@refresh\nError: Failed to download metadata for repo 'local'\n@@refresh_failed\n",
+                rc: 1,
+            },
+        );
+        assert!(!a.result && !a.changes.is_empty(), "{a:?}");
+        assert!(a
+            .comment
+            .ends_with("Error: Failed to download metadata for repo 'local'"));
     }
 
     #[test]
