@@ -4,7 +4,8 @@
 # (tests/compat/platform/dnf-*.txt). Run it against a throwaway container of the
 # fleet image (Debian underneath, with Debian's dnf, rpm, createrepo-c and
 # dnf-plugins-core; nothing here proves behaviour on a real RHEL):
-#   podman run -d --name pf-dnf --network host IMAGE /sbin/init
+#   podman run -d --name pf-dnf IMAGE /sbin/init   (with --network host, first
+#   mask its ssh unit: its sshd would listen on this machine's port 22)
 #   sh tests/compat/gen_platform_dnf.sh pf-dnf
 set -eu
 c=$1

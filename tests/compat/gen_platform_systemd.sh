@@ -6,7 +6,7 @@
 # template instance, missing, enabled and disabled by hand without
 # daemon-reload. Run against a throwaway container of the fleet image
 # (systemd 252 as PID 1):
-#   podman run -d --name pf-sd --network host IMAGE /sbin/init
+#   podman run -d --name pf-sd IMAGE /sbin/init
 #   sh tests/compat/gen_platform_systemd.sh pf-sd
 set -eu
 c=$1
