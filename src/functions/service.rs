@@ -9,8 +9,7 @@
 use serde_json::json;
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
-use crate::platform::systemd::CHECK;
-use crate::transport::quote::quote;
+use crate::platform::systemd::{self, CHECK};
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
 
@@ -137,18 +136,12 @@ struct Service {
 
 impl Service {
     fn script(&self) -> String {
-        let n = quote(&self.name);
         let body = match self.op {
-            Op::Status => format!("systemctl is-active -- {n}"),
-            Op::Control(verb) => format!(
-                "systemctl --no-ask-password{} {verb} -- {n}",
-                if self.no_block { " --no-block" } else { "" }
-            ),
-            Op::Enabled(_) => format!("systemctl is-enabled -- {n}"),
-            Op::Available(_) => format!("systemctl show -p LoadState -- {n}"),
-            Op::GetAll => "systemctl list-unit-files --type=service --no-legend --no-pager\n\
-                 systemctl list-units --type=service --all --no-legend --no-pager"
-                .to_string(),
+            Op::Status => systemd::is_active(&self.name),
+            Op::Control(verb) => systemd::control(verb, &self.name, self.no_block),
+            Op::Enabled(_) => systemd::is_enabled(&self.name),
+            Op::Available(_) => systemd::load_state(&self.name),
+            Op::GetAll => systemd::LIST_SERVICES.to_string(),
         };
         format!("{CHECK}{body}\n")
     }

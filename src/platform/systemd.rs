@@ -159,6 +159,35 @@ pub fn read_probe(text: &str) -> ProbeRead {
     }
 }
 
+/// `systemctl is-active` of `unit` (`service.status`).
+pub fn is_active(unit: &str) -> String {
+    format!("systemctl is-active -- {}", quote(unit))
+}
+
+/// `systemctl is-enabled` of `unit` (`service.enabled`, `service.disabled`).
+pub fn is_enabled(unit: &str) -> String {
+    format!("systemctl is-enabled -- {}", quote(unit))
+}
+
+/// `unit`'s LoadState (`service.available`, `service.missing`).
+pub fn load_state(unit: &str) -> String {
+    format!("systemctl show -p LoadState -- {}", quote(unit))
+}
+
+/// A state change of `unit` (`start`, `stop`, `restart`, `reload`,
+/// `enable`, `disable`), without waiting for it when `no_block`.
+pub fn control(verb: &str, unit: &str, no_block: bool) -> String {
+    format!(
+        "systemctl --no-ask-password{} {verb} -- {}",
+        if no_block { " --no-block" } else { "" },
+        quote(unit)
+    )
+}
+
+/// Every service unit, files and loaded units (`service.get_all`).
+pub const LIST_SERVICES: &str = "systemctl list-unit-files --type=service --no-legend --no-pager\n\
+     systemctl list-units --type=service --all --no-legend --no-pager";
+
 /// One apply step (`start`, `stop`, `enable`, `disable`) of `unit`,
 /// announced with `@@step`; the script exits on failure.
 pub fn step(verb: &str, unit: &str) -> String {
