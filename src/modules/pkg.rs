@@ -61,7 +61,9 @@ pub const MODULE: ModuleDef = ModuleDef {
     ledger: &[LedgerKind {
         kind: "pkg",
         exists: |w| format!(
-            "{{ if command -v dpkg-query >/dev/null 2>&1; then case $(dpkg-query -W -f='${{db:Status-Abbrev}}' {w} 2>/dev/null) in ii*|hi*) true;; *) false;; esac; elif command -v rpm >/dev/null 2>&1; then rpm -q {w} >/dev/null 2>&1; else false; fi; }}"
+            // Installed in either database: a RHEL-like host may carry
+            // dpkg too (the rhel test host is Debian underneath).
+            "{{ {{ command -v rpm >/dev/null 2>&1 && rpm -q -- {w} >/dev/null 2>&1; }} || {{ command -v dpkg-query >/dev/null 2>&1 && case $(dpkg-query -W -f='${{db:Status-Abbrev}}' -- {w} 2>/dev/null) in ii*|hi*) true;; *) false;; esac; }}; }}"
         ),
         prune: ("removed", |_| serde_json::json!({})),
     }],
