@@ -24,37 +24,35 @@ pub const CHECK: &str = r#"if [ ! -d /run/systemd/system ] || ! command -v syste
 fi
 "#;
 
-/// The shared probe of every unit of a run (see `LOOKUP`): ONE `systemctl
-/// show` for their LoadState and ActiveState (the same properties
-/// `systemctl is-active` and `show -p LoadState` read), and ONE
-/// `systemctl is-enabled` for all, used only when every unit has a native
-/// unit file: is-enabled answers SysV-only services first (through
-/// systemd-sysv-install), which would shift the lines. Sets `h_svc_*`
-/// variables by position; prints nothing.
+/// The shared probe of every unit of a run (see [`LOOKUP`]): ONE `systemctl
+/// show` for their Id, LoadState, ActiveState, UnitFileState and
+/// FragmentPath. LoadState and ActiveState are what `systemctl show -p
+/// LoadState` and `is-active` read; UnitFileState is what `is-enabled`
+/// prints for the name asked when that name is the unit's own (not an
+/// alias: `is-enabled` says `alias` there) and the unit has a native unit
+/// file (not SysV or generated: `is-enabled` asks systemd-sysv-install).
+/// Checked against both commands on systemd 252 (tests/compat/platform/
+/// systemd-*.txt, and the container test in `modules::service`). Sets
+/// `h_svc_*` variables by position; prints nothing.
 pub fn shared_script(units: &[String]) -> String {
     let words = units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ");
     format!(
         "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n\
          h_svc_n=0\n\
          for h_x in {words}; do eval \"h_svc_u_$h_svc_n=\\$h_x\"; h_svc_n=$((h_svc_n + 1)); done\n\
-         h_svc_native=1\n\
-         if h_x=$(systemctl show -p LoadState,ActiveState,FragmentPath -- {words} 2>/dev/null); then\n\
+         if h_x=$(systemctl show -p Id,LoadState,ActiveState,UnitFileState,FragmentPath -- {words} 2>/dev/null); then\n\
          h_i=0\n\
          while IFS= read -r h_y; do\n\
          case $h_y in\n\
          '') h_i=$((h_i + 1)) ;;\n\
+         Id=*) eval \"h_svc_i_$h_i=\\${{h_y#Id=}}\" ;;\n\
          LoadState=*) eval \"h_svc_l_$h_i=\\${{h_y#LoadState=}}\" ;;\n\
          ActiveState=*) eval \"h_svc_a_$h_i=\\${{h_y#ActiveState=}}\" ;;\n\
-         FragmentPath=/run/systemd/generator*|FragmentPath=) h_svc_native= ;;\n\
+         UnitFileState=*) eval \"h_svc_e_$h_i=\\${{h_y#UnitFileState=}}\" ;;\n\
+         FragmentPath=/run/systemd/generator*|FragmentPath=) eval \"h_svc_g_$h_i=1\" ;;\n\
          esac\n\
          done <<EOF\n$h_x\nEOF\n\
          [ $((h_i + 1)) -eq $h_svc_n ] && h_svc_show=1\n\
-         fi\n\
-         if [ -n \"${{h_svc_show:-}}\" ] && [ -n \"$h_svc_native\" ]; then\n\
-         h_x=$(systemctl is-enabled -- {words} 2>/dev/null)\n\
-         h_i=0\n\
-         while IFS= read -r h_y; do eval \"h_svc_e_$h_i=\\$h_y\"; h_i=$((h_i + 1)); done <<EOF\n$h_x\nEOF\n\
-         [ $h_i -eq $h_svc_n ] && h_svc_enabled=1\n\
          fi\n\
          unset h_x h_y h_i\n\
          fi\n"
@@ -65,7 +63,9 @@ pub fn shared_script(units: &[String]) -> String {
 /// (is-enabled's) and `h_l` (LoadState) for unit `$h_u` from the shared
 /// probe, each only where it answers exactly as the single-unit command
 /// would: the states whose exit status is certain (active; inactive or
-/// failed; enabled or static; disabled or masked). Empty: ask systemctl.
+/// failed; enabled, enabled-runtime, static or indirect; disabled or
+/// masked), and for is-enabled only the unit's own name with a native
+/// unit file. Empty: ask systemctl.
 pub const LOOKUP: &str = r#"h_svc_find() {
 	h_a= h_ar= h_e= h_er= h_l= h_k=
 	[ -n "${h_svc_show:-}" ] || return 0
@@ -82,9 +82,12 @@ pub const LOOKUP: &str = r#"h_svc_find() {
 	inactive | failed) h_ar=3 ;;
 	*) h_a= ;;
 	esac
-	[ -n "${h_svc_enabled:-}" ] && eval "h_e=\${h_svc_e_$h_k-}"
+	eval "h_e=\${h_svc_e_$h_k-} h_x=\${h_svc_i_$h_k-} h_g=\${h_svc_g_$h_k-}"
+	if [ -n "$h_g" ] || { [ "$h_x" != "$h_u" ] && [ "$h_x" != "$h_u.service" ]; }; then
+		h_e=
+	fi
 	case $h_e in
-	enabled | static) h_er=0 ;;
+	enabled | enabled-runtime | static | indirect) h_er=0 ;;
 	disabled | masked) h_er=1 ;;
 	*) h_e= ;;
 	esac
@@ -222,6 +225,66 @@ pub fn watch_dead(unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shared show, replayed from systemd 252's real output
+    /// (tests/compat/gen_platform_systemd.sh), answers is-enabled exactly
+    /// as is-enabled itself answered each name there, or not at all.
+    #[test]
+    fn unit_file_state_answers_as_is_enabled_or_not_at_all() {
+        let show = include_str!("../../tests/compat/platform/systemd-show.txt");
+        let truth = include_str!("../../tests/compat/platform/systemd-is-enabled.txt");
+        let units: Vec<String> = truth
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        let mut s = format!("systemctl() {{ cat <<'EOF_SHOW'\n{show}EOF_SHOW\n}}\n");
+        let shared = shared_script(&units).replacen(
+            "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1",
+            "true",
+            1,
+        );
+        s.push_str(&shared);
+        s.push_str(LOOKUP);
+        for u in &units {
+            s.push_str(&format!(
+                "h_u={}\nh_svc_find\nprintf '%s %s %s\\n' \"$h_u\" \"$h_er\" \"$h_e\"\n",
+                quote(u)
+            ));
+        }
+        let out = std::process::Command::new("sh")
+            .args(["-c", &s])
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout);
+        let mut answered = Vec::new();
+        for (line, want) in got.lines().zip(truth.lines()) {
+            let (unit, rest) = line.split_once(' ').unwrap();
+            if rest.trim().is_empty() {
+                continue;
+            }
+            assert_eq!(line, want, "{unit}");
+            answered.push(unit.to_string());
+        }
+        assert_eq!(got.lines().count(), units.len(), "{got}");
+        // Aliases, SysV scripts and missing units are asked directly.
+        assert_eq!(
+            answered,
+            [
+                "pfa",
+                "pfb",
+                "pfc",
+                "pfd",
+                "pfr",
+                "pfi",
+                "pfstatic",
+                "pflib",
+                "ssh",
+                "systemd-journald",
+                "getty@tty1",
+                "pfa.service"
+            ]
+        );
+    }
 
     #[test]
     fn probe_reads() {
