@@ -18,6 +18,9 @@
 //!   shell-quoting function lives in [`transport::quote`].
 //! - [`grains`]: facts gathered from a host in one `sh` invocation, cached.
 //! - [`target`]: glob, pcre, list, grain, pillar, ipcidr, nodegroup and compound matchers.
+//! - [`platform`]: package managers (apt, dnf), init systems (systemd), container
+//!   engines: probe snippets, their parsers, apply snippets; used by
+//!   [`functions`] and [`modules`] alike, which never import each other.
 //! - [`functions`]: execution functions (`test.ping`, `cmd.run`, `pkg.install`, ...).
 //! - [`fleet`]: runs a function across hosts: forks, batches, fail limits, Ctrl-C.
 //! - [`orchestrate`]: `halite orchestrate`: steps across host groups (Salt's
@@ -47,6 +50,7 @@ pub mod ops;
 pub mod orchestrate;
 pub mod output;
 pub mod pillar;
+pub mod platform;
 pub mod render;
 pub mod secrets;
 pub mod state;

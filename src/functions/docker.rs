@@ -2,16 +2,16 @@
 //! pull, start, stop and remove containers and images ad hoc, on podman or
 //! docker, through the engine's CLI only (no API socket, no Python).
 //!
-//! It also holds what the `docker_image` and `docker_container` states share
-//! with it: the engine choice ([`prelude`]: the `engine:` argument, else
-//! podman, else docker, the order of the `container_engine` grain), and the
-//! checks of container names and image references.
-
-use std::collections::BTreeMap;
+//! The engine choice and the name and reference checks it shares with the
+//! `docker_image` and `docker_container` states are [`crate::platform::container`]'s.
 
 use serde_json::{json, Map};
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
+use crate::platform::container::{
+    bare_id, check_container_name, engine_missing, image_ref, prelude, Engine,
+};
+use crate::platform::report::markers;
 use crate::transport::quote::{join, quote};
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
@@ -63,149 +63,6 @@ pub const FUNCTIONS: &[Spec] = &[
         parse: |a| parse(a, "docker.rmi"),
     },
 ];
-
-/// A container engine's CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    Podman,
-    Docker,
-}
-
-impl Engine {
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Podman => "podman",
-            Engine::Docker => "docker",
-        }
-    }
-
-    /// `engine: podman|docker`; `None` (null or absent): whichever the host has.
-    pub fn parse(v: Option<&Value>) -> Result<Option<Engine>, String> {
-        match v {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s == "podman" => Ok(Some(Engine::Podman)),
-            Some(Value::String(s)) if s == "docker" => Ok(Some(Engine::Docker)),
-            Some(other) => Err(format!("engine must be podman or docker, not {other}")),
-        }
-    }
-}
-
-/// The `sh` lines that pick the engine into `$h_engine` (the pinned one, else
-/// podman, else docker: the `container_engine` grain's order) and print
-/// `@@engine NAME`, or print `@@noengine [PINNED]` and exit 1.
-pub(crate) fn prelude(engine: Option<Engine>) -> String {
-    let mut s = select_engine(engine);
-    s.push_str("printf '@@engine %s\\n' \"$h_engine\"\n");
-    s
-}
-
-/// [`prelude`] without the `@@engine` line.
-pub(crate) fn select_engine(engine: Option<Engine>) -> String {
-    let pinned = engine.map(Engine::name).unwrap_or("");
-    format!(
-        "LC_ALL=C\nexport LC_ALL\n\
-         h_engine={pinned}\n\
-         if [ -z \"$h_engine\" ]; then\n\
-         \tfor h_t in podman docker; do\n\
-         \t\tif command -v \"$h_t\" >/dev/null 2>&1; then\n\
-         \t\t\th_engine=$h_t\n\
-         \t\t\tbreak\n\
-         \t\tfi\n\
-         \tdone\n\
-         elif ! command -v \"$h_engine\" >/dev/null 2>&1; then\n\
-         \th_engine=\n\
-         fi\n\
-         if [ -z \"$h_engine\" ]; then\n\
-         \tprintf '@@noengine %s\\n' '{pinned}'\n\
-         \texit 1\n\
-         fi\n"
-    )
-}
-
-/// The message for a host without the engine, when [`prelude`] said so.
-pub(crate) fn engine_missing(text: &str) -> Option<String> {
-    let pinned = text.lines().find_map(|l| l.strip_prefix("@@noengine"))?;
-    Some(match pinned.trim() {
-        "" => "no container engine on this host: neither podman nor docker is installed".into(),
-        e => format!("the container engine {e} (engine: {e}) is not installed on this host"),
-    })
-}
-
-/// `@@key value` lines of a snippet's output (the last of each key wins).
-pub(crate) fn markers(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("@@"))
-        .map(|m| {
-            let (k, v) = m.split_once(' ').unwrap_or((m, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
-/// The lines of a snippet's output that are not `@@` markers, trimmed: the
-/// tools' own messages, for error comments.
-pub(crate) fn message(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.starts_with("@@"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// An image ID as both engines print it, without docker's `sha256:`.
-pub(crate) fn bare_id(id: &str) -> String {
-    id.trim().trim_start_matches("sha256:").to_string()
-}
-
-/// A container name both engines accept (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`); it
-/// can never pass for an option.
-pub(crate) fn check_container_name(name: &str) -> Result<(), String> {
-    let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && name.len() <= 200;
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
-        ))
-    }
-}
-
-/// An image reference with its tag: `repo` alone means `repo:latest` (never
-/// every tag), `tag` (when given) is added to a `repo` that names none.
-/// Returns the reference and whether `latest` was assumed.
-pub(crate) fn image_ref(name: &str, tag: Option<&str>) -> Result<(String, bool), String> {
-    let bad = |why: &str| Err(format!("`{name}` is not a valid image reference: {why}"));
-    if name.is_empty() || name.starts_with('-') {
-        return bad("it is empty or starts with '-'");
-    }
-    if name.contains(|c: char| c.is_whitespace() || c.is_control() || c == '\'' || c == '"') {
-        return bad("it contains whitespace or quotes");
-    }
-    let last = name.rsplit('/').next().unwrap_or(name);
-    let has_tag = last.contains(':') || name.contains('@');
-    match tag {
-        Some(t) if has_tag => Err(format!(
-            "`{name}` already names a tag or digest; `tag: {t}` cannot be added"
-        )),
-        Some(t)
-            if t.is_empty()
-                || !t
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
-        {
-            Err(format!("`{t}` is not a valid tag"))
-        }
-        Some(t) => Ok((format!("{name}:{t}"), false)),
-        None if has_tag => Ok((name.to_string(), false)),
-        None => Ok((format!("{name}:latest"), true)),
-    }
-}
 
 #[derive(Debug)]
 enum Op {

@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
-use crate::transport::quote::quote;
+use crate::platform::systemd::{self, CHECK};
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
 
@@ -126,25 +126,6 @@ fn parse(args: &Args, f: &'static str, op: Op) -> Result<Box<dyn Function>, ArgE
     }))
 }
 
-/// Answered on the host when PID 1 is not systemd, naming what runs instead.
-pub(crate) const CHECK: &str = r#"if [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
-	h_init=unknown
-	if command -v rc-service >/dev/null 2>&1 || [ -d /run/openrc ]; then
-		h_init=openrc
-	else
-		h_comm=
-		{ read -r h_comm; } 2>/dev/null </proc/1/comm
-		case $h_comm in
-		init) h_init=sysvinit ;;
-		runit*) h_init=runit ;;
-		s6-svscan) h_init=s6 ;;
-		esac
-	fi
-	printf '@@unsupported %s\n' "$h_init"
-	exit 1
-fi
-"#;
-
 #[derive(Debug)]
 struct Service {
     function: &'static str,
@@ -155,18 +136,12 @@ struct Service {
 
 impl Service {
     fn script(&self) -> String {
-        let n = quote(&self.name);
         let body = match self.op {
-            Op::Status => format!("systemctl is-active -- {n}"),
-            Op::Control(verb) => format!(
-                "systemctl --no-ask-password{} {verb} -- {n}",
-                if self.no_block { " --no-block" } else { "" }
-            ),
-            Op::Enabled(_) => format!("systemctl is-enabled -- {n}"),
-            Op::Available(_) => format!("systemctl show -p LoadState -- {n}"),
-            Op::GetAll => "systemctl list-unit-files --type=service --no-legend --no-pager\n\
-                 systemctl list-units --type=service --all --no-legend --no-pager"
-                .to_string(),
+            Op::Status => systemd::is_active(&self.name),
+            Op::Control(verb) => systemd::control(verb, &self.name, self.no_block),
+            Op::Enabled(_) => systemd::is_enabled(&self.name),
+            Op::Available(_) => systemd::load_state(&self.name),
+            Op::GetAll => systemd::LIST_SERVICES.to_string(),
         };
         format!("{CHECK}{body}\n")
     }

@@ -42,10 +42,10 @@ use sha2::{Digest, Sha256};
 use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
 };
-use crate::functions::docker::{
-    bare_id, check_container_name, engine_missing, image_ref, markers, message, prelude,
-    select_engine, Engine,
+use crate::platform::container::{
+    bare_id, check_container_name, engine_missing, image_ref, prelude, select_engine, Engine,
 };
+use crate::platform::report::{markers, message};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;

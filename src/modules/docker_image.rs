@@ -21,9 +21,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
-use crate::functions::docker::{
-    bare_id, engine_missing, image_ref, markers, message, prelude, Engine,
-};
+use crate::platform::container::{bare_id, engine_missing, image_ref, prelude, Engine};
+use crate::platform::report::{markers, message};
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
 use crate::Value;

@@ -1,8 +1,8 @@
 //! `service.running`, `service.dead`, `service.enabled` and
 //! `service.disabled` as states, with Salt's decisions, comments and
 //! `changes` (`{name: True}` whenever the service was started, stopped,
-//! enabled or disabled). systemd only for now; the platform check is the
-//! `service` execution module's, run on the host inside the probe.
+//! enabled or disabled). systemd only for now: its probe, the reading of
+//! it and the apply and watch snippets are [`crate::platform::systemd`]'s.
 //!
 //! Salt's `mod_watch` is [`StateFunction::watch`]: a running service is
 //! restarted (reloaded with `reload: True`) and a stopped one started, decided
@@ -17,9 +17,8 @@ use serde_json::json;
 use super::{
     Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe, StateFunction,
 };
-use crate::functions::service::CHECK;
+use crate::platform::systemd::{self, shared_script, ProbeRead, UnitState};
 use crate::state::Chunk;
-use crate::transport::quote::quote;
 
 pub const MODULE: ModuleDef = ModuleDef {
     name: "service",
@@ -128,15 +127,6 @@ struct Todo {
     done: String,
 }
 
-/// What the probe found.
-#[derive(Debug, PartialEq)]
-struct Facts {
-    active: bool,
-    enabled: bool,
-    /// systemd's LoadState: `loaded`, `not-found`, `masked`...
-    load: String,
-}
-
 impl Kind {
     fn name(self) -> &'static str {
         match self {
@@ -158,52 +148,22 @@ impl Service {
         }
     }
 
-    fn facts(&self, text: &str) -> Result<Facts, String> {
-        let mut active = None;
-        let mut enabled = None;
-        let mut load = None;
-        for line in text.lines() {
-            if let Some(init) = line.strip_prefix("@@unsupported ") {
-                return Err(format!(
-                    "{}: init system {} is not supported yet (systemd only)",
-                    self.function(),
-                    init.trim()
-                ));
-            }
-            // `@@active RC STATE`: is-active's exit status decides, as in Salt.
-            if let Some(v) = line.strip_prefix("@@active ") {
-                active = v.split_whitespace().next().map(|rc| rc == "0");
-            } else if let Some(v) = line.strip_prefix("@@enabled ") {
-                // Exit 0 covers enabled, static, alias, indirect... as in Salt.
-                enabled = v.split_whitespace().next().map(|rc| rc == "0");
-            } else if let Some(v) = line.trim().strip_prefix("LoadState=") {
-                load = Some(v.trim().to_string());
-            }
-        }
-        match (active, enabled, load) {
-            (Some(active), Some(enabled), Some(load)) => Ok(Facts {
-                active,
-                enabled,
-                load,
-            }),
-            _ => {
-                let detail: Vec<&str> = text
-                    .lines()
-                    .filter(|l| !l.starts_with("@@"))
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                Err(format!(
-                    "{}: cannot read the state of service {}: {}",
-                    self.function(),
-                    self.name,
-                    detail.join("\n")
-                ))
-            }
+    fn facts(&self, text: &str) -> Result<UnitState, String> {
+        match systemd::read_probe(text) {
+            ProbeRead::State(s) => Ok(s),
+            ProbeRead::Unsupported(init) => Err(format!(
+                "{}: init system {init} is not supported yet (systemd only)",
+                self.function()
+            )),
+            ProbeRead::Incomplete(detail) => Err(format!(
+                "{}: cannot read the state of service {}: {detail}",
+                self.function(),
+                self.name
+            )),
         }
     }
 
-    fn decide(&self, f: &Facts) -> Result<Plan, String> {
+    fn decide(&self, f: &UnitState) -> Result<Plan, String> {
         let n = &self.name;
         if f.load == "not-found" {
             let msg = format!("The named service {n} is not available");
@@ -268,73 +228,6 @@ impl Service {
     }
 }
 
-/// The shared probe of every unit of a run (see `LOOKUP`): ONE `systemctl
-/// show` for their LoadState and ActiveState (the same properties
-/// `systemctl is-active` and `show -p LoadState` read), and ONE
-/// `systemctl is-enabled` for all, used only when every unit has a native
-/// unit file: is-enabled answers SysV-only services first (through
-/// systemd-sysv-install), which would shift the lines. Sets `h_svc_*`
-/// variables by position; prints nothing.
-fn shared_script(units: &[String]) -> String {
-    let words = units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ");
-    format!(
-        "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n\
-         h_svc_n=0\n\
-         for h_x in {words}; do eval \"h_svc_u_$h_svc_n=\\$h_x\"; h_svc_n=$((h_svc_n + 1)); done\n\
-         h_svc_native=1\n\
-         if h_x=$(systemctl show -p LoadState,ActiveState,FragmentPath -- {words} 2>/dev/null); then\n\
-         h_i=0\n\
-         while IFS= read -r h_y; do\n\
-         case $h_y in\n\
-         '') h_i=$((h_i + 1)) ;;\n\
-         LoadState=*) eval \"h_svc_l_$h_i=\\${{h_y#LoadState=}}\" ;;\n\
-         ActiveState=*) eval \"h_svc_a_$h_i=\\${{h_y#ActiveState=}}\" ;;\n\
-         FragmentPath=/run/systemd/generator*|FragmentPath=) h_svc_native= ;;\n\
-         esac\n\
-         done <<EOF\n$h_x\nEOF\n\
-         [ $((h_i + 1)) -eq $h_svc_n ] && h_svc_show=1\n\
-         fi\n\
-         if [ -n \"${{h_svc_show:-}}\" ] && [ -n \"$h_svc_native\" ]; then\n\
-         h_x=$(systemctl is-enabled -- {words} 2>/dev/null)\n\
-         h_i=0\n\
-         while IFS= read -r h_y; do eval \"h_svc_e_$h_i=\\$h_y\"; h_i=$((h_i + 1)); done <<EOF\n$h_x\nEOF\n\
-         [ $h_i -eq $h_svc_n ] && h_svc_enabled=1\n\
-         fi\n\
-         unset h_x h_y h_i\n\
-         fi\n"
-    )
-}
-
-/// Sets `h_a`/`h_ar` (is-active's output and exit status), `h_e`/`h_er`
-/// (is-enabled's) and `h_l` (LoadState) for unit `$h_u` from the shared
-/// probe, each only where it answers exactly as the single-unit command
-/// would: the states whose exit status is certain (active; inactive or
-/// failed; enabled or static; disabled or masked). Empty: ask systemctl.
-const LOOKUP: &str = r#"h_svc_find() {
-	h_a= h_ar= h_e= h_er= h_l= h_k=
-	[ -n "${h_svc_show:-}" ] || return 0
-	h_i=0
-	while [ "$h_i" -lt "$h_svc_n" ]; do
-		eval "h_x=\$h_svc_u_$h_i"
-		if [ "$h_x" = "$h_u" ]; then h_k=$h_i; break; fi
-		h_i=$((h_i + 1))
-	done
-	[ -n "$h_k" ] || return 0
-	eval "h_l=\${h_svc_l_$h_k-} h_a=\${h_svc_a_$h_k-}"
-	case $h_a in
-	active) h_ar=0 ;;
-	inactive | failed) h_ar=3 ;;
-	*) h_a= ;;
-	esac
-	[ -n "${h_svc_enabled:-}" ] && eval "h_e=\${h_svc_e_$h_k-}"
-	case $h_e in
-	enabled | static) h_er=0 ;;
-	disabled | masked) h_er=1 ;;
-	*) h_e= ;;
-	esac
-}
-"#;
-
 impl StateFunction for Service {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         match self.kind {
@@ -354,20 +247,7 @@ impl StateFunction for Service {
     }
 
     fn probe(&self) -> String {
-        let u = quote(&self.name);
-        format!(
-            "{CHECK}{LOOKUP}h_u={u}\nh_svc_find\n\
-             if [ -n \"$h_a\" ]; then printf '@@active %s %s\\n' \"$h_ar\" \"$h_a\"\n\
-             else h_s=$(systemctl is-active -- {u} 2>/dev/null)\n\
-             printf '@@active %s %s\\n' \"$?\" \"$h_s\"; fi\n\
-             if [ -n \"$h_e\" ]; then printf '@@enabled %s %s\\n' \"$h_er\" \"$h_e\"\n\
-             else h_s=$(systemctl is-enabled -- {u} 2>/dev/null)\n\
-             printf '@@enabled %s %s\\n' \"$?\" \"$h_s\"; fi\n\
-             printf '@@show\\n'\n\
-             if [ -n \"$h_l\" ]; then printf 'LoadState=%s\\n' \"$h_l\"\n\
-             else systemctl show -p LoadState -- {u} 2>&1; fi\n\
-             printf '@@end\\n'\n"
-        )
+        systemd::probe(&self.name)
     }
 
     fn plan(&self, facts: Output) -> Result<Plan, String> {
@@ -377,15 +257,11 @@ impl StateFunction for Service {
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let todo = plan.data::<Todo>()?;
-        let u = quote(&self.name);
-        let mut s = String::new();
-        for step in &todo.steps {
-            s.push_str(&format!(
-                "printf '@@step %s\\n' {step}\nsystemctl --no-ask-password {step} -- {u} || exit \"$?\"\n",
-                step = quote(step)
-            ));
-        }
-        Ok(s)
+        Ok(todo
+            .steps
+            .iter()
+            .map(|step| systemd::step(step, &self.name))
+            .collect())
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -442,21 +318,9 @@ impl StateFunction for Service {
         if !plan.is_noop() {
             return None;
         }
-        let u = quote(&self.name);
         match self.kind {
-            Kind::Running => Some(format!(
-                "if systemctl is-active --quiet -- {u}; then\n\
-                 \tsystemctl --no-ask-password {} -- {u}\n\
-                 else\n\
-                 \tsystemctl --no-ask-password start -- {u}\n\
-                 fi\n",
-                if self.reload { "reload" } else { "restart" }
-            )),
-            Kind::Dead => Some(format!(
-                "if systemctl is-active --quiet -- {u}; then\n\
-                 \tsystemctl --no-ask-password stop -- {u}\n\
-                 fi\n"
-            )),
+            Kind::Running => Some(systemd::watch_running(&self.name, self.reload)),
+            Kind::Dead => Some(systemd::watch_dead(&self.name)),
             Kind::Enabled | Kind::Disabled => None,
         }
     }
@@ -741,7 +605,7 @@ mod tests {
         assert_eq!(fast, slow);
         assert!(slow.contains("@@active 3 inactive"), "{slow}");
         assert!(slow.contains("LoadState=not-found"), "{slow}");
-        // Only native units: the shared is-enabled answers too.
+        // Native units by their own name: the shared show answers all.
         let native = [
             "ssh",
             "cron",
@@ -750,11 +614,11 @@ mod tests {
             "cryptdisks",
         ];
         assert_eq!(sh(&probes(&native, true)), sh(&probes(&native, false)));
-        // ... with two systemctl calls for all (three per unit alone).
+        // ... with ONE systemctl call for all (three per unit alone).
         let traced = sh(&format!(
             "rm -f /tmp/h-calls\nsystemctl() {{ echo x >>/tmp/h-calls; command systemctl \"$@\"; }}\n{}\necho \"calls $(wc -l </tmp/h-calls)\"",
             probes(&native, true)
         ));
-        assert!(traced.ends_with("calls 2\n"), "{traced}");
+        assert!(traced.ends_with("calls 1\n"), "{traced}");
     }
 }

@@ -278,13 +278,14 @@ fn shared_probes_run_once_per_gather() {
     ];
     let g = gather_script(&states, M, None, "");
     assert_eq!(
-        g.matches("systemctl show -p LoadState,ActiveState,FragmentPath -- cron ssh nginx 2>")
+        g.matches("systemctl show -p Id,LoadState,ActiveState,UnitFileState,FragmentPath -- cron ssh nginx 2>")
             .count(),
         1,
         "{g}"
     );
     assert!(
-        g.find("systemctl show -p LoadState,ActiveState").unwrap()
+        g.find("systemctl show -p Id,LoadState,ActiveState")
+            .unwrap()
             < g.find(&format!("{M}' \"$_hu\"\n(")).unwrap_or(usize::MAX)
     );
     let g = gather_script(&states, M, Some(&[1]), "");

@@ -1,5 +1,6 @@
 //! `pkgrepo.managed` and `pkgrepo.absent` for apt (one-line `deb` sources),
-//! with Salt's argument names where Salt has them.
+//! with Salt's argument names where Salt has them; on dnf/yum hosts (the
+//! `pkg_manager` grain) the `.repo` files of [`yum`].
 //!
 //! A repository is a `deb` line (`name: deb [opts] URI DIST COMPS`, or its
 //! parts `uri`, `dist`, `comps`, `architectures`) in a sources file (`file`,
@@ -27,9 +28,12 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod yum;
+
 use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
-use crate::functions::docker::{markers, message};
 use crate::modules::file::{encode_b64, resolve_salt_url, SourceError};
+use crate::platform::report::{markers, message};
+use crate::platform::PkgBackend;
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -39,7 +43,7 @@ pub const MODULE: ModuleDef = ModuleDef {
     functions: &[
         FnDef {
             name: "managed",
-            doc: "Ensure an apt repository is configured: name: the deb line (or uri, dist, comps, architectures), file, key_url: salt://.. or key_text (signed-by keyring, signedby: path), refresh.",
+            doc: "Ensure a repository is configured. apt: name: the deb line (or uri, dist, comps, architectures), file, key_url: salt://.. or key_text (signed-by keyring, signedby: path), refresh. dnf/yum: name: the repo id, humanname, baseurl or mirrorlist, gpgcheck, gpgkey, enabled/disabled, file, refresh.",
             args: &[
                 "uri",
                 "dist",
@@ -50,12 +54,19 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "key_text",
                 "signedby",
                 "refresh",
+                "humanname",
+                "baseurl",
+                "mirrorlist",
+                "gpgcheck",
+                "gpgkey",
+                "enabled",
+                "disabled",
             ],
             build: build_managed,
         },
         FnDef {
             name: "absent",
-            doc: "Ensure an apt repository is not configured (name: the deb line, or uri and dist; file), with its keyring and lists.",
+            doc: "Ensure a repository is not configured. apt: name: the deb line, or uri and dist; file; with its keyring and lists. dnf/yum: name: the repo id (its section goes, the file too once empty).",
             args: &["uri", "dist", "comps", "architectures", "file", "signedby"],
             build: build_absent,
         },
@@ -265,7 +276,7 @@ fn text_list(v: Option<&Value>) -> Result<Vec<String>, String> {
     }
 }
 
-fn check_path(what: &str, p: &str) -> Result<(), String> {
+pub(super) fn check_path(what: &str, p: &str) -> Result<(), String> {
     if !p.starts_with('/')
         || p.contains(|c: char| c.is_control())
         || p.split('/').any(|s| s == "..")
@@ -441,11 +452,24 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, managed: bool) -> Result<Box<dyn StateFu
 }
 
 fn build_managed(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
-    build(chunk, ctx, true)
+    build_for(chunk, ctx, true)
 }
 
 fn build_absent(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
-    build(chunk, ctx, false)
+    build_for(chunk, ctx, false)
+}
+
+/// The host's package manager decides what a repository is.
+fn build_for(
+    chunk: &Chunk,
+    ctx: &BuildCtx,
+    managed: bool,
+) -> Result<Box<dyn StateFunction>, String> {
+    match PkgBackend::from_grains(ctx.renderer.map(|r| r.grains())) {
+        Ok(PkgBackend::Apt) => build(chunk, ctx, managed),
+        Ok(PkgBackend::Dnf(tool)) => yum::build(chunk, managed, tool),
+        Err(e) => Err(format!("{}: {e}", chunk.describe())),
+    }
 }
 
 const CHECK_APT: &str = "if ! command -v apt-get >/dev/null 2>&1; then\n\
@@ -456,7 +480,7 @@ const CHECK_APT: &str = "if ! command -v apt-get >/dev/null 2>&1; then\n\
      fi\n";
 
 /// The sources files the probe printed: path -> content.
-fn files(text: &str) -> Result<Vec<(String, String)>, String> {
+pub(super) fn files(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut current: Option<(String, String)> = None;
     for line in text.lines() {
@@ -476,7 +500,7 @@ fn files(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Write `content` to `path` through a temporary file beside it.
-fn write_file(path: &str, bytes: &[u8], mode: &str) -> String {
+pub(super) fn write_file(path: &str, bytes: &[u8], mode: &str) -> String {
     let mut s = format!(
         "h_p={p}\nh_d=$(dirname -- \"$h_p\")\nmkdir -p -- \"$h_d\" || exit\n\
          h_t=$(mktemp \"$h_d/.halite.XXXXXX\") || exit\n\
