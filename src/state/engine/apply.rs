@@ -178,6 +178,11 @@ fn state_section(
     // `:` keeps the branch valid when it holds nothing else (a state
     // that only reacts to `listen`, at the end of the run).
     let mut s = format!("if {}; then\n:\n", guard(states, i));
+    // onchanges / onfail: not triggered is not run, and not a failure.
+    let trigger = trigger(states, i);
+    if let Some(t) = &trigger {
+        s.push_str(&format!("if {t}; then\n:\n"));
+    }
     // unless / onlyif / creates again, right before the state, as Salt
     // does: an earlier state of this run may have changed the answer.
     let recheck = condition_test(st);
@@ -201,6 +206,10 @@ fn state_section(
     if recheck.is_some() {
         s.push_str("fi\n");
     }
+    if trigger.is_some() {
+        let said = protocol::untriggered(marker, i);
+        s.push_str(&format!("else {said}\nfi\n"));
+    }
     if let Some(ev) = ledger.after.get(&i).filter(|e| !e.is_empty()) {
         let changed = Status::Changed.sh();
         s.push_str(&format!("if [ \"$s_{i}\" = {changed} ]; then\n{ev}\nfi\n"));
@@ -217,12 +226,11 @@ fn state_section(
     s
 }
 
-/// The shell test under which state `i` runs: what it requires or watches
-/// did not fail, the states that prepare it (prereq) succeeded, one of its
-/// onchanges changed, one of its onfail failed.
+/// The shell test under which state `i` runs at all: what it requires or
+/// watches did not fail, the states that prepare it (prereq) succeeded.
+/// False: the state fails ("One or more requisite failed").
 fn guard(states: &[State], i: usize) -> String {
     let st = &states[i];
-    let is = |j: usize, status: Status| format!("[ \"$s_{j}\" = {} ]", status.sh());
     let not_failed = |j: usize| format!("[ \"$s_{j}\" != {} ]", Status::Fail.sh());
     let mut guards: Vec<String> = deps(st, &[Kind::Require, Kind::Watch])
         .into_iter()
@@ -239,6 +247,19 @@ fn guard(states: &[State], i: usize) -> String {
             guards.push(not_failed(j));
         }
     }
+    if guards.is_empty() {
+        "true".to_string()
+    } else {
+        guards.join(" && ")
+    }
+}
+
+/// The shell test of its triggers, for a state with onchanges / onfail:
+/// one of its onchanges changed, one of its onfail failed. False: the
+/// state is not run, with success, as in Salt. `None` without triggers.
+fn trigger(states: &[State], i: usize) -> Option<String> {
+    let st = &states[i];
+    let is = |j: usize, status: Status| format!("[ \"$s_{j}\" = {} ]", status.sh());
     let any_of = [
         (&[Kind::Onchanges, Kind::OnchangesAny][..], Status::Changed),
         (
@@ -246,17 +267,14 @@ fn guard(states: &[State], i: usize) -> String {
             Status::Fail,
         ),
     ];
+    let mut tests = Vec::new();
     for (kinds, status) in any_of {
         let any: Vec<String> = deps(st, kinds).into_iter().map(|j| is(j, status)).collect();
         if !any.is_empty() {
-            guards.push(format!("{{ {}; }}", any.join(" || ")));
+            tests.push(format!("{{ {}; }}", any.join(" || ")));
         }
     }
-    if guards.is_empty() {
-        "true".to_string()
-    } else {
-        guards.join(" && ")
-    }
+    (!tests.is_empty()).then(|| tests.join(" && "))
 }
 
 /// `s_I` from the exit status in `$r`.

@@ -96,6 +96,9 @@ pub(super) enum Event {
     CondSkip(usize),
     /// A guard (a failed requisite at run time) skipped `state`.
     Skip(usize),
+    /// None of `state`'s onchanges changed / onfail failed at run time:
+    /// not run, and not a failure (Salt's "State was not run because...").
+    Untriggered(usize),
     /// `retry`: how many attempts `state` took.
     Tries { state: usize, attempts: u64 },
     /// `state` failed with `failhard`: the script stops here.
@@ -172,6 +175,7 @@ impl Event {
             },
             ["condskip", i] => Event::CondSkip(n(i)?),
             ["skip", i] => Event::Skip(n(i)?),
+            ["untriggered", i] => Event::Untriggered(n(i)?),
             ["tries", i, a] => Event::Tries {
                 state: n(i)?,
                 attempts: a.parse().ok()?,
@@ -250,6 +254,11 @@ pub(super) fn skip(marker: &str, i: usize) -> String {
     fixed(marker, &format!("skip {i}"))
 }
 
+/// [`Event::Untriggered`].
+pub(super) fn untriggered(marker: &str, i: usize) -> String {
+    fixed(marker, &format!("untriggered {i}"))
+}
+
 /// [`Event::Failhard`].
 pub(super) fn failhard(marker: &str, i: usize) -> String {
     fixed(marker, &format!("failhard {i}"))
@@ -279,6 +288,8 @@ pub(super) struct Sections {
     pub skipped: Vec<usize>,
     /// indexes whose unless / onlyif / creates said "skip" at run time
     pub condskipped: Vec<usize>,
+    /// indexes whose onchanges / onfail did not trigger at run time
+    pub untriggered: Vec<usize>,
     pub failhard: Option<usize>,
     /// The host's uptime (seconds) when the script started.
     pub clock: Option<f64>,
@@ -351,6 +362,7 @@ fn take(
         Event::End { state, rc, at } => close(s, open.take(), state, rc, at, line)?,
         Event::Cond { state, cond, rc } => s.conditions.entry(state).or_default().push((cond, rc)),
         Event::CondSkip(i) => s.condskipped.push(i),
+        Event::Untriggered(i) => s.untriggered.push(i),
         Event::Skip(i) => s.skipped.push(i),
         Event::Tries { state, attempts } => {
             s.tries.insert(state, attempts);

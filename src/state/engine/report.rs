@@ -129,6 +129,20 @@ fn applied_result(st: &State, i: usize, plan: &Plan, sec: &Sections) -> Row {
             "One or more requisite failed".into(),
         );
     }
+    if sec.untriggered.contains(&i) {
+        // Salt's words, as when decided before the run (plan.rs).
+        let onchanges = !deps(st, &[Kind::Onchanges, Kind::OnchangesAny]).is_empty();
+        return (
+            json!(true),
+            Map::new(),
+            if onchanges {
+                "State was not run because none of the onchanges reqs changed"
+            } else {
+                "State was not run because onfail req did not change"
+            }
+            .into(),
+        );
+    }
     if sec.condskipped.contains(&i) {
         return (
             json!(true),

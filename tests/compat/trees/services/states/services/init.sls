@@ -31,14 +31,22 @@ services-link:
     - name: {{ root }}/motd.link
     - target: {{ root }}/motd
 
+services-notes:
+  file.managed:
+    - name: {{ root }}/notes
+    - contents: 'listen here'
+    - replace: False
+    - require:
+      - file: services-root
+
 services-line:
   file.line:
-    - name: {{ root }}/app.conf
+    - name: {{ root }}/notes
     - content: '# managed below'
     - mode: ensure
-    - before: '^.*='
+    - before: '^listen'
     - require:
-      - file: services-conf
+      - file: services-notes
 
 services-reload:
   cmd.run:
