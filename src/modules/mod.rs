@@ -17,15 +17,18 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod conffile;
 pub mod cron;
 pub mod docker_container;
 pub mod docker_image;
 pub mod file;
 pub mod group;
+pub mod host;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
 pub mod ssh_auth;
+pub mod sysctl;
 pub mod test;
 pub mod user;
 
@@ -49,6 +52,8 @@ pub const MODULES: &[ModuleDef] = &[
     cron::MODULE,
     archive::MODULE,
     test::MODULE,
+    sysctl::MODULE,
+    host::MODULE,
 ];
 
 /// A module: its name and functions.
@@ -338,6 +343,15 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
     /// from the host: its error is final (`test.fail_without_changes`).
     fn plan_reads_host(&self) -> bool {
         true
+    }
+
+    /// The file this state rewrites whole when it is not the state's
+    /// `name` (`host.*` edit /etc/hosts, `sysctl.present` its config):
+    /// two states of one run sharing a file must be planned in order, the
+    /// later from what the earlier leaves, as for two states of one module
+    /// on one name. Default: none.
+    fn edits_file(&self) -> Option<String> {
+        None
     }
 
     /// Salt's `mod_watch`: a snippet run when a watched state changed (a
