@@ -24,6 +24,7 @@ pub mod docker_image;
 pub mod file;
 pub mod group;
 pub mod host;
+pub mod ini;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
@@ -54,6 +55,7 @@ pub const MODULES: &[ModuleDef] = &[
     test::MODULE,
     sysctl::MODULE,
     host::MODULE,
+    ini::MODULE,
 ];
 
 /// A module: its name and functions.
