@@ -221,3 +221,68 @@ db.example:
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+#[test]
+fn timezone_system_sets_the_zone_as_salt_does() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let reset = "timedatectl set-timezone Etc/UTC; ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/localtime; echo Etc/UTC > /etc/timezone";
+    fleet.podman_exec_ok("node1", reset);
+    let ws = fleet.workspace();
+    ws.write(
+        "states/demo.sls",
+        "Mars/Base:\n  timezone.system:\n    - utc: False\nEurope/Paris:\n  timezone.system: []\n",
+    );
+    // The unknown zone fails clearly (first: after a state that changes
+    // something, test=True would say it waits for it); the other converges.
+    let (code, test) = apply(&ws, "node1", &["test=True"]);
+    assert_ne!(code, 0, "{test}");
+    let s = states(&test);
+    assert_eq!(s["Mars/Base"].0, Value::Bool(false), "{test}");
+    assert_eq!(
+        s["Mars/Base"].2,
+        "Zone does not exist: /usr/share/zoneinfo/Mars/Base"
+    );
+    assert_eq!(s["Europe/Paris"].2, "Timezone Europe/Paris needs to be set");
+    ws.write("states/demo.sls", "Europe/Paris:\n  timezone.system: []\n");
+    let done = converge(&ws, "node1");
+    assert_eq!(
+        done["Europe/Paris"].1,
+        serde_json::json!({"timezone": "Europe/Paris"})
+    );
+    assert_eq!(done["Europe/Paris"].2, "Set timezone Europe/Paris");
+    assert_eq!(
+        fleet.podman_exec_ok("node1", "cat /etc/timezone; readlink -f /etc/localtime"),
+        "Europe/Paris\n/usr/share/zoneinfo/Europe/Paris\n"
+    );
+    fleet.podman_exec_ok("node1", reset);
+}
+
+#[test]
+fn locale_system_and_present_as_salt_reports_them() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let reset = "localectl set-locale LANG=C.UTF-8";
+    fleet.podman_exec_ok("node1", reset);
+    let ws = fleet.workspace();
+    ws.write(
+        "states/demo.sls",
+        "C.UTF-8:\n  locale.present: []\nC:\n  locale.system: []\n",
+    );
+    let done = converge(&ws, "node1");
+    assert_eq!(done["C.UTF-8"].2, "Locale C.UTF-8 is already present");
+    assert_eq!(done["C"].1, serde_json::json!({"locale": "C"}));
+    assert_eq!(done["C"].2, "Set system locale C");
+    assert!(fleet
+        .podman_exec_ok("node1", "localectl status")
+        .contains("System Locale: LANG=C\n"));
+    // Without Debian's `locales` package nothing can be generated: a clear failure.
+    ws.write("states/demo.sls", "en_US.UTF-8:\n  locale.present: []\n");
+    let (code, h) = apply(&ws, "node1", &[]);
+    assert_ne!(code, 0, "{h}");
+    assert_eq!(
+        states(&h)["en_US.UTF-8"].2,
+        "Failed to generate locale en_US.UTF-8: en_US.UTF-8 UTF-8 is not in /usr/share/i18n/SUPPORTED"
+    );
+    fleet.podman_exec_ok("node1", reset);
+}

@@ -25,12 +25,14 @@ pub mod file;
 pub mod group;
 pub mod host;
 pub mod ini;
+pub mod locale;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
 pub mod ssh_auth;
 pub mod sysctl;
 pub mod test;
+pub mod timezone;
 pub mod user;
 
 use std::path::Path;
@@ -56,6 +58,8 @@ pub const MODULES: &[ModuleDef] = &[
     sysctl::MODULE,
     host::MODULE,
     ini::MODULE,
+    timezone::MODULE,
+    locale::MODULE,
 ];
 
 /// A module: its name and functions.
