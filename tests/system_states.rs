@@ -87,7 +87,7 @@ fn sysctl_present_sets_and_persists_as_salt_does() {
     let pod = "pod1";
     fleet.podman_exec_ok(
         pod,
-        "rm -f /etc/sysctl.d/99-salt.conf /etc/sysctl.d/halite-test.conf; sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_rmem='4096 131072 33554432'",
+        "rm -f /etc/sysctl.d/99-salt.conf /etc/sysctl.d/halite-test.conf; sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_fin_timeout=60 net.ipv4.tcp_rmem='4096 131072 33554432'",
     );
     let ws = fleet.workspace_builder().with_pod().build();
     ws.write(
@@ -96,6 +96,9 @@ fn sysctl_present_sets_and_persists_as_salt_does() {
 net.core.somaxconn:
   sysctl.present:
     - value: 1024
+net.ipv4.tcp_fin_timeout:
+  sysctl.present:
+    - value: 45
 rmem:
   sysctl.present:
     - name: net.ipv4.tcp_rmem
@@ -114,7 +117,7 @@ rmem:
     );
     assert_eq!(
         fleet.podman_exec_ok(pod, "cat /etc/sysctl.d/99-salt.conf; sysctl -n net.core.somaxconn net.ipv4.tcp_rmem; cat /etc/sysctl.d/halite-test.conf"),
-        "#\n# Kernel sysctl configuration\n#\nnet.core.somaxconn = 1024\n1024\n4096\t87380\t16777216\n#\n# Kernel sysctl configuration\n#\nnet.ipv4.tcp_rmem = 4096 87380   16777216\n"
+        "#\n# Kernel sysctl configuration\n#\nnet.core.somaxconn = 1024\nnet.ipv4.tcp_fin_timeout = 45\n1024\n4096\t87380\t16777216\n#\n# Kernel sysctl configuration\n#\nnet.ipv4.tcp_rmem = 4096 87380   16777216\n"
     );
     // The live value drifts, the file is right: only assigned.
     fleet.podman_exec_ok(pod, "sysctl -qw net.core.somaxconn=4096");
@@ -126,7 +129,7 @@ rmem:
     );
     fleet.podman_exec(
         pod,
-        "rm -f /etc/sysctl.d/99-salt.conf /etc/sysctl.d/halite-test.conf; sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_rmem='4096 131072 33554432'",
+        "rm -f /etc/sysctl.d/99-salt.conf /etc/sysctl.d/halite-test.conf; sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_fin_timeout=60 net.ipv4.tcp_rmem='4096 131072 33554432'",
     );
 }
 

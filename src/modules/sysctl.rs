@@ -10,8 +10,8 @@
 //! controller: the first uncommented `name = ...` line is rewritten, or
 //! the line appended (a new file starts with Salt's three-line header);
 //! a file already right with a wrong live value is only applied. The
-//! apply writes the file (only if it is still what was read) and runs
-//! `sysctl -w`. One deliberate difference: a line is appended after a
+//! apply makes the same edit on the file as it then is (so the states of
+//! one run editing one file compose) and runs `sysctl -w`. One deliberate difference: a line is appended after a
 //! final line lacking its newline on a line of its own (Salt glues it on).
 
 use serde::Deserialize;
@@ -173,6 +173,36 @@ impl Sysctl {
         Some(Some(out))
     }
 
+    /// Shell lines making [`Sysctl::persist`]'s edit on the file as it is
+    /// when the apply runs (so that several states of one run editing one
+    /// file compose, as Salt's one-after-the-other writes do): every
+    /// uncommented `name = ...` line replaced, else the line appended, a
+    /// missing file started with Salt's header; written atomically, keeping
+    /// the file's owner and mode. On the file the probe read, the result is
+    /// the plan's text exactly (tested).
+    fn edit_snippet(&self, config: &str) -> String {
+        format!(
+            r##"c={c}
+d=$(dirname -- "$c"); [ -d "$d" ] || mkdir -p -- "$d" || exit 1
+tmp=$(mktemp "$d/.halite.XXXXXX") || exit 1
+fail() {{ rm -f -- "$tmp"; exit 1; }}
+{{ if [ -f "$c" ]; then cat -- "$c"; else printf '{header}'; fi; }} | HALITE_N={n} HALITE_L={l} awk '
+{{ i = index($0, "=")
+  if (i > 0) {{ k = substr($0, 1, i - 1); gsub(/^[ \t\r\f\v]+|[ \t\r\f\v]+$/, "", k)
+    if (substr(k, 1, 1) != "#" && k == ENVIRON["HALITE_N"]) {{ print ENVIRON["HALITE_L"]; done = 1; next }} }}
+  print }}
+END {{ if (!done) print ENVIRON["HALITE_L"] }}' > "$tmp" || fail
+if [ -e "$c" ]; then o=$(stat -c '%u:%g' -- "$c") && chown -- "$o" "$tmp" && m=$(stat -c '%a' -- "$c") && chmod -- "$m" "$tmp" || fail
+else u=$(umask); chmod -- "$(printf %o $((0666 & ~0$u)))" "$tmp" || fail; fi
+mv -f -- "$tmp" "$c" || fail
+"##,
+            c = quote(config),
+            header = HEADER.replace('\n', "\\n"),
+            n = quote(&self.name),
+            l = quote(&format!("{} = {}", self.name, self.text)),
+        )
+    }
+
     /// The comment Salt's test mode gives for a change (it reads the
     /// file's keys as `sysctl.show` does).
     fn test_comment(&self, old: Option<&str>, live: &str) -> String {
@@ -201,15 +231,6 @@ impl Sysctl {
 }
 
 impl StateFunction for Sysctl {
-    fn edits_file(&self) -> Option<String> {
-        // The default is decided on the host: one key for it.
-        Some(
-            self.config
-                .clone()
-                .unwrap_or_else(|| "sysctl default config".into()),
-        )
-    }
-
     fn probe(&self) -> String {
         let config = match &self.config {
             Some(c) => format!("c={}\n", quote(c)),
@@ -253,14 +274,8 @@ impl StateFunction for Sysctl {
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let todo = plan.data::<Todo>()?;
         let mut s = String::new();
-        if let Some((content, sha)) = &todo.write {
-            s.push_str(&conffile::write(
-                &quote(&todo.config),
-                content,
-                sha.as_deref(),
-                true,
-                false,
-            ));
+        if todo.write.is_some() {
+            s.push_str(&self.edit_snippet(&todo.config));
         }
         s.push_str(&format!(
             "sysctl -w {} || exit 1\n",
@@ -394,6 +409,58 @@ mod tests {
         assert_eq!(
             p.data::<Todo>().unwrap().write.as_ref().unwrap().0,
             "a = b\nnet.ipv4.tcp_rmem = 4096 87380   16777216\n"
+        );
+    }
+
+    /// The apply's edit, run by `sh` on the file the probe read, gives the
+    /// plan's text; on a file another state edited since, both edits stay.
+    #[test]
+    fn the_apply_edit_is_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("sysctl.d/99-salt.conf");
+        let c = conf.display().to_string();
+        let f = Sysctl {
+            name: "net.ipv4.tcp_rmem".into(),
+            value: json!("4096 87380"),
+            text: "4096 87380".into(),
+            config: Some(c.clone()),
+        };
+        let run = |script: String| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for old in [
+            None,
+            Some("# x = 1\nnet.ipv4.tcp_rmem=1 2\na = b\nnet.ipv4.tcp_rmem = 3\n"),
+            Some("a = b"),
+        ] {
+            let _ = std::fs::remove_file(&conf);
+            if let Some(o) = old {
+                std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+                std::fs::write(&conf, o).unwrap();
+            }
+            let want = f.persist(old, "1").unwrap().unwrap();
+            run(f.edit_snippet(&c));
+            assert_eq!(std::fs::read_to_string(&conf).unwrap(), want, "{old:?}");
+        }
+        let g = Sysctl {
+            name: "net.core.somaxconn".into(),
+            value: json!(1024),
+            text: "1024".into(),
+            config: Some(c.clone()),
+        };
+        run(g.edit_snippet(&c));
+        assert_eq!(
+            std::fs::read_to_string(&conf).unwrap(),
+            "a = b\nnet.ipv4.tcp_rmem = 4096 87380\nnet.core.somaxconn = 1024\n"
         );
     }
 
