@@ -190,11 +190,8 @@ fn host_present_and_absent_edit_etc_hosts_in_place() {
 }
 
 /// Several states editing /etc/hosts in one run (the hostsfile formula):
-/// each must be planned from what the one before leaves. The engine orders
-/// states by module and name only; `StateFunction::edits_file` says which
-/// file, and the engine's `waits` must compare it too.
+/// each apply edits the file as the one before left it.
 #[test]
-#[ignore = "needs the engine's waits() to compare StateFunction::edits_file"]
 fn several_host_states_in_one_run_edit_one_file_in_order() {
     with_hosts_file(|fleet| {
         let ws = fleet.workspace();

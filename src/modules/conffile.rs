@@ -1,8 +1,8 @@
-//! A small text file a state rewrites whole (`/etc/sysctl.d/99-salt.conf`,
-//! `/etc/hosts`, an ini file): read by the probe, the new text computed by
-//! a pure plan on the controller, written atomically by the apply only if
-//! the file is still what was read. Shared so that `sysctl`, `host` and
-//! `ini` read and write their files one way.
+//! A small text file a state edits (`/etc/sysctl.d/99-salt.conf`,
+//! `/etc/hosts`, an ini file): read by the probe for a pure plan on the
+//! controller; written whole and atomically, only if it is still what was
+//! read (`ini`), where the edit is not remade on the host (`sysctl`,
+//! `host`). Shared so that these modules read their files one way.
 
 use sha2::Digest as _;
 
@@ -66,18 +66,8 @@ pub fn parse(text: &str, tag: &str, path: &str) -> Result<(Read, Vec<String>), S
 /// Shell lines writing `content` to the file at the shell word `path`
 /// atomically (the `file` module's write: a new file gets the umask's
 /// mode, a replaced one keeps its owner and mode), only if it still has
-/// the hash `sha256` (`None`: only if it is still missing). `makedirs`:
-/// create the missing parent directories. `in_place`: the new text is
-/// copied into the existing file rather than renamed over it, as Salt
-/// writes `/etc/hosts` (a container's is a bind mount, which a rename
-/// cannot replace).
-pub fn write(
-    path: &str,
-    content: &str,
-    sha256: Option<&str>,
-    makedirs: bool,
-    in_place: bool,
-) -> String {
+/// the hash `sha256` (`None`: only if it is still missing).
+pub fn write(path: &str, content: &str, sha256: Option<&str>) -> String {
     let guard = match sha256 {
         Some(sha) => format!(
             "[ \"$(sha256sum < \"$p\" | cut -d ' ' -f 1)\" = {} ] || {{ echo \"$p changed on the host after it was read; not overwritten\"; fail; }}\n",
@@ -85,24 +75,15 @@ pub fn write(
         ),
         None => "if [ -e \"$p\" ] || [ -L \"$p\" ]; then echo \"$p appeared on the host after it was read; not overwritten\"; fail; fi\n".into(),
     };
-    let mkdir = if makedirs {
-        "[ -d \"$d\" ] || mkdir -p -- \"$d\" || exit 1\n"
-    } else {
-        ""
-    };
-    let mut w = super::file::write_snippet(
-        content.as_bytes(),
-        &super::file::Perms::default(),
-        false,
-        &guard,
-    );
-    if in_place {
-        w = w.replace(
-            "mv -f -- \"$tmp\" \"$p\" || fail\n",
-            "if [ -e \"$p\" ]; then cat -- \"$tmp\" > \"$p\" || fail; rm -f -- \"$tmp\"; else mv -f -- \"$tmp\" \"$p\" || fail; fi\n",
-        );
-    }
-    format!("p={path}\nd=$(dirname -- \"$p\")\n{mkdir}{w}")
+    format!(
+        "p={path}\nd=$(dirname -- \"$p\")\n{}",
+        super::file::write_snippet(
+            content.as_bytes(),
+            &super::file::Perms::default(),
+            false,
+            &guard
+        )
+    )
 }
 
 #[cfg(test)]
@@ -125,27 +106,23 @@ mod tests {
     #[test]
     fn probe_write_and_guard_through_sh() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/x.conf");
+        let path = dir.path().join("x.conf");
         let word = quote(&path.display().to_string());
         let (out, _) = sh(&probe(&word, "T:"));
         let (r, _) = parse(&out, "T:", "x").unwrap();
         assert_eq!(r.text, None);
-        let (_, rc) = sh(&write(&word, "a = 1\n", None, true, false));
+        let (_, rc) = sh(&write(&word, "a = 1\n", None));
         assert_eq!(rc, 0);
         let (out, _) = sh(&probe(&word, "T:"));
         let (r, _) = parse(&out, "T:", "x").unwrap();
         assert_eq!(r.text.as_deref(), Some("a = 1\n"));
         let stale = sha256("other");
-        let (out, rc) = sh(&write(&word, "b\n", Some(&stale), false, false));
+        let (out, rc) = sh(&write(&word, "b\n", Some(&stale)));
         assert_ne!(rc, 0);
         assert!(out.contains("changed on the host"), "{out}");
-        use std::os::unix::fs::MetadataExt as _;
-        let inode = std::fs::metadata(&path).unwrap().ino();
-        let (_, rc) = sh(&write(&word, "b\n", r.sha256().as_deref(), false, true));
+        let (_, rc) = sh(&write(&word, "b\n", r.sha256().as_deref()));
         assert_eq!(rc, 0);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");
-        // In place: the same file (a bind mount stays one), nothing left over.
-        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
         assert_eq!(
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1

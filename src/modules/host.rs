@@ -6,9 +6,11 @@
 //! comment, remove) and with Salt's own rewriting: adding a name or a
 //! comment rewrites the whole file from its parsed entries (one line per
 //! address, lines of one address merged, blank lines dropped, `ADDR\t\tNAMES`),
-//! removing a name edits only the lines of that address. The apply copies
-//! the result into the file in place, as Salt does (a container's
-//! `/etc/hosts` is a bind mount), only if it is still what was read.
+//! removing a name edits only the lines of that address. The apply makes
+//! the same edits (in awk) on the file as it then is, so the states of one
+//! run compose as Salt's writes one after the other do, and copies the
+//! result into the file in place, as Salt does (a container's
+//! `/etc/hosts` is a bind mount).
 //! Salt's warning about the name on another address (without `clean`)
 //! is added to the comment: halite's results carry no `warnings`.
 
@@ -68,8 +70,10 @@ struct Host {
 /// The new file, the hash of the one read, and the comment once done.
 #[derive(Debug, PartialEq)]
 struct Todo {
+    /// The file the plan expects (from the file the probe read).
     content: String,
-    sha256: Option<String>,
+    /// The edits, made by the apply on the file as it then is.
+    ops: Vec<Op>,
     done: String,
 }
 
@@ -215,8 +219,15 @@ fn write_hosts(hosts: &[Entry]) -> String {
     s
 }
 
-/// Salt's `add_host` (the pair is known to be missing).
+fn has_pair(text: &str, ip: &str, alias: &str) -> bool {
+    aliases(&list_hosts(text), ip).is_some_and(|(a, _)| a.iter().any(|x| x == alias))
+}
+
+/// Salt's `add_host`: nothing written when the pair is there.
 fn add_host(text: &str, ip: &str, alias: &str) -> String {
+    if has_pair(text, ip, alias) {
+        return text.to_string();
+    }
     let mut hosts = list_hosts(text);
     match hosts
         .iter_mut()
@@ -232,9 +243,15 @@ fn add_host(text: &str, ip: &str, alias: &str) -> String {
     write_hosts(&hosts)
 }
 
-/// Salt's `set_comment` (the address is known to be there).
+/// Salt's `set_comment`: nothing written when the address is not there
+/// or already has the comment.
 fn set_comment(text: &str, ip: &str, comment: &str) -> String {
     let mut hosts = list_hosts(text);
+    match aliases(&hosts, ip) {
+        None => return text.to_string(),
+        Some((_, c)) if c.map(String::as_str) == Some(comment) => return text.to_string(),
+        Some(_) => {}
+    }
     for e in &mut hosts {
         if let Entry::Addr {
             ip: i, comment: c, ..
@@ -248,8 +265,12 @@ fn set_comment(text: &str, ip: &str, comment: &str) -> String {
     write_hosts(&hosts)
 }
 
-/// Salt's `rm_host`: only the address's own lines change.
+/// Salt's `rm_host`: only the address's own lines change; nothing
+/// written when the pair is not there.
 fn rm_host(text: &str, ip: &str, alias: &str) -> String {
+    if !has_pair(text, ip, alias) {
+        return text.to_string();
+    }
     let mut out = String::new();
     for line in text.split_inclusive('\n') {
         let t = line.trim();
@@ -285,17 +306,122 @@ fn rm_host(text: &str, ip: &str, alias: &str) -> String {
     out
 }
 
+/// The edits above in awk, for the apply: the same rules on the file as
+/// it is when the apply runs, so that the states of one run editing
+/// /etc/hosts compose as Salt's one-after-the-other writes do. Tested
+/// against the Rust functions through `sh`.
+const AWK: &str = r##"function trim(s) { gsub(/^[ \t\r\f\v]+|[ \t\r\f\v]+$/, "", s); return s }
+{ L[NR] = $0 }
+END {
+  op = ENVIRON["H_OP"]; ip = ENVIRON["H_IP"]; arg = ENVIRON["H_ARG"]; n = 0
+  for (i = 1; i <= NR; i++) {
+    t = trim(L[i]); if (t == "") continue
+    if (substr(t, 1, 1) == "#") { n++; kind[n] = "c"; txt[n] = t; continue }
+    c = ""; h = t; j = index(t, "#")
+    if (j > 0) { c = substr(t, j + 1); sub(/^[ \t\r\f\v]+/, "", c); h = trim(substr(t, 1, j - 1)) }
+    m = split(h, w, /[ \t\r\f\v]+/); a = w[1]
+    if (!(a in idx)) { n++; kind[n] = "a"; addr[n] = a; al[n] = ""; cm[n] = ""; idx[a] = n }
+    k = idx[a]
+    for (q = 2; q <= m; q++) al[k] = (al[k] == "" ? w[q] : al[k] " " w[q])
+    if (c != "") cm[k] = c
+  }
+  pair = 0
+  if (ip in idx) { m = split(al[idx[ip]], w, " "); for (q = 1; q <= m; q++) if (w[q] == arg) pair = 1 }
+  if ((op == "add" && pair) || (op == "rm" && !pair) || (op == "comment" && (!(ip in idx) || cm[idx[ip]] == arg))) {
+    for (i = 1; i <= NR; i++) print L[i]; exit
+  }
+  if (op == "rm") {
+    for (i = 1; i <= NR; i++) {
+      t = trim(L[i]); if (t == "" || substr(t, 1, 1) == "#") { print L[i]; continue }
+      c = ""; h = t; j = index(t, "#")
+      if (j > 0) { c = substr(t, j + 1); sub(/^[ \t\r\f\v]+/, "", c); h = substr(t, 1, j - 1) }
+      m = split(trim(h), w, /[ \t\r\f\v]+/)
+      if (w[1] != ip) { print L[i]; continue }
+      nl = ip "\t\t"
+      for (q = 2; q <= m; q++) if (w[q] != arg) nl = nl w[q] " "
+      if (trim(nl) == ip) continue
+      if (c != "") nl = nl "# " c
+      print nl
+    }
+    exit
+  }
+  if (op == "add") {
+    if (ip in idx) { k = idx[ip]; al[k] = (al[k] == "" ? arg : al[k] " " arg) }
+    else { n++; kind[n] = "a"; addr[n] = ip; al[n] = arg; cm[n] = ""; idx[ip] = n }
+  } else cm[idx[ip]] = arg
+  for (k = 1; k <= n; k++) {
+    if (kind[k] == "c") line = txt[k]
+    else if (cm[k] != "") line = addr[k] "\t\t" al[k] "\t\t# " cm[k]
+    else line = addr[k] "\t\t" al[k]
+    line = trim(line); if (line != "") print line
+  }
+}"##;
+
+/// Shell lines making `ops` on the hosts file `path` in place (created
+/// empty if missing, as Salt does).
+fn apply_snippet(path: &str, ops: &[Op]) -> String {
+    let pipeline: Vec<String> = ops
+        .iter()
+        .map(|o| {
+            format!(
+                "H_OP={} H_IP={} H_ARG={} awk \"$prog\"",
+                quote(o.op),
+                quote(&o.ip),
+                quote(&o.arg)
+            )
+        })
+        .collect();
+    format!(
+        "p={}\nprog={}\n[ -e \"$p\" ] || : > \"$p\" || exit 1\n\
+         tmp=$(mktemp \"$(dirname -- \"$p\")/.halite.XXXXXX\") || exit 1\n\
+         cat -- \"$p\" | {} > \"$tmp\" && cat -- \"$tmp\" > \"$p\"; r=$?\nrm -f -- \"$tmp\"\nexit $r\n",
+        quote(path),
+        quote(AWK),
+        pipeline.join(" | ")
+    )
+}
+
 // ---- the states ------------------------------------------------------------
+
+/// One of Salt's hosts-file edits: `add` (IP, name), `comment` (IP,
+/// comment), `rm` (IP, name).
+#[derive(Debug, Clone, PartialEq)]
+struct Op {
+    op: &'static str,
+    ip: String,
+    arg: String,
+}
+
+impl Op {
+    fn run(&self, text: &str) -> String {
+        match self.op {
+            "add" => add_host(text, &self.ip, &self.arg),
+            "comment" => set_comment(text, &self.ip, &self.arg),
+            _ => rm_host(text, &self.ip, &self.arg),
+        }
+    }
+}
 
 /// What a plan found to do: `changes`, the test-mode and done comments.
 struct Edits {
     text: String,
+    ops: Vec<Op>,
     changes: serde_json::Map<String, Value>,
     would: Vec<String>,
     done: Vec<String>,
 }
 
 impl Edits {
+    fn edit(&mut self, op: &'static str, ip: &str, arg: &str) {
+        let op = Op {
+            op,
+            ip: ip.to_string(),
+            arg: arg.to_string(),
+        };
+        self.text = op.run(&self.text);
+        self.ops.push(op);
+    }
+
     fn record(&mut self, key: &str, addr: &str, item: &str, would: String, done: String) {
         let by_addr = self
             .changes
@@ -369,7 +495,7 @@ impl Host {
         to_add.dedup();
         comment_on.dedup();
         for ip in to_add {
-            e.text = add_host(&e.text, ip, name);
+            e.edit("add", ip, name);
             let (w, d) = (
                 format!("Host {name} ({ip}) would be added"),
                 format!("Added host {name} ({ip})"),
@@ -378,7 +504,7 @@ impl Host {
         }
         if let Some(c) = &self.comment {
             for ip in comment_on {
-                e.text = set_comment(&e.text, ip, c);
+                e.edit("comment", ip, c);
                 let (w, d) = (
                     format!("Comment for {ip} ({c}) would be added"),
                     format!("Set comment for host {ip} ({c})"),
@@ -387,7 +513,7 @@ impl Host {
             }
         }
         for ip in &to_remove {
-            e.text = rm_host(&e.text, ip, name);
+            e.edit("rm", ip, name);
             let (w, d) = (
                 format!("Host {name} ({ip}) would be removed"),
                 format!("Removed host {name} ({ip})"),
@@ -402,7 +528,7 @@ impl Host {
         for ip in &self.ips {
             let hosts = list_hosts(&e.text);
             if aliases(&hosts, ip).is_some_and(|(n, _)| n.contains(name)) {
-                e.text = rm_host(&e.text, ip, name);
+                e.edit("rm", ip, name);
                 e.changes.insert("host".into(), json!(name));
                 e.would
                     .push(format!("Host {name} ({ip}) needs to be removed"));
@@ -415,10 +541,6 @@ impl Host {
 }
 
 impl StateFunction for Host {
-    fn edits_file(&self) -> Option<String> {
-        Some(HOSTS.into())
-    }
-
     fn probe(&self) -> String {
         conffile::probe(&quote(HOSTS), TAG)
     }
@@ -428,6 +550,7 @@ impl StateFunction for Host {
         let old = read.text.clone().unwrap_or_default();
         let mut e = Edits {
             text: old.clone(),
+            ops: Vec::new(),
             changes: serde_json::Map::new(),
             would: Vec::new(),
             done: Vec::new(),
@@ -443,7 +566,7 @@ impl StateFunction for Host {
         Ok(
             Plan::change(Value::Object(e.changes), e.would.join("\n")).with_data(Todo {
                 content: e.text,
-                sha256: read.sha256(),
+                ops: e.ops,
                 done: e.done.join("\n"),
             }),
         )
@@ -451,13 +574,7 @@ impl StateFunction for Host {
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         let t = plan.data::<Todo>()?;
-        Ok(conffile::write(
-            &quote(HOSTS),
-            &t.content,
-            t.sha256.as_deref(),
-            false,
-            true,
-        ))
+        Ok(apply_snippet(HOSTS, &t.ops))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -566,6 +683,49 @@ mod tests {
             "Host db2 (10.0.0.1) needs to be removed\nHost db2 (10.0.0.3) already absent"
         );
         assert!(plan(f.as_ref(), "10.0.0.1 db\n").unwrap().is_noop());
+    }
+
+    /// The apply's awk makes exactly the Rust edits.
+    #[test]
+    fn the_apply_edits_are_the_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        let op = |op: &'static str, ip: &str, arg: &str| Op {
+            op,
+            ip: ip.into(),
+            arg: arg.into(),
+        };
+        let cases = [
+            vec![op("add", "10.0.0.2", "web"), op("add", "10.0.0.1", "web")],
+            vec![
+                op("add", "10.0.0.1", "db"),
+                op("comment", "10.0.0.1", "new c"),
+            ],
+            vec![
+                op("comment", "10.0.0.9", "none"),
+                op("rm", "10.0.0.1", "db2"),
+            ],
+            vec![
+                op("rm", "10.0.0.1", "db"),
+                op("rm", "127.0.0.1", "localhost"),
+            ],
+            vec![op("rm", "10.0.0.1", "nope"), op("comment", "::1", "v6")],
+        ];
+        for ops in cases {
+            std::fs::write(&path, HOSTS).unwrap();
+            let want = ops.iter().fold(HOSTS.to_string(), |t, o| o.run(&t));
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(apply_snippet(&path.display().to_string(), &ops))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), want, "{ops:?}");
+        }
     }
 
     #[test]

@@ -351,15 +351,6 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
         true
     }
 
-    /// The file this state rewrites whole when it is not the state's
-    /// `name` (`host.*` edit /etc/hosts, `sysctl.present` its config):
-    /// two states of one run sharing a file must be planned in order, the
-    /// later from what the earlier leaves, as for two states of one module
-    /// on one name. Default: none.
-    fn edits_file(&self) -> Option<String> {
-        None
-    }
-
     /// Salt's `mod_watch`: a snippet run when a watched state changed (a
     /// service restarts). `None`: the module has no watch behaviour.
     fn watch(&self, plan: &Plan) -> Option<String> {

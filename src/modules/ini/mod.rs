@@ -339,8 +339,6 @@ impl StateFunction for Ini {
             &quote(&self.name),
             &t.content,
             t.sha256.as_deref(),
-            false,
-            false,
         ))
     }
 
