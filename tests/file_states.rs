@@ -1,5 +1,5 @@
 //! The state functions whose work is paths (file.touch, file.copy,
-//! file.serialize, ini.options_present/absent) through the real binary on a local-connection
+//! file.serialize, ini.options_present/absent, git.config_set/unset) through the real binary on a local-connection
 //! host, in a temporary directory, against what Salt 3008.3's own apply
 //! returned for the same SLS (tests/compat/gen_file_states.py ->
 //! tests/compat/file_states.json): test=True, apply, apply again; each
@@ -69,6 +69,29 @@ const DIFFERENCES: &[(&str, usize, &str, &str)] = &[
         "ROOT/none.ini",
         r#"{"result": true, "changes": {}, "comment": "No anomaly detected"}"#,
     ),
+    // Two states of one module on one name are planned in order: the
+    // second after the first has run (Salt's test mode plans both from
+    // the file as it is).
+    (
+        "git",
+        0,
+        "same",
+        r#"{"result": null, "changes": {}, "comment": "Decided after the states it requires have run (now: waits for git:changed (git.config_set halite.a), which changes the same git)"}"#,
+    ),
+    // Salt hands the key regex to `git config --unset-all` as a key name
+    // and fails; halite unsets each key the regex matched.
+    (
+        "git",
+        1,
+        "drop",
+        r#"{"result": true, "changes": {"foo.x": ["1"], "foo.y": ["2"]}, "comment": "Value(s) successfully unset"}"#,
+    ),
+    (
+        "git",
+        2,
+        "drop",
+        r#"{"result": true, "changes": {}, "comment": "No matching keys are set"}"#,
+    ),
     // Salt copies over an identical file with force on every run.
     (
         "copy",
@@ -80,7 +103,15 @@ const DIFFERENCES: &[(&str, usize, &str, &str)] = &[
 
 /// (case, file, halite's content) where the files left differ: Salt
 /// rewrites an ini file in its own layout even when no option changes.
-const FILE_DIFFERENCES: &[(&str, &str, &str)] = &[("ini", "none.ini", "[main]\nsame=1\n")];
+/// And git's config without the keys halite's `git.config_unset` removed.
+const FILE_DIFFERENCES: &[(&str, &str, &str)] = &[
+    ("ini", "none.ini", "[main]\nsame=1\n"),
+    (
+        "git",
+        "repo/.git/config",
+        "[core]\n\trepositoryformatversion = 0\n\tbare = false\n[halite]\n\ta = new\n\tm = 3\n\tm = 4\n[user]\n\temail = ops@example.org\n",
+    ),
+];
 
 /// What halite must answer for state `id` in run `run`: the listed
 /// difference, else Salt's answer, except that halite's test=True shows
@@ -225,4 +256,9 @@ fn file_serialize_as_salt_applies_it() {
 #[test]
 fn ini_options_as_salt_applies_them() {
     check("ini");
+}
+
+#[test]
+fn git_config_as_salt_applies_it() {
+    check("git");
 }

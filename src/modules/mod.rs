@@ -22,6 +22,7 @@ pub mod cron;
 pub mod docker_container;
 pub mod docker_image;
 pub mod file;
+pub mod git;
 pub mod group;
 pub mod host;
 pub mod ini;
@@ -60,6 +61,7 @@ pub const MODULES: &[ModuleDef] = &[
     ini::MODULE,
     timezone::MODULE,
     locale::MODULE,
+    git::MODULE,
 ];
 
 /// A module: its name and functions.

@@ -59,3 +59,14 @@ system-locale:
     - name: C.UTF-8
     - require:
       - locale: en_US.UTF-8
+git-email:
+  git.config_set:
+    - name: user.email
+    - value: ops@example.org
+    - global: True
+    - user: root
+git-drop:
+  git.config_unset:
+    - name: 'foo\..+'
+    - all: True
+    - repo: /tmp/halite-compat/repo
