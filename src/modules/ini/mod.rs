@@ -175,6 +175,35 @@ fn text_of(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).map(str::to_string)
 }
 
+/// `strict`: the top-level options and the sections not declared go
+/// (Salt's `Removed key` / `Removed section`).
+fn strict_top(
+    ini: &mut Section,
+    cur: &Map<String, Value>,
+    options: &[(String, String)],
+    sections: &[(String, Vec<(String, String)>)],
+    changes: &mut Map<String, Value>,
+    comment: &mut String,
+) {
+    for (k, v) in cur {
+        let declared_option = options.iter().any(|(o, _)| o == k);
+        let declared_section = sections.iter().any(|(s, _)| s == k);
+        match v {
+            Value::Object(_) if !declared_section => {
+                comment.push_str(&format!("Removed section {k}.\n"));
+                ini.pop(k);
+                changes.insert(k.clone(), json!({"before": v, "after": null}));
+            }
+            Value::String(_) if !declared_option => {
+                comment.push_str(&format!("Removed key {k}.\n"));
+                ini.pop(k);
+                changes.insert(k.clone(), json!({"before": v, "after": null}));
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Ini {
     /// Salt's `options_present` on the model: `changes`, and the comment
     /// its test mode gives.
@@ -201,23 +230,7 @@ impl Ini {
             }
         }
         if strict {
-            for (k, v) in &cur {
-                let declared_option = options.iter().any(|(o, _)| o == k);
-                let declared_section = sections.iter().any(|(s, _)| s == k);
-                match v {
-                    Value::Object(_) if !declared_section => {
-                        comment.push_str(&format!("Removed section {k}.\n"));
-                        ini.pop(k);
-                        changes.insert(k.clone(), json!({"before": v, "after": null}));
-                    }
-                    Value::String(_) if !declared_option => {
-                        comment.push_str(&format!("Removed key {k}.\n"));
-                        ini.pop(k);
-                        changes.insert(k.clone(), json!({"before": v, "after": null}));
-                    }
-                    _ => {}
-                }
-            }
+            strict_top(ini, &cur, options, sections, &mut changes, &mut comment);
         }
         for (name, body) in sections {
             let d = descr(name);
