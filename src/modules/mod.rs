@@ -17,16 +17,23 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod conffile;
 pub mod cron;
 pub mod docker_container;
 pub mod docker_image;
 pub mod file;
+pub mod git;
 pub mod group;
+pub mod host;
+pub mod ini;
+pub mod locale;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
 pub mod ssh_auth;
+pub mod sysctl;
 pub mod test;
+pub mod timezone;
 pub mod user;
 
 use std::path::Path;
@@ -49,6 +56,12 @@ pub const MODULES: &[ModuleDef] = &[
     cron::MODULE,
     archive::MODULE,
     test::MODULE,
+    sysctl::MODULE,
+    host::MODULE,
+    ini::MODULE,
+    timezone::MODULE,
+    locale::MODULE,
+    git::MODULE,
 ];
 
 /// A module: its name and functions.

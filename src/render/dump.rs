@@ -13,7 +13,7 @@ use serde_json::ser::{Formatter, PrettyFormatter, Serializer};
 use crate::Value;
 
 /// Python's `json.dumps(v, sort_keys=.., indent=.., ensure_ascii=..)`.
-pub(super) fn json_dumps(
+pub(crate) fn json_dumps(
     v: &Value,
     sort_keys: bool,
     indent: Option<usize>,
@@ -39,7 +39,7 @@ pub(super) fn json_dumps(
 }
 
 /// `v` with every mapping's keys sorted.
-pub(super) fn sort(v: &Value) -> Value {
+pub(crate) fn sort(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();

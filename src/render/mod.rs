@@ -34,7 +34,7 @@
 //! Python's `repr`/`str`, `%` and the extra `str` methods; `filters.rs`,
 //! `filters_data.rs` and `dump.rs` Salt's filters with Salt's text.
 
-mod dump;
+pub(crate) mod dump;
 mod filters;
 mod filters_data;
 mod jinja;

@@ -1,5 +1,6 @@
 //! The `file` state module: `file.managed`, `file.recurse`, `file.directory`,
-//! `file.symlink`, `file.absent`, and the editing functions `file.replace`,
+//! `file.symlink`, `file.absent`, `file.touch`, `file.copy`, `file.serialize`,
+//! and the editing functions `file.replace`,
 //! `file.line`, `file.blockreplace` and `file.append`, with Salt's semantics.
 //!
 //! Every function probes the path with the same read-only snippet
@@ -9,10 +10,12 @@
 //! Everything written goes through a temporary file or link in the target's
 //! own directory and a `mv`, so a host never sees a half-written file.
 
+mod copy;
 mod edit;
 mod managed;
 mod paths;
 mod recurse;
+mod serialize;
 mod simple;
 
 use sha2::Digest as _;
@@ -143,6 +146,37 @@ pub const MODULE: ModuleDef = ModuleDef {
             doc: "Append lines to a file unless it already has them.",
             args: &["text", "makedirs", "ignore_whitespace"],
             build: edit::build_append,
+        },
+        FnDef {
+            name: "touch",
+            doc: "Create an empty file if missing; set atime/mtime (epoch) when given.",
+            args: &["atime", "mtime", "makedirs"],
+            build: copy::build_touch,
+        },
+        FnDef {
+            name: "copy",
+            doc: "Copy the host's file or directory `source` to `name` (force, preserve, makedirs, user, group, mode).",
+            args: &["source", "force", "makedirs", "preserve", "user", "group", "mode", "dir_mode", "subdir"],
+            build: copy::build_copy,
+        },
+        FnDef {
+            name: "serialize",
+            doc: "Write `dataset` (or `dataset_pillar`) as YAML or JSON (formatter), merge_if_exists.",
+            args: &[
+                "dataset",
+                "dataset_pillar",
+                "formatter",
+                "serializer",
+                "merge_if_exists",
+                "user",
+                "group",
+                "mode",
+                "makedirs",
+                "backup",
+                "show_changes",
+                "create",
+            ],
+            build: serialize::build,
         },
         FnDef {
             name: "absent",

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Generate tests/compat/file_states.json: what Salt's own apply returns for
+the state functions whose work is paths (file.touch, file.copy,
+file.serialize, ini.options_present/absent), run against a temporary
+directory only.
+
+Each case is tests/compat/file_states/NAME.sls, in which ROOT stands for
+the case's temporary directory; NAME.setup.json (optional) lists the files
+made there first ({relative path: content}), NAME.pillar.json (optional)
+the pillar. The generator runs `state.sls NAME test=True`, then
+`state.sls NAME` twice, and records each run's states (ID -> result,
+changes, comment; ROOT put back for the directory) and the files left
+(relative path -> content, mode).
+
+    /var/tmp/saltvenv/bin/python tests/compat/gen_file_states.py
+
+tests/file_states.rs runs the same cases through halite with a local
+host and requires the same results, or the difference the README lists.
+"""
+import json
+import os
+import pathlib
+import tempfile
+
+import saltcall
+
+HERE = pathlib.Path(__file__).resolve().parent
+CASES = HERE / "file_states"
+
+
+def states(ret, root):
+    """ID -> {result, changes, comment}, the temporary path put back."""
+    out = {}
+    for v in ret.values():
+        text = json.dumps({"result": v["result"], "changes": v["changes"],
+                           "comment": v["comment"]})
+        out[v["__id__"].replace(root, "ROOT")] = json.loads(text.replace(root, "ROOT"))
+    return out
+
+
+def files(root):
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            p = pathlib.Path(dirpath) / n
+            out[str(p.relative_to(root))] = {
+                "content": p.read_text(),
+                "mode": oct(p.stat().st_mode & 0o7777),
+            }
+    return out
+
+
+def run_case(sls: pathlib.Path):
+    setup = sls.with_suffix(".setup.json")
+    pillar = sls.with_suffix(".pillar.json")
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as salt_dir:
+        root = os.path.realpath(tmp)
+        if setup.exists():
+            for rel, content in json.loads(setup.read_text()).items():
+                (pathlib.Path(root) / rel).parent.mkdir(parents=True, exist_ok=True)
+                (pathlib.Path(root) / rel).write_text(content)
+        src = pathlib.Path(salt_dir) / "in"
+        src.mkdir()
+        (src / sls.name).write_text(sls.read_text().replace("ROOT", root))
+        etc = saltcall.minion(pathlib.Path(salt_dir) / "minion", [src / sls.name],
+                              pillar=json.loads(pillar.read_text()) if pillar.exists() else None)
+        runs = [states(saltcall.call(etc, "state.sls", sls.stem, *args), root)
+                for args in (["test=True"], [], [])]
+        return {"runs": runs, "files": files(root)}
+
+
+def main():
+    cases = {sls.stem: run_case(sls) for sls in sorted(CASES.glob("*.sls"))}
+    doc = {"salt_version": saltcall.version(), "cases": cases}
+    (HERE / "file_states.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
