@@ -762,11 +762,9 @@ impl StateFunction for Pkg {
             return None;
         }
         Some(SharedProbe {
-            key: "pkg.arch",
-            arg: String::new(),
-            script: |_| {
-                "if command -v dpkg >/dev/null 2>&1; then h_pkg_arch=$(dpkg --print-architecture 2>/dev/null); fi\n".into()
-            },
+            key: "pkg.apt",
+            arg: self.names().join(" "),
+            script: apt::shared_script,
         })
     }
 

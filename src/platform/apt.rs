@@ -41,6 +41,27 @@ h_arch=${h_pkg_arch-}
 [ -n "$h_arch" ] || h_arch=$(dpkg --print-architecture 2>/dev/null)
 printf '@@arch %s\n' "$h_arch"
 h_list() {
+	# The run's shared dpkg-query answered for these names (shared_script):
+	# its lines for them, in the order asked; else dpkg-query itself.
+	if [ -n "${h_pkg_listed-}" ]; then
+		[ "$1" != -- ] || shift
+		h_all=1
+		for h_n in "$@"; do
+			case $h_n in *[!a-z0-9.+-]*) h_all= ;; esac
+			case $h_pkg_names in *" $h_n "*) ;; *) h_all= ;; esac
+		done
+		if [ -n "$h_all" ]; then
+			for h_n in "$@"; do
+				while IFS= read -r h_y; do
+					if [ "${h_y%%	*}" = "$h_n" ]; then printf '%s\n' "$h_y"; fi
+				done <<EOF
+$h_pkg_list
+EOF
+			done
+			return 0
+		fi
+		set -- -- "$@"
+	fi
 	dpkg-query -W -f='${Package}\t${Architecture}\t${Version}\t${db:Status-Abbrev}\n' "$@" 2>/dev/null
 	return 0
 }
@@ -67,6 +88,35 @@ h_refresh() {
 	return 0
 }
 "#;
+
+/// The apt states' shared probe: dpkg's architecture and ONE `dpkg-query`
+/// for every package name of the run's states (each state's probe then
+/// reads its lines from it, [`PRELUDE`]'s `h_list`), instead of one call
+/// per state. Names other than plain Debian package names (`name:arch`,
+/// a pattern) are left to each state's own call. Prints nothing.
+pub fn shared_script(args: &[String]) -> String {
+    let mut names: Vec<&str> = args
+        .iter()
+        .flat_map(|a| a.split_whitespace())
+        .filter(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut s = String::from(
+        "if command -v dpkg >/dev/null 2>&1; then\nh_pkg_arch=$(dpkg --print-architecture 2>/dev/null)\n",
+    );
+    if !names.is_empty() {
+        let list = names.join(" ");
+        s.push_str(&format!(
+            "h_pkg_list=$(dpkg-query -W -f='${{Package}}\\t${{Architecture}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' -- {list} 2>/dev/null)\nh_pkg_names=' {list} '\nh_pkg_listed=1\n"
+        ));
+    }
+    s.push_str("fi\n");
+    s
+}
 
 /// apt-get options every change uses: keep local config files, never ask.
 pub const CHANGE: &str =
@@ -364,6 +414,50 @@ mod tests {
         ] {
             assert_eq!(vercmp(a, b), want, "{a} vs {b}");
             assert_eq!(vercmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    /// The shared dpkg-query answers each state's `h_list` with exactly the
+    /// lines its own dpkg-query prints (on this machine's dpkg): installed,
+    /// unknown, several at once; `name:arch` and names the shared call did not
+    /// ask fall back to dpkg-query itself.
+    #[test]
+    fn the_shared_dpkg_query_answers_as_each_call() {
+        if std::process::Command::new("dpkg-query")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            return crate::testing::missing_tool("dpkg-query is not installed");
+        }
+        let shared = shared_script(&["bash coreutils".into(), "hlt-no-such-pkg dash".into()]);
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        for names in [
+            "bash",
+            "coreutils bash",
+            "hlt-no-such-pkg",
+            "dash libc6:amd64",
+            "sed",
+        ] {
+            let call = format!("h_list -- {names}\n");
+            let alone = sh(&format!("{PRELUDE}{call}"));
+            let with = sh(&format!("{shared}{PRELUDE}{call}"));
+            let sorted = |t: &str| {
+                let mut l: Vec<String> = t.lines().map(str::to_string).collect();
+                l.sort();
+                l
+            };
+            assert_eq!(sorted(&with), sorted(&alone), "{names}");
+            if names == "bash" {
+                assert!(with.contains("bash\t"), "{with}");
+            }
         }
     }
 }
