@@ -37,7 +37,8 @@ parts.append((name, "\n".join(cur)))
 led = parts[0][1]
 shared = {}
 starts = {"svc": "if [ -d /run/systemd/system ] && command -v systemctl",
-          "pkg": "if command -v dpkg >/dev/null 2>&1; then h_pkg_arch",
+          "pkg": "if command -v dpkg >/dev/null 2>&1; then\nh_pkg_arch",
+          "user": "h_ud=$(",
           "file": "h_k=\nset --\n"}
 found = sorted((led.find(v), k) for k, v in starts.items() if led.find(v) >= 0)
 for n_, (i, k) in enumerate(found):
@@ -63,7 +64,8 @@ for k, v in shared.items():
     print(f"{sh_cost[k]:7.1f} ms  shared {k}")
 for name, body in parts:
     k = ("svc" if "h_svc_find" in body else "pkg" if "h_pkg_arch" in body
-         else "file" if "halite-file:" in body else None)
+         else "file" if "halite-file:" in body
+         else "user" if "h_ud_ok" in body else None)
     pre = shared.get(k, "")
     ms = cost(head, pre + body) - base - (sh_cost[k] if pre else 0)
     total += ms
