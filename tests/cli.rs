@@ -294,7 +294,10 @@ fn a_timed_out_command_is_ended_with_everything_it_started() {
     let script = format!("{mark} & trap '' TERM; sh -c '{mark}; :' & wait");
     let t = std::time::Instant::now();
     let (code, v) = p.json(&["-t", "1", "l1", "cmd.run", &script]);
-    assert!(t.elapsed().as_secs() < 8, "{:?}", t.elapsed());
+    // 1 s timeout + 2 s grace on an idle machine; the bound only has to
+    // show the run did not wait for the 1000 s commands, with room for a
+    // 2-core machine under load (8.2 s was seen at load 14).
+    assert!(t.elapsed().as_secs() < 30, "{:?}", t.elapsed());
     assert_eq!(code, 1, "{v}");
     let r = &v["results"]["l1"];
     assert!(r["error"].as_str().unwrap().contains("timed out"), "{r}");
