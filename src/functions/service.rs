@@ -585,6 +585,82 @@ mod tests {
         }
     }
 
+    /// On OpenRC and sysvinit the questions are read from the backend's
+    /// probe (canned output of the fleet's hosts), controls from the exit
+    /// status with the tool's message.
+    #[test]
+    fn openrc_and_sysvinit_answers() {
+        let openrc = json!({"init": "openrc"});
+        let sysv = json!({"init": "sysvinit"});
+        let run = |grains: &Value, name: &str, words: &[&str], stdout: &str, stderr: &str, code| {
+            let ctx = HostCtx { id: "h", grains };
+            let f = call(name, words).unwrap();
+            if let Some(c) = f.command(&ctx) {
+                assert!(!c.script.contains("systemctl"), "{}", c.script);
+            }
+            f.interpret(
+                &ctx,
+                Some(&ExecOutput {
+                    stdout: stdout.into(),
+                    stderr: stderr.into(),
+                    exit_code: Some(code),
+                }),
+            )
+        };
+        let show = include_str!("../../tests/compat/platform/openrc-show.txt");
+        let probe = format!("@@runlevels\n{show}@@status 0\n@@end\n");
+        let r = |g, f, w: &str| run(g, f, &[w], &probe, "", 0).ret;
+        assert_eq!(r(&openrc, "service.enabled", "sshd"), json!(true));
+        assert_eq!(r(&openrc, "service.enabled", "halite-sleep"), json!(false));
+        assert_eq!(r(&openrc, "service.available", "halite-sleep"), json!(true));
+        assert_eq!(r(&openrc, "service.missing", "nosuch"), json!(true));
+        assert_eq!(r(&openrc, "service.status", "sshd"), json!(true));
+        let o = run(
+            &openrc,
+            "service.start",
+            &["nosuch"],
+            "",
+            " * rc-service: service `nosuch' does not exist\n",
+            1,
+        );
+        assert_eq!(
+            o,
+            Outcome::fail(
+                json!("* rc-service: service `nosuch' does not exist"),
+                Some(1)
+            )
+        );
+        let probe = include_str!("../../tests/compat/platform/sysv-probe-ssh.txt");
+        assert_eq!(
+            run(&sysv, "service.enabled", &["ssh"], probe, "", 0).ret,
+            json!(true)
+        );
+        assert_eq!(
+            run(&sysv, "service.status", &["ssh"], probe, "", 0).ret,
+            json!(true)
+        );
+        let o = run(&sysv, "service.stop", &["ssh"], "", "", 1);
+        assert_eq!(o.ret, json!("service exited with code 1"));
+        let o = run(
+            &sysv,
+            "service.get_all",
+            &[],
+            "@@scripts\nREADME\ncron\nssh\n@@runlevel N 2\n@@links\nS01cron\n",
+            "",
+            0,
+        );
+        assert_eq!(o.ret, json!(["cron", "ssh"]));
+        let o = run(
+            &json!({"init": "runit"}),
+            "service.status",
+            &["ssh"],
+            "",
+            "",
+            0,
+        );
+        assert!(!o.success);
+    }
+
     /// The systemctl scripts against a real systemd, in a throwaway container:
     /// `HALITE_TEST_CONTAINER=<running podman container> cargo test --lib -- --ignored`
     /// (tests/all.sh runs it on a fleet host).
