@@ -1,15 +1,20 @@
 //! The `service` execution module: query and control services, with Salt's
 //! return shapes (booleans, `True` on success, systemctl's message on
-//! failure). systemd only for now.
+//! failure), on systemd, OpenRC and sysvinit: the backend is chosen from
+//! the host's `init` grain ([`InitBackend`]). On OpenRC and sysvinit the
+//! questions (`status`, `enabled`, `available`) are answered by the same
+//! probe and parser as the `service.*` states.
 //!
-//! The platform check runs on the host, in the same script as `systemctl`:
-//! a host whose PID 1 is not systemd answers with an `@@unsupported` marker
-//! naming what it runs instead, so no second round trip is ever needed.
+//! The platform check runs on the host, in the same script as the tool:
+//! a host whose PID 1 is not the grain's init system answers with an
+//! `@@unsupported` marker naming what it runs instead, so no second round
+//! trip is ever needed.
 
 use serde_json::json;
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
-use crate::platform::systemd::{self, CHECK};
+use crate::platform::init::InitBackend;
+use crate::platform::systemd::{self, ProbeRead};
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
 
@@ -135,7 +140,14 @@ struct Service {
 }
 
 impl Service {
-    fn script(&self) -> String {
+    fn script(&self, b: InitBackend) -> String {
+        if b != InitBackend::Systemd {
+            return match self.op {
+                Op::Status | Op::Enabled(_) | Op::Available(_) => b.probe(&self.name),
+                Op::Control(verb) => b.script(&b.command(verb, &self.name)),
+                Op::GetAll => b.script(&b.list()),
+            };
+        }
         let body = match self.op {
             Op::Status => systemd::is_active(&self.name),
             Op::Control(verb) => systemd::control(verb, &self.name, self.no_block),
@@ -143,16 +155,68 @@ impl Service {
             Op::Available(_) => systemd::load_state(&self.name),
             Op::GetAll => systemd::LIST_SERVICES.to_string(),
         };
-        format!("{CHECK}{body}\n")
+        b.script(&body)
+    }
+
+    /// OpenRC's and sysvinit's answers: the probe's reading for the
+    /// questions, the exit status for the rest.
+    fn interpret_other(&self, b: InitBackend, out: &ExecOutput, code: i32) -> Outcome {
+        let answer = |v: bool| Outcome::ok(json!(v));
+        let state = || match b.read_probe(&out.stdout, &self.name) {
+            ProbeRead::State(s) => Ok(s),
+            ProbeRead::Unsupported(_) | ProbeRead::Incomplete(_) => Err(Outcome::fail(
+                json!(crate::platform::report::message(&format!(
+                    "{}\n{}",
+                    out.stdout, out.stderr
+                ))),
+                Some(code),
+            )),
+        };
+        match self.op {
+            Op::Status => state().map_or_else(|e| e, |s| answer(s.active)),
+            Op::Enabled(want) => state().map_or_else(|e| e, |s| answer(s.enabled == want)),
+            Op::Available(want) => {
+                state().map_or_else(|e| e, |s| answer((s.load != "not-found") == want))
+            }
+            Op::Control(_) if code == 0 => Outcome::ok(json!(true)),
+            Op::Control(_) => {
+                let msg =
+                    crate::platform::report::message(&format!("{}\n{}", out.stderr, out.stdout));
+                let msg = if msg.is_empty() {
+                    format!("{} exited with code {code}", b.tool())
+                } else {
+                    msg
+                };
+                Outcome::fail(json!(msg), Some(code))
+            }
+            Op::GetAll if code == 0 => Outcome::ok(Value::from(b.read_list(&out.stdout))),
+            Op::GetAll => Outcome::fail(json!(out.stderr.trim()), Some(code)),
+        }
     }
 }
 
+/// The backend for this host, from its `init` grain.
+fn backend(function: &str, ctx: &HostCtx) -> Result<InitBackend, Outcome> {
+    let grains = (!ctx.grains.is_null()).then_some(ctx.grains);
+    InitBackend::from_grains(grains)
+        .map_err(|e| Outcome::fail(json!(format!("{function}: {e}")), None))
+}
+
 impl Function for Service {
-    fn command(&self, _: &HostCtx) -> Option<Command> {
-        Some(Command::new(self.script()))
+    fn needs_grains(&self) -> bool {
+        true
     }
 
-    fn interpret(&self, _: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+    fn command(&self, ctx: &HostCtx) -> Option<Command> {
+        let b = backend(self.function, ctx).ok()?;
+        Some(Command::new(self.script(b)))
+    }
+
+    fn interpret(&self, ctx: &HostCtx, out: Option<&ExecOutput>) -> Outcome {
+        let b = match backend(self.function, ctx) {
+            Ok(b) => b,
+            Err(e) => return e,
+        };
         let Some(out) = out else {
             return Outcome::fail(json!(format!("{}: no script ran", self.function)), None);
         };
@@ -162,17 +226,16 @@ impl Function for Service {
             .find_map(|l| l.strip_prefix("@@unsupported "))
         {
             return Outcome::fail(
-                json!(format!(
-                    "{}: init system {} is not supported yet (systemd only)",
-                    self.function,
-                    init.trim()
-                )),
+                json!(format!("{}: {}", self.function, b.host_has(init.trim()))),
                 out.exit_code,
             );
         }
         let Some(code) = out.exit_code else {
             return Outcome::fail(json!(out.stderr.trim()), None);
         };
+        if b != InitBackend::Systemd {
+            return self.interpret_other(b, out, code);
+        }
         let answer = |b: bool| Outcome {
             success: true,
             ret: json!(b),
@@ -490,7 +553,7 @@ mod tests {
         assert_eq!(
             o,
             Outcome::fail(
-                json!("service.start: init system openrc is not supported yet (systemd only)"),
+                json!("service.start: this host runs openrc, not systemd: its `init` grain is missing or stale (refresh the grains)"),
                 Some(1)
             )
         );
@@ -514,11 +577,88 @@ mod tests {
             assert!(!o.success);
             let msg = o.ret.as_str().unwrap();
             assert!(
-                msg.starts_with("service.status: init system ")
-                    && msg.ends_with(" is not supported yet (systemd only)"),
+                msg.starts_with("service.status: ")
+                    && (msg.ends_with("(systemd, openrc and sysvinit are)")
+                        || msg.ends_with("(refresh the grains)")),
                 "{msg}"
             );
         }
+    }
+
+    /// On OpenRC and sysvinit the questions are read from the backend's
+    /// probe (canned output of the fleet's hosts), controls from the exit
+    /// status with the tool's message.
+    #[test]
+    fn openrc_and_sysvinit_answers() {
+        let openrc = json!({"init": "openrc"});
+        let sysv = json!({"init": "sysvinit"});
+        let run = |grains: &Value, name: &str, words: &[&str], stdout: &str, stderr: &str, code| {
+            let ctx = HostCtx { id: "h", grains };
+            let f = call(name, words).unwrap();
+            if let Some(c) = f.command(&ctx) {
+                assert!(!c.script.contains("systemctl"), "{}", c.script);
+            }
+            f.interpret(
+                &ctx,
+                Some(&ExecOutput {
+                    stdout: stdout.into(),
+                    stderr: stderr.into(),
+                    exit_code: Some(code),
+                }),
+            )
+        };
+        let show = include_str!("../../tests/compat/platform/openrc-show.txt");
+        let probe = format!("@@runlevels\n{show}@@status 0\n@@end\n");
+        let r = |g, f, w: &str| run(g, f, &[w], &probe, "", 0).ret;
+        assert_eq!(r(&openrc, "service.enabled", "sshd"), json!(true));
+        assert_eq!(r(&openrc, "service.enabled", "halite-sleep"), json!(false));
+        assert_eq!(r(&openrc, "service.available", "halite-sleep"), json!(true));
+        assert_eq!(r(&openrc, "service.missing", "nosuch"), json!(true));
+        assert_eq!(r(&openrc, "service.status", "sshd"), json!(true));
+        let o = run(
+            &openrc,
+            "service.start",
+            &["nosuch"],
+            "",
+            " * rc-service: service `nosuch' does not exist\n",
+            1,
+        );
+        assert_eq!(
+            o,
+            Outcome::fail(
+                json!("* rc-service: service `nosuch' does not exist"),
+                Some(1)
+            )
+        );
+        let probe = include_str!("../../tests/compat/platform/sysv-probe-ssh.txt");
+        assert_eq!(
+            run(&sysv, "service.enabled", &["ssh"], probe, "", 0).ret,
+            json!(true)
+        );
+        assert_eq!(
+            run(&sysv, "service.status", &["ssh"], probe, "", 0).ret,
+            json!(true)
+        );
+        let o = run(&sysv, "service.stop", &["ssh"], "", "", 1);
+        assert_eq!(o.ret, json!("service exited with code 1"));
+        let o = run(
+            &sysv,
+            "service.get_all",
+            &[],
+            "@@scripts\nREADME\ncron\nssh\n@@runlevel N 2\n@@links\nS01cron\n",
+            "",
+            0,
+        );
+        assert_eq!(o.ret, json!(["cron", "ssh"]));
+        let o = run(
+            &json!({"init": "runit"}),
+            "service.status",
+            &["ssh"],
+            "",
+            "",
+            0,
+        );
+        assert!(!o.success);
     }
 
     /// The systemctl scripts against a real systemd, in a throwaway container:

@@ -1,8 +1,10 @@
 //! `service.running`, `service.dead`, `service.enabled` and
 //! `service.disabled` as states, with Salt's decisions, comments and
 //! `changes` (`{name: True}` whenever the service was started, stopped,
-//! enabled or disabled). systemd only for now: its probe, the reading of
-//! it and the apply and watch snippets are [`crate::platform::systemd`]'s.
+//! enabled or disabled), on systemd, OpenRC and sysvinit: the backend is
+//! chosen from the host's `init` grain ([`InitBackend`]), and its probe,
+//! the reading of it and the apply and watch snippets are the backend's
+//! (src/platform/{systemd,openrc,sysvinit}.rs).
 //!
 //! Salt's `mod_watch` is [`StateFunction::watch`]: a running service is
 //! restarted (reloaded with `reload: True`) and a stopped one started, decided
@@ -15,9 +17,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Applied, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe, StateFunction,
+    Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe,
+    StateFunction,
 };
-use crate::platform::systemd::{self, shared_script, ProbeRead, UnitState};
+use crate::platform::init::InitBackend;
+use crate::platform::systemd::{shared_script, ProbeRead, UnitState};
 use crate::state::Chunk;
 
 pub const MODULE: ModuleDef = ModuleDef {
@@ -27,25 +31,25 @@ pub const MODULE: ModuleDef = ModuleDef {
             name: "running",
             doc: "Ensure a service is running (enable: True|False also sets it at boot; reload: True reloads on watch).",
             args: &["enable", "reload"],
-            build: |c, _| build(c, Kind::Running),
+            build: |c, x| build(c, x, Kind::Running),
         },
         FnDef {
             name: "dead",
             doc: "Ensure a service is stopped (enable: True|False also sets it at boot).",
             args: &["enable"],
-            build: |c, _| build(c, Kind::Dead),
+            build: |c, x| build(c, x, Kind::Dead),
         },
         FnDef {
             name: "enabled",
             doc: "Ensure a service starts at boot, without starting or stopping it.",
             args: &[],
-            build: |c, _| build(c, Kind::Enabled),
+            build: |c, x| build(c, x, Kind::Enabled),
         },
         FnDef {
             name: "disabled",
             doc: "Ensure a service does not start at boot, without starting or stopping it.",
             args: &[],
-            build: |c, _| build(c, Kind::Disabled),
+            build: |c, x| build(c, x, Kind::Disabled),
         },
     ],
     ledger: &[LedgerKind {
@@ -80,9 +84,10 @@ struct Service {
     /// `Some(true)`: enable at boot too; `Some(false)`: disable; `None`: leave.
     enable: Option<bool>,
     reload: bool,
+    backend: InitBackend,
 }
 
-fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
+fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
     // One argument type serves every function here: each still takes
     // only its own arguments.
     let own = MODULE
@@ -107,8 +112,11 @@ fn build(chunk: &Chunk, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
             chunk.describe()
         ));
     }
+    let backend = InitBackend::from_grains(ctx.renderer.map(|r| r.grains()))
+        .map_err(|e| format!("{}: {e}", chunk.describe()))?;
     Ok(Box::new(Service {
         kind,
+        backend,
         name: name.clone(),
         enable: match kind {
             Kind::Running | Kind::Dead => args.enable,
@@ -149,11 +157,12 @@ impl Service {
     }
 
     fn facts(&self, text: &str) -> Result<UnitState, String> {
-        match systemd::read_probe(text) {
+        match self.backend.read_probe(text, &self.name) {
             ProbeRead::State(s) => Ok(s),
             ProbeRead::Unsupported(init) => Err(format!(
-                "{}: init system {init} is not supported yet (systemd only)",
-                self.function()
+                "{}: {}",
+                self.function(),
+                self.backend.host_has(&init)
             )),
             ProbeRead::Incomplete(detail) => Err(format!(
                 "{}: cannot read the state of service {}: {detail}",
@@ -239,7 +248,8 @@ impl StateFunction for Service {
     }
 
     fn shared_probe(&self) -> Option<SharedProbe> {
-        Some(SharedProbe {
+        // OpenRC and sysvinit probes are a few cheap commands each.
+        (self.backend == InitBackend::Systemd).then(|| SharedProbe {
             key: "service.systemctl",
             arg: self.name.clone(),
             script: shared_script,
@@ -247,7 +257,7 @@ impl StateFunction for Service {
     }
 
     fn probe(&self) -> String {
-        systemd::probe(&self.name)
+        self.backend.probe(&self.name)
     }
 
     fn plan(&self, facts: Output) -> Result<Plan, String> {
@@ -260,7 +270,7 @@ impl StateFunction for Service {
         Ok(todo
             .steps
             .iter()
-            .map(|step| systemd::step(step, &self.name))
+            .map(|step| self.backend.step(step, &self.name))
             .collect())
     }
 
@@ -319,8 +329,8 @@ impl StateFunction for Service {
             return None;
         }
         match self.kind {
-            Kind::Running => Some(systemd::watch_running(&self.name, self.reload)),
-            Kind::Dead => Some(systemd::watch_dead(&self.name)),
+            Kind::Running => Some(self.backend.watch_running(&self.name, self.reload)),
+            Kind::Dead => Some(self.backend.watch_dead(&self.name)),
             Kind::Enabled | Kind::Disabled => None,
         }
     }
@@ -329,7 +339,6 @@ impl StateFunction for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::BuildCtx;
     use crate::Value;
 
     fn chunk(function: &str, name: &str, args: Value) -> Chunk {
@@ -473,7 +482,7 @@ mod tests {
         let s = f("running", json!({}));
         assert_eq!(
             plan(&*s, "@@unsupported openrc\n").unwrap_err(),
-            "service.running: init system openrc is not supported yet (systemd only)"
+            "service.running: this host runs openrc, not systemd: its `init` grain is missing or stale (refresh the grains)"
         );
         let e = plan(
             &*s,
@@ -490,7 +499,11 @@ mod tests {
                 .output()
                 .unwrap();
             let e = plan(&*s, &String::from_utf8_lossy(&out.stdout)).unwrap_err();
-            assert!(e.ends_with("is not supported yet (systemd only)"), "{e}");
+            assert!(
+                e.ends_with("(systemd, openrc and sysvinit are)")
+                    || e.ends_with("grain is missing or stale (refresh the grains)"),
+                "{e}"
+            );
         }
     }
 

@@ -13,8 +13,11 @@
 pub mod apt;
 pub mod container;
 pub mod dnf;
+pub mod init;
+pub mod openrc;
 pub mod report;
 pub mod systemd;
+pub mod sysvinit;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
