@@ -283,7 +283,9 @@ impl Pkg {
                     "h_out=$(h_list -- {names})\n[ -z \"$h_out\" ] || printf '%s\\n' \"$h_out\"\nh_need=\nfor h_t in {names}; do\n{}\t[ -n \"$h_ok\" ] || h_need=1\ndone\n",
                     apt::INSTALLED
                 ),
-                PkgBackend::Dnf(_) => format!("h_list -- {names}\n{}", dnf::need(&names)),
+                PkgBackend::Dnf(_) | PkgBackend::Zypper => {
+                    format!("h_list -- {names}\n{}", dnf::need(&names))
+                }
             };
             s.push_str(&format!("{need}if [ -n \"$h_need\" ]; then\n{policy}fi\n"));
         }
@@ -378,7 +380,9 @@ impl Pkg {
                 // `dnf install NAME` leaves an installed package as it is:
                 // an upgrade names the candidate.
                 let word = match (pinned, self.backend) {
-                    (None, PkgBackend::Dnf(_)) if want_latest && !k.installed.is_empty() => {
+                    (None, PkgBackend::Dnf(_) | PkgBackend::Zypper)
+                        if want_latest && !k.installed.is_empty() =>
+                    {
                         candidate.as_deref()
                     }
                     _ => pinned,
@@ -1060,7 +1064,7 @@ mod tests {
         let e = plan(&*s, &String::from_utf8_lossy(&out.stdout)).unwrap_err();
         assert_eq!(
             e,
-            "pkg.installed: package manager unknown is not supported yet (apt, dnf and yum are)"
+            "pkg.installed: package manager unknown is not supported yet (apt, dnf, yum and zypper are)"
         );
     }
 
@@ -1333,7 +1337,7 @@ mod tests {
         let r = crate::render::Renderer::new(
             "/nonexistent",
             "h",
-            json!({"pkg_manager": "zypper"}),
+            json!({"pkg_manager": "pacman"}),
             json!({}),
         );
         let ctx = BuildCtx {
@@ -1343,7 +1347,9 @@ mod tests {
         let def = super::super::lookup("pkg", "installed").unwrap();
         let e = (def.build)(&chunk("installed", "vim", json!({})), &ctx).unwrap_err();
         assert!(
-            e.ends_with("package manager zypper is not supported yet (apt, dnf and yum are)"),
+            e.ends_with(
+                "package manager pacman is not supported yet (apt, dnf, yum and zypper are)"
+            ),
             "{e}"
         );
     }

@@ -15,6 +15,7 @@ pub mod container;
 pub mod dnf;
 pub mod report;
 pub mod systemd;
+pub mod zypper;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -40,11 +41,12 @@ pub struct Known {
 pub enum PkgBackend {
     Apt,
     Dnf(dnf::Tool),
+    Zypper,
 }
 
 /// A `pkg_manager` grain halite has no backend for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("package manager {0} is not supported yet (apt, dnf and yum are)")]
+#[error("package manager {0} is not supported yet (apt, dnf, yum and zypper are)")]
 pub struct Unsupported(pub String);
 
 impl PkgBackend {
@@ -59,6 +61,7 @@ impl PkgBackend {
             None | Some("apt") => Ok(PkgBackend::Apt),
             Some("dnf") => Ok(PkgBackend::Dnf(dnf::Tool::Dnf)),
             Some("yum") => Ok(PkgBackend::Dnf(dnf::Tool::Yum)),
+            Some("zypper") => Ok(PkgBackend::Zypper),
             Some(other) => Err(Unsupported(other.to_string())),
         }
     }
@@ -67,6 +70,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => "apt",
             PkgBackend::Dnf(t) => t.name(),
+            PkgBackend::Zypper => "zypper",
         }
     }
 
@@ -75,6 +79,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::PRELUDE.to_string(),
             PkgBackend::Dnf(t) => dnf::prelude(t),
+            PkgBackend::Zypper => zypper::PRELUDE.to_string(),
         }
     }
 
@@ -83,6 +88,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::known(lines, native_arch),
             PkgBackend::Dnf(_) => dnf::known(lines, native_arch),
+            PkgBackend::Zypper => dnf::known(lines, native_arch),
         }
     }
 
@@ -101,6 +107,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::policy_snippet(names, fromrepo),
             PkgBackend::Dnf(t) => dnf::policy_snippet(t, names, fromrepo),
+            PkgBackend::Zypper => zypper::policy_snippet(names, fromrepo),
         }
     }
 
@@ -114,6 +121,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::parse_policy(lines),
             PkgBackend::Dnf(_) => dnf::parse_policy(lines, native_arch),
+            PkgBackend::Zypper => zypper::parse_policy(lines, native_arch),
         }
     }
 
@@ -122,13 +130,14 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::HAVE_LISTS,
             PkgBackend::Dnf(_) => dnf::HAVE_LISTS,
+            PkgBackend::Zypper => zypper::HAVE_LISTS,
         }
     }
 
     pub fn vercmp(self, a: &str, b: &str) -> Ordering {
         match self {
             PkgBackend::Apt => apt::vercmp(a, b),
-            PkgBackend::Dnf(_) => dnf::vercmp(a, b),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper => dnf::vercmp(a, b),
         }
     }
 
@@ -139,7 +148,7 @@ impl PkgBackend {
     pub fn version_matches(self, have: &str, want: &str) -> bool {
         match self {
             PkgBackend::Apt => apt::version_matches(have, want),
-            PkgBackend::Dnf(_) => dnf::version_matches(have, want),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper => dnf::version_matches(have, want),
         }
     }
 
@@ -148,6 +157,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::errors(output),
             PkgBackend::Dnf(_) => dnf::errors(output),
+            PkgBackend::Zypper => zypper::errors(output),
         }
     }
 
@@ -155,6 +165,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::install_word(name, version),
             PkgBackend::Dnf(_) => dnf::install_word(name, version),
+            PkgBackend::Zypper => zypper::install_word(name, version),
         }
     }
 
@@ -163,6 +174,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::install(o, words),
             PkgBackend::Dnf(t) => dnf::install(t, o, words),
+            PkgBackend::Zypper => zypper::install(o, words),
         }
     }
 
@@ -171,6 +183,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::remove(purge, names),
             PkgBackend::Dnf(t) => dnf::remove(t, names),
+            PkgBackend::Zypper => zypper::remove(names),
         }
     }
 
@@ -179,6 +192,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::hold(hold, names),
             PkgBackend::Dnf(t) => dnf::hold(t, hold, names),
+            PkgBackend::Zypper => zypper::hold(hold, names),
         }
     }
 
@@ -187,6 +201,7 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::upgrade(dist_upgrade),
             PkgBackend::Dnf(t) => dnf::upgrade(t),
+            PkgBackend::Zypper => zypper::upgrade(dist_upgrade),
         }
     }
 
@@ -196,7 +211,7 @@ impl PkgBackend {
     pub fn present_loop(self, names: &str, purge: bool) -> String {
         match self {
             PkgBackend::Apt => apt::present_loop(names, purge),
-            PkgBackend::Dnf(_) => format!(
+            PkgBackend::Dnf(_) | PkgBackend::Zypper => format!(
                 "for h_p in {names}; do\n\trpm -q -- \"$h_p\" >/dev/null 2>&1 && set -- \"$@\" \"$h_p\"\ndone\n"
             ),
         }
@@ -206,7 +221,7 @@ impl PkgBackend {
     /// TOOL`) instead of this backend's tool.
     pub fn host_has(self, found: &str) -> String {
         match found {
-            "apt-get" | "dnf" | "yum" => format!(
+            "apt-get" | "dnf" | "yum" | "zypper" => format!(
                 "this host has {found}, not {}: its `pkg_manager` grain is missing or stale (refresh the grains)",
                 self.name()
             ),
@@ -218,7 +233,7 @@ impl PkgBackend {
     /// and yum hold only through the versionlock plugin.
     pub fn hold_unavailable(self, report: &report::Report) -> Option<String> {
         match self {
-            PkgBackend::Apt => None,
+            PkgBackend::Apt | PkgBackend::Zypper => None,
             PkgBackend::Dnf(t) => report.value("versionlock").is_some_and(str::is_empty).then(|| {
                 format!(
                     "hold needs {t}'s versionlock plugin, which this host does not have (install python3-dnf-plugin-versionlock, or yum-plugin-versionlock)",
