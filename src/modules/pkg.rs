@@ -25,7 +25,7 @@ use super::{
 };
 use crate::platform::apt::{self, InstallOpts};
 use crate::platform::report::Report;
-use crate::platform::{dnf, PkgBackend};
+use crate::platform::{dnf, pacman, PkgBackend};
 use crate::state::Chunk;
 use crate::transport::quote::join;
 use crate::Value;
@@ -286,6 +286,9 @@ impl Pkg {
                 PkgBackend::Dnf(_) | PkgBackend::Zypper => {
                     format!("h_list -- {names}\n{}", dnf::need(&names))
                 }
+                PkgBackend::Pacman => {
+                    format!("h_list -- {names}\n{}", pacman::need(&names))
+                }
             };
             s.push_str(&format!("{need}if [ -n \"$h_need\" ]; then\n{policy}fi\n"));
         }
@@ -380,7 +383,7 @@ impl Pkg {
                 // `dnf install NAME` leaves an installed package as it is:
                 // an upgrade names the candidate.
                 let word = match (pinned, self.backend) {
-                    (None, PkgBackend::Dnf(_) | PkgBackend::Zypper)
+                    (None, PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman)
                         if want_latest && !k.installed.is_empty() =>
                     {
                         candidate.as_deref()
@@ -1064,7 +1067,7 @@ mod tests {
         let e = plan(&*s, &String::from_utf8_lossy(&out.stdout)).unwrap_err();
         assert_eq!(
             e,
-            "pkg.installed: package manager unknown is not supported yet (apt, dnf, yum and zypper are)"
+            "pkg.installed: package manager unknown is not supported yet (apt, dnf, yum, zypper and pacman are)"
         );
     }
 
@@ -1337,7 +1340,7 @@ mod tests {
         let r = crate::render::Renderer::new(
             "/nonexistent",
             "h",
-            json!({"pkg_manager": "pacman"}),
+            json!({"pkg_manager": "apk"}),
             json!({}),
         );
         let ctx = BuildCtx {
@@ -1348,7 +1351,7 @@ mod tests {
         let e = (def.build)(&chunk("installed", "vim", json!({})), &ctx).unwrap_err();
         assert!(
             e.ends_with(
-                "package manager pacman is not supported yet (apt, dnf, yum and zypper are)"
+                "package manager apk is not supported yet (apt, dnf, yum, zypper and pacman are)"
             ),
             "{e}"
         );

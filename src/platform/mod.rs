@@ -13,6 +13,7 @@
 pub mod apt;
 pub mod container;
 pub mod dnf;
+pub mod pacman;
 pub mod report;
 pub mod systemd;
 pub mod zypper;
@@ -42,11 +43,12 @@ pub enum PkgBackend {
     Apt,
     Dnf(dnf::Tool),
     Zypper,
+    Pacman,
 }
 
 /// A `pkg_manager` grain halite has no backend for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("package manager {0} is not supported yet (apt, dnf, yum and zypper are)")]
+#[error("package manager {0} is not supported yet (apt, dnf, yum, zypper and pacman are)")]
 pub struct Unsupported(pub String);
 
 impl PkgBackend {
@@ -62,6 +64,7 @@ impl PkgBackend {
             Some("dnf") => Ok(PkgBackend::Dnf(dnf::Tool::Dnf)),
             Some("yum") => Ok(PkgBackend::Dnf(dnf::Tool::Yum)),
             Some("zypper") => Ok(PkgBackend::Zypper),
+            Some("pacman") => Ok(PkgBackend::Pacman),
             Some(other) => Err(Unsupported(other.to_string())),
         }
     }
@@ -71,6 +74,7 @@ impl PkgBackend {
             PkgBackend::Apt => "apt",
             PkgBackend::Dnf(t) => t.name(),
             PkgBackend::Zypper => "zypper",
+            PkgBackend::Pacman => "pacman",
         }
     }
 
@@ -80,6 +84,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::PRELUDE.to_string(),
             PkgBackend::Dnf(t) => dnf::prelude(t),
             PkgBackend::Zypper => zypper::PRELUDE.to_string(),
+            PkgBackend::Pacman => pacman::PRELUDE.to_string(),
         }
     }
 
@@ -89,6 +94,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::known(lines, native_arch),
             PkgBackend::Dnf(_) => dnf::known(lines, native_arch),
             PkgBackend::Zypper => dnf::known(lines, native_arch),
+            PkgBackend::Pacman => pacman::known(lines),
         }
     }
 
@@ -108,6 +114,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::policy_snippet(names, fromrepo),
             PkgBackend::Dnf(t) => dnf::policy_snippet(t, names, fromrepo),
             PkgBackend::Zypper => zypper::policy_snippet(names, fromrepo),
+            PkgBackend::Pacman => pacman::policy_snippet(names, fromrepo),
         }
     }
 
@@ -122,6 +129,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::parse_policy(lines),
             PkgBackend::Dnf(_) => dnf::parse_policy(lines, native_arch),
             PkgBackend::Zypper => zypper::parse_policy(lines, native_arch),
+            PkgBackend::Pacman => pacman::parse_policy(lines),
         }
     }
 
@@ -131,13 +139,14 @@ impl PkgBackend {
             PkgBackend::Apt => apt::HAVE_LISTS,
             PkgBackend::Dnf(_) => dnf::HAVE_LISTS,
             PkgBackend::Zypper => zypper::HAVE_LISTS,
+            PkgBackend::Pacman => pacman::HAVE_LISTS,
         }
     }
 
     pub fn vercmp(self, a: &str, b: &str) -> Ordering {
         match self {
             PkgBackend::Apt => apt::vercmp(a, b),
-            PkgBackend::Dnf(_) | PkgBackend::Zypper => dnf::vercmp(a, b),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman => dnf::vercmp(a, b),
         }
     }
 
@@ -148,7 +157,9 @@ impl PkgBackend {
     pub fn version_matches(self, have: &str, want: &str) -> bool {
         match self {
             PkgBackend::Apt => apt::version_matches(have, want),
-            PkgBackend::Dnf(_) | PkgBackend::Zypper => dnf::version_matches(have, want),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman => {
+                dnf::version_matches(have, want)
+            }
         }
     }
 
@@ -158,6 +169,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::errors(output),
             PkgBackend::Dnf(_) => dnf::errors(output),
             PkgBackend::Zypper => zypper::errors(output),
+            PkgBackend::Pacman => pacman::errors(output),
         }
     }
 
@@ -166,6 +178,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::install_word(name, version),
             PkgBackend::Dnf(_) => dnf::install_word(name, version),
             PkgBackend::Zypper => zypper::install_word(name, version),
+            PkgBackend::Pacman => pacman::install_word(name, version),
         }
     }
 
@@ -175,6 +188,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::install(o, words),
             PkgBackend::Dnf(t) => dnf::install(t, o, words),
             PkgBackend::Zypper => zypper::install(o, words),
+            PkgBackend::Pacman => pacman::install(o, words),
         }
     }
 
@@ -184,6 +198,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::remove(purge, names),
             PkgBackend::Dnf(t) => dnf::remove(t, names),
             PkgBackend::Zypper => zypper::remove(names),
+            PkgBackend::Pacman => pacman::remove(purge, names),
         }
     }
 
@@ -193,6 +208,8 @@ impl PkgBackend {
             PkgBackend::Apt => apt::hold(hold, names),
             PkgBackend::Dnf(t) => dnf::hold(t, hold, names),
             PkgBackend::Zypper => zypper::hold(hold, names),
+            // refused before: see hold_unavailable
+            PkgBackend::Pacman => String::new(),
         }
     }
 
@@ -202,6 +219,7 @@ impl PkgBackend {
             PkgBackend::Apt => apt::upgrade(dist_upgrade),
             PkgBackend::Dnf(t) => dnf::upgrade(t),
             PkgBackend::Zypper => zypper::upgrade(dist_upgrade),
+            PkgBackend::Pacman => pacman::upgrade(),
         }
     }
 
@@ -211,6 +229,9 @@ impl PkgBackend {
     pub fn present_loop(self, names: &str, purge: bool) -> String {
         match self {
             PkgBackend::Apt => apt::present_loop(names, purge),
+            PkgBackend::Pacman => format!(
+                "for h_p in {names}; do\n\tpacman -Q -- \"$h_p\" >/dev/null 2>&1 && set -- \"$@\" \"$h_p\"\ndone\n"
+            ),
             PkgBackend::Dnf(_) | PkgBackend::Zypper => format!(
                 "for h_p in {names}; do\n\trpm -q -- \"$h_p\" >/dev/null 2>&1 && set -- \"$@\" \"$h_p\"\ndone\n"
             ),
@@ -221,7 +242,7 @@ impl PkgBackend {
     /// TOOL`) instead of this backend's tool.
     pub fn host_has(self, found: &str) -> String {
         match found {
-            "apt-get" | "dnf" | "yum" | "zypper" => format!(
+            "apt-get" | "dnf" | "yum" | "zypper" | "pacman" => format!(
                 "this host has {found}, not {}: its `pkg_manager` grain is missing or stale (refresh the grains)",
                 self.name()
             ),
@@ -234,6 +255,9 @@ impl PkgBackend {
     pub fn hold_unavailable(self, report: &report::Report) -> Option<String> {
         match self {
             PkgBackend::Apt | PkgBackend::Zypper => None,
+            PkgBackend::Pacman => Some(
+                "hold is not supported on pacman (Salt's pacman module has no hold; pacman.conf's IgnorePkg is a file to manage)".into(),
+            ),
             PkgBackend::Dnf(t) => report.value("versionlock").is_some_and(str::is_empty).then(|| {
                 format!(
                     "hold needs {t}'s versionlock plugin, which this host does not have (install python3-dnf-plugin-versionlock, or yum-plugin-versionlock)",

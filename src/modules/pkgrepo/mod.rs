@@ -470,6 +470,10 @@ fn build_for(
         Ok(PkgBackend::Apt) => build(chunk, ctx, managed),
         Ok(PkgBackend::Dnf(tool)) => yum::build(chunk, managed, tool),
         Ok(PkgBackend::Zypper) => zypper::build(chunk, managed),
+        Ok(PkgBackend::Pacman) => Err(format!(
+            "{}: pkgrepo on pacman is not supported yet (a repository is a section of /etc/pacman.conf: manage that file)",
+            chunk.describe()
+        )),
         Err(e) => Err(format!("{}: {e}", chunk.describe())),
     }
 }
