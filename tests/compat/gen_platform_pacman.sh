@@ -18,5 +18,5 @@ x "pacman -Q -- halite-drill halite-hello nosuch 2>/dev/null | sed 's/ /	/'" >"$
 x "pacman -Si -- halite-hello halite-drill nosuch 2>/dev/null | awk -F ' *: ' '\$1 == \"Name\" { n = \$2 } \$1 == \"Version\" { print n \"\\t\" \$2 }'" >"$out/pacman-policy.txt"
 x "pacman -S -p -u --print-format '%n %v'" >"$out/pacman-list-upgrades.txt"
 x "pacman -S --noprogressbar --noconfirm --needed -- nosuchpkg 2>&1" >"$out/pacman-install-errors.txt" || true
-x "pacman --version | sed -n 2p" >"$out/pacman-versions.txt"
+x "pacman --version | grep -o 'Pacman v[^ ]* - libalpm v[^ ]*'" >"$out/pacman-versions.txt"
 x 'mv /etc/pacman.conf.halite-gen /etc/pacman.conf; pacman -Sy --noprogressbar >/dev/null'
