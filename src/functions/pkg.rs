@@ -19,7 +19,7 @@ use serde_json::{json, Map};
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
 use crate::platform::apt::InstallOpts;
 use crate::platform::report::{last_lines, Report};
-use crate::platform::{dnf, PkgBackend};
+use crate::platform::{dnf, pacman, zypper, PkgBackend};
 use crate::transport::quote::join;
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
@@ -693,6 +693,8 @@ impl ListUpgrades {
                 join(&words)
             }
             PkgBackend::Dnf(t) => dnf::list_upgrades(t, self.fromrepo.as_deref()),
+            PkgBackend::Zypper => zypper::list_upgrades(self.fromrepo.as_deref()),
+            PkgBackend::Pacman => pacman::LIST_UPGRADES.to_string(),
         };
         s.push_str(&format!(
             "printf '@@upgrades\\n'\n\
@@ -741,11 +743,56 @@ impl Function for ListUpgrades {
         let found = match b {
             PkgBackend::Apt => apt_upgrades(lines),
             PkgBackend::Dnf(_) => dnf::parse_upgrades(lines, arch),
+            PkgBackend::Zypper => zypper::parse_upgrades(lines, arch),
+            PkgBackend::Pacman => pacman::parse_upgrades(lines),
         };
         Outcome::ok(Value::Object(
             found.into_iter().map(|(n, v)| (n, json!(v))).collect(),
         ))
     }
+}
+
+/// Salt's zypperpkg.refresh_db reading of `zypper refresh`: `Building
+/// repository 'X' cache ... done` = True, `Repository 'X' is up to date` =
+/// False.
+fn zypper_refreshed(lines: &[String]) -> Map<String, Value> {
+    let mut ret = Map::new();
+    for line in lines {
+        let l = line.trim();
+        let Some(key) = l.split('\'').nth(1).map(str::trim) else {
+            continue;
+        };
+        if l.starts_with("Repository") && l.contains("is up to date") {
+            ret.insert(key.to_string(), json!(false));
+        } else if l.starts_with("Building") && l.contains("done") {
+            ret.insert(key.to_string(), json!(true));
+        }
+    }
+    ret
+}
+
+/// Salt's pacmanpkg.refresh_db reading of `pacman -Sy`, literally: `X is
+/// up to date` = X False; a `downloading` line = True under its second
+/// word's part before a dot (pacman 6 prints ` REPO downloading...`, so
+/// Salt's key is `downloading`).
+fn pacman_refreshed(lines: &[String]) -> Map<String, Value> {
+    let mut ret = Map::new();
+    for line in lines {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with("::") {
+            continue;
+        }
+        let words: Vec<&str> = l.split_whitespace().collect();
+        if l.contains("is up to date") {
+            ret.insert(words[0].to_string(), json!(false));
+        } else if l.contains("downloading") {
+            if let Some(w) = words.get(1) {
+                let key = w.split('.').next().unwrap_or(w);
+                ret.insert(key.to_string(), json!(true));
+            }
+        }
+    }
+    ret
 }
 
 /// `Conf name (version repo [arch])` lines of `apt-get --just-print`, as
@@ -786,6 +833,9 @@ impl Function for RefreshDb {
         let line = match b {
             PkgBackend::Apt => "apt-get -q update".to_string(),
             PkgBackend::Dnf(t) => format!("{} -q -y makecache --refresh", t.name()),
+            // Salt's default (`refreshdb_force` true); 6 is "no repositories".
+            PkgBackend::Zypper => "zypper -n refresh --force".to_string(),
+            PkgBackend::Pacman => "pacman -Sy".to_string(),
         };
         Some(Command::new(format!(
             "{}printf '@@update\\n'\n\
@@ -806,12 +856,20 @@ impl Function for RefreshDb {
             Ok(r) => r,
             Err(o) => return o,
         };
-        if report.rc().is_some_and(|rc| rc != 0) {
+        // zypper exits 6 when no repository is defined (Salt: a success).
+        let ok = |rc: i32| rc == 0 || (b == PkgBackend::Zypper && rc == 6);
+        if report.rc().is_some_and(|rc| !ok(rc)) {
             return Outcome::fail(json!(b.errors(&out.stderr).join("\n")), out.exit_code);
         }
         if let PkgBackend::Dnf(_) = b {
             // Salt's yumpkg.refresh_db: True once the metadata is current.
             return Outcome::ok(json!(true));
+        }
+        if b == PkgBackend::Zypper {
+            return Outcome::ok(Value::Object(zypper_refreshed(report.lines("update"))));
+        }
+        if b == PkgBackend::Pacman {
+            return Outcome::ok(Value::Object(pacman_refreshed(report.lines("update"))));
         }
         // Salt's reading of `apt-get update`: Get = updated (True), Hit =
         // already current (None), Ign/Err = not updated (False).
@@ -1244,7 +1302,7 @@ mod tests {
         assert_eq!(
             o.ret,
             json!(
-                "pkg.install: package manager unknown is not supported yet (apt, dnf and yum are)"
+                "pkg.install: package manager unknown is not supported yet (apt, dnf, yum, zypper and pacman are)"
             )
         );
         assert!(!o.success);

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::platform::apt::{self, InstallOpts};
 use crate::platform::report::Report;
-use crate::platform::{dnf, PkgBackend};
+use crate::platform::{dnf, pacman, PkgBackend};
 use crate::state::Chunk;
 use crate::transport::quote::join;
 use crate::Value;
@@ -283,7 +283,12 @@ impl Pkg {
                     "h_out=$(h_list -- {names})\n[ -z \"$h_out\" ] || printf '%s\\n' \"$h_out\"\nh_need=\nfor h_t in {names}; do\n{}\t[ -n \"$h_ok\" ] || h_need=1\ndone\n",
                     apt::INSTALLED
                 ),
-                PkgBackend::Dnf(_) => format!("h_list -- {names}\n{}", dnf::need(&names)),
+                PkgBackend::Dnf(_) | PkgBackend::Zypper => {
+                    format!("h_list -- {names}\n{}", dnf::need(&names))
+                }
+                PkgBackend::Pacman => {
+                    format!("h_list -- {names}\n{}", pacman::need(&names))
+                }
             };
             s.push_str(&format!("{need}if [ -n \"$h_need\" ]; then\n{policy}fi\n"));
         }
@@ -378,7 +383,9 @@ impl Pkg {
                 // `dnf install NAME` leaves an installed package as it is:
                 // an upgrade names the candidate.
                 let word = match (pinned, self.backend) {
-                    (None, PkgBackend::Dnf(_)) if want_latest && !k.installed.is_empty() => {
+                    (None, PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman)
+                        if want_latest && !k.installed.is_empty() =>
+                    {
                         candidate.as_deref()
                     }
                     _ => pinned,
@@ -1058,7 +1065,7 @@ mod tests {
         let e = plan(&*s, &String::from_utf8_lossy(&out.stdout)).unwrap_err();
         assert_eq!(
             e,
-            "pkg.installed: package manager unknown is not supported yet (apt, dnf and yum are)"
+            "pkg.installed: package manager unknown is not supported yet (apt, dnf, yum, zypper and pacman are)"
         );
     }
 
@@ -1331,7 +1338,7 @@ mod tests {
         let r = crate::render::Renderer::new(
             "/nonexistent",
             "h",
-            json!({"pkg_manager": "zypper"}),
+            json!({"pkg_manager": "apk"}),
             json!({}),
         );
         let ctx = BuildCtx {
@@ -1341,7 +1348,9 @@ mod tests {
         let def = super::super::lookup("pkg", "installed").unwrap();
         let e = (def.build)(&chunk("installed", "vim", json!({})), &ctx).unwrap_err();
         assert!(
-            e.ends_with("package manager zypper is not supported yet (apt, dnf and yum are)"),
+            e.ends_with(
+                "package manager apk is not supported yet (apt, dnf, yum, zypper and pacman are)"
+            ),
             "{e}"
         );
     }

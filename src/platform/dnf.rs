@@ -123,7 +123,7 @@ pub fn policy_snippet(tool: Tool, names: &str, fromrepo: Option<&str>) -> String
 }
 
 /// Salt's name of an rpm: `name`, or `name.arch` for a foreign arch.
-fn salt_name(name: &str, arch: &str, native: &str) -> String {
+pub(super) fn salt_name(name: &str, arch: &str, native: &str) -> String {
     if arch.is_empty() || arch == "noarch" || arch == native {
         name.to_string()
     } else {

@@ -15,9 +15,11 @@ pub mod container;
 pub mod dnf;
 pub mod init;
 pub mod openrc;
+pub mod pacman;
 pub mod report;
 pub mod systemd;
 pub mod sysvinit;
+pub mod zypper;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -43,11 +45,13 @@ pub struct Known {
 pub enum PkgBackend {
     Apt,
     Dnf(dnf::Tool),
+    Zypper,
+    Pacman,
 }
 
 /// A `pkg_manager` grain halite has no backend for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("package manager {0} is not supported yet (apt, dnf and yum are)")]
+#[error("package manager {0} is not supported yet (apt, dnf, yum, zypper and pacman are)")]
 pub struct Unsupported(pub String);
 
 impl PkgBackend {
@@ -62,6 +66,8 @@ impl PkgBackend {
             None | Some("apt") => Ok(PkgBackend::Apt),
             Some("dnf") => Ok(PkgBackend::Dnf(dnf::Tool::Dnf)),
             Some("yum") => Ok(PkgBackend::Dnf(dnf::Tool::Yum)),
+            Some("zypper") => Ok(PkgBackend::Zypper),
+            Some("pacman") => Ok(PkgBackend::Pacman),
             Some(other) => Err(Unsupported(other.to_string())),
         }
     }
@@ -70,6 +76,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => "apt",
             PkgBackend::Dnf(t) => t.name(),
+            PkgBackend::Zypper => "zypper",
+            PkgBackend::Pacman => "pacman",
         }
     }
 
@@ -78,6 +86,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::PRELUDE.to_string(),
             PkgBackend::Dnf(t) => dnf::prelude(t),
+            PkgBackend::Zypper => zypper::PRELUDE.to_string(),
+            PkgBackend::Pacman => pacman::PRELUDE.to_string(),
         }
     }
 
@@ -86,6 +96,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::known(lines, native_arch),
             PkgBackend::Dnf(_) => dnf::known(lines, native_arch),
+            PkgBackend::Zypper => dnf::known(lines, native_arch),
+            PkgBackend::Pacman => pacman::known(lines),
         }
     }
 
@@ -104,6 +116,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::policy_snippet(names, fromrepo),
             PkgBackend::Dnf(t) => dnf::policy_snippet(t, names, fromrepo),
+            PkgBackend::Zypper => zypper::policy_snippet(names, fromrepo),
+            PkgBackend::Pacman => pacman::policy_snippet(names, fromrepo),
         }
     }
 
@@ -117,6 +131,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::parse_policy(lines),
             PkgBackend::Dnf(_) => dnf::parse_policy(lines, native_arch),
+            PkgBackend::Zypper => zypper::parse_policy(lines, native_arch),
+            PkgBackend::Pacman => pacman::parse_policy(lines),
         }
     }
 
@@ -125,13 +141,15 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::HAVE_LISTS,
             PkgBackend::Dnf(_) => dnf::HAVE_LISTS,
+            PkgBackend::Zypper => zypper::HAVE_LISTS,
+            PkgBackend::Pacman => pacman::HAVE_LISTS,
         }
     }
 
     pub fn vercmp(self, a: &str, b: &str) -> Ordering {
         match self {
             PkgBackend::Apt => apt::vercmp(a, b),
-            PkgBackend::Dnf(_) => dnf::vercmp(a, b),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman => dnf::vercmp(a, b),
         }
     }
 
@@ -142,7 +160,9 @@ impl PkgBackend {
     pub fn version_matches(self, have: &str, want: &str) -> bool {
         match self {
             PkgBackend::Apt => apt::version_matches(have, want),
-            PkgBackend::Dnf(_) => dnf::version_matches(have, want),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman => {
+                dnf::version_matches(have, want)
+            }
         }
     }
 
@@ -151,6 +171,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::errors(output),
             PkgBackend::Dnf(_) => dnf::errors(output),
+            PkgBackend::Zypper => zypper::errors(output),
+            PkgBackend::Pacman => pacman::errors(output),
         }
     }
 
@@ -158,6 +180,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::install_word(name, version),
             PkgBackend::Dnf(_) => dnf::install_word(name, version),
+            PkgBackend::Zypper => zypper::install_word(name, version),
+            PkgBackend::Pacman => pacman::install_word(name, version),
         }
     }
 
@@ -166,6 +190,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::install(o, words),
             PkgBackend::Dnf(t) => dnf::install(t, o, words),
+            PkgBackend::Zypper => zypper::install(o, words),
+            PkgBackend::Pacman => pacman::install(o, words),
         }
     }
 
@@ -174,6 +200,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::remove(purge, names),
             PkgBackend::Dnf(t) => dnf::remove(t, names),
+            PkgBackend::Zypper => zypper::remove(names),
+            PkgBackend::Pacman => pacman::remove(purge, names),
         }
     }
 
@@ -182,6 +210,9 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::hold(hold, names),
             PkgBackend::Dnf(t) => dnf::hold(t, hold, names),
+            PkgBackend::Zypper => zypper::hold(hold, names),
+            // refused before: see hold_unavailable
+            PkgBackend::Pacman => String::new(),
         }
     }
 
@@ -190,6 +221,8 @@ impl PkgBackend {
         match self {
             PkgBackend::Apt => apt::upgrade(dist_upgrade),
             PkgBackend::Dnf(t) => dnf::upgrade(t),
+            PkgBackend::Zypper => zypper::upgrade(dist_upgrade),
+            PkgBackend::Pacman => pacman::upgrade(),
         }
     }
 
@@ -199,7 +232,10 @@ impl PkgBackend {
     pub fn present_loop(self, names: &str, purge: bool) -> String {
         match self {
             PkgBackend::Apt => apt::present_loop(names, purge),
-            PkgBackend::Dnf(_) => format!(
+            PkgBackend::Pacman => format!(
+                "for h_p in {names}; do\n\tpacman -Q -- \"$h_p\" >/dev/null 2>&1 && set -- \"$@\" \"$h_p\"\ndone\n"
+            ),
+            PkgBackend::Dnf(_) | PkgBackend::Zypper => format!(
                 "for h_p in {names}; do\n\trpm -q -- \"$h_p\" >/dev/null 2>&1 && set -- \"$@\" \"$h_p\"\ndone\n"
             ),
         }
@@ -209,7 +245,7 @@ impl PkgBackend {
     /// TOOL`) instead of this backend's tool.
     pub fn host_has(self, found: &str) -> String {
         match found {
-            "apt-get" | "dnf" | "yum" => format!(
+            "apt-get" | "dnf" | "yum" | "zypper" | "pacman" => format!(
                 "this host has {found}, not {}: its `pkg_manager` grain is missing or stale (refresh the grains)",
                 self.name()
             ),
@@ -221,7 +257,10 @@ impl PkgBackend {
     /// and yum hold only through the versionlock plugin.
     pub fn hold_unavailable(self, report: &report::Report) -> Option<String> {
         match self {
-            PkgBackend::Apt => None,
+            PkgBackend::Apt | PkgBackend::Zypper => None,
+            PkgBackend::Pacman => Some(
+                "hold is not supported on pacman (Salt's pacman module has no hold; pacman.conf's IgnorePkg is a file to manage)".into(),
+            ),
             PkgBackend::Dnf(t) => report.value("versionlock").is_some_and(str::is_empty).then(|| {
                 format!(
                     "hold needs {t}'s versionlock plugin, which this host does not have (install python3-dnf-plugin-versionlock, or yum-plugin-versionlock)",

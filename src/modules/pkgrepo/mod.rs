@@ -29,6 +29,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 mod yum;
+mod zypper;
 
 use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::modules::file::{encode_b64, resolve_salt_url, SourceError};
@@ -468,6 +469,11 @@ fn build_for(
     match PkgBackend::from_grains(ctx.renderer.map(|r| r.grains())) {
         Ok(PkgBackend::Apt) => build(chunk, ctx, managed),
         Ok(PkgBackend::Dnf(tool)) => yum::build(chunk, managed, tool),
+        Ok(PkgBackend::Zypper) => zypper::build(chunk, managed),
+        Ok(PkgBackend::Pacman) => Err(format!(
+            "{}: pkgrepo on pacman is not supported yet (a repository is a section of /etc/pacman.conf: manage that file)",
+            chunk.describe()
+        )),
         Err(e) => Err(format!("{}: {e}", chunk.describe())),
     }
 }

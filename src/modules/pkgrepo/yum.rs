@@ -54,7 +54,7 @@ struct YumRepo {
 }
 
 /// A boolean as Salt reads one (`True`, `1`, `"yes"`...): `1` or `0`.
-fn flag(what: &str, v: &Value) -> Result<&'static str, String> {
+pub(super) fn flag(what: &str, v: &Value) -> Result<&'static str, String> {
     let on = match v {
         Value::Bool(b) => *b,
         Value::Number(n) if n.as_u64() == Some(1) => true,
@@ -70,7 +70,7 @@ fn flag(what: &str, v: &Value) -> Result<&'static str, String> {
 }
 
 /// A value written on one `key=value` line.
-fn one_line(what: &str, v: &str) -> Result<String, String> {
+pub(super) fn one_line(what: &str, v: &str) -> Result<String, String> {
     if v.is_empty() || v.contains(['\n', '\r']) {
         return Err(format!("{what} must be one non-empty line"));
     }
@@ -144,7 +144,7 @@ pub(super) fn build(
 }
 
 /// The `[id]` section's `key=value` lines of an ini text: (key, value).
-fn section(text: &str, id: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn section(text: &str, id: &str) -> Option<Vec<(String, String)>> {
     let mut inside = false;
     let mut found = None;
     for line in text.lines() {
