@@ -27,6 +27,22 @@ const RESET_SUSE: &str =
     rpm -e halite-drill >/dev/null 2>&1; zypper -q -n in halite-drill >/dev/null 2>&1; \
     rpm -q halite-drill";
 
+/// Takes the drill's updates repository away again (test end or panic):
+/// the other platform tests expect only the hosts' own repositories.
+struct Cleanup(&'static Fleet);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for host in ["rhel", "suse"] {
+            let _ = self.0.podman_exec(
+                host,
+                "rm -f /etc/yum.repos.d/drill-updates.repo; \
+                 if command -v zypper >/dev/null 2>&1; then zypper -q rr drill-updates >/dev/null 2>&1; fi; true",
+            );
+        }
+    }
+}
+
 const REPO_SLS: &str = "{% if grains['os_family'] in ['RedHat', 'Suse'] %}
 drill-updates:
   pkgrepo.managed:
@@ -41,6 +57,7 @@ fn the_drill_patches_apt_dnf_and_zypper_hosts_in_one_run() {
     let debian = Fleet::get();
     let platforms = Fleet::get_platforms();
     let _serial = debian.serial();
+    let _cleanup = Cleanup(platforms);
     debian.reset_drill("node1");
     for (host, reset) in [("rhel", RESET_RHEL), ("suse", RESET_SUSE)] {
         let out = platforms.podman_exec_ok(host, reset);

@@ -85,6 +85,10 @@ struct Service {
     enable: Option<bool>,
     reload: bool,
     backend: InitBackend,
+    /// The host's `init` grain names an init system halite has no backend
+    /// for: the state fails when planned (as Salt's does when it runs),
+    /// while `state.show_sls` still shows it.
+    unsupported: Option<String>,
 }
 
 fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunction>, String> {
@@ -112,8 +116,10 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
             chunk.describe()
         ));
     }
-    let backend = InitBackend::from_grains(ctx.renderer.map(|r| r.grains()))
-        .map_err(|e| format!("{}: {e}", chunk.describe()))?;
+    let (backend, unsupported) = match InitBackend::from_grains(ctx.renderer.map(|r| r.grains())) {
+        Ok(b) => (b, None),
+        Err(e) => (InitBackend::Systemd, Some(e.to_string())),
+    };
     Ok(Box::new(Service {
         kind,
         backend,
@@ -124,6 +130,7 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
             Kind::Disabled => Some(false),
         },
         reload: args.reload,
+        unsupported,
     }))
 }
 
@@ -249,7 +256,7 @@ impl StateFunction for Service {
 
     fn shared_probe(&self) -> Option<SharedProbe> {
         // OpenRC and sysvinit probes are a few cheap commands each.
-        (self.backend == InitBackend::Systemd).then(|| SharedProbe {
+        (self.backend == InitBackend::Systemd && self.unsupported.is_none()).then(|| SharedProbe {
             key: "service.systemctl",
             arg: self.name.clone(),
             script: shared_script,
@@ -257,10 +264,16 @@ impl StateFunction for Service {
     }
 
     fn probe(&self) -> String {
+        if self.unsupported.is_some() {
+            return String::new();
+        }
         self.backend.probe(&self.name)
     }
 
     fn plan(&self, facts: Output) -> Result<Plan, String> {
+        if let Some(why) = &self.unsupported {
+            return Err(why.clone());
+        }
         let f = self.facts(facts.text)?;
         self.decide(&f)
     }
@@ -475,6 +488,27 @@ mod tests {
             assert!(p.is_noop());
             assert_eq!(p.comment, "The named service nginx is not available");
         }
+    }
+
+    /// An init system with no backend (`runit`) is not a compile error
+    /// (`state.show_sls` shows the state, as Salt's does); the state fails
+    /// when planned, naming it, and probes nothing.
+    #[test]
+    fn an_unsupported_init_fails_the_state_not_the_compile() {
+        let r =
+            crate::render::Renderer::new("/nonexistent", "h", json!({"init": "runit"}), json!({}));
+        let ctx = BuildCtx {
+            states_root: std::path::Path::new("/nonexistent"),
+            renderer: Some(&r),
+        };
+        let def = super::super::lookup("service", "running").unwrap();
+        let chunk = crate::modules::user::tests::chunk("service", "running", "cron", json!({}));
+        let s = (def.build)(&chunk, &ctx).unwrap();
+        assert!(s.probe().is_empty() && s.shared_probe().is_none());
+        assert_eq!(
+            plan(&*s, "").unwrap_err(),
+            "init system runit is not supported yet (systemd, openrc and sysvinit are)"
+        );
     }
 
     #[test]
