@@ -83,12 +83,26 @@ impl PkgBackend {
 
     /// The start of every pkg script (see each backend's module doc).
     pub fn prelude(self) -> String {
-        match self {
-            PkgBackend::Apt => apt::PRELUDE.to_string(),
-            PkgBackend::Dnf(t) => dnf::prelude(t),
-            PkgBackend::Zypper => zypper::PRELUDE.to_string(),
-            PkgBackend::Pacman => pacman::PRELUDE.to_string(),
-        }
+        let (mut s, marker, refresh) = match self {
+            PkgBackend::Apt => (apt::PRELUDE.to_string(), "apt", "apt-get -q update"),
+            PkgBackend::Dnf(t) => (
+                dnf::prelude(t),
+                t.name(),
+                "\"$h_pm\" -q -y makecache --refresh",
+            ),
+            PkgBackend::Zypper => (
+                zypper::PRELUDE.to_string(),
+                "zypper",
+                "zypper -n -q refresh",
+            ),
+            PkgBackend::Pacman => (
+                pacman::PRELUDE.to_string(),
+                "pacman",
+                "pacman -Sy --noprogressbar",
+            ),
+        };
+        s.push_str(&refresh_once(marker, refresh));
+        s
     }
 
     /// `h_list`'s lines by Salt's package name.
@@ -269,4 +283,35 @@ impl PkgBackend {
             }),
         }
     }
+}
+
+/// `h_refresh`: the package manager's index refreshed with `command` at
+/// most once per state run (`$HALITE_RUN`, set by the state engine; the
+/// run id kept in `/run/halite-MARKER-refreshed`), saying `@@refresh`,
+/// `@@refresh_skipped` or `@@refresh_failed RC` (which ends the script).
+fn refresh_once(marker: &str, command: &str) -> String {
+    format!(
+        r#"h_refresh() {{
+	h_done=
+	if [ -n "${{HALITE_RUN:-}}" ]; then
+		{{ read -r h_done </run/halite-{marker}-refreshed; }} 2>/dev/null
+	fi
+	if [ -n "$h_done" ] && [ "$h_done" = "${{HALITE_RUN:-}}" ]; then
+		printf '@@refresh_skipped\n'
+		return 0
+	fi
+	printf '@@refresh\n'
+	{command} >&2 </dev/null
+	h_rc=$?
+	if [ "$h_rc" -ne 0 ]; then
+		printf '@@refresh_failed %s\n@@end\n' "$h_rc"
+		exit "$h_rc"
+	fi
+	if [ -n "${{HALITE_RUN:-}}" ]; then
+		{{ printf '%s\n' "$HALITE_RUN" >/run/halite-{marker}-refreshed; }} 2>/dev/null
+	fi
+	return 0
+}}
+"#
+    )
 }

@@ -39,28 +39,6 @@ h_list() {
 	pacman -Q -- "$@" 2>/dev/null | sed 's/ /	/'
 	return 0
 }
-h_refresh() {
-	# At most once per state run ($HALITE_RUN, set by the state engine).
-	h_done=
-	if [ -n "${HALITE_RUN:-}" ]; then
-		{ read -r h_done </run/halite-pacman-refreshed; } 2>/dev/null
-	fi
-	if [ -n "$h_done" ] && [ "$h_done" = "${HALITE_RUN:-}" ]; then
-		printf '@@refresh_skipped\n'
-		return 0
-	fi
-	printf '@@refresh\n'
-	pacman -Sy --noprogressbar >&2 </dev/null
-	h_rc=$?
-	if [ "$h_rc" -ne 0 ]; then
-		printf '@@refresh_failed %s\n@@end\n' "$h_rc"
-		exit "$h_rc"
-	fi
-	if [ -n "${HALITE_RUN:-}" ]; then
-		{ printf '%s\n' "$HALITE_RUN" >/run/halite-pacman-refreshed; } 2>/dev/null
-	fi
-	return 0
-}
 "#;
 
 /// Sets `h_lists` when pacman has some sync database.
