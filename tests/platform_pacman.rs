@@ -45,7 +45,7 @@ fn only(h: &Value) -> (Value, Value, String) {
 
 const RESET: &str = "pacman -R --noconfirm halite-hello >/dev/null 2>&1; \
     sed -i '/^\\[halite-updates\\]/,/^$/d' /etc/pacman.conf; \
-    rm -f /run/halite-pacman-refreshed; pacman -Sy >/dev/null 2>&1; true";
+    rm -f /run/halite-pacman-refreshed /var/lib/pacman/sync/halite-updates.db; pacman -Sy >/dev/null 2>&1; true";
 
 const ADD_UPDATES: &str = "sed -i 's|^\\[halite\\]|[halite-updates]\\nSigLevel = Never\\nServer = file:///srv/repo-updates\\n\\n[halite]|' /etc/pacman.conf";
 
@@ -65,8 +65,9 @@ fn pkg_functions_and_states_drive_pacman() {
     let (_, v) = run(&ws, &[HOST, "pkg.version", "halite-hello"]);
     assert_eq!(v["results"][HOST]["ret"], "1.0-1", "{v}");
 
-    // pkg.latest with refresh: the new repository is read once the state
-    // refreshed; test=True predicts from the databases as they are.
+    // pkg.latest with refresh: as Salt's, it refreshes the databases before
+    // it decides, so the new repository's 1.1 is the latest (the RESET took
+    // its database away: only that refresh can know it).
     fleet.podman_exec_ok(HOST, ADD_UPDATES);
     ws.write(
         "states/latest.sls",

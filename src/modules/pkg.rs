@@ -6,9 +6,10 @@
 //! The probe only reads: `dpkg-query` / `rpm -q` (and dnf's versionlock
 //! list) for what is installed (and held), and `apt-cache policy` / `dnf
 //! -C repoquery` for what an install would bring. It never refreshes the
-//! index, so `refresh: True` refreshes in the apply snippet, and `pkg.latest`
-//! judges "latest" against the index as it was. (Salt refreshes once per run;
-//! the engine is expected to dedupe these `apt-get update`s across states.)
+//! index, except that `pkg.latest` with `refresh: True` refreshes it before
+//! it reads the candidates (as Salt's `latest_version(refresh=True)` does,
+//! in test=True too); otherwise `refresh: True` refreshes in the apply
+//! snippet. Either way at most once per run (`platform::refresh_once`).
 //!
 //! The apply snippet lists the packages before and after running apt, so the
 //! final `changes` carry the versions that really changed, in Salt's
@@ -266,6 +267,12 @@ impl Pkg {
         let b = self.backend;
         let names = join(self.names());
         let mut s = b.prelude();
+        if self.kind == Kind::Latest && self.refresh {
+            // Salt's pkg.latest asks `latest_version(refresh=True)` before
+            // it decides (in test=True too): "latest" is the refreshed
+            // index's. Once per run: the apply's own refresh is skipped.
+            s.push_str("h_refresh\n");
+        }
         s.push_str(b.have_lists());
         s.push_str("printf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\n");
         if !matches!(self.kind, Kind::Installed | Kind::Latest) {
@@ -315,6 +322,12 @@ impl Pkg {
         let report = Report::read(text);
         if let Some(pm) = report.value("unsupported") {
             return Err(format!("{f}: {}", self.backend.host_has(pm)));
+        }
+        if report.value("refresh_failed").is_some() {
+            return Err(format!(
+                "{f}: refreshing the package database failed:\n{}",
+                self.backend.errors(text).join("\n")
+            ));
         }
         if report.value("halite_pkg").is_none() || report.value("end").is_none() {
             return Err(format!(
@@ -891,6 +904,28 @@ mod tests {
         assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
         let s = f("installed", "vim", json!({"version": "9.0*"}));
         assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
+    }
+
+    #[test]
+    fn latest_with_refresh_refreshes_before_it_reads_candidates() {
+        // Salt's pkg.latest refreshes in `latest_version` before deciding.
+        let s = f("latest", "vim", json!({"refresh": true}));
+        let probe = s.probe();
+        let at = probe.find("\nh_refresh\n").expect("refreshes in the probe");
+        assert!(at < probe.find("@@list\\n").unwrap(), "{probe}");
+        for (kind, args) in [
+            ("latest", json!({})),
+            ("installed", json!({"refresh": true})),
+        ] {
+            assert!(!f(kind, "vim", args).probe().contains("\nh_refresh\n"));
+        }
+        // A failed refresh fails the plan, naming it.
+        let e = plan(
+            &*s,
+            "@@halite_pkg 1\n@@refresh\nE: no network\n@@refresh_failed 100\n@@end\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("refreshing the package database failed"), "{e}");
     }
 
     #[test]
