@@ -37,9 +37,11 @@
 //!   the controller only; `halite secret encrypt`.
 //! - [`modules`]: state modules: probe, pure plan, apply (`pkg.installed`, ...).
 
+pub mod args;
 pub mod cache_file;
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod fleet;
 pub mod functions;
 pub mod grains;

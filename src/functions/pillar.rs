@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::grains::delimiter;
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
-use crate::pillar::traverse;
+use crate::data::traverse;
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
 

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::data::merge;
 use crate::inventory::Group;
 use crate::render::{Extra, OrderedMap, RenderError, Renderer};
 use crate::secrets::Secrets;
@@ -51,52 +52,6 @@ impl PillarError {
     /// A pillar file repeats a key within one mapping.
     pub fn is_duplicate_key(&self) -> bool {
         matches!(self, PillarError::Render(e) if e.is_duplicate_key())
-    }
-}
-
-/// Follow `key` split on `delimiter` through mappings and lists, like
-/// `salt.utils.data.traverse_dict_and_list`: a numeric segment indexes a
-/// list; a non-numeric one on a list looks into the list's mappings.
-pub fn traverse<'a>(data: &'a Value, key: &str, delimiter: &str) -> Option<&'a Value> {
-    let mut ptr = data;
-    for seg in key.split(delimiter) {
-        ptr = match ptr {
-            Value::Object(map) => map.get(seg)?,
-            Value::Array(items) => {
-                let embedded = items.iter().find_map(|x| x.as_object()?.get(seg));
-                match (embedded, seg.parse::<usize>()) {
-                    (Some(v), _) => v,
-                    (None, Ok(i)) => items.get(i)?,
-                    (None, Err(_)) => return None,
-                }
-            }
-            _ => return None,
-        };
-    }
-    Some(ptr)
-}
-
-/// `pillar.get` on the controller: the value at `key` (`:`-separated), or
-/// `default`.
-pub fn get(data: &Value, key: &str, default: Value) -> Value {
-    traverse(data, key, ":").cloned().unwrap_or(default)
-}
-
-/// Salt's `dictupdate.update` without list merging: `src` wins, mappings
-/// merge recursively.
-pub fn merge(dest: &mut Value, src: Value) {
-    match (dest, src) {
-        (Value::Object(d), Value::Object(s)) => {
-            for (k, v) in s {
-                match d.get_mut(&k) {
-                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
-                    _ => {
-                        d.insert(k, v);
-                    }
-                }
-            }
-        }
-        (dest, src) => *dest = src,
     }
 }
 

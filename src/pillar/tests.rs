@@ -221,18 +221,3 @@ fn includes_render_first_and_the_includer_wins() {
         json!({"level": "app", "port": 80, "app": {"users": {"alice": "/bin/bash"}}})
     );
 }
-
-#[test]
-fn get_and_merge_helpers() {
-    let data = json!({"a": {"b": {"c": 1}}, "l": [{"k": "v"}, 7]});
-    assert_eq!(get(&data, "a:b:c", json!(0)), json!(1));
-    assert_eq!(get(&data, "a:x:c", json!("d")), json!("d"));
-    assert_eq!(get(&data, "l:k", json!(null)), json!("v"));
-    assert_eq!(get(&data, "l:1", json!(null)), json!(7));
-    let mut dest = json!({"a": {"x": 1, "l": [1]}, "b": 1});
-    merge(&mut dest, json!({"a": {"y": 2, "l": [2]}, "b": {"n": 1}}));
-    assert_eq!(
-        dest,
-        json!({"a": {"x": 1, "y": 2, "l": [2]}, "b": {"n": 1}})
-    );
-}

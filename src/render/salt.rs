@@ -16,8 +16,8 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue, ValueKi
 use minijinja::{Error, ErrorKind, State};
 
 use super::jinja::{from_json, to_json};
-use crate::functions::Args;
-use crate::pillar;
+use crate::args::Args;
+use crate::data;
 use crate::target::{MatchCtx, Target, TargetType};
 use crate::Value;
 
@@ -275,7 +275,7 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
             let delim = string_arg(function, "delimiter", a[2].as_ref(), ":")?;
             // Salt's search order: minion options, grains, then pillar.
             for source in [&ctx.opts, &*ctx.grains, &*ctx.pillar] {
-                if let Some(v) = pillar::traverse(source, &key, &delim) {
+                if let Some(v) = data::traverse(source, &key, &delim) {
                     return Ok(from_json(v));
                 }
             }
@@ -309,7 +309,7 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
                 let key = key
                     .as_str()
                     .ok_or_else(|| invalid(format!("salt['{function}']: keys must be strings")))?;
-                let v = pillar::traverse(data, key, ":")
+                let v = data::traverse(data, key, ":")
                     .cloned()
                     .unwrap_or(Value::String(String::new()));
                 out.insert(key.to_string(), v);
@@ -627,12 +627,12 @@ fn get(data: &Value, function: &str, a: &[Option<MjValue>]) -> Result<MjValue, E
         .get(2)
         .and_then(Option::as_ref)
         .is_some_and(MjValue::is_true);
-    let found = pillar::traverse(data, &key, &delim);
+    let found = data::traverse(data, &key, &delim);
     if merge && default.kind() == ValueKind::Map {
         // Salt: the found value is merged over a copy of the default dict.
         let mut out = to_json(&default)?;
         if let Some(v @ Value::Object(_)) = found {
-            pillar::merge(&mut out, v.clone());
+            data::merge(&mut out, v.clone());
         }
         return Ok(from_json(&out));
     }
@@ -678,7 +678,7 @@ fn filter_by(
             ))
         })?;
     let default_key = string_arg(function, "default", a[3].as_ref(), "default")?;
-    let value = pillar::traverse(data, key, ":")
+    let value = data::traverse(data, key, ":")
         .cloned()
         .unwrap_or(Value::Array(vec![]));
     let candidates: Vec<String> = match &value {
@@ -716,7 +716,7 @@ fn filter_by(
                         )));
                     }
                     let mut out = to_json(&base_values)?;
-                    pillar::merge(&mut out, to_json(&r)?);
+                    data::merge(&mut out, to_json(&r)?);
                     Some(from_json(&out))
                 }
                 Some(r) => Some(r),
@@ -738,7 +738,7 @@ fn filter_by(
             Some(r) if super::pyobj::update_in_place(&r, &from_json(&to_json(merge)?)) => r,
             Some(r) => {
                 let mut out = to_json(&r)?;
-                pillar::merge(&mut out, to_json(merge)?);
+                data::merge(&mut out, to_json(merge)?);
                 from_json(&out)
             }
         });

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::*;
-use crate::functions::Args;
+use crate::args::Args;
 
 fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -309,7 +309,7 @@ fn salt_pillar_and_grains_get_traverse_with_defaults() {
                "j": "s3cret", "k": "Debian"})
     );
     assert_eq!(
-        crate::pillar::get(&json!({"a": {"b": [1, {"c": 2}]}}), "a:b:c", json!(0)),
+        crate::data::get(&json!({"a": {"b": [1, {"c": 2}]}}), "a:b:c", json!(0)),
         json!(2)
     );
 }

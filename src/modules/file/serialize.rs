@@ -93,7 +93,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
     let dataset = match (&a.dataset_pillar, a.dataset) {
         (Some(key), _) if !key.is_empty() => {
             let pillar = ctx.renderer.map(|r| r.pillar()).unwrap_or(&Value::Null);
-            crate::pillar::traverse(pillar, key, ":").cloned()
+            crate::data::traverse(pillar, key, ":").cloned()
         }
         (_, d) => d,
     };
