@@ -42,6 +42,7 @@ pub mod cache_file;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod engine;
 pub mod fleet;
 pub mod functions;
 pub mod grains;

@@ -79,16 +79,16 @@ pub struct HostResult {
     /// Commands run on the host (grain gathering included).
     pub executions: u32,
     /// State runs: the drift ledger's report (orphans, gone, pruned,
-    /// released), next to the state results (`crate::state::engine`).
+    /// released), next to the state results (`crate::engine`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub drift: Option<crate::state::engine::DriftReport>,
+    pub drift: Option<crate::engine::DriftReport>,
     /// State runs: the host's drift ledger as the run left it. Not part of
     /// the printed or recorded result: the job cache keeps the latest copy
     /// per host on its own (`JobCache::save_ledger`).
     #[serde(skip)]
     pub ledger: Option<crate::state::ledger::HostCopy>,
     /// Failed because the state tree or pillar declares a key or ID twice
-    /// (`state::engine::CompileFailure::duplicate`): nothing ran on the
+    /// (`engine::CompileFailure::duplicate`): nothing ran on the
     /// host, and the run starts no more hosts.
     #[serde(skip)]
     pub duplicate: bool,
@@ -297,7 +297,7 @@ pub struct Pillars {
 /// blocking threads, as many at once as the machine has cores.
 pub async fn pillar_for_targeting(
     hosts: Vec<(String, Value)>,
-    project: Arc<crate::state::engine::Project>,
+    project: Arc<crate::engine::Project>,
 ) -> Pillars {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let sem = Arc::new(Semaphore::new(cores));
@@ -372,7 +372,7 @@ pub struct Plan {
     /// own host's run, when the function has no `pillar=` override.
     pub known_pillar: HashMap<String, Value>,
     /// The state tree, pillar and groups, for state functions.
-    pub project: Arc<crate::state::engine::Project>,
+    pub project: Arc<crate::engine::Project>,
 }
 
 /// How a run ended.
@@ -627,7 +627,7 @@ struct HostJob {
     opts: Arc<ConnectOptions>,
     source: GrainSource,
     verify: Option<String>,
-    project: Arc<crate::state::engine::Project>,
+    project: Arc<crate::engine::Project>,
 }
 
 /// Close a host's connection once nothing else holds it.
@@ -763,7 +763,7 @@ async fn host_grains(
 /// What a call left besides its outcome (state runs only).
 struct Ran {
     outcome: crate::functions::Outcome,
-    drift: Option<crate::state::engine::DriftReport>,
+    drift: Option<crate::engine::DriftReport>,
     ledger: Option<crate::state::ledger::HostCopy>,
     duplicate: bool,
 }
@@ -792,9 +792,16 @@ async fn call(
     match job.call.as_ref() {
         Call::ControllerOnly(function) => Ok(Ran::plain(function.interpret(&ctx, None))),
         Call::State(call) => {
-            use crate::state::engine::{self, Action};
+            use crate::engine::{self, Action};
             let o = match call.action {
-                Action::Apply => engine::run(conn, id, grains, pillar, project, call).await,
+                Action::Apply => {
+                    let remote = Arc::new(crate::functions::HostCall {
+                        conn: conn.clone(),
+                        id: id.to_string(),
+                        grains: grains.clone(),
+                    });
+                    engine::run(conn, id, grains, pillar, project, call, remote).await
+                }
                 Action::Show | Action::ShowTop => engine::show(project, id, grains, pillar, call),
             };
             Ok(Ran {
@@ -836,7 +843,7 @@ fn from_pillar(
     function: &dyn Function,
     known: Option<Value>,
     overrides: &Option<Value>,
-    project: &crate::state::engine::Project,
+    project: &crate::engine::Project,
 ) -> Ran {
     let pillar = match (known, overrides) {
         (Some(p), None) => Ok(p),

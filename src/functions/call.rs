@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::Function;
-use crate::state::engine::StateCall;
+use crate::engine::StateCall;
 use crate::Value;
 
 /// How one function call reaches a host.

@@ -18,12 +18,14 @@ pub mod service;
 pub mod state;
 pub mod status;
 pub mod sys;
+mod template_call;
 pub mod test;
 
 use std::fmt::Debug;
 
 pub use crate::args::{ArgError, Args};
 pub use call::Call;
+pub use template_call::HostCall;
 
 use crate::transport::{Command, ExecOutput};
 use crate::Value;
@@ -125,7 +127,7 @@ pub trait Function: Send + Sync + Debug {
 
     /// State functions (`state.apply`...) are run by the state engine,
     /// not as one script: they say so here.
-    fn state_call(&self) -> Option<&crate::state::engine::StateCall> {
+    fn state_call(&self) -> Option<&crate::engine::StateCall> {
         None
     }
 

@@ -1,9 +1,9 @@
 //! The `state` module: `state.apply`, `state.sls`, `state.highstate`,
 //! `state.single` and the compile-only `state.show_*`. They are parsed here
-//! like every function; the state engine (`crate::state::engine`) runs them.
+//! like every function; the state engine (`crate::engine`) runs them.
 
 use super::{ArgError, Args, Function, HostCtx, Outcome, Spec};
-use crate::state::engine::{Action, Single, StateCall, Target};
+use crate::engine::{Action, Single, StateCall, Target};
 use crate::state::CompileError;
 use crate::transport::{Command, ExecOutput};
 use crate::Value;

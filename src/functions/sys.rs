@@ -67,19 +67,16 @@ impl Function for StateDoc {
     }
     fn interpret(&self, _: &HostCtx, _: Option<&ExecOutput>) -> Outcome {
         let mut docs = serde_json::Map::new();
-        for m in crate::modules::MODULES {
-            for f in m.functions {
-                let name = format!("{}.{}", m.name, f.name);
-                if !wanted(&self.prefix, &name) {
-                    continue;
-                }
-                let mut args = vec!["name"];
-                args.extend(f.args.iter().copied());
-                docs.insert(
-                    name,
-                    Value::String(format!("{} Arguments: {}.", f.doc, args.join(", "))),
-                );
+        for (name, doc, own) in crate::engine::state_functions() {
+            if !wanted(&self.prefix, &name) {
+                continue;
             }
+            let mut args = vec!["name"];
+            args.extend(own.iter().copied());
+            docs.insert(
+                name,
+                Value::String(format!("{doc} Arguments: {}.", args.join(", "))),
+            );
         }
         Outcome::ok(Value::Object(docs))
     }

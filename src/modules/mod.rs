@@ -64,25 +64,14 @@ pub const MODULES: &[ModuleDef] = &[
     git::MODULE,
 ];
 
+pub use crate::state::ledger::LedgerKind;
+
 /// A module: its name and functions.
 pub struct ModuleDef {
     pub name: &'static str,
     pub functions: &'static [FnDef],
     /// The kinds of resource its states record in the drift ledger.
     pub ledger: &'static [LedgerKind],
-}
-
-/// A kind of resource the drift ledger records (`user`, `file`...): how
-/// the gather checks one still exists, and how prune removes one.
-pub struct LedgerKind {
-    pub kind: &'static str,
-    /// A `sh` test, true when the resource exists; `word` is a shell word
-    /// holding its identity (a quoted value or `"$var"`).
-    pub exists: fn(word: &str) -> String,
-    /// The inverse state prune runs: a function of this module, and its
-    /// arguments for an identity (the state's `name` is the identity,
-    /// unless the arguments give a `name`).
-    pub prune: (&'static str, fn(identity: &str) -> Value),
 }
 
 /// The module recording `kind` in the ledger, and how.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use super::{RunOptions, TargetSpec};
 use crate::config::{ConfigError, PasswordSource, Settings};
+use crate::engine::Project;
 use crate::functions::{self, ArgError, Args, Call};
 use crate::inventory::{Inventory, InventoryError};
 use crate::output;
-use crate::state::engine::Project;
 use crate::target::{Target, TargetError};
 use crate::transport::route::{RouteError, Routes};
 use crate::transport::ssh_config::{SshConfig, SshConfigError};

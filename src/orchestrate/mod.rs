@@ -85,7 +85,7 @@ pub enum LoadError {
 /// pillar the pillar tree gives that id, `pillar` (the command's
 /// `pillar=`) merged over it.
 pub fn load(
-    project: &crate::state::engine::Project,
+    project: &crate::engine::Project,
     name: &str,
     pillar: Option<serde_json::Value>,
 ) -> Result<Vec<Step>, LoadError> {
@@ -101,7 +101,7 @@ pub fn load(
     )?;
     let renderer = crate::render::Renderer::new(&project.states, MASTER_ID, grains, pillar)
         .with_secrets(project.secrets.clone());
-    if crate::state::engine::sls_file(project, name).is_none() {
+    if crate::engine::sls_file(project, name).is_none() {
         return Err(LoadError::Missing {
             name: name.to_string(),
             root: project.states.display().to_string(),
@@ -112,7 +112,7 @@ pub fn load(
             sls: sls.to_string(),
             message,
         };
-        let file = crate::state::engine::sls_file(project, sls)
+        let file = crate::engine::sls_file(project, sls)
             .ok_or_else(|| load(format!("no such SLS in {}", project.states.display())))?;
         let data = renderer
             .render_sls(&file, sls)

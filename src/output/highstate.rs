@@ -1,7 +1,7 @@
 //! Salt's highstate outputter: state results per host, one block per state
 //! (ID, Function, Name, Result, Comment, Changes), then the host's summary.
 
-use crate::state::engine::{DriftReport, EntryReport, Origin};
+use crate::engine::{DriftReport, EntryReport, Origin};
 use crate::Value;
 
 /// True when `ret` is a map of state results (keys like `pkg_|-id_|-name_|-installed`),

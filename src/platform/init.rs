@@ -9,24 +9,6 @@ use super::{openrc, sysvinit};
 use crate::transport::quote::quote;
 use crate::Value;
 
-/// Sets `h_init` to what runs as PID 1: `systemd`, `openrc`, `sysvinit`,
-/// `runit`, `s6` or `unknown`.
-pub const DETECT: &str = r#"h_init=unknown
-if [ -d /run/systemd/system ]; then
-	h_init=systemd
-elif [ -d /run/openrc ] && command -v rc-service >/dev/null 2>&1; then
-	h_init=openrc
-else
-	h_comm=
-	{ read -r h_comm; } 2>/dev/null </proc/1/comm
-	case $h_comm in
-	init) [ -d /etc/init.d ] && h_init=sysvinit ;;
-	runit*) h_init=runit ;;
-	s6-svscan) h_init=s6 ;;
-	esac
-fi
-"#;
-
 /// An init system halite drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitBackend {
@@ -231,7 +213,10 @@ mod tests {
     #[test]
     fn detect_names_pid_1() {
         let out = std::process::Command::new("sh")
-            .args(["-c", &format!("{DETECT}echo \"$h_init\"")])
+            .args([
+                "-c",
+                &format!("{}echo \"$h_init\"", super::super::pid1::DETECT),
+            ])
             .output()
             .unwrap();
         let got = String::from_utf8_lossy(&out.stdout);

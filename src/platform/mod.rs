@@ -16,6 +16,7 @@ pub mod dnf;
 pub mod init;
 pub mod openrc;
 pub mod pacman;
+pub mod pid1;
 pub mod report;
 pub mod systemd;
 pub mod sysvinit;

@@ -14,11 +14,11 @@
 use super::systemd::{ProbeRead, UnitState};
 use crate::transport::quote::quote;
 
-/// The host check: PID 1 is OpenRC's (see [`super::init::DETECT`]).
+/// The host check: PID 1 is OpenRC's (see [`super::pid1::DETECT`]).
 fn check() -> String {
     format!(
         "{}if [ \"$h_init\" != openrc ]; then printf '@@unsupported %s\\n' \"$h_init\"; exit 1; fi\n",
-        super::init::DETECT
+        super::pid1::DETECT
     )
 }
 

@@ -19,11 +19,11 @@
 use super::systemd::{ProbeRead, UnitState};
 use crate::transport::quote::quote;
 
-/// The host check: PID 1 is sysvinit's (see [`super::init::DETECT`]).
+/// The host check: PID 1 is sysvinit's (see [`super::pid1::DETECT`]).
 fn check() -> String {
     format!(
         "{}if [ \"$h_init\" != sysvinit ]; then printf '@@unsupported %s\\n' \"$h_init\"; exit 1; fi\n",
-        super::init::DETECT
+        super::pid1::DETECT
     )
 }
 

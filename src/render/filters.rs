@@ -11,8 +11,8 @@ use minijinja::{Environment, Error, ErrorKind};
 use regex::Regex;
 
 use super::dump;
-use super::jinja::{parse_text, to_json};
 use super::pyobj::PyList;
+use super::pyobj::{parse_text, to_json};
 use crate::Value;
 
 fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {

@@ -20,7 +20,7 @@ fn invalid(msg: impl Into<String>) -> Error {
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_num", to_num);
     env.add_filter("str_to_num", to_num);
-    env.add_filter("uuid", |v: MjValue| uuid5(&super::pyfmt::py_str(&v)));
+    env.add_filter("uuid", |v: MjValue| uuid5(&super::pyobj::py_str(&v)));
     env.add_filter("hmac", hmac_signature);
     env.add_filter("hmac_compute", |s: &str, key: &str| {
         hmac_sha256(s, key).map(|d| hex(&d))

@@ -13,6 +13,7 @@ use minijinja::value::Value as MjValue;
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 use regex::Regex;
 
+use super::pyobj::{from_json, parse_text};
 use super::salt::{Ctx, SaltLoader};
 use super::{RenderError, Renderer};
 use crate::Value;
@@ -171,38 +172,6 @@ fn salt_tags(source: &str, name: &str) -> String {
     }
     out.push_str(&source[last..]);
     out
-}
-
-fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg)
-}
-
-pub(super) fn to_json(v: &MjValue) -> Result<Value, Error> {
-    serde_json::to_value(v).map_err(|e| invalid(format!("cannot convert value: {e}")))
-}
-
-pub(super) fn from_json(v: &Value) -> MjValue {
-    super::pyobj::from_json(v)
-}
-
-/// `load_yaml`/`load_json`/`load_text` of `text` (data made mutable).
-pub(super) fn parse_text(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
-    parse_plain(kind, text, what).map(super::pyobj::mutable)
-}
-
-fn parse_plain(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
-    match kind {
-        "yaml" => {
-            if text.trim().is_empty() {
-                return Ok(MjValue::from(()));
-            }
-            crate::yaml::from_str::<MjValue>(text, Path::new(what))
-                .map_err(|e| invalid(format!("load_yaml: {e}")))
-        }
-        "json" => serde_json::from_str::<MjValue>(text)
-            .map_err(|e| invalid(format!("load_json: {what}: {e}"))),
-        _ => Ok(MjValue::from(text)),
-    }
 }
 
 fn halite_import(state: &State, kind: &str, path: &str, current: &str) -> Result<MjValue, Error> {

@@ -12,68 +12,10 @@ use minijinja::formatting::{format, FormatStyle};
 use minijinja::value::{Value as MjValue, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
-use super::pyobj::{is_mutable, mutable, split_kwargs, PyList};
+use super::pyobj::{is_mutable, mutable, py_str, repr, split_kwargs, PyList};
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
-}
-
-/// Python's `repr()` of a value.
-pub(super) fn repr(v: &MjValue) -> String {
-    let mut out = String::new();
-    write_repr(v, &mut out);
-    out
-}
-
-/// Python's `str()` of a value: strings as they are, everything else as
-/// its `repr()`.
-pub(super) fn py_str(v: &MjValue) -> String {
-    match v.as_str() {
-        Some(s) => s.to_string(),
-        None => repr(v),
-    }
-}
-
-fn write_repr(v: &MjValue, out: &mut String) {
-    match v.kind() {
-        ValueKind::None | ValueKind::Undefined => out.push_str("None"),
-        ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
-        ValueKind::String => out.push_str(&str_repr(v.as_str().unwrap_or_default())),
-        ValueKind::Map => {
-            out.push('{');
-            for (i, k) in v.try_iter().into_iter().flatten().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(&k, out);
-                out.push_str(": ");
-                write_repr(&v.get_item(&k).unwrap_or_default(), out);
-            }
-            out.push('}');
-        }
-        ValueKind::Seq => {
-            let (open, close) = if v.is_tuple() { ('(', ")") } else { ('[', "]") };
-            out.push(open);
-            let items: Vec<MjValue> = v.try_iter().into_iter().flatten().collect();
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(item, out);
-            }
-            if v.is_tuple() && items.len() == 1 {
-                out.push(',');
-            }
-            out.push_str(close);
-        }
-        _ => out.push_str(&v.to_string()),
-    }
-}
-
-/// Python's `repr()` of a string: single quotes unless the text has one
-/// and no double quote.
-fn str_repr(s: &str) -> String {
-    crate::target::python_quote(s)
 }
 
 /// The `%` operator, which the pre-pass turns into `__halite_mod(a, b)`:

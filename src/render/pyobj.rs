@@ -62,6 +62,89 @@ impl PyList {
     }
 }
 
+/// A template value as JSON (what states, pillar and filters exchange).
+pub(super) fn to_json(v: &MjValue) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| invalid(format!("cannot convert value: {e}")))
+}
+
+/// `load_yaml`/`load_json`/`load_text` of `text` (data made mutable).
+pub(super) fn parse_text(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
+    parse_plain(kind, text, what).map(mutable)
+}
+
+fn parse_plain(kind: &str, text: &str, what: &str) -> Result<MjValue, Error> {
+    match kind {
+        "yaml" => {
+            if text.trim().is_empty() {
+                return Ok(MjValue::from(()));
+            }
+            crate::yaml::from_str::<MjValue>(text, std::path::Path::new(what))
+                .map_err(|e| invalid(format!("load_yaml: {e}")))
+        }
+        "json" => serde_json::from_str::<MjValue>(text)
+            .map_err(|e| invalid(format!("load_json: {what}: {e}"))),
+        _ => Ok(MjValue::from(text)),
+    }
+}
+
+/// Python's `repr()` of a value.
+pub(super) fn repr(v: &MjValue) -> String {
+    let mut out = String::new();
+    write_repr(v, &mut out);
+    out
+}
+
+/// Python's `str()` of a value: strings as they are, everything else as
+/// its `repr()`.
+pub(super) fn py_str(v: &MjValue) -> String {
+    match v.as_str() {
+        Some(s) => s.to_string(),
+        None => repr(v),
+    }
+}
+
+fn write_repr(v: &MjValue, out: &mut String) {
+    match v.kind() {
+        ValueKind::None | ValueKind::Undefined => out.push_str("None"),
+        ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
+        ValueKind::String => out.push_str(&str_repr(v.as_str().unwrap_or_default())),
+        ValueKind::Map => {
+            out.push('{');
+            for (i, k) in v.try_iter().into_iter().flatten().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(&k, out);
+                out.push_str(": ");
+                write_repr(&v.get_item(&k).unwrap_or_default(), out);
+            }
+            out.push('}');
+        }
+        ValueKind::Seq => {
+            let (open, close) = if v.is_tuple() { ('(', ")") } else { ('[', "]") };
+            out.push(open);
+            let items: Vec<MjValue> = v.try_iter().into_iter().flatten().collect();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(item, out);
+            }
+            if v.is_tuple() && items.len() == 1 {
+                out.push(',');
+            }
+            out.push_str(close);
+        }
+        _ => out.push_str(&v.to_string()),
+    }
+}
+
+/// Python's `repr()` of a string: single quotes unless the text has one
+/// and no double quote.
+fn str_repr(s: &str) -> String {
+    crate::target::python_quote(s)
+}
+
 /// A JSON value as template data: maps and lists mutable.
 pub(super) fn from_json(v: &Value) -> MjValue {
     match v {
@@ -238,7 +321,7 @@ impl Object for PyDict {
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&super::pyfmt::repr(&MjValue::from_dyn_object(self.clone())))
+        f.write_str(&repr(&MjValue::from_dyn_object(self.clone())))
     }
 }
 
@@ -277,7 +360,7 @@ fn dict_method(
                 None => pos
                     .get(1)
                     .cloned()
-                    .ok_or_else(|| invalid(format!("KeyError: {}", super::pyfmt::repr(&pos[0])))),
+                    .ok_or_else(|| invalid(format!("KeyError: {}", repr(&pos[0])))),
             }
         }
         "popitem" => {
@@ -351,7 +434,7 @@ impl Object for PyList {
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&super::pyfmt::repr(&MjValue::from_dyn_object(self.clone())))
+        f.write_str(&repr(&MjValue::from_dyn_object(self.clone())))
     }
 }
 
@@ -460,7 +543,7 @@ fn list_index(l: &Arc<PyList>, pos: &[MjValue]) -> Result<MjValue, Error> {
     (start..end.max(start))
         .find(|&i| items[i] == pos[0])
         .map(MjValue::from)
-        .ok_or_else(|| invalid(format!("{} is not in list", super::pyfmt::repr(&pos[0]))))
+        .ok_or_else(|| invalid(format!("{} is not in list", repr(&pos[0]))))
 }
 
 /// `list.sort(reverse=False)` (no `key=`: Jinja has no lambdas).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as MjValue, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
-use super::jinja::{from_json, to_json};
+use super::pyobj::{from_json, to_json};
 use crate::args::Args;
 use crate::data;
 use crate::target::{MatchCtx, Target, TargetType};

@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::transport::quote::quote;
+use crate::Value;
 
 mod place;
 pub use place::Place;
@@ -45,8 +46,8 @@ const VERSION: u32 = 1;
 /// A resource a state manages, as the ledger names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Resource {
-    /// `user`, `group`, `file`, `pkg`, `service`, `container`: a module's
-    /// [`crate::modules::LedgerKind`].
+    /// `user`, `group`, `file`, `pkg`, `service`, `container`: a
+    /// [`LedgerKind`] a state module declares.
     pub kind: String,
     /// The user or group name, the path, the package or service name.
     pub identity: String,
@@ -64,25 +65,23 @@ impl Resource {
     pub fn recordable(&self) -> bool {
         clean(&self.kind) && clean(&self.identity) && !self.identity.is_empty()
     }
-
-    /// A `sh` test, true when the resource exists on the host.
-    pub fn exists_test(&self) -> String {
-        exists_test(&self.kind, &quote(&self.identity))
-    }
 }
 
 fn clean(s: &str) -> bool {
     !s.contains(['\t', '\n', '\r'])
 }
 
-/// The existence test for `kind` (its module's, see
-/// [`crate::modules::LedgerKind`]), `word` being a shell word (quoted
-/// value or `"$var"`). Unknown kinds (a newer halite's) count as
-/// existing, so they are reported, never silently forgotten.
-fn exists_test(kind: &str, word: &str) -> String {
-    crate::modules::ledger_kind(kind)
-        .map(|(_, k)| (k.exists)(word))
-        .unwrap_or_else(|| "true".to_string())
+/// A kind of resource the drift ledger records (`user`, `file`...): how
+/// the gather checks one still exists, and how prune removes one.
+pub struct LedgerKind {
+    pub kind: &'static str,
+    /// A `sh` test, true when the resource exists; `word` is a shell word
+    /// holding its identity (a quoted value or `"$var"`).
+    pub exists: fn(word: &str) -> String,
+    /// The inverse state prune runs: a function of this module, and its
+    /// arguments for an identity (the state's `name` is the identity,
+    /// unless the arguments give a `name`).
+    pub prune: (&'static str, fn(identity: &str) -> Value),
 }
 
 /// One resource halite manages on the host.
@@ -307,8 +306,14 @@ fn origin_of(s: &str) -> Option<bool> {
 /// recorded resource a state declares present is not asked: its state's
 /// own probe reads it, and its origin is already recorded. So a converged
 /// run asks nothing; the sets are matched in `sh` itself, no process.
-/// `declared`: each resource with whether its state declares it present.
-pub fn gather_snippet(marker: &str, declared: &[(Resource, bool)]) -> String {
+/// `declared`: each resource with whether its state declares it present;
+/// `kinds`: how each kind is tested (the state modules' [`LedgerKind`]s,
+/// which the engine passes in: the ledger knows no module).
+pub fn gather_snippet(
+    marker: &str,
+    declared: &[(Resource, bool)],
+    kinds: &[&LedgerKind],
+) -> String {
     let mut s = place::locate();
     s.push_str(&place::check(marker));
     // A ledger that cannot be read says why, and nothing else.
@@ -330,7 +335,7 @@ pub fn gather_snippet(marker: &str, declared: &[(Resource, bool)]) -> String {
         "_hz=$(cat \"$_hl/ledger\" \"$_hl/ledger.journal\" 2>/dev/null | cksum)\nprintf '%s ledger sum %s_%s\\n' '{marker}' \"${{_hz%% *}}\" \"${{_hz#* }}\""
     );
     let _ = writeln!(s, "printf '%s ledger exists\\n' '{marker}'");
-    s.push_str(&exists_function());
+    s.push_str(&exists_function(kinds));
     let present: Vec<&Resource> = declared
         .iter()
         .filter(|(r, p)| *p && r.recordable())
@@ -383,11 +388,12 @@ pub fn gather_snippet(marker: &str, declared: &[(Resource, bool)]) -> String {
 }
 
 /// `_hexists KIND IDENTITY`: prints `y|n<TAB>KIND<TAB>IDENTITY`, whether
-/// the resource exists (each kind's test, [`crate::modules::LedgerKind`]);
-/// a kind no module knows exists.
-fn exists_function() -> String {
+/// the resource exists (each kind's test, [`LedgerKind::exists`]); a kind
+/// no module knows (a newer halite's) exists, so it is reported, never
+/// silently forgotten.
+fn exists_function(kinds: &[&LedgerKind]) -> String {
     let mut s = String::from("_hexists() {\ncase $1 in\n");
-    for k in crate::modules::ledger_kinds() {
+    for k in kinds {
         let _ = writeln!(s, "{}) {} ;;", k.kind, (k.exists)("\"$2\""));
     }
     s.push_str(
@@ -613,6 +619,13 @@ pub fn field_ok(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A kind tested as the file module tests its own.
+    const FILE: LedgerKind = LedgerKind {
+        kind: "file",
+        exists: |w| format!("{{ [ -e {w} ] || [ -L {w} ]; }}"),
+        prune: ("absent", |_| Value::Null),
+    };
+
     fn e(kind: &str, id: &str, sls: &str, t: u64, created: bool) -> Entry {
         Entry {
             resource: Resource::new(kind, id),
@@ -720,7 +733,7 @@ mod tests {
         let script = format!(
             "HOME=/nonexistent XDG_STATE_HOME={}\n{}",
             quote(&state.path().display().to_string()),
-            gather_snippet(m, &[(Resource::new("file", "/x"), true)])
+            gather_snippet(m, &[(Resource::new("file", "/x"), true)], &[&FILE])
         );
         let mut cmd = if root {
             let mut c = std::process::Command::new("setpriv");
@@ -778,7 +791,7 @@ mod tests {
         let script = format!(
             "HALITE_LEDGER_DIR={}\n{}",
             quote(&dir.display().to_string()),
-            gather_snippet(m, &declared)
+            gather_snippet(m, &declared, &[&FILE])
         );
         let want: BTreeMap<String, bool> = [
             ("orphan *", true),

@@ -26,11 +26,9 @@
 #![allow(clippy::result_large_err)]
 
 mod compile;
-pub mod engine;
 mod highstate;
 pub mod ledger;
 mod order;
-mod progress;
 mod requisites;
 mod top;
 
@@ -172,7 +170,7 @@ pub struct StateSpec {
 pub const EXTRA_KWARGS: &str = "**kwargs";
 
 impl StateSpec {
-    /// `args` as a module's [`crate::modules::FnDef`] lists them; an entry
+    /// `args` as a state module declares them; an entry
     /// [`EXTRA_KWARGS`] means any other keyword is accepted too.
     pub fn new(args: &[&str]) -> StateSpec {
         StateSpec {

@@ -16,6 +16,7 @@ pub mod quote;
 pub mod route;
 pub mod ssh;
 pub mod ssh_config;
+pub mod stream;
 pub mod sudo;
 
 use std::path::PathBuf;

@@ -32,8 +32,9 @@ use tokio::sync::{Notify, OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::known_hosts::{self, Entry, Verdict};
 use super::route::{Auth, Endpoint, Route};
+use super::stream::{self, Said, Stream, StreamError};
 use super::{
-    jump, launch, ConnectOptions, Ended, ExecOutput, HostKeyPolicy, Received, Stop, TransportError,
+    launch, ConnectOptions, Ended, ExecOutput, HostKeyPolicy, Received, Stop, TransportError,
 };
 
 /// OpenSSH's default `MaxSessions`: sshd refuses more session channels than
@@ -130,8 +131,9 @@ impl Shared {
 }
 
 impl SshConnection {
-    /// The host's route: its jump hosts (each opened once per run, see
-    /// [`super::jump::Jumps`]), then the host itself through the last one.
+    /// The host's route: its jump hosts (each opened once per run and
+    /// shared, `ConnectOptions::jumps`), then the host itself through the
+    /// last one.
     pub async fn connect(
         route: &Route,
         opts: &ConnectOptions,
@@ -716,12 +718,28 @@ async fn handshake(
     })
 }
 
+/// A `direct-tcpip` channel from `via` to `to`.
+async fn through(via: &SshConnection, to: &Endpoint) -> Result<Stream, StreamError> {
+    match via.direct_tcpip(&to.name, to.port).await {
+        Ok(channel) => Ok(Box::new(channel.into_stream())),
+        Err(russh::Error::ChannelOpenFailure(why)) => Err(StreamError::Transient(format!(
+            "the jump host {} could not connect to it: {}",
+            via.addr(),
+            why.description()
+        ))),
+        Err(e) => Err(StreamError::Fatal(format!(
+            "the connection to jump host {} was lost: {e}",
+            via.addr()
+        ))),
+    }
+}
+
 /// The stream the session runs over: a channel on the previous hop, a
 /// ProxyCommand, or TCP.
 async fn stream(
     ep: &Endpoint,
     via: Option<&SshConnection>,
-) -> Result<(jump::Stream, Option<jump::Said>), Failure> {
+) -> Result<(Stream, Option<Said>), Failure> {
     let addr = ep.addr();
     let fatal = |reason| {
         Failure::Fatal(TransportError::Unreachable {
@@ -730,17 +748,17 @@ async fn stream(
         })
     };
     let got = match (via, &ep.proxy_command) {
-        (Some(via), _) => jump::through(via, ep).await.map(|s| (s, None)),
-        (None, Some(cmd)) => jump::command(cmd).map(|(s, said)| (s, Some(said))),
+        (Some(via), _) => through(via, ep).await.map(|s| (s, None)),
+        (None, Some(cmd)) => stream::command(cmd).map(|(s, said)| (s, Some(said))),
         (None, None) => return tcp(ep).await.map(|s| (s, None)),
     };
     got.map_err(|e| match e {
-        jump::StreamError::Transient(why) => Failure::Transient(why),
-        jump::StreamError::Fatal(why) => fatal(why),
+        StreamError::Transient(why) => Failure::Transient(why),
+        StreamError::Fatal(why) => fatal(why),
     })
 }
 
-async fn tcp(ep: &Endpoint) -> Result<jump::Stream, Failure> {
+async fn tcp(ep: &Endpoint) -> Result<Stream, Failure> {
     let addr = ep.addr();
     let targets = tokio::net::lookup_host((ep.name.as_str(), ep.port))
         .await

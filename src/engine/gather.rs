@@ -43,7 +43,11 @@ pub(super) async fn first(run: &mut Run<'_>) -> Result<Read, HostError> {
             .flat_map(|s| s.function.managed())
             .map(|m| (m.resource, m.present))
             .collect();
-        ledger::gather_snippet(&run.marker, &declared)
+        ledger::gather_snippet(
+            &run.marker,
+            &declared,
+            &modules::ledger_kinds().collect::<Vec<_>>(),
+        )
     } else {
         String::new()
     };

@@ -1,6 +1,6 @@
 //! Phase 1 of a state run, on the controller: the host's pillar, the top
 //! file or the SLS named, rendering (templates may call execution functions
-//! on the host: [`HostCall`]), compiling and building every state function.
+//! on the host through the [`RemoteCall`] the caller gives), compiling and building every state function.
 //! Any error here fails the host before anything runs on it. Also
 //! `state.show_*`, which stop after this phase.
 
@@ -12,7 +12,6 @@ use super::{Action, Outcome, Project, Single, StateCall, Target};
 use crate::modules::{self, StateFunction};
 use crate::render::{RemoteCall, Renderer};
 use crate::state::{Chunk, SlsSource};
-use crate::transport::Connection;
 use crate::Value;
 
 /// Compiled chunks with their built state functions, in execution order.
@@ -254,52 +253,6 @@ pub fn show(
                 duplicate: false,
             }
         }
-    }
-}
-
-/// Execution functions called from templates (`salt['cmd.run']('id -u')`),
-/// run on the host over the run's own connection, as Salt runs them on
-/// the minion while rendering. Each call is one more remote execution.
-pub(super) struct HostCall {
-    pub conn: Arc<Connection>,
-    pub id: String,
-    pub grains: Value,
-}
-
-impl RemoteCall for HostCall {
-    fn call(&self, function: &str, args: &crate::functions::Args) -> Result<Value, String> {
-        let spec = crate::functions::lookup(function)
-            .ok_or_else(|| format!("unknown function `{function}`"))?;
-        let f = (spec.parse)(args).map_err(|e| e.to_string())?;
-        // Only a function that is one script on the host is answered here.
-        let crate::functions::Call::Script(f) = crate::functions::Call::of(f.into()) else {
-            return Err(format!("{function} cannot be called from a template"));
-        };
-        let ctx = crate::functions::HostCtx {
-            id: &self.id,
-            grains: &self.grains,
-        };
-        let out = match f.command(&ctx) {
-            None => None,
-            Some(cmd) => {
-                // Rendering is synchronous; the connection is async. The
-                // run's runtime is multi-threaded, so this worker may block.
-                let handle = tokio::runtime::Handle::try_current()
-                    .map_err(|_| "no runtime to reach the host with".to_string())?;
-                if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-                    return Err(
-                        "remote calls from templates need the multi-threaded runtime".into(),
-                    );
-                }
-                let conn = self.conn.clone();
-                let out = tokio::task::block_in_place(|| handle.block_on(conn.exec(&cmd)))
-                    .map_err(|e| format!("{function}: {e}"))?;
-                Some(out)
-            }
-        };
-        // As in Salt, a command's failure is its return value (cmd.run
-        // gives its output), not a render error.
-        Ok(f.interpret(&ctx, out.as_ref()).ret)
     }
 }
 

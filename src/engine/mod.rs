@@ -22,12 +22,17 @@
 //! Every line the scripts print about themselves is [`protocol`]'s;
 //! [`report`] makes Salt's result shape of it.
 
+// A compile error ends the host's run and carries file, SLS, ID and the
+// valid choices by value (`state::CompileError`); its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod apply;
 mod compile;
 mod drift;
 mod gather;
 mod journal;
 mod plan;
+mod progress;
 mod protocol;
 mod prune;
 mod replan;
@@ -44,11 +49,11 @@ pub(crate) use compile::sls_file;
 pub use compile::{compile, show, Built, CompileFailure};
 pub use drift::{DriftReport, EntryReport, Named, Origin, WouldChange};
 
-use super::ledger::{self, LedgerError};
-use super::{Chunk, CompileError, SlsSource};
 use crate::inventory::Group;
 use crate::modules::{self, Plan, StateFunction};
 use crate::render::RemoteCall;
+use crate::state::ledger::{self, LedgerError};
+use crate::state::{Chunk, CompileError, SlsSource};
 use crate::transport::Connection;
 use crate::Value;
 
@@ -109,7 +114,8 @@ impl Single {
     pub fn check(&self) -> Result<(), CompileError> {
         let source = self.source();
         let mut loader = |_: &str| Ok(source.clone());
-        super::compile(&[Self::SLS.to_string()], &mut loader, &modules::registry()).map(|_| ())
+        crate::state::compile(&[Self::SLS.to_string()], &mut loader, &modules::registry())
+            .map(|_| ())
     }
 }
 
@@ -257,7 +263,19 @@ struct Run<'a> {
     copy: Option<ledger::HostCopy>,
 }
 
-/// Run a state call on a connected host. `pillar` as for [`compile`].
+/// Every state function the engine runs, as (`module.function`, its
+/// one-line doc, its arguments besides `name`): what `sys.state_doc` lists.
+pub fn state_functions() -> impl Iterator<Item = (String, &'static str, &'static [&'static str])> {
+    modules::MODULES.iter().flat_map(|m| {
+        m.functions
+            .iter()
+            .map(move |f| (format!("{}.{}", m.name, f.name), f.doc, f.args))
+    })
+}
+
+/// Run a state call on a connected host. `pillar` as for [`compile`];
+/// `remote` answers the execution functions templates call (`salt[...]`)
+/// on this host.
 pub async fn run(
     conn: &Arc<Connection>,
     host_id: &str,
@@ -265,12 +283,8 @@ pub async fn run(
     pillar: Option<Value>,
     project: &Project,
     call: &StateCall,
+    remote: Arc<dyn RemoteCall>,
 ) -> Outcome {
-    let remote: Arc<dyn RemoteCall> = Arc::new(compile::HostCall {
-        conn: conn.clone(),
-        id: host_id.to_string(),
-        grains: grains.clone(),
-    });
     let built = match compile(project, host_id, grains, pillar, call, Some(remote)) {
         Ok(b) => b,
         Err(e) => return Outcome::not_compiled(e),

@@ -8,11 +8,11 @@ use super::apply::{applied_sections, apply_script};
 use super::gather::gather_script;
 use super::journal::LedgerScript;
 use super::plan::decide;
+use super::progress::{whole_lines, Applied, Cut};
 use super::protocol::{Block, Sections};
 use super::report::{report, state_key};
 use super::*;
 use crate::modules::Output;
-use crate::state::progress::{whole_lines, Applied, Cut};
 use crate::state::Kind;
 
 const M: &str = "@@halite-test";

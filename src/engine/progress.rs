@@ -12,7 +12,7 @@
 //! did not start (the host never took the command). The next run needs
 //! nothing more: its gather probes every state again and reads the ledger
 //! journal, which records what succeeded. The lines themselves are written
-//! and read in `engine::protocol`.
+//! and read in [`super::protocol`].
 
 use crate::transport::{Command, Connection};
 

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use super::progress::Applied;
 use super::{Decision, State};
 use crate::state::ledger::{self, Gathered, Ledger};
-use crate::state::progress::Applied;
 
 /// After an apply execution that wrote to the ledger: the copy becomes
 /// what it printed on exit, or is marked not current when it printed

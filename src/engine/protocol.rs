@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::state::progress::Progress;
+use super::progress::Progress;
 
 /// A fenced block of a state's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -11,12 +11,12 @@ use std::time::SystemTime;
 use super::gather::condition_test;
 use super::journal::{ledger_events, reread, LedgerScript};
 use super::plan::{deps, planned_change};
+use super::progress::{self, Applied};
 use super::protocol::{self, Block, Sections};
 use super::report::{add_times, report, with_apply_note};
 use super::{Decision, HostError, Outcome, Run, State, Status};
 use crate::modules::Plan;
 use crate::state::ledger::{self, Resource};
-use crate::state::progress::{self, Applied};
 use crate::state::Kind;
 
 /// How the first apply left the run.

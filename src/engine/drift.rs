@@ -2,7 +2,7 @@
 //! this run does not declare (`orphans` still on the host, `gone` ones
 //! removed by other means), the resources that cannot be ledgered, and
 //! what prune removed or released; for `state.drift`, the verdict. A typed
-//! value: only `crate::output` turns it into JSON or text.
+//! value: only the output layer turns it into JSON or text.
 
 use std::collections::BTreeSet;
 
