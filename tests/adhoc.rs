@@ -6,14 +6,8 @@
 
 mod harness;
 
-use harness::{Fleet, Workspace};
+use harness::{run_json as run, Fleet};
 use serde_json::Value;
-
-/// Run halite with `--out json`: (exit code, document).
-fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
-    let (out, v) = ws.halite_json(args);
-    (out.code.unwrap_or(-1), v)
-}
 
 fn ids(v: &Value, status: &str) -> Vec<String> {
     let mut out: Vec<String> = v["results"]

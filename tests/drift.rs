@@ -8,15 +8,10 @@
 
 mod harness;
 
-use harness::{Fleet, Workspace};
+use harness::{run_json as run, Fleet, Workspace};
 use serde_json::Value;
 
 const NODE: &str = "node2";
-
-fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
-    let (out, v) = ws.halite_json(args);
-    (out.code.unwrap_or(-1), v)
-}
 
 fn ret(v: &Value) -> &Value {
     &v["results"][NODE]["ret"]

@@ -11,36 +11,14 @@
 
 mod harness;
 
-use harness::{Fleet, Workspace};
+use harness::{apply_sls, only_state as only, run_json as run, Fleet, Workspace};
 use serde_json::{json, Value};
 
 const HOST: &str = "arch";
 
-fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
-    let (out, v) = ws.halite_json(args);
-    (out.code.unwrap_or(-1), v)
-}
-
-/// `arch state.apply SLS [test=True]`: (exit code, the host's result).
+/// `HOST state.apply SLS [test=True]`.
 fn apply(ws: &Workspace, sls: &str, test: bool) -> (i32, Value) {
-    let mut args = vec![HOST, "state.apply", sls];
-    if test {
-        args.push("test=True");
-    }
-    let (code, v) = run(ws, &args);
-    (code, v["results"][HOST].clone())
-}
-
-/// The one state of a result: (result, changes, comment).
-fn only(h: &Value) -> (Value, Value, String) {
-    let states = h["ret"].as_object().unwrap_or_else(|| panic!("{h}"));
-    assert_eq!(states.len(), 1, "{h}");
-    let s = states.values().next().unwrap();
-    (
-        s["result"].clone(),
-        s["changes"].clone(),
-        s["comment"].as_str().unwrap_or("").to_string(),
-    )
+    apply_sls(ws, HOST, sls, test)
 }
 
 const RESET: &str = "pacman -R --noconfirm halite-hello >/dev/null 2>&1; \

@@ -15,15 +15,10 @@
 
 mod harness;
 
-use harness::{Fleet, Workspace};
+use harness::{apply_sls as apply, run_json as run, state_by_id as state, Fleet, Workspace};
 use serde_json::{json, Value};
 
 const SVC: &str = "halite-sleep";
-
-fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
-    let (out, v) = ws.halite_json(args);
-    (out.code.unwrap_or(-1), v)
-}
 
 /// `HOST FUNCTION ARGS...`'s return on that host.
 fn call(ws: &Workspace, host: &str, args: &[&str]) -> Value {
@@ -31,31 +26,6 @@ fn call(ws: &Workspace, host: &str, args: &[&str]) -> Value {
     a.extend_from_slice(args);
     let (_, v) = run(ws, &a);
     v["results"][host]["ret"].clone()
-}
-
-/// `HOST state.apply SLS [test=True]`: (exit code, the host's result).
-fn apply(ws: &Workspace, host: &str, sls: &str, test: bool) -> (i32, Value) {
-    let mut args = vec![host, "state.apply", sls];
-    if test {
-        args.push("test=True");
-    }
-    let (code, v) = run(ws, &args);
-    (code, v["results"][host].clone())
-}
-
-/// The state named `id` of a result: (result, changes, comment).
-fn state(h: &Value, id: &str) -> (Value, Value, String) {
-    let states = h["ret"].as_object().unwrap_or_else(|| panic!("{h}"));
-    let s = states
-        .iter()
-        .find(|(k, _)| k.contains(&format!("_|-{id}_|-")))
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no state {id}: {h}"));
-    (
-        s["result"].clone(),
-        s["changes"].clone(),
-        s["comment"].as_str().unwrap_or("").to_string(),
-    )
 }
 
 /// Install the test service, stopped and in no runlevel.

@@ -8,14 +8,8 @@
 
 mod harness;
 
-use harness::{Fleet, Workspace};
+use harness::{run_json as run, Fleet};
 use serde_json::Value;
-
-/// Run halite with `--out json`: (exit code, document).
-fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
-    let (out, v) = ws.halite_json(args);
-    (out.code.unwrap_or(-1), v)
-}
 
 /// The hosts a run answered for, sorted.
 fn targeted(v: &Value) -> Vec<String> {

@@ -6,13 +6,8 @@
 
 mod harness;
 
-use harness::{Fleet, Workspace};
+use harness::{run_json as run, Fleet, Workspace};
 use serde_json::Value;
-
-fn run(ws: &Workspace, args: &[&str]) -> (i32, Value) {
-    let (out, v) = ws.halite_json(args);
-    (out.code.unwrap_or(-1), v)
-}
 
 /// (state id -> (result, changed?, comment)) of node1's run.
 fn states(v: &Value) -> std::collections::BTreeMap<String, (Value, bool, String)> {

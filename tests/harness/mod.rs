@@ -760,3 +760,49 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> std::io::Result
         elapsed: start.elapsed(),
     })
 }
+
+// ---- one host's runs, as the platform tests drive them -------------------
+
+/// `halite --out json ARGS` in `ws`: (exit code, -1 when killed; the JSON).
+pub fn run_json(ws: &Workspace, args: &[&str]) -> (i32, Value) {
+    let (out, v) = ws.halite_json(args);
+    (out.code.unwrap_or(-1), v)
+}
+
+/// `HOST state.apply SLS [test=True]`: (exit code, the host's result).
+pub fn apply_sls(ws: &Workspace, host: &str, sls: &str, test: bool) -> (i32, Value) {
+    let mut args = vec![host, "state.apply", sls];
+    if test {
+        args.push("test=True");
+    }
+    let (code, v) = run_json(ws, &args);
+    (code, v["results"][host].clone())
+}
+
+/// (result, changes, comment) of one state's return.
+fn state_parts(s: &Value) -> (Value, Value, String) {
+    (
+        s["result"].clone(),
+        s["changes"].clone(),
+        s["comment"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// The one state of a host's result: (result, changes, comment); panics
+/// (showing the result) unless there is exactly one.
+pub fn only_state(h: &Value) -> (Value, Value, String) {
+    let states = h["ret"].as_object().unwrap_or_else(|| panic!("{h}"));
+    assert_eq!(states.len(), 1, "{h}");
+    state_parts(states.values().next().unwrap())
+}
+
+/// The state with ID `id` of a host's result: (result, changes, comment).
+pub fn state_by_id(h: &Value, id: &str) -> (Value, Value, String) {
+    let states = h["ret"].as_object().unwrap_or_else(|| panic!("{h}"));
+    let s = states
+        .iter()
+        .find(|(k, _)| k.contains(&format!("_|-{id}_|-")))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no state {id}: {h}"));
+    state_parts(s)
+}
