@@ -381,37 +381,44 @@ impl StateFunction for YumRepo {
         if let Err(e) = plan.data::<Todo>() {
             return e.into();
         }
-        let id = &self.id;
-        if out.rc != 0 {
-            let written = markers(out.text).contains_key("refresh_failed");
-            return Applied {
-                result: false,
-                changes: if written {
-                    plan.changes.clone()
-                } else {
-                    serde_json::Map::new()
-                },
-                comment: if written {
-                    format!(
-                        "Configured package repo '{id}', but fetching its metadata failed: {}",
-                        message(out.text)
-                    )
-                } else if self.managed {
-                    format!("Failed to configure repo '{id}': {}", message(out.text))
-                } else {
-                    format!("Failed to remove repo {id}: {}", message(out.text))
-                },
-            };
-        }
-        Applied {
-            result: true,
-            changes: plan.changes.clone(),
-            comment: if self.managed {
-                format!("Configured package repo '{id}'")
+        finish_repo(plan, out, &self.id, self.managed)
+    }
+}
+
+/// Salt's outcome of a repository state on dnf/yum or zypper: `name` the
+/// repository's id or alias; a repository written whose metadata could
+/// not be fetched keeps its changes and says so. (The caller has checked
+/// the plan's data is its own.)
+pub(super) fn finish_repo(plan: &Plan, out: Output, name: &str, managed: bool) -> Applied {
+    if out.rc != 0 {
+        let written = markers(out.text).contains_key("refresh_failed");
+        return Applied {
+            result: false,
+            changes: if written {
+                plan.changes.clone()
             } else {
-                format!("Removed repo {id}")
+                serde_json::Map::new()
             },
-        }
+            comment: if written {
+                format!(
+                    "Configured package repo '{name}', but fetching its metadata failed: {}",
+                    message(out.text)
+                )
+            } else if managed {
+                format!("Failed to configure repo '{name}': {}", message(out.text))
+            } else {
+                format!("Failed to remove repo {name}: {}", message(out.text))
+            },
+        };
+    }
+    Applied {
+        result: true,
+        changes: plan.changes.clone(),
+        comment: if managed {
+            format!("Configured package repo '{name}'")
+        } else {
+            format!("Removed repo {name}")
+        },
     }
 }
 

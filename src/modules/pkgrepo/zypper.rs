@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::files;
-use super::yum::{flag, one_line, section};
+use super::yum::{finish_repo, flag, one_line, section};
 use crate::modules::{Applied, Output, Plan, PlanMismatch, StateFunction};
-use crate::platform::report::{markers, message};
+use crate::platform::report::markers;
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
 use crate::Value;
@@ -284,37 +284,7 @@ impl StateFunction for ZypperRepo {
         if let Err(e) = plan.data::<Todo>() {
             return e.into();
         }
-        let alias = &self.alias;
-        if out.rc != 0 {
-            let written = markers(out.text).contains_key("refresh_failed");
-            return Applied {
-                result: false,
-                changes: if written {
-                    plan.changes.clone()
-                } else {
-                    serde_json::Map::new()
-                },
-                comment: if written {
-                    format!(
-                        "Configured package repo '{alias}', but fetching its metadata failed: {}",
-                        message(out.text)
-                    )
-                } else if self.managed {
-                    format!("Failed to configure repo '{alias}': {}", message(out.text))
-                } else {
-                    format!("Failed to remove repo {alias}: {}", message(out.text))
-                },
-            };
-        }
-        Applied {
-            result: true,
-            changes: plan.changes.clone(),
-            comment: if self.managed {
-                format!("Configured package repo '{alias}'")
-            } else {
-                format!("Removed repo {alias}")
-            },
-        }
+        finish_repo(plan, out, &self.alias, self.managed)
     }
 }
 
