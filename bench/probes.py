@@ -14,7 +14,7 @@
 #
 # GATHER_SCRIPT is the text the engine sends as a run's first execution;
 # it was captured with a temporary two-line patch writing `script` to a
-# file in state/engine.rs's exec().
+# file in src/engine/gather.rs's exec().
 import re, subprocess, sys
 c, path = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 10
