@@ -19,7 +19,7 @@ use super::user::{
 use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
 };
-use crate::platform::accounts::{self, Change, Members};
+use crate::platform::accounts::{self, Change, Members, Tools};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -158,53 +158,37 @@ fn parse_facts(text: &str) -> GroupFacts {
     f
 }
 
-impl StateFunction for Present {
-    fn managed(&self) -> Vec<crate::modules::Managed> {
-        crate::modules::Managed::present("group", &self.name)
-    }
-
-    fn probe(&self) -> String {
-        let mut users: Vec<String> = self.members.iter().flatten().cloned().collect();
-        users.extend(self.addusers.iter().cloned());
-        probe_group(&self.name, &users)
-    }
-
-    fn plan(&self, out: Output) -> Result<Plan, String> {
-        let facts = parse_facts(out.text);
+impl Present {
+    fn plan_create(&self, tools: Tools) -> Plan {
         let name = &self.name;
-        let tools = tools_seen(out.text)?;
-        if !facts.missing_users.is_empty() {
-            return Err(format!(
-                "The following user(s) do not exist: {}",
-                facts.missing_users.join(",")
-            ));
+        let mut changes = Map::new();
+        changes.insert("name".into(), json!(name));
+        if let Some(g) = self.gid {
+            changes.insert("gid".into(), json!(g));
         }
-        let Some(cur) = facts.group else {
-            let mut changes = Map::new();
-            changes.insert("name".into(), json!(name));
-            if let Some(g) = self.gid {
-                changes.insert("gid".into(), json!(g));
-            }
-            let members = self
-                .members
-                .clone()
-                .unwrap_or_else(|| self.addusers.clone());
-            changes.insert("members".into(), json!(members));
-            return Ok(Plan::change(
-                Value::Object(changes),
-                format!("Group {name} set to be added"),
-            )
-            .with_data(Account {
-                tools,
-                change: Change::NewGroup {
-                    name: name.clone(),
-                    gid: self.gid,
-                    system: self.system,
-                    members,
-                },
-                done: format!("New group {name} created"),
-            }));
-        };
+        let members = self
+            .members
+            .clone()
+            .unwrap_or_else(|| self.addusers.clone());
+        changes.insert("members".into(), json!(members));
+        Plan::change(
+            Value::Object(changes),
+            format!("Group {name} set to be added"),
+        )
+        .with_data(Account {
+            tools,
+            change: Change::NewGroup {
+                name: name.clone(),
+                gid: self.gid,
+                system: self.system,
+                members,
+            },
+            done: format!("New group {name} created"),
+        })
+    }
+
+    fn plan_modify(&self, tools: Tools, cur: &GroupEnt) -> Result<Plan, String> {
+        let name = &self.name;
         // Salt's group._changes keys: gid, members (the declared list),
         // addusers / delusers (just the ones that must move).
         let mut changes = Map::new();
@@ -212,53 +196,7 @@ impl StateFunction for Present {
         if let Some(g) = gid {
             changes.insert("gid".into(), json!(g));
         }
-        let mut members = Members::Change {
-            add: vec![],
-            remove: vec![],
-        };
-        match &self.members {
-            Some(m) if m.is_empty() => {
-                if !cur.members.is_empty() {
-                    changes.insert("delusers".into(), json!(cur.members));
-                    members = Members::Change {
-                        add: vec![],
-                        remove: cur.members.clone(),
-                    };
-                }
-            }
-            Some(m) => {
-                let want: BTreeSet<&String> = m.iter().collect();
-                if want != cur.members.iter().collect() {
-                    changes.insert("members".into(), json!(m));
-                    members = Members::Exactly {
-                        want: m.clone(),
-                        current: cur.members.clone(),
-                    };
-                }
-            }
-            None => {
-                let add: Vec<&String> = self
-                    .addusers
-                    .iter()
-                    .filter(|u| !cur.members.contains(u))
-                    .collect();
-                let del: Vec<&String> = self
-                    .delusers
-                    .iter()
-                    .filter(|u| cur.members.contains(u))
-                    .collect();
-                if !add.is_empty() {
-                    changes.insert("addusers".into(), json!(add));
-                }
-                if !del.is_empty() {
-                    changes.insert("delusers".into(), json!(del));
-                }
-                members = Members::Change {
-                    add: add.into_iter().cloned().collect(),
-                    remove: del.into_iter().cloned().collect(),
-                };
-            }
-        }
+        let members = self.member_changes(cur, &mut changes);
         if changes.is_empty() {
             return Ok(Plan::noop(format!(
                 "Group {name} is present and up to date"
@@ -283,6 +221,85 @@ impl StateFunction for Present {
                 done: format!("Updated group {name}"),
             }),
         )
+    }
+
+    /// The member moves for an existing group `cur`, noted in `changes`.
+    fn member_changes(&self, cur: &GroupEnt, changes: &mut Map<String, Value>) -> Members {
+        let none = Members::Change {
+            add: vec![],
+            remove: vec![],
+        };
+        match &self.members {
+            Some(m) if m.is_empty() => {
+                if cur.members.is_empty() {
+                    return none;
+                }
+                changes.insert("delusers".into(), json!(cur.members));
+                Members::Change {
+                    add: vec![],
+                    remove: cur.members.clone(),
+                }
+            }
+            Some(m) => {
+                let want: BTreeSet<&String> = m.iter().collect();
+                if want == cur.members.iter().collect() {
+                    return none;
+                }
+                changes.insert("members".into(), json!(m));
+                Members::Exactly {
+                    want: m.clone(),
+                    current: cur.members.clone(),
+                }
+            }
+            None => {
+                let add: Vec<String> = self
+                    .addusers
+                    .iter()
+                    .filter(|u| !cur.members.contains(u))
+                    .cloned()
+                    .collect();
+                let remove: Vec<String> = self
+                    .delusers
+                    .iter()
+                    .filter(|u| cur.members.contains(u))
+                    .cloned()
+                    .collect();
+                if !add.is_empty() {
+                    changes.insert("addusers".into(), json!(add));
+                }
+                if !remove.is_empty() {
+                    changes.insert("delusers".into(), json!(remove));
+                }
+                Members::Change { add, remove }
+            }
+        }
+    }
+}
+
+impl StateFunction for Present {
+    fn managed(&self) -> Vec<crate::modules::Managed> {
+        crate::modules::Managed::present("group", &self.name)
+    }
+
+    fn probe(&self) -> String {
+        let mut users: Vec<String> = self.members.iter().flatten().cloned().collect();
+        users.extend(self.addusers.iter().cloned());
+        probe_group(&self.name, &users)
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let facts = parse_facts(out.text);
+        let tools = tools_seen(out.text)?;
+        if !facts.missing_users.is_empty() {
+            return Err(format!(
+                "The following user(s) do not exist: {}",
+                facts.missing_users.join(",")
+            ));
+        }
+        match &facts.group {
+            None => Ok(self.plan_create(tools)),
+            Some(cur) => self.plan_modify(tools, cur),
+        }
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {

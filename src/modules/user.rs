@@ -536,15 +536,41 @@ impl StateFunction for Present {
                     .clone(),
             ),
         };
+        match &facts.passwd {
+            None => self.plan_create(&facts, tools, target_gid),
+            Some(cur) => self.plan_modify(&facts, tools, cur, target_gid),
+        }
+    }
+
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let a = plan.data::<Account>()?;
+        let mut s = format!("{PATH_PRELUDE}set -e\n{}", a.tools.render(&a.change));
+        if let (Some(p), true) = (&self.password, plan.changes.contains_key("passwd")) {
+            s.push_str(&a.tools.password(&self.name, p));
+        }
+        Ok(s)
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        finish_with(plan, out)
+    }
+}
+
+impl Present {
+    /// The changes to an existing user `cur`.
+    fn plan_modify(
+        &self,
+        facts: &Facts,
+        tools: Tools,
+        cur: &PasswdEnt,
+        target_gid: Option<GroupEnt>,
+    ) -> Result<Plan, String> {
         let name = &self.name;
-        let Some(cur) = &facts.passwd else {
-            return self.plan_create(&facts, tools, target_gid);
-        };
         let primary = target_gid
             .as_ref()
             .map(|g| g.name.clone())
             .or_else(|| facts.group(&Id::Num(cur.gid)).map(|g| g.name.clone()));
-        let wanted = self.wanted_groups(&facts, primary.as_deref())?;
+        let wanted = self.wanted_groups(facts, primary.as_deref())?;
         let mut changes = Map::new();
         let mut m = UserMod {
             name: name.clone(),
@@ -589,15 +615,8 @@ impl StateFunction for Present {
                 m.groups = Some(GroupSet { want: w, current });
             }
         }
-        if self.password.is_some() {
-            let set = match facts.password.as_deref() {
-                Some("same") => false,
-                Some("unset") => true,
-                _ => self.enforce_password,
-            };
-            if set {
-                changes.insert("passwd".into(), json!(REDACTED));
-            }
+        if self.password_changes(facts) {
+            changes.insert("passwd".into(), json!(REDACTED));
         }
         if let (Some(h), true, false) = (&self.home, self.createhome, facts.home_exists) {
             changes.insert("homeDoesNotExist".into(), json!(h));
@@ -610,16 +629,9 @@ impl StateFunction for Present {
         if let Some(why) = tools.cannot(&change) {
             return Err(format!("user.present {name}: {why}"));
         }
-        let mut comment = String::from("The following user attributes are set to be changed:\n");
-        for (k, v) in &changes {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            comment.push_str(&format!("{k}: {v}\n"));
-        }
+        let comment = changed_comment(&changes);
         Ok(
-            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
+            Plan::change(Value::Object(changes), comment).with_data(Account {
                 tools,
                 change,
                 done: format!("Updated user {name}"),
@@ -627,21 +639,16 @@ impl StateFunction for Present {
         )
     }
 
-    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let a = plan.data::<Account>()?;
-        let mut s = format!("{PATH_PRELUDE}set -e\n{}", a.tools.render(&a.change));
-        if let (Some(p), true) = (&self.password, plan.changes.contains_key("passwd")) {
-            s.push_str(&a.tools.password(&self.name, p));
-        }
-        Ok(s)
+    /// A declared hash to set: it differs (and is enforced) or none is set.
+    fn password_changes(&self, facts: &Facts) -> bool {
+        self.password.is_some()
+            && match facts.password.as_deref() {
+                Some("same") => false,
+                Some("unset") => true,
+                _ => self.enforce_password,
+            }
     }
 
-    fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        finish_with(plan, out)
-    }
-}
-
-impl Present {
     fn plan_create(
         &self,
         facts: &Facts,
@@ -708,6 +715,19 @@ impl Present {
             done: format!("New user {name} created"),
         }))
     }
+}
+
+/// Salt's comment for an existing user's changes.
+fn changed_comment(changes: &Map<String, Value>) -> String {
+    let mut comment = String::from("The following user attributes are set to be changed:\n");
+    for (k, v) in changes {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        comment.push_str(&format!("{k}: {v}\n"));
+    }
+    comment.trim_end().to_string()
 }
 
 /// The plan error when neither tool set is on the host.

@@ -55,13 +55,6 @@ impl Tools {
             _ => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tools::Shadow => "shadow",
-            Tools::Busybox => "BusyBox",
-        }
-    }
 }
 
 /// A user to create.
