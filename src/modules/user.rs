@@ -435,8 +435,9 @@ fn passwd_var(name: &str) -> String {
 
 /// The user.present states' shared probe: ONE `getent passwd` for every
 /// user of the run (each line kept under its name; a name getent answers
-/// by another, such as a number, is left to the state's own call) and ONE
-/// `useradd -D`, instead of one of each per state. Prints nothing.
+/// by another, such as a number, is left to the state's own call), ONE
+/// `useradd -D` and ONE account tool set detection (`h_acct`, see
+/// [`accounts::DETECT`]), instead of one of each per state. Prints nothing.
 fn shared_script(names: &[String]) -> String {
     let mut s = format!(
         "h_acct=$(PATH=\"$PATH:/usr/sbin:/sbin\"\n{}printf %s \"$h_acct\")\n\
