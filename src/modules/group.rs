@@ -1,6 +1,8 @@
 //! `group.present` and `group.absent`: local groups, as Salt's
 //! `salt.states.group` manages them, through Debian's `groupadd`,
-//! `groupmod`, `gpasswd` and `groupdel`.
+//! `groupmod`, `gpasswd` and `groupdel`, or BusyBox's `addgroup` and
+//! `delgroup` where shadow is missing (`crate::platform::accounts`; a gid
+//! change is refused there: BusyBox has no groupmod).
 //!
 //! Members are the names listed in `/etc/group` (what `gpasswd` manages and
 //! Salt's `group.info` reports), not users whose primary group it is.
@@ -11,12 +13,13 @@ use serde::Deserialize;
 use serde_json::{json, Map};
 
 use super::user::{
-    check_name, finish_with, parse_group, Account, Action, GroupEnt, Id, NameList, NumOrText,
+    check_name, finish_with, parse_group, tools_seen, Account, GroupEnt, Id, NameList, NumOrText,
     PATH_PRELUDE,
 };
 use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
 };
+use crate::platform::accounts::{self, Change, Members, Tools};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -119,8 +122,9 @@ fn dedup(l: Vec<String>) -> Vec<String> {
 /// do not exist (gpasswd would refuse them).
 fn probe_group(name: &str, users: &[String]) -> String {
     let mut s = format!(
-        "{PATH_PRELUDE}command -v groupadd >/dev/null 2>&1 || echo no-groupadd\n\
-         e=$(getent group {}) && printf 'group %s\\n' \"$e\"\n",
+        "{PATH_PRELUDE}{}{}e=$(getent group {}) && printf 'group %s\\n' \"$e\"\n",
+        accounts::DETECT,
+        accounts::REPORT,
         quote(name)
     );
     if !users.is_empty() {
@@ -136,25 +140,140 @@ fn probe_group(name: &str, users: &[String]) -> String {
 struct GroupFacts {
     group: Option<GroupEnt>,
     missing_users: Vec<String>,
-    no_tools: bool,
 }
 
 fn parse_facts(text: &str) -> GroupFacts {
     let mut f = GroupFacts {
         group: None,
         missing_users: vec![],
-        no_tools: false,
     };
     for line in text.lines() {
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "group" => f.group = parse_group(rest),
             "nouser" => f.missing_users.push(rest.to_string()),
-            "no-groupadd" => f.no_tools = true,
             _ => {}
         }
     }
     f
+}
+
+impl Present {
+    fn plan_create(&self, tools: Tools) -> Plan {
+        let name = &self.name;
+        let mut changes = Map::new();
+        changes.insert("name".into(), json!(name));
+        if let Some(g) = self.gid {
+            changes.insert("gid".into(), json!(g));
+        }
+        let members = self
+            .members
+            .clone()
+            .unwrap_or_else(|| self.addusers.clone());
+        changes.insert("members".into(), json!(members));
+        Plan::change(
+            Value::Object(changes),
+            format!("Group {name} set to be added"),
+        )
+        .with_data(Account {
+            tools,
+            change: Change::NewGroup {
+                name: name.clone(),
+                gid: self.gid,
+                system: self.system,
+                members,
+            },
+            done: format!("New group {name} created"),
+        })
+    }
+
+    fn plan_modify(&self, tools: Tools, cur: &GroupEnt) -> Result<Plan, String> {
+        let name = &self.name;
+        // Salt's group._changes keys: gid, members (the declared list),
+        // addusers / delusers (just the ones that must move).
+        let mut changes = Map::new();
+        let gid = self.gid.filter(|g| *g != cur.gid);
+        if let Some(g) = gid {
+            changes.insert("gid".into(), json!(g));
+        }
+        let members = self.member_changes(cur, &mut changes);
+        if changes.is_empty() {
+            return Ok(Plan::noop(format!(
+                "Group {name} is present and up to date"
+            )));
+        }
+        let change = Change::ModGroup {
+            name: name.clone(),
+            gid,
+            members,
+        };
+        if let Some(why) = tools.cannot(&change) {
+            return Err(format!("group.present {name}: {why}"));
+        }
+        let mut comment = String::from("The following group attributes are set to be changed:\n");
+        for (k, v) in &changes {
+            comment.push_str(&format!("{k}: {v}\n"));
+        }
+        Ok(
+            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
+                tools,
+                change,
+                done: format!("Updated group {name}"),
+            }),
+        )
+    }
+
+    /// The member moves for an existing group `cur`, noted in `changes`.
+    fn member_changes(&self, cur: &GroupEnt, changes: &mut Map<String, Value>) -> Members {
+        let none = Members::Change {
+            add: vec![],
+            remove: vec![],
+        };
+        match &self.members {
+            Some(m) if m.is_empty() => {
+                if cur.members.is_empty() {
+                    return none;
+                }
+                changes.insert("delusers".into(), json!(cur.members));
+                Members::Change {
+                    add: vec![],
+                    remove: cur.members.clone(),
+                }
+            }
+            Some(m) => {
+                let want: BTreeSet<&String> = m.iter().collect();
+                if want == cur.members.iter().collect() {
+                    return none;
+                }
+                changes.insert("members".into(), json!(m));
+                Members::Exactly {
+                    want: m.clone(),
+                    current: cur.members.clone(),
+                }
+            }
+            None => {
+                let add: Vec<String> = self
+                    .addusers
+                    .iter()
+                    .filter(|u| !cur.members.contains(u))
+                    .cloned()
+                    .collect();
+                let remove: Vec<String> = self
+                    .delusers
+                    .iter()
+                    .filter(|u| cur.members.contains(u))
+                    .cloned()
+                    .collect();
+                if !add.is_empty() {
+                    changes.insert("addusers".into(), json!(add));
+                }
+                if !remove.is_empty() {
+                    changes.insert("delusers".into(), json!(remove));
+                }
+                Members::Change { add, remove }
+            }
+        }
+    }
 }
 
 impl StateFunction for Present {
@@ -170,141 +289,25 @@ impl StateFunction for Present {
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
         let facts = parse_facts(out.text);
-        let name = &self.name;
-        if facts.no_tools {
-            return Err("groupadd not found: group.present needs the shadow tools (Debian's `passwd` package)".into());
-        }
+        let tools = tools_seen(out.text)?;
         if !facts.missing_users.is_empty() {
             return Err(format!(
                 "The following user(s) do not exist: {}",
                 facts.missing_users.join(",")
             ));
         }
-        let Some(cur) = facts.group else {
-            let mut changes = Map::new();
-            changes.insert("name".into(), json!(name));
-            if let Some(g) = self.gid {
-                changes.insert("gid".into(), json!(g));
-            }
-            let members = self
-                .members
-                .clone()
-                .unwrap_or_else(|| self.addusers.clone());
-            changes.insert("members".into(), json!(members));
-            return Ok(Plan::change(
-                Value::Object(changes),
-                format!("Group {name} set to be added"),
-            )
-            .with_data(Account {
-                action: Action::Create,
-                done: format!("New group {name} created"),
-            }));
-        };
-        // Salt's group._changes keys: gid, members (the declared list),
-        // addusers / delusers (just the ones that must move).
-        let mut changes = Map::new();
-        if let Some(g) = self.gid.filter(|g| *g != cur.gid) {
-            changes.insert("gid".into(), json!(g));
+        match &facts.group {
+            None => Ok(self.plan_create(tools)),
+            Some(cur) => self.plan_modify(tools, cur),
         }
-        match &self.members {
-            Some(m) if m.is_empty() => {
-                if !cur.members.is_empty() {
-                    changes.insert("delusers".into(), json!(cur.members));
-                }
-            }
-            Some(m) => {
-                let want: BTreeSet<&String> = m.iter().collect();
-                if want != cur.members.iter().collect() {
-                    changes.insert("members".into(), json!(m));
-                }
-            }
-            None => {
-                let add: Vec<&String> = self
-                    .addusers
-                    .iter()
-                    .filter(|u| !cur.members.contains(u))
-                    .collect();
-                let del: Vec<&String> = self
-                    .delusers
-                    .iter()
-                    .filter(|u| cur.members.contains(u))
-                    .collect();
-                if !add.is_empty() {
-                    changes.insert("addusers".into(), json!(add));
-                }
-                if !del.is_empty() {
-                    changes.insert("delusers".into(), json!(del));
-                }
-            }
-        }
-        if changes.is_empty() {
-            return Ok(Plan::noop(format!(
-                "Group {name} is present and up to date"
-            )));
-        }
-        let mut comment = String::from("The following group attributes are set to be changed:\n");
-        for (k, v) in &changes {
-            comment.push_str(&format!("{k}: {v}\n"));
-        }
-        Ok(
-            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
-                action: Action::Modify { gecos: None },
-                done: format!("Updated group {name}"),
-            }),
-        )
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let g = quote(&self.name);
-        let c = &plan.changes;
-        let names = |k: &str| -> Vec<String> {
-            c.get(k)
-                .and_then(Value::as_array)
-                .map(|l| {
-                    l.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut s = format!("{PATH_PRELUDE}set -e\n");
-        if plan.data::<Account>()?.action == Action::Create {
-            let mut cmd = vec!["groupadd".to_string()];
-            if self.system {
-                cmd.push("-r".into());
-            }
-            if let Some(n) = self.gid {
-                cmd.push(format!("-g {n}"));
-            }
-            cmd.push(g.clone());
-            s.push_str(&cmd.join(" "));
-            s.push('\n');
-            let members = names("members");
-            if !members.is_empty() {
-                s.push_str(&format!(
-                    "gpasswd -M {} {g} >/dev/null\n",
-                    quote(&members.join(","))
-                ));
-            }
-            return Ok(s);
-        }
-        if let Some(n) = c.get("gid").and_then(Value::as_u64) {
-            s.push_str(&format!("groupmod -g {n} {g}\n"));
-        }
-        if c.contains_key("members") {
-            s.push_str(&format!(
-                "gpasswd -M {} {g} >/dev/null\n",
-                quote(&names("members").join(","))
-            ));
-        }
-        for u in names("addusers") {
-            s.push_str(&format!("gpasswd -a {} {g} >/dev/null\n", quote(&u)));
-        }
-        for u in names("delusers") {
-            s.push_str(&format!("gpasswd -d {} {g} >/dev/null\n", quote(&u)));
-        }
-        Ok(s)
+        let a = plan.data::<Account>()?;
+        Ok(format!(
+            "{PATH_PRELUDE}set -e\n{}",
+            a.tools.render(&a.change)
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -338,11 +341,13 @@ impl StateFunction for Absent {
         // groupdel refuses a user's primary group; say so at plan time.
         format!(
             "{PATH_PRELUDE}if e=$(getent group {}); then\n\
-             printf 'group %s\\n' \"$e\"\n\
+             printf 'group %s\\n' \"$e\"\n{}{}\
              g=$(printf '%s\\n' \"$e\" | cut -d: -f3)\n\
              getent passwd | awk -F: -v g=\"$g\" '$4 == g {{ print \"primary \" $1 }}'\n\
              fi\nexit 0\n",
-            quote(&self.name)
+            quote(&self.name),
+            accounts::DETECT,
+            accounts::REPORT
         )
     }
 
@@ -361,6 +366,7 @@ impl StateFunction for Absent {
         if !present {
             return Ok(Plan::noop("Group not present"));
         }
+        let tools = tools_seen(out.text)?;
         if !primary_of.is_empty() {
             return Err(format!(
                 "Group {name} cannot be removed: it is the primary group of user(s) {}",
@@ -372,13 +378,15 @@ impl StateFunction for Absent {
             format!("Group {name} is set for removal"),
         )
         .with_data(Account {
-            action: Action::Remove,
+            tools,
+            change: Change::DelGroup { name: name.clone() },
             done: format!("Removed group {name}"),
         }))
     }
 
-    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
-        Ok(format!("{PATH_PRELUDE}groupdel {}\n", quote(&self.name)))
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let a = plan.data::<Account>()?;
+        Ok(format!("{PATH_PRELUDE}{}", a.tools.render(&a.change)))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -399,13 +407,14 @@ mod tests {
         f.plan(Output { text, rc: 0 })
     }
 
-    const EXISTING: &str = "group hlt-grp:x:3100:hlt-a,hlt-b\n";
+    const EXISTING: &str = "accounts shadow\ngroup hlt-grp:x:3100:hlt-a,hlt-b\n";
+    const SHADOW: &str = "accounts shadow\n";
 
     #[test]
     fn missing_group_is_created() {
         let f = present(json!({"gid": 3100, "system": true, "members": ["hlt-a", "it's"]}));
         syntax_ok(&f.probe());
-        let p = plan(f.as_ref(), "").unwrap();
+        let p = plan(f.as_ref(), SHADOW).unwrap();
         assert_eq!(
             Value::Object(p.changes.clone()),
             json!({"name": "hlt-grp", "gid": 3100, "members": ["hlt-a", "it's"]})
@@ -468,10 +477,41 @@ mod tests {
     }
 
     #[test]
+    fn busybox_hosts() {
+        let bb = EXISTING.replace("accounts shadow", "accounts busybox");
+        let f = present(json!({"members": ["hlt-a", "hlt-c"]}));
+        let p = plan(f.as_ref(), &bb).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"members": ["hlt-a", "hlt-c"]})
+        );
+        let script = f.apply(&p).unwrap();
+        assert!(
+            script.ends_with("addgroup hlt-c hlt-grp\ndelgroup hlt-b hlt-grp\n"),
+            "{script}"
+        );
+        syntax_ok(&script);
+        let e = plan(present(json!({"gid": 3101})).as_ref(), &bb).unwrap_err();
+        assert!(
+            e.starts_with("group.present hlt-grp: this host has BusyBox's account tools and no groupmod: the gid of existing group hlt-grp cannot be changed"),
+            "{e}"
+        );
+        let f = present(json!({"gid": 3100, "system": true, "addusers": ["hlt-a"]}));
+        let p = plan(f.as_ref(), "accounts busybox\n").unwrap();
+        assert!(f
+            .apply(&p)
+            .unwrap()
+            .ends_with("addgroup -S -g 3100 hlt-grp\naddgroup hlt-a hlt-grp\n"));
+        let f = build_absent(&chunk("group", "absent", "hlt-grp", json!({})), &ctx()).unwrap();
+        let p = plan(f.as_ref(), &bb).unwrap();
+        assert!(f.apply(&p).unwrap().ends_with("\ndelgroup hlt-grp\n"));
+    }
+
+    #[test]
     fn missing_users_fail() {
         let f = present(json!({"members": ["hlt-a", "hlt-nope"]}));
         assert_eq!(
-            plan(f.as_ref(), "nouser hlt-nope\n").unwrap_err(),
+            plan(f.as_ref(), "accounts shadow\nnouser hlt-nope\n").unwrap_err(),
             "The following user(s) do not exist: hlt-nope"
         );
     }

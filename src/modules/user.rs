@@ -1,6 +1,9 @@
 //! `user.present` and `user.absent`: local accounts, as Salt's
 //! `salt.states.user` manages them, through the shadow tools of Debian
-//! (`useradd`, `usermod`, `userdel`, `chpasswd`).
+//! (`useradd`, `usermod`, `userdel`, `chpasswd`), or BusyBox's `adduser`,
+//! `addgroup`, `deluser` and `delgroup` where shadow is missing
+//! (`crate::platform::accounts` renders the plan's typed change for the
+//! tool set the probe found, and says what BusyBox cannot change).
 //!
 //! The probe prints the account as `getent` and `id` see it; the plan
 //! compares it with what is declared and changes only what differs, so a
@@ -20,6 +23,7 @@ use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe,
     StateFunction,
 };
+use crate::platform::accounts::{self, Change, GroupSet, NewUser, Tools, UserMod};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -340,7 +344,8 @@ struct Facts {
     home_exists: bool,
     /// `same`, `unset` or `differs`.
     password: Option<String>,
-    no_tools: bool,
+    /// The account tool set on the host; `None`: neither.
+    tools: Option<Tools>,
 }
 
 impl Facts {
@@ -359,7 +364,7 @@ impl Facts {
                 }
                 "home-exists" => f.home_exists = true,
                 "password" => f.password = Some(rest.to_string()),
-                "no-useradd" => f.no_tools = true,
+                "accounts" => f.tools = Tools::parse(rest),
                 _ => {}
             }
         }
@@ -430,11 +435,14 @@ fn passwd_var(name: &str) -> String {
 
 /// The user.present states' shared probe: ONE `getent passwd` for every
 /// user of the run (each line kept under its name; a name getent answers
-/// by another, such as a number, is left to the state's own call) and ONE
-/// `useradd -D`, instead of one of each per state. Prints nothing.
+/// by another, such as a number, is left to the state's own call), ONE
+/// `useradd -D` and ONE account tool set detection (`h_acct`, see
+/// [`accounts::DETECT`]), instead of one of each per state. Prints nothing.
 fn shared_script(names: &[String]) -> String {
-    let mut s = String::from(
-        "h_ud=$(PATH=\"$PATH:/usr/sbin:/sbin\"; useradd -D 2>/dev/null) && h_ud_ok=1\n",
+    let mut s = format!(
+        "h_acct=$(PATH=\"$PATH:/usr/sbin:/sbin\"\n{}printf %s \"$h_acct\")\n\
+         h_ud=$(PATH=\"$PATH:/usr/sbin:/sbin\"; useradd -D 2>/dev/null) && h_ud_ok=1\n",
+        accounts::DETECT
     );
     s.push_str(&format!(
         "h_x=$(getent passwd {} 2>/dev/null)\nwhile IFS= read -r h_y; do\ncase ${{h_y%%:*}} in\n",
@@ -463,7 +471,8 @@ impl StateFunction for Present {
     fn probe(&self) -> String {
         let u = quote(&self.name);
         let mut s = String::from(PATH_PRELUDE);
-        s.push_str("command -v useradd >/dev/null 2>&1 || echo no-useradd\n");
+        s.push_str(accounts::DETECT);
+        s.push_str(accounts::REPORT);
         // The shared probe's passwd line, else (not run, or the name not
         // found there) getent's own answer.
         s.push_str(&format!("pw=${{{}-}}\n", passwd_var(&self.name)));
@@ -509,9 +518,15 @@ impl StateFunction for Present {
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
-        let facts = Facts::parse(out.text);
-        if facts.no_tools {
-            return Err("useradd not found: user.present needs the shadow tools (Debian's `passwd` package)".into());
+        let mut facts = Facts::parse(out.text);
+        let Some(tools) = facts.tools else {
+            return Err(NO_TOOLS.into());
+        };
+        if tools == Tools::Busybox {
+            facts.defaults = accounts::BUSYBOX_DEFAULTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         }
         let target_gid = match &self.gid {
             None => None,
@@ -522,161 +537,17 @@ impl StateFunction for Present {
                     .clone(),
             ),
         };
-        let name = &self.name;
-        let Some(cur) = &facts.passwd else {
-            return self.plan_create(&facts, target_gid);
-        };
-        let primary = target_gid
-            .as_ref()
-            .map(|g| g.name.clone())
-            .or_else(|| facts.group(&Id::Num(cur.gid)).map(|g| g.name.clone()));
-        let wanted = self.wanted_groups(&facts, primary.as_deref())?;
-        let mut changes = Map::new();
-        if let Some(uid) = self.uid.filter(|u| *u != cur.uid) {
-            changes.insert("uid".into(), json!(uid));
+        match &facts.passwd {
+            None => self.plan_create(&facts, tools, target_gid),
+            Some(cur) => self.plan_modify(&facts, tools, cur, target_gid),
         }
-        if let Some(g) = target_gid.as_ref().filter(|g| g.gid != cur.gid) {
-            changes.insert("gid".into(), json!(g.gid));
-        }
-        if let Some(h) = self.home.as_ref().filter(|h| **h != cur.home) {
-            changes.insert("home".into(), json!(h));
-        }
-        if let Some(s) = self.shell.as_ref().filter(|s| **s != cur.shell) {
-            changes.insert("shell".into(), json!(s));
-        }
-        let mut gecos: Vec<&str> = cur.gecos.split(',').collect();
-        if let Some(f) = self.fullname.as_ref().filter(|f| **f != gecos[0]) {
-            changes.insert("fullname".into(), json!(f));
-            gecos[0] = f;
-        }
-        if let Some(w) = wanted {
-            let current: BTreeSet<&String> = facts
-                .member_of
-                .iter()
-                .filter(|g| Some(*g) != primary.as_ref())
-                .collect();
-            if current != w.iter().collect() {
-                changes.insert("groups".into(), json!(w));
-            }
-        }
-        if self.password.is_some() {
-            let set = match facts.password.as_deref() {
-                Some("same") => false,
-                Some("unset") => true,
-                _ => self.enforce_password,
-            };
-            if set {
-                changes.insert("passwd".into(), json!(REDACTED));
-            }
-        }
-        if let (Some(h), true, false) = (&self.home, self.createhome, facts.home_exists) {
-            changes.insert("homeDoesNotExist".into(), json!(h));
-        }
-        if changes.is_empty() {
-            return Ok(Plan::noop(format!("User {name} is present and up to date")));
-        }
-        let mut comment = String::from("The following user attributes are set to be changed:\n");
-        for (k, v) in &changes {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            comment.push_str(&format!("{k}: {v}\n"));
-        }
-        Ok(
-            Plan::change(Value::Object(changes), comment.trim_end()).with_data(Account {
-                action: Action::Modify {
-                    gecos: Some(gecos.join(",")),
-                },
-                done: format!("Updated user {name}"),
-            }),
-        )
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let u = quote(&self.name);
-        let mut s = String::from(PATH_PRELUDE);
-        s.push_str("set -e\n");
-        let c = &plan.changes;
-        let text = |k: &str| c.get(k).and_then(Value::as_str).map(quote);
-        let num = |k: &str| c.get(k).and_then(Value::as_u64);
-        let groups = |k: &str| {
-            c.get(k).and_then(Value::as_array).map(|l| {
-                quote(
-                    &l.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )
-            })
-        };
-        match &plan.data::<Account>()?.action {
-            Action::Create => {
-                let mut cmd = vec!["useradd".to_string()];
-                if self.system {
-                    cmd.push("-r".into());
-                }
-                if let Some(n) = num("uid") {
-                    cmd.push(format!("-u {n}"));
-                }
-                if let Some(n) = num("gid") {
-                    cmd.push(format!("-g {n}"));
-                }
-                if let Some(g) = groups("groups").filter(|g| g != "''") {
-                    cmd.push(format!("-G {g}"));
-                }
-                if let Some(h) = &self.home {
-                    cmd.push(format!("-d {}", quote(h)));
-                }
-                cmd.push(if self.createhome { "-m" } else { "-M" }.into());
-                if let Some(sh) = &self.shell {
-                    cmd.push(format!("-s {}", quote(sh)));
-                }
-                if let Some(f) = &self.fullname {
-                    cmd.push(format!("-c {}", quote(f)));
-                }
-                cmd.push(u.clone());
-                s.push_str(&cmd.join(" "));
-                s.push('\n');
-            }
-            Action::Modify { gecos } => {
-                let mut cmd = vec!["usermod".to_string()];
-                if let Some(n) = num("uid") {
-                    cmd.push(format!("-u {n}"));
-                }
-                if let Some(n) = num("gid") {
-                    cmd.push(format!("-g {n}"));
-                }
-                if let Some(h) = text("home") {
-                    cmd.push(format!("-d {h}"));
-                }
-                if let Some(sh) = text("shell") {
-                    cmd.push(format!("-s {sh}"));
-                }
-                if let (true, Some(gecos)) = (c.contains_key("fullname"), gecos) {
-                    cmd.push(format!("-c {}", quote(gecos)));
-                }
-                if let Some(g) = groups("groups") {
-                    cmd.push(format!("-G {g}"));
-                }
-                if cmd.len() > 1 {
-                    cmd.push(u.clone());
-                    s.push_str(&cmd.join(" "));
-                    s.push('\n');
-                }
-                if let Some(h) = text("homeDoesNotExist") {
-                    // Salt's file.mkdir(home, uid, gid, 0o755).
-                    s.push_str(&format!("mkdir -p {h}\nchown {u}: {h}\nchmod 0755 {h}\n"));
-                }
-            }
-            Action::Remove => {}
-        }
-        if let (Some(p), true) = (&self.password, c.contains_key("passwd")) {
-            // stdin, not argv: the hash stays out of the process list.
-            s.push_str(&format!(
-                "printf '%s:%s\\n' {u} {} | chpasswd -e\n",
-                quote(p)
-            ));
+        let a = plan.data::<Account>()?;
+        let mut s = format!("{PATH_PRELUDE}set -e\n{}", a.tools.render(&a.change));
+        if let (Some(p), true) = (&self.password, plan.changes.contains_key("passwd")) {
+            s.push_str(&a.tools.password(&self.name, p));
         }
         Ok(s)
     }
@@ -687,7 +558,104 @@ impl StateFunction for Present {
 }
 
 impl Present {
-    fn plan_create(&self, facts: &Facts, target_gid: Option<GroupEnt>) -> Result<Plan, String> {
+    /// The changes to an existing user `cur`.
+    fn plan_modify(
+        &self,
+        facts: &Facts,
+        tools: Tools,
+        cur: &PasswdEnt,
+        target_gid: Option<GroupEnt>,
+    ) -> Result<Plan, String> {
+        let name = &self.name;
+        let primary = target_gid
+            .as_ref()
+            .map(|g| g.name.clone())
+            .or_else(|| facts.group(&Id::Num(cur.gid)).map(|g| g.name.clone()));
+        let wanted = self.wanted_groups(facts, primary.as_deref())?;
+        let mut changes = Map::new();
+        let mut m = UserMod {
+            name: name.clone(),
+            uid: self.uid.filter(|u| *u != cur.uid),
+            gid: target_gid
+                .as_ref()
+                .filter(|g| g.gid != cur.gid)
+                .map(|g| g.gid),
+            home: self.home.clone().filter(|h| *h != cur.home),
+            shell: self.shell.clone().filter(|s| *s != cur.shell),
+            ..UserMod::default()
+        };
+        if let Some(uid) = m.uid {
+            changes.insert("uid".into(), json!(uid));
+        }
+        if let Some(g) = m.gid {
+            changes.insert("gid".into(), json!(g));
+        }
+        if let Some(h) = &m.home {
+            changes.insert("home".into(), json!(h));
+        }
+        if let Some(s) = &m.shell {
+            changes.insert("shell".into(), json!(s));
+        }
+        let mut gecos: Vec<&str> = cur.gecos.split(',').collect();
+        if let Some(f) = self.fullname.as_ref().filter(|f| **f != gecos[0]) {
+            changes.insert("fullname".into(), json!(f));
+            gecos[0] = f;
+            m.gecos = Some(gecos.join(","));
+        }
+        if let Some(w) = wanted {
+            let current: Vec<String> = facts
+                .member_of
+                .iter()
+                .filter(|g| Some(*g) != primary.as_ref())
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if current != w {
+                changes.insert("groups".into(), json!(w));
+                m.groups = Some(GroupSet { want: w, current });
+            }
+        }
+        if self.password_changes(facts) {
+            changes.insert("passwd".into(), json!(REDACTED));
+        }
+        if let (Some(h), true, false) = (&self.home, self.createhome, facts.home_exists) {
+            changes.insert("homeDoesNotExist".into(), json!(h));
+            m.mkhome = Some(h.clone());
+        }
+        if changes.is_empty() {
+            return Ok(Plan::noop(format!("User {name} is present and up to date")));
+        }
+        let change = Change::ModUser(m);
+        if let Some(why) = tools.cannot(&change) {
+            return Err(format!("user.present {name}: {why}"));
+        }
+        let comment = changed_comment(&changes);
+        Ok(
+            Plan::change(Value::Object(changes), comment).with_data(Account {
+                tools,
+                change,
+                done: format!("Updated user {name}"),
+            }),
+        )
+    }
+
+    /// A declared hash to set: it differs (and is enforced) or none is set.
+    fn password_changes(&self, facts: &Facts) -> bool {
+        self.password.is_some()
+            && match facts.password.as_deref() {
+                Some("same") => false,
+                Some("unset") => true,
+                _ => self.enforce_password,
+            }
+    }
+
+    fn plan_create(
+        &self,
+        facts: &Facts,
+        tools: Tools,
+        target_gid: Option<GroupEnt>,
+    ) -> Result<Plan, String> {
         let name = &self.name;
         // Debian's useradd refuses to create a user whose same-name group
         // already exists unless told to use it; using it is what the
@@ -707,20 +675,15 @@ impl Present {
         if let Some(g) = &primary {
             changes.insert("gid".into(), json!(g.gid));
         }
-        let home = self.home.clone().or_else(|| {
-            facts
-                .defaults
-                .get("HOME")
-                .map(|h| format!("{}/{name}", h.trim_end_matches('/')))
-        });
-        if let Some(h) = home {
+        let default_home = facts
+            .defaults
+            .get("HOME")
+            .map(|h| format!("{}/{name}", h.trim_end_matches('/')));
+        let default_shell = facts.defaults.get("SHELL").cloned();
+        if let Some(h) = self.home.as_ref().or(default_home.as_ref()) {
             changes.insert("home".into(), json!(h));
         }
-        if let Some(sh) = self
-            .shell
-            .clone()
-            .or_else(|| facts.defaults.get("SHELL").cloned())
-        {
+        if let Some(sh) = self.shell.as_ref().or(default_shell.as_ref()) {
             changes.insert("shell".into(), json!(sh));
         }
         changes.insert("groups".into(), json!(wanted));
@@ -730,34 +693,62 @@ impl Present {
         if self.password.is_some() {
             changes.insert("passwd".into(), json!(REDACTED));
         }
+        let change = Change::NewUser(NewUser {
+            name: name.clone(),
+            uid: self.uid,
+            primary: primary.map(|g| (g.name, g.gid)),
+            groups: wanted,
+            home: self.home.clone(),
+            shell: self.shell.clone(),
+            default_home,
+            default_shell,
+            createhome: self.createhome,
+            gecos: self.fullname.clone(),
+            system: self.system,
+        });
         Ok(Plan::change(
             Value::Object(changes),
             format!("User {name} set to be added"),
         )
         .with_data(Account {
-            action: Action::Create,
+            tools,
+            change,
             done: format!("New user {name} created"),
         }))
     }
 }
 
-/// A user or group plan's data: what the apply does, and what the result
-/// says once done.
+/// Salt's comment for an existing user's changes.
+fn changed_comment(changes: &Map<String, Value>) -> String {
+    let mut comment = String::from("The following user attributes are set to be changed:\n");
+    for (k, v) in changes {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        comment.push_str(&format!("{k}: {v}\n"));
+    }
+    comment.trim_end().to_string()
+}
+
+/// The plan error when neither tool set is on the host.
+const NO_TOOLS: &str = "neither useradd (shadow, Debian's `passwd` package) nor BusyBox's adduser/addgroup/deluser/delgroup found on this host";
+
+/// A user or group plan's data: the typed change, the tool set that
+/// renders it, and what the result says once done.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Account {
-    pub(crate) action: Action,
+    pub(crate) tools: Tools,
+    pub(crate) change: Change,
     pub(crate) done: String,
 }
 
-#[derive(Debug, PartialEq)]
-pub(crate) enum Action {
-    Create,
-    /// `gecos`: a user's whole GECOS field (`fullname` & co); `None` for
-    /// a group.
-    Modify {
-        gecos: Option<String>,
-    },
-    Remove,
+/// The tool set a probe that ran [`accounts::DETECT`] reported.
+pub(crate) fn tools_seen(text: &str) -> Result<Tools, String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("accounts "))
+        .and_then(Tools::parse)
+        .ok_or_else(|| NO_TOOLS.to_string())
 }
 
 /// Success: the planned changes with the applied comment the plan's
@@ -824,12 +815,14 @@ impl StateFunction for Absent {
         // whether the same-name group goes too (Salt reports it).
         format!(
             "{PATH_PRELUDE}if pw=$(getent passwd {u}); then\n\
-             printf 'passwd %s\\n' \"$pw\"\n\
+             printf 'passwd %s\\n' \"$pw\"\n{}{}\
              g=$(printf '%s\\n' \"$pw\" | cut -d: -f4)\n\
              e=$(getent group {u}) && printf 'group %s\\n' \"$e\"\n\
              getent passwd | awk -F: -v g=\"$g\" '$4 == g {{ print \"primary \" $1 }}'\n\
              grep -Eiq '^[[:space:]]*USERGROUPS_ENAB[[:space:]]+yes' /etc/login.defs 2>/dev/null && echo usergroups\n\
-             fi\nexit 0\n"
+             fi\nexit 0\n",
+            accounts::DETECT,
+            accounts::REPORT
         )
     }
 
@@ -852,16 +845,30 @@ impl StateFunction for Absent {
         let Some(pw) = passwd else {
             return Ok(Plan::noop(format!("User {name} is not present")));
         };
+        let tools = tools_seen(out.text)?;
         let mut changes = Map::new();
         // shadow's userdel: USERGROUPS_ENAB, the same-name group is the
         // user's primary group, has no listed members, and (without -f) is
         // nobody else's primary group.
-        let group_goes = group.is_some_and(|g| {
+        let others: Vec<&String> = primary_of.iter().filter(|p| *p != name).collect();
+        let group_goes = group.as_ref().is_some_and(|g| {
             usergroups
                 && g.gid == pw.gid
                 && g.members.is_empty()
-                && (self.force || primary_of.iter().all(|p| p == name))
+                && (self.force || others.is_empty())
         });
+        // BusyBox's deluser deletes ANY same-name group (or fails when it
+        // is another user's primary group): refused where shadow keeps it.
+        if let (Tools::Busybox, Some(g)) = (tools, &group) {
+            if !(group_goes && others.is_empty()) {
+                return Err(format!(
+                    "user.absent {name}: this host has BusyBox's deluser, which also deletes group {name} \
+                     (or fails when it is another user's primary group), where shadow's userdel keeps it \
+                     ({}); remove or rename the group first",
+                    busybox_keeps_why(g, &pw, &others)
+                ));
+            }
+        }
         if group_goes {
             changes.insert(format!("{name} group"), json!("removed"));
         }
@@ -871,28 +878,37 @@ impl StateFunction for Absent {
             format!("User {name} set for removal"),
         )
         .with_data(Account {
-            action: Action::Remove,
+            tools,
+            change: Change::DelUser {
+                name: name.clone(),
+                purge: self.purge,
+                force: self.force,
+            },
             done: format!("Removed user {name}"),
         }))
     }
 
-    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
-        let mut cmd = vec!["userdel"];
-        if self.purge {
-            cmd.push("-r");
-        }
-        if self.force {
-            cmd.push("-f");
-        }
-        Ok(format!(
-            "{PATH_PRELUDE}{} {}\n",
-            cmd.join(" "),
-            quote(&self.name)
-        ))
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let a = plan.data::<Account>()?;
+        Ok(format!("{PATH_PRELUDE}{}", a.tools.render(&a.change)))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
         finish_with(plan, out)
+    }
+}
+
+/// Why shadow's userdel would keep the same-name group `g`.
+fn busybox_keeps_why(g: &GroupEnt, pw: &PasswdEnt, others: &[&String]) -> String {
+    if !others.is_empty() {
+        let o: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
+        format!("it is the primary group of {}", o.join(","))
+    } else if g.gid != pw.gid {
+        "it is not the user's primary group".into()
+    } else if !g.members.is_empty() {
+        format!("it has members: {}", g.members.join(","))
+    } else {
+        "USERGROUPS_ENAB is not yes in /etc/login.defs".into()
     }
 }
 
@@ -972,7 +988,7 @@ pub(crate) mod tests {
         f.plan(Output { text, rc: 0 })
     }
 
-    const DEFAULTS: &str = "default HOME=/home\ndefault SHELL=/bin/sh\n";
+    const DEFAULTS: &str = "accounts shadow\ndefault HOME=/home\ndefault SHELL=/bin/sh\n";
 
     fn existing(extra: &str) -> String {
         format!(
@@ -1169,7 +1185,7 @@ pub(crate) mod tests {
         let p = plan(f.as_ref(), "").unwrap();
         assert!(p.is_noop());
         assert_eq!(p.comment, "User hlt-foo is not present");
-        let seen = "passwd hlt-foo:x:2001:2001::/home/hlt-foo:/bin/sh\ngroup hlt-foo:x:2001:\nprimary hlt-foo\nusergroups\n";
+        let seen = "passwd hlt-foo:x:2001:2001::/home/hlt-foo:/bin/sh\naccounts shadow\ngroup hlt-foo:x:2001:\nprimary hlt-foo\nusergroups\n";
         let p = plan(f.as_ref(), seen).unwrap();
         assert_eq!(
             Value::Object(p.changes.clone()),
@@ -1180,6 +1196,83 @@ pub(crate) mod tests {
         // Someone else's primary group stays.
         let p = plan(f.as_ref(), &format!("{seen}primary other\n")).unwrap();
         assert_eq!(Value::Object(p.changes), json!({"hlt-foo": "removed"}));
+    }
+
+    /// Where shadow is missing: BusyBox's defaults and commands, and what
+    /// it cannot change refused at plan time (so test=True says it too).
+    #[test]
+    fn busybox_hosts() {
+        let bb = |t: &str| t.replace("accounts shadow", "accounts busybox");
+        let f = present(json!({"groups": ["hlt-a"], "fullname": "Foo"}));
+        // `useradd -D` answers nothing there: BusyBox's defaults.
+        let p = plan(f.as_ref(), "accounts busybox\ngroup hlt-a:x:3001:\n").unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"name": "hlt-foo", "home": "/home/hlt-foo", "shell": "/bin/sh",
+                   "groups": ["hlt-a"], "fullname": "Foo"})
+        );
+        let script = f.apply(&p).unwrap();
+        assert!(
+            script.contains(
+                "adduser -D -h /home/hlt-foo -s /bin/sh -g Foo hlt-foo\naddgroup hlt-foo hlt-a\n"
+            ),
+            "{script}"
+        );
+        syntax_ok(&script);
+        // Groups: addgroup / delgroup.
+        let f = present(json!({"groups": ["hlt-b"]}));
+        let p = plan(f.as_ref(), &bb(&existing(""))).unwrap();
+        assert_eq!(p.changes["groups"], json!(["hlt-b"]));
+        assert!(f
+            .apply(&p)
+            .unwrap()
+            .ends_with("addgroup hlt-foo hlt-b\ndelgroup hlt-foo hlt-a\n"));
+        // No usermod: refused, naming the state and the fields.
+        let f = present(json!({"uid": 2002, "shell": "/bin/bash", "groups": ["hlt-b"]}));
+        let e = plan(f.as_ref(), &bb(&existing(""))).unwrap_err();
+        assert!(
+            e.starts_with("user.present hlt-foo: this host has BusyBox's account tools and no usermod: the uid, shell of existing user hlt-foo cannot be changed"),
+            "{e}"
+        );
+        // Converged is converged on either.
+        let f = present(json!({"uid": 2001, "shell": "/bin/sh", "groups": ["hlt-a"]}));
+        assert!(plan(f.as_ref(), &bb(&existing(""))).unwrap().is_noop());
+        // Neither tool set.
+        assert!(plan(f.as_ref(), "default HOME=/home\n")
+            .unwrap_err()
+            .starts_with("neither useradd"));
+    }
+
+    #[test]
+    fn busybox_deluser_only_where_userdel_would_drop_the_group_too() {
+        let f = build_absent(
+            &chunk("user", "absent", "hlt-foo", json!({"purge": true})),
+            &ctx(),
+        )
+        .unwrap();
+        let seen =
+            "passwd hlt-foo:x:2001:2001::/home/hlt-foo:/bin/sh\naccounts busybox\nusergroups\n";
+        let p = plan(f.as_ref(), &format!("{seen}group hlt-foo:x:2001:\n")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hlt-foo group": "removed", "hlt-foo": "removed"})
+        );
+        assert!(f
+            .apply(&p)
+            .unwrap()
+            .ends_with("deluser --remove-home hlt-foo\n"));
+        assert_eq!(
+            Value::Object(plan(f.as_ref(), seen).unwrap().changes),
+            json!({"hlt-foo": "removed"})
+        );
+        let e = plan(f.as_ref(), &format!("{seen}group hlt-foo:x:2001:bob\n")).unwrap_err();
+        assert!(e.contains("(it has members: bob)"), "{e}");
+        let e = plan(
+            f.as_ref(),
+            &format!("{seen}group hlt-foo:x:2001:\nprimary bob\n"),
+        )
+        .unwrap_err();
+        assert!(e.contains("(it is the primary group of bob)"), "{e}");
     }
 
     /// The probe as it was before it read groups with one getent and
@@ -1228,6 +1321,13 @@ pub(crate) mod tests {
             let f = build_present(&chunk("user", "present", name, args), &ctx()).unwrap();
             let now = sh(&f.probe());
             assert!(now.contains("default "), "{now}");
+            // The one line the probe added since: the tool set.
+            assert!(now.contains("accounts shadow\n"), "{now}");
+            let now: String = now
+                .lines()
+                .filter(|l| !l.starts_with("accounts "))
+                .map(|l| format!("{l}\n"))
+                .collect();
             assert_eq!(now, sh(&probe_before(name, &look)), "{name}");
         }
     }

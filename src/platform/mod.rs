@@ -10,6 +10,7 @@
 //! `@@unsupported TOOL` when it is not, so stale grains fail the state with
 //! a clear message instead of running the wrong tool.
 
+pub mod accounts;
 pub mod apt;
 pub mod container;
 pub mod dnf;
