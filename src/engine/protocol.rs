@@ -120,7 +120,7 @@ const LEDGER_LINES: [(&str, usize, usize); 8] = [
     ("unwritable", 0, 0),
     ("file", 0, 0),
     ("journal", 0, 0),
-    ("sum", 1, 1),
+    ("sum", 0, 0),
     ("exists", 0, 0),
     ("end", 0, 0),
 ];

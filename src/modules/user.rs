@@ -440,8 +440,7 @@ fn passwd_var(name: &str) -> String {
 /// [`accounts::DETECT`]), instead of one of each per state. Prints nothing.
 fn shared_script(names: &[String]) -> String {
     let mut s = format!(
-        "h_acct=$(PATH=\"$PATH:/usr/sbin:/sbin\"\n{}printf %s \"$h_acct\")\n\
-         h_ud=$(PATH=\"$PATH:/usr/sbin:/sbin\"; useradd -D 2>/dev/null) && h_ud_ok=1\n",
+        "h_p=$PATH; PATH=\"$PATH:/usr/sbin:/sbin\"\n{}PATH=$h_p; unset h_p\n",
         accounts::DETECT
     );
     s.push_str(&format!(
@@ -452,6 +451,15 @@ fn shared_script(names: &[String]) -> String {
         s.push_str(&format!("{}) {}=$h_y ;;\n", quote(n), passwd_var(n)));
     }
     s.push_str("esac\ndone <<EOF\n$h_x\nEOF\nunset h_x h_y\n");
+    // The defaults only plan a user to create: asked when one is missing.
+    let missing: Vec<String> = names
+        .iter()
+        .map(|n| format!("[ -z \"${{{}-}}\" ]", passwd_var(n)))
+        .collect();
+    s.push_str(&format!(
+        "if {}; then h_ud=$(PATH=\"$PATH:/usr/sbin:/sbin\"; useradd -D 2>/dev/null) && h_ud_ok=1; fi\n",
+        missing.join(" || ")
+    ));
     s
 }
 
@@ -478,11 +486,16 @@ impl StateFunction for Present {
         s.push_str(&format!("pw=${{{}-}}\n", passwd_var(&self.name)));
         s.push_str(&format!(
             "if [ -n \"$pw\" ] || pw=$(getent passwd {u}); then\n\
-             printf 'passwd %s\\n' \"$pw\"\n\
-             set -f\n\
-             for h_m in $(id -Gn {u} 2>/dev/null); do printf 'member %s\\n' \"$h_m\"; done\n\
-             set +f\n"
+             printf 'passwd %s\\n' \"$pw\"\n"
         ));
+        // Membership is compared only with declared groups.
+        if self.groups.is_some() || !self.optional_groups.is_empty() {
+            s.push_str(&format!(
+                "set -f\n\
+                 for h_m in $(id -Gn {u} 2>/dev/null); do printf 'member %s\\n' \"$h_m\"; done\n\
+                 set +f\n"
+            ));
+        }
         if let Some(p) = &self.password {
             // Compared here so the current hash never leaves the host.
             s.push_str(&format!(
@@ -502,14 +515,24 @@ impl StateFunction for Present {
         // The user's current gid first, to name the current primary group;
         // ONE getent for all (it answers each key as its own call would,
         // in order, leaving out the missing ones).
-        s.push_str(&format!(
+        // An existing user's groups are read only where the state declares
+        // some (or a gid); the defaults only where the user is missing: a
+        // user to modify is planned from its passwd line alone otherwise.
+        let declared =
+            self.groups.is_some() || !self.optional_groups.is_empty() || self.gid.is_some();
+        let groups = format!(
             "set -- {}\n\
              if [ -n \"${{pw:-}}\" ]; then h_r=${{pw#*:}}; h_r=${{h_r#*:}}; h_r=${{h_r#*:}}; h_r=${{h_r%%:*}}; [ -z \"$h_r\" ] || set -- \"$h_r\" \"$@\"; fi\n\
              h_r=$(getent group \"$@\")\n\
              [ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'group %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n",
             look.iter().map(|g| quote(g)).collect::<Vec<_>>().join(" ")
-        ));
-        s.push_str("if [ -n \"${h_ud_ok-}\" ]; then h_r=$h_ud; else h_r=$(useradd -D 2>/dev/null); fi\n[ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'default %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\n");
+        );
+        if declared {
+            s.push_str(&groups);
+        } else {
+            s.push_str(&format!("if [ -z \"${{pw:-}}\" ]; then\n{groups}fi\n"));
+        }
+        s.push_str("if [ -z \"${pw:-}\" ]; then\nif [ -n \"${h_ud_ok-}\" ]; then h_r=$h_ud; else h_r=$(useradd -D 2>/dev/null); fi\n[ -z \"$h_r\" ] || while IFS= read -r h_x; do printf 'default %s\\n' \"$h_x\"; done <<EOF\n$h_r\nEOF\nfi\n");
         if let (Some(h), true) = (&self.home, self.createhome) {
             s.push_str(&format!("[ -d {} ] && echo home-exists\n", quote(h)));
         }

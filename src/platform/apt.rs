@@ -67,6 +67,10 @@ EOF
 }
 "#;
 
+/// `h_pkg_arch` from dpkg's own line of `h_pkg_list` (`dpkg<TAB>ARCH<TAB>...`),
+/// else from `dpkg --print-architecture`.
+const ARCH_FROM_LIST: &str = "h_pkg_arch=\nwhile IFS= read -r h_x; do\n\tcase $h_x in \"dpkg\t\"*) h_x=${h_x#dpkg\t}; h_pkg_arch=${h_x%%\t*}; break ;; esac\ndone <<EOF\n$h_pkg_list\nEOF\n[ -n \"$h_pkg_arch\" ] || h_pkg_arch=$(dpkg --print-architecture 2>/dev/null)\n";
+
 /// The apt states' shared probe: dpkg's architecture and ONE `dpkg-query`
 /// for every package name of the run's states (each state's probe then
 /// reads its lines from it, [`PRELUDE`]'s `h_list`), instead of one call
@@ -83,13 +87,15 @@ pub fn shared_script(args: &[String]) -> String {
         .collect();
     names.sort_unstable();
     names.dedup();
-    let mut s = String::from(
-        "if command -v dpkg >/dev/null 2>&1; then\nh_pkg_arch=$(dpkg --print-architecture 2>/dev/null)\n",
-    );
-    if !names.is_empty() {
+    let mut s = String::from("if command -v dpkg >/dev/null 2>&1; then\n");
+    if names.is_empty() {
+        s.push_str("h_pkg_arch=$(dpkg --print-architecture 2>/dev/null)\n");
+    } else {
+        // dpkg's own line gives the native architecture (dpkg's, which is
+        // what --print-architecture prints): no second process.
         let list = names.join(" ");
         s.push_str(&format!(
-            "h_pkg_list=$(dpkg-query -W -f='${{Package}}\\t${{Architecture}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' -- {list} 2>/dev/null)\nh_pkg_names=' {list} '\nh_pkg_listed=1\n"
+            "h_pkg_list=$(dpkg-query -W -f='${{Package}}\\t${{Architecture}}\\t${{Version}}\\t${{db:Status-Abbrev}}\\n' -- dpkg {list} 2>/dev/null)\nh_pkg_names=' {list} '\nh_pkg_listed=1\n{ARCH_FROM_LIST}"
         ));
     }
     s.push_str("fi\n");
@@ -437,5 +443,11 @@ mod tests {
                 assert!(with.contains("bash\t"), "{with}");
             }
         }
+        // The architecture comes from dpkg's own line, not a second process.
+        let arch = sh(&format!(
+            "dpkg() {{ echo asked; }}\n{shared}echo \"$h_pkg_arch\""
+        ));
+        let native = sh("dpkg --print-architecture");
+        assert_eq!(arch, native);
     }
 }

@@ -329,11 +329,11 @@ pub fn gather_snippet(
         s,
         "if [ -e \"$_hl/ledger.journal\" ]; then printf '%s ledger journal\\n' '{marker}'; cat \"$_hl/ledger.journal\" || printf '%s ledger unreadable\\n' '{marker}'; fi"
     );
-    // `crc_size`, as the apply script's compaction computes it.
-    let _ = writeln!(
-        s,
-        "_hz=$(cat \"$_hl/ledger\" \"$_hl/ledger.journal\" 2>/dev/null | cksum)\nprintf '%s ledger sum %s_%s\\n' '{marker}' \"${{_hz%% *}}\" \"${{_hz#* }}\""
-    );
+    // The end of what was read: the controller computes its `cksum` (as
+    // the apply script's compaction does on the host) from the text itself,
+    // so no process runs for it here. A file not ended by a newline glues
+    // this line to its last one: no sum, so no compaction.
+    let _ = writeln!(s, "printf '%s ledger sum\\n' '{marker}'");
     let _ = writeln!(s, "printf '%s ledger exists\\n' '{marker}'");
     s.push_str(&exists_function(kinds));
     let present: Vec<&Resource> = declared
@@ -402,6 +402,24 @@ fn exists_function(kinds: &[&LedgerKind]) -> String {
     s
 }
 
+/// POSIX `cksum` of `ledger` then `journal` as `CRC_SIZE`: CRC-32/CKSUM
+/// over the bytes and then their length (least significant byte first,
+/// as many bytes as it takes), what `cat ledger journal | cksum` prints on
+/// the host with its space made `_`.
+pub fn cksum(ledger: &str, journal: &str) -> String {
+    const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+    let mut d = CKSUM.digest();
+    d.update(ledger.as_bytes());
+    d.update(journal.as_bytes());
+    let len = ledger.len() + journal.len();
+    let mut n = len as u64;
+    while n > 0 {
+        d.update(&[(n & 0xff) as u8]);
+        n >>= 8;
+    }
+    format!("{}_{len}", d.finalize())
+}
+
 /// What the gather script said about the ledger.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Gathered {
@@ -411,8 +429,9 @@ pub struct Gathered {
     pub place: Place,
     /// Why the ledger could not be read (`nohome`, `denied`, `error`).
     pub unreadable: Option<String>,
-    /// `cksum` of ledger + journal as read (the apply script compacts
-    /// only if it still matches).
+    /// `cksum` of ledger + journal as read, `CRC_SIZE` (the apply script
+    /// compacts only if the host's still matches); empty when the read
+    /// did not end cleanly.
     pub sum: String,
     /// Which resources exist.
     pub exists: BTreeMap<Resource, bool>,
@@ -439,9 +458,12 @@ impl Gathered {
                 }
                 let words: Vec<&str> = rest.split_whitespace().collect();
                 match words.as_slice() {
-                    ["ledger", "sum", s] => {
+                    ["ledger", "sum"] => {
                         flush(part.take(), &mut buf, &mut g);
-                        g.sum = s.to_string();
+                        g.sum = cksum(
+                            g.ledger.as_deref().unwrap_or(""),
+                            g.journal.as_deref().unwrap_or(""),
+                        );
                     }
                     ["ledger", "unreadable", why @ ..] => {
                         g.unreadable = Some(why.first().unwrap_or(&"error").to_string())
@@ -691,9 +713,15 @@ mod tests {
     #[test]
     fn gathered_output_is_parsed() {
         let m = "@@m";
-        let out = format!("{m} clock 1\n{m} ledger file\nhalite-ledger 1\nuser\tfoo\tfoo\tusers\t1\t2\tcreated\n{m} ledger sum 123_45\n{m} ledger exists\ny\tuser\tfoo\nn\tfile\t/a b\n{m} ledger end\n{m} probe 0\n");
+        let out = format!("{m} clock 1\n{m} ledger file\nhalite-ledger 1\nuser\tfoo\tfoo\tusers\t1\t2\tcreated\n{m} ledger sum\n{m} ledger exists\ny\tuser\tfoo\nn\tfile\t/a b\n{m} ledger end\n{m} probe 0\n");
         let g = Gathered::parse(&out, m);
-        assert_eq!(g.sum, "123_45");
+        assert_eq!(
+            g.sum,
+            cksum(
+                "halite-ledger 1\nuser\tfoo\tfoo\tusers\t1\t2\tcreated\n",
+                ""
+            )
+        );
         assert!(g.exists(&Resource::new("user", "foo")));
         assert!(!g.exists(&Resource::new("file", "/a b")));
         assert_eq!(g.ledger().unwrap().entries.len(), 1);
@@ -823,11 +851,16 @@ mod tests {
                 .map(|(r, y)| (r.identity.strip_prefix(&p("")).unwrap().to_string(), *y))
                 .collect();
             assert_eq!(asked, want, "{shell:?}: {out}");
-            let (crc, size) = g.sum.split_once('_').unwrap();
-            assert!(
-                crc.parse::<u32>().is_ok() && size.parse::<u64>().is_ok(),
-                "{out}"
-            );
+            // The sum the apply script will compare: the host's own.
+            let host = std::process::Command::new("sh")
+                .arg("-c")
+                .arg("cat \"$1/ledger\" \"$1/ledger.journal\" | cksum | tr ' ' _")
+                .arg("sh")
+                .arg(&dir)
+                .output()
+                .unwrap();
+            let host = String::from_utf8(host.stdout).unwrap();
+            assert_eq!(g.sum, host.trim(), "{shell:?}: {out}");
         }
     }
 
@@ -849,6 +882,38 @@ mod tests {
             .map(|e| e.resource.identity.clone())
             .collect();
         assert_eq!(some, ["foo"]);
+    }
+
+    /// The controller's sum is what `cksum` prints on the host.
+    #[test]
+    fn cksum_is_posix_cksum() {
+        let big: String = (0..70_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        for (ledger, journal) in [
+            ("", ""),
+            ("a", ""),
+            ("halite-ledger 1\n", "add\tfile\t/x\n"),
+            (big.as_str(), "\n"),
+        ] {
+            let mut child = std::process::Command::new("cksum")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().unwrap();
+                stdin.write_all(ledger.as_bytes()).unwrap();
+                stdin.write_all(journal.as_bytes()).unwrap();
+            }
+            let out = child.wait_with_output().unwrap();
+            let want = String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .replace(' ', "_");
+            assert_eq!(cksum(ledger, journal), want, "{} bytes", ledger.len());
+        }
     }
 
     #[test]

@@ -131,7 +131,7 @@ fn a_marker_line_that_is_no_event_fails_with_its_line() {
         "done x",
         "skip -1",
         "ledger nonsense",
-        "ledger sum",
+        "ledger sum 1_2",
         "ledger end now",
         "ledger as",
         "",
@@ -164,7 +164,7 @@ fn an_end_line_for_a_block_not_open_is_an_error() {
 #[test]
 fn ledger_lines_and_other_output_pass() {
     let out = format!(
-        "noise {M} inside a line\n{M} ledger as root /var/lib/halite\n{M} ledger file\nv1\n{M} ledger sum 1_2\n{M} ledger unreadable\n{M} ledger end\n"
+        "noise {M} inside a line\n{M} ledger as root /var/lib/halite\n{M} ledger file\nv1\n{M} ledger sum\n{M} ledger unreadable\n{M} ledger end\n"
     );
     let s = parse(&out, M).unwrap();
     assert!(s.blocks.is_empty() && !s.progress.started);

@@ -18,12 +18,14 @@ use super::{LedgerError, DIR};
 
 /// `sh` setting `$_hl` to the ledger directory of the login the script
 /// runs as; empty when a login without root has no home to keep it in.
+/// One `id` (POSIX's `uid=N(NAME) ...`, in the C locale) gives the uid and
+/// the name ([`check`] prints it; the number where the uid has no name).
 /// An absolute `HALITE_LEDGER_DIR` in the environment the script runs in
 /// wins: for hosts whose /var/lib is read-only, and for the local
 /// connection in tests, which must not write the controller's own ledger.
 pub fn locate() -> String {
     format!(
-        "case ${{HALITE_LEDGER_DIR-}} in /?*) _hl=${{HALITE_LEDGER_DIR%/}} ;; *)\nif [ \"$(id -u)\" = 0 ]; then _hl={DIR}\nelse case ${{XDG_STATE_HOME-}} in\n/*) _hl=${{XDG_STATE_HOME%/}}/halite ;;\n*) case ${{HOME-}} in /?*) _hl=${{HOME%/}}/.local/state/halite ;; *) _hl= ;; esac ;;\nesac; fi ;;\nesac\n"
+        "_hid=$(LC_ALL=C id 2>/dev/null); _huid=${{_hid#uid=}}; _huid=${{_huid%%[!0-9]*}}\ncase $_hid in \"uid=$_huid(\"*) _hwho=${{_hid#*\\(}}; _hwho=${{_hwho%%\\)*}} ;; *) _hwho=$_huid ;; esac\ncase ${{HALITE_LEDGER_DIR-}} in /?*) _hl=${{HALITE_LEDGER_DIR%/}} ;; *)\nif [ \"$_huid\" = 0 ]; then _hl={DIR}\nelse case ${{XDG_STATE_HOME-}} in\n/*) _hl=${{XDG_STATE_HOME%/}}/halite ;;\n*) case ${{HOME-}} in /?*) _hl=${{HOME%/}}/.local/state/halite ;; *) _hl= ;; esac ;;\nesac; fi ;;\nesac\n"
     )
 }
 
@@ -36,7 +38,7 @@ pub fn check(marker: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "printf '%s ledger as %s %s\\n' '{marker}' \"$(id -un 2>/dev/null || id -u)\" \"$_hl\""
+        "printf '%s ledger as %s %s\\n' '{marker}' \"$_hwho\" \"$_hl\""
     );
     let _ = writeln!(
         s,
@@ -113,10 +115,10 @@ mod tests {
     use super::*;
 
     /// `sh` output of `locate` + `check` + `prepare` in a fake world:
-    /// `uid` as `id -u`, `env` before them, `after` at the end.
+    /// `uid` as `id` says it, `env` before them, `after` at the end.
     fn run(uid: u32, env: &str, after: &str) -> String {
         let script = format!(
-            "id() {{ case $1 in -u) echo {uid} ;; *) echo tester ;; esac; }}\n{env}\n{}{}echo \"dir=$_hl why=$_hx\"\n{}{after}",
+            "id() {{ echo \"uid={uid}(tester) gid={uid}(tester) groups={uid}(tester)\"; }}\n{env}\n{}{}echo \"dir=$_hl why=$_hx\"\n{}{after}",
             locate(),
             check("@@m"),
             prepare("@@m")
@@ -127,6 +129,41 @@ mod tests {
             .output()
             .unwrap();
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// One `id` says who, by name, or by number where the uid has none,
+    /// in dash, busybox sh and bash --posix alike.
+    #[test]
+    fn the_login_is_named_by_one_id() {
+        for (said, who) in [
+            (
+                "uid=0(root) gid=0(root) groups=0(root)",
+                "root /var/lib/halite",
+            ),
+            ("uid=1234 gid=1234 groups=1234", "1234 /tmp/s/halite"),
+        ] {
+            let script = format!(
+                "id() {{ echo '{said}'; }}\nXDG_STATE_HOME=/tmp/s\n{}{}",
+                locate(),
+                check("@@m")
+            );
+            for shell in [&["dash"][..], &["busybox", "sh"], &["bash", "--posix"]] {
+                if !crate::testing::shell_at_hand(shell) {
+                    continue;
+                }
+                let out = std::process::Command::new(shell[0])
+                    .args(&shell[1..])
+                    .arg("-c")
+                    .arg(&script)
+                    .output()
+                    .unwrap();
+                let out = String::from_utf8(out.stdout).unwrap();
+                assert!(
+                    out.contains(&format!("@@m ledger as {who}\n")),
+                    "{shell:?}: {out}"
+                );
+            }
+        }
     }
 
     #[test]
