@@ -399,3 +399,43 @@ after:
     assert_eq!(s["after"].0, json!(false), "{h}");
     assert_eq!(ls(&out(&p)), "");
 }
+
+/// Argument values Salt only looks at when the state runs (a `backup`
+/// halite does not have, `mode: keep`, a missing `salt://` source) do not
+/// stop `state.show_sls`, which shows the chunks as Salt's does; applying
+/// (or `test=True`) refuses the host before anything runs, naming every
+/// state at fault, not just the first.
+#[test]
+fn argument_values_are_checked_when_applying_not_when_showing() {
+    let p = project(
+        "first:\n  file.managed:\n    - name: OUT/first\n    - contents: x\n\
+         bad-backup:\n  file.managed:\n    - name: OUT/b\n    - contents: x\n    - backup: .bak\n\
+         bad-mode:\n  file.managed:\n    - name: OUT/m\n    - contents: x\n    - mode: keep\n\
+         no-source:\n  file.recurse:\n    - name: OUT/r\n    - source: salt://nothere\n",
+    );
+    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
+    assert_eq!(code, 0, "show_sls shows what Salt shows: {v}");
+    let ids: Vec<&str> = v["results"]["h1"]["ret"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["__id__"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{v}");
+    for args in [&["test=True"][..], &[]] {
+        let (code, h) = apply(&p, args);
+        assert_ne!(code, 0, "{h}");
+        let errors: Vec<&str> = h["ret"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a list of errors: {h}"))
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(errors.len(), 3, "one line per state at fault: {errors:?}");
+        assert!(errors[0].contains("bad-backup") && errors[0].contains(".bak"), "{errors:?}");
+        assert!(errors[1].contains("bad-mode") && errors[1].contains("keep"), "{errors:?}");
+        assert!(errors[2].contains("no-source") && errors[2].contains("salt://nothere"), "{errors:?}");
+        assert_eq!(h["executions"], 0, "nothing ran: {h}");
+        assert_eq!(ls(&out(&p)), "", "nothing was written");
+    }
+}

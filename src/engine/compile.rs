@@ -2,7 +2,9 @@
 //! file or the SLS named, rendering (templates may call execution functions
 //! on the host through the [`RemoteCall`] the caller gives), compiling and building every state function.
 //! Any error here fails the host before anything runs on it. Also
-//! `state.show_*`, which stop after this phase.
+//! `state.show_*`, which stop before the building: like Salt's, they show
+//! the compiled chunks whatever their arguments' values (a `backup: .bak`
+//! or a missing `salt://` source fails `state.apply`, not `show_sls`).
 
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ fn host_pillar(
         .map_err(|e| CompileFailure {
             duplicate: e.is_duplicate_key(),
             message: format!("pillar: {e}"),
+            more: Vec::new(),
         }),
     }
 }
@@ -51,6 +54,9 @@ pub struct CompileFailure {
     /// pillar): the tree itself is wrong, so the run starts no more hosts
     /// (see `fleet`) and exits 2 when nothing ran.
     pub duplicate: bool,
+    /// More errors of the same phase, each its own line of the result
+    /// (every state whose arguments are wrong, not just the first).
+    pub more: Vec<String>,
 }
 
 impl CompileFailure {
@@ -58,6 +64,7 @@ impl CompileFailure {
         CompileFailure {
             message,
             duplicate: false,
+            more: Vec::new(),
         }
     }
 
@@ -65,13 +72,15 @@ impl CompileFailure {
         CompileFailure {
             duplicate: e.is_duplicate_key(),
             message: e.to_string(),
+            more: Vec::new(),
         }
     }
 }
 
 impl std::fmt::Display for CompileFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        self.more.iter().try_for_each(|m| write!(f, "\n{m}"))
     }
 }
 
@@ -89,20 +98,31 @@ pub fn compile(
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
 ) -> Result<Built, CompileFailure> {
-    compile_tree(project, host_id, grains, pillar, call, remote).map_err(|e| CompileFailure {
-        message: project.secrets.redact_str(&e.message).into_owned(),
-        ..e
-    })
+    compile_chunks(project, host_id, grains, pillar, call, remote)
+        .and_then(|(chunks, renderer)| build(project, &renderer, chunks))
+        .map_err(|e| redacted(project, e))
 }
 
-fn compile_tree(
+/// An error never quotes a value the `gpg` / `age` renderers decrypted.
+fn redacted(project: &Project, e: CompileFailure) -> CompileFailure {
+    let redact = |m: &str| project.secrets.redact_str(m).into_owned();
+    CompileFailure {
+        message: redact(&e.message),
+        more: e.more.iter().map(|m| redact(m)).collect(),
+        ..e
+    }
+}
+
+/// The host's compiled chunks (rendered, included, extended, ordered), and
+/// the renderer that made them (building renders source templates with it).
+fn compile_chunks(
     project: &Project,
     host_id: &str,
     grains: &Value,
     pillar: Option<Value>,
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
-) -> Result<Built, CompileFailure> {
+) -> Result<(Vec<Chunk>, Renderer), CompileFailure> {
     let pillar = host_pillar(project, host_id, grains, pillar, call)?;
     let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
         .with_secrets(project.secrets.clone());
@@ -138,23 +158,51 @@ fn compile_tree(
             CompileFailure {
                 duplicate: duplicate_key.get() || e.is_duplicate(),
                 message: e.to_string(),
+                more: Vec::new(),
             }
         })?;
+    Ok((compiled.chunks, renderer))
+}
+
+/// Build every chunk's state function: its arguments' values checked, its
+/// `salt://` sources read and templates rendered. Any error (all of them
+/// are reported) fails the host
+/// before anything runs on it (`state.show_*` stop before this, as Salt's
+/// show functions do not look at argument values either).
+fn build(
+    project: &Project,
+    renderer: &Renderer,
+    chunks: Vec<Chunk>,
+) -> Result<Built, CompileFailure> {
     let ctx = modules::BuildCtx {
         states_root: &project.states,
-        renderer: Some(&renderer),
+        renderer: Some(renderer),
     };
-    compiled
-        .chunks
-        .into_iter()
-        .map(|chunk| {
-            let def = modules::lookup(&chunk.module, &chunk.function).ok_or_else(|| {
-                CompileFailure::plain(format!("{}: no such state function", chunk.describe()))
-            })?;
-            let f = (def.build)(&chunk, &ctx).map_err(CompileFailure::plain)?;
-            Ok((chunk, f))
-        })
-        .collect()
+    let mut built = Vec::with_capacity(chunks.len());
+    let mut failed = Vec::new();
+    for chunk in chunks {
+        match function_of(&chunk)
+            .and_then(|def| (def.build)(&chunk, &ctx).map_err(CompileFailure::plain))
+        {
+            Ok(f) => built.push((chunk, f)),
+            Err(e) => failed.push(e.message),
+        }
+    }
+    // Every state's error at once, so one round of fixes is enough.
+    let mut failed = failed.into_iter();
+    match failed.next() {
+        None => Ok(built),
+        Some(first) => Err(CompileFailure {
+            more: failed.collect(),
+            ..CompileFailure::plain(first)
+        }),
+    }
+}
+
+fn function_of(chunk: &Chunk) -> Result<&'static modules::FnDef, CompileFailure> {
+    modules::lookup(&chunk.module, &chunk.function).ok_or_else(|| {
+        CompileFailure::plain(format!("{}: no such state function", chunk.describe()))
+    })
 }
 
 /// The SLS names to compile: those named, the top file's for this host,
@@ -226,15 +274,21 @@ pub fn show(
             Err(e) => Outcome::not_compiled(e),
         };
     }
-    match compile(project, host_id, grains, pillar, call, None) {
+    let chunks = compile_chunks(project, host_id, grains, pillar, call, None)
+        .and_then(|(chunks, _)| {
+            chunks.iter().try_for_each(|c| function_of(c).map(|_| ()))?;
+            Ok(chunks)
+        })
+        .map_err(|e| redacted(project, e));
+    match chunks {
         Err(e) => Outcome::not_compiled(e),
         Ok(built) => {
             let mut ret = Map::new();
-            for (i, (c, _)) in built.iter().enumerate() {
+            for (i, c) in built.iter().enumerate() {
                 let reqs: Vec<Value> = c
                     .requisites
                     .iter()
-                    .map(|(k, j)| json!({format!("{k:?}").to_lowercase(): built[*j].0.id}))
+                    .map(|(k, j)| json!({format!("{k:?}").to_lowercase(): built[*j].id}))
                     .collect();
                 ret.insert(
                     format!("{}_|-{}_|-{}_|-{}", c.module, c.id, c.name, c.function),

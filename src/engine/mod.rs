@@ -174,9 +174,12 @@ impl Outcome {
     }
 
     fn not_compiled(e: CompileFailure) -> Outcome {
+        let mut errors = vec![e.message];
+        errors.extend(e.more);
         Outcome {
             duplicate: e.duplicate,
-            ..Outcome::error(e.message)
+            ret: json!(errors),
+            ..Outcome::error(String::new())
         }
     }
 }
