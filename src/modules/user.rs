@@ -1318,7 +1318,11 @@ pub(crate) mod tests {
 
     /// The probe answers as before on a real Debian (a fleet host), for
     /// users that exist or not, with groups that exist or not, by name and
-    /// by gid: `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
+    /// by gid, leaving out only what the plan does not read there: an
+    /// existing user's membership and groups unless the state declares
+    /// groups (or a gid), and `useradd -D` unless the user is missing. The
+    /// plans made from both answers are the same.
+    /// `HALITE_TEST_CONTAINER=<fleet container> cargo test --lib -- --ignored`.
     #[test]
     #[ignore = "needs a Debian podman container named in HALITE_TEST_CONTAINER"]
     fn probe_answers_as_before_in_a_container() {
@@ -1341,17 +1345,37 @@ pub(crate) mod tests {
                 vec!["sudo", "nosuchuser"],
             ),
         ] {
+            let declared = args.as_object().is_some_and(|a| !a.is_empty());
             let f = build_present(&chunk("user", "present", name, args), &ctx()).unwrap();
             let now = sh(&f.probe());
-            assert!(now.contains("default "), "{now}");
             // The one line the probe added since: the tool set.
             assert!(now.contains("accounts shadow\n"), "{now}");
-            let now: String = now
+            let before = sh(&probe_before(name, &look));
+            let missing = !before.contains("passwd ");
+            assert_eq!(now.contains("default "), missing, "{name}: {now}");
+            let wanted: String = before
+                .lines()
+                .filter(|l| match l.split_once(' ').map_or(*l, |(k, _)| k) {
+                    "member" | "group" => declared || missing,
+                    "default" => missing,
+                    _ => true,
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let kept: String = now
                 .lines()
                 .filter(|l| !l.starts_with("accounts "))
                 .map(|l| format!("{l}\n"))
                 .collect();
-            assert_eq!(now, sh(&probe_before(name, &look)), "{name}");
+            assert_eq!(kept, wanted, "{name}");
+            assert_eq!(
+                format!("{:?}", plan(f.as_ref(), &now)),
+                format!(
+                    "{:?}",
+                    plan(f.as_ref(), &format!("accounts shadow\n{before}"))
+                ),
+                "{name}: the same plan from both answers"
+            );
         }
     }
 }
