@@ -432,9 +432,18 @@ fn argument_values_are_checked_when_applying_not_when_showing() {
             .map(|e| e.as_str().unwrap())
             .collect();
         assert_eq!(errors.len(), 3, "one line per state at fault: {errors:?}");
-        assert!(errors[0].contains("bad-backup") && errors[0].contains(".bak"), "{errors:?}");
-        assert!(errors[1].contains("bad-mode") && errors[1].contains("keep"), "{errors:?}");
-        assert!(errors[2].contains("no-source") && errors[2].contains("salt://nothere"), "{errors:?}");
+        assert!(
+            errors[0].contains("bad-backup") && errors[0].contains(".bak"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("bad-mode") && errors[1].contains("keep"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[2].contains("no-source") && errors[2].contains("salt://nothere"),
+            "{errors:?}"
+        );
         assert_eq!(h["executions"], 0, "nothing ran: {h}");
         assert_eq!(ls(&out(&p)), "", "nothing was written");
     }

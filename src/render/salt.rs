@@ -99,11 +99,11 @@ impl Object for SaltModule {
 
     fn call_method(
         self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
+        state: &mut State<'_, '_>,
         method: &str,
         args: &[MjValue],
     ) -> Result<MjValue, Error> {
-        call(&self.ctx, &format!("{}.{method}", self.module), args)
+        call(&self.ctx, state, &format!("{}.{method}", self.module), args)
     }
 }
 
@@ -143,10 +143,10 @@ impl Object for SaltFunction {
 
     fn call(
         self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
+        state: &mut State<'_, '_>,
         args: &[MjValue],
     ) -> Result<MjValue, Error> {
-        call(&self.ctx, &self.name, args)
+        call(&self.ctx, state, &self.name, args)
     }
 }
 
@@ -225,9 +225,20 @@ fn string_arg(
     }
 }
 
-fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
+fn call(
+    ctx: &Ctx,
+    state: &State<'_, '_>,
+    function: &str,
+    args: &[MjValue],
+) -> Result<MjValue, Error> {
     let args = split_args(args)?;
     match function {
+        "slsutil.renderer" => renderer(ctx, state, function, args),
+        "defaults.get" => {
+            let a = bind(function, &["key", "default"], args)?;
+            let key = string_arg(function, "key", a[0].as_ref(), "")?;
+            defaults_get(ctx, function, &key, a[1].clone())
+        }
         "pillar.get" => {
             let a = bind(
                 function,
@@ -357,6 +368,7 @@ fn call(ctx: &Ctx, function: &str, args: &[MjValue]) -> Result<MjValue, Error> {
 /// need nothing from it: answered on the controller ([`helper`]).
 const HELPERS: &[&str] = &[
     "slsutil.serialize",
+    "slsutil.deserialize",
     "slsutil.merge",
     "slsutil.merge_all",
     "slsutil.update",
@@ -443,6 +455,17 @@ fn helper(function: &str, args: CallArgs) -> Result<MjValue, Error> {
             let dest = a[0].clone().unwrap_or_default();
             let upd = a[1].clone().unwrap_or_default();
             dict_update(function, &dest, &upd, flag(2, true), flag(3, false), true)
+        }
+        "slsutil.deserialize" => {
+            let a = bind(function, &["serializer", "stream_or_string"], args)?;
+            let kind = string_arg(function, "serializer", a[0].as_ref(), "")?;
+            let text = string_arg(function, "stream_or_string", a[1].as_ref(), "")?;
+            match kind.as_str() {
+                "yaml" | "json" => super::pyobj::parse_text(&kind, &text, function),
+                other => Err(invalid(format!(
+                    "salt['{function}']: serializer `{other}` is not available (yaml, json)"
+                ))),
+            }
         }
         "slsutil.serialize" => {
             let a = bind(
@@ -770,6 +793,136 @@ fn remote(ctx: &Ctx, function: &str, args: CallArgs) -> Result<MjValue, Error> {
 /// every SLS name (`a/b/init.sls` is `a.b`), file or directory under it,
 /// sorted, starting with `prefix`. Hidden files are left out, as Salt's
 /// fileserver ignores them by default.
+/// `defaults.get('NS:a:b', default)`: the value at `a:b` of the formula
+/// `NS`'s `defaults.yaml` (else `defaults.json`) at the root of the states
+/// tree, read as it is (Salt does not render it); without `:a:b`, the whole
+/// file. No such file reads as nothing, as in Salt.
+fn defaults_get(
+    ctx: &Ctx,
+    function: &str,
+    key: &str,
+    default: Option<MjValue>,
+) -> Result<MjValue, Error> {
+    let (namespace, key) = match key.split_once(':') {
+        Some((ns, k)) => (ns, Some(k)),
+        None => (key, None),
+    };
+    let Some(root) = ctx.opts["file_roots"]["base"][0].as_str() else {
+        return Err(invalid(format!("salt['{function}']: no states tree")));
+    };
+    let mut defaults = Value::Null;
+    for ext in ["yaml", "json"] {
+        let rel = format!("{namespace}/defaults.{ext}");
+        let path = match super::jinja::resolve_in_root(std::path::Path::new(root), &rel) {
+            Ok(p) => p,
+            Err(super::jinja::LoadError::Missing) => continue,
+            Err(_) => return Err(invalid(format!("salt['{function}']: cannot read {rel}"))),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(format!("salt['{function}']: {rel}: {e}")))?;
+        defaults = to_json(&super::pyobj::parse_text(ext, &text, &rel)?)?;
+        if defaults.is_null() {
+            defaults = Value::Object(Default::default());
+        }
+        break;
+    }
+    let default = default.unwrap_or_else(|| MjValue::from(""));
+    match key {
+        None if defaults.is_null() => Ok(MjValue::from(())),
+        None => Ok(from_json(&defaults)),
+        Some(k) => Ok(data::traverse(&defaults, k, ":").map_or(default, from_json)),
+    }
+}
+
+/// `slsutil.renderer(path='salt://F' | string=TEXT, default_renderer=PIPE,
+/// **context)`: the file or text through a pipe of `jinja`, `yaml` and
+/// `json` (a `#!` first line chooses its own), with the keyword arguments
+/// as Jinja variables besides the usual grains, pillar, salt and opts.
+fn renderer(
+    ctx: &Ctx,
+    state: &State<'_, '_>,
+    function: &str,
+    args: CallArgs,
+) -> Result<MjValue, Error> {
+    let mut named = Vec::new();
+    let mut context = BTreeMap::new();
+    for (k, v) in args.kwargs {
+        match k.as_str() {
+            "path" | "string" | "default_renderer" => named.push((k, v)),
+            _ => {
+                context.insert(k, v);
+            }
+        }
+    }
+    let a = bind(
+        function,
+        &["path", "string", "default_renderer"],
+        CallArgs {
+            positional: args.positional,
+            kwargs: named,
+        },
+    )?;
+    let given = |i: usize| a[i].as_ref().filter(|v| v.is_true());
+    let (name, text) = match (given(0), given(1)) {
+        (None, None) => {
+            return Err(invalid(format!(
+                "salt['{function}']: Must pass path or string."
+            )))
+        }
+        (Some(_), Some(_)) => {
+            return Err(invalid(format!(
+                "salt['{function}']: Must not pass both path and string."
+            )))
+        }
+        (None, Some(s)) => (":string:".to_string(), s.to_string()),
+        (Some(p), None) => {
+            let p = p.to_string();
+            let Some(rel) = p.strip_prefix("salt://") else {
+                return Err(invalid(format!(
+                    "salt['{function}']: `{p}` is on the host; only salt:// paths are rendered on the controller"
+                )));
+            };
+            let Some(root) = ctx.opts["file_roots"]["base"][0].as_str() else {
+                return Err(invalid(format!("salt['{function}']: no states tree")));
+            };
+            let text = super::jinja::resolve_in_root(std::path::Path::new(root), rel)
+                .ok()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .ok_or_else(|| invalid(format!("salt['{function}']: cannot read {p}")))?;
+            (rel.to_string(), text)
+        }
+    };
+    let pipe = string_arg(function, "default_renderer", a[2].as_ref(), "jinja|yaml")?;
+    let (pipe, text) = match text.strip_prefix("#!") {
+        Some(rest) => {
+            let (first, body) = rest.split_once('\n').unwrap_or((rest, ""));
+            (first.trim().to_string(), format!("\n{body}"))
+        }
+        None => (pipe, text),
+    };
+    let mut out = MjValue::from(text);
+    for step in pipe.split('|').map(str::trim) {
+        let now = out.as_str().map(str::to_string).ok_or_else(|| {
+            invalid(format!(
+                "salt['{function}']: `{step}` after a data renderer in `{pipe}`"
+            ))
+        });
+        out = match step {
+            "jinja" => {
+                let source = super::jinja::preprocess(&now?, &name);
+                MjValue::from(state.env().render_named_str(&name, &source, &context)?)
+            }
+            "yaml" | "json" => super::pyobj::parse_text(step, &now?, function)?,
+            other => {
+                return Err(invalid(format!(
+                    "salt['{function}']: renderer `{other}` is not available (jinja, yaml, json)"
+                )))
+            }
+        };
+    }
+    Ok(out)
+}
+
 fn list_master(ctx: &Ctx, function: &str, saltenv: &str, prefix: &str) -> Result<MjValue, Error> {
     if saltenv != "base" {
         return Ok(from_json(&Value::Array(Vec::new())));

@@ -17,6 +17,7 @@ message are recorded under `errors`, and halite must fail on that line.
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -27,6 +28,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def main():
     files = sorted(p for p in (HERE / "render").iterdir() if p.is_file())
+    # Formula directories (defaults.get reads NS/defaults.yaml) are served too.
+    dirs = sorted(p for p in (HERE / "render").iterdir() if p.is_dir())
     templates = [t for t in files if t.suffix == ".jinja" and not t.name.startswith("error_")]
     failing = [t for t in files if t.suffix == ".jinja" and t.name.startswith("error_")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,6 +40,8 @@ def main():
                     "ip": {"eth0": "10.0.0.1"}},
             pillar={"snmpcom": "s3cret", "users": {"alice": {"uid": 1000}},
                     "pkgs": ["a", "b"]})
+        for d in dirs:
+            shutil.copytree(d, pathlib.Path(tmp) / "srv" / d.name)
         out = {t.name: saltcall.call(etc, "slsutil.renderer", f"salt://{t.name}",
                                      "default_renderer=jinja", check=True)
                for t in templates}
