@@ -204,6 +204,10 @@ fn path_context(root: &Path, file: &str, sls: Option<&str>) -> BTreeMap<String, 
     ctx
 }
 
+/// `opts`: the host's id, the states tree as `file_roots`, and the
+/// minion defaults of Salt 3008 formulas read (paths as a root minion has
+/// them: halite keeps nothing there, a formula writing there writes on the
+/// host where Salt would).
 fn opts(r: &Renderer) -> Value {
     serde_json::json!({
         "id": r.id,
@@ -211,6 +215,20 @@ fn opts(r: &Renderer) -> Value {
         "renderer": "jinja|yaml",
         "file_roots": {"base": [r.root.display().to_string()]},
         "grains": *r.grains,
+        "config_dir": "/etc/salt",
+        "conf_file": "/etc/salt/minion",
+        "cachedir": "/var/cache/salt/minion",
+        "extension_modules": "/var/cache/salt/minion/extmods",
+        "pki_dir": "/etc/salt/pki/minion",
+        "sock_dir": "/var/run/salt/minion",
+        "log_file": "/var/log/salt/minion",
+        "root_dir": "/",
+        "user": "root",
+        "hash_type": "sha256",
+        "state_top": "top.sls",
+        "default_top": "base",
+        "top_file_merging_strategy": "merge",
+        "state_output": "full",
     })
 }
 
