@@ -303,6 +303,77 @@ fn user_present_gecos_expire_hash_password_gid_and_unique() {
     cleanup(fleet);
 }
 
+/// hash_password through the binary with debug logs: test=True predicts
+/// the password change, the apply sets it, the second run changes
+/// nothing, and the plaintext appears in no output, log or file of the
+/// run but the state file it was written in.
+#[test]
+fn hash_password_plaintext_stays_in_the_state_file() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    cleanup(fleet);
+    const PLAIN: &str = "plain-S3cret-7f1c";
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node4:\n    - pw\n");
+    ws.write(
+        "states/pw.sls",
+        &format!("hlt-foo:\n  user.present:\n    - password: {PLAIN}\n    - hash_password: True\n"),
+    );
+    let passwd_change = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no results: {v}"))
+            .values()
+            .next()
+            .map(|s| s["changes"]["passwd"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let mut seen = String::new();
+    let (out, t) = ws.halite_json(["-v", "node4", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(passwd_change(&t), json!("XXX-REDACTED-XXX"), "{t}");
+    seen.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let (out, v) = ws.halite_json(["-v", "node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(passwd_change(&v), json!("XXX-REDACTED-XXX"), "{v}");
+    seen.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let (out, v) = ws.halite_json(["-v", "node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(passwd_change(&v), Value::Null, "second run: {v}");
+    seen.push_str(&format!("{}{}", out.stdout, out.stderr));
+    assert!(!seen.contains(PLAIN), "the plaintext was printed");
+    let hash = getent(fleet, "shadow", "hlt-foo");
+    let hash = hash.split(':').nth(1).unwrap();
+    let setting = &hash[..hash.rfind('$').unwrap()];
+    assert_eq!(
+        halite::platform::accounts::sha_crypt(PLAIN, setting).as_deref(),
+        Some(hash)
+    );
+    // Nor in any file the runs wrote (job records, caches), nor the
+    // hash: only the state file holds the plaintext.
+    let found = fleet.podman_exec(
+        NODE,
+        &format!("grep -rl {PLAIN} /var/lib/halite /tmp 2>/dev/null; true"),
+    );
+    assert_eq!(found.stdout.trim(), "", "on the host");
+    let mut stack = vec![ws.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("states/pw.sls") {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains(PLAIN), "{} holds the plaintext", p.display());
+                assert!(!text.contains(hash), "{} holds the hash", p.display());
+            }
+        }
+    }
+    fleet.podman_exec(NODE, "rm -rf /var/lib/halite; true");
+    cleanup(fleet);
+}
+
 #[test]
 fn seed_talk_drift_foo_then_bar() {
     let _serial = serial();
