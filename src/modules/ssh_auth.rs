@@ -594,6 +594,22 @@ mod tests {
             p.data::<KeysFile>().unwrap().content,
             format!("{want}{other}")
         );
+        // Options leading the name replace the `options` argument (Salt's
+        // _parse_line); a quoted option keeps its words.
+        let f = state(
+            "present",
+            &format!("command=\"echo hi\",no-pty ssh-ed25519 {KEY} me"),
+            json!({"user": "alice", "options": ["restrict"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            plan(f.as_ref(), None)
+                .unwrap()
+                .data::<KeysFile>()
+                .unwrap()
+                .content,
+            format!("command=\"echo hi\",no-pty ssh-ed25519 {KEY} me\n")
+        );
         // A bare key takes enc (default ssh-rsa) and comment arguments.
         let f = state("present", KEY, json!({"user": "alice", "comment": "c d"})).unwrap();
         let p = plan(f.as_ref(), None).unwrap();
