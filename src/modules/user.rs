@@ -912,6 +912,13 @@ impl Present {
         target_gid: Option<GroupEnt>,
     ) -> Result<Plan, String> {
         let name = &self.name;
+        // Salt passes -o whenever unique is False; useradd then refuses
+        // to run without a uid: the same failure, said before anything runs.
+        if !self.unique && self.uid.is_none() {
+            return Err(format!(
+                "user.present {name}: unique: False needs a uid (useradd allows -o only with -u)"
+            ));
+        }
         // Debian's useradd refuses to create a user whose same-name group
         // already exists unless told to use it; using it is what the
         // declaration means.
@@ -1462,6 +1469,13 @@ pub(crate) mod tests {
         assert!(f.apply(&p).unwrap().contains("useradd -o -u 0 -m hlt-foo"));
         let e = plan(f.as_ref(), "accounts busybox\n").unwrap_err();
         assert!(e.contains("cannot be given a uid shared"), "{e}");
+        let e = plan(present(json!({"unique": false})).as_ref(), DEFAULTS).unwrap_err();
+        assert!(e.ends_with("unique: False needs a uid (useradd allows -o only with -u)"));
+        assert!(
+            plan(present(json!({"unique": false})).as_ref(), &existing(""))
+                .unwrap()
+                .is_noop()
+        );
     }
 
     #[test]
