@@ -97,7 +97,7 @@ fn groups_of(fleet: &Fleet, user: &str) -> Vec<String> {
 fn cleanup(fleet: &Fleet) {
     fleet.podman_exec(
         NODE,
-        "for u in hlt-foo hlt-bar hlt-m1 hlt-m2 hlt-m3; do userdel -r \"$u\"; done >/dev/null 2>&1; \
+        "for u in hlt-foo hlt-bar hlt-baz hlt-m1 hlt-m2 hlt-m3; do userdel -r \"$u\"; done >/dev/null 2>&1; \
          for g in hlt-foo hlt-bar hlt-g1 hlt-g2 hlt-grp hlt-m1 hlt-m2 hlt-m3; do groupdel \"$g\"; done >/dev/null 2>&1; \
          rm -rf /home/hlt-foo /home/hlt-bar /srv/hlt-home; true",
     );
@@ -166,7 +166,7 @@ fn user_present_creates_corrects_drift_and_absent_removes() {
         "present",
         "hlt-foo",
         json!({"home": "/srv/hlt-home", "groups": ["hlt-g2"], "remove_groups": false,
-               "gid": "hlt-g1", "password": "$6$other$x"}),
+               "gid": "hlt-g1", "allow_gid_change": true, "password": "$6$other$x"}),
     );
     assert_eq!(
         converge(fleet, moved.as_ref()),
@@ -207,6 +207,170 @@ fn user_present_creates_corrects_drift_and_absent_removes() {
     assert_eq!(getent(fleet, "passwd", "hlt-foo"), "");
     assert_ne!(getent(fleet, "group", "hlt-foo"), "");
     assert_eq!(run(fleet, "test -e /srv/hlt-home; echo $?").0.trim(), "1");
+    cleanup(fleet);
+}
+
+/// The field of `getent shadow USER` at `i` (0: the name).
+fn shadow_field(fleet: &Fleet, user: &str, i: usize) -> String {
+    getent(fleet, "shadow", user)
+        .split(':')
+        .nth(i)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Salt 3008's other user.present arguments on a real host: the GECOS
+/// parts, expire (a date), hash_password (hashed on the controller, the
+/// host's salt re-used so a second run changes nothing), allow_gid_change
+/// and unique.
+#[test]
+fn user_present_gecos_expire_hash_password_gid_and_unique() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    cleanup(fleet);
+    converge(
+        fleet,
+        state("group", "present", "hlt-g1", json!({"gid": 4201})).as_ref(),
+    );
+    let bar = state(
+        "user",
+        "present",
+        "hlt-bar",
+        json!({"uid": 4220, "fullname": "Bar", "roomnumber": 12, "workphone": "555",
+               "homephone": "556", "other": "x,y", "expire": "2030-12-31",
+               "password": "pw one", "hash_password": true}),
+    );
+    assert_eq!(
+        converge(fleet, bar.as_ref()),
+        json!({"name": "hlt-bar", "uid": 4220, "home": "/home/hlt-bar", "shell": "/bin/sh",
+               "groups": [], "fullname": "Bar", "roomnumber": "12", "workphone": "555",
+               "homephone": "556", "other": "x,y", "expire": 22279, "passwd": "XXX-REDACTED-XXX"})
+    );
+    assert_eq!(
+        getent(fleet, "passwd", "hlt-bar").split(':').nth(4),
+        Some("Bar,12,555,556,x,y")
+    );
+    assert_eq!(shadow_field(fleet, "hlt-bar", 7), "22279");
+    let hash = shadow_field(fleet, "hlt-bar", 1);
+    let setting = &hash[..hash.rfind('$').unwrap()];
+    assert!(hash.starts_with("$6$"), "{hash}");
+    assert_eq!(
+        halite::platform::accounts::sha_crypt("pw one", setting).as_deref(),
+        Some(hash.as_str())
+    );
+
+    // The gid differs: refused unless allowed, as Salt does.
+    let args = json!({"gid": "hlt-g1", "roomnumber": "13", "expire": -1,
+                      "password": "pw two", "hash_password": true});
+    let err = plan(
+        fleet,
+        state("user", "present", "hlt-bar", args.clone()).as_ref(),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(" -> hlt-g1) not permitted, set allow_gid_change"),
+        "{err}"
+    );
+    let mut allowed = args;
+    allowed["allow_gid_change"] = json!(true);
+    assert_eq!(
+        converge(fleet, state("user", "present", "hlt-bar", allowed).as_ref()),
+        json!({"gid": 4201, "roomnumber": "13", "expire": -1, "passwd": "XXX-REDACTED-XXX"})
+    );
+    assert_eq!(
+        getent(fleet, "passwd", "hlt-bar"),
+        "hlt-bar:x:4220:4201:Bar,13,555,556,x,y:/home/hlt-bar:/bin/sh"
+    );
+    assert_eq!(shadow_field(fleet, "hlt-bar", 7), "");
+    // The new password, under the salt the host's hash had.
+    assert_eq!(
+        shadow_field(fleet, "hlt-bar", 1),
+        halite::platform::accounts::sha_crypt("pw two", setting).unwrap()
+    );
+
+    // unique: False shares a uid (useradd -o).
+    let baz = state(
+        "user",
+        "present",
+        "hlt-baz",
+        json!({"uid": 4220, "unique": false, "createhome": false}),
+    );
+    converge(fleet, baz.as_ref());
+    assert_eq!(
+        getent(fleet, "passwd", "hlt-baz").split(':').nth(2),
+        Some("4220")
+    );
+    cleanup(fleet);
+}
+
+/// hash_password through the binary with debug logs: test=True predicts
+/// the password change, the apply sets it, the second run changes
+/// nothing, and the plaintext appears in no output, log or file of the
+/// run but the state file it was written in.
+#[test]
+fn hash_password_plaintext_stays_in_the_state_file() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    cleanup(fleet);
+    const PLAIN: &str = "plain-S3cret-7f1c";
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node4:\n    - pw\n");
+    ws.write(
+        "states/pw.sls",
+        &format!("hlt-foo:\n  user.present:\n    - password: {PLAIN}\n    - hash_password: True\n"),
+    );
+    let passwd_change = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no results: {v}"))
+            .values()
+            .next()
+            .map(|s| s["changes"]["passwd"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let mut seen = String::new();
+    let (out, t) = ws.halite_json(["-v", "node4", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(passwd_change(&t), json!("XXX-REDACTED-XXX"), "{t}");
+    seen.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let (out, v) = ws.halite_json(["-v", "node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(passwd_change(&v), json!("XXX-REDACTED-XXX"), "{v}");
+    seen.push_str(&format!("{}{}", out.stdout, out.stderr));
+    let (out, v) = ws.halite_json(["-v", "node4", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(passwd_change(&v), Value::Null, "second run: {v}");
+    seen.push_str(&format!("{}{}", out.stdout, out.stderr));
+    assert!(!seen.contains(PLAIN), "the plaintext was printed");
+    let hash = getent(fleet, "shadow", "hlt-foo");
+    let hash = hash.split(':').nth(1).unwrap();
+    let setting = &hash[..hash.rfind('$').unwrap()];
+    assert_eq!(
+        halite::platform::accounts::sha_crypt(PLAIN, setting).as_deref(),
+        Some(hash)
+    );
+    // Nor in any file the runs wrote (job records, caches), nor the
+    // hash: only the state file holds the plaintext.
+    let found = fleet.podman_exec(
+        NODE,
+        &format!("grep -rl {PLAIN} /var/lib/halite /tmp 2>/dev/null; true"),
+    );
+    assert_eq!(found.stdout.trim(), "", "on the host");
+    let mut stack = vec![ws.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("states/pw.sls") {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains(PLAIN), "{} holds the plaintext", p.display());
+                assert!(!text.contains(hash), "{} holds the hash", p.display());
+            }
+        }
+    }
+    fleet.podman_exec(NODE, "rm -rf /var/lib/halite; true");
     cleanup(fleet);
 }
 

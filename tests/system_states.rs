@@ -286,3 +286,57 @@ fn locale_system_and_present_as_salt_reports_them() {
     );
     fleet.podman_exec_ok("node1", reset);
 }
+
+/// `ssh_auth.present` / `absent` with `source: salt://...`: the keys of a
+/// file of the states tree (read on the controller) are written into a
+/// user's authorized_keys next to a hand-made line, each as if given by
+/// name; a second run changes nothing; absent takes them all out.
+#[test]
+fn ssh_auth_source_adds_and_removes_the_keys_of_a_file() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let node = "node1";
+    let reset = "userdel -r hlt-src >/dev/null 2>&1; groupdel hlt-src >/dev/null 2>&1; rm -rf /home/hlt-src; true";
+    fleet.podman_exec(node, reset);
+    fleet.podman_exec_ok(
+        node,
+        "useradd -m hlt-src && install -d -o hlt-src -m 700 /home/hlt-src/.ssh && echo 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQChand hand@made' > /home/hlt-src/.ssh/authorized_keys",
+    );
+    let k1 = "AAAAC3NzaC1lZDI1NTE5AAAAIHaliteSourceKeyHaliteSourceKeyOne01";
+    let k2 = "AAAAC3NzaC1lZDI1NTE5AAAAIHaliteSourceKeyHaliteSourceKeyTwo02";
+    let ws = fleet.workspace();
+    ws.write(
+        "states/keys/ops.pub",
+        &format!("# the ops team\nssh-ed25519 {k1} one@ops\nno-pty ssh-ed25519 {k2} two@ops\n"),
+    );
+    ws.write(
+        "states/demo.sls",
+        "ops-keys:\n  ssh_auth.present:\n    - user: hlt-src\n    - source: salt://keys/ops.pub\n",
+    );
+    let done = converge(&ws, node);
+    assert_eq!(done["ops-keys"].1, serde_json::json!({"ops-keys": "New"}));
+    assert_eq!(
+        done["ops-keys"].2,
+        "The authorized host key ops-keys for user hlt-src was added"
+    );
+    assert_eq!(
+        fleet.podman_exec_ok(node, "cat /home/hlt-src/.ssh/authorized_keys"),
+        format!(
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQChand hand@made\nssh-ed25519 {k1} one@ops\nno-pty ssh-ed25519 {k2} two@ops\n"
+        )
+    );
+    ws.write(
+        "states/demo.sls",
+        "ops-keys:\n  ssh_auth.absent:\n    - user: hlt-src\n    - source: salt://keys/ops.pub\n",
+    );
+    let done = converge(&ws, node);
+    assert_eq!(
+        done["ops-keys"].1,
+        serde_json::json!({"ops-keys": "Removed"})
+    );
+    assert_eq!(
+        fleet.podman_exec_ok(node, "cat /home/hlt-src/.ssh/authorized_keys"),
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQChand hand@made\n"
+    );
+    fleet.podman_exec(node, reset);
+}

@@ -23,7 +23,7 @@ use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe,
     StateFunction,
 };
-use crate::platform::accounts::{self, Change, GroupSet, NewUser, Tools, UserMod};
+use crate::platform::accounts::{self, Change, GroupSet, Hash, NewUser, Tools, UserMod};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -33,7 +33,7 @@ pub const MODULE: ModuleDef = ModuleDef {
     functions: &[
         FnDef {
             name: "present",
-            doc: "Ensure the user `name` exists with the declared uid, gid, groups, home, shell, fullname and password hash.",
+            doc: "Ensure the user `name` exists with the declared uid, gid, groups, home, shell, GECOS fields, expiry and password (a hash, or hashed here: hash_password).",
             args: &[
                 "uid",
                 "gid",
@@ -46,7 +46,16 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "fullname",
                 "system",
                 "password",
+                "hash_password",
                 "enforce_password",
+                "allow_uid_change",
+                "allow_gid_change",
+                "unique",
+                "expire",
+                "roomnumber",
+                "workphone",
+                "homephone",
+                "other",
             ],
             build: build_present,
         },
@@ -237,8 +246,102 @@ struct PresentArgs {
     #[serde(default)]
     system: bool,
     password: Option<String>,
+    #[serde(default)]
+    hash_password: bool,
     #[serde(default = "yes")]
     enforce_password: bool,
+    #[serde(default)]
+    allow_uid_change: bool,
+    #[serde(default)]
+    allow_gid_change: bool,
+    #[serde(default = "yes")]
+    unique: bool,
+    expire: Option<IntOrText>,
+    roomnumber: Option<IntOrText>,
+    workphone: Option<IntOrText>,
+    homephone: Option<IntOrText>,
+    other: Option<IntOrText>,
+}
+
+/// A whole number (possibly negative), or text; YAML hands a room number
+/// or a day count over as either.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+impl IntOrText {
+    fn text(self) -> String {
+        match self {
+            IntOrText::Int(n) => n.to_string(),
+            IntOrText::Text(t) => t,
+        }
+    }
+}
+
+/// The GECOS field's five comma-separated parts, in their order (what
+/// Salt's `user.info` calls them); `other` is everything after the fourth
+/// comma.
+const GECOS: [&str; 5] = ["fullname", "roomnumber", "workphone", "homephone", "other"];
+
+/// `expire`: days since 1970-01-01 (-1: never), or a `YYYY-MM-DD` date
+/// (what chage -E also takes), turned into days here so the plan compares
+/// numbers with the shadow file's.
+fn expire_days(v: IntOrText) -> Result<i64, String> {
+    let t = match v {
+        IntOrText::Int(n) if n >= -1 => return Ok(n),
+        IntOrText::Int(n) => return Err(format!("expire {n}: a day number is -1 or more")),
+        IntOrText::Text(t) => t,
+    };
+    let t = t.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return expire_days(IntOrText::Int(n));
+    }
+    let bad = || format!("expire `{t}` is neither a day number nor a YYYY-MM-DD date");
+    let parts: Vec<&str> = t.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let (y, m, d): (i64, u32, u32) = match (y.parse(), m.parse(), d.parse()) {
+        (Ok(y), Ok(m), Ok(d)) => (y, m, d),
+        _ => return Err(bad()),
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d == 0 || d > month_days[m as usize - 1] || y < 1970 {
+        return Err(bad());
+    }
+    Ok(days_from_civil(y, m, d))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[derive(Debug)]
@@ -254,10 +357,17 @@ struct Present {
     home: Option<String>,
     createhome: bool,
     shell: Option<String>,
-    fullname: Option<String>,
+    /// Declared GECOS parts, in [`GECOS`]'s order.
+    gecos: [Option<String>; 5],
     system: bool,
+    /// A hash, or (hash_password) the plaintext: never printed.
     password: Option<String>,
+    hash_password: bool,
     enforce_password: bool,
+    allow_uid_change: bool,
+    allow_gid_change: bool,
+    unique: bool,
+    expire: Option<i64>,
 }
 
 fn build_present(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -299,21 +409,38 @@ fn build_present(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, 
     if let Some(s) = &a.shell {
         check_field("shell", s, true).map_err(err)?;
     }
-    if let Some(f) = &a.fullname {
-        // The GECOS field is comma-separated; a comma would spill the name
-        // into the room number.
-        if f.contains(',') {
-            return Err(err(format!("fullname `{f}` may not contain `,`")));
+    let gecos = [
+        a.fullname,
+        a.roomnumber.map(IntOrText::text),
+        a.workphone.map(IntOrText::text),
+        a.homephone.map(IntOrText::text),
+        a.other.map(IntOrText::text),
+    ];
+    for (what, v) in GECOS.iter().zip(&gecos) {
+        let Some(v) = v else { continue };
+        // The GECOS field is comma-separated; a comma would spill a part
+        // into the next (Salt refuses it too). `other` is the rest.
+        if *what != "other" && v.contains(',') {
+            return Err(err(format!("{what} `{v}` may not contain `,`")));
         }
-        check_field("fullname", f, false).map_err(err)?;
+        check_field(what, v, false).map_err(err)?;
     }
-    if let Some(p) = &a.password {
+    if let (Some(p), false) = (&a.password, a.hash_password) {
         if p.chars().any(|c| c == ':' || c.is_control()) {
             return Err(err(
                 "password (a hash) may not contain `:` or control characters".into(),
             ));
         }
     }
+    if let (Some(p), true) = (&a.password, a.hash_password) {
+        // Never echo a plaintext password in the error.
+        if p.is_empty() || p.contains(['\n', '\0']) {
+            return Err(err(
+                "password (plaintext, hash_password) must be one non-empty line".into(),
+            ));
+        }
+    }
+    let expire = a.expire.map(expire_days).transpose().map_err(err)?;
     Ok(Box::new(Present {
         name: chunk.name.clone(),
         uid,
@@ -324,10 +451,15 @@ fn build_present(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, 
         home: a.home,
         createhome: a.createhome,
         shell: a.shell,
-        fullname: a.fullname,
+        gecos,
         system: a.system,
         password: a.password,
+        hash_password: a.hash_password,
         enforce_password: a.enforce_password,
+        allow_uid_change: a.allow_uid_change,
+        allow_gid_change: a.allow_gid_change,
+        unique: a.unique,
+        expire,
     }))
 }
 
@@ -344,6 +476,13 @@ struct Facts {
     home_exists: bool,
     /// `same`, `unset` or `differs`.
     password: Option<String>,
+    /// hash_password: the current SHA-crypt hash's setting (`$6$SALT`,
+    /// what precedes its last `$`) and the SHA-256 of the whole hash: the
+    /// hash itself never leaves the host.
+    password_setting: Option<String>,
+    password_digest: Option<String>,
+    /// The shadow file's expiry (days; -1: none).
+    expire: Option<i64>,
     /// The account tool set on the host; `None`: neither.
     tools: Option<Tools>,
 }
@@ -364,6 +503,9 @@ impl Facts {
                 }
                 "home-exists" => f.home_exists = true,
                 "password" => f.password = Some(rest.to_string()),
+                "password-setting" => f.password_setting = Some(rest.to_string()),
+                "password-digest" => f.password_digest = Some(rest.to_string()),
+                "expire" => f.expire = Some(rest.trim().parse().unwrap_or(-1)),
                 "accounts" => f.tools = Tools::parse(rest),
                 _ => {}
             }
@@ -496,14 +638,31 @@ impl StateFunction for Present {
                  set +f\n"
             ));
         }
-        if let Some(p) = &self.password {
+        if self.password.is_some() || self.expire.is_some() {
+            s.push_str(&format!("h_sh=$(getent shadow {u})\n"));
+        }
+        let unset = "''|'!'|'*'|'!*'|'!!') echo 'password unset';;";
+        match (&self.password, self.hash_password) {
             // Compared here so the current hash never leaves the host.
-            s.push_str(&format!(
-                "h=$(getent shadow {u} | cut -d: -f2)\n\
+            (Some(p), false) => s.push_str(&format!(
+                "h=$(printf '%s\\n' \"$h_sh\" | cut -d: -f2)\n\
                  if [ \"$h\" = {p} ]; then echo 'password same'\n\
-                 else case $h in ''|'!'|'*'|'!*'|'!!') echo 'password unset';; *) echo 'password differs';; esac; fi\n",
+                 else case $h in {unset} *) echo 'password differs';; esac; fi\n",
                 p = quote(p)
-            ));
+            )),
+            // The plaintext stays on the controller: the host says the
+            // salt its hash has and a digest of the hash, the controller
+            // hashes the password with that salt and compares digests.
+            (Some(_), true) => s.push_str(&format!(
+                "h=$(printf '%s\\n' \"$h_sh\" | cut -d: -f2)\n\
+                 case $h in {unset} '$5$'*|'$6$'*) printf 'password-setting %s\\n' \"${{h%\\$*}}\"\n\
+                 printf 'password-digest %s\\n' \"$(printf '%s' \"$h\" | sha256sum | cut -d' ' -f1)\";;\n\
+                 *) echo 'password differs';; esac\n"
+            )),
+            (None, _) => {}
+        }
+        if self.expire.is_some() {
+            s.push_str("printf 'expire %s\\n' \"$(printf '%s\\n' \"$h_sh\" | cut -d: -f8)\"\n");
         }
         s.push_str("fi\n");
         let mut look: Vec<String> = self.groups.iter().flatten().cloned().collect();
@@ -567,12 +726,13 @@ impl StateFunction for Present {
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        // The hash to set is in the typed change (rendered to chpasswd's
+        // stdin by the tool set).
         let a = plan.data::<Account>()?;
-        let mut s = format!("{PATH_PRELUDE}set -e\n{}", a.tools.render(&a.change));
-        if let (Some(p), true) = (&self.password, plan.changes.contains_key("passwd")) {
-            s.push_str(&a.tools.password(&self.name, p));
-        }
-        Ok(s)
+        Ok(format!(
+            "{PATH_PRELUDE}set -e\n{}",
+            a.tools.render(&a.change)
+        ))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -605,8 +765,32 @@ impl Present {
                 .map(|g| g.gid),
             home: self.home.clone().filter(|h| *h != cur.home),
             shell: self.shell.clone().filter(|s| *s != cur.shell),
+            non_unique: !self.unique,
+            expire: self.expire.filter(|e| Some(*e) != facts.expire),
             ..UserMod::default()
         };
+        // Salt changes an existing user's uid or gid only when allowed
+        // (file ownership is not changed with it).
+        let mut refused = vec![];
+        if let (Some(new), false) = (m.uid, self.allow_uid_change) {
+            refused.push(format!(
+                "- Changing uid ({} -> {new}) not permitted, set allow_uid_change to True to force this change. Note that this will not change file ownership.",
+                cur.uid
+            ));
+        }
+        if let (Some(_), false, Some(declared)) = (m.gid, self.allow_gid_change, &self.gid) {
+            refused.push(format!(
+                "- Changing gid ({} -> {}) not permitted, set allow_gid_change to True to force this change. Note that this will not change file ownership.",
+                cur.gid,
+                declared.as_word()
+            ));
+        }
+        if !refused.is_empty() {
+            return Err(format!(
+                "Encountered error checking for needed changes. Additional info follows:\n\n{}",
+                refused.join("\n")
+            ));
+        }
         if let Some(uid) = m.uid {
             changes.insert("uid".into(), json!(uid));
         }
@@ -619,11 +803,23 @@ impl Present {
         if let Some(s) = &m.shell {
             changes.insert("shell".into(), json!(s));
         }
-        let mut gecos: Vec<&str> = cur.gecos.split(',').collect();
-        if let Some(f) = self.fullname.as_ref().filter(|f| **f != gecos[0]) {
-            changes.insert("fullname".into(), json!(f));
-            gecos[0] = f;
+        // Only the declared parts that differ change; the others (and the
+        // commas already there) stay as they are.
+        let mut gecos: Vec<&str> = cur.gecos.splitn(5, ',').collect();
+        for (i, (what, want)) in GECOS.iter().zip(&self.gecos).enumerate() {
+            let Some(want) = want else { continue };
+            if gecos.get(i).copied().unwrap_or("") == want {
+                continue;
+            }
+            changes.insert(what.to_string(), json!(want));
+            if gecos.len() <= i {
+                gecos.resize(i + 1, "");
+            }
+            gecos[i] = want;
             m.gecos = Some(gecos.join(","));
+        }
+        if let Some(e) = m.expire {
+            changes.insert("expire".into(), json!(e));
         }
         if let Some(w) = wanted {
             let current: Vec<String> = facts
@@ -639,8 +835,10 @@ impl Present {
                 m.groups = Some(GroupSet { want: w, current });
             }
         }
-        if self.password_changes(facts) {
+        let (hash, status) = self.wanted_hash(facts)?;
+        if self.password_changes(status.as_deref()) {
             changes.insert("passwd".into(), json!(REDACTED));
+            m.password = hash;
         }
         if let (Some(h), true, false) = (&self.home, self.createhome, facts.home_exists) {
             changes.insert("homeDoesNotExist".into(), json!(h));
@@ -664,13 +862,47 @@ impl Present {
     }
 
     /// A declared hash to set: it differs (and is enforced) or none is set.
-    fn password_changes(&self, facts: &Facts) -> bool {
+    fn password_changes(&self, status: Option<&str>) -> bool {
         self.password.is_some()
-            && match facts.password.as_deref() {
+            && match status {
                 Some("same") => false,
                 Some("unset") => true,
                 _ => self.enforce_password,
             }
+    }
+
+    /// The hash to set and how it compares with the host's (`same`,
+    /// `unset`, `differs`). With hash_password the plaintext is hashed
+    /// here with the salt (and algorithm, SHA-crypt's `$5$` or `$6$`) of
+    /// the host's hash, as Salt re-uses it, so the same password gives
+    /// the same hash and a converged run no change; otherwise with a new
+    /// random salt, `$6$` (SHA-512).
+    fn wanted_hash(&self, facts: &Facts) -> Result<(Option<Hash>, Option<String>), String> {
+        let Some(p) = &self.password else {
+            return Ok((None, None));
+        };
+        if !self.hash_password {
+            return Ok((Some(Hash(p.clone())), facts.password.clone()));
+        }
+        let again = facts
+            .password_setting
+            .as_deref()
+            .and_then(|setting| accounts::sha_crypt(p, setting));
+        if let (Some(h), Some(digest)) = (&again, &facts.password_digest) {
+            use sha2::Digest as _;
+            let mine = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(h.as_bytes()));
+            if mine == *digest {
+                return Ok((Some(Hash(h.clone())), Some("same".into())));
+            }
+        }
+        let status = facts.password.clone().unwrap_or_else(|| "differs".into());
+        if let Some(h) = again {
+            return Ok((Some(Hash(h)), Some(status)));
+        }
+        let setting = accounts::new_sha512_setting()
+            .map_err(|e| format!("cannot read random bytes for a password salt: {e}"))?;
+        let h = accounts::sha_crypt(p, &setting).ok_or("SHA-512 crypt failed")?;
+        Ok((Some(Hash(h)), Some(status)))
     }
 
     fn plan_create(
@@ -680,6 +912,13 @@ impl Present {
         target_gid: Option<GroupEnt>,
     ) -> Result<Plan, String> {
         let name = &self.name;
+        // Salt passes -o whenever unique is False; useradd then refuses
+        // to run without a uid: the same failure, said before anything runs.
+        if !self.unique && self.uid.is_none() {
+            return Err(format!(
+                "user.present {name}: unique: False needs a uid (useradd allows -o only with -u)"
+            ));
+        }
         // Debian's useradd refuses to create a user whose same-name group
         // already exists unless told to use it; using it is what the
         // declaration means.
@@ -710,10 +949,27 @@ impl Present {
             changes.insert("shell".into(), json!(sh));
         }
         changes.insert("groups".into(), json!(wanted));
-        if let Some(f) = &self.fullname {
-            changes.insert("fullname".into(), json!(f));
+        for (what, v) in GECOS.iter().zip(&self.gecos) {
+            if let Some(v) = v {
+                changes.insert(what.to_string(), json!(v));
+            }
         }
-        if self.password.is_some() {
+        // Salt's user.add writes the declared parts, then drops the
+        // trailing empty ones.
+        let gecos = self.gecos.iter().any(Option::is_some).then(|| {
+            self.gecos
+                .iter()
+                .map(|v| v.as_deref().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(",")
+                .trim_end_matches(',')
+                .to_string()
+        });
+        if let Some(e) = self.expire {
+            changes.insert("expire".into(), json!(e));
+        }
+        let (hash, _) = self.wanted_hash(facts)?;
+        if hash.is_some() {
             changes.insert("passwd".into(), json!(REDACTED));
         }
         let change = Change::NewUser(NewUser {
@@ -726,9 +982,15 @@ impl Present {
             default_home,
             default_shell,
             createhome: self.createhome,
-            gecos: self.fullname.clone(),
+            gecos,
             system: self.system,
+            non_unique: !self.unique,
+            expire: self.expire,
+            password: hash,
         });
+        if let Some(why) = tools.cannot(&change) {
+            return Err(format!("user.present {name}: {why}"));
+        }
         Ok(Plan::change(
             Value::Object(changes),
             format!("User {name} set to be added"),
@@ -1078,7 +1340,7 @@ pub(crate) mod tests {
     #[test]
     fn drift_changes_only_what_differs() {
         let f = present(
-            json!({"uid": 2002, "shell": "/bin/bash", "groups": ["hlt-b"], "fullname": "New Name"}),
+            json!({"uid": 2002, "allow_uid_change": true, "shell": "/bin/bash", "groups": ["hlt-b"], "fullname": "New Name"}),
         );
         let p = plan(f.as_ref(), &existing("")).unwrap();
         assert_eq!(
@@ -1155,7 +1417,7 @@ pub(crate) mod tests {
 
     #[test]
     fn home_and_gid() {
-        let f = present(json!({"home": "/srv/hlt foo", "gid": 3002}));
+        let f = present(json!({"home": "/srv/hlt foo", "gid": 3002, "allow_gid_change": true}));
         let p = plan(f.as_ref(), &existing("")).unwrap();
         assert_eq!(p.changes["home"], "/srv/hlt foo");
         assert_eq!(p.changes["gid"], 3002);
@@ -1172,6 +1434,181 @@ pub(crate) mod tests {
         );
     }
 
+    /// Salt 3008 refuses an existing user's uid or gid change unless
+    /// allowed; unique: False lets the uid be shared (-o).
+    #[test]
+    fn uid_and_gid_changes_need_allowing() {
+        let e = plan(
+            present(json!({"uid": 2002, "gid": 3002})).as_ref(),
+            &existing(""),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "Encountered error checking for needed changes. Additional info follows:\n\n\
+             - Changing uid (2001 -> 2002) not permitted, set allow_uid_change to True to force this change. Note that this will not change file ownership.\n\
+             - Changing gid (2001 -> 3002) not permitted, set allow_gid_change to True to force this change. Note that this will not change file ownership."
+        );
+        let f = present(json!({"uid": 0, "unique": false, "allow_uid_change": true}));
+        let p = plan(f.as_ref(), &existing("")).unwrap();
+        assert!(
+            f.apply(&p).unwrap().contains("usermod -o -u 0 hlt-foo\n"),
+            "{}",
+            f.apply(&p).unwrap()
+        );
+        // Converged: nothing to allow.
+        assert!(plan(
+            present(json!({"uid": 2001, "gid": 2001})).as_ref(),
+            &existing("")
+        )
+        .unwrap()
+        .is_noop());
+        // Creation: -o with the uid; BusyBox's adduser cannot.
+        let f = present(json!({"uid": 0, "unique": false}));
+        let p = plan(f.as_ref(), DEFAULTS).unwrap();
+        assert!(f.apply(&p).unwrap().contains("useradd -o -u 0 -m hlt-foo"));
+        let e = plan(f.as_ref(), "accounts busybox\n").unwrap_err();
+        assert!(e.contains("cannot be given a uid shared"), "{e}");
+        let e = plan(present(json!({"unique": false})).as_ref(), DEFAULTS).unwrap_err();
+        assert!(e.ends_with("unique: False needs a uid (useradd allows -o only with -u)"));
+        assert!(
+            plan(present(json!({"unique": false})).as_ref(), &existing(""))
+                .unwrap()
+                .is_noop()
+        );
+    }
+
+    #[test]
+    fn gecos_fields() {
+        // All five on a new user; trailing empty parts dropped as Salt does.
+        let f = present(json!({"fullname": "Foo", "roomnumber": 12, "workphone": "+1 555"}));
+        let p = plan(f.as_ref(), DEFAULTS).unwrap();
+        assert_eq!(p.changes["roomnumber"], "12");
+        let script = f.apply(&p).unwrap();
+        assert!(script.contains("-c 'Foo,12,+1 555' hlt-foo"), "{script}");
+        // Only what differs changes, the rest of the field stays.
+        let seen = |g: &str| existing("").replace("Foo Bar,,,", g);
+        let f = present(json!({"roomnumber": "12", "other": "x,y"}));
+        let p = plan(f.as_ref(), &seen("Foo Bar,,,")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"roomnumber": "12", "other": "x,y"})
+        );
+        assert!(f
+            .apply(&p)
+            .unwrap()
+            .contains("usermod -c 'Foo Bar,12,,,x,y' hlt-foo"));
+        assert!(plan(f.as_ref(), &seen("Foo Bar,12,,,x,y"))
+            .unwrap()
+            .is_noop());
+        // A short field grows only as far as needed.
+        let f = present(json!({"workphone": "5"}));
+        let p = plan(f.as_ref(), &seen("Foo")).unwrap();
+        assert!(f.apply(&p).unwrap().contains("usermod -c Foo,,5 hlt-foo"));
+        // An empty part declared empty is converged.
+        assert!(
+            plan(present(json!({"homephone": ""})).as_ref(), &seen("Foo"))
+                .unwrap()
+                .is_noop()
+        );
+        // BusyBox: set at creation, refused on an existing user.
+        let e = plan(
+            f.as_ref(),
+            &seen("Foo").replace("accounts shadow", "accounts busybox"),
+        )
+        .unwrap_err();
+        assert!(e.contains("fullname (GECOS)"), "{e}");
+    }
+
+    #[test]
+    fn expire() {
+        assert_eq!(expire_days(IntOrText::Text("1970-01-01".into())), Ok(0));
+        assert_eq!(expire_days(IntOrText::Text("2030-12-31".into())), Ok(22279));
+        assert_eq!(expire_days(IntOrText::Text("2024-02-29".into())), Ok(19782));
+        assert_eq!(expire_days(IntOrText::Text("-1".into())), Ok(-1));
+        assert_eq!(expire_days(IntOrText::Int(19000)), Ok(19000));
+        for bad in ["2023-02-29", "2030-13-01", "soon", "30-1-1", "1969-12-31"] {
+            assert!(expire_days(IntOrText::Text(bad.into())).is_err(), "{bad}");
+        }
+        assert!(expire_days(IntOrText::Int(-2)).is_err());
+        let f = present(json!({"expire": "2030-12-31"}));
+        syntax_ok(&f.probe());
+        assert!(f.probe().contains("cut -d: -f8"));
+        let p = plan(f.as_ref(), &existing("expire \n")).unwrap();
+        assert_eq!(p.changes["expire"], 22279);
+        assert!(f.apply(&p).unwrap().ends_with("chage -E 22279 hlt-foo\n"));
+        assert!(plan(f.as_ref(), &existing("expire 22279\n"))
+            .unwrap()
+            .is_noop());
+        // -1: never; the shadow file's empty field.
+        assert!(plan(
+            present(json!({"expire": -1})).as_ref(),
+            &existing("expire \n")
+        )
+        .unwrap()
+        .is_noop());
+        // A new user: set after useradd.
+        let p = plan(f.as_ref(), DEFAULTS).unwrap();
+        assert!(f
+            .apply(&p)
+            .unwrap()
+            .contains("useradd -m hlt-foo\nchage -E 22279 hlt-foo\n"));
+        // BusyBox has no chage.
+        let bb = existing("expire \n").replace("accounts shadow", "accounts busybox");
+        assert!(plan(f.as_ref(), &bb).unwrap_err().contains("expire"));
+        assert!(plan(f.as_ref(), "accounts busybox\n")
+            .unwrap_err()
+            .contains("an account expiry"));
+    }
+
+    /// hash_password: the plaintext is hashed on the controller with the
+    /// host's salt; the probe carries neither it nor the host's hash.
+    #[test]
+    fn hash_password() {
+        let f = present(json!({"password": "s3cret pw", "hash_password": true}));
+        let probe = f.probe();
+        assert!(!probe.contains("s3cret"), "{probe}");
+        syntax_ok(&probe);
+        let host = accounts::sha_crypt("s3cret pw", "$6$abcdefgh").unwrap();
+        let digest = |h: &str| {
+            use sha2::Digest as _;
+            data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(h.as_bytes()))
+        };
+        let seen = |h: &str| {
+            existing(&format!(
+                "password-setting {}\npassword-digest {}\n",
+                &h[..h.rfind('$').unwrap()],
+                digest(h)
+            ))
+        };
+        assert!(plan(f.as_ref(), &seen(&host)).unwrap().is_noop());
+        // Another password under the same salt: set, with that salt.
+        let other = accounts::sha_crypt("other", "$6$abcdefgh").unwrap();
+        let p = plan(f.as_ref(), &seen(&other)).unwrap();
+        assert_eq!(p.changes["passwd"], REDACTED);
+        assert!(!format!("{p:?}").contains("s3cret"));
+        assert!(!format!("{p:?}").contains(&host[12..]));
+        let script = f.apply(&p).unwrap();
+        assert!(script.contains(&format!("printf '%s:%s\\n' hlt-foo '{host}' | chpasswd -e")));
+        assert!(!script.contains("s3cret"));
+        // No hash yet: a new $6$ salt.
+        let p = plan(f.as_ref(), &existing("password unset\n")).unwrap();
+        let script = f.apply(&p).unwrap();
+        assert!(script.contains("hlt-foo '$6$"), "{script}");
+        // A new user likewise; enforce_password False keeps a set one.
+        assert!(plan(f.as_ref(), DEFAULTS)
+            .unwrap()
+            .changes
+            .contains_key("passwd"));
+        let keep = present(
+            json!({"password": "s3cret pw", "hash_password": true, "enforce_password": false}),
+        );
+        assert!(plan(keep.as_ref(), &seen(&other)).unwrap().is_noop());
+        // A yescrypt ($y$) hash: not re-creatable here, replaced by $6$.
+        let p = plan(f.as_ref(), &existing("password differs\n")).unwrap();
+        assert!(p.changes.contains_key("passwd"));
+    }
+
     #[test]
     fn bad_arguments_are_errors() {
         let bad = |name: &str, args: Value| {
@@ -1184,6 +1621,19 @@ pub(crate) mod tests {
         assert!(bad("hlt-foo", json!({"groups": ["a:b"]})));
         assert!(bad("hlt-foo", json!({"fullname": "a,b"})));
         assert!(bad("hlt-foo", json!({"createhome": "maybe"})));
+        assert!(bad("hlt-foo", json!({"roomnumber": "1,2"})));
+        assert!(bad("hlt-foo", json!({"workphone": "a:b"})));
+        assert!(bad("hlt-foo", json!({"expire": "tomorrow"})));
+        assert!(bad("hlt-foo", json!({"unique": "no"})));
+        assert!(bad(
+            "hlt-foo",
+            json!({"password": "", "hash_password": true})
+        ));
+        assert!(!bad(
+            "hlt-foo",
+            json!({"password": "a:b", "hash_password": true})
+        ));
+        assert!(!bad("hlt-foo", json!({"other": "a,b", "homephone": 5550})));
         assert!(bad("-o", json!({})));
         assert!(bad("a b", json!({})));
         assert!(!bad(
@@ -1251,7 +1701,9 @@ pub(crate) mod tests {
             .unwrap()
             .ends_with("addgroup hlt-foo hlt-b\ndelgroup hlt-foo hlt-a\n"));
         // No usermod: refused, naming the state and the fields.
-        let f = present(json!({"uid": 2002, "shell": "/bin/bash", "groups": ["hlt-b"]}));
+        let f = present(
+            json!({"uid": 2002, "allow_uid_change": true, "shell": "/bin/bash", "groups": ["hlt-b"]}),
+        );
         let e = plan(f.as_ref(), &bb(&existing(""))).unwrap_err();
         assert!(
             e.starts_with("user.present hlt-foo: this host has BusyBox's account tools and no usermod: the uid, shell of existing user hlt-foo cannot be changed"),

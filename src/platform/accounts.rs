@@ -76,6 +76,12 @@ pub struct NewUser {
     pub createhome: bool,
     pub gecos: Option<String>,
     pub system: bool,
+    /// `unique: False`: the uid may be another user's too (`-o`).
+    pub non_unique: bool,
+    /// Account expiry, days since 1970-01-01 (-1: never), set after creation.
+    pub expire: Option<i64>,
+    /// The crypt hash to set (stdin of `chpasswd -e`, never argv).
+    pub password: Option<Hash>,
 }
 
 /// Supplementary groups to end with, and the ones the user is in now.
@@ -99,6 +105,23 @@ pub struct UserMod {
     /// A declared home that does not exist: made as Salt's
     /// `file.mkdir(home, uid, gid, 0o755)` does.
     pub mkhome: Option<String>,
+    /// `unique: False`: the new uid may be another user's too (`-o`).
+    pub non_unique: bool,
+    /// New account expiry, days since 1970-01-01 (-1: never).
+    pub expire: Option<i64>,
+    /// The crypt hash to set (stdin of `chpasswd -e`, never argv).
+    pub password: Option<Hash>,
+}
+
+/// A password hash on its way to `chpasswd -e`: shown as Salt's
+/// `XXX-REDACTED-XXX` wherever a plan is printed for debugging.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hash(pub String);
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hash(XXX-REDACTED-XXX)")
+    }
 }
 
 /// A group's members to change.
@@ -162,6 +185,7 @@ impl Tools {
                     ("home", m.home.is_some()),
                     ("shell", m.shell.is_some()),
                     ("fullname (GECOS)", m.gecos.is_some()),
+                    ("expire", m.expire.is_some()),
                 ]
                 .iter()
                 .filter(|(_, on)| *on)
@@ -172,6 +196,23 @@ impl Tools {
                 format!("group {name}"),
                 if gid.is_some() { vec!["gid"] } else { vec![] },
             ),
+            (Tools::Busybox, Change::NewUser(u)) => {
+                let mut no = vec![];
+                if u.non_unique && u.uid.is_some() {
+                    no.push("a uid shared with another user (unique: False; adduser has no -o)");
+                }
+                if u.expire.is_some_and(|e| e != -1) {
+                    no.push("an account expiry (expire; there is no chage)");
+                }
+                if no.is_empty() {
+                    return None;
+                }
+                return Some(format!(
+                    "this host has BusyBox's account tools: new user {} cannot be given {}",
+                    u.name,
+                    no.join(", ")
+                ));
+            }
             (Tools::Busybox, _) => return None,
         };
         if fields.is_empty() {
@@ -191,10 +232,18 @@ impl Tools {
     /// `change` as shell lines (the caller sets PATH and `set -e`).
     pub fn render(self, change: &Change) -> String {
         match (self, change) {
-            (Tools::Shadow, Change::NewUser(u)) => shadow_new_user(u),
-            (Tools::Busybox, Change::NewUser(u)) => busybox_new_user(u),
-            (Tools::Shadow, Change::ModUser(m)) => shadow_mod_user(m),
-            (Tools::Busybox, Change::ModUser(m)) => busybox_mod_user(m),
+            (Tools::Shadow, Change::NewUser(u)) => {
+                shadow_new_user(u) + &self.after(&u.name, u.expire, u.password.as_ref())
+            }
+            (Tools::Busybox, Change::NewUser(u)) => {
+                busybox_new_user(u) + &self.after(&u.name, None, u.password.as_ref())
+            }
+            (Tools::Shadow, Change::ModUser(m)) => {
+                shadow_mod_user(m) + &self.after(&m.name, m.expire, m.password.as_ref())
+            }
+            (Tools::Busybox, Change::ModUser(m)) => {
+                busybox_mod_user(m) + &self.after(&m.name, None, m.password.as_ref())
+            }
             (_, Change::DelUser { name, purge, force }) => {
                 let mut cmd = vec![];
                 match self {
@@ -230,6 +279,19 @@ impl Tools {
             (Tools::Shadow, Change::DelGroup { name }) => format!("groupdel {}\n", quote(name)),
             (Tools::Busybox, Change::DelGroup { name }) => format!("delgroup {}\n", quote(name)),
         }
+    }
+
+    /// What follows creating or changing a user: shadow's `chage -E` for
+    /// the expiry (as Salt's `shadow.set_expire`), then the password.
+    fn after(self, user: &str, expire: Option<i64>, password: Option<&Hash>) -> String {
+        let mut s = String::new();
+        if let Some(days) = expire {
+            s.push_str(&format!("chage -E {days} {}\n", quote(user)));
+        }
+        if let Some(h) = password {
+            s.push_str(&self.password(user, &h.0));
+        }
+        s
     }
 
     /// Set the password hash from stdin, never argv: the same `chpasswd
@@ -313,12 +375,99 @@ impl Tools {
     }
 }
 
+/// The crypt(3) alphabet of SHA-crypt salts and hashes.
+const CRYPT_B64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The order SHA-crypt writes the digest's bytes in, three at a time
+/// (Drepper's specification), for SHA-256 and SHA-512.
+const ORDER_256: [usize; 32] = [
+    20, 10, 0, 11, 1, 21, 2, 22, 12, 23, 13, 3, 14, 4, 24, 5, 25, 15, 26, 16, 6, 17, 7, 27, 8, 28,
+    18, 29, 19, 9, 30, 31,
+];
+const ORDER_512: [usize; 64] = [
+    42, 21, 0, 1, 43, 22, 23, 2, 44, 45, 24, 3, 4, 46, 25, 26, 5, 47, 48, 27, 6, 7, 49, 28, 29, 8,
+    50, 51, 30, 9, 10, 52, 31, 32, 11, 53, 54, 33, 12, 13, 55, 34, 35, 14, 56, 57, 36, 15, 16, 58,
+    37, 38, 17, 59, 60, 39, 18, 19, 61, 40, 41, 20, 62, 63,
+];
+
+/// SHA-crypt (`$5$` or `$6$`) of `password` with the `setting` of an
+/// existing hash (`$6$SALT` or `$6$rounds=N$SALT`, what precedes its last
+/// `$`), as glibc's crypt(3) computes it: so a plaintext password hashed
+/// again with the salt of the hash on the host gives that same hash when
+/// it is the same password. `None`: not a SHA-crypt setting.
+pub fn sha_crypt(password: &str, setting: &str) -> Option<String> {
+    let rest = setting.strip_prefix('$')?;
+    let (id, rest) = rest.split_once('$')?;
+    let (rounds, salt) = match rest.split_once('$') {
+        Some((r, salt)) => {
+            let n: u64 = r.strip_prefix("rounds=")?.parse().ok()?;
+            // glibc clamps the count and writes the clamped one.
+            let n = n.clamp(1_000, 999_999_999) as u32;
+            (Some(n), salt)
+        }
+        None => (None, rest),
+    };
+    // At most 16 salt characters count (and are written).
+    let salt: String = salt.chars().take(16).collect();
+    if salt.contains(['$', ':', '\n']) {
+        return None;
+    }
+    let params = sha_crypt::Params::new(rounds.unwrap_or(5_000)).ok()?;
+    let encoded = match id {
+        "5" => encode(
+            &sha_crypt::sha256_crypt(password.as_bytes(), salt.as_bytes(), params),
+            &ORDER_256,
+        ),
+        "6" => encode(
+            &sha_crypt::sha512_crypt(password.as_bytes(), salt.as_bytes(), params),
+            &ORDER_512,
+        ),
+        _ => return None,
+    };
+    let rounds = rounds.map(|n| format!("rounds={n}$")).unwrap_or_default();
+    Some(format!("${id}${rounds}{salt}${encoded}"))
+}
+
+/// A new `$6$` setting with 16 random salt characters from the kernel.
+pub fn new_sha512_setting() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    // 256 is a multiple of 64: every character equally likely.
+    let salt: String = bytes
+        .iter()
+        .map(|b| CRYPT_B64[usize::from(b % 64)] as char)
+        .collect();
+    Ok(format!("$6${salt}"))
+}
+
+/// crypt's base64: the digest in `order`, three bytes (little-endian) to
+/// four characters, the last one or two bytes to two or three.
+fn encode(digest: &[u8], order: &[usize]) -> String {
+    let bytes: Vec<u8> = order.iter().map(|&i| digest[i]).collect();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let mut w = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |w, (i, b)| w | (u32::from(*b) << (8 * i)));
+        for _ in 0..=chunk.len() {
+            out.push(CRYPT_B64[(w & 0x3f) as usize] as char);
+            w >>= 6;
+        }
+    }
+    out
+}
+
 fn shadow_new_user(u: &NewUser) -> String {
     let mut cmd = vec!["useradd".to_string()];
     if u.system {
         cmd.push("-r".into());
     }
     if let Some(n) = u.uid {
+        if u.non_unique {
+            cmd.push("-o".into());
+        }
         cmd.push(format!("-u {n}"));
     }
     if let Some((_, gid)) = &u.primary {
@@ -388,6 +537,9 @@ fn busybox_new_user(u: &NewUser) -> String {
 fn shadow_mod_user(m: &UserMod) -> String {
     let mut cmd = vec!["usermod".to_string()];
     if let Some(n) = m.uid {
+        if m.non_unique {
+            cmd.push("-o".into());
+        }
         cmd.push(format!("-u {n}"));
     }
     if let Some(n) = m.gid {
@@ -649,6 +801,32 @@ mod tests {
         };
         assert_eq!(Tools::Busybox.render(&del), "delgroup hlt-grp\n");
         assert_eq!(Tools::Shadow.render(&del), "groupdel hlt-grp\n");
+    }
+
+    /// Hashes glibc (openssl passwd) and the crate's own vectors wrote.
+    #[test]
+    fn sha_crypt_as_glibc() {
+        let same = |pw: &str, hash: &str| {
+            let setting = &hash[..hash.rfind('$').unwrap()];
+            assert_eq!(sha_crypt(pw, setting).as_deref(), Some(hash), "{hash}");
+        };
+        same("pw", "$6$abcdefgh$KQeXafAQAaOoKTevphVU215RvJdgzyfASRasIOuh12hO8u0r1bGW92ZnTmC9IjsiQ8VPiTXBiZF49dFL1U4wX/");
+        same(
+            "pw",
+            "$5$abcdefgh$ijtOJ//yvc/9bq1g0llFn9dB688BwBDRD90DlKKSKE1",
+        );
+        same("foobar", "$6$bbe605c2cce4c642$BiBOywFAm9kdv6ZPpj2GaKVqeh/.c21pf1uFBaq.e59KEE2Ej74iJleXaLXURYV6uh5LF4K7dDc4vtRtPiiKB/");
+        same(
+            "foobar",
+            "$5$9aEeVXnCiCNHUjO/$FrVBcjyJukRaE6inMYazyQv1DBnwaKfom.71ebgQR/0",
+        );
+        same("foobar", "$6$rounds=10000$exn6tVc2j/MZD8uG$q.Qis0nwVTtKqvr9TB1DBJ1aPYNL1dpdOiYskPIwJ4Q//OT2IoOaSvToOPP8EsR51AFiWW.Xg9039Z7A8e7cb/");
+        assert_eq!(sha_crypt("pw", "$y$j9T$abc"), None);
+        assert_eq!(sha_crypt("pw", "$1$abc"), None);
+        assert_eq!(sha_crypt("pw", "!"), None);
+        let s = new_sha512_setting().unwrap();
+        assert!(s.starts_with("$6$") && s.len() == 19, "{s}");
+        assert_ne!(s, new_sha512_setting().unwrap());
     }
 
     #[test]
