@@ -144,14 +144,19 @@ fn compile_tree(
         states_root: &project.states,
         renderer: Some(&renderer),
     };
+    // file.accumulated's text reaches the file states it is ordered
+    // before as their arguments; the chunks keep what was written.
+    let fed = modules::file::feed_accumulators(&compiled.chunks).map_err(CompileFailure::plain)?;
     compiled
         .chunks
         .into_iter()
-        .map(|chunk| {
+        .zip(fed)
+        .map(|(chunk, fed)| {
             let def = modules::lookup(&chunk.module, &chunk.function).ok_or_else(|| {
                 CompileFailure::plain(format!("{}: no such state function", chunk.describe()))
             })?;
-            let f = (def.build)(&chunk, &ctx).map_err(CompileFailure::plain)?;
+            let f =
+                (def.build)(fed.as_ref().unwrap_or(&chunk), &ctx).map_err(CompileFailure::plain)?;
             Ok((chunk, f))
         })
         .collect()
