@@ -235,7 +235,6 @@ impl Target {
              command -v ssh-keygen >/dev/null 2>&1 || {{ echo '{TAG} nokeygen'; exit 0; }}\n\
              if [ -f \"$p\" ]; then\n\
              [ \"$(wc -c < \"$p\")\" -le {MAX_SIZE} ] || {{ echo '{TAG} toolarge'; exit 0; }}\n\
-             printf '%s sha256 %s\\n' '{TAG}' \"$(sha256sum < \"$p\" | cut -d ' ' -f 1)\"\n\
              echo '{TAG} content'; base64 < \"$p\"; echo '{TAG} end'\n\
              ssh-keygen -F {} -f \"$p\" 2>/dev/null | sed -n 's/^# Host .* found: line \\([0-9][0-9]*\\).*$/{TAG} found \\1/p'\n\
              elif [ -e \"$p\" ] || [ -L \"$p\" ]; then echo '{TAG} notfile'\n\
@@ -245,56 +244,83 @@ impl Target {
         )
     }
 
-    /// Shell lines making sure the file's directory exists, as the user's
-    /// (0700) when there is one, then writing `file`.
-    fn write_snippet(&self, file: &KnownHostsFile, system_mode: u32) -> String {
-        let guard = match &file.sha256 {
-            Some(sha) => format!(
-                "[ \"$(sha256sum < \"$p\" | cut -d ' ' -f 1)\" = {} ] || {{ echo 'the file changed on the host after it was read'; fail; }}\n",
-                quote(sha)
-            ),
-            None => "if [ -e \"$p\" ] || [ -L \"$p\" ]; then echo 'the file appeared on the host after it was read'; fail; fi\n".into(),
+    /// Shell lines editing the file as it is when they run (several
+    /// states of one run on one file compose): the lines `ssh-keygen -F
+    /// host` finds then, of a key type in `edit.types` (all when empty),
+    /// go and `edit.lines` are appended. A new file (and the user's
+    /// `~/.ssh`, 0700) is created; Salt chowns the file to the user.
+    fn edit_snippet(&self, edit: &Edit) -> String {
+        let new_mode = if self.user.is_some() { "600" } else { "644" };
+        let chown = match (&self.user, &edit.group) {
+            (Some(u), Some(g)) => Some(quote(&format!("{u}:{g}"))),
+            _ => None,
         };
-        // Salt keeps an existing file's mode and makes a new one 0600 (a
-        // system-wide file 0644 here: every user's ssh must read it).
-        let mode = match (&file.sha256, &self.user) {
-            (Some(_), _) => None,
-            (None, Some(_)) => Some(0o600),
-            (None, None) => Some(system_mode),
+        let mkdir = match &chown {
+            Some(o) => {
+                format!("( umask 077; mkdir -p -- \"$d\" ) && chown -- {o} \"$d\" || exit 1")
+            }
+            None => "mkdir -p -- \"$d\" || exit 1".into(),
         };
-        let (perms, mkdir) = match (&self.user, &file.group) {
-            (Some(u), Some(g)) => (
-                super::file::Perms {
-                    user: Some(u.clone()),
-                    group: Some(g.clone()),
-                    mode,
-                },
-                format!(
-                    "( umask 077; mkdir -p -- \"$d\" ) && chown -- {} \"$d\" || exit 1",
-                    quote(&format!("{u}:{g}"))
-                ),
-            ),
-            _ => (
-                super::file::Perms {
-                    user: None,
-                    group: None,
-                    mode,
-                },
-                "mkdir -p -- \"$d\" || exit 1".to_string(),
-            ),
-        };
+        let mut add = String::new();
+        for l in &edit.lines {
+            add.push_str(l);
+            add.push('\n');
+        }
         format!(
-            "{}d=$(dirname -- \"$p\")\nif [ ! -d \"$d\" ]; then {mkdir}; fi\n{}",
-            self.path_snippet(&format!(
+            "{path}d=$(dirname -- \"$p\")\n\
+             if [ ! -d \"$d\" ]; then {mkdir}; fi\n\
+             tmp=$(mktemp \"$d/.halite.XXXXXX\") || exit 1\n\
+             fail() {{ rm -f -- \"$tmp\"; exit 1; }}\n\
+             if [ -f \"$p\" ]; then\n\
+             drop=$(ssh-keygen -F {host} -f \"$p\" 2>/dev/null | awk -v types={types} {found} | tr '\\n' ' ') || fail\n\
+             awk -v drop=\" $drop \" 'index(drop, \" \" NR \" \") == 0' \"$p\" > \"$tmp\" || fail\n\
+             o=$(stat -c '%u:%g' -- \"$p\") && chown -- \"$o\" \"$tmp\" || fail\n\
+             m=$(stat -c '%a' -- \"$p\") && chmod -- \"$m\" \"$tmp\" || fail\n\
+             elif [ -e \"$p\" ] || [ -L \"$p\" ]; then echo 'the known_hosts path is not a regular file'; fail\n\
+             else chmod {new_mode} \"$tmp\" || fail\n\
+             fi\n\
+             {append}{owner}mv -f -- \"$tmp\" \"$p\" || fail\n",
+            path = self.path_snippet(&format!(
                 "echo {}; exit 1",
                 quote(&format!(
                     "User {} does not exist",
                     self.user.as_deref().unwrap_or("")
                 ))
             )),
-            super::file::write_snippet(file.content.as_bytes(), &perms, false, &guard)
+            host = quote(&edit.host),
+            types = quote(&edit.types.join(" ")),
+            found = quote(FOUND_AWK),
+            append = if add.is_empty() {
+                String::new()
+            } else {
+                super::file::b64_heredoc(add.as_bytes(), "\"$tmp\"", "fail")
+                    .replacen("> \"$tmp\"", ">> \"$tmp\"", 1)
+            },
+            owner = match &chown {
+                Some(o) => format!("chown -- {o} \"$tmp\" || fail\n"),
+                None => String::new(),
+            },
         )
     }
+}
+
+/// Reads `ssh-keygen -F`'s output: the number of each line found whose
+/// key type is in `types` (space-separated; empty: any).
+const FOUND_AWK: &str = r#"/^# Host .* found: line [0-9]+/ { n = $0; sub(/.* found: line /, "", n); sub(/[^0-9].*$/, "", n); next }
+n != "" { t = ($1 ~ /^@/) ? $3 : $2; if (types == "" || index(" " types " ", " " t " ") > 0) print n; n = "" }"#;
+
+/// A plan's data: the edit the apply makes, the file it predicts from the
+/// file read, and the comment once done.
+#[derive(Debug, PartialEq)]
+struct Edit {
+    /// As `ssh-keygen -F` is asked: `host` or `[host]:port`.
+    host: String,
+    /// The key types whose lines go; empty: every line of the host.
+    types: Vec<String>,
+    lines: Vec<String>,
+    group: Option<String>,
+    predicted: String,
+    done: String,
 }
 
 /// What a present state declares besides where.
@@ -476,7 +502,6 @@ struct Facts {
     group: Option<String>,
     /// `None`: no file yet.
     content: Option<String>,
-    sha256: Option<String>,
     /// 1-based numbers of the lines naming the host (`ssh-keygen -F`).
     found: Vec<usize>,
     /// What ssh-keyscan printed (`host enc key` lines).
@@ -508,8 +533,6 @@ fn parse(text: &str, user: Option<&str>) -> Result<Facts, String> {
             rest => {
                 if let Some(g) = rest.strip_prefix("group ") {
                     f.group = Some(g.to_string());
-                } else if let Some(s) = rest.strip_prefix("sha256 ") {
-                    f.sha256 = Some(s.to_string());
                 } else if let Some(n) = rest.strip_prefix("found ") {
                     f.found.push(
                         n.parse()
@@ -560,15 +583,6 @@ impl Facts {
         }
         s
     }
-}
-
-/// A plan's data: the whole new file, the user's group, and the hash of
-/// the file it was computed from (`None`: there was none).
-#[derive(Debug, PartialEq)]
-struct KnownHostsFile {
-    content: String,
-    group: Option<String>,
-    sha256: Option<String>,
 }
 
 /// `|1|base64(salt)|base64(HMAC-SHA1(salt, host))`, as `ssh-keygen -H`
@@ -632,6 +646,18 @@ impl Present {
         format!("{host} {} {}", e.enc, e.key)
     }
 
+    /// The key types whose lines an update replaces (empty: all).
+    fn types(&self) -> Vec<String> {
+        match (self.enc, self.any_ecdsa) {
+            (Some(e), _) => vec![e.to_string()],
+            (None, true) => ["nistp256", "nistp384", "nistp521"]
+                .iter()
+                .map(|c| format!("ecdsa-sha2-{c}"))
+                .collect(),
+            (None, false) => Vec::new(),
+        }
+    }
+
     fn matches_enc(&self, enc: &str) -> bool {
         match self.enc {
             Some(e) => e == enc,
@@ -687,7 +713,7 @@ impl StateFunction for Present {
                 fingerprint: None,
             }],
             _ => {
-                let scanned: Vec<Entry> = f
+                let mut scanned: Vec<Entry> = f
                     .scanned
                     .iter()
                     .filter_map(|l| Entry::parse(l, self.hash_type))
@@ -697,6 +723,9 @@ impl StateFunction for Present {
                         ..e
                     })
                     .collect();
+                // ssh-keyscan prints in the order its answers arrive.
+                scanned.sort_by(|a, b| (&a.enc, &a.key).cmp(&(&b.enc, &b.key)));
+                scanned.dedup();
                 if scanned.is_empty() {
                     return Err("Unable to receive remote host keys".into());
                 }
@@ -753,34 +782,26 @@ impl StateFunction for Present {
             json!({"old": old, "new": new.iter().map(Entry::to_json).collect::<Vec<_>>()}),
             format!("Key for {} is set to be {verb}", self.name),
         )
-        .with_data(Written {
-            file: KnownHostsFile {
-                content: f.rewritten(&drop, &lines),
-                group: f.group,
-                sha256: f.sha256,
-            },
+        .with_data(Edit {
+            host: self.ssh_host(),
+            types: self.types(),
+            predicted: f.rewritten(&drop, &lines),
+            lines,
+            group: f.group,
             done: format!("{}'s key saved to {config} ({saved})", self.name),
         }))
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let w = plan.data::<Written>()?;
-        Ok(self.target.write_snippet(&w.file, 0o644))
+        Ok(self.target.edit_snippet(plan.data::<Edit>()?))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        match plan.data::<Written>() {
+        match plan.data::<Edit>() {
             Err(e) => e.into(),
             Ok(w) => super::finish_with(plan, out, w.done.clone()),
         }
     }
-}
-
-/// The new file and the comment once written.
-#[derive(Debug, PartialEq)]
-struct Written {
-    file: KnownHostsFile,
-    done: String,
 }
 
 impl StateFunction for Absent {
@@ -803,23 +824,22 @@ impl StateFunction for Absent {
             json!({"old": old, "new": null}),
             format!("Key for {} is set to be removed from {config}", self.name),
         )
-        .with_data(Written {
-            file: KnownHostsFile {
-                content: f.rewritten(&f.found, &[]),
-                group: f.group,
-                sha256: f.sha256,
-            },
+        .with_data(Edit {
+            host: self.name.clone(),
+            types: Vec::new(),
+            lines: Vec::new(),
+            predicted: f.rewritten(&f.found, &[]),
+            group: f.group,
             done: format!("Removed {} from {config}", self.name),
         }))
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let w = plan.data::<Written>()?;
-        Ok(self.target.write_snippet(&w.file, 0o644))
+        Ok(self.target.edit_snippet(plan.data::<Edit>()?))
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        match plan.data::<Written>() {
+        match plan.data::<Edit>() {
             Err(e) => e.into(),
             Ok(w) => super::finish_with(plan, out, w.done.clone()),
         }
@@ -855,7 +875,7 @@ mod tests {
         let mut s = format!("{TAG} group staff\n");
         if let Some(c) = content {
             s.push_str(&format!(
-                "{TAG} sha256 abc\n{TAG} content\n{}\n{TAG} end\n",
+                "{TAG} content\n{}\n{TAG} end\n",
                 data_encoding::BASE64.encode(c.as_bytes())
             ));
         }
@@ -885,7 +905,7 @@ mod tests {
     }
 
     fn written(p: &Plan) -> &str {
-        &p.data::<Written>().unwrap().file.content
+        &p.data::<Edit>().unwrap().predicted
     }
 
     #[test]
@@ -1009,9 +1029,9 @@ mod tests {
         // Every key the host presents, once one matches (as Salt).
         assert_eq!(
             written(&p),
-            format!("example.com ssh-rsa {RSA}\nexample.com ssh-ed25519 {KEY}\n")
+            format!("example.com ssh-ed25519 {KEY}\nexample.com ssh-rsa {RSA}\n")
         );
-        assert_eq!(p.changes["new"][1]["fingerprint"], fp);
+        assert_eq!(p.changes["new"][0]["fingerprint"], fp);
         let e = plan(f.as_ref(), None, &[], &scanned[..1]).unwrap_err();
         assert!(e.contains("none of their fingerprints match"), "{e}");
         assert_eq!(
@@ -1039,10 +1059,10 @@ mod tests {
         let p = plan(f.as_ref(), None, &[], &scanned).unwrap();
         assert_eq!(
             written(&p),
-            format!("example.com ssh-rsa {RSA}\nexample.com ssh-ed25519 {KEY}\n")
+            format!("example.com ssh-ed25519 {KEY}\nexample.com ssh-rsa {RSA}\n")
         );
         // Known when the file holds exactly the keys the host presents.
-        let both = format!("example.com ssh-rsa {RSA}\nexample.com ssh-ed25519 {KEY}\n");
+        let both = format!("example.com ssh-ed25519 {KEY}\nexample.com ssh-rsa {RSA}\n");
         assert!(plan(f.as_ref(), Some(&both), &[1, 2], &scanned)
             .unwrap()
             .is_noop());
@@ -1148,6 +1168,54 @@ mod tests {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(&format!("{TAG} found 2")), "{text}");
         assert!(f.plan(Output { text: &text, rc: 0 }).unwrap().is_noop());
+        // The apply makes the edit the plan predicts, on the file as it is.
+        let run = |f: &dyn StateFunction| {
+            let probe = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(f.probe())
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+            let p = f.plan(Output { text: &text, rc: 0 }).unwrap();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(f.apply(&p).unwrap())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap(),
+                p.data::<Edit>().unwrap().predicted
+            );
+        };
+        let config = file.to_str().unwrap();
+        let other = "AAAAC3NzaC1lZDI1NTE5AAAAIGak7utItdAW00KwTQNfwCtsiBpKFtXWolJe3ZdchWDT";
+        run(state(
+            "present",
+            "example.com",
+            json!({"config": config, "key": other, "enc": "ed25519", "hash_known_hosts": false}),
+        )
+        .unwrap()
+        .as_ref());
+        run(state(
+            "present",
+            "example.com",
+            json!({"config": config, "key": RSA, "enc": "rsa"}),
+        )
+        .unwrap()
+        .as_ref());
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .starts_with(&format!(
+                "other ssh-rsa {RSA}\nexample.com ssh-ed25519 {other}\n|1|"
+            )));
+        run(state("absent", "example.com", json!({"config": config}))
+            .unwrap()
+            .as_ref());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("other ssh-rsa {RSA}\n")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
