@@ -51,6 +51,7 @@ hosts-b:
 block-base:
   file.managed:
     - name: @ROOT@/block.txt
+    - replace: False
     - contents: |
         top
         # A start
