@@ -6,11 +6,12 @@
 //! name the host (plain or hashed), and, when no `key` is declared, asks
 //! the named host itself for its keys with `ssh-keyscan`: the target scans,
 //! as Salt's minion does, and it scans in test mode too, so `test=True`
-//! predicts exactly what the apply writes. The plan computes the new file
-//! on the controller (the host's stale lines of the added key types
-//! removed, the new lines appended, hashed with HMAC-SHA1 when
-//! `hash_known_hosts`); the apply writes it atomically only if it is still
-//! what was read.
+//! predicts exactly what the apply writes. The plan decides on the
+//! controller (Salt's rules: which stored keys or fingerprints count, what
+//! replaces the host's lines) and makes the new lines, hashed with
+//! HMAC-SHA1 when `hash_known_hosts`; the apply removes the lines
+//! `ssh-keygen -F` finds then and appends the new ones, through a
+//! temporary file and a rename, so states of one run on one file compose.
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
@@ -231,7 +232,7 @@ impl Target {
     /// The probe's reading of the file and of the lines naming `host`.
     fn read_snippet(&self, host: &str) -> String {
         format!(
-            "{}[ -n \"${{g:-}}\" ] && printf '%s group %s\\n' '{TAG}' \"$g\"\n\
+            "{}if [ -n \"$g\" ]; then printf '%s group %s\\n' '{TAG}' \"$g\"; fi\n\
              command -v ssh-keygen >/dev/null 2>&1 || {{ echo '{TAG} nokeygen'; exit 0; }}\n\
              if [ -f \"$p\" ]; then\n\
              [ \"$(wc -c < \"$p\")\" -le {MAX_SIZE} ] || {{ echo '{TAG} toolarge'; exit 0; }}\n\
