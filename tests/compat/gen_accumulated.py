@@ -6,7 +6,7 @@ changes, and the files written.
 
     /var/tmp/saltvenv/bin/python tests/compat/gen_accumulated.py
 
-tests/system_states.rs applies the same SLS with halite (local connection)
+tests/system_states.rs applies the same SLS with halite on a fleet host
 and requires the same results and files.
 """
 import json
