@@ -178,12 +178,15 @@ fn build(
         states_root: &project.states,
         renderer: Some(renderer),
     };
+    // file.accumulated's text reaches the file states it is ordered
+    // before as their arguments; the chunks keep what was written.
+    let fed = modules::file::feed_accumulators(&chunks).map_err(CompileFailure::plain)?;
     let mut built = Vec::with_capacity(chunks.len());
     let mut failed = Vec::new();
-    for chunk in chunks {
-        match function_of(&chunk)
-            .and_then(|def| (def.build)(&chunk, &ctx).map_err(CompileFailure::plain))
-        {
+    for (chunk, fed) in chunks.into_iter().zip(fed) {
+        match function_of(&chunk).and_then(|def| {
+            (def.build)(fed.as_ref().unwrap_or(&chunk), &ctx).map_err(CompileFailure::plain)
+        }) {
             Ok(f) => built.push((chunk, f)),
             Err(e) => failed.push(e.message),
         }

@@ -31,6 +31,7 @@ pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
 pub mod ssh_auth;
+pub mod ssh_known_hosts;
 pub mod sysctl;
 pub mod test;
 pub mod timezone;
@@ -53,6 +54,7 @@ pub const MODULES: &[ModuleDef] = &[
     docker_container::MODULE,
     pkgrepo::MODULE,
     ssh_auth::MODULE,
+    ssh_known_hosts::MODULE,
     cron::MODULE,
     archive::MODULE,
     test::MODULE,

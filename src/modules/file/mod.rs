@@ -10,6 +10,7 @@
 //! Everything written goes through a temporary file or link in the target's
 //! own directory and a `mv`, so a host never sees a half-written file.
 
+mod accumulated;
 mod copy;
 mod edit;
 mod managed;
@@ -25,6 +26,7 @@ use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
 
+pub use accumulated::feed as feed_accumulators;
 pub(crate) use managed::{jinja_template, read_source, to_btree, write_snippet};
 pub use paths::{resolve_salt_url, SourceError};
 
@@ -125,6 +127,12 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "file_mode",
             ],
             build: edit::build_line,
+        },
+        FnDef {
+            name: "accumulated",
+            doc: "Accumulate `text` under the accumulator `name` for the file.managed (template variable `accumulator`) and file.blockreplace states of `filename` it is required by.",
+            args: &["filename", "text"],
+            build: accumulated::build,
         },
         FnDef {
             name: "blockreplace",
