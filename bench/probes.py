@@ -37,7 +37,7 @@ parts.append((name, "\n".join(cur)))
 led = parts[0][1]
 shared = {}
 starts = {"svc": "if [ -d /run/systemd/system ] && command -v systemctl",
-          "pkg": "if command -v dpkg >/dev/null 2>&1; then\nh_pkg_arch",
+          "pkg": "if command -v dpkg >/dev/null 2>&1; then\nh_pkg_list=",
           "user": "h_ud=$(",
           "file": "h_k=\nset --\n"}
 found = sorted((led.find(v), k) for k, v in starts.items() if led.find(v) >= 0)
