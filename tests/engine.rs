@@ -448,3 +448,23 @@ fn argument_values_are_checked_when_applying_not_when_showing() {
         assert_eq!(ls(&out(&p)), "", "nothing was written");
     }
 }
+
+/// `state.show_sls` renders as Salt's does on the minion: a template's
+/// `salt['file.file_exists'](...)` asks the host (here, this machine).
+#[test]
+fn show_sls_asks_the_host_what_templates_ask() {
+    let p = project(
+        "x:\n  test.show_notification:\n    - text: \"{{ salt['file.file_exists']('OUT') }} \
+         {{ salt['file.directory_exists']('OUT') }} {{ salt['file.file_exists']('OUT/none') }}\"\n",
+    );
+    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
+    assert_eq!(code, 0, "{v}");
+    let chunk = v["results"]["h1"]["ret"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(chunk["args"]["text"], "False True False", "{chunk}");
+}

@@ -244,13 +244,15 @@ fn sls_names(
 }
 
 /// `state.show_top` / `state.show_sls` / `state.show_highstate`: compile
-/// only, on the controller. `pillar` as for [`compile`].
+/// only (templates calling execution functions ask the host through
+/// `remote`, as Salt renders on the minion). `pillar` as for [`compile`].
 pub fn show(
     project: &Project,
     host_id: &str,
     grains: &Value,
     pillar: Option<Value>,
     call: &StateCall,
+    remote: Option<Arc<dyn RemoteCall>>,
 ) -> Outcome {
     if call.action == Action::ShowTop {
         let pillar = match host_pillar(project, host_id, grains, pillar, call) {
@@ -277,7 +279,7 @@ pub fn show(
             Err(e) => Outcome::not_compiled(e),
         };
     }
-    let chunks = compile_chunks(project, host_id, grains, pillar, call, None)
+    let chunks = compile_chunks(project, host_id, grains, pillar, call, remote)
         .and_then(|(chunks, _)| {
             chunks.iter().try_for_each(|c| function_of(c).map(|_| ()))?;
             Ok(chunks)

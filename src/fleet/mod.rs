@@ -793,16 +793,19 @@ async fn call(
         Call::ControllerOnly(function) => Ok(Ran::plain(function.interpret(&ctx, None))),
         Call::State(call) => {
             use crate::engine::{self, Action};
+            // Templates' `salt['file.file_exists'](...)` and the like ask
+            // the host, when showing too (Salt's show functions render on
+            // the minion).
+            let remote = Arc::new(crate::functions::HostCall {
+                conn: conn.clone(),
+                id: id.to_string(),
+                grains: grains.clone(),
+            });
             let o = match call.action {
-                Action::Apply => {
-                    let remote = Arc::new(crate::functions::HostCall {
-                        conn: conn.clone(),
-                        id: id.to_string(),
-                        grains: grains.clone(),
-                    });
-                    engine::run(conn, id, grains, pillar, project, call, remote).await
+                Action::Apply => engine::run(conn, id, grains, pillar, project, call, remote).await,
+                Action::Show | Action::ShowTop => {
+                    engine::show(project, id, grains, pillar, call, Some(remote))
                 }
-                Action::Show | Action::ShowTop => engine::show(project, id, grains, pillar, call),
             };
             Ok(Ran {
                 outcome: crate::functions::Outcome {
