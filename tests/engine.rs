@@ -468,3 +468,31 @@ fn show_sls_asks_the_host_what_templates_ask() {
         .clone();
     assert_eq!(chunk["args"]["text"], "False True False", "{chunk}");
 }
+
+/// A `watch_in` to a state the compiled SLS files do not have: Salt's
+/// show functions leave the `extend` it becomes unreconciled and show the
+/// SLS, and running it is refused ("Cannot extend ID"); halite does both.
+#[test]
+fn an_in_requisite_to_a_missing_state_shows_but_does_not_run() {
+    let p = project("x:\n  test.nop:\n    - watch_in:\n      - service: nothere\n");
+    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
+    assert_eq!(code, 0, "{v}");
+    let chunk = v["results"]["h1"]["ret"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(chunk["__id__"], "x", "{chunk}");
+    let (code, h) = apply(&p, &["test=True"]);
+    assert_ne!(code, 0, "{h}");
+    assert!(
+        h["ret"][0]
+            .as_str()
+            .unwrap()
+            .contains("watch_in requisite `service: nothere` not found"),
+        "{h}"
+    );
+    assert_eq!(h["executions"], 0, "{h}");
+}

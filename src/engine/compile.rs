@@ -13,7 +13,7 @@ use serde_json::{json, Map};
 use super::{Action, Outcome, Project, Single, StateCall, Target};
 use crate::modules::{self, StateFunction};
 use crate::render::{RemoteCall, Renderer};
-use crate::state::{Chunk, SlsSource};
+use crate::state::{Chunk, Purpose, SlsSource};
 use crate::Value;
 
 /// Compiled chunks with their built state functions, in execution order.
@@ -98,7 +98,7 @@ pub fn compile(
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
 ) -> Result<Built, CompileFailure> {
-    compile_chunks(project, host_id, grains, pillar, call, remote)
+    compile_chunks(project, host_id, grains, pillar, call, remote, Purpose::Run)
         .and_then(|(chunks, renderer)| build(project, &renderer, chunks))
         .map_err(|e| redacted(project, e))
 }
@@ -122,6 +122,7 @@ fn compile_chunks(
     pillar: Option<Value>,
     call: &StateCall,
     remote: Option<Arc<dyn RemoteCall>>,
+    purpose: Purpose,
 ) -> Result<(Vec<Chunk>, Renderer), CompileFailure> {
     let pillar = host_pillar(project, host_id, grains, pillar, call)?;
     let mut renderer = Renderer::new(&project.states, host_id, grains.clone(), pillar.clone())
@@ -153,13 +154,11 @@ fn compile_chunks(
         })?;
         Ok(SlsSource { file, data })
     };
-    let compiled =
-        crate::state::compile(&names, &mut loader, &modules::registry()).map_err(|e| {
-            CompileFailure {
-                duplicate: duplicate_key.get() || e.is_duplicate(),
-                message: e.to_string(),
-                more: Vec::new(),
-            }
+    let compiled = crate::state::compile_as(&names, &mut loader, &modules::registry(), purpose)
+        .map_err(|e| CompileFailure {
+            duplicate: duplicate_key.get() || e.is_duplicate(),
+            message: e.to_string(),
+            more: Vec::new(),
         })?;
     Ok((compiled.chunks, renderer))
 }
@@ -279,12 +278,20 @@ pub fn show(
             Err(e) => Outcome::not_compiled(e),
         };
     }
-    let chunks = compile_chunks(project, host_id, grains, pillar, call, remote)
-        .and_then(|(chunks, _)| {
-            chunks.iter().try_for_each(|c| function_of(c).map(|_| ()))?;
-            Ok(chunks)
-        })
-        .map_err(|e| redacted(project, e));
+    let chunks = compile_chunks(
+        project,
+        host_id,
+        grains,
+        pillar,
+        call,
+        remote,
+        Purpose::Show,
+    )
+    .and_then(|(chunks, _)| {
+        chunks.iter().try_for_each(|c| function_of(c).map(|_| ()))?;
+        Ok(chunks)
+    })
+    .map_err(|e| redacted(project, e));
     match chunks {
         Err(e) => Outcome::not_compiled(e),
         Ok(built) => {

@@ -510,9 +510,31 @@ pub fn compile(
     loader: &mut Loader<'_>,
     registry: &dyn StateRegistry,
 ) -> Result<Compiled, CompileError> {
+    compile_as(sls_names, loader, registry, Purpose::Run)
+}
+
+/// What the compiled chunks are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// To run: every requisite must find its state.
+    Run,
+    /// To show (`state.show_sls`): a `require_in` / `watch_in` / ... whose
+    /// target is not in the compiled SLS files is left out, as Salt's show
+    /// functions leave the `extend` these become unreconciled (running the
+    /// same SLS is refused, in Salt and here).
+    Show,
+}
+
+/// [`compile`] for `purpose`.
+pub fn compile_as(
+    sls_names: &[String],
+    loader: &mut Loader<'_>,
+    registry: &dyn StateRegistry,
+    purpose: Purpose,
+) -> Result<Compiled, CompileError> {
     let high = highstate::assemble(sls_names, loader)?;
     let raw = compile::chunks(&high, registry)?;
-    let requisites = requisites::resolve(&high, &raw)?;
+    let requisites = requisites::resolve(&high, &raw, purpose)?;
     let chunks = raw
         .into_iter()
         .zip(requisites)

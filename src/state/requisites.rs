@@ -6,18 +6,21 @@
 //! `x` and of the SLS files it includes; a target containing `*`, `?` or
 //! `[` is a glob. The `_in` forms are stored on their target, the way
 //! Salt's `requisite_in` rewrites them. A reference that matches nothing is
-//! an error, as in Salt ("Referenced state does not exist").
+//! an error, as in Salt ("Referenced state does not exist"; for an `_in`
+//! form, "Cannot extend ID"), except an `_in` form when only showing
+//! ([`Purpose::Show`]).
 
 use std::collections::HashSet;
 
 use super::compile::{RawReq, Target};
 use super::highstate::High;
-use super::{Chunk, CompileError, Kind};
+use super::{Chunk, CompileError, Kind, Purpose};
 
 /// For each chunk, its resolved requisites (kind, chunk index).
 pub(crate) fn resolve(
     high: &High,
     chunks: &[(Chunk, Vec<RawReq>)],
+    purpose: Purpose,
 ) -> Result<Vec<Vec<(Kind, usize)>>, CompileError> {
     let mut out: Vec<Vec<(Kind, usize)>> = vec![Vec::new(); chunks.len()];
     for (i, (chunk, reqs)) in chunks.iter().enumerate() {
@@ -33,6 +36,9 @@ pub(crate) fn resolve(
             // itself; that is not a dependency on itself.
             if matches!(req.target, Target::Sls(_)) {
                 targets.retain(|&t| t != i);
+            }
+            if targets.is_empty() && req.inverted && purpose == Purpose::Show {
+                continue;
             }
             if targets.is_empty() {
                 let kind = if req.inverted {
