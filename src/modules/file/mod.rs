@@ -37,6 +37,9 @@ pub const MODULE: ModuleDef = ModuleDef {
             args: &[
                 "source",
                 "contents",
+                "contents_pillar",
+                "contents_grains",
+                "contents_delimiter",
                 "contents_newline",
                 "template",
                 "context",

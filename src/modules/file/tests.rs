@@ -672,3 +672,65 @@ fn the_shared_probe_finds_the_same_facts() {
     assert_eq!(parse_facts(&out), parse_facts(&before), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `contents_pillar` / `contents_grains`: the value at the key (Salt's
+/// `pillar.get` traversal, `contents_delimiter`), lines normalized as
+/// Salt does (`\r\n` -> `\n`, one final newline unless
+/// `contents_newline: False`), lists of keys joined by newlines; missing
+/// keys, two content arguments and non-text values are errors.
+#[test]
+fn contents_from_pillar_and_grains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Renderer::new(
+        tmp.path(),
+        "node9",
+        json!({"id": "node9", "motd": "hello", "nums": [1, 2]}),
+        json!({"app": {"key": "-----BEGIN-----\r\nabc\n-----END-----", "users": [{"name": "x"}], "none": null},
+               "a": "one", "b": "two\n", "deep": {"x": {"y": "z"}}}),
+    );
+    let b = |args: Value| build_in(tmp.path(), Some(&r), "managed", "/srv/f", args);
+    let wants = |args: Value, content: &str| {
+        let f = b(args.clone()).unwrap_or_else(|e| panic!("{args}: {e}"));
+        let p = plan(
+            f.as_ref(),
+            &file_facts(content.as_bytes(), "root root", "644"),
+        )
+        .unwrap();
+        assert!(p.is_noop(), "{args}: {:?}", p.changes);
+    };
+    wants(
+        json!({"contents_pillar": "app:key"}),
+        "-----BEGIN-----\nabc\n-----END-----\n",
+    );
+    wants(
+        json!({"contents_pillar": "app:key", "contents_newline": false}),
+        "-----BEGIN-----\nabc\n-----END-----",
+    );
+    wants(json!({"contents_pillar": ["a", "b"]}), "one\ntwo\n");
+    wants(
+        json!({"contents_pillar": "deep|x|y", "contents_delimiter": "|"}),
+        "z\n",
+    );
+    wants(json!({"contents_grains": "motd"}), "hello\n");
+    wants(json!({"contents_grains": "nums"}), "1\n2\n");
+    wants(json!({"contents_grains": "nums:1"}), "2\n");
+    // A key holding null manages no content (Salt: contents is None).
+    let f = b(json!({"contents_pillar": "app:none"})).unwrap();
+    assert!(
+        plan(f.as_ref(), &file_facts(b"anything", "root root", "644"))
+            .unwrap()
+            .is_noop()
+    );
+
+    let err = |args: Value| b(args).err().unwrap();
+    assert!(err(json!({"contents_pillar": "app:nope"})).contains("Pillar app:nope does not exist"));
+    assert!(err(json!({"contents_grains": "nope"})).contains("Grain nope does not exist"));
+    assert!(err(json!({"contents_pillar": "a", "contents": "x"}))
+        .contains("Only one of 'contents', 'contents_pillar', and 'contents_grains'"));
+    assert!(err(json!({"contents_pillar": "a", "source": "salt://x"}))
+        .contains("'source' cannot be used in combination"));
+    assert!(err(json!({"contents_pillar": "app"})).contains("not text"));
+    assert!(err(json!({"contents_pillar": ["a", "app:users"]})).contains("not text"));
+    assert!(err(json!({"contents_pillar": 5})).contains("is not a key"));
+    assert!(err(json!({"contents_pillar": "a", "contents_delimiter": ""})).contains("empty"));
+}
