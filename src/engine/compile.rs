@@ -144,7 +144,7 @@ fn compile_tree(
         states_root: &project.states,
         renderer: Some(&renderer),
     };
-    compiled
+    let built: Built = compiled
         .chunks
         .into_iter()
         .map(|chunk| {
@@ -154,7 +154,32 @@ fn compile_tree(
             let f = (def.build)(&chunk, &ctx).map_err(CompileFailure::plain)?;
             Ok((chunk, f))
         })
-        .collect()
+        .collect::<Result<_, CompileFailure>>()?;
+    Ok(tell_required(built))
+}
+
+/// Each state is told the states it requires ([`StateFunction::required`]).
+fn tell_required(built: Built) -> Built {
+    let managed: Vec<Vec<modules::Managed>> = built.iter().map(|(_, f)| f.managed()).collect();
+    let (chunks, mut functions): (Vec<Chunk>, Vec<Box<dyn StateFunction>>) =
+        built.into_iter().unzip();
+    for (chunk, f) in chunks.iter().zip(functions.iter_mut()) {
+        let required: Vec<modules::Required> = chunk
+            .requisites
+            .iter()
+            .filter(|(kind, _)| *kind == crate::state::Kind::Require)
+            .filter_map(|(_, j)| {
+                Some(modules::Required {
+                    chunk: chunks.get(*j)?,
+                    managed: managed.get(*j)?,
+                })
+            })
+            .collect();
+        if !required.is_empty() {
+            f.required(&required);
+        }
+    }
+    chunks.into_iter().zip(functions).collect()
 }
 
 /// The SLS names to compile: those named, the top file's for this host,

@@ -10,6 +10,7 @@
 //! Everything written goes through a temporary file or link in the target's
 //! own directory and a `mv`, so a host never sees a half-written file.
 
+mod clean;
 mod copy;
 mod edit;
 mod managed;
@@ -81,7 +82,7 @@ pub const MODULE: ModuleDef = ModuleDef {
         FnDef {
             name: "directory",
             doc: "Ensure a directory exists with the given owner and mode.",
-            args: &["user", "group", "mode", "dir_mode", "makedirs"],
+            args: &["user", "group", "mode", "dir_mode", "makedirs", "clean", "exclude_pat"],
             build: simple::build_directory,
         },
         FnDef {

@@ -16,6 +16,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
+use super::clean::{listing, remove_commands, strays, Keep};
 use super::managed::{jinja_template, read_source, to_btree, Managed};
 use super::paths::{resolve_salt_dir, SourceError};
 use super::simple::Directory;
@@ -59,14 +60,20 @@ pub struct Recurse {
     /// The target directory first, then every directory before what it
     /// holds: the order the apply creates them in.
     children: Vec<(String, Box<dyn StateFunction>)>,
-    clean: bool,
+    /// With `clean`: what stays besides `exclude` (the children, and what
+    /// the required file states manage).
+    clean: Option<Keep>,
     /// Paths (relative to `name`) `clean` leaves alone.
     exclude: Option<Regex>,
 }
 
 /// Salt's `include_pat` / `exclude_pat`: a glob (Python fnmatch, matched
 /// against the path relative to the source), or `E@` and a regex.
-fn pattern(chunk: &Chunk, which: &str, p: &Option<String>) -> Result<Option<Regex>, String> {
+pub(super) fn pattern(
+    chunk: &Chunk,
+    which: &str,
+    p: &Option<String>,
+) -> Result<Option<Regex>, String> {
     let Some(p) = p else { return Ok(None) };
     let re = match p.strip_prefix("E@") {
         Some(re) => Regex::new(re).map_err(|e| e.to_string()),
@@ -164,10 +171,17 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
             ));
         }
     }
+    let clean = a.clean.then(|| {
+        let mut keep = Keep::default();
+        for (path, _) in &children {
+            keep.path(path);
+        }
+        keep
+    });
     Ok(Box::new(Recurse {
         name,
         children,
-        clean: a.clean,
+        clean,
         exclude,
     }))
 }
@@ -301,14 +315,16 @@ impl StateFunction for Recurse {
                 c.probe()
             ));
         }
-        if self.clean {
-            // NUL-separated and base64-encoded: any file name survives.
-            s.push_str(&format!(
-                "printf '%s list\\n' '{TAG}'\nif [ -d {q} ]; then find {q} -mindepth 1 -print0 | base64; fi\nprintf '%s end\\n' '{TAG}'\n",
-                q = quote(&self.name)
-            ));
+        if self.clean.is_some() {
+            s.push_str(&listing(TAG, &self.name));
         }
         s
+    }
+
+    fn required(&mut self, states: &[crate::modules::Required<'_>]) {
+        if let Some(keep) = &mut self.clean {
+            keep.required(&self.name, states);
+        }
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
@@ -328,28 +344,10 @@ impl StateFunction for Recurse {
                 planned.push((i, p));
             }
         }
-        let mut remove: Vec<String> = Vec::new();
-        if let Some(listed) = &probed.listed {
-            let declared: BTreeSet<&str> = self.children.iter().map(|(p, _)| p.as_str()).collect();
-            let prefix = format!("{}/", self.name);
-            let mut listed: Vec<&String> = listed.iter().collect();
-            listed.sort();
-            for path in listed {
-                let Some(r) = path.strip_prefix(&prefix) else {
-                    continue;
-                };
-                if declared.contains(path.as_str()) || !exclude_ok(&self.exclude, r) {
-                    continue;
-                }
-                // Inside a directory already being removed (sorted, so it
-                // came first; not necessarily last: `old-x` sorts between
-                // `old` and `old/x`).
-                if remove.iter().any(|d| path.starts_with(&format!("{d}/"))) {
-                    continue;
-                }
-                remove.push(path.clone());
-            }
-        }
+        let remove = match (&self.clean, &probed.listed) {
+            (Some(keep), Some(listed)) => strays(&self.name, listed, keep, self.exclude.as_ref()),
+            _ => Vec::new(),
+        };
         if !remove.is_empty() {
             changes.insert("removed".into(), json!(remove));
         }
@@ -380,9 +378,7 @@ impl StateFunction for Recurse {
                 quote(&format!("failed at {path}"))
             ));
         }
-        for path in &todo.remove {
-            s.push_str(&format!("rm -rf -- {} || exit 1\n", quote(path)));
-        }
+        s.push_str(&remove_commands(&todo.remove));
         Ok(s)
     }
 

@@ -734,3 +734,107 @@ fn contents_from_pillar_and_grains() {
     assert!(err(json!({"contents_pillar": 5})).contains("is not a key"));
     assert!(err(json!({"contents_pillar": "a", "contents_delimiter": ""})).contains("empty"));
 }
+
+/// `file.directory` with `clean`: probe, plan, apply and re-plan against a
+/// real directory. What the required file states manage stays (a file and
+/// its parents, a required directory's whole tree), exclude_pat keeps its
+/// matches, a removed directory is listed alone, the ledger is told what
+/// went, and the second plan is a no-op.
+#[test]
+fn directory_clean_keeps_what_required_states_manage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d").display().to_string();
+    for dir in ["sub", "keepdir/deep", "old/x", "logs"] {
+        std::fs::create_dir_all(format!("{d}/{dir}")).unwrap();
+    }
+    for f in [
+        "sub/kept",
+        "sub/stray",
+        "keepdir/deep/a",
+        "old/x/y",
+        "stray",
+        "a.log",
+        "logs/b",
+    ] {
+        std::fs::write(format!("{d}/{f}"), "x").unwrap();
+    }
+    let mut f = build(
+        "directory",
+        &d,
+        json!({"clean": true, "exclude_pat": "*.log", "mode": "0750"}),
+    )
+    .unwrap();
+    let kept = Chunk::standalone("file", "managed", &format!("{d}/sub/kept"), json!({}));
+    let keepdir = Chunk::standalone("file", "directory", &format!("{d}/keepdir"), json!({}));
+    let other = Chunk::standalone("cmd", "run", &format!("{d}/stray"), json!({}));
+    f.required(&[
+        crate::modules::Required {
+            chunk: &kept,
+            managed: &[],
+        },
+        crate::modules::Required {
+            chunk: &keepdir,
+            managed: &[],
+        },
+        crate::modules::Required {
+            chunk: &other,
+            managed: &[],
+        },
+    ]);
+    let (text, rc) = sh(&f.probe());
+    assert_eq!(rc, 0, "{text}");
+    let p = plan(f.as_ref(), &text).unwrap();
+    assert_eq!(
+        p.changes["removed"],
+        json!([
+            format!("{d}/logs"),
+            format!("{d}/old"),
+            format!("{d}/stray"),
+            format!("{d}/sub/stray")
+        ]),
+        "{:?}",
+        p.changes
+    );
+    assert_eq!(p.changes["mode"], "0750");
+    assert_eq!(
+        p.comment,
+        format!("Files are set to be cleaned from directory {d}")
+    );
+    let gone: Vec<String> = f
+        .removes(&p)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.identity)
+        .collect();
+    assert_eq!(gone.len(), 4);
+    let (text, rc) = sh(&f.apply(&p).unwrap());
+    assert_eq!(rc, 0, "{text}");
+    assert_eq!(
+        f.finish(&p, Output { text: "", rc: 0 }).comment,
+        format!("Files cleaned from directory {d}")
+    );
+    for kept in ["sub/kept", "keepdir/deep/a", "a.log"] {
+        assert!(Path::new(&format!("{d}/{kept}")).exists(), "{kept}");
+    }
+    for gone in ["sub/stray", "old", "stray", "logs"] {
+        assert!(!Path::new(&format!("{d}/{gone}")).exists(), "{gone}");
+    }
+    let (text, _) = sh(&f.probe());
+    assert!(plan(f.as_ref(), &text).unwrap().is_noop());
+
+    // A missing directory: created, nothing to clean; `/` is refused.
+    let f = build("directory", &format!("{d}/new"), json!({"clean": true})).unwrap();
+    let (text, _) = sh(&f.probe());
+    let p = plan(f.as_ref(), &text).unwrap();
+    assert!(p.changes.get("removed").is_none(), "{:?}", p.changes);
+    assert!(build("directory", "/", json!({"clean": true}))
+        .unwrap_err()
+        .contains("will not clean /"));
+    assert!(build(
+        "directory",
+        "/srv/x",
+        json!({"clean": true, "exclude_pat": "E@("})
+    )
+    .unwrap_err()
+    .contains("exclude_pat"));
+}
