@@ -259,6 +259,8 @@ pub struct Symlink {
     force: bool,
     makedirs: bool,
     perms: Perms,
+    /// For the directories `makedirs` creates (Salt's symlink `mode`).
+    dir_perms: Perms,
 }
 
 pub fn build_symlink(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -267,13 +269,36 @@ pub fn build_symlink(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunctio
     if a.target.is_empty() || a.target.contains('\0') {
         return Err(format!("{}: target must be a path", chunk.describe()));
     }
+    let perms = perms(chunk, &a.user, &a.group, &None)?;
     Ok(Box::new(Symlink {
         name,
         target: a.target,
         force: a.force,
         makedirs: a.makedirs,
-        perms: perms(chunk, &a.user, &a.group, &None)?,
+        dir_perms: perms.clone(),
+        perms,
     }))
+}
+
+impl Symlink {
+    /// `name` -> `target` owned as `perms` (user and group), its missing
+    /// parents made with `dir_perms` (`file.recurse`'s kept symlinks).
+    pub(super) fn new(
+        name: String,
+        target: String,
+        force: bool,
+        perms: Perms,
+        dir_perms: Perms,
+    ) -> Symlink {
+        Symlink {
+            name,
+            target,
+            force,
+            makedirs: true,
+            perms,
+            dir_perms,
+        }
+    }
 }
 
 /// Salt compares link targets after `os.path.normpath`.
@@ -383,7 +408,7 @@ impl StateFunction for Symlink {
         };
         s.push_str("d=$(dirname -- \"$p\")\n");
         if self.makedirs {
-            s.push_str(&mkdirs_function(&self.perms));
+            s.push_str(&mkdirs_function(&self.dir_perms));
             s.push_str("mk \"$d\" || exit 1\n");
         }
         // A directory cannot be renamed over; `force` removes it first.
