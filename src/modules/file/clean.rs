@@ -102,10 +102,18 @@ pub fn parse_listing(tag: &str, text: &str) -> Result<Option<Vec<String>>, Strin
     Ok(None)
 }
 
-/// The paths of `listed` (under `root`) that `clean` removes, sorted; a
-/// directory removed is listed alone, not what it holds (Salt's walk does
-/// not enter a directory it removed).
-pub fn strays(root: &str, listed: &[String], keep: &Keep, exclude: Option<&Regex>) -> Vec<String> {
+/// What `clean` removes of `listed` (paths under `root`), sorted.
+#[derive(Debug, Default, PartialEq)]
+pub struct Strays {
+    /// Every path not kept, what a removed directory holds included
+    /// (Salt's `changes` name each).
+    pub all: Vec<String>,
+    /// What is removed: a removed directory alone, not what it holds
+    /// (Salt's walk does not enter a directory it removed).
+    pub top: Vec<String>,
+}
+
+pub fn strays(root: &str, listed: &[String], keep: &Keep, exclude: Option<&Regex>) -> Strays {
     let prefix = if root == "/" {
         "/".to_string()
     } else {
@@ -113,7 +121,7 @@ pub fn strays(root: &str, listed: &[String], keep: &Keep, exclude: Option<&Regex
     };
     let mut listed: Vec<&String> = listed.iter().collect();
     listed.sort();
-    let mut remove: Vec<String> = Vec::new();
+    let mut out = Strays::default();
     for path in listed {
         let Some(rel) = path.strip_prefix(&prefix) else {
             continue;
@@ -121,14 +129,14 @@ pub fn strays(root: &str, listed: &[String], keep: &Keep, exclude: Option<&Regex
         if keep.keeps(path) || exclude.is_some_and(|re| re.is_match(rel)) {
             continue;
         }
+        out.all.push(path.clone());
         // Inside a directory already removed (sorted, so it came first;
         // not necessarily last: `old-x` sorts between `old` and `old/x`).
-        if remove.iter().any(|d| under(path, d)) {
-            continue;
+        if !out.top.iter().any(|d| under(path, d)) {
+            out.top.push(path.clone());
         }
-        remove.push(path.clone());
     }
-    remove
+    out
 }
 
 /// `rm -rf` of each path, failing the snippet on the first error.
@@ -211,7 +219,7 @@ mod tests {
         ]);
         let re = crate::target::fnmatch("*.tmp").unwrap();
         assert_eq!(
-            strays("/srv/d", &l, &keep, Some(&re)),
+            strays("/srv/d", &l, &keep, Some(&re)).top,
             [
                 "/srv/d/cmdout",
                 "/srv/d/old",
@@ -223,19 +231,18 @@ mod tests {
         );
         // An excluded directory stays; what it holds is judged on its own.
         let re = Regex::new("^tmpdir$").unwrap();
-        let s = strays("/srv/d", &l, &keep, Some(&re));
+        let s = strays("/srv/d", &l, &keep, Some(&re)).top;
         assert!(s.contains(&"/srv/d/tmpdir/y".to_string()), "{s:?}");
         assert!(!s.contains(&"/srv/d/tmpdir".to_string()), "{s:?}");
         // Nothing required: everything goes.
-        assert_eq!(
-            strays(
-                "/srv/d",
-                &listed(&["/srv/d/a", "/srv/d/a/b"]),
-                &Keep::default(),
-                None
-            ),
-            ["/srv/d/a"]
+        let s = strays(
+            "/srv/d",
+            &listed(&["/srv/d/a", "/srv/d/a/b"]),
+            &Keep::default(),
+            None,
         );
+        assert_eq!(s.top, ["/srv/d/a"]);
+        assert_eq!(s.all, ["/srv/d/a", "/srv/d/a/b"]);
     }
 
     #[test]

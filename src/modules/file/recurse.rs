@@ -398,7 +398,9 @@ impl StateFunction for Recurse {
             }
         }
         let remove = match (&self.clean, &probed.listed) {
-            (Some(keep), Some(listed)) => strays(&self.name, listed, keep, self.exclude.as_ref()),
+            (Some(keep), Some(listed)) => {
+                strays(&self.name, listed, keep, self.exclude.as_ref()).top
+            }
             _ => Vec::new(),
         };
         if !remove.is_empty() {

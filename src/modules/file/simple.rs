@@ -178,26 +178,33 @@ impl StateFunction for Directory {
             }
             Kind::Dir => {
                 let mut changes = self.perms.drift(&f);
-                let remove = match &self.clean {
+                let strays = match &self.clean {
                     Some(c) => {
                         let listed = listing_of(out.text)?;
                         strays(name, &listed, &c.keep, c.exclude.as_ref())
                     }
-                    None => Vec::new(),
+                    None => Default::default(),
                 };
-                if changes.is_empty() && remove.is_empty() {
+                if changes.is_empty() && strays.top.is_empty() {
                     return Ok(Plan::noop(format!(
                         "The directory {name} is in the correct state"
                     )));
                 }
-                let comment = if remove.is_empty() {
+                let comment = if strays.top.is_empty() {
                     format!("Directory {name} is set to be updated")
                 } else {
-                    changes.insert("removed".into(), json!(remove));
-                    format!("Files are set to be cleaned from directory {name}")
+                    // Salt's changes: each path not kept, and the list of
+                    // what went.
+                    let mut comment = String::from("The following files will be changed:\n");
+                    for p in &strays.all {
+                        changes.insert(p.clone(), json!({"removed": "Removed due to clean"}));
+                        comment.push_str(&format!("{p}: removed - Removed due to clean\n"));
+                    }
+                    changes.insert("removed".into(), json!(strays.top));
+                    comment
                 };
                 Ok(Plan::change(Value::Object(changes), comment)
-                    .with_data(DirTodo::Update { remove }))
+                    .with_data(DirTodo::Update { remove: strays.top }))
             }
         }
     }

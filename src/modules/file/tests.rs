@@ -796,9 +796,16 @@ fn directory_clean_keeps_what_required_states_manage() {
         p.changes
     );
     assert_eq!(p.changes["mode"], "0750");
+    assert!(
+        p.comment.starts_with(&format!(
+            "The following files will be changed:\n{d}/logs: removed"
+        )),
+        "{}",
+        p.comment
+    );
     assert_eq!(
-        p.comment,
-        format!("Files are set to be cleaned from directory {d}")
+        p.changes[&format!("{d}/old/x/y")]["removed"],
+        "Removed due to clean"
     );
     let gone: Vec<String> = f
         .removes(&p)
