@@ -358,14 +358,18 @@ fn data_contents(ctx: &BuildCtx, a: &Args) -> Result<Option<Option<String>>, Str
             }
             vec![parts.join("\n")]
         }
-        key => match lookup(key)? {
-            Value::Null => return Ok(Some(None)),
-            Value::Array(items) => items
-                .iter()
-                .map(|v| contents_text(v).map_err(|e| format!("{arg} {key}: {e}")))
-                .collect::<Result<_, _>>()?,
-            other => vec![contents_text(other).map_err(|e| format!("{arg} {key}: {e}"))?],
-        },
+        key => {
+            // The message names the type, never the value (a secret).
+            let text = |v: &Value| {
+                contents_text(v)
+                    .map_err(|_| format!("{arg} {key}: the value is a {}, not text", type_name(v)))
+            };
+            match lookup(key)? {
+                Value::Null => return Ok(Some(None)),
+                Value::Array(items) => items.iter().map(text).collect::<Result<_, _>>()?,
+                other => vec![text(other)?],
+            }
+        }
     };
     let mut text = String::new();
     for part in &parts {

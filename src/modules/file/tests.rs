@@ -729,7 +729,12 @@ fn contents_from_pillar_and_grains() {
         .contains("Only one of 'contents', 'contents_pillar', and 'contents_grains'"));
     assert!(err(json!({"contents_pillar": "a", "source": "salt://x"}))
         .contains("'source' cannot be used in combination"));
-    assert!(err(json!({"contents_pillar": "app"})).contains("not text"));
+    let e = err(json!({"contents_pillar": "app"}));
+    assert!(e.contains("the value is a mapping, not text"), "{e}");
+    assert!(
+        !e.contains("BEGIN"),
+        "the value stays out of the message: {e}"
+    );
     assert!(err(json!({"contents_pillar": ["a", "app:users"]})).contains("not text"));
     assert!(err(json!({"contents_pillar": 5})).contains("is not a key"));
     assert!(err(json!({"contents_pillar": "a", "contents_delimiter": ""})).contains("empty"));
