@@ -874,6 +874,108 @@ fn recurse_mirrors_a_tree_through_the_binary() {
     fleet.podman_exec_ok(NODE, &format!("rm -rf {dir} /var/lib/halite"));
 }
 
+/// Salt's arguments halite used to refuse, through the binary on node3:
+/// `file.directory` `clean` keeping what the file states it requires
+/// manage, `file.managed` `contents_pillar` from the host's pillar, and
+/// `file.recurse` `keep_symlinks` / `sym_mode`. test=True changes nothing
+/// and shows what the apply does; a second apply changes nothing.
+#[test]
+fn clean_pillar_contents_and_kept_links_through_the_binary() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let dir = fresh(fleet, "fileargs");
+    fleet.podman_exec_ok(
+        NODE,
+        &format!("mkdir -p {dir}/d/old {dir}/d/keepdir && touch {dir}/d/old/x {dir}/d/stray {dir}/d/app.log {dir}/d/keepdir/mine"),
+    );
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node3:\n    - args\n");
+    ws.write("pillar/top.sls", "base:\n  node3:\n    - data\n");
+    ws.write(
+        "pillar/data.sls",
+        "app:\n  key: |\n    -----BEGIN KEY-----\n    c2VjcmV0\n    -----END KEY-----\n",
+    );
+    ws.write(
+        "states/args.sls",
+        &format!(
+            "{dir}/d:\n  file.directory:\n    - clean: True\n    - exclude_pat: '*.log'\n    - require:\n      - file: keepdir\n\
+             keepdir:\n  file.directory:\n    - name: {dir}/d/keepdir\n\
+             {dir}/d/key.pem:\n  file.managed:\n    - contents_pillar: app:key\n    - mode: '0600'\n    - show_changes: False\n    - require_in:\n      - file: {dir}/d\n\
+             {dir}/links:\n  file.recurse:\n    - source: salt://files/links\n    - keep_symlinks: True\n    - sym_mode: '0700'\n    - clean: True\n"
+        ),
+    );
+    ws.write("states/files/links/real/a.conf", "a\n");
+    std::os::unix::fs::symlink("real/a.conf", ws.path().join("states/files/links/a.link")).unwrap();
+    std::fs::create_dir_all(ws.path().join("states/files/links/only")).unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/hostname",
+        ws.path().join("states/files/links/only/host"),
+    )
+    .unwrap();
+    let tree = || {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!("cd '{dir}' && find . -mindepth 1 | sort | while read -r f; do echo \"$f $(stat -c '%F %a' \"$f\")\"; done"),
+        )
+    };
+    let before = tree();
+    let changes = |v: &Value| -> Value {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no state results: {v}"))
+            .values()
+            .map(|s| {
+                (
+                    s["__id__"].as_str().unwrap().to_string(),
+                    s["changes"].clone(),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let (out, predicted) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(tree(), before, "test=True changed nothing");
+    let (out, applied) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        changes(&applied),
+        changes(&predicted),
+        "test=True showed what the apply did"
+    );
+    let d = format!("{dir}/d");
+    assert_eq!(
+        changes(&applied)[&d]["removed"],
+        json!([format!("{d}/old"), format!("{d}/stray")]),
+        "{applied}"
+    );
+    let t = tree();
+    for want in [
+        "./d/app.log regular empty file 644",
+        "./d/keepdir/mine regular empty file 644",
+        "./d/key.pem regular file 600",
+        "./links/a.link symbolic link 777",
+        "./links/only directory 700",
+        "./links/only/host symbolic link 777",
+    ] {
+        assert!(t.contains(want), "{want}:\n{t}");
+    }
+    assert!(!t.contains("stray") && !t.contains("./d/old"), "{t}");
+    assert_eq!(
+        fleet.podman_exec_ok(
+            NODE,
+            &format!("cat {d}/key.pem; readlink {dir}/links/a.link")
+        ),
+        "-----BEGIN KEY-----\nc2VjcmV0\n-----END KEY-----\nreal/a.conf\n"
+    );
+    let (out, again) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for (id, c) in changes(&again).as_object().unwrap() {
+        assert_eq!(c, &json!({}), "{id} changed again: {again}");
+    }
+    fleet.podman_exec_ok(NODE, &format!("rm -rf {dir} /var/lib/halite"));
+}
+
 /// archive.extracted through the binary: a tar.gz from salt:// is
 /// unpacked once (test=True says so first), not again while it is
 /// unchanged, again when it changes (clean: the old files go), never when

@@ -193,7 +193,7 @@ fn build(
     // Every state's error at once, so one round of fixes is enough.
     let mut failed = failed.into_iter();
     match failed.next() {
-        None => Ok(built),
+        None => Ok(tell_required(built)),
         Some(first) => Err(CompileFailure {
             more: failed.collect(),
             ..CompileFailure::plain(first)
@@ -205,6 +205,30 @@ fn function_of(chunk: &Chunk) -> Result<&'static modules::FnDef, CompileFailure>
     modules::lookup(&chunk.module, &chunk.function).ok_or_else(|| {
         CompileFailure::plain(format!("{}: no such state function", chunk.describe()))
     })
+}
+
+/// Each state is told the states it requires ([`StateFunction::required`]).
+fn tell_required(built: Built) -> Built {
+    let managed: Vec<Vec<modules::Managed>> = built.iter().map(|(_, f)| f.managed()).collect();
+    let (chunks, mut functions): (Vec<Chunk>, Vec<Box<dyn StateFunction>>) =
+        built.into_iter().unzip();
+    for (chunk, f) in chunks.iter().zip(functions.iter_mut()) {
+        let required: Vec<modules::Required> = chunk
+            .requisites
+            .iter()
+            .filter(|(kind, _)| *kind == crate::state::Kind::Require)
+            .filter_map(|(_, j)| {
+                Some(modules::Required {
+                    chunk: chunks.get(*j)?,
+                    managed: managed.get(*j)?,
+                })
+            })
+            .collect();
+        if !required.is_empty() {
+            f.required(&required);
+        }
+    }
+    chunks.into_iter().zip(functions).collect()
 }
 
 /// The SLS names to compile: those named, the top file's for this host,

@@ -374,6 +374,22 @@ pub trait StateFunction: Send + Sync + std::fmt::Debug {
         let _ = plan;
         Ok(Vec::new())
     }
+
+    /// The states this one requires (Salt's `require`, `require_in` of
+    /// the others included), told once after every state of the run is
+    /// built: Salt's `clean` (`file.directory`, `file.recurse`) keeps what
+    /// they manage. Default: ignored.
+    fn required(&mut self, states: &[Required<'_>]) {
+        let _ = states;
+    }
+}
+
+/// A state another one requires, as [`StateFunction::required`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Required<'a> {
+    pub chunk: &'a Chunk,
+    /// What it manages ([`StateFunction::managed`]).
+    pub managed: &'a [Managed],
 }
 
 /// The usual end of an apply: on success the planned changes with

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate tests/compat/file_states.json: what Salt's own apply returns for
 the state functions whose work is paths (file.touch, file.copy,
-file.serialize, ini.options_present/absent), run against a temporary
+file.serialize, ini.options_present/absent, file.directory's clean,
+file.managed's contents_pillar), run against a temporary
 directory only.
 
 Each case is tests/compat/file_states/NAME.sls, in which ROOT stands for
@@ -29,10 +30,14 @@ CASES = HERE / "file_states"
 
 
 def states(ret, root):
-    """ID -> {result, changes, comment}, the temporary path put back."""
+    """ID -> {result, changes, comment}, the temporary path put back; the
+    list of paths `clean` removed sorted (Salt builds it from a set)."""
     out = {}
     for v in ret.values():
-        text = json.dumps({"result": v["result"], "changes": v["changes"],
+        changes = dict(v["changes"])
+        if isinstance(changes.get("removed"), list):
+            changes["removed"] = sorted(changes["removed"])
+        text = json.dumps({"result": v["result"], "changes": changes,
                            "comment": v["comment"]})
         out[v["__id__"].replace(root, "ROOT")] = json.loads(text.replace(root, "ROOT"))
     return out

@@ -38,6 +38,12 @@ fn yes() -> bool {
 struct Args {
     source: Option<Value>,
     contents: Option<Value>,
+    /// A pillar key (or a list of them) whose value is the content.
+    contents_pillar: Option<Value>,
+    /// The same from the host's grains.
+    contents_grains: Option<Value>,
+    /// The key separator of `contents_pillar` / `contents_grains`.
+    contents_delimiter: Option<String>,
     #[serde(default = "yes")]
     contents_newline: bool,
     template: Option<String>,
@@ -99,6 +105,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         }
     };
     let jinja = jinja_template(chunk, a.template.as_deref())?;
+    let from_data = data_contents(ctx, &a).map_err(err)?;
     // Salt hands them to a `source` template only (not to `contents`);
     // where it would drop them silently, they are an error here.
     let for_template = jinja && a.source.is_some();
@@ -125,18 +132,30 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         ctx.renderer
             .ok_or_else(|| err("template: jinja needs a renderer, and none is available".into()))
     };
-    let content = match (&a.source, &a.contents) {
+    // `contents`, or what `contents_pillar` / `contents_grains` name.
+    let text = match from_data {
+        Some(from_data) => from_data,
+        None => match &a.contents {
+            Some(c) => {
+                let mut text = contents_text(c).map_err(err)?;
+                if a.contents_newline && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                Some(text)
+            }
+            None => None,
+        },
+    };
+    let content = match (&a.source, text) {
         (Some(_), Some(_)) => {
             return Err(err(
-                "'source' cannot be used in combination with 'contents'".into(),
+                "'source' cannot be used in combination with 'contents', \
+                 'contents_pillar', or 'contents_grains'"
+                    .into(),
             ))
         }
         (Some(src), None) => Some(read_source(chunk, ctx, src, jinja, &extra)?),
-        (None, Some(c)) => {
-            let mut text = contents_text(c).map_err(err)?;
-            if a.contents_newline && !text.ends_with('\n') {
-                text.push('\n');
-            }
+        (None, Some(mut text)) => {
             if jinja {
                 text = renderer()?
                     .render_template_str(&chunk.file, &text, &extra)
@@ -272,6 +291,147 @@ fn contents_text(v: &Value) -> Result<String, String> {
             .join("\n")),
         other => scalar(other),
     }
+}
+
+/// `contents_pillar` / `contents_grains` (Salt: `pillar.get` /
+/// `grains.get` with `contents_delimiter`, `:` by default), read from the
+/// host's own pillar and grains on the controller. `Ok(None)`: neither is
+/// given. `Ok(Some(None))`: the key holds null, which Salt treats as no
+/// contents at all. One key's value is a string or a list of lines; a list
+/// of keys joins their (string) values with newlines. The text is then
+/// normalized as Salt does for every `contents`: each line ends with one
+/// `\n` (`\r\n` and lone `\r` included), and with `contents_newline: False`
+/// the final line break is dropped.
+#[allow(clippy::option_option)]
+fn data_contents(ctx: &BuildCtx, a: &Args) -> Result<Option<Option<String>>, String> {
+    fn given(v: &Option<Value>) -> Option<&Value> {
+        v.as_ref().filter(|v| !v.is_null())
+    }
+    let count = [
+        given(&a.contents),
+        given(&a.contents_pillar),
+        given(&a.contents_grains),
+    ]
+    .iter()
+    .filter(|v| v.is_some())
+    .count();
+    if count > 1 {
+        return Err(
+            "Only one of 'contents', 'contents_pillar', and 'contents_grains' is permitted".into(),
+        );
+    }
+    let (what, keys, data) = match (given(&a.contents_pillar), given(&a.contents_grains)) {
+        (Some(k), _) => ("Pillar", k, ctx.renderer.map(|r| r.pillar())),
+        (_, Some(k)) => ("Grain", k, ctx.renderer.map(|r| r.grains())),
+        _ => return Ok(None),
+    };
+    let data = data.unwrap_or(&Value::Null);
+    let delimiter = a.contents_delimiter.as_deref().unwrap_or(":");
+    if delimiter.is_empty() {
+        return Err("contents_delimiter must not be empty".into());
+    }
+    let arg = if what == "Pillar" {
+        "contents_pillar"
+    } else {
+        "contents_grains"
+    };
+    let lookup = |key: &Value| -> Result<&Value, String> {
+        let Value::String(key) = key else {
+            return Err(format!("{arg} `{key}` is not a key"));
+        };
+        crate::data::traverse(data, key, delimiter)
+            .ok_or_else(|| format!("{what} {key} does not exist"))
+    };
+    let parts: Vec<String> = match keys {
+        Value::Array(keys) => {
+            let mut parts = Vec::new();
+            for k in keys {
+                match lookup(k)? {
+                    Value::String(s) => parts.push(s.clone()),
+                    other => {
+                        return Err(format!(
+                            "{arg}: the value of {k} is a {}, not text (a list of keys joins text values)",
+                            type_name(other)
+                        ))
+                    }
+                }
+            }
+            vec![parts.join("\n")]
+        }
+        key => {
+            // The message names the type, never the value (a secret).
+            let text = |v: &Value| {
+                contents_text(v)
+                    .map_err(|_| format!("{arg} {key}: the value is a {}, not text", type_name(v)))
+            };
+            match lookup(key)? {
+                Value::Null => return Ok(Some(None)),
+                Value::Array(items) => items.iter().map(text).collect::<Result<_, _>>()?,
+                other => vec![text(other)?],
+            }
+        }
+    };
+    let mut text = String::new();
+    for part in &parts {
+        for line in python_splitlines(part) {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    if !a.contents_newline {
+        let trimmed = text.trim_end_matches('\n').trim_end_matches('\r').len();
+        text.truncate(trimmed);
+    }
+    Ok(Some(Some(text)))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// Python's `str.splitlines()`: lines without their break, split at
+/// `\n`, `\r\n`, `\r` and the other line boundaries Python knows.
+fn python_splitlines(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let boundary = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if !boundary {
+            continue;
+        }
+        out.push(&s[start..i]);
+        let mut end = i + c.len_utf8();
+        if c == '\r' {
+            if let Some((j, '\n')) = chars.peek().copied() {
+                chars.next();
+                end = j + 1;
+            }
+        }
+        start = end;
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
 }
 
 /// What Salt's file.managed hands every source template besides the

@@ -11,6 +11,7 @@
 //! own directory and a `mv`, so a host never sees a half-written file.
 
 mod accumulated;
+mod clean;
 mod copy;
 mod edit;
 mod managed;
@@ -39,6 +40,9 @@ pub const MODULE: ModuleDef = ModuleDef {
             args: &[
                 "source",
                 "contents",
+                "contents_pillar",
+                "contents_grains",
+                "contents_delimiter",
                 "contents_newline",
                 "template",
                 "context",
@@ -74,13 +78,16 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "include_empty",
                 "include_pat",
                 "exclude_pat",
+                "keep_symlinks",
+                "force_symlinks",
+                "sym_mode",
             ],
             build: recurse::build,
         },
         FnDef {
             name: "directory",
             doc: "Ensure a directory exists with the given owner and mode.",
-            args: &["user", "group", "mode", "dir_mode", "makedirs"],
+            args: &["user", "group", "mode", "dir_mode", "makedirs", "clean", "exclude_pat"],
             build: simple::build_directory,
         },
         FnDef {

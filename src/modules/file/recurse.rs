@@ -16,10 +16,11 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
+use super::clean::{listing, remove_commands, strays, Keep};
 use super::managed::{jinja_template, read_source, to_btree, Managed};
 use super::paths::{resolve_salt_dir, SourceError};
-use super::simple::Directory;
-use super::{check_name, perms};
+use super::simple::{Directory, Symlink};
+use super::{check_name, perms, Perms};
 use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
 use crate::state::Chunk;
@@ -51,6 +52,25 @@ struct Args {
     include_empty: bool,
     include_pat: Option<String>,
     exclude_pat: Option<String>,
+    /// Links in the source become links (else they are followed).
+    #[serde(default)]
+    keep_symlinks: bool,
+    /// Salt's `force_symlinks`: what stands where a kept link goes is
+    /// removed.
+    #[serde(default)]
+    force_symlinks: bool,
+    /// The mode of the directories a kept link's creation makes (Salt
+    /// hands it to file.symlink's `mode`; a link has no mode of its own).
+    sym_mode: Option<Value>,
+}
+
+/// A path of the source tree.
+#[derive(Debug, Clone, PartialEq)]
+enum Entry {
+    Dir,
+    File,
+    /// A link kept as a link (`keep_symlinks`): its target as written.
+    Link(String),
 }
 
 #[derive(Debug)]
@@ -59,14 +79,20 @@ pub struct Recurse {
     /// The target directory first, then every directory before what it
     /// holds: the order the apply creates them in.
     children: Vec<(String, Box<dyn StateFunction>)>,
-    clean: bool,
+    /// With `clean`: what stays besides `exclude` (the children, and what
+    /// the required file states manage).
+    clean: Option<Keep>,
     /// Paths (relative to `name`) `clean` leaves alone.
     exclude: Option<Regex>,
 }
 
 /// Salt's `include_pat` / `exclude_pat`: a glob (Python fnmatch, matched
 /// against the path relative to the source), or `E@` and a regex.
-fn pattern(chunk: &Chunk, which: &str, p: &Option<String>) -> Result<Option<Regex>, String> {
+pub(super) fn pattern(
+    chunk: &Chunk,
+    which: &str,
+    p: &Option<String>,
+) -> Result<Option<Regex>, String> {
     let Some(p) = p else { return Ok(None) };
     let re = match p.strip_prefix("E@") {
         Some(re) => Regex::new(re).map_err(|e| e.to_string()),
@@ -111,15 +137,16 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         .states_root
         .canonicalize()
         .map_err(|e| err(format!("cannot read the states root: {e}")))?;
+    let sym_perms = perms(chunk, &a.user, &a.group, &a.sym_mode)?;
     let mut entries = Vec::new();
-    walk(&root, &real, "", &mut entries).map_err(err)?;
+    walk(&root, &real, "", a.keep_symlinks, &mut entries).map_err(err)?;
     let kept = |r: &str| {
         include.as_ref().is_none_or(|re| re.is_match(r))
             && exclude.as_ref().is_none_or(|re| !re.is_match(r))
     };
     let files: Vec<&String> = entries
         .iter()
-        .filter(|(r, dir)| !dir && kept(r))
+        .filter(|(r, e)| *e == Entry::File && kept(r))
         .map(|(r, _)| r)
         .collect();
     if files.len() > MAX_FILES {
@@ -143,9 +170,28 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         name.clone(),
         Box::new(Directory::new(name.clone(), dir_perms.clone(), a.makedirs)),
     )];
-    for (r, is_dir) in &entries {
+    for (r, entry) in &entries {
         let path = format!("{name}/{r}");
-        if *is_dir {
+        if let Entry::Link(target) = entry {
+            if kept(r) {
+                // Its parent exists or is made with sym_mode (Salt's
+                // file.symlink makedirs); it owns the link as user/group.
+                let link_perms = Perms {
+                    mode: None,
+                    ..file_perms.clone()
+                };
+                children.push((
+                    path.clone(),
+                    Box::new(Symlink::new(
+                        path,
+                        target.clone(),
+                        a.force_symlinks,
+                        link_perms,
+                        sym_perms.clone(),
+                    )),
+                ));
+            }
+        } else if *entry == Entry::Dir {
             let wanted = dirs.contains(r.as_str()) || (a.include_empty && exclude_ok(&exclude, r));
             if wanted {
                 // makedirs: its parent is missing when planned, and
@@ -164,10 +210,17 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
             ));
         }
     }
+    let clean = a.clean.then(|| {
+        let mut keep = Keep::default();
+        for (path, _) in &children {
+            keep.path(path);
+        }
+        keep
+    });
     Ok(Box::new(Recurse {
         name,
         children,
-        clean: a.clean,
+        clean,
         exclude,
     }))
 }
@@ -177,13 +230,15 @@ fn exclude_ok(exclude: &Option<Regex>, r: &str) -> bool {
 }
 
 /// Every file and directory under `dir` (following links, which must stay
-/// inside the states root), depth first, each directory before what it
-/// holds, names sorted: `(path relative to the source, is a directory)`.
+/// inside the states root; with `keep_links` a link is an [`Entry::Link`]
+/// and not followed), depth first, each directory before what it holds,
+/// names sorted: `(path relative to the source, what it is)`.
 fn walk(
     root: &Path,
     dir: &Path,
     prefix: &str,
-    out: &mut Vec<(String, bool)>,
+    keep_links: bool,
+    out: &mut Vec<(String, Entry)>,
 ) -> Result<(), String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
@@ -195,22 +250,34 @@ fn walk(
             return Err(format!("{}: a file name that is not UTF-8", dir.display()));
         };
         let path = e.path();
+        let r = if prefix.is_empty() {
+            n
+        } else {
+            format!("{prefix}/{n}")
+        };
+        if keep_links && e.file_type().is_ok_and(|t| t.is_symlink()) {
+            let target = std::fs::read_link(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let Some(target) = target.to_str() else {
+                return Err(format!(
+                    "{}: a link target that is not UTF-8",
+                    path.display()
+                ));
+            };
+            out.push((r, Entry::Link(target.to_string())));
+            continue;
+        }
         let real = path
             .canonicalize()
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if !real.starts_with(root) {
             return Err(format!("{} leads outside the states root", path.display()));
         }
-        let r = if prefix.is_empty() {
-            n
-        } else {
-            format!("{prefix}/{n}")
-        };
         if real.is_dir() {
-            out.push((r.clone(), true));
-            walk(root, &real, &r, out)?;
+            out.push((r.clone(), Entry::Dir));
+            walk(root, &real, &r, keep_links, out)?;
         } else if real.is_file() {
-            out.push((r, false));
+            out.push((r, Entry::File));
         }
     }
     Ok(())
@@ -301,14 +368,16 @@ impl StateFunction for Recurse {
                 c.probe()
             ));
         }
-        if self.clean {
-            // NUL-separated and base64-encoded: any file name survives.
-            s.push_str(&format!(
-                "printf '%s list\\n' '{TAG}'\nif [ -d {q} ]; then find {q} -mindepth 1 -print0 | base64; fi\nprintf '%s end\\n' '{TAG}'\n",
-                q = quote(&self.name)
-            ));
+        if self.clean.is_some() {
+            s.push_str(&listing(TAG, &self.name));
         }
         s
+    }
+
+    fn required(&mut self, states: &[crate::modules::Required<'_>]) {
+        if let Some(keep) = &mut self.clean {
+            keep.required(&self.name, states);
+        }
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
@@ -328,28 +397,12 @@ impl StateFunction for Recurse {
                 planned.push((i, p));
             }
         }
-        let mut remove: Vec<String> = Vec::new();
-        if let Some(listed) = &probed.listed {
-            let declared: BTreeSet<&str> = self.children.iter().map(|(p, _)| p.as_str()).collect();
-            let prefix = format!("{}/", self.name);
-            let mut listed: Vec<&String> = listed.iter().collect();
-            listed.sort();
-            for path in listed {
-                let Some(r) = path.strip_prefix(&prefix) else {
-                    continue;
-                };
-                if declared.contains(path.as_str()) || !exclude_ok(&self.exclude, r) {
-                    continue;
-                }
-                // Inside a directory already being removed (sorted, so it
-                // came first; not necessarily last: `old-x` sorts between
-                // `old` and `old/x`).
-                if remove.iter().any(|d| path.starts_with(&format!("{d}/"))) {
-                    continue;
-                }
-                remove.push(path.clone());
+        let remove = match (&self.clean, &probed.listed) {
+            (Some(keep), Some(listed)) => {
+                strays(&self.name, listed, keep, self.exclude.as_ref()).top
             }
-        }
+            _ => Vec::new(),
+        };
         if !remove.is_empty() {
             changes.insert("removed".into(), json!(remove));
         }
@@ -380,9 +433,7 @@ impl StateFunction for Recurse {
                 quote(&format!("failed at {path}"))
             ));
         }
-        for path in &todo.remove {
-            s.push_str(&format!("rm -rf -- {} || exit 1\n", quote(path)));
-        }
+        s.push_str(&remove_commands(&todo.remove));
         Ok(s)
     }
 
@@ -528,6 +579,76 @@ mod tests {
             p.changes.keys().collect::<Vec<_>>(),
             [&format!("{dst}/empty")]
         );
+    }
+
+    /// keep_symlinks: links in the source become links with the same
+    /// target (not followed, even out of the states root or dangling);
+    /// a directory holding only links is made with sym_mode; clean keeps
+    /// them; the second plan is a no-op. Without it links are followed.
+    #[test]
+    fn keep_symlinks_makes_links() {
+        let states = tempfile::tempdir().unwrap();
+        let src = states.path().join("tree");
+        std::fs::create_dir_all(src.join("real")).unwrap();
+        std::fs::create_dir_all(src.join("links")).unwrap();
+        std::fs::write(src.join("real/a.conf"), "a\n").unwrap();
+        std::os::unix::fs::symlink("real/a.conf", src.join("a.link")).unwrap();
+        std::os::unix::fs::symlink("real", src.join("dir.link")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", src.join("links/outside")).unwrap();
+        std::os::unix::fs::symlink("nowhere", src.join("links/dangling")).unwrap();
+        let host = tempfile::tempdir().unwrap();
+        let dst = host.path().join("dst").display().to_string();
+        let ctx = BuildCtx {
+            states_root: states.path(),
+            renderer: None,
+        };
+        let f = build(
+            &chunk(
+                &dst,
+                json!({"source": "salt://tree", "keep_symlinks": true, "sym_mode": "0700", "clean": true}),
+            ),
+            &ctx,
+        )
+        .unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(format!("{dst}/stray"), "s").unwrap();
+        let p = plan(f.as_ref());
+        assert_eq!(
+            p.changes[&format!("{dst}/a.link")]["new"],
+            format!("{dst}/a.link")
+        );
+        assert_eq!(p.changes["removed"], json!([format!("{dst}/stray")]));
+        let (text, rc) = sh(&f.apply(&p).unwrap());
+        assert_eq!(rc, 0, "{text}");
+        let link = |r: &str| std::fs::read_link(format!("{dst}/{r}")).unwrap();
+        assert_eq!(link("a.link"), Path::new("real/a.conf"));
+        assert_eq!(link("dir.link"), Path::new("real"));
+        assert_eq!(link("links/outside"), Path::new("/etc/hostname"));
+        assert_eq!(link("links/dangling"), Path::new("nowhere"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(format!("{dst}/links"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(plan(f.as_ref()).is_noop(), "{:?}", plan(f.as_ref()).changes);
+
+        // Followed without keep_symlinks (inside the root), refused when
+        // they lead out of it.
+        let err = build(&chunk(&dst, json!({"source": "salt://tree"})), &ctx)
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("outside the states root") || err.contains("cannot read"),
+            "{err}"
+        );
+        assert!(build(
+            &chunk(&dst, json!({"source": "salt://tree", "sym_mode": "bad"})),
+            &ctx
+        )
+        .err()
+        .unwrap()
+        .contains("octal"));
     }
 
     #[test]

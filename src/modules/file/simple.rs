@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::clean::{listing, parse_listing, remove_commands, strays, Keep};
+use super::recurse::pattern;
 use super::{check_name, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms};
 use crate::modules::{finish_with, Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
@@ -14,8 +16,11 @@ use crate::Value;
 #[derive(Debug, PartialEq)]
 enum DirTodo {
     Create,
-    /// Fix the ownership and mode in the plan's changes.
-    Update,
+    /// Fix the ownership and mode in the plan's changes, remove what
+    /// `clean` does not keep.
+    Update {
+        remove: Vec<String>,
+    },
 }
 
 /// What a `file.symlink` plan does.
@@ -43,6 +48,9 @@ struct DirArgs {
     dir_mode: Option<Value>,
     #[serde(default)]
     makedirs: bool,
+    #[serde(default)]
+    clean: bool,
+    exclude_pat: Option<String>,
 }
 
 #[derive(Debug)]
@@ -50,6 +58,15 @@ pub struct Directory {
     name: String,
     perms: Perms,
     makedirs: bool,
+    clean: Option<Clean>,
+}
+
+/// Salt's `clean`: what stays under the directory.
+#[derive(Debug)]
+struct Clean {
+    keep: Keep,
+    /// Relative paths `clean` leaves alone (`exclude_pat`).
+    exclude: Option<regex::Regex>,
 }
 
 pub fn build_directory(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -62,10 +79,28 @@ pub fn build_directory(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunct
         ));
     }
     let mode = a.dir_mode.or(a.mode);
+    let clean = match (a.clean, &a.exclude_pat) {
+        (true, _) if name == "/" => {
+            return Err(format!(
+                "{}: file.directory will not clean /",
+                chunk.describe()
+            ))
+        }
+        (true, _) => Some(Clean {
+            keep: Keep::default(),
+            exclude: pattern(chunk, "exclude_pat", &a.exclude_pat)?,
+        }),
+        // Salt reads exclude_pat only for clean; checked all the same.
+        (false, _) => {
+            pattern(chunk, "exclude_pat", &a.exclude_pat)?;
+            None
+        }
+    };
     Ok(Box::new(Directory {
         name,
         perms: perms(chunk, &a.user, &a.group, &mode)?,
         makedirs: a.makedirs,
+        clean,
     }))
 }
 
@@ -76,6 +111,7 @@ impl Directory {
             name,
             perms,
             makedirs,
+            clean: None,
         }
     }
 }
@@ -90,7 +126,28 @@ impl StateFunction for Directory {
     }
 
     fn probe(&self) -> String {
-        probe_snippet(&self.name, true)
+        let mut s = probe_snippet(&self.name, true);
+        if self.clean.is_some() {
+            // The file probe may end the snippet early (`exit 0`).
+            s = format!("(\n{s}\n)\n{}", listing(super::TAG, &self.name));
+        }
+        s
+    }
+
+    fn required(&mut self, states: &[crate::modules::Required<'_>]) {
+        if let Some(c) = &mut self.clean {
+            c.keep.required(&self.name, states);
+        }
+    }
+
+    fn removes(&self, plan: &Plan) -> Result<Vec<crate::state::ledger::Resource>, PlanMismatch> {
+        Ok(match plan.data::<DirTodo>()? {
+            DirTodo::Update { remove } => remove
+                .iter()
+                .map(|p| crate::state::ledger::Resource::new("file", p))
+                .collect(),
+            DirTodo::Create => Vec::new(),
+        })
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
@@ -120,17 +177,34 @@ impl StateFunction for Directory {
                 .with_data(DirTodo::Create))
             }
             Kind::Dir => {
-                let changes = self.perms.drift(&f);
-                if changes.is_empty() {
+                let mut changes = self.perms.drift(&f);
+                let strays = match &self.clean {
+                    Some(c) => {
+                        let listed = listing_of(out.text)?;
+                        strays(name, &listed, &c.keep, c.exclude.as_ref())
+                    }
+                    None => Default::default(),
+                };
+                if changes.is_empty() && strays.top.is_empty() {
                     return Ok(Plan::noop(format!(
                         "The directory {name} is in the correct state"
                     )));
                 }
-                Ok(Plan::change(
-                    Value::Object(changes),
-                    format!("Directory {name} is set to be updated"),
-                )
-                .with_data(DirTodo::Update))
+                let comment = if strays.top.is_empty() {
+                    format!("Directory {name} is set to be updated")
+                } else {
+                    // Salt's changes: each path not kept, and the list of
+                    // what went.
+                    let mut comment = String::from("The following files will be changed:\n");
+                    for p in &strays.all {
+                        changes.insert(p.clone(), json!({"removed": "Removed due to clean"}));
+                        comment.push_str(&format!("{p}: removed - Removed due to clean\n"));
+                    }
+                    changes.insert("removed".into(), json!(strays.top));
+                    comment
+                };
+                Ok(Plan::change(Value::Object(changes), comment)
+                    .with_data(DirTodo::Update { remove: strays.top }))
             }
         }
     }
@@ -147,15 +221,28 @@ impl StateFunction for Directory {
         } else {
             s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
         }
+        if let DirTodo::Update { remove } = plan.data::<DirTodo>()? {
+            s.push_str(&remove_commands(remove));
+        }
         Ok(s)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        if let Err(e) = plan.data::<DirTodo>() {
-            return e.into();
-        }
-        finish_with(plan, out, format!("Directory {} updated", self.name))
+        let comment = match plan.data::<DirTodo>() {
+            Ok(DirTodo::Update { remove }) if !remove.is_empty() => {
+                format!("Files cleaned from directory {}", self.name)
+            }
+            Ok(_) => format!("Directory {} updated", self.name),
+            Err(e) => return e.into(),
+        };
+        finish_with(plan, out, comment)
     }
+}
+
+/// The listing `clean` asked the probe for.
+fn listing_of(text: &str) -> Result<Vec<String>, String> {
+    parse_listing(super::TAG, text)?
+        .ok_or_else(|| format!("the probe did not list the directory: {}", text.trim()))
 }
 
 // ---- file.symlink ---------------------------------------------------------
@@ -179,6 +266,8 @@ pub struct Symlink {
     force: bool,
     makedirs: bool,
     perms: Perms,
+    /// For the directories `makedirs` creates (Salt's symlink `mode`).
+    dir_perms: Perms,
 }
 
 pub fn build_symlink(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -187,13 +276,36 @@ pub fn build_symlink(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunctio
     if a.target.is_empty() || a.target.contains('\0') {
         return Err(format!("{}: target must be a path", chunk.describe()));
     }
+    let perms = perms(chunk, &a.user, &a.group, &None)?;
     Ok(Box::new(Symlink {
         name,
         target: a.target,
         force: a.force,
         makedirs: a.makedirs,
-        perms: perms(chunk, &a.user, &a.group, &None)?,
+        dir_perms: perms.clone(),
+        perms,
     }))
+}
+
+impl Symlink {
+    /// `name` -> `target` owned as `perms` (user and group), its missing
+    /// parents made with `dir_perms` (`file.recurse`'s kept symlinks).
+    pub(super) fn new(
+        name: String,
+        target: String,
+        force: bool,
+        perms: Perms,
+        dir_perms: Perms,
+    ) -> Symlink {
+        Symlink {
+            name,
+            target,
+            force,
+            makedirs: true,
+            perms,
+            dir_perms,
+        }
+    }
 }
 
 /// Salt compares link targets after `os.path.normpath`.
@@ -303,7 +415,7 @@ impl StateFunction for Symlink {
         };
         s.push_str("d=$(dirname -- \"$p\")\n");
         if self.makedirs {
-            s.push_str(&mkdirs_function(&self.perms));
+            s.push_str(&mkdirs_function(&self.dir_perms));
             s.push_str("mk \"$d\" || exit 1\n");
         }
         // A directory cannot be renamed over; `force` removes it first.

@@ -672,3 +672,181 @@ fn the_shared_probe_finds_the_same_facts() {
     assert_eq!(parse_facts(&out), parse_facts(&before), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `contents_pillar` / `contents_grains`: the value at the key (Salt's
+/// `pillar.get` traversal, `contents_delimiter`), lines normalized as
+/// Salt does (`\r\n` -> `\n`, one final newline unless
+/// `contents_newline: False`), lists of keys joined by newlines; missing
+/// keys, two content arguments and non-text values are errors.
+#[test]
+fn contents_from_pillar_and_grains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Renderer::new(
+        tmp.path(),
+        "node9",
+        json!({"id": "node9", "motd": "hello", "nums": [1, 2]}),
+        json!({"app": {"key": "-----BEGIN-----\r\nabc\n-----END-----", "users": [{"name": "x"}], "none": null},
+               "a": "one", "b": "two\n", "deep": {"x": {"y": "z"}}}),
+    );
+    let b = |args: Value| build_in(tmp.path(), Some(&r), "managed", "/srv/f", args);
+    let wants = |args: Value, content: &str| {
+        let f = b(args.clone()).unwrap_or_else(|e| panic!("{args}: {e}"));
+        let p = plan(
+            f.as_ref(),
+            &file_facts(content.as_bytes(), "root root", "644"),
+        )
+        .unwrap();
+        assert!(p.is_noop(), "{args}: {:?}", p.changes);
+    };
+    wants(
+        json!({"contents_pillar": "app:key"}),
+        "-----BEGIN-----\nabc\n-----END-----\n",
+    );
+    wants(
+        json!({"contents_pillar": "app:key", "contents_newline": false}),
+        "-----BEGIN-----\nabc\n-----END-----",
+    );
+    wants(json!({"contents_pillar": ["a", "b"]}), "one\ntwo\n");
+    wants(
+        json!({"contents_pillar": "deep|x|y", "contents_delimiter": "|"}),
+        "z\n",
+    );
+    wants(json!({"contents_grains": "motd"}), "hello\n");
+    wants(json!({"contents_grains": "nums"}), "1\n2\n");
+    wants(json!({"contents_grains": "nums:1"}), "2\n");
+    // A key holding null manages no content (Salt: contents is None).
+    let f = b(json!({"contents_pillar": "app:none"})).unwrap();
+    assert!(
+        plan(f.as_ref(), &file_facts(b"anything", "root root", "644"))
+            .unwrap()
+            .is_noop()
+    );
+
+    let err = |args: Value| b(args).err().unwrap();
+    assert!(err(json!({"contents_pillar": "app:nope"})).contains("Pillar app:nope does not exist"));
+    assert!(err(json!({"contents_grains": "nope"})).contains("Grain nope does not exist"));
+    assert!(err(json!({"contents_pillar": "a", "contents": "x"}))
+        .contains("Only one of 'contents', 'contents_pillar', and 'contents_grains'"));
+    assert!(err(json!({"contents_pillar": "a", "source": "salt://x"}))
+        .contains("'source' cannot be used in combination"));
+    let e = err(json!({"contents_pillar": "app"}));
+    assert!(e.contains("the value is a mapping, not text"), "{e}");
+    assert!(
+        !e.contains("BEGIN"),
+        "the value stays out of the message: {e}"
+    );
+    assert!(err(json!({"contents_pillar": ["a", "app:users"]})).contains("not text"));
+    assert!(err(json!({"contents_pillar": 5})).contains("is not a key"));
+    assert!(err(json!({"contents_pillar": "a", "contents_delimiter": ""})).contains("empty"));
+}
+
+/// `file.directory` with `clean`: probe, plan, apply and re-plan against a
+/// real directory. What the required file states manage stays (a file and
+/// its parents, a required directory's whole tree), exclude_pat keeps its
+/// matches, a removed directory is listed alone, the ledger is told what
+/// went, and the second plan is a no-op.
+#[test]
+fn directory_clean_keeps_what_required_states_manage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d").display().to_string();
+    for dir in ["sub", "keepdir/deep", "old/x", "logs"] {
+        std::fs::create_dir_all(format!("{d}/{dir}")).unwrap();
+    }
+    for f in [
+        "sub/kept",
+        "sub/stray",
+        "keepdir/deep/a",
+        "old/x/y",
+        "stray",
+        "a.log",
+        "logs/b",
+    ] {
+        std::fs::write(format!("{d}/{f}"), "x").unwrap();
+    }
+    let mut f = build(
+        "directory",
+        &d,
+        json!({"clean": true, "exclude_pat": "*.log", "mode": "0750"}),
+    )
+    .unwrap();
+    let kept = Chunk::standalone("file", "managed", &format!("{d}/sub/kept"), json!({}));
+    let keepdir = Chunk::standalone("file", "directory", &format!("{d}/keepdir"), json!({}));
+    let other = Chunk::standalone("cmd", "run", &format!("{d}/stray"), json!({}));
+    f.required(&[
+        crate::modules::Required {
+            chunk: &kept,
+            managed: &[],
+        },
+        crate::modules::Required {
+            chunk: &keepdir,
+            managed: &[],
+        },
+        crate::modules::Required {
+            chunk: &other,
+            managed: &[],
+        },
+    ]);
+    let (text, rc) = sh(&f.probe());
+    assert_eq!(rc, 0, "{text}");
+    let p = plan(f.as_ref(), &text).unwrap();
+    assert_eq!(
+        p.changes["removed"],
+        json!([
+            format!("{d}/logs"),
+            format!("{d}/old"),
+            format!("{d}/stray"),
+            format!("{d}/sub/stray")
+        ]),
+        "{:?}",
+        p.changes
+    );
+    assert_eq!(p.changes["mode"], "0750");
+    assert!(
+        p.comment.starts_with(&format!(
+            "The following files will be changed:\n{d}/logs: removed"
+        )),
+        "{}",
+        p.comment
+    );
+    assert_eq!(
+        p.changes[&format!("{d}/old/x/y")]["removed"],
+        "Removed due to clean"
+    );
+    let gone: Vec<String> = f
+        .removes(&p)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.identity)
+        .collect();
+    assert_eq!(gone.len(), 4);
+    let (text, rc) = sh(&f.apply(&p).unwrap());
+    assert_eq!(rc, 0, "{text}");
+    assert_eq!(
+        f.finish(&p, Output { text: "", rc: 0 }).comment,
+        format!("Files cleaned from directory {d}")
+    );
+    for kept in ["sub/kept", "keepdir/deep/a", "a.log"] {
+        assert!(Path::new(&format!("{d}/{kept}")).exists(), "{kept}");
+    }
+    for gone in ["sub/stray", "old", "stray", "logs"] {
+        assert!(!Path::new(&format!("{d}/{gone}")).exists(), "{gone}");
+    }
+    let (text, _) = sh(&f.probe());
+    assert!(plan(f.as_ref(), &text).unwrap().is_noop());
+
+    // A missing directory: created, nothing to clean; `/` is refused.
+    let f = build("directory", &format!("{d}/new"), json!({"clean": true})).unwrap();
+    let (text, _) = sh(&f.probe());
+    let p = plan(f.as_ref(), &text).unwrap();
+    assert!(p.changes.get("removed").is_none(), "{:?}", p.changes);
+    assert!(build("directory", "/", json!({"clean": true}))
+        .unwrap_err()
+        .contains("will not clean /"));
+    assert!(build(
+        "directory",
+        "/srv/x",
+        json!({"clean": true, "exclude_pat": "E@("})
+    )
+    .unwrap_err()
+    .contains("exclude_pat"));
+}
