@@ -42,6 +42,7 @@ mod pyfmt;
 mod pyobj;
 mod rewrite;
 mod salt;
+mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -351,7 +352,7 @@ impl Renderer {
         sls: Option<&str>,
         extra: &Extra,
     ) -> Result<T, RenderError> {
-        let file = jinja::normalize(file, None).ok_or_else(|| RenderError::PathEscape {
+        let file = source::normalize(file, None).ok_or_else(|| RenderError::PathEscape {
             file: file.to_string(),
             path: file.to_string(),
         })?;
@@ -390,7 +391,7 @@ impl Renderer {
     /// Render `file` as a plain Jinja template (no shebang handling, no
     /// YAML): `file.managed` with `template: jinja`.
     pub fn render_template_file(&self, file: &str, extra: &Extra) -> Result<String, RenderError> {
-        let file = jinja::normalize(file, None).ok_or_else(|| RenderError::PathEscape {
+        let file = source::normalize(file, None).ok_or_else(|| RenderError::PathEscape {
             file: file.to_string(),
             path: file.to_string(),
         })?;
@@ -411,15 +412,15 @@ impl Renderer {
     }
 
     fn read(&self, file: &str) -> Result<String, RenderError> {
-        let path = jinja::resolve_in_root(&self.root, file).map_err(|e| match e {
-            jinja::LoadError::Escape => RenderError::PathEscape {
+        let path = source::resolve_in_root(&self.root, file).map_err(|e| match e {
+            source::LoadError::Escape => RenderError::PathEscape {
                 file: file.to_string(),
                 path: file.to_string(),
             },
-            jinja::LoadError::Missing => RenderError::NotFound {
+            source::LoadError::Missing => RenderError::NotFound {
                 file: file.to_string(),
             },
-            jinja::LoadError::Io(source) => RenderError::Read {
+            source::LoadError::Io(source) => RenderError::Read {
                 file: file.to_string(),
                 error: source,
             },

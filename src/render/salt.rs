@@ -813,9 +813,9 @@ fn defaults_get(
     let mut defaults = Value::Null;
     for ext in ["yaml", "json"] {
         let rel = format!("{namespace}/defaults.{ext}");
-        let path = match super::jinja::resolve_in_root(std::path::Path::new(root), &rel) {
+        let path = match super::source::resolve_in_root(std::path::Path::new(root), &rel) {
             Ok(p) => p,
-            Err(super::jinja::LoadError::Missing) => continue,
+            Err(super::source::LoadError::Missing) => continue,
             Err(_) => return Err(invalid(format!("salt['{function}']: cannot read {rel}"))),
         };
         let text = std::fs::read_to_string(&path)
@@ -885,7 +885,7 @@ fn renderer(
             let Some(root) = ctx.opts["file_roots"]["base"][0].as_str() else {
                 return Err(invalid(format!("salt['{function}']: no states tree")));
             };
-            let text = super::jinja::resolve_in_root(std::path::Path::new(root), rel)
+            let text = super::source::resolve_in_root(std::path::Path::new(root), rel)
                 .ok()
                 .and_then(|path| std::fs::read_to_string(path).ok())
                 .ok_or_else(|| invalid(format!("salt['{function}']: cannot read {p}")))?;
@@ -909,7 +909,7 @@ fn renderer(
         });
         out = match step {
             "jinja" => {
-                let source = super::jinja::preprocess(&now?, &name);
+                let source = super::source::preprocess(&now?, &name);
                 MjValue::from(state.env().render_named_str(&name, &source, &context)?)
             }
             "yaml" | "json" => super::pyobj::parse_text(step, &now?, function)?,

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use regex::Regex;
 
 use crate::modules::Required;
+use crate::state::Chunk;
 use crate::transport::quote::quote;
 
 /// What `clean` leaves under a directory.
@@ -145,6 +146,22 @@ pub fn remove_commands(paths: &[String]) -> String {
         .iter()
         .map(|p| format!("rm -rf -- {} || exit 1\n", quote(p)))
         .collect()
+}
+
+/// Salt's `include_pat` / `exclude_pat`: a glob (Python fnmatch, matched
+/// against the path relative to the source), or `E@` and a regex.
+pub(super) fn pattern(
+    chunk: &Chunk,
+    which: &str,
+    p: &Option<String>,
+) -> Result<Option<Regex>, String> {
+    let Some(p) = p else { return Ok(None) };
+    let re = match p.strip_prefix("E@") {
+        Some(re) => Regex::new(re).map_err(|e| e.to_string()),
+        None => crate::target::fnmatch(p),
+    };
+    re.map(Some)
+        .map_err(|e| format!("{}: {which} `{p}`: {e}", chunk.describe()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::clean::{listing, remove_commands, strays, Keep};
+use super::clean::{listing, pattern, remove_commands, strays, Keep};
 use super::managed::{jinja_template, read_source, to_btree, Managed};
 use super::paths::{resolve_salt_dir, SourceError};
 use super::simple::{Directory, Symlink};
@@ -84,22 +84,6 @@ pub struct Recurse {
     clean: Option<Keep>,
     /// Paths (relative to `name`) `clean` leaves alone.
     exclude: Option<Regex>,
-}
-
-/// Salt's `include_pat` / `exclude_pat`: a glob (Python fnmatch, matched
-/// against the path relative to the source), or `E@` and a regex.
-pub(super) fn pattern(
-    chunk: &Chunk,
-    which: &str,
-    p: &Option<String>,
-) -> Result<Option<Regex>, String> {
-    let Some(p) = p else { return Ok(None) };
-    let re = match p.strip_prefix("E@") {
-        Some(re) => Regex::new(re).map_err(|e| e.to_string()),
-        None => crate::target::fnmatch(p),
-    };
-    re.map(Some)
-        .map_err(|e| format!("{}: {which} `{p}`: {e}", chunk.describe()))
 }
 
 pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {

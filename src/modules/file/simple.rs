@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::clean::pattern;
 use super::clean::{listing, parse_listing, remove_commands, strays, Keep};
-use super::recurse::pattern;
 use super::{check_name, mkdirs_function, parse_facts, perms, probe_snippet, Kind, Perms};
 use crate::modules::{finish_with, Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
