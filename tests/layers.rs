@@ -130,3 +130,84 @@ fn the_layers_the_architecture_names() {
     let platform = g.get("platform").cloned().unwrap_or_default();
     assert!(platform.iter().all(|d| d == "transport"), "{platform:?}");
 }
+
+/// Inside one folder, sibling files (not its mod.rs, the folder's face)
+/// import each other in one direction too: file -> the siblings it names
+/// as `super::NAME` or by their whole `crate::` path.
+#[test]
+fn files_of_one_folder_import_in_one_direction() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut circles = Vec::new();
+    let mut folders = 0;
+    let mut by_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for f in files {
+        by_dir
+            .entry(f.parent().unwrap().to_path_buf())
+            .or_default()
+            .push(f);
+    }
+    for (dir, files) in &by_dir {
+        let module = |f: &Path| f.file_stem().unwrap().to_string_lossy().into_owned();
+        let siblings: BTreeSet<String> = files
+            .iter()
+            .map(|f| module(f))
+            .chain(
+                std::fs::read_dir(dir)
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("mod.rs").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            )
+            .filter(|m| !["mod", "tests", "lib", "main"].contains(&m.as_str()))
+            .collect();
+        let rel = dir
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('/', "::");
+        let whole = if rel.is_empty() {
+            "crate::".to_string()
+        } else {
+            format!("crate::{rel}::")
+        };
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in files {
+            let me = module(f);
+            if !siblings.contains(&me) {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).unwrap();
+            let text = without_tests(&text);
+            let deps = g.entry(me.clone()).or_default();
+            for prefix in ["super::", whole.as_str()] {
+                for (i, _) in text.match_indices(prefix) {
+                    // `crate::x::super::` is not a thing; a longer
+                    // `crate::` path than this folder's is matched whole.
+                    if prefix == "super::" && text[..i].ends_with("::") {
+                        continue;
+                    }
+                    let word: String = text[i + prefix.len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if word != me && siblings.contains(&word) {
+                        deps.insert(word);
+                    }
+                }
+            }
+        }
+        folders += 1;
+        for m in g.keys() {
+            if let Some(p) = circle(&g, m) {
+                circles.push(format!("{}: {}", dir.display(), p.join(" -> ")));
+            }
+        }
+    }
+    assert!(folders > 10, "src/ was not read");
+    assert!(
+        circles.is_empty(),
+        "import circles between the files of a folder: {circles:#?}"
+    );
+}

@@ -12,7 +12,8 @@
 //! did not start (the host never took the command). The next run needs
 //! nothing more: its gather probes every state again and reads the ledger
 //! journal, which records what succeeded. The lines themselves are written
-//! and read in [`super::protocol`].
+//! and read by the engine's protocol module (protocol.rs), which uses
+//! this one.
 
 use crate::transport::{Command, Connection};
 

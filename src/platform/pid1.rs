@@ -1,5 +1,5 @@
 //! Which init system runs as PID 1, in `sh`: the one check the init
-//! backends ([`super::openrc`], [`super::sysvinit`]) and their dispatcher
+//! backends (openrc.rs, sysvinit.rs) and their dispatcher
 //! ([`super::init`]) share, in a file of its own so none of them imports
 //! another for it.
 
