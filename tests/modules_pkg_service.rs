@@ -188,6 +188,55 @@ fn pkg_states_converge_on_a_real_host() {
     fleet.podman_exec_ok(NODE, PKG_CLEANUP);
 }
 
+const DRILL_CLEANUP: &str =
+    "apt-mark unhold halite-drill >/dev/null 2>&1; apt-get -q -y purge halite-drill >/dev/null 2>&1; true";
+
+/// `update_holds`: halite-drill 1.0 (the image's .deb) installed and held,
+/// 1.1 in the image's local repository.
+#[test]
+fn pkg_update_holds_on_a_real_host() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(NODE, DRILL_CLEANUP);
+    fleet.podman_exec_ok(
+        NODE,
+        "dpkg -i /srv/halite-drill-1.0.deb >/dev/null && apt-mark hold halite-drill >/dev/null",
+    );
+    assert_eq!(pkg_status(fleet, "halite-drill"), "hi");
+
+    // Held and to be changed: refused with Salt's words, nothing run.
+    let s = state("pkg", "latest", "halite-drill", json!({}));
+    assert_eq!(
+        plan(fleet, &*s).unwrap_err(),
+        "The following package(s) could not be updated because they are being held: halite-drill. \
+         Set 'update_holds' to True to temporarily unhold these packages so that they can be updated."
+    );
+    // Held at the version asked for: no obstacle, no change.
+    let s = state("pkg", "installed", "halite-drill", json!({"hold": true}));
+    assert!(plan(fleet, &*s).unwrap().is_noop());
+
+    // update_holds: released, upgraded, held again; the hold is no change.
+    let s = state(
+        "pkg",
+        "latest",
+        "halite-drill",
+        json!({"update_holds": true}),
+    );
+    let (p, done) = converge(fleet, &*s);
+    assert_eq!(
+        p.changes["halite-drill"],
+        json!({"old": "1.0", "new": "1.1"})
+    );
+    assert_prediction(&p, &done);
+    assert_eq!(
+        done.changes["halite-drill"],
+        json!({"old": "1.0", "new": "1.1"})
+    );
+    assert_eq!(pkg_status(fleet, "halite-drill"), "hi");
+
+    fleet.podman_exec_ok(NODE, DRILL_CLEANUP);
+}
+
 const UNIT: &str = "halite-svc-test";
 
 fn systemctl(fleet: &Fleet, args: &str) -> String {
