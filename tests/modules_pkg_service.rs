@@ -188,6 +188,123 @@ fn pkg_states_converge_on_a_real_host() {
     fleet.podman_exec_ok(NODE, PKG_CLEANUP);
 }
 
+const DRILL_CLEANUP: &str =
+    "apt-mark unhold halite-drill >/dev/null 2>&1; apt-get -q -y purge halite-drill >/dev/null 2>&1; true";
+
+/// `update_holds`: halite-drill 1.0 (the image's .deb) installed and held,
+/// 1.1 in the image's local repository.
+#[test]
+fn pkg_update_holds_on_a_real_host() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    fleet.podman_exec_ok(NODE, DRILL_CLEANUP);
+    fleet.podman_exec_ok(
+        NODE,
+        "dpkg -i /srv/halite-drill-1.0.deb >/dev/null && apt-mark hold halite-drill >/dev/null",
+    );
+    assert_eq!(pkg_status(fleet, "halite-drill"), "hi");
+
+    // Held and to be changed: refused with Salt's words, nothing run.
+    let s = state("pkg", "latest", "halite-drill", json!({}));
+    assert_eq!(
+        plan(fleet, &*s).unwrap_err(),
+        "The following package(s) could not be updated because they are being held: halite-drill. \
+         Set 'update_holds' to True to temporarily unhold these packages so that they can be updated."
+    );
+    // Held at the version asked for: no obstacle, no change.
+    let s = state("pkg", "installed", "halite-drill", json!({"hold": true}));
+    assert!(plan(fleet, &*s).unwrap().is_noop());
+
+    // update_holds: released, upgraded, held again; the hold is no change.
+    let s = state(
+        "pkg",
+        "latest",
+        "halite-drill",
+        json!({"update_holds": true}),
+    );
+    let (p, done) = converge(fleet, &*s);
+    assert_eq!(
+        p.changes["halite-drill"],
+        json!({"old": "1.0", "new": "1.1"})
+    );
+    assert_prediction(&p, &done);
+    assert_eq!(
+        done.changes["halite-drill"],
+        json!({"old": "1.0", "new": "1.1"})
+    );
+    assert_eq!(pkg_status(fleet, "halite-drill"), "hi");
+
+    fleet.podman_exec_ok(NODE, DRILL_CLEANUP);
+}
+
+/// An ed25519 public key made with gpg for these tests (fingerprint
+/// CA6058A135165B5CA9ECDC27B3D614A3830DB473), as src/platform/openpgp.rs's.
+const TEST_KEY: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEaxGj2RYJKwYBBAHaRw8BAQdAmueRZdUXqygJ9/59wTQx60NJKNizncxMA6Uk
+TMWqh/+0H2hhbGl0ZSB0ZXN0IDx0QGV4YW1wbGUuaW52YWxpZD6IkAQTFggAOBYh
+BMpgWKE1FltcqezcJ7PWFKODDbRzBQJrEaPZAhsDBQsJCAcCBhUKCQgLAgQWAgMB
+Ah4BAheAAAoJELPWFKODDbRz3ewBAMqWr2g18NmxeqNrnmvyg8n3AUdOkUWH7Dkg
+iM56sb2NAQDg97KE7InMwoqi32ytK4pKwVVG7ZroPrjvLH+tvZrDAw==
+=VJAi
+-----END PGP PUBLIC KEY BLOCK-----
+";
+
+/// `pkgrepo.absent` with `keyid`: the repository's line and the keyring
+/// holding that key go; Debian's own keys stay; a second run changes nothing.
+#[test]
+fn pkgrepo_absent_keyid_on_a_real_host() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let list = "/etc/apt/sources.list.d/halite-keyid.list";
+    let keyring = "/etc/apt/keyrings/halite-keyid.asc";
+    let cleanup = format!("rm -f {list} {keyring}");
+    fleet.podman_exec_ok(NODE, &cleanup);
+    fleet.podman_exec_ok(
+        NODE,
+        &format!(
+            "mkdir -p /etc/apt/keyrings && printf '%s' '{TEST_KEY}' >{keyring} && \
+             echo 'deb [signed-by={keyring}] file:/srv/halite-keyid ./' >{list}"
+        ),
+    );
+    let debian_keys = || {
+        fleet
+            .podman_exec(NODE, "ls /etc/apt/trusted.gpg.d | wc -l")
+            .stdout
+    };
+    let before = debian_keys();
+
+    let s = state(
+        "pkgrepo",
+        "absent",
+        "deb file:/srv/halite-keyid ./",
+        json!({"keyid": "B3D614A3830DB473"}),
+    );
+    // test=True: the keyring the key is in, from the host's copies.
+    let p = plan(fleet, &*s).unwrap();
+    assert_eq!(p.changes["keyid"], "B3D614A3830DB473");
+    assert!(
+        p.comment
+            .ends_with(&format!(", and keyid B3D614A3830DB473 ({keyring})")),
+        "{}",
+        p.comment
+    );
+    let (p, done) = converge(fleet, &*s);
+    assert_eq!(done.changes, p.changes);
+    assert!(
+        done.comment.contains(", and keyid B3D614A3830DB473"),
+        "{done:?}"
+    );
+    let gone = fleet.podman_exec(NODE, &format!("ls {list} {keyring} 2>/dev/null"));
+    assert_eq!(gone.stdout.trim(), "");
+    assert_eq!(debian_keys(), before);
+    assert_eq!(
+        plan(fleet, &*s).unwrap().comment,
+        "Package repo file:/srv/halite-keyid ./ is absent"
+    );
+    fleet.podman_exec_ok(NODE, &cleanup);
+}
+
 const UNIT: &str = "halite-svc-test";
 
 fn systemctl(fleet: &Fleet, args: &str) -> String {

@@ -36,14 +36,14 @@ pub const MODULE: ModuleDef = ModuleDef {
     functions: &[
         FnDef {
             name: "installed",
-            doc: "Ensure packages are installed (name or pkgs='[a, {b: 1.2-1}]', version, refresh, hold, fromrepo, skip_verify).",
-            args: &["pkgs", "version", "refresh", "hold", "fromrepo", "skip_verify"],
+            doc: "Ensure packages are installed (name or pkgs='[a, {b: 1.2-1}]', version, refresh, hold, update_holds, fromrepo, skip_verify).",
+            args: &["pkgs", "version", "refresh", "hold", "update_holds", "fromrepo", "skip_verify"],
             build: |c, ctx| build(c, ctx, Kind::Installed),
         },
         FnDef {
             name: "latest",
-            doc: "Ensure packages are installed at the newest version apt knows (name or pkgs, refresh, fromrepo, skip_verify).",
-            args: &["pkgs", "refresh", "fromrepo", "skip_verify"],
+            doc: "Ensure packages are installed at the newest version apt knows (name or pkgs, refresh, update_holds, fromrepo, skip_verify).",
+            args: &["pkgs", "refresh", "update_holds", "fromrepo", "skip_verify"],
             build: |c, ctx| build(c, ctx, Kind::Latest),
         },
         FnDef {
@@ -97,6 +97,8 @@ struct Args {
     version: Option<Value>,
     refresh: Option<bool>,
     hold: Option<bool>,
+    #[serde(default)]
+    update_holds: bool,
     fromrepo: Option<String>,
     #[serde(default)]
     skip_verify: bool,
@@ -121,6 +123,9 @@ struct Pkg {
     /// `refresh: False` forbids even the refresh an unknown package needs.
     refresh_allowed: bool,
     hold: Option<bool>,
+    /// A held package this state would change is released for the change
+    /// (and held again) instead of refused.
+    update_holds: bool,
     fromrepo: Option<String>,
     skip_verify: bool,
 }
@@ -232,6 +237,7 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
         refresh: args.refresh == Some(true),
         refresh_allowed: args.refresh != Some(false),
         hold: args.hold,
+        update_holds: args.update_holds,
         fromrepo: args.fromrepo,
         skip_verify: args.skip_verify,
     }))
@@ -250,6 +256,11 @@ struct Todo {
     expect: Vec<(String, Option<String>)>,
     hold: Vec<String>,
     unhold: Vec<String>,
+    /// Held packages to change (`update_holds`): released before the
+    /// install...
+    release: Vec<String>,
+    /// ...and those of them held again after it (all but `hold: False`'s).
+    rehold: Vec<String>,
     remove: Vec<String>,
     /// Whether a version was pinned (apt may need to downgrade).
     pinned: bool,
@@ -353,6 +364,7 @@ impl Pkg {
         let mut changes = Map::new();
         let mut up_to_date = Vec::new();
         let mut problems = Vec::new();
+        let mut held_back = Vec::new();
         let mut comments = Vec::new();
         for t in &self.targets {
             let k = pkgs.get(&t.name).cloned().unwrap_or_default();
@@ -383,6 +395,17 @@ impl Pkg {
             {
                 problems.push(format!("No information found for '{}'.", t.name));
                 continue;
+            }
+            if need && k.held && !self.update_holds {
+                held_back.push(t.name.clone());
+                continue;
+            }
+            let release = need && k.held;
+            if release {
+                todo.release.push(t.name.clone());
+                if self.hold != Some(false) {
+                    todo.rehold.push(t.name.clone());
+                }
             }
             let mut entry = Map::new();
             if need {
@@ -423,13 +446,24 @@ impl Pkg {
                         "Package {} is set to be removed from hold.",
                         t.name
                     ));
-                    todo.unhold.push(t.name.clone());
+                    // A released package is simply not held again.
+                    if !release {
+                        todo.unhold.push(t.name.clone());
+                    }
                 }
                 _ => {}
             }
             if !entry.is_empty() {
                 changes.insert(t.name.clone(), Value::Object(entry));
             }
+        }
+        if !held_back.is_empty() {
+            // Salt's (yum/dnf) words; halite refuses before changing
+            // anything, in test=True too.
+            problems.push(format!(
+                "The following package(s) could not be updated because they are being held: {}. Set 'update_holds' to True to temporarily unhold these packages so that they can be updated.",
+                list(&held_back)
+            ));
         }
         if !problems.is_empty() {
             return Err(problems.join(" "));
@@ -564,7 +598,23 @@ impl Pkg {
                 reinstall: false,
             };
             s.push_str("printf '@@apt\\n'\n");
-            s.push_str(&b.install(&opts, &todo.install));
+            if todo.release.is_empty() {
+                s.push_str(&b.install(&opts, &todo.install));
+            } else {
+                // update_holds: release, install only once released, and
+                // hold again whatever the install did (as Salt does).
+                s.push_str(&b.hold(false, &todo.release));
+                s.push_str(&format!(
+                    "h_released=$h_rc\nif [ \"$h_rc\" -eq 0 ]; then\n{}fi\n",
+                    b.install(&opts, &todo.install)
+                ));
+                if !todo.rehold.is_empty() {
+                    s.push_str(&format!(
+                        "if [ \"$h_released\" -eq 0 ]; then\nh_kept=$h_rc\nh_rc=0\n{}[ \"$h_kept\" -eq 0 ] || h_rc=$h_kept\nfi\n",
+                        b.hold(true, &todo.rehold)
+                    ));
+                }
+            }
         }
         if !todo.remove.is_empty() {
             s.push_str("printf '@@apt\\n'\n");
@@ -714,7 +764,7 @@ impl Pkg {
             })
             .map(|(n, _)| n.clone())
             .collect();
-        for n in &todo.hold {
+        for n in todo.hold.iter().chain(&todo.rehold) {
             if !after.get(n).is_some_and(|k| k.held) && !failed.contains(n) {
                 failed.push(n.clone());
             }
@@ -1137,6 +1187,133 @@ mod tests {
         );
     }
 
+    /// A held package this state would change: refused with Salt's words
+    /// unless `update_holds`, which releases it around the install and
+    /// holds it again (unless `hold: False`). Nothing to change: no release.
+    #[test]
+    fn update_holds_releases_a_held_package_for_the_change() {
+        const HELLO_HI: &str = "hello\tamd64\t2.10-3\thi \n";
+        let facts = probe(HELLO_HI, HELLO_POLICY);
+        let e = plan(&*f("latest", "hello", json!({})), &facts).unwrap_err();
+        assert_eq!(
+            e,
+            "The following package(s) could not be updated because they are being held: hello. Set 'update_holds' to True to temporarily unhold these packages so that they can be updated."
+        );
+        let e = plan(
+            &*f(
+                "installed",
+                "hello",
+                json!({"version": "2.10-3+b1", "hold": true}),
+            ),
+            &facts,
+        )
+        .unwrap_err();
+        assert!(e.contains("being held: hello."), "{e}");
+        // Already as declared: a hold is no obstacle, and nothing runs.
+        assert!(plan(&*f("installed", "hello", json!({})), &facts)
+            .unwrap()
+            .is_noop());
+        assert!(plan(
+            &*f("latest", "hello", json!({"update_holds": true})),
+            &probe(
+                HELLO_HI,
+                "hello:\n  Installed: 2.10-3\n  Candidate: 2.10-3\n"
+            )
+        )
+        .unwrap()
+        .is_noop());
+
+        for (func, args) in [
+            ("latest", json!({"update_holds": true})),
+            (
+                "installed",
+                json!({"version": "2.10-3+b1", "update_holds": true, "hold": true}),
+            ),
+        ] {
+            let s = f(func, "hello", args.clone());
+            let p = plan(&*s, &facts).unwrap();
+            assert_eq!(
+                Value::Object(p.changes.clone()),
+                json!({"hello": {"old": "2.10-3", "new": "2.10-3+b1"}}),
+                "{args}"
+            );
+            let apply = s.apply(&p).unwrap();
+            let unhold = apply.find("apt-mark unhold -- hello").expect(&apply);
+            let install = apply.find("install -- hello").expect(&apply);
+            let hold = apply.find("apt-mark hold -- hello").expect(&apply);
+            assert!(unhold < install && install < hold, "{apply}");
+            // Held again: the hold is no change; not held after is a failure.
+            let out = |after: &str| {
+                format!("@@halite_pkg 1\n@@arch amd64\n@@before\n{HELLO_HI}@@apt\n@@after\n{after}@@rc 0\n@@end\n")
+            };
+            let a = s.finish(
+                &p,
+                Output {
+                    text: &out("hello\tamd64\t2.10-3+b1\thi \n"),
+                    rc: 0,
+                },
+            );
+            assert!(a.result, "{a:?}");
+            assert_eq!(
+                Value::Object(a.changes),
+                json!({"hello": {"old": "2.10-3", "new": "2.10-3+b1"}})
+            );
+            let a = s.finish(
+                &p,
+                Output {
+                    text: &out("hello\tamd64\t2.10-3+b1\tii \n"),
+                    rc: 0,
+                },
+            );
+            assert!(!a.result, "{a:?}");
+        }
+        // hold: False: released and left so.
+        let s = f(
+            "installed",
+            "hello",
+            json!({"version": "2.10-3+b1", "update_holds": true, "hold": false}),
+        );
+        let p = plan(&*s, &facts).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"hello": {"old": "2.10-3", "new": "2.10-3+b1", "hold": {"old": "hold", "new": ""}}})
+        );
+        let apply = s.apply(&p).unwrap();
+        assert_eq!(apply.matches("apt-mark unhold").count(), 1, "{apply}");
+        assert!(!apply.contains("apt-mark hold"), "{apply}");
+        // Not a boolean: an error naming the state.
+        let e = make("installed", "hello", json!({"update_holds": "yes"})).unwrap_err();
+        assert!(e.contains("update_holds") || e.contains("invalid"), "{e}");
+        // pkg.removed takes no update_holds.
+        assert!(make("removed", "hello", json!({"update_holds": true})).is_err());
+    }
+
+    /// The same on dnf, where the hold is a versionlock entry.
+    #[test]
+    fn update_holds_on_dnf_uses_versionlock() {
+        let lock = "/etc/dnf/plugins/versionlock.list";
+        let e = plan(
+            &*on("dnf", "latest", "halite-hello", json!({})),
+            &dnf_probe(lock),
+        )
+        .unwrap_err();
+        assert!(e.contains("being held: halite-hello."), "{e}");
+        let s = on(
+            "dnf",
+            "latest",
+            "halite-hello",
+            json!({"update_holds": true}),
+        );
+        let p = plan(&*s, &dnf_probe(lock)).unwrap();
+        let apply = s.apply(&p).unwrap();
+        let unhold = apply
+            .find("versionlock delete -- halite-hello")
+            .expect(&apply);
+        let install = apply.find("install -- halite-hello").expect(&apply);
+        let hold = apply.find("versionlock add -- halite-hello").expect(&apply);
+        assert!(unhold < install && install < hold, "{apply}");
+    }
+
     #[test]
     fn snippets_are_valid_sh() {
         let hostile = "it's$(x)";
@@ -1156,11 +1333,19 @@ mod tests {
                 expect: vec![],
                 hold: vec!["a".into()],
                 unhold: vec!["b".into()],
+                release: vec![],
+                rehold: vec![],
                 remove: vec![hostile.into()],
                 pinned: true,
                 unknown: false,
             });
-            for script in [s.probe(), s.apply(&p).unwrap()] {
+            let released = Plan::change(json!({"a": true}), "").with_data(Todo {
+                install: vec![hostile.into()],
+                release: vec![hostile.into()],
+                rehold: vec![hostile.into()],
+                ..Todo::default()
+            });
+            for script in [s.probe(), s.apply(&p).unwrap(), s.apply(&released).unwrap()] {
                 let st = std::process::Command::new("sh")
                     .args(["-n", "-c", &script])
                     .status()
@@ -1325,7 +1510,12 @@ mod tests {
         );
         assert!(!apply.contains("apt-get -q"), "{apply}");
         // 1.0-1 installed and held; 1.1-1 in the repository.
-        let latest = on("dnf", "latest", "halite-hello", json!({}));
+        let latest = on(
+            "dnf",
+            "latest",
+            "halite-hello",
+            json!({"update_holds": true}),
+        );
         let p = plan(&*latest, &dnf_probe(lock)).unwrap();
         assert_eq!(
             Value::Object(p.changes),

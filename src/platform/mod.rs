@@ -15,6 +15,7 @@ pub mod apt;
 pub mod container;
 pub mod dnf;
 pub mod init;
+pub mod openpgp;
 pub mod openrc;
 pub mod pacman;
 pub mod pid1;

@@ -34,7 +34,7 @@ mod zypper;
 use super::{Applied, BuildCtx, FnDef, ModuleDef, Output, Plan, PlanMismatch, StateFunction};
 use crate::modules::file::{encode_b64, resolve_salt_url, SourceError};
 use crate::platform::report::{markers, message};
-use crate::platform::PkgBackend;
+use crate::platform::{openpgp, PkgBackend};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
@@ -67,8 +67,17 @@ pub const MODULE: ModuleDef = ModuleDef {
         },
         FnDef {
             name: "absent",
-            doc: "Ensure a repository is not configured. apt: name: the deb line, or uri and dist; file; with its keyring and lists. dnf/yum: name: the repo id (its section goes, the file too once empty).",
-            args: &["uri", "dist", "comps", "architectures", "file", "signedby"],
+            doc: "Ensure a repository is not configured. apt: name: the deb line, or uri and dist; file; with its keyring and lists; keyid: the signing key's keyring goes too. dnf/yum: name: the repo id (its section goes, the file too once empty).",
+            args: &[
+                "uri",
+                "dist",
+                "comps",
+                "architectures",
+                "file",
+                "signedby",
+                "keyid",
+                "keyid_ppa",
+            ],
             build: build_absent,
         },
     ],
@@ -91,6 +100,9 @@ struct Args {
     key_text: Option<String>,
     signedby: Option<String>,
     refresh: Option<bool>,
+    /// absent: a string, or a YAML number (`keyid: 12345678`).
+    keyid: Option<Value>,
+    keyid_ppa: Option<bool>,
 }
 
 /// One `deb` line.
@@ -255,6 +267,36 @@ struct Repo {
     /// Keyrings `absent` removes when they exist.
     removable_keyrings: Vec<String>,
     refresh: bool,
+    /// absent: the signing key to remove with the repository (uppercase
+    /// hex, 8, 16 or 40 digits).
+    keyid: Option<String>,
+}
+
+/// Where apt finds trusted keys that `keyid` may name: the legacy keyring,
+/// its fragments and the conventional directory for third-party keys
+/// (/usr/share/keyrings belongs to packages and is left alone).
+const KEY_PLACES: &str = "/etc/apt/trusted.gpg /etc/apt/trusted.gpg.d/* /etc/apt/keyrings/*";
+
+/// A key id as Salt takes it (apt-key accepts the same forms): 8 or 16
+/// hex digits, or a whole v4 fingerprint; `0x` is allowed.
+fn key_id(v: &Value) -> Result<String, String> {
+    let text = match v {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        other => return Err(format!("keyid `{other}` is not a key id")),
+    };
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(&text)
+        .replace(' ', "");
+    if matches!(hex.len(), 8 | 16 | 40) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(hex.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "keyid `{text}` is not a key id (8 or 16 hex digits, or a 40-digit fingerprint)"
+        ))
+    }
 }
 
 fn text_list(v: Option<&Value>) -> Result<Vec<String>, String> {
@@ -439,6 +481,13 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, managed: bool) -> Result<Box<dyn StateFu
             )));
         }
     }
+    if a.keyid_ppa == Some(true) {
+        return Err(err(
+            "keyid_ppa looks the key up on launchpad.net, which halite does not do: give keyid"
+                .into(),
+        ));
+    }
+    let keyid = a.keyid.as_ref().map(key_id).transpose().map_err(err)?;
     let mut removable_keyrings = vec![default_keyring(true), default_keyring(false)];
     removable_keyrings.extend(a.signedby.clone());
     Ok(Box::new(Repo {
@@ -449,6 +498,7 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, managed: bool) -> Result<Box<dyn StateFu
         keyring,
         removable_keyrings,
         refresh: a.refresh.unwrap_or(true),
+        keyid,
     }))
 }
 
@@ -466,7 +516,19 @@ fn build_for(
     ctx: &BuildCtx,
     managed: bool,
 ) -> Result<Box<dyn StateFunction>, String> {
-    match PkgBackend::from_grains(ctx.renderer.map(|r| r.grains())) {
+    let backend = PkgBackend::from_grains(ctx.renderer.map(|r| r.grains()));
+    if !managed
+        && matches!(backend, Ok(PkgBackend::Dnf(_) | PkgBackend::Zypper))
+        && ["keyid", "keyid_ppa"]
+            .iter()
+            .any(|k| chunk.args.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        // Salt has no del_repo_key there: the state fails, the others run.
+        return Ok(Box::new(KeyRefused {
+            state: chunk.describe(),
+        }));
+    }
+    match backend {
         Ok(PkgBackend::Apt) => build(chunk, ctx, managed),
         Ok(PkgBackend::Dnf(tool)) => yum::build(chunk, managed, tool),
         Ok(PkgBackend::Zypper) => zypper::build(chunk, managed),
@@ -475,6 +537,34 @@ fn build_for(
             chunk.describe()
         )),
         Err(e) => Err(format!("{}: {e}", chunk.describe())),
+    }
+}
+
+/// `pkgrepo.absent` with `keyid` on dnf/yum or zypper, whose Salt modules
+/// have no `del_repo_key`: the state fails at plan time, changing nothing.
+#[derive(Debug)]
+struct KeyRefused {
+    state: String,
+}
+
+impl StateFunction for KeyRefused {
+    fn probe(&self) -> String {
+        String::from(":\n")
+    }
+
+    fn plan(&self, _: Output) -> Result<Plan, String> {
+        Err(format!(
+            "{}: Repo key management is not implemented for this platform (keyid is for apt; rpm keys are rpm's: `rpm -e gpg-pubkey-...`)",
+            self.state
+        ))
+    }
+
+    fn plan_reads_host(&self) -> bool {
+        false
+    }
+
+    fn apply(&self, _: &Plan) -> Result<String, PlanMismatch> {
+        Ok(String::new())
     }
 }
 
@@ -487,17 +577,27 @@ const CHECK_APT: &str = "if ! command -v apt-get >/dev/null 2>&1; then\n\
 
 /// The sources files the probe printed: path -> content.
 pub(super) fn files(text: &str) -> Result<Vec<(String, String)>, String> {
+    Ok(blocks(text, "file")?
+        .into_iter()
+        .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect())
+}
+
+/// The files the probe printed in base64 between `@@TAG PATH` and
+/// `@@endTAG`: path -> bytes.
+fn blocks(text: &str, tag: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let (start, end) = (format!("@@{tag} "), format!("@@end{tag}"));
     let mut out = Vec::new();
     let mut current: Option<(String, String)> = None;
     for line in text.lines() {
-        if let Some(path) = line.strip_prefix("@@file ") {
+        if let Some(path) = line.strip_prefix(&start) {
             current = Some((path.to_string(), String::new()));
-        } else if line == "@@endfile" {
+        } else if line == end {
             let (path, b64) = current.take().ok_or("unexpected probe output")?;
             let bytes = data_encoding::BASE64
                 .decode(b64.as_bytes())
                 .map_err(|e| format!("unreadable copy of {path}: {e}"))?;
-            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+            out.push((path, bytes));
         } else if let Some((_, b64)) = &mut current {
             b64.push_str(line.trim());
         }
@@ -682,6 +782,18 @@ impl Repo {
                 self.line.uri, self.line.dist
             )));
         }
+        // As Salt: the key goes only with the repository (an absent
+        // repository leaves every key alone).
+        let mut key_files = Vec::new();
+        let mut key_note = String::new();
+        if let (Some(id), false) = (&self.keyid, removed_lines.is_empty()) {
+            key_files = self.keyid_files(id, text)?;
+            key_note = if key_files.is_empty() {
+                format!("; key {id} is in none of apt's keyrings ({KEY_PLACES})")
+            } else {
+                format!(", and keyid {id} ({})", key_files.join(", "))
+            };
+        }
         let mut changes = serde_json::Map::new();
         if !removed_lines.is_empty() {
             changes.insert("repo".into(), json!({"old": removed_lines, "new": ""}));
@@ -689,10 +801,19 @@ impl Repo {
         if !keyrings.is_empty() {
             changes.insert("key".into(), json!({"old": keyrings, "new": ""}));
         }
+        if let (Some(id), false) = (&self.keyid, key_files.is_empty()) {
+            changes.insert("keyid".into(), json!(id));
+        }
+        let mut keyrings = keyrings;
+        for f in key_files {
+            if !keyrings.contains(&f) {
+                keyrings.push(f);
+            }
+        }
         Ok(Plan::change(
             Value::Object(changes),
             format!(
-                "Package repo {} {} will be removed, with its lists",
+                "Package repo {} {} will be removed, with its lists{key_note}",
                 self.line.uri, self.line.dist
             ),
         )
@@ -701,6 +822,34 @@ impl Repo {
             keyrings,
             lines: removed_lines,
         }))
+    }
+
+    /// The keyring files holding key `id` (a fingerprint ending so), read
+    /// from the probe's copies. A keyring holding other keys too is an
+    /// error: halite removes whole files, never rewrites a keyring.
+    fn keyid_files(&self, id: &str, text: &str) -> Result<Vec<String>, String> {
+        let mut found = Vec::new();
+        for (path, bytes) in blocks(text, "keyring")? {
+            // Not a keyring (a README, an empty file): not the key's.
+            let Ok(keys) = openpgp::primary_fingerprints(&bytes) else {
+                continue;
+            };
+            let hits = keys
+                .iter()
+                .filter(|f| f.as_deref().is_some_and(|f| f.ends_with(id)))
+                .count();
+            if hits == 0 {
+                continue;
+            }
+            if hits < keys.len() {
+                return Err(format!(
+                    "pkgrepo.absent: key {id} is in {path} with {} other key(s); halite removes whole keyring files only, never rewrites one: take the key out of it another way (apt-key del {id}, gpg --delete-keys)",
+                    keys.len() - hits
+                ));
+            }
+            found.push(path);
+        }
+        Ok(found)
     }
 }
 
@@ -765,6 +914,16 @@ impl StateFunction for Repo {
                 s.push_str(&format!(
                     "[ -f {k} ] && printf '@@keyfile %s\\n' {k}\n",
                     k = quote(k)
+                ));
+            }
+            if self.keyid.is_some() {
+                // The keyrings themselves: the controller reads the keys
+                // (the host needs no gpg).
+                s.push_str(&format!(
+                    "for h_f in {KEY_PLACES}; do\n\
+                     \t[ -f \"$h_f\" ] || continue\n\
+                     \tprintf '@@keyring %s\\n' \"$h_f\"; base64 < \"$h_f\"; printf '@@endkeyring\\n'\n\
+                     done\n"
                 ));
             }
         }
@@ -895,9 +1054,14 @@ impl StateFunction for Repo {
             )
         } else {
             format!(
-                "Removed package repo {} {}{}",
+                "Removed package repo {} {}{}{}",
                 self.line.uri,
                 self.line.dist,
+                plan.changes
+                    .get("keyid")
+                    .and_then(Value::as_str)
+                    .map(|k| format!(", and keyid {k}"))
+                    .unwrap_or_default(),
                 m.get("dropped")
                     .map(|n| format!("; {} of its index files removed", n.trim()))
                     .unwrap_or_default()
@@ -1161,6 +1325,138 @@ mod tests {
         assert!(make("absent", "deb file:/r ./", json!({"refresh": false}))
             .unwrap_err()
             .contains("unknown field"));
+    }
+
+    /// `keyid`: the keyring file holding only that key goes with the
+    /// repository (read on the controller from the probe's copies); an
+    /// absent repository leaves keys alone, as Salt does.
+    #[test]
+    fn absent_keyid_removes_the_keys_keyring() {
+        use crate::platform::openpgp::tests::{TEST_FPR, TEST_KEY};
+        let line = "deb file:/srv/r ./";
+        let repo = file_block("/etc/apt/sources.list.d/srv_r.list", &format!("{line}\n"));
+        let keyring = |path: &str, bytes: &[u8]| {
+            format!(
+                "@@keyring {path}\n{}\n@@endkeyring\n",
+                data_encoding::BASE64.encode(bytes)
+            )
+        };
+        let ours = "/etc/apt/keyrings/test.asc";
+        let others = format!(
+            "{}{}",
+            keyring("/etc/apt/keyrings/README", b"not a key\n"),
+            keyring("/etc/apt/trusted.gpg.d/empty.gpg", b""),
+        );
+        for id in ["830DB473", "0xb3d614a3830db473", TEST_FPR] {
+            let s = make("absent", line, json!({"keyid": id})).unwrap();
+            let probe = s.probe();
+            assert!(probe.contains("@@keyring"), "{probe}");
+            let st = std::process::Command::new("sh")
+                .args(["-n", "-c", &probe])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{probe}");
+            let text = format!(
+                "{repo}{others}{}@@end\n",
+                keyring(ours, TEST_KEY.as_bytes())
+            );
+            let p = plan(&*s, &text).unwrap();
+            let want = id.trim_start_matches("0x").to_ascii_uppercase();
+            assert_eq!(p.changes["keyid"], json!(want), "{p:?}");
+            assert!(
+                p.comment.ends_with(&format!(", and keyid {want} ({ours})")),
+                "{}",
+                p.comment
+            );
+            let apply = s.apply(&p).unwrap();
+            assert!(apply.contains(&format!("rm -f -- {ours}")), "{apply}");
+            let done = s.finish(
+                &p,
+                Output {
+                    text: "@@dropped 0\n",
+                    rc: 0,
+                },
+            );
+            assert!(
+                done.result && done.comment.contains(&format!(", and keyid {want}")),
+                "{done:?}"
+            );
+            // Repository gone: nothing to do, the key is not looked at.
+            let text = format!("{others}{}@@end\n", keyring(ours, TEST_KEY.as_bytes()));
+            assert!(plan(&*s, &text).unwrap().is_noop());
+        }
+        let s = make("absent", line, json!({"keyid": 12345678})).unwrap();
+        // Not found: the repository goes, the comment says so.
+        let p = plan(
+            &*s,
+            &format!("{repo}{}@@end\n", keyring(ours, TEST_KEY.as_bytes())),
+        )
+        .unwrap();
+        assert!(p.changes.get("keyid").is_none(), "{p:?}");
+        assert!(
+            p.comment
+                .contains("key 12345678 is in none of apt's keyrings"),
+            "{}",
+            p.comment
+        );
+        // The key beside another one: refused, nothing removed.
+        let s = make("absent", line, json!({"keyid": "830DB473"})).unwrap();
+        let two = crate::platform::openpgp::tests::two_keys();
+        let e = plan(
+            &*s,
+            &format!("{repo}{}@@end\n", keyring("/etc/apt/trusted.gpg", &two)),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("/etc/apt/trusted.gpg with 1 other key(s)"),
+            "{e}"
+        );
+        // Bad ids, keyid_ppa, and keyid where Salt's managed has another meaning.
+        for (args, msg) in [
+            (json!({"keyid": "830DB47"}), "is not a key id"),
+            (json!({"keyid": "zz0DB473"}), "is not a key id"),
+            (json!({"keyid": ["830DB473"]}), "is not a key id"),
+            (json!({"keyid_ppa": true}), "launchpad.net"),
+        ] {
+            let e = make("absent", line, args.clone()).unwrap_err();
+            assert!(e.starts_with("t:repo") || e.contains("repo"), "{e}");
+            assert!(e.contains(msg), "{args}: {e}");
+        }
+        assert!(make("absent", line, json!({"keyid_ppa": false})).is_ok());
+        assert!(make("managed", line, json!({"keyid": "830DB473"})).is_err());
+    }
+
+    /// dnf and zypper have no key removal in Salt: the state fails at plan
+    /// time with Salt's words, naming the state.
+    #[test]
+    fn absent_keyid_is_refused_on_dnf_and_zypper() {
+        for pm in ["dnf", "yum", "zypper"] {
+            let r = crate::render::Renderer::new(
+                "/nonexistent",
+                "h",
+                json!({ "pkg_manager": pm }),
+                json!({}),
+            );
+            let ctx = BuildCtx {
+                states_root: std::path::Path::new("/nonexistent"),
+                renderer: Some(&r),
+            };
+            let def = crate::modules::lookup("pkgrepo", "absent").unwrap();
+            let s = (def.build)(
+                &chunk("absent", "local", json!({"keyid": "830DB473"})),
+                &ctx,
+            )
+            .unwrap();
+            assert!(!s.plan_reads_host());
+            let e = plan(&*s, "").unwrap_err();
+            assert!(e.starts_with("t:repo") || e.contains("repo"), "{e}");
+            assert!(
+                e.contains("Repo key management is not implemented for this platform"),
+                "{e}"
+            );
+            // Without keyid, the backend's own absent.
+            assert!((def.build)(&chunk("absent", "local", json!({})), &ctx).is_ok());
+        }
     }
 
     #[test]
