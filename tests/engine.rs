@@ -496,3 +496,59 @@ fn an_in_requisite_to_a_missing_state_shows_but_does_not_run() {
     );
     assert_eq!(h["executions"], 0, "{h}");
 }
+
+/// `module.run` in Salt's two syntaxes runs an execution function as part
+/// of the apply (test=True runs nothing and says Salt's words);
+/// `module.wait` runs it only when a watched state changed; an unknown
+/// function is refused before anything runs, and shown by show_sls.
+#[test]
+fn module_run_and_module_wait_run_execution_functions() {
+    let p = project(
+        "new-style:\n  module.run:\n    - cmd.run:\n      - echo new >> OUT/new; echo hello\n\
+         legacy:\n  module.run:\n    - name: cmd.run\n    - cmd: echo legacy >> OUT/legacy\n\
+         OUT/watched:\n  file.managed:\n    - contents: one\n\
+         waiter:\n  module.wait:\n    - name: cmd.run\n    - cmd: echo reacted >> OUT/reacted\n    - watch:\n      - file: OUT/watched\n",
+    );
+    let (code, h) = apply(&p, &["test=True"]);
+    assert_eq!(code, 0, "{h}");
+    let s = states(&h);
+    assert_eq!(s["new-style"].0, Value::Null, "{h}");
+    assert_eq!(s["new-style"].2, "Function cmd.run to be executed.");
+    assert_eq!(s["legacy"].2, "Module function cmd.run is set to execute");
+    assert_eq!(
+        s["waiter"].0,
+        Value::Null,
+        "the watched file would change: {h}"
+    );
+    assert_eq!(ls(&out(&p)), "", "test=True ran nothing");
+    let (code, h) = apply(&p, &[]);
+    assert_eq!(code, 0, "{h}");
+    let s = states(&h);
+    assert_eq!(
+        s["new-style"],
+        (json!(true), true, "cmd.run: hello".to_string())
+    );
+    assert_eq!(s["legacy"].2, "Module function cmd.run executed");
+    assert_eq!(s["waiter"].2, "Module function cmd.run executed");
+    assert_eq!(ls(&out(&p)), "legacy\nnew\nreacted\nwatched\n");
+    // Again: module.run runs again, module.wait does not (nothing changed).
+    let (code, h) = apply(&p, &[]);
+    assert_eq!(code, 0, "{h}");
+    assert!(!states(&h)["waiter"].1, "{h}");
+    let read = |f: &str| std::fs::read_to_string(out(&p).join(f)).unwrap();
+    assert_eq!(read("new"), "new\nnew\n");
+    assert_eq!(read("reacted"), "reacted\n");
+    // An execution function halite does not have: refused up front.
+    write_sls(&p, "x:\n  module.run:\n    - nosuch.fn: []\n");
+    let (code, h) = apply(&p, &["test=True"]);
+    assert_ne!(code, 0, "{h}");
+    assert!(
+        h["ret"][0]
+            .as_str()
+            .unwrap()
+            .contains("unknown function `nosuch.fn`"),
+        "{h}"
+    );
+    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
+    assert_eq!(code, 0, "show_sls shows it as Salt does: {v}");
+}

@@ -115,6 +115,11 @@ fn waits(states: &[State], i: usize) -> Option<Decision> {
             states[j].chunk.describe()
         )));
     }
+    // A plan that reads nothing from the host cannot depend on what the
+    // earlier state leaves (`module.run`'s name is a function, not a thing).
+    if !st.function.plan_reads_host() {
+        return None;
+    }
     let j = (0..i).find(|&j| {
         let o = &states[j];
         o.chunk.module == st.chunk.module

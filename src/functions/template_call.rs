@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use super::{Call, HostCtx};
+use super::{Call, Function, HostCtx};
 use crate::args::Args;
-use crate::render::RemoteCall;
+use crate::render::{RemoteCall, RemoteScript};
 use crate::transport::Connection;
+use crate::transport::ExecOutput;
 use crate::Value;
 
 /// Execution functions called from templates (`salt['cmd.run']('id -u')`),
@@ -55,5 +56,64 @@ impl RemoteCall for HostCall {
         // As in Salt, a command's failure is its return value (cmd.run
         // gives its output), not a render error.
         Ok(f.interpret(&ctx, out.as_ref()).ret)
+    }
+
+    /// `module.run`'s function: its one script, run later in the apply.
+    fn script(&self, function: &str, args: &Args) -> Result<Box<dyn RemoteScript>, String> {
+        let spec =
+            super::lookup(function).ok_or_else(|| format!("unknown function `{function}`"))?;
+        let f = (spec.parse)(args).map_err(|e| e.to_string())?;
+        let Call::Script(f) = Call::of(f.into()) else {
+            return Err(format!("{function} cannot run from a state"));
+        };
+        let ctx = HostCtx {
+            id: &self.id,
+            grains: &self.grains,
+        };
+        let text = match f.command(&ctx) {
+            Some(cmd) if cmd.stdin.is_some() => {
+                return Err(format!(
+                    "{function} reads its input on stdin, which a state's script cannot give it"
+                ))
+            }
+            Some(cmd) => Some(cmd.script),
+            None => None,
+        };
+        Ok(Box::new(HostScript {
+            f,
+            text,
+            id: self.id.clone(),
+            grains: self.grains.clone(),
+        }))
+    }
+}
+
+/// One execution function as part of a state run's apply script.
+#[derive(Debug)]
+struct HostScript {
+    f: Arc<dyn Function>,
+    text: Option<String>,
+    id: String,
+    grains: Value,
+}
+
+impl RemoteScript for HostScript {
+    fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    fn read(&self, printed: &str, rc: i32) -> (bool, Value) {
+        let ctx = HostCtx {
+            id: &self.id,
+            grains: &self.grains,
+        };
+        // The apply script joins stderr to stdout.
+        let out = self.text.as_ref().map(|_| ExecOutput {
+            stdout: printed.to_string(),
+            stderr: String::new(),
+            exit_code: Some(rc),
+        });
+        let o = self.f.interpret(&ctx, out.as_ref());
+        (o.success, o.ret)
     }
 }

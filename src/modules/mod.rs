@@ -27,6 +27,7 @@ pub mod group;
 pub mod host;
 pub mod ini;
 pub mod locale;
+pub mod module_run;
 pub mod pkg;
 pub mod pkgrepo;
 pub mod service;
@@ -64,6 +65,7 @@ pub const MODULES: &[ModuleDef] = &[
     timezone::MODULE,
     locale::MODULE,
     git::MODULE,
+    module_run::MODULE,
 ];
 
 pub use crate::state::ledger::LedgerKind;

@@ -54,7 +54,7 @@ use serde::de::DeserializeOwned;
 use crate::secrets::{Cipher, DecryptError, Secrets};
 use crate::Value;
 
-pub use salt::RemoteCall;
+pub use salt::{RemoteCall, RemoteScript};
 
 /// A rendering failure. Every variant names the file, relative to the root
 /// it was loaded from (states/ or pillar/).
@@ -301,6 +301,11 @@ impl Renderer {
 
     /// Route `salt['<anything but pillar.*, grains.*, config.get>'](...)`
     /// to the host. Without it such calls are render errors.
+    /// The execution functions of the host being rendered for, when given.
+    pub fn remote(&self) -> Option<&Arc<dyn RemoteCall>> {
+        self.remote.as_ref()
+    }
+
     pub fn with_remote(mut self, remote: Arc<dyn RemoteCall>) -> Renderer {
         self.remote = Some(remote);
         self

@@ -26,6 +26,22 @@ use crate::Value;
 /// connection.
 pub trait RemoteCall: Send + Sync {
     fn call(&self, function: &str, args: &Args) -> Result<Value, String>;
+
+    /// `function` as one script to run later, inside a state run's apply
+    /// (`module.run` / `module.wait`), and how to read what it printed.
+    fn script(&self, function: &str, args: &Args) -> Result<Box<dyn RemoteScript>, String> {
+        let _ = args;
+        Err(format!("{function} cannot run from a state here"))
+    }
+}
+
+/// An execution function ready to run inside a state run's apply script.
+pub trait RemoteScript: Send + Sync + fmt::Debug {
+    /// The `sh` text; `None` when the function needs nothing from the host.
+    fn text(&self) -> Option<&str>;
+    /// Whether the function succeeded and what it returns, from what its
+    /// text printed (stdout and stderr together) and its exit status.
+    fn read(&self, printed: &str, rc: i32) -> (bool, Value);
 }
 
 pub(super) struct Ctx {

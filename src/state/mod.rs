@@ -161,7 +161,15 @@ pub struct StateSpec {
     pub args: Vec<String>,
     /// True when the function takes arbitrary extra keyword arguments.
     pub extra_kwargs: bool,
+    /// True when every argument is the function's own to read
+    /// ([`ANY_ARGS`]: `module.run`, whose arguments name execution
+    /// functions or are theirs).
+    pub any: bool,
 }
+
+/// In a function's argument list: every argument is accepted, the
+/// function's build checks them (`module.run` / `module.wait`).
+pub const ANY_ARGS: &str = "*";
 
 /// In a function's argument list: it takes any other keyword argument as a
 /// variable of its `source` template (Salt's `**kwargs`, which
@@ -176,17 +184,18 @@ impl StateSpec {
         StateSpec {
             args: args
                 .iter()
-                .filter(|a| **a != EXTRA_KWARGS)
+                .filter(|a| **a != EXTRA_KWARGS && **a != ANY_ARGS)
                 .map(|a| a.to_string())
                 .collect(),
             extra_kwargs: args.contains(&EXTRA_KWARGS),
+            any: args.contains(&ANY_ARGS),
         }
     }
 
     /// `templated`: the state has a `source` and a `template`, whose
     /// variables the other arguments of an [`EXTRA_KWARGS`] function are.
     fn accepts(&self, arg: &str, templated: bool) -> bool {
-        (self.extra_kwargs && templated) || self.args.iter().any(|a| a == arg)
+        self.any || (self.extra_kwargs && templated) || self.args.iter().any(|a| a == arg)
     }
 }
 
