@@ -40,22 +40,31 @@ pub(crate) struct High {
     pub decls: Vec<IdDecl>,
     /// SLS name -> the SLS names it includes directly.
     pub includes: HashMap<String, Vec<String>>,
+    /// SLS name -> the SLS whose include loaded it first (none for the
+    /// SLS files named to compile): the tree of first loads.
+    pub first_includer: HashMap<String, String>,
 }
 
 impl High {
-    /// `sls` and everything it includes, transitively: what an
-    /// `- sls: name` requisite covers (Salt's `__sls_included_from__`).
+    /// `sls` and the SLS files first loaded through it, at any depth: what
+    /// an `- sls: name` requisite covers. This is Salt's
+    /// `__sls_included_from__`: a state records the SLS files along the
+    /// include path that loaded its file first, so an SLS already loaded
+    /// through another path is not covered, even if `sls` includes it too.
     pub fn sls_closure(&self, sls: &str) -> HashSet<String> {
-        let mut seen = HashSet::new();
-        let mut todo = vec![sls.to_string()];
-        while let Some(next) = todo.pop() {
-            if seen.insert(next.clone()) {
-                if let Some(children) = self.includes.get(&next) {
-                    todo.extend(children.iter().cloned());
+        let mut out = HashSet::from([sls.to_string()]);
+        for name in self.includes.keys() {
+            let mut at = name;
+            // Each SLS's includer was loaded before it: the walk ends.
+            while let Some(parent) = self.first_includer.get(at) {
+                if parent == sls {
+                    out.insert(name.clone());
+                    break;
                 }
+                at = parent;
             }
         }
-        seen
+        out
     }
 }
 
@@ -95,7 +104,7 @@ pub(crate) fn assemble(
         excludes: Vec::new(),
     };
     for name in sls_names {
-        asm.visit(name)?;
+        asm.visit(name, None)?;
     }
     asm.apply_extends()?;
     asm.apply_excludes()?;
@@ -103,10 +112,15 @@ pub(crate) fn assemble(
 }
 
 impl Assembler<'_, '_> {
-    fn visit(&mut self, sls: &str) -> Result<(), CompileError> {
+    fn visit(&mut self, sls: &str, includer: Option<&str>) -> Result<(), CompileError> {
         // Marked before the includes are followed, so include loops end.
         if !self.loaded.insert(sls.to_string()) {
             return Ok(());
+        }
+        if let Some(by) = includer {
+            self.high
+                .first_includer
+                .insert(sls.to_string(), by.to_string());
         }
         let SlsSource { file, data } = (self.loader)(sls)?;
         let err = |message: String| CompileError::Sls {
@@ -168,7 +182,7 @@ impl Assembler<'_, '_> {
         }
         self.high.includes.insert(sls.to_string(), includes.clone());
         for include in &includes {
-            self.visit(include)?;
+            self.visit(include, Some(sls))?;
         }
         for decl in own {
             self.insert(decl)?;

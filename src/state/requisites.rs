@@ -3,7 +3,8 @@
 //! Matching is Salt's (`salt/utils/requisite.py`, `DependencyGraph`):
 //! `- pkg: x` matches a `pkg` state whose ID or `name` is `x`; a bare `- x`
 //! or `- id: x` matches any module; `- sls: x` matches every state of SLS
-//! `x` and of the SLS files it includes; a target containing `*`, `?` or
+//! `x` and of the SLS files first loaded through its includes (Salt's
+//! `__sls_included_from__`, see `High::sls_closure`); a target containing `*`, `?` or
 //! `[` is a glob. The `_in` forms are stored on their target, the way
 //! Salt's `requisite_in` rewrites them. A reference that matches nothing is
 //! an error, as in Salt ("Referenced state does not exist"; for an `_in`

@@ -736,6 +736,37 @@ fn sls_requisite_covers_the_sls_and_its_includes() {
     assert_eq!(names, ["iface", "resolv"]);
 }
 
+/// Salt's `__sls_included_from__` (checked with salt-call 3008.3: in
+/// `top1`, leaf's states record `[mid, top1]`; in `top2`, `[top2]`): an
+/// `- sls: mid` requisite covers an SLS mid includes only when mid's
+/// include loaded it first.
+#[test]
+fn sls_requisite_covers_what_was_first_loaded_through_it() {
+    let files = [
+        (
+            "top1.sls",
+            "include: [mid, leaf]\nt1:\n  test.nop:\n    - require:\n      - sls: mid\n",
+        ),
+        (
+            "top2.sls",
+            "include: [leaf, mid]\nt2:\n  test.nop:\n    - require:\n      - sls: mid\n",
+        ),
+        ("mid.sls", "include: [leaf]\nm:\n  test.nop: []\n"),
+        ("leaf.sls", "l:\n  test.nop: []\n"),
+    ];
+    for (top, id, want) in [("top1", "t1", vec!["l", "m"]), ("top2", "t2", vec!["m"])] {
+        let c = compile_tree(&files, &[top]).unwrap();
+        let (_, t) = find(&c, "test", id);
+        let mut names: Vec<&str> = t
+            .requisites
+            .iter()
+            .map(|&(_, i)| c.chunks[i].name.as_str())
+            .collect();
+        names.sort();
+        assert_eq!(names, want, "{top}");
+    }
+}
+
 #[test]
 fn missing_requisite_names_file_id_and_target() {
     let err = one("web:\n  service.running:\n    - require:\n      - pkg: apache\n").unwrap_err();
