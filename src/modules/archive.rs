@@ -24,7 +24,15 @@ pub const MODULE: ModuleDef = ModuleDef {
     functions: &[FnDef {
         name: "extracted",
         doc: "Unpack the tar archive `source` (salt://) into the directory `name`, again only when the archive changes (if_missing, clean, user, group).",
-        args: &["source", "archive_format", "if_missing", "clean", "user", "group"],
+        args: &[
+            "source",
+            "source_hash",
+            "archive_format",
+            "if_missing",
+            "clean",
+            "user",
+            "group",
+        ],
         build,
     }],
     ledger: &[],
@@ -38,6 +46,7 @@ const TAG: &str = "halite-archive:";
 #[serde(deny_unknown_fields)]
 struct Args {
     source: String,
+    source_hash: Option<Value>,
     archive_format: Option<String>,
     if_missing: Option<String>,
     #[serde(default)]
@@ -81,6 +90,9 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
     // resolves it under the states root and enforces the size limit.
     let source = Value::String(a.source.clone());
     let bytes = super::file::read_source(chunk, ctx, &source, false, &Default::default())?;
+    if let Some(want) = &a.source_hash {
+        check_hash(&a.source, &bytes, want).map_err(err)?;
+    }
     let perms = super::file::perms(chunk, &a.user, &a.group, &None)?;
     let owner = match (perms.user, perms.group) {
         (Some(u), Some(g)) => Some(format!("{u}:{g}")),
@@ -97,6 +109,59 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
         clean: a.clean,
         owner,
     }))
+}
+
+/// Salt's `source_hash` given inline: `TYPE=HEX` or a bare hex digest (its
+/// type told by its length, as Salt tells it), compared with the archive
+/// the controller read; a hash file (`salt://`, a URL) is refused.
+fn check_hash(source: &str, bytes: &[u8], want: &Value) -> Result<(), String> {
+    let given = match want {
+        Value::String(s) => s.trim().to_string(),
+        other => return Err(format!("source_hash must be text, not {other}")),
+    };
+    if given.contains("://") || given.starts_with('/') {
+        return Err(format!(
+            "source_hash `{given}` names a hash file; halite takes the hash itself (TYPE=HEX or HEX)"
+        ));
+    }
+    let (kind, hex) = match given.split_once('=') {
+        Some((k, h)) => (k.trim().to_ascii_lowercase(), h.trim().to_ascii_lowercase()),
+        None => {
+            let hex = given.to_ascii_lowercase();
+            let kind = match hex.len() {
+                32 => "md5",
+                40 => "sha1",
+                56 => "sha224",
+                64 => "sha256",
+                96 => "sha384",
+                128 => "sha512",
+                n => {
+                    return Err(format!(
+                        "source_hash `{given}`: no hash type is {n} hex digits long"
+                    ))
+                }
+            };
+            (kind.to_string(), hex)
+        }
+    };
+    let hexed = |d: &[u8]| data_encoding::HEXLOWER.encode(d);
+    let actual = match kind.as_str() {
+        "md5" => format!("{:x}", md5::compute(bytes)),
+        "sha1" => hexed(&sha1::Sha1::digest(bytes)),
+        "sha224" => hexed(&sha2::Sha224::digest(bytes)),
+        "sha256" => hexed(&Sha256::digest(bytes)),
+        "sha384" => hexed(&sha2::Sha384::digest(bytes)),
+        "sha512" => hexed(&sha2::Sha512::digest(bytes)),
+        other => return Err(format!(
+            "source_hash type `{other}` is not one of md5, sha1, sha224, sha256, sha384, sha512"
+        )),
+    };
+    if actual != hex {
+        return Err(format!(
+            "Specified {kind} checksum for {source} ({hex}) does not match actual checksum ({actual})"
+        ));
+    }
+    Ok(())
 }
 
 impl Extracted {
@@ -217,6 +282,40 @@ impl StateFunction for Extracted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_hash_is_checked_as_salt_gives_it() {
+        let b = b"hello\n";
+        let sha = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+        assert!(check_hash("salt://a.tgz", b, &json!(format!("sha256={sha}"))).is_ok());
+        assert!(check_hash("salt://a.tgz", b, &json!(sha.to_uppercase())).is_ok());
+        assert!(check_hash(
+            "salt://a.tgz",
+            b,
+            &json!("md5=b1946ac92492d2347c6235b4d2611184")
+        )
+        .is_ok());
+        let e = check_hash(
+            "salt://a.tgz",
+            b,
+            &json!(format!("sha256={}", "0".repeat(64))),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("Specified sha256 checksum for salt://a.tgz (000"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(&format!("does not match actual checksum ({sha})")),
+            "{e}"
+        );
+        let e = check_hash("salt://a.tgz", b, &json!("salt://a.tgz.sha256")).unwrap_err();
+        assert!(e.contains("names a hash file"), "{e}");
+        let e = check_hash("salt://a.tgz", b, &json!("abc")).unwrap_err();
+        assert!(e.contains("3 hex digits"), "{e}");
+        let e = check_hash("salt://a.tgz", b, &json!("crc=1")).unwrap_err();
+        assert!(e.contains("is not one of"), "{e}");
+    }
 
     fn chunk(name: &str, args: Value) -> Chunk {
         Chunk {
