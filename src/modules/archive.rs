@@ -152,9 +152,11 @@ fn check_hash(source: &str, bytes: &[u8], want: &Value) -> Result<(), String> {
         "sha256" => hexed(&Sha256::digest(bytes)),
         "sha384" => hexed(&sha2::Sha384::digest(bytes)),
         "sha512" => hexed(&sha2::Sha512::digest(bytes)),
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "source_hash type `{other}` is not one of md5, sha1, sha224, sha256, sha384, sha512"
-        )),
+        ))
+        }
     };
     if actual != hex {
         return Err(format!(
