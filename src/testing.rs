@@ -27,6 +27,25 @@ pub(crate) fn shell_at_hand(shell: &[&str]) -> bool {
     ok
 }
 
+/// `SHELL -c script` in each POSIX shell halite's scripts must run in
+/// (dash, BusyBox ash, bash --posix) that is at hand: (shell, stdout).
+pub(crate) fn in_each_shell(script: &str) -> Vec<(&'static [&'static str], String)> {
+    const SHELLS: [&[&str]; 3] = [&["dash"], &["busybox", "sh"], &["bash", "--posix"]];
+    SHELLS
+        .into_iter()
+        .filter(|shell| shell_at_hand(shell))
+        .map(|shell| {
+            let out = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            (shell, String::from_utf8(out.stdout).unwrap())
+        })
+        .collect()
+}
+
 /// For the `--ignored` tests that run a module's snippets in a fleet
 /// container: `sh -c SCRIPT` in the container HALITE_TEST_CONTAINER names,
 /// its stdout.

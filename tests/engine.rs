@@ -40,6 +40,18 @@ fn apply(p: &Project, args: &[&str]) -> (i32, Value) {
     (code, v["results"]["h1"].clone())
 }
 
+/// `halite h1 state.show_sls demo`, which must succeed: its chunks.
+fn show(p: &Project) -> Vec<Value> {
+    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
+    assert_eq!(code, 0, "{v}");
+    v["results"]["h1"]["ret"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no chunks: {v}"))
+        .values()
+        .cloned()
+        .collect()
+}
+
 /// State ID -> (result, changed?, comment).
 fn states(h: &Value) -> BTreeMap<String, (Value, bool, String)> {
     h["ret"]
@@ -413,15 +425,8 @@ fn argument_values_are_checked_when_applying_not_when_showing() {
          bad-mode:\n  file.managed:\n    - name: OUT/m\n    - contents: x\n    - mode: keep\n\
          no-source:\n  file.recurse:\n    - name: OUT/r\n    - source: salt://nothere\n",
     );
-    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
-    assert_eq!(code, 0, "show_sls shows what Salt shows: {v}");
-    let ids: Vec<&str> = v["results"]["h1"]["ret"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|c| c["__id__"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 4, "{v}");
+    let shown = show(&p);
+    assert_eq!(shown.len(), 4, "show_sls shows what Salt shows: {shown:?}");
     for args in [&["test=True"][..], &[]] {
         let (code, h) = apply(&p, args);
         assert_ne!(code, 0, "{h}");
@@ -457,15 +462,7 @@ fn show_sls_asks_the_host_what_templates_ask() {
         "x:\n  test.show_notification:\n    - text: \"{{ salt['file.file_exists']('OUT') }} \
          {{ salt['file.directory_exists']('OUT') }} {{ salt['file.file_exists']('OUT/none') }}\"\n",
     );
-    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
-    assert_eq!(code, 0, "{v}");
-    let chunk = v["results"]["h1"]["ret"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
+    let chunk = show(&p).remove(0);
     assert_eq!(chunk["args"]["text"], "False True False", "{chunk}");
 }
 
@@ -475,15 +472,7 @@ fn show_sls_asks_the_host_what_templates_ask() {
 #[test]
 fn an_in_requisite_to_a_missing_state_shows_but_does_not_run() {
     let p = project("x:\n  test.nop:\n    - watch_in:\n      - service: nothere\n");
-    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
-    assert_eq!(code, 0, "{v}");
-    let chunk = v["results"]["h1"]["ret"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
+    let chunk = show(&p).remove(0);
     assert_eq!(chunk["__id__"], "x", "{chunk}");
     let (code, h) = apply(&p, &["test=True"]);
     assert_ne!(code, 0, "{h}");
@@ -549,6 +538,5 @@ fn module_run_and_module_wait_run_execution_functions() {
             .contains("unknown function `nosuch.fn`"),
         "{h}"
     );
-    let (code, v) = p.json(&["h1", "state.show_sls", "demo"]);
-    assert_eq!(code, 0, "show_sls shows it as Salt does: {v}");
+    assert_eq!(show(&p).len(), 1, "show_sls shows it as Salt does");
 }

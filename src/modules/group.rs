@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Map};
 
 use super::user::{
-    check_name, finish_with, parse_group, tools_seen, Account, GroupEnt, Id, NameList, NumOrText,
-    PATH_PRELUDE,
+    apply_account, check_name, finish_with, parse_group, tools_seen, Account, GroupEnt, Id,
+    NameList, NumOrText, PATH_PRELUDE,
 };
 use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, StateFunction,
@@ -303,11 +303,7 @@ impl StateFunction for Present {
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let a = plan.data::<Account>()?;
-        Ok(format!(
-            "{PATH_PRELUDE}set -e\n{}",
-            a.tools.render(&a.change)
-        ))
+        apply_account(plan, "set -e\n")
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -385,8 +381,7 @@ impl StateFunction for Absent {
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let a = plan.data::<Account>()?;
-        Ok(format!("{PATH_PRELUDE}{}", a.tools.render(&a.change)))
+        apply_account(plan, "")
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {

@@ -798,10 +798,15 @@ impl StateFunction for Present {
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        match plan.data::<Edit>() {
-            Err(e) => e.into(),
-            Ok(w) => super::finish_with(plan, out, w.done.clone()),
-        }
+        finish_edit(plan, out)
+    }
+}
+
+/// Both functions' result: the edit's own comment when it ran.
+fn finish_edit(plan: &Plan, out: Output) -> Applied {
+    match plan.data::<Edit>() {
+        Err(e) => e.into(),
+        Ok(w) => super::finish_with(plan, out, w.done.clone()),
     }
 }
 
@@ -840,10 +845,7 @@ impl StateFunction for Absent {
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        match plan.data::<Edit>() {
-            Err(e) => e.into(),
-            Ok(w) => super::finish_with(plan, out, w.done.clone()),
-        }
+        finish_edit(plan, out)
     }
 }
 

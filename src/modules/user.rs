@@ -728,11 +728,7 @@ impl StateFunction for Present {
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
         // The hash to set is in the typed change (rendered to chpasswd's
         // stdin by the tool set).
-        let a = plan.data::<Account>()?;
-        Ok(format!(
-            "{PATH_PRELUDE}set -e\n{}",
-            a.tools.render(&a.change)
-        ))
+        apply_account(plan, "set -e\n")
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
@@ -1036,6 +1032,16 @@ pub(crate) fn tools_seen(text: &str) -> Result<Tools, String> {
         .ok_or_else(|| NO_TOOLS.to_string())
 }
 
+/// A user or group plan's apply: its [`Account`] change rendered by its
+/// tool set, after the PATH prelude and `first` (e.g. `set -e`).
+pub(crate) fn apply_account(plan: &Plan, first: &str) -> Result<String, PlanMismatch> {
+    let a = plan.data::<Account>()?;
+    Ok(format!(
+        "{PATH_PRELUDE}{first}{}",
+        a.tools.render(&a.change)
+    ))
+}
+
 /// Success: the planned changes with the applied comment the plan's
 /// [`Account`] carries; failure: the tool's own message.
 pub(crate) fn finish_with(plan: &Plan, out: Output) -> Applied {
@@ -1174,8 +1180,7 @@ impl StateFunction for Absent {
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let a = plan.data::<Account>()?;
-        Ok(format!("{PATH_PRELUDE}{}", a.tools.render(&a.change)))
+        apply_account(plan, "")
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {

@@ -832,17 +832,7 @@ mod tests {
         .into_iter()
         .map(|(n, y)| (n.to_string(), y))
         .collect();
-        for shell in [&["dash"][..], &["busybox", "sh"], &["bash", "--posix"]] {
-            if !crate::testing::shell_at_hand(shell) {
-                continue;
-            }
-            let out = std::process::Command::new(shell[0])
-                .args(&shell[1..])
-                .arg("-c")
-                .arg(&script)
-                .output()
-                .unwrap();
-            let out = String::from_utf8(out.stdout).unwrap();
+        for (shell, out) in crate::testing::in_each_shell(&script) {
             let g = Gathered::parse(&out, m);
             assert!(g.complete, "{shell:?}: {out}");
             let asked: BTreeMap<String, bool> = g

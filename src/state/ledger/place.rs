@@ -147,17 +147,7 @@ mod tests {
                 locate(),
                 check("@@m")
             );
-            for shell in [&["dash"][..], &["busybox", "sh"], &["bash", "--posix"]] {
-                if !crate::testing::shell_at_hand(shell) {
-                    continue;
-                }
-                let out = std::process::Command::new(shell[0])
-                    .args(&shell[1..])
-                    .arg("-c")
-                    .arg(&script)
-                    .output()
-                    .unwrap();
-                let out = String::from_utf8(out.stdout).unwrap();
+            for (shell, out) in crate::testing::in_each_shell(&script) {
                 assert!(
                     out.contains(&format!("@@m ledger as {who}\n")),
                     "{shell:?}: {out}"
