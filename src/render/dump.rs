@@ -1,12 +1,11 @@
 //! The text Salt's serializing filters write, which a file template puts
 //! verbatim into a config file: Python's `json.dumps` (`json`, `tojson`:
 //! `", "`/`": "` separators, ASCII-only, sorted keys on request) and
-//! PyYAML's `safe_dump` (`yaml`: sorted keys, flow style on one line or
-//! block style). Known difference: PyYAML wraps a flow line longer than 80
-//! columns; halite keeps it on one line (the same data either way).
+//! PyYAML's scalars (`yaml_encode`, `yaml_dquote`). Whole YAML documents
+//! (the `yaml` filter, Salt's yaml serializer) are written by
+//! [`crate::yaml::emit`].
 
 use std::io;
-use std::sync::OnceLock;
 
 use serde_json::ser::{Formatter, PrettyFormatter, Serializer};
 
@@ -174,113 +173,15 @@ pub(super) fn yaml_dquote(s: &str) -> String {
     out
 }
 
-/// PyYAML's `safe_dump(v, default_flow_style=True)` without the trailing
-/// newline (and `...` document end), as Salt's `yaml` filter strips them.
-pub(super) fn yaml_flow(v: &Value) -> String {
-    let mut out = String::new();
-    write_flow(&sort(v), &mut out);
-    out
-}
-
-fn write_flow(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&yaml_str(k, true));
-                out.push_str(": ");
-                write_flow(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_flow(item, out);
-            }
-            out.push(']');
-        }
-        Value::String(s) => out.push_str(&yaml_str(s, true)),
-        other => out.push_str(&yaml_scalar(other)),
-    }
-}
-
 /// A non-string scalar as PyYAML writes it.
 pub(super) fn yaml_scalar(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.is_infinite() => {
-                if f > 0.0 { ".inf" } else { "-.inf" }.into()
-            }
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
+            Some(f) if n.is_f64() => crate::yaml::emit::float_text(f),
             _ => n.to_string(),
         },
         other => other.to_string(),
     }
-}
-
-/// A string as PyYAML writes it: plain when it reads back as the same
-/// string, else single-quoted, or double-quoted when it holds characters
-/// a single-quoted scalar cannot (line breaks, control characters).
-fn yaml_str(s: &str, flow: bool) -> String {
-    if s.chars().any(|c| c.is_control()) {
-        return serde_json::to_string(s).unwrap_or_default();
-    }
-    if plain_ok(s, flow) {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn plain_ok(s: &str, flow: bool) -> bool {
-    let Some(first) = s.chars().next() else {
-        return false;
-    };
-    if first.is_whitespace() || s.ends_with(char::is_whitespace) || s.ends_with(':') {
-        return false;
-    }
-    if "#,[]{}&*!|>'\"%@`".contains(first) {
-        return false;
-    }
-    if matches!(first, '-' | '?' | ':') && (s.len() == 1 || s[1..].starts_with(' ')) {
-        return false;
-    }
-    if s.contains(": ") || s.contains(" #") {
-        return false;
-    }
-    if flow && s.contains([',', '[', ']', '{', '}']) {
-        return false;
-    }
-    // A plain scalar must not read back as another type (YAML 1.1, as
-    // PyYAML resolves: booleans, null, numbers, timestamps).
-    !resolves_to_other_type(s)
-}
-
-fn resolves_to_other_type(s: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "yes", "no", "true", "false", "on", "off", "y", "n", "null", "~", "=", "<<",
-    ];
-    let lower = s.to_ascii_lowercase();
-    if WORDS.contains(&lower.as_str()) {
-        return true;
-    }
-    static NUMBER: OnceLock<regex::Regex> = OnceLock::new();
-    let number = NUMBER.get_or_init(|| {
-        regex::Regex::new(concat!(
-        r"^(?:[-+]?(?:0b[0-1_]+|0[0-7_]+|(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+|[1-9][0-9_]*(?::[0-5]?[0-9])+)",
-        r"|[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?",
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
-        r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*)$"
-        ))
-        .expect("static regex")
-    });
-    number.is_match(s)
 }

@@ -13,6 +13,7 @@ use regex::Regex;
 use super::dump;
 use super::pyobj::PyList;
 use super::pyobj::{parse_text, to_json};
+use crate::yaml::emit::{self, Flow};
 use crate::Value;
 
 fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
@@ -41,11 +42,6 @@ fn default_filter(
     } else {
         Ok(v)
     }
-}
-
-/// Salt's `yaml` with flow style: PyYAML's one-line text.
-fn yaml_flow(v: &MjValue) -> Result<MjValue, Error> {
-    Ok(MjValue::from_safe_string(dump::yaml_flow(&to_json(v)?)))
 }
 
 /// Salt's `yaml_encode`: one scalar as YAML (strings double-quoted).
@@ -233,20 +229,22 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_test("callable", |v: MjValue| super::salt::is_callable(&v));
 }
 
-/// Salt's `yaml(flow_style=True)`: flow style on one line (see
-/// [`yaml_flow`]); `yaml(False)` is block style.
+/// Salt's `yaml(flow_style=True)`: PyYAML's text through libyaml (see
+/// [`crate::yaml::emit`]), flow style by default, `yaml(False)` block
+/// style, with non-ASCII text kept and the ends stripped as Salt does.
 fn yaml_filter(v: &MjValue, flow_style: Option<bool>, kw: Kwargs) -> Result<MjValue, Error> {
     let flow_style = match flow_style {
         Some(f) => Some(f),
         None => kw.get("flow_style")?,
     };
     kw.assert_all_used()?;
-    if flow_style.unwrap_or(true) {
-        return yaml_flow(v);
-    }
-    let sorted = dump::sort(&to_json(v)?);
-    let text = serde_yaml::to_string(&sorted).map_err(|e| invalid(format!("yaml: {e}")))?;
-    Ok(MjValue::from_safe_string(text.trim_end().to_string()))
+    let flow = if flow_style.unwrap_or(true) {
+        Flow::Always
+    } else {
+        Flow::Never
+    };
+    let text = emit::dump(&to_json(v)?, emit::Options::new(flow).unicode(true));
+    Ok(MjValue::from_safe_string(text.trim().to_string()))
 }
 
 fn regex_flags(kw: &Kwargs) -> Result<String, Error> {

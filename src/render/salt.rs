@@ -19,6 +19,7 @@ use super::pyobj::{from_json, to_json};
 use crate::args::Args;
 use crate::data;
 use crate::target::{MatchCtx, Target, TargetType};
+use crate::yaml::emit::{self, Flow};
 use crate::Value;
 
 /// Runs an execution function on the host being rendered for, e.g.
@@ -994,34 +995,34 @@ fn walk(
 }
 
 /// Salt's `slsutil.serialize(serializer, obj, **options)` for the `yaml`
-/// and `json` serializers: PyYAML's block text (`default_flow_style=False`,
-/// as the formulas' `_mapdata` asks), keys sorted as PyYAML sorts them;
-/// `json.dumps` (keys in order unless `sort_keys`, ASCII-escaped). Flow
-/// and mixed styles and PyYAML's escaping without `allow_unicode` are not
-/// reproduced: asking for them is an error, not a different text.
+/// and `json` serializers: PyYAML's text through libyaml
+/// ([`crate::yaml::emit`]: `default_flow_style`, `allow_unicode`, `indent`,
+/// `sort_keys` as Salt passes them on); `json.dumps` (keys in order unless
+/// `sort_keys`, ASCII-escaped).
 fn serialize(function: &str, a: &[Option<MjValue>]) -> Result<MjValue, Error> {
     let kind = string_arg(function, "serializer", a[0].as_ref(), "")?;
     let obj = to_json(a[1].as_ref().unwrap_or(&MjValue::from(())))?;
     let flag = |i: usize| a[i].as_ref().filter(|v| !v.is_none()).map(MjValue::is_true);
     match kind.as_str() {
         "yaml" => {
-            // Salt's own dumper quotes differently from the `yaml`
-            // filter's in flow style; only block style is given.
-            if flag(2) != Some(false) {
-                return Err(invalid(format!(
-                    "salt['{function}']: yaml is given in block style only \
-                     (default_flow_style=False); Salt's flow and mixed styles are not reproduced"
-                )));
-            }
-            let text = serde_yaml::to_string(&super::dump::sort(&obj))
-                .map_err(|e| invalid(format!("salt['{function}']: {e}")))?;
-            if flag(3) != Some(true) && !text.is_ascii() {
-                return Err(invalid(format!(
-                    "salt['{function}']: non-ASCII text needs allow_unicode=True \
-                     (PyYAML's escapes are not reproduced)"
-                )));
-            }
-            Ok(MjValue::from(text))
+            let flow = match flag(2) {
+                Some(true) => Flow::Always,
+                Some(false) => Flow::Never,
+                None => Flow::Leaves,
+            };
+            let indent = match &a[4] {
+                Some(v) if !v.is_none() => usize::try_from(v.clone())
+                    .map_err(|_| invalid(format!("salt['{function}']: indent must be a number")))?,
+                _ => 2,
+            };
+            let options = emit::Options {
+                indent,
+                sort_keys: flag(5).unwrap_or(true),
+                ..emit::Options::new(flow).unicode(flag(3).unwrap_or(false))
+            };
+            // Salt's serializer drops the final line break.
+            let text = emit::dump(&obj, options);
+            Ok(MjValue::from(text.strip_suffix('\n').unwrap_or(&text)))
         }
         "json" => {
             let indent = match &a[4] {

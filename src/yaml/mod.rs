@@ -6,7 +6,9 @@
 //! module. Every file halite reads through [`from_str`] is refused when a
 //! mapping repeats a key ([`keys`]), whatever type it is read into.
 
+pub mod emit;
 mod keys;
+mod resolve;
 
 pub use keys::{find_duplicate, key_line, Duplicate};
 

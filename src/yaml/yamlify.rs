@@ -31,6 +31,7 @@ use regex::Regex;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_yaml::Value as Yaml;
 
+use super::resolve::Implicit;
 use crate::Value;
 
 /// `yamlify_arg(arg)`.
@@ -239,43 +240,18 @@ fn collection_tags_ok(input: &str) -> bool {
         .all(|c| matches!((&c[1], &c[2]), ("!!seq", "[") | ("!!map", "{") | ("!", _)))
 }
 
-/// PyYAML's implicit resolvers (yaml/resolver.py) for a plain scalar.
-/// Timestamps stay text: Salt's loader builds them as plain strings.
+/// A plain scalar as PyYAML's implicit resolvers read it
+/// ([`super::resolve`]). Timestamps stay text: Salt's loader builds them as
+/// plain strings.
 fn plain(text: &str) -> Option<Value> {
-    static BOOL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
-        )
-        .expect("regex")
-    });
-    static FLOAT: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(concat!(
-            r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?",
-            r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?",
-            r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*",
-            r"|[-+]?\.(?:inf|Inf|INF)",
-            r"|\.(?:nan|NaN|NAN))$"
-        ))
-        .expect("regex")
-    });
-    static INT: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(concat!(
-            r"^(?:[-+]?0b[0-1_]+",
-            r"|[-+]?0[0-7_]+",
-            r"|[-+]?(?:0|[1-9][0-9_]*)",
-            r"|[-+]?0x[0-9a-fA-F_]+",
-            r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"
-        ))
-        .expect("regex")
-    });
-    match text {
-        _ if BOOL.is_match(text) => bool_value(text).map(Value::Bool),
-        _ if FLOAT.is_match(text) => float(text),
-        _ if INT.is_match(text) => int(text),
-        "~" | "null" | "Null" | "NULL" | "" => Some(Value::Null),
+    match super::resolve::plain(text) {
+        Implicit::Bool => bool_value(text).map(Value::Bool),
+        Implicit::Float => float(text),
+        Implicit::Int => int(text),
+        Implicit::Null => Some(Value::Null),
         // `<<` (merge) and `=` (value) have no constructor of their own.
-        "<<" | "=" => None,
-        _ => Some(Value::String(text.to_string())),
+        Implicit::Merge | Implicit::Value => None,
+        Implicit::Timestamp | Implicit::Str => Some(Value::String(text.to_string())),
     }
 }
 

@@ -16,6 +16,7 @@ use super::managed;
 use super::{check_name, parse_facts, Kind};
 use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
+use crate::yaml::emit::{Flow, Options};
 use crate::Value;
 
 #[derive(Debug, Deserialize)]
@@ -197,10 +198,12 @@ impl Serialize {
     fn text(&self, data: &Value) -> Result<String, String> {
         let body = match self.format {
             Format::Json => crate::render::dump::json_dumps(data, true, Some(2), true),
-            Format::Yaml => serde_yaml::to_string(&crate::render::dump::sort(data))
-                .map_err(|e| format!("cannot write the data set as YAML: {e}"))?
-                .trim_end_matches('\n')
-                .to_string(),
+            // Salt's `file.serialize`: block style, non-ASCII escaped
+            // (halite takes no `encoding`, which is what lets Salt keep it).
+            Format::Yaml => {
+                let text = crate::yaml::emit::dump(data, Options::new(Flow::Never));
+                text.strip_suffix('\n').unwrap_or(&text).to_string()
+            }
         };
         Ok(format!("{body}\n"))
     }
