@@ -56,9 +56,14 @@ pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlE
     })
 }
 
-/// Serialize `value` as YAML text.
+/// `value` as YAML text, as Salt's `--out yaml` writes it (PyYAML's
+/// `safe_dump` with `default_flow_style=False`: block style, keys sorted,
+/// non-ASCII kept; see [`emit`]).
 pub fn to_string<T: Serialize>(value: &T) -> String {
-    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# unserializable: {e}\n"))
+    match serde_json::to_value(value) {
+        Ok(v) => emit::dump(&v, emit::Options::new(emit::Flow::Never).unicode(true)),
+        Err(e) => format!("# unserializable: {e}\n"),
+    }
 }
 
 mod yamlify;
