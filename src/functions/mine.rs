@@ -223,9 +223,11 @@ pub fn entries(functions: &Value) -> Result<Vec<Entry>, String> {
                     }
                 }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "mine_functions `{alias}`: must be a list of arguments or a mapping, got {other}"
-            )),
+            ))
+            }
         }
         let function = match args.kwargs.remove("mine_function") {
             None => alias.clone(),
