@@ -494,7 +494,12 @@ impl<'a> Batch<'a> {
 
     fn command(&self) -> Command {
         let t = crate::transport::quote::quote(&self.token);
-        let mut s = String::from("h_mine=$(mktemp -d) || exit 1\ntrap 'rm -rf \"$h_mine\"' EXIT\n");
+        // The outputs wait in a private directory, removed on the way out
+        // (a TERM from a timeout or Ctrl-C exits through the EXIT trap).
+        let mut s = String::from(
+            "h_mine=$(mktemp -d) || exit 1\ntrap 'rm -rf \"$h_mine\"' EXIT\n\
+             trap 'exit 143' TERM INT HUP\n",
+        );
         for (i, cmd) in self.scripts.iter().enumerate() {
             let Some(cmd) = cmd else { continue };
             s.push_str(&format!(
@@ -720,6 +725,115 @@ mod tests {
                 "{errors:?}"
             );
         }
+    }
+
+    /// A mine of three hosts over a project whose pillar gives db1 a role.
+    fn mine_of_three() -> (tempfile::TempDir, Mine) {
+        let dir = tempfile::tempdir().unwrap();
+        let pillar = dir.path().join("pillar");
+        std::fs::create_dir_all(&pillar).unwrap();
+        std::fs::write(pillar.join("top.sls"), "base:\n  db1:\n    - db\n").unwrap();
+        std::fs::write(pillar.join("db.sls"), "role: database\n").unwrap();
+        let project = Arc::new(Project {
+            states: dir.path().join("states"),
+            pillar,
+            groups: Default::default(),
+            secrets: Default::default(),
+        });
+        let store = Store::new(&dir.path().join("cache"));
+        let only_web = Some(("web*".to_string(), "glob".to_string()));
+        for (id, os) in [("web1", "Debian"), ("web2", "Fedora"), ("db1", "Debian")] {
+            let data = [
+                ("ip".to_string(), json!([format!("10.0.0.{}", id.len())])),
+                ("os".to_string(), wrap(json!(os), &only_web)),
+            ];
+            store
+                .update(
+                    id,
+                    &json!({"os": os}),
+                    data.into_iter().collect(),
+                    false,
+                    0.0,
+                )
+                .unwrap();
+        }
+        (dir, Mine { store, project })
+    }
+
+    fn get(
+        mine: &Mine,
+        asking: &str,
+        tgt: &str,
+        fun: &str,
+        kind: TargetType,
+        exclude: bool,
+    ) -> Value {
+        let get = Get {
+            tgt: tgt.into(),
+            funs: Funs::from_value(&json!(fun)).unwrap(),
+            tgt_type: kind,
+            exclude_minion: exclude,
+        };
+        mine.get(&get, asking, &Value::Null).unwrap()
+    }
+
+    #[test]
+    fn get_matches_pillar_on_the_controller_and_keeps_the_acl() {
+        let (_d, m) = mine_of_three();
+        let keys = |v: Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            keys(get(
+                &m,
+                "web1",
+                "role:database",
+                "ip",
+                TargetType::Pillar,
+                false
+            )),
+            ["db1"]
+        );
+        assert_eq!(
+            keys(get(
+                &m,
+                "web1",
+                "I@role:data* or web2",
+                "ip",
+                TargetType::Compound,
+                false
+            )),
+            ["db1", "web2"]
+        );
+        assert_eq!(
+            keys(get(&m, "web1", "*", "ip", TargetType::Glob, true)),
+            ["db1", "web2"]
+        );
+        // `os` is for web* only, and unwrapped for them.
+        assert_eq!(
+            get(&m, "web2", "os:Debian", "os", TargetType::Grain, false),
+            json!({"web1": "Debian", "db1": "Debian"})
+        );
+        assert_eq!(
+            get(&m, "db1", "*", "os", TargetType::Glob, false),
+            json!({})
+        );
+        // The command line's answers: delete and flush act on one host.
+        let ok = Outcome::ok(Value::Bool(true));
+        assert_eq!(
+            m.answer(&MineCall::Delete { fun: "ip".into() }, "web1", &Value::Null),
+            ok
+        );
+        assert_eq!(m.answer(&MineCall::Flush, "db1", &Value::Null), ok);
+        assert_eq!(
+            keys(get(&m, "web1", "*", "ip", TargetType::Glob, false)),
+            ["web2"]
+        );
+        let bad = Get {
+            tgt: "".into(),
+            funs: Funs::One("ip".into()),
+            tgt_type: TargetType::Glob,
+            exclude_minion: false,
+        };
+        assert!(m.get(&bad, "web1", &Value::Null).is_err());
     }
 
     #[test]

@@ -80,11 +80,18 @@ fn parse(
     };
     let cidr = match args.string(function, 2, "cidr")? {
         None => None,
-        Some(text) => Some(
-            text.parse::<IpNet>()
+        Some(text) => {
+            let net = text
+                .parse::<IpNet>()
                 .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| invalid(format!("`cidr` is not a network: `{text}`")))?,
-        ),
+                .map_err(|_| invalid(format!("`cidr` is not a network: `{text}`")))?;
+            // Python's ip_network (strict) refuses host bits; Salt then
+            // logs and lists nothing.
+            if net != net.trunc() {
+                return Err(invalid(format!("`cidr` `{text}` has host bits set")));
+            }
+            Some(net)
+        }
     };
     let scope = match args.string(function, 3, "type")?.as_deref() {
         None => None,
@@ -358,10 +365,36 @@ lo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536
         }
     }
 
+    /// BusyBox's `ip` and `ifconfig` list the same addresses, read alike.
+    #[test]
+    fn busybox_ip_and_ifconfig_agree() {
+        let run = |args: &[&str]| {
+            std::process::Command::new("busybox")
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        };
+        let (Some(ip), Some(ifconfig)) =
+            (run(&["ip", "-o", "addr", "show"]), run(&["ifconfig", "-a"]))
+        else {
+            crate::testing::missing_tool("busybox ip / ifconfig cannot run");
+            return;
+        };
+        let mut a = addresses(&format!("@@ip\n{ip}"));
+        let mut b = addresses(&format!("@@ifconfig\n{ifconfig}"));
+        a.sort();
+        b.sort();
+        assert!(!a.is_empty());
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn bad_arguments_are_refused() {
         for words in [
             &["cidr=10.0.0.0/99"][..],
+            &["cidr=10.0.0.1/8"],
             &["type=global"],
             &["include_loopback=maybe"],
             &["bogus=1"],
