@@ -147,6 +147,12 @@ fn mine_update_then_templates_and_the_command_line_read_it() {
     assert_eq!(states["guarded"], "guarded=");
     assert_eq!(shown(&ws, "node1")["guarded"], "guarded=node1,node2,node3");
 
+    // state.apply renders through the same mine.
+    let (code, r) = run(&ws, &["node3", "state.apply", "hosts", "test=True"]);
+    assert_eq!(code, 0, "{r}");
+    let names = r["node3"]["ret"].to_string();
+    assert!(names.contains("webs=node1,node3"), "{names}");
+
     // The command line: get, delete one function, flush one host.
     let (code, r) = run(&ws, &["node1", "mine.get", "node*", "network.ip_addrs"]);
     assert_eq!(code, 0, "{r}");
@@ -182,6 +188,27 @@ fn mine_update_then_templates_and_the_command_line_read_it() {
     let (_, r) = run(&ws, &["node1", "mine.get", "*", "pong"]);
     let left: Vec<&String> = r["node1"]["ret"].as_object().unwrap().keys().collect();
     assert_eq!(left, ["node1", "node2"], "{r}");
+
+    // clear=True with functions given: node1's mine is just those now.
+    let (code, r) = run(
+        &ws,
+        &[
+            "node1",
+            "mine.update",
+            "clear=True",
+            "mine_functions=[test.ping]",
+        ],
+    );
+    assert_eq!(code, 0, "{r}");
+    let (_, r) = run(
+        &ws,
+        &["node1", "mine.get", "node1", "network.ip_addrs,test.ping"],
+    );
+    assert_eq!(
+        r["node1"]["ret"],
+        json!({"test.ping": {"node1": true}}),
+        "{r}"
+    );
 
     // Bad input is refused before anything connects.
     let out = ws.halite(["node1", "mine.get", "*", "pong", "nosuchtype"]);
