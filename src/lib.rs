@@ -32,6 +32,7 @@
 //! - [`jobs`]: the job cache behind `halite jobs list|show`, and each host's
 //!   latest drift ledger copy.
 //! - [`cache_file`]: atomic, owner-only writes of the controller's cache files.
+//! - [`mine`]: the mine's store on the controller (`mine.update` / `mine.get`).
 //! - [`output`]: everything that is printed (human, json, yaml, txt, progress).
 //! - [`state`]: the state compiler: top file, SLS includes/extends, requisites, order;
 //!   and the drift ledger kept on each host.
@@ -54,6 +55,7 @@ pub mod functions;
 pub mod grains;
 pub mod inventory;
 pub mod jobs;
+pub mod mine;
 pub mod modules;
 pub mod ops;
 pub mod orchestrate;

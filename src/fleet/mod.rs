@@ -373,6 +373,8 @@ pub struct Plan {
     pub known_pillar: HashMap<String, Value>,
     /// The state tree, pillar and groups, for state functions.
     pub project: Arc<crate::engine::Project>,
+    /// The controller's mine store (`mine.*`, `salt['mine.get']`).
+    pub mine: crate::mine::Store,
 }
 
 /// How a run ended.
@@ -544,6 +546,10 @@ impl Plan {
             source: self.grains.clone(),
             verify: self.verify.clone(),
             project: self.project.clone(),
+            mine: Arc::new(crate::functions::mine::Mine {
+                store: self.mine.clone(),
+                project: self.project.clone(),
+            }),
         };
         set.spawn(async move {
             let r = run_host(host, conn, grains, pillar, &job).await;
@@ -628,6 +634,7 @@ struct HostJob {
     source: GrainSource,
     verify: Option<String>,
     project: Arc<crate::engine::Project>,
+    mine: Arc<crate::functions::mine::Mine>,
 }
 
 /// Close a host's connection once nothing else holds it.
@@ -655,6 +662,12 @@ async fn run_host(
             grains: &Value::Null,
         };
         return clock.finish(&host.id, function.interpret(&ctx, None), 0);
+    }
+    // mine.get / delete / flush: the controller's store alone.
+    if let Call::Mine(m) = job.call.as_ref() {
+        if !m.on_host() {
+            return clock.finish(&host.id, job.mine.answer(m, &host.id, &Value::Null), 0);
+        }
     }
     // Shared: the state engine lends it to templates' remote calls.
     let conn = Arc::new(match conn {
@@ -800,6 +813,7 @@ async fn call(
                 conn: conn.clone(),
                 id: id.to_string(),
                 grains: grains.clone(),
+                mine: Some(job.mine.clone()),
             });
             let o = match call.action {
                 Action::Apply => engine::run(conn, id, grains, pillar, project, call, remote).await,
@@ -828,6 +842,20 @@ async fn call(
             overrides,
             project,
         )),
+        Call::Mine(m) => {
+            let crate::functions::mine::MineCall::Update { clear, functions } = m else {
+                return Ok(Ran::plain(job.mine.answer(m, id, grains)));
+            };
+            let pillar = match host_pillar(&ctx, pillar, &None, project) {
+                Ok(p) => p,
+                Err(e) => return Ok(pillar_failed(e)),
+            };
+            let o = job
+                .mine
+                .update(&ctx, *clear, functions.as_ref(), &pillar, conn)
+                .await?;
+            Ok(Ran::plain(o))
+        }
         Call::Script(function) => {
             let out = match function.command(&ctx) {
                 Some(cmd) => Some(conn.exec(&cmd).await?),
@@ -848,7 +876,21 @@ fn from_pillar(
     overrides: &Option<Value>,
     project: &crate::engine::Project,
 ) -> Ran {
-    let pillar = match (known, overrides) {
+    match host_pillar(ctx, known, overrides, project) {
+        Ok(p) => Ran::plain(function.interpret_pillar(ctx, &p)),
+        Err(e) => pillar_failed(e),
+    }
+}
+
+/// The host's pillar: the one targeting compiled (when there is no
+/// override), else compiled now from this host's grains only.
+fn host_pillar(
+    ctx: &HostCtx,
+    known: Option<Value>,
+    overrides: &Option<Value>,
+    project: &crate::engine::Project,
+) -> Result<Value, crate::pillar::PillarError> {
+    match (known, overrides) {
         (Some(p), None) => Ok(p),
         (_, overrides) => crate::pillar::compile(
             &project.pillar,
@@ -858,16 +900,17 @@ fn from_pillar(
             overrides.clone(),
             &project.secrets,
         ),
-    };
-    match pillar {
-        Ok(p) => Ran::plain(function.interpret_pillar(ctx, &p)),
-        Err(e) => Ran {
-            duplicate: e.is_duplicate_key(),
-            ..Ran::plain(crate::functions::Outcome::fail(
-                Value::Array(vec![Value::String(format!("pillar: {e}"))]),
-                None,
-            ))
-        },
+    }
+}
+
+/// The host's result when its pillar could not be compiled.
+fn pillar_failed(e: crate::pillar::PillarError) -> Ran {
+    Ran {
+        duplicate: e.is_duplicate_key(),
+        ..Ran::plain(crate::functions::Outcome::fail(
+            Value::Array(vec![Value::String(format!("pillar: {e}"))]),
+            None,
+        ))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::mine::MineCall;
 use super::Function;
 use crate::engine::StateCall;
 use crate::Value;
@@ -25,6 +26,9 @@ pub enum Call {
         function: Arc<dyn Function>,
         overrides: Option<Value>,
     },
+    /// The mine (`mine.update` on the host, `mine.get`, `mine.delete`,
+    /// `mine.flush` on the controller's store alone).
+    Mine(MineCall),
     /// One script on the host, its output interpreted (`cmd.run`...).
     Script(Arc<dyn Function>),
 }
@@ -34,6 +38,9 @@ impl Call {
     pub fn of(function: Arc<dyn Function>) -> Call {
         if function.controller_only() {
             return Call::ControllerOnly(function);
+        }
+        if let Some(mine) = function.mine_call() {
+            return Call::Mine(mine.clone());
         }
         if let Some(state) = function.state_call() {
             return Call::State(state.clone());
@@ -53,6 +60,7 @@ impl Call {
         match self {
             Call::ControllerOnly(_) => false,
             Call::State(_) | Call::Pillar { .. } => true,
+            Call::Mine(m) => m.on_host(),
             Call::Script(f) => f.needs_grains(),
         }
     }
@@ -90,6 +98,8 @@ mod tests {
             }
         ));
         assert!(matches!(call(&["cmd.run", "true"]), Call::Script(_)));
+        assert!(matches!(call(&["mine.update"]), Call::Mine(_)));
+        assert!(matches!(call(&["mine.get", "*", "f"]), Call::Mine(_)));
     }
 
     #[test]
@@ -99,5 +109,7 @@ mod tests {
         assert!(call(&["grains.items"]).needs_grains());
         assert!(call(&["state.apply"]).needs_grains());
         assert!(call(&["pillar.items"]).needs_grains());
+        assert!(call(&["mine.update"]).needs_grains());
+        assert!(!call(&["mine.get", "*", "f"]).needs_grains());
     }
 }

@@ -12,6 +12,8 @@ pub mod disk;
 pub mod docker;
 pub mod file;
 pub mod grains;
+pub mod mine;
+pub mod network;
 pub mod pillar;
 pub mod pkg;
 pub mod service;
@@ -44,6 +46,8 @@ pub const MODULES: &[&[Spec]] = &[
     status::FUNCTIONS,
     state::FUNCTIONS,
     sys::FUNCTIONS,
+    network::FUNCTIONS,
+    mine::FUNCTIONS,
 ];
 
 /// One registered function.
@@ -142,6 +146,12 @@ pub trait Function: Send + Sync + Debug {
     /// A `pillar='{...}'` argument: merged over the compiled pillar, and
     /// visible to the pillar SLS files while they render.
     fn pillar_override(&self) -> Option<&Value> {
+        None
+    }
+
+    /// Mine functions (`mine.update`, `mine.get`...) say what they ask
+    /// here: the fleet runs them with the controller's mine store.
+    fn mine_call(&self) -> Option<&mine::MineCall> {
         None
     }
 

@@ -20,6 +20,8 @@ pub struct HostCall {
     pub conn: Arc<Connection>,
     pub id: String,
     pub grains: Value,
+    /// The controller's mine, for `salt['mine.get']`.
+    pub mine: Option<Arc<super::mine::Mine>>,
 }
 
 impl RemoteCall for HostCall {
@@ -27,9 +29,18 @@ impl RemoteCall for HostCall {
         let spec =
             super::lookup(function).ok_or_else(|| format!("unknown function `{function}`"))?;
         let f = (spec.parse)(args).map_err(|e| e.to_string())?;
-        // Only a function that is one script on the host is answered here.
-        let Call::Script(f) = Call::of(f.into()) else {
-            return Err(format!("{function} cannot be called from a template"));
+        // Only a function that is one script on the host is answered
+        // here, and `mine.get`, from the controller's mine.
+        let f = match Call::of(f.into()) {
+            Call::Script(f) => f,
+            Call::Mine(super::mine::MineCall::Get(get)) => {
+                let mine = self
+                    .mine
+                    .as_ref()
+                    .ok_or_else(|| format!("{function}: no mine store in this run"))?;
+                return mine.get(&get, &self.id, &self.grains);
+            }
+            _ => return Err(format!("{function} cannot be called from a template")),
         };
         let ctx = HostCtx {
             id: &self.id,

@@ -224,6 +224,7 @@ pub async fn execute(p: Prepared, options: &RunOptions) -> Ran {
         conns: selection.conns,
         known_pillar: selection.pillar,
         project: p.project.clone(),
+        mine: crate::mine::Store::new(&p.settings.cache_dir),
     };
     let outcome = plan.run(&mut job).await;
     job.finish(outcome, t0, options.show.metrics_file.as_deref())

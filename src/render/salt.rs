@@ -6,7 +6,8 @@
 //! `salt.utils.data.traverse_dict_and_list` and `filter_by`). Every other
 //! function runs on the host through a [`RemoteCall`] the caller supplies
 //! (the state engine, which owns the connection); rendering has no
-//! transport of its own.
+//! transport of its own. `salt['mine.get']` goes the same way: the
+//! caller answers it from the controller's mine (`functions::mine`).
 
 use std::collections::BTreeMap;
 use std::fmt;
