@@ -231,6 +231,31 @@ db.example:
             hosts.contains("10.9.9.3\t\tweb1.example web2.example\n10.9.9.4\t\tdb.example\n"),
             "{hosts}"
         );
+        // host.only, as the formula's `only:` pillar drives it: exactly
+        // these names on one address, none on the other.
+        ws.write(
+            "states/demo.sls",
+            r#"
+10.9.9.3-host-entry:
+  host.only:
+    - name: 10.9.9.3
+    - hostnames:
+      - web3.example
+      - web1.example
+10.9.9.4-host-entry:
+  host.only:
+    - name: 10.9.9.4
+    - hostnames: []
+"#,
+        );
+        let done = converge(&ws, "node1");
+        assert_eq!(
+            done["10.9.9.3-host-entry"].1,
+            serde_json::json!({"10.9.9.3": {"old": "web1.example web2.example", "new": "web3.example web1.example"}})
+        );
+        let hosts = fleet.podman_exec_ok("node1", "cat /etc/hosts");
+        assert!(hosts.contains("10.9.9.3\t\tweb3.example web1.example\n"), "{hosts}");
+        assert!(!hosts.contains("10.9.9.4"), "{hosts}");
     });
 }
 

@@ -1,6 +1,6 @@
-//! `host.present` and `host.absent`: a host name on an address in
-//! `/etc/hosts`, as Salt's `salt.states.host` edits it through
-//! `salt.modules.hosts`.
+//! `host.present`, `host.absent` and `host.only`: a host name on an
+//! address in `/etc/hosts`, or exactly these names on it, as Salt's
+//! `salt.states.host` edits it through `salt.modules.hosts`.
 //!
 //! The plan replays Salt's edits on the controller, in Salt's order (add,
 //! comment, remove) and with Salt's own rewriting: adding a name or a
@@ -39,6 +39,12 @@ pub const MODULE: ModuleDef = ModuleDef {
             doc: "Ensure the host name `name` is not on the address(es) `ip` in /etc/hosts.",
             args: &["ip"],
             build: build_absent,
+        },
+        FnDef {
+            name: "only",
+            doc: "Ensure the address `name` carries exactly `hostnames` (in order) in /etc/hosts; an empty list removes its lines.",
+            args: &["hostnames"],
+            build: build_only,
         },
     ],
     ledger: &[],
@@ -83,6 +89,43 @@ fn build_present(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, 
 
 fn build_absent(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
     build(chunk, false)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnlyArgs {
+    hostnames: Value,
+}
+
+/// `host.only`: the address `ip` with exactly `hostnames`.
+#[derive(Debug)]
+struct Only {
+    ip: String,
+    hostnames: Vec<String>,
+}
+
+fn build_only(chunk: &Chunk, _: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
+    let a: OnlyArgs = super::typed_args(chunk)?;
+    word(chunk, "the address", &chunk.name)?;
+    let one = |v: &Value| match v {
+        Value::String(s) => {
+            let s = s.trim().to_string();
+            word(chunk, "the host name", &s)?;
+            Ok(s)
+        }
+        other => Err(format!(
+            "{}: hostnames: `{other}` is not a host name",
+            chunk.describe()
+        )),
+    };
+    let hostnames = match &a.hostnames {
+        Value::Array(l) => l.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        v => vec![one(v)?],
+    };
+    Ok(Box::new(Only {
+        ip: chunk.name.clone(),
+        hostnames,
+    }))
 }
 
 fn word(chunk: &Chunk, what: &str, s: &str) -> Result<(), String> {
@@ -306,6 +349,29 @@ fn rm_host(text: &str, ip: &str, alias: &str) -> String {
     out
 }
 
+/// Salt's `set_host`: the first line of the address becomes `IP\t\tNAMES`
+/// (or goes, when NAMES is blank), its other lines go, and an address not
+/// in the file is appended.
+fn set_host(text: &str, ip: &str, names: &str) -> String {
+    let line = (!names.trim().is_empty()).then(|| format!("{ip}\t\t{names}\n"));
+    let mut out = String::new();
+    let mut done = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') || t.split_whitespace().next() != Some(ip) {
+            out.push_str(l);
+            out.push('\n');
+        } else if !done {
+            done = true;
+            out.push_str(line.as_deref().unwrap_or_default());
+        }
+    }
+    if !done {
+        out.push_str(line.as_deref().unwrap_or_default());
+    }
+    out
+}
+
 /// The edits above in awk, for the apply: the same rules on the file as
 /// it is when the apply runs, so that the states of one run editing
 /// /etc/hosts compose as Salt's one-after-the-other writes do. Tested
@@ -324,6 +390,17 @@ END {
     k = idx[a]
     for (q = 2; q <= m; q++) al[k] = (al[k] == "" ? w[q] : al[k] " " w[q])
     if (c != "") cm[k] = c
+  }
+  if (op == "set") {
+    nl = (trim(arg) == "" ? "" : ip "\t\t" arg); done = 0
+    for (i = 1; i <= NR; i++) {
+      t = trim(L[i]); split(t, w, /[ \t\r\f\v]+/)
+      if (t == "" || substr(t, 1, 1) == "#" || w[1] != ip) { print L[i]; continue }
+      if (!done && nl != "") print nl
+      done = 1
+    }
+    if (!done && nl != "") print nl
+    exit
   }
   pair = 0
   if (ip in idx) { m = split(al[idx[ip]], w, " "); for (q = 1; q <= m; q++) if (w[q] == arg) pair = 1 }
@@ -384,7 +461,7 @@ fn apply_snippet(path: &str, ops: &[Op]) -> String {
 // ---- the states ------------------------------------------------------------
 
 /// One of Salt's hosts-file edits: `add` (IP, name), `comment` (IP,
-/// comment), `rm` (IP, name).
+/// comment), `rm` (IP, name), `set` (IP, names).
 #[derive(Debug, Clone, PartialEq)]
 struct Op {
     op: &'static str,
@@ -397,6 +474,7 @@ impl Op {
         match self.op {
             "add" => add_host(text, &self.ip, &self.arg),
             "comment" => set_comment(text, &self.ip, &self.arg),
+            "set" => set_host(text, &self.ip, &self.arg),
             _ => rm_host(text, &self.ip, &self.arg),
         }
     }
@@ -585,6 +663,55 @@ impl StateFunction for Host {
     }
 }
 
+/// Salt's `host.only`: the names now on the address (every line of it)
+/// against the names asked for, in order.
+impl StateFunction for Only {
+    fn probe(&self) -> String {
+        conffile::probe(&quote(HOSTS), TAG)
+    }
+
+    fn plan(&self, out: Output) -> Result<Plan, String> {
+        let (read, _) = conffile::parse(out.text, TAG, HOSTS)?;
+        let old_text = read.text.clone().unwrap_or_default();
+        let ip = &self.ip;
+        let old = aliases(&list_hosts(&old_text), ip)
+            .map(|(a, _)| a.join(" "))
+            .unwrap_or_default();
+        let new = self.hostnames.join(" ");
+        if old == new {
+            return Ok(Plan::noop(format!(
+                "IP address {ip} already set to \"{new}\""
+            )));
+        }
+        let op = Op {
+            op: "set",
+            ip: ip.clone(),
+            arg: new.clone(),
+        };
+        Ok(Plan::change(
+            json!({ip.as_str(): {"old": old, "new": new}}),
+            format!("Would change {ip} from \"{old}\" to \"{new}\""),
+        )
+        .with_data(Todo {
+            content: op.run(&old_text),
+            ops: vec![op],
+            done: format!("successfully changed {ip} from \"{old}\" to \"{new}\""),
+        }))
+    }
+
+    fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
+        let t = plan.data::<Todo>()?;
+        Ok(apply_snippet(HOSTS, &t.ops))
+    }
+
+    fn finish(&self, plan: &Plan, out: Output) -> Applied {
+        match plan.data::<Todo>() {
+            Ok(t) => super::finish_with(plan, out, t.done.clone()),
+            Err(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,6 +837,8 @@ mod tests {
                 op("rm", "127.0.0.1", "localhost"),
             ],
             vec![op("rm", "10.0.0.1", "nope"), op("comment", "::1", "v6")],
+            vec![op("set", "10.0.0.1", "a b"), op("set", "10.0.0.7", "c")],
+            vec![op("set", "::1", ""), op("set", "10.0.0.8", "")],
         ];
         for ops in cases {
             std::fs::write(&path, HOSTS).unwrap();
@@ -726,6 +855,37 @@ mod tests {
             );
             assert_eq!(std::fs::read_to_string(&path).unwrap(), want, "{ops:?}");
         }
+    }
+
+    #[test]
+    fn only_sets_the_names_of_an_address() {
+        let f = state("only", "10.0.0.1", json!({"hostnames": ["db", " x "]})).unwrap();
+        let p = plan(f.as_ref(), HOSTS).unwrap();
+        assert_eq!(
+            content(&p),
+            "127.0.0.1\tlocalhost\n\n# The following lines\n::1 localhost ip6-localhost\n10.0.0.1\t\tdb x\n"
+        );
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"10.0.0.1": {"old": "db db2", "new": "db x"}})
+        );
+        assert_eq!(p.comment, "Would change 10.0.0.1 from \"db db2\" to \"db x\"");
+        let again = plan(f.as_ref(), content(&p)).unwrap();
+        assert!(again.is_noop());
+        assert_eq!(again.comment, "IP address 10.0.0.1 already set to \"db x\"");
+        // An empty list removes the address; a new one is appended.
+        let f = state("only", "::1", json!({"hostnames": []})).unwrap();
+        assert!(!content(&plan(f.as_ref(), HOSTS).unwrap()).contains("::1"));
+        let f = state("only", "10.9.9.9", json!({"hostnames": "n"})).unwrap();
+        assert!(content(&plan(f.as_ref(), HOSTS).unwrap()).ends_with("db2\n10.9.9.9\t\tn\n"));
+        let f = state("only", "10.9.9.9", json!({"hostnames": []})).unwrap();
+        assert!(plan(f.as_ref(), HOSTS).unwrap().is_noop());
+        assert!(state("only", "10.0.0.1", json!({"hostnames": [1]}))
+            .unwrap_err()
+            .contains("not a host name"));
+        assert!(state("only", "10.0.0.1", json!({"hostnames": ["a b"]}))
+            .unwrap_err()
+            .contains("one word"));
     }
 
     #[test]
