@@ -1203,3 +1203,72 @@ fn archive_extracted_unpacks_once_per_archive() {
         &format!("rm -rf {dir} /var/cache/halite/archive /var/lib/halite"),
     );
 }
+
+/// The tree probe and its fixes on every other platform the fleet has
+/// (rhel, suse, arch, and Debian under OpenRC with BusyBox's account tools,
+/// and under sysvinit): `recurse` with numeric owners (`nobody`'s group is
+/// named differently on each) gives the same tree everywhere, test=True
+/// changes nothing, and a second apply nothing at all.
+#[test]
+fn directory_recurse_on_every_platform() {
+    let fleet = Fleet::get_platforms();
+    let _serial = fleet.serial();
+    let ws = fleet.workspace();
+    let dir = "/srv/halite-dir-recurse";
+    let ids: Vec<String> = fleet.hosts.iter().map(|h| h.id.clone()).collect();
+    for id in &ids {
+        fleet.podman_exec_ok(
+            id,
+            &format!(
+                "rm -rf {dir} && mkdir -p {dir}/sub/deep && touch {dir}/f {dir}/sub/deep/g && ln -s /etc {dir}/etc"
+            ),
+        );
+    }
+    ws.write("states/top.sls", "base:\n  '*':\n    - dirs\n");
+    ws.write(
+        "states/dirs.sls",
+        &format!(
+            "{dir}:\n  file.directory:\n    - user: 65534\n    - group: 65534\n    - dir_mode: '0750'\n    - file_mode: '0604'\n    - recurse: [user, group, mode]\n"
+        ),
+    );
+    let tree = |id: &str| {
+        fleet.podman_exec_ok(
+            id,
+            &format!("cd {dir} && for f in . etc f sub sub/deep sub/deep/g; do echo \"$f $(stat -c '%u:%g %a' \"$f\")\"; done; stat -c '%u:%g' /etc"),
+        )
+    };
+    let before: Vec<String> = ids.iter().map(|id| tree(id)).collect();
+    let (out, v) = ws.halite_json(["*", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for (id, b) in ids.iter().zip(&before) {
+        assert_eq!(&tree(id), b, "{id}: test=True changed nothing");
+        let s = v["results"][id.as_str()]["ret"]
+            .as_object()
+            .and_then(|r| r.values().next())
+            .unwrap_or_else(|| panic!("{id}: {v}"));
+        assert_eq!(
+            s["changes"].as_object().map(|c| c.len()),
+            Some(6),
+            "{id}: {s}"
+        );
+    }
+    let (out, v) = ws.halite_json(["*", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}\n{v}");
+    for id in &ids {
+        assert_eq!(
+            tree(id),
+            ". 65534:65534 750\netc 65534:65534 777\nf 65534:65534 604\nsub 65534:65534 750\nsub/deep 65534:65534 750\nsub/deep/g 65534:65534 604\n0:0\n",
+            "{id}"
+        );
+    }
+    let (out, v) = ws.halite_json(["*", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for id in &ids {
+        let h = &v["results"][id.as_str()];
+        assert_eq!(h["executions"], 1, "{id}: {h}");
+        for s in h["ret"].as_object().unwrap().values() {
+            assert_eq!(s["changes"], json!({}), "{id}: {s}");
+        }
+        fleet.podman_exec_ok(id, &format!("rm -rf {dir}"));
+    }
+}
