@@ -1,9 +1,11 @@
 //! The state functions whose work is paths (file.touch, file.copy,
-//! file.serialize, ini.options_present/absent, git.config_set/unset) through the real binary on a local-connection
+//! file.serialize, file.directory, ini.options_present/absent,
+//! git.config_set/unset) through the real binary on a local-connection
 //! host, in a temporary directory, against what Salt 3008.3's own apply
 //! returned for the same SLS (tests/compat/gen_file_states.py ->
 //! tests/compat/file_states.json): test=True, apply, apply again; each
-//! state's result, changes and comment, and the files left. Where halite
+//! state's result, changes and comment, the files left, and every path's
+//! type, mode and owner. Where halite
 //! differs on purpose (README, "Where halite differs"), [`DIFFERENCES`]
 //! holds halite's answer instead, each with its reason.
 

@@ -628,8 +628,8 @@ impl StateFunction for Directory {
                 .with_data(DirTodo::Create(Some(Replace::Remove(what)))));
         }
         match kind {
-            Kind::File | Kind::Symlink => unreachable!("handled above"),
-            Kind::Other => Err(format!(
+            // A file was handled above, and a link became what it points to.
+            Kind::Other | Kind::File | Kind::Symlink => Err(format!(
                 "Specified location {name} exists and is not a directory"
             )),
             Kind::Dangling => Err(format!(

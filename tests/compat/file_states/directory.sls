@@ -62,3 +62,12 @@ ROOT/ff:
 ROOT/bf:
   file.directory:
     - backupname: ROOT/bf.bak
+ROOT/j:
+  file.directory:
+    - dir_mode: '0750'
+    - file_mode: '0640'
+    - recurse: [mode, ignore_dirs]
+ROOT/bb:
+  file.directory:
+    - backupname: ROOT/bb.bak
+    - force: True
