@@ -392,7 +392,8 @@ fn walk_order(root: &str, entries: Vec<Entry>) -> Vec<Entry> {
         let (dirs, files): (Vec<Entry>, Vec<Entry>) =
             here.into_iter().partition(|e| e.kind == Kind::Dir);
         out.extend(files);
-        // Entered in name order: pushed in reverse.
+        // Entered depth first in name order (pushed in reverse), after
+        // this directory's own entries: os.walk's top-down walk.
         for d in dirs.iter().rev() {
             if !d.link {
                 stack.push(d.path.clone());
@@ -400,8 +401,6 @@ fn walk_order(root: &str, entries: Vec<Entry>) -> Vec<Entry> {
         }
         out.extend(dirs);
     }
-    // The stack visits a directory's subdirectories after its own entries,
-    // depth first, as os.walk's top-down walk does.
     out
 }
 
