@@ -1,9 +1,11 @@
 //! The state functions whose work is paths (file.touch, file.copy,
-//! file.serialize, ini.options_present/absent, git.config_set/unset) through the real binary on a local-connection
+//! file.serialize, file.directory, ini.options_present/absent,
+//! git.config_set/unset) through the real binary on a local-connection
 //! host, in a temporary directory, against what Salt 3008.3's own apply
 //! returned for the same SLS (tests/compat/gen_file_states.py ->
 //! tests/compat/file_states.json): test=True, apply, apply again; each
-//! state's result, changes and comment, and the files left. Where halite
+//! state's result, changes and comment, the files left, and every path's
+//! type, mode and owner. Where halite
 //! differs on purpose (README, "Where halite differs"), [`DIFFERENCES`]
 //! holds halite's answer instead, each with its reason.
 
@@ -114,6 +116,15 @@ const DIFFERENCES: &[(&str, usize, &str, &str)] = &[
         "ROOT/e",
         r#"{"result": null, "changes": {"ROOT/e/gone": {"removed": "Removed due to clean"}, "removed": ["ROOT/e/gone"]}, "comment": "The following files will be changed:\nROOT/e/gone: removed - Removed due to clean\n"}"#,
     ),
+    // Salt's test mode does not see that `force` replaces a link to a
+    // directory (it checks the directory the link leads to); its apply
+    // does replace it, and halite's test=True says so.
+    (
+        "directory",
+        0,
+        "ROOT/fl",
+        r#"{"result": null, "changes": {"ROOT/fl": {"directory": "new"}, "forced": "Symlink would be forcibly replaced"}, "comment": "The following files will be changed:\nROOT/fl: directory - new\n"}"#,
+    ),
 ];
 
 /// The note Salt's file.managed adds to its test=True comment; halite's
@@ -192,6 +203,8 @@ fn states(h: &Value, root: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// The files under `root` (links followed, as Python's os.walk lists
+/// them: a link to a directory is not entered).
 fn files(root: &Path) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -199,7 +212,9 @@ fn files(root: &Path) -> BTreeMap<String, Value> {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                stack.push(p);
+                if !p.is_symlink() {
+                    stack.push(p);
+                }
                 continue;
             }
             use std::os::unix::fs::PermissionsExt as _;
@@ -207,6 +222,53 @@ fn files(root: &Path) -> BTreeMap<String, Value> {
             out.insert(
                 p.strip_prefix(root).unwrap().display().to_string(),
                 json!({"content": std::fs::read_to_string(&p).unwrap(), "mode": format!("0o{mode:o}")}),
+            );
+        }
+    }
+    out
+}
+
+/// Every path under `root` (links not followed) -> "TYPE MODE USER:GROUP",
+/// as the generator's `tree` writes it.
+fn tree(root: &Path) -> BTreeMap<String, Value> {
+    use std::os::unix::fs::MetadataExt as _;
+    let names = |file: &str| -> BTreeMap<u32, String> {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                Some((f.get(2)?.parse().ok()?, f[0].to_string()))
+            })
+            .collect()
+    };
+    let (users, groups) = (names("/etc/passwd"), names("/etc/group"));
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let kind = if m.file_type().is_symlink() {
+                "link"
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir"
+            } else {
+                "file"
+            };
+            let mode = if kind == "link" {
+                "-".to_string()
+            } else {
+                format!("0o{:o}", m.mode() & 0o7777)
+            };
+            out.insert(
+                p.strip_prefix(root).unwrap().display().to_string(),
+                json!(format!(
+                    "{kind} {mode} {}:{}",
+                    users[&m.uid()],
+                    groups[&m.gid()]
+                )),
             );
         }
     }
@@ -227,6 +289,12 @@ fn check(case: &str) {
         for (rel, content) in setup {
             std::fs::create_dir_all(root.join(&rel).parent().unwrap()).unwrap();
             std::fs::write(root.join(&rel), content).unwrap();
+        }
+    }
+    if let Ok(links) = std::fs::read_to_string(cases.join(format!("{case}.links.json"))) {
+        let links: BTreeMap<String, String> = serde_json::from_str(&links).unwrap();
+        for (rel, target) in links {
+            std::os::unix::fs::symlink(target, root.join(rel)).unwrap();
         }
     }
     // Salt's umask-made files are 0644 (the fixture); so are ours.
@@ -275,6 +343,13 @@ fn check(case: &str) {
         }
     }
     assert_eq!(files(&root), want, "{case}: the files left");
+    let want: BTreeMap<String, Value> =
+        serde_json::from_value(expected_case["tree"].clone()).unwrap();
+    assert_eq!(
+        tree(&root),
+        want,
+        "{case}: every path's type, mode and owner"
+    );
 }
 
 #[test]
@@ -305,6 +380,11 @@ fn git_config_as_salt_applies_it() {
 #[test]
 fn file_directory_clean_as_salt_applies_it() {
     check("clean");
+}
+
+#[test]
+fn file_directory_recurse_and_what_stands_in_the_way_as_salt_applies_it() {
+    check("directory");
 }
 
 #[test]

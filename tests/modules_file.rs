@@ -87,7 +87,11 @@ fn converge(fleet: &Fleet, f: &dyn StateFunction) -> Plan {
         let (out, rc) = run(fleet, &script);
         let done = f.finish(&first, Output { text: &out, rc });
         assert!(done.result, "apply failed: {}\n{script}", done.comment);
-        assert_eq!(done.changes, first.changes, "apply reported other changes");
+        // Salt's apply adds keys to what its test mode shows (file.directory
+        // the attributes it set, at the top level), never other values.
+        for (k, v) in &first.changes {
+            assert_eq!(done.changes.get(k), Some(v), "apply reported other changes");
+        }
     }
     let second = plan_on_host(fleet, f);
     assert!(
@@ -262,13 +266,16 @@ fn directory_symlink_and_absent() {
         json!({"makedirs": true, "user": "alice", "mode": 2750}),
     );
     let p = converge(fleet, &*f);
-    assert_eq!(p.changes[&d], "New Dir");
+    assert_eq!(p.changes[&d], json!({"directory": "new"}));
     assert_eq!(stat(fleet, &d, "%U %a %F"), "alice 2750 directory");
 
     // Mode drift on an existing directory.
     fleet.podman_exec_ok(NODE, &format!("chmod 700 '{d}'"));
     let p = converge(fleet, &*f);
-    assert_eq!(p.changes, *json!({"mode": "2750"}).as_object().unwrap());
+    assert_eq!(
+        p.changes,
+        *json!({d.clone(): {"mode": "2750"}}).as_object().unwrap()
+    );
 
     // A symlink; retargeted without force; its owner set on the link itself.
     let link = format!("{dir}/link 'q'");
@@ -874,6 +881,132 @@ fn recurse_mirrors_a_tree_through_the_binary() {
     fleet.podman_exec_ok(NODE, &format!("rm -rf {dir} /var/lib/halite"));
 }
 
+/// file.directory's `recurse` (with `max_depth`, `children_only`), a link
+/// to a directory accepted as the directory (`allow_symlink`), and `force`
+/// through the binary on node3: test=True changes nothing and lists each
+/// path the apply fixes; the apply fixes exactly those (a link inside is
+/// changed itself, never what it points to); a second apply changes nothing
+/// in one execution.
+#[test]
+fn directory_recurse_and_links_through_the_binary() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let dir = fresh(fleet, "dirrecurse");
+    fleet.podman_exec_ok(
+        NODE,
+        &format!(
+            "cd {dir} && mkdir -p data/sub/deep real capped/a/b kids/k && touch data/f data/sub/g 'data/sub/deep/new\nline' capped/top capped/a/b/low kids/k/x blocker \
+             && ln -s /etc data/etc && ln -s real lnk && chmod 700 data/sub"
+        ),
+    );
+    let ws = fleet.workspace();
+    ws.write("states/top.sls", "base:\n  node3:\n    - dirs\n");
+    ws.write(
+        "states/dirs.sls",
+        &format!(
+            "{dir}/data:\n  file.directory:\n    - user: deploy\n    - group: alice\n    - dir_mode: 750\n    - file_mode: 640\n    - recurse: [user, group, mode]\n\
+             {dir}/capped:\n  file.directory:\n    - dir_mode: 711\n    - file_mode: 600\n    - max_depth: 1\n    - recurse: [mode]\n\
+             {dir}/kids:\n  file.directory:\n    - user: deploy\n    - children_only: True\n    - recurse: [user]\n\
+             {dir}/lnk:\n  file.directory:\n    - group: alice\n    - mode: 700\n\
+             {dir}/blocker:\n  file.directory:\n    - force: True\n"
+        ),
+    );
+    let tree = || {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!("cd '{dir}' && find . | sort | while read -r f; do echo \"$f $(stat -c '%U:%G %a %F' -- \"$f\")\"; done; stat -c '%U:%G %a' /etc"),
+        )
+    };
+    let before = tree();
+    let states = |v: &Value| -> serde_json::Map<String, Value> {
+        v["results"][NODE]["ret"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no state results: {v}"))
+            .values()
+            .map(|s| (s["__id__"].as_str().unwrap().to_string(), s.clone()))
+            .collect()
+    };
+    let (out, predicted) = ws.halite_json(["node3", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(tree(), before, "test=True changed nothing");
+    let predicted = states(&predicted);
+    let data = format!("{dir}/data");
+    let p = &predicted[&data];
+    assert!(p["result"].is_null(), "{p}");
+    let listed: Vec<String> = p["changes"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        listed,
+        [
+            format!("{data}/f"),
+            format!("{data}/etc"),
+            format!("{data}/sub"),
+            format!("{data}/sub/g"),
+            format!("{data}/sub/deep"),
+            format!("{data}/sub/deep/new\nline"),
+            data.clone(),
+        ],
+        "{p}"
+    );
+    // The link inside: its owner, no mode.
+    assert_eq!(
+        p["changes"][format!("{data}/etc")],
+        json!({"user": "deploy", "group": "alice"})
+    );
+    let (out, applied) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let applied = states(&applied);
+    for (id, s) in &applied {
+        assert_eq!(s["result"], true, "{id}: {s}");
+        // test=True listed every path the apply changed.
+        for (k, v) in predicted[id]["changes"].as_object().unwrap() {
+            if k != "forced" {
+                assert_eq!(&s["changes"][k], v, "{id} {k}");
+            }
+        }
+    }
+    assert_eq!(
+        applied[&data]["comment"],
+        format!("Directory {data} updated")
+    );
+    assert_eq!(
+        applied[&format!("{dir}/kids")]["comment"],
+        format!("Directory {dir}/kids/* updated")
+    );
+    assert_eq!(
+        applied[&format!("{dir}/blocker")]["changes"]["forced"],
+        "File was forcibly replaced"
+    );
+    let t = tree();
+    for want in [
+        "./data deploy:alice 750 directory",
+        "./data/etc deploy:alice 777 symbolic link",
+        "./data/f deploy:alice 640 regular empty file",
+        "./data/sub deploy:alice 750 directory",
+        "./data/sub/deep deploy:alice 750 directory",
+        "./capped root:root 711 directory",
+        "./capped/a root:root 711 directory",
+        "./capped/top root:root 600 regular empty file",
+        "./capped/a/b root:root 755 directory",
+        "./capped/a/b/low root:root 644 regular empty file",
+        "./kids root:root 755 directory",
+        "./kids/k deploy:root 755 directory",
+        "./kids/k/x deploy:root 644 regular empty file",
+        "./lnk root:alice 777 symbolic link",
+        "./real root:root 755 directory",
+        "./blocker root:root 755 directory",
+        "\nroot:root 755\n",
+    ] {
+        assert!(t.contains(want), "{want}:\n{t}");
+    }
+    let (out, again) = ws.halite_json(["node3", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(again["results"][NODE]["executions"], 1, "{again}");
+    for (id, s) in states(&again) {
+        assert_eq!(s["changes"], json!({}), "{id} changed again: {s}");
+    }
+    fleet.podman_exec_ok(NODE, &format!("rm -rf {dir} /var/lib/halite"));
+}
+
 /// Salt's arguments halite used to refuse, through the binary on node3:
 /// `file.directory` `clean` keeping what the file states it requires
 /// manage, `file.managed` `contents_pillar` from the host's pillar, and
@@ -1069,4 +1202,73 @@ fn archive_extracted_unpacks_once_per_archive() {
         NODE,
         &format!("rm -rf {dir} /var/cache/halite/archive /var/lib/halite"),
     );
+}
+
+/// The tree probe and its fixes on every other platform the fleet has
+/// (rhel, suse, arch, and Debian under OpenRC with BusyBox's account tools,
+/// and under sysvinit): `recurse` with numeric owners (`nobody`'s group is
+/// named differently on each) gives the same tree everywhere, test=True
+/// changes nothing, and a second apply nothing at all.
+#[test]
+fn directory_recurse_on_every_platform() {
+    let fleet = Fleet::get_platforms();
+    let _serial = fleet.serial();
+    let ws = fleet.workspace();
+    let dir = "/srv/halite-dir-recurse";
+    let ids: Vec<String> = fleet.hosts.iter().map(|h| h.id.clone()).collect();
+    for id in &ids {
+        fleet.podman_exec_ok(
+            id,
+            &format!(
+                "rm -rf {dir} && mkdir -p {dir}/sub/deep && touch {dir}/f {dir}/sub/deep/g && ln -s /etc {dir}/etc"
+            ),
+        );
+    }
+    ws.write("states/top.sls", "base:\n  '*':\n    - dirs\n");
+    ws.write(
+        "states/dirs.sls",
+        &format!(
+            "{dir}:\n  file.directory:\n    - user: 65534\n    - group: 65534\n    - dir_mode: '0750'\n    - file_mode: '0604'\n    - recurse: [user, group, mode]\n"
+        ),
+    );
+    let tree = |id: &str| {
+        fleet.podman_exec_ok(
+            id,
+            &format!("cd {dir} && for f in . etc f sub sub/deep sub/deep/g; do echo \"$f $(stat -c '%u:%g %a' \"$f\")\"; done; stat -c '%u:%g' /etc"),
+        )
+    };
+    let before: Vec<String> = ids.iter().map(|id| tree(id)).collect();
+    let (out, v) = ws.halite_json(["*", "state.apply", "test=True"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for (id, b) in ids.iter().zip(&before) {
+        assert_eq!(&tree(id), b, "{id}: test=True changed nothing");
+        let s = v["results"][id.as_str()]["ret"]
+            .as_object()
+            .and_then(|r| r.values().next())
+            .unwrap_or_else(|| panic!("{id}: {v}"));
+        assert_eq!(
+            s["changes"].as_object().map(|c| c.len()),
+            Some(6),
+            "{id}: {s}"
+        );
+    }
+    let (out, v) = ws.halite_json(["*", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}\n{v}");
+    for id in &ids {
+        assert_eq!(
+            tree(id),
+            ". 65534:65534 750\netc 65534:65534 777\nf 65534:65534 604\nsub 65534:65534 750\nsub/deep 65534:65534 750\nsub/deep/g 65534:65534 604\n0:0\n",
+            "{id}"
+        );
+    }
+    let (out, v) = ws.halite_json(["*", "state.apply"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for id in &ids {
+        let h = &v["results"][id.as_str()];
+        assert_eq!(h["executions"], 1, "{id}: {h}");
+        for s in h["ret"].as_object().unwrap().values() {
+            assert_eq!(s["changes"], json!({}), "{id}: {s}");
+        }
+        fleet.podman_exec_ok(id, &format!("rm -rf {dir}"));
+    }
 }

@@ -13,6 +13,7 @@
 mod accumulated;
 mod clean;
 mod copy;
+mod directory;
 mod edit;
 mod managed;
 mod paths;
@@ -86,9 +87,25 @@ pub const MODULE: ModuleDef = ModuleDef {
         },
         FnDef {
             name: "directory",
-            doc: "Ensure a directory exists with the given owner and mode.",
-            args: &["user", "group", "mode", "dir_mode", "makedirs", "clean", "exclude_pat"],
-            build: simple::build_directory,
+            doc: "Ensure a directory exists with the given owner and mode (recurse: also what it holds).",
+            args: &[
+                "user",
+                "group",
+                "mode",
+                "dir_mode",
+                "file_mode",
+                "makedirs",
+                "clean",
+                "exclude_pat",
+                "recurse",
+                "max_depth",
+                "follow_symlinks",
+                "force",
+                "backupname",
+                "allow_symlink",
+                "children_only",
+            ],
+            build: directory::build_directory,
         },
         FnDef {
             name: "symlink",

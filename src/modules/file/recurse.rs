@@ -17,9 +17,10 @@ use serde::Deserialize;
 use serde_json::{json, Map};
 
 use super::clean::{listing, pattern, remove_commands, strays, Keep};
+use super::directory::Directory;
 use super::managed::{jinja_template, read_source, to_btree, Managed};
 use super::paths::{resolve_salt_dir, SourceError};
-use super::simple::{Directory, Symlink};
+use super::simple::Symlink;
 use super::{check_name, perms, Perms};
 use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
