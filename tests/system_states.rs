@@ -254,7 +254,10 @@ db.example:
             serde_json::json!({"10.9.9.3": {"old": "web1.example web2.example", "new": "web3.example web1.example"}})
         );
         let hosts = fleet.podman_exec_ok("node1", "cat /etc/hosts");
-        assert!(hosts.contains("10.9.9.3\t\tweb3.example web1.example\n"), "{hosts}");
+        assert!(
+            hosts.contains("10.9.9.3\t\tweb3.example web1.example\n"),
+            "{hosts}"
+        );
         assert!(!hosts.contains("10.9.9.4"), "{hosts}");
     });
 }

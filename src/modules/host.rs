@@ -869,7 +869,10 @@ mod tests {
             Value::Object(p.changes.clone()),
             json!({"10.0.0.1": {"old": "db db2", "new": "db x"}})
         );
-        assert_eq!(p.comment, "Would change 10.0.0.1 from \"db db2\" to \"db x\"");
+        assert_eq!(
+            p.comment,
+            "Would change 10.0.0.1 from \"db db2\" to \"db x\""
+        );
         let again = plan(f.as_ref(), content(&p)).unwrap();
         assert!(again.is_noop());
         assert_eq!(again.comment, "IP address 10.0.0.1 already set to \"db x\"");

@@ -586,22 +586,16 @@ impl StateFunction for Directory {
             } else {
                 "Symlink"
             };
+            // The changes are those Salt's apply reports (its test mode
+            // adds `backup` and `forced` notes the apply leaves out, and
+            // says "would be forcibly replaced" where the apply says
+            // "was"): test=True shows what the apply will report.
             let mut changes = serde_json::Map::new();
             if let Some(b) = &self.backupname {
                 let exists = tagged("backup ").is_some();
                 if exists && !self.force {
                     return Err(format!("File exists where the backup target {b} should go"));
                 }
-                if exists {
-                    changes.insert(
-                        "forced".into(),
-                        json!(format!("Existing file at backup path {b} would be removed")),
-                    );
-                }
-                changes.insert(
-                    "backup".into(),
-                    json!(format!("{name} would be renamed to {b}")),
-                );
                 changes.insert(name.clone(), json!({"directory": "new"}));
                 return Ok(Plan::change(
                     Value::Object(changes),
@@ -620,7 +614,7 @@ impl StateFunction for Directory {
             let comment = listed_comment(&[(name.clone(), new_dir())]);
             changes.insert(
                 "forced".into(),
-                json!(format!("{what} would be forcibly replaced")),
+                json!(format!("{what} was forcibly replaced")),
             );
             // The parent is there: what is replaced stands in it.
             return Ok(Plan::change(Value::Object(changes), comment)
@@ -692,47 +686,16 @@ impl StateFunction for Directory {
             return crate::modules::finish_with(plan, out, String::new());
         }
         let name = &self.name;
-        let mut changes = serde_json::Map::new();
+        // The changes the plan showed: those Salt's apply reports.
         let comment = match todo {
-            DirTodo::Create(replace) => {
-                changes.insert(name.clone(), json!({"directory": "new"}));
-                if let Some(Replace::Remove(what)) = replace {
-                    changes.insert(
-                        "forced".into(),
-                        json!(format!("{what} was forcibly replaced")),
-                    );
-                }
-                String::new()
+            DirTodo::Create(_) => String::new(),
+            DirTodo::Update { remove, .. } if !remove.is_empty() => {
+                format!("Files cleaned from directory {name}")
             }
-            DirTodo::Update {
-                root,
-                children,
-                remove,
-            } => {
-                // Salt's apply: the test-mode entries, and the keys of each
-                // path it fixed written over one another at the top level;
-                // `silent` keeps only the children's.
-                let silent = self.recurse.as_ref().is_some_and(|r| r.silent);
-                let flat: Vec<&Fix> = if silent {
-                    changes.insert("recursion".into(), json!("Changes silenced"));
-                    children.iter().collect()
-                } else {
-                    changes.extend(plan.changes.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    root.iter().chain(children).collect()
-                };
-                for f in flat {
-                    changes.extend(f.changes());
-                }
-                if !remove.is_empty() {
-                    changes.insert("removed".into(), json!(remove));
-                    format!("Files cleaned from directory {name}")
-                } else if self.children_only {
-                    format!("Directory {name}/* updated")
-                } else {
-                    format!("Directory {name} updated")
-                }
-            }
+            DirTodo::Update { .. } if self.children_only => format!("Directory {name}/* updated"),
+            DirTodo::Update { .. } => format!("Directory {name} updated"),
         };
+        let changes = plan.changes.clone();
         Applied {
             result: true,
             changes,
@@ -825,12 +788,24 @@ impl Directory {
             entries.push((p.clone(), m));
         }
         let comment = listed_comment(&entries);
-        let mut changes: serde_json::Map<String, Value> = entries
-            .into_iter()
-            .map(|(p, m)| (p, Value::Object(m)))
-            .collect();
+        // What Salt's apply reports: each path's entry and, written over
+        // one another at the top level, the keys of every path it fixes
+        // (`silent`: only the children's keys, no entries); then what went.
+        // Salt's test mode leaves the top-level keys out; halite shows
+        // before the apply exactly what the apply will report.
+        let silent = self.recurse.as_ref().is_some_and(|r| r.silent);
+        let mut changes = serde_json::Map::new();
+        let flat: Vec<&Fix> = if silent {
+            changes.insert("recursion".into(), json!("Changes silenced"));
+            children.iter().collect()
+        } else {
+            changes.extend(entries.into_iter().map(|(p, m)| (p, Value::Object(m))));
+            root.iter().chain(&children).collect()
+        };
+        for f in flat {
+            changes.extend(f.changes());
+        }
         if !strays.top.is_empty() {
-            // Salt's apply lists what went; shown beforehand too.
             changes.insert("removed".into(), json!(strays.top));
         }
         Ok(
