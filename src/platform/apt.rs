@@ -380,6 +380,35 @@ pub fn present_loop(names: &str, purge: bool) -> String {
 mod tests {
     use super::*;
 
+    /// A real `.deb`'s control member, whatever dpkg-deb compressed it
+    /// with, read by the snippet under `sh` as a host would read it.
+    #[test]
+    fn deb_version_is_read_from_the_control_member() {
+        let dir = tempfile::tempdir().unwrap();
+        for z in ["gzip", "xz", "zstd", "none"] {
+            let Some(deb) = crate::testing::build_deb(dir.path(), "halite-src", "1:2.0-3", z)
+            else {
+                return;
+            };
+            let (member, control) = deb_control(&deb).expect(z);
+            assert!(member.starts_with("control.tar"), "{member}");
+            let script = deb_info_snippet("s3", member, control);
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            if z == "zstd" && text.is_empty() {
+                // zstd is not always on a host: then nothing is said.
+                continue;
+            }
+            assert_eq!(text, "@@srcinfo_s3 halite-src 1:2.0-3\n", "{z}: {script}");
+        }
+        assert!(deb_control(b"not a deb").is_none());
+        assert!(deb_control(b"!<arch>\nshort").is_none());
+        assert_eq!(deb_info_snippet("s0", "control.tar.lz", b""), "");
+    }
+
     #[test]
     fn debian_version_order() {
         use Ordering::*;
@@ -450,4 +479,57 @@ mod tests {
         let native = sh("dpkg --print-architecture");
         assert_eq!(arch, native);
     }
+}
+
+/// A `.deb`'s control member, found by walking the `ar` archive
+/// (`debian-binary`, `control.tar[.gz|.xz|.zst]`, `data.tar...`): its name
+/// and bytes, or `None` when the bytes are no Debian package. Nothing is
+/// decompressed here: the host does that ([`deb_info_snippet`]).
+pub fn deb_control(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let mut rest = bytes.strip_prefix(b"!<arch>\n")?;
+    while rest.len() >= 60 {
+        let (head, body) = rest.split_at(60);
+        if &head[58..60] != b"`\n" {
+            return None;
+        }
+        let name = std::str::from_utf8(&head[..16])
+            .ok()?
+            .trim_end()
+            .trim_end_matches('/');
+        let size: usize = std::str::from_utf8(&head[48..58]).ok()?.trim().parse().ok()?;
+        let data = body.get(..size)?;
+        if name.starts_with("control.tar") {
+            return Some((name, data));
+        }
+        // Members start on even offsets.
+        rest = body.get((size + size % 2).min(body.len())..)?;
+    }
+    None
+}
+
+/// A snippet printing `@@srcinfo_LABEL PACKAGE VERSION` from a `.deb`'s
+/// control member (shipped as base64, a few kilobytes), decompressed by
+/// the host's own gzip, xz or zstd and read with tar; it prints nothing
+/// when the host cannot read it (no decompressor), and `LABEL` must be
+/// one shell word of `[0-9a-z]`.
+pub fn deb_info_snippet(label: &str, member: &str, control: &[u8]) -> String {
+    let decompress = match member.strip_prefix("control.tar") {
+        Some(".gz") => "gzip -dc",
+        Some(".xz") => "xz -dc",
+        Some(".zst") => "zstd -dc",
+        Some("") => "cat",
+        _ => return String::new(),
+    };
+    let b64 = data_encoding::BASE64.encode(control);
+    let mut s = String::from(
+        "h_c=$(mktemp \"${TMPDIR:-/tmp}/halite-deb.XXXXXX\") && {\nbase64 -d > \"$h_c\" <<'HALITE_EOF'\n",
+    );
+    for line in b64.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(line).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "HALITE_EOF\n{decompress} < \"$h_c\" > \"$h_c.t\" 2>/dev/null\nh_t=$(tar -xOf \"$h_c.t\" ./control 2>/dev/null || tar -xOf \"$h_c.t\" control 2>/dev/null)\nrm -f \"$h_c\" \"$h_c.t\"\nh_p=$(printf '%s\\n' \"$h_t\" | sed -n 's/^Package:[[:space:]]*//p')\nh_v=$(printf '%s\\n' \"$h_t\" | sed -n 's/^Version:[[:space:]]*//p')\n[ -z \"$h_p\" ] || [ -z \"$h_v\" ] || printf '@@srcinfo_%s %s %s\\n' {label} \"$h_p\" \"$h_v\"\n}}\n"
+    ));
+    s
 }

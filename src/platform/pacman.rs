@@ -218,3 +218,11 @@ mod tests {
         );
     }
 }
+
+/// Salt's `pacman -U` for package files (`paths`), `$h_rc` set.
+pub fn install_files(paths: &[String]) -> String {
+    format!(
+        "pacman -U --noprogressbar --noconfirm -- {} >&2 </dev/null\nh_rc=$?\n",
+        join(paths)
+    )
+}
