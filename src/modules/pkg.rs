@@ -173,8 +173,7 @@ fn source_of(
         )?;
         let file = backend.package_file(&format!("s{i}"), &bytes);
         if let PackageFile::Read { name: held, .. } = &file {
-            check_file_name(src, held, name)
-                .map_err(|e| format!("{}: {e}", chunk.describe()))?;
+            check_file_name(src, held, name).map_err(|e| format!("{}: {e}", chunk.describe()))?;
         }
         return Ok(Source::Shipped {
             url: src.to_string(),
@@ -204,9 +203,7 @@ fn check_file_name(url: &str, held: &str, name: &str) -> Result<(), String> {
     if held == name || name.split_once([':', '.']).is_some_and(|(n, _)| n == held) {
         Ok(())
     } else {
-        Err(format!(
-            "{url} holds package {held}, not {name}"
-        ))
+        Err(format!("{url} holds package {held}, not {name}"))
     }
 }
 
@@ -310,7 +307,7 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
         if has_pkgs {
             // Salt's words.
             return Err(err(
-                "Only one of \"pkgs\" and \"sources\" is permitted.".into(),
+                "Only one of \"pkgs\" and \"sources\" is permitted.".into()
             ));
         }
         if args.version.is_some() {
@@ -490,7 +487,9 @@ impl Pkg {
             }
         }
         if download {
-            s.push_str(&format!("{DOWNLOADER}printf '@@downloader %s\\n' \"$h_dl\"\n"));
+            s.push_str(&format!(
+                "{DOWNLOADER}printf '@@downloader %s\\n' \"$h_dl\"\n"
+            ));
         }
         s
     }
@@ -505,7 +504,10 @@ impl Pkg {
                 ..
             }) => Ok(Some(version.clone())),
             Some(Source::Shipped { url, .. }) => {
-                match report.value(&format!("srcinfo_s{i}")).and_then(|v| v.split_once(' ')) {
+                match report
+                    .value(&format!("srcinfo_s{i}"))
+                    .and_then(|v| v.split_once(' '))
+                {
                     Some((held, version)) => {
                         check_file_name(url, held, &t.name)?;
                         Ok(Some(version.trim().to_string()))
@@ -520,9 +522,7 @@ impl Pkg {
     /// Why the `i`th target's file cannot be had on the host, if so.
     fn file_missing(&self, i: usize, report: &Report) -> Option<String> {
         match &self.targets[i].source {
-            Some(Source::Download(u))
-                if report.value("downloader").is_some_and(str::is_empty) =>
-            {
+            Some(Source::Download(u)) if report.value("downloader").is_some_and(str::is_empty) => {
                 Some(format!(
                     "neither curl nor wget is on the host to download {u}"
                 ))
@@ -1308,6 +1308,133 @@ mod tests {
         assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
         let s = f("installed", "vim", json!({"version": "9.0*"}));
         assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
+    }
+
+    /// `sources`: built against a states tree holding a real `.deb`.
+    #[test]
+    fn sources_plan_from_the_file_version_and_refuse_bad_input() {
+        let states = tempfile::tempdir().unwrap();
+        let Some(deb) = crate::testing::build_deb(states.path(), "halite-src", "1.0", "xz") else {
+            return;
+        };
+        std::fs::write(states.path().join("src.deb"), &deb).unwrap();
+        let ctx = BuildCtx {
+            states_root: states.path(),
+            renderer: None,
+        };
+        let build = |name: &str, args: Value| {
+            let def = super::super::lookup("pkg", "installed").unwrap();
+            (def.build)(&chunk("installed", name, args), &ctx)
+        };
+        let s = build(
+            "label",
+            json!({"sources": [{"halite-src": "salt://src.deb"}]}),
+        )
+        .unwrap();
+        let probe = s.probe();
+        assert!(
+            probe.contains("@@srcinfo_%s") && !probe.contains("apt-cache"),
+            "{probe}"
+        );
+        let report = |list: &str, info: &str| {
+            format!("@@halite_pkg 1\n@@arch amd64\n@@lists 1\n{info}@@list\n{list}@@end\n")
+        };
+        let info = "@@srcinfo_s0 halite-src 1.0\n";
+        // Not installed: installed from the file, shipped in the apply.
+        let p = plan(&*s, &report("", info)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"halite-src": {"old": "", "new": "1.0"}})
+        );
+        assert_eq!(
+            p.comment,
+            "The following packages would be installed/updated: halite-src"
+        );
+        let apply = s.apply(&p).unwrap();
+        assert!(apply.contains("install -- ./0.deb"), "{apply}");
+        assert!(apply.contains("base64 -d > \"$h_src\"/0.deb"), "{apply}");
+        assert!(!apply.contains("--allow-downgrades"), "{apply}");
+        // At the file's version: nothing to do (Salt's comment for sources).
+        let at = "halite-src\tall\t1.0\tii \n";
+        let p = plan(&*s, &report(at, info)).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "All specified packages are already installed");
+        // Another version: the file is installed, older or not.
+        let other = "halite-src\tall\t2.0\tii \n";
+        let p = plan(&*s, &report(other, info)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"halite-src": {"old": "2.0", "new": "1.0"}})
+        );
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("--allow-downgrades install -- ./0.deb"));
+        // The host could not read the file's version: installed is enough.
+        assert!(plan(&*s, &report(other, "")).unwrap().is_noop());
+        // A file holding another package.
+        let e = plan(&*s, &report("", "@@srcinfo_s0 other 1.0\n")).unwrap_err();
+        assert_eq!(e, "salt://src.deb holds package other, not halite-src");
+
+        // Downloads and host paths: installed is enough; otherwise the
+        // host must have a downloader, or the file.
+        let s = build(
+            "label",
+            json!({"sources": [{"a": "https://example.invalid/a.deb"}, {"b": "/srv/b.deb"}]}),
+        )
+        .unwrap();
+        let probe = s.probe();
+        assert!(
+            probe.contains("@@downloader") && probe.contains("[ -f /srv/b.deb ]"),
+            "{probe}"
+        );
+        let both = "a\tamd64\t1\tii \nb\tamd64\t1\tii \n";
+        assert!(plan(&*s, &report(both, "@@downloader \n@@nofile_s1\n"))
+            .unwrap()
+            .is_noop());
+        let e = plan(&*s, &report("", "@@downloader \n@@nofile_s1\n")).unwrap_err();
+        assert_eq!(
+            e,
+            "neither curl nor wget is on the host to download https://example.invalid/a.deb /srv/b.deb does not exist on the host"
+        );
+        let p = plan(&*s, &report("", "@@downloader curl\n")).unwrap();
+        let apply = s.apply(&p).unwrap();
+        assert!(apply.contains("install -- ./0.deb /srv/b.deb"), "{apply}");
+        assert!(
+            apply.contains("curl -fsSL -o \"$h_src\"/0.deb -- https://example.invalid/a.deb 2>&1"),
+            "{apply}"
+        );
+        for script in [s.probe(), apply] {
+            let st = std::process::Command::new("sh")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{script}");
+        }
+
+        let e = |args: Value| build("label", args).err().unwrap();
+        assert!(
+            e(json!({"sources": [{"a": "salt://a.deb"}], "pkgs": ["a"]}))
+                .ends_with("Only one of \"pkgs\" and \"sources\" is permitted.")
+        );
+        assert!(
+            e(json!({"sources": [{"a": "salt://src.deb"}], "version": "1"}))
+                .contains("`version` does not apply to `sources`")
+        );
+        assert!(e(json!({"sources": ["a"]})).contains("Invalidly formatted 'sources' parameter"));
+        assert!(
+            e(json!({"sources": [{"a": 1}]})).contains("Invalidly formatted 'sources' parameter")
+        );
+        assert!(e(json!({"sources": [{"a": "a.deb"}]}))
+            .ends_with("Path a.deb for package a is either not absolute or an invalid protocol"));
+        assert!(e(json!({"sources": [{"a": "salt://nope.deb"}]})).contains("not found"));
+        assert!(e(json!({"sources": [{"-a": "/a.deb"}]})).contains("not a valid package name"));
+        let def = super::super::lookup("pkg", "latest").unwrap();
+        assert!((def.build)(
+            &chunk("latest", "a", json!({"sources": [{"a": "/a.deb"}]})),
+            &ctx
+        )
+        .is_err());
     }
 
     #[test]

@@ -496,7 +496,11 @@ pub fn deb_control(bytes: &[u8]) -> Option<(&str, &[u8])> {
             .ok()?
             .trim_end()
             .trim_end_matches('/');
-        let size: usize = std::str::from_utf8(&head[48..58]).ok()?.trim().parse().ok()?;
+        let size: usize = std::str::from_utf8(&head[48..58])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let data = body.get(..size)?;
         if name.starts_with("control.tar") {
             return Some((name, data));
