@@ -52,7 +52,8 @@ pub enum PackageFile {
     Read { name: String, version: String },
     /// Read on the host by this probe snippet, which prints
     /// `@@srcinfo_LABEL NAME VERSION` (a `.deb`'s control member is
-    /// compressed with whatever its builder chose; the host has the tools).
+    /// compressed with whatever its builder chose: the host's dpkg-deb
+    /// reads them all).
     OnHost(String),
     /// Not a package this backend can read (pacman's `.PKGINFO` sits in
     /// the compressed archive, and Salt has no reader for it either).
@@ -233,14 +234,7 @@ impl PkgBackend {
     pub fn package_file(self, label: &str, bytes: &[u8]) -> PackageFile {
         match self {
             PkgBackend::Apt => match apt::deb_control(bytes) {
-                Some((member, control)) => {
-                    let s = apt::deb_info_snippet(label, member, control);
-                    if s.is_empty() {
-                        PackageFile::Unread
-                    } else {
-                        PackageFile::OnHost(s)
-                    }
-                }
+                Some(head) => PackageFile::OnHost(apt::deb_info_snippet(label, head)),
                 None => PackageFile::Unread,
             },
             PkgBackend::Dnf(_) | PkgBackend::Zypper => match dnf::rpm_info(bytes) {
