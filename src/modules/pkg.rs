@@ -1376,6 +1376,21 @@ mod tests {
         let e = plan(&*s, &report("", "@@srcinfo_s0 other 1.0\n")).unwrap_err();
         assert_eq!(e, "salt://src.deb holds package other, not halite-src");
 
+        // hold applies as for repository packages.
+        let held = build(
+            "label",
+            json!({"sources": [{"halite-src": "salt://src.deb"}], "hold": true}),
+        )
+        .unwrap();
+        let p = plan(&*held, &report(at, info)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"halite-src": {"hold": {"old": "", "new": "hold"}}})
+        );
+        let apply = held.apply(&p).unwrap();
+        assert!(apply.contains("apt-mark hold -- halite-src"), "{apply}");
+        assert!(!apply.contains("install --"), "{apply}");
+
         // Downloads and host paths: installed is enough; otherwise the
         // host must have a downloader, or the file.
         let s = build(
@@ -1435,6 +1450,76 @@ mod tests {
             &ctx
         )
         .is_err());
+    }
+
+    /// The download lines under `sh` with the controller's curl (a
+    /// `file://` URL stands for a server), and a failed download's report
+    /// read by `finish`.
+    #[test]
+    fn downloads_say_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a.deb");
+        std::fs::write(&src, "deb").unwrap();
+        let dest = dir.path().join("got");
+        let run = |dl: &str, url: &str| {
+            let script = format!(
+                "h_rc=0\nh_dl={dl}\n{}printf 'rc=%s\\n' \"$h_rc\"\n",
+                download(url, &quote(dest.to_str().unwrap()))
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        let curl = std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if curl {
+            let url = format!("file://{}", src.display());
+            assert_eq!(run("curl", &url), "rc=0\n");
+            assert_eq!(std::fs::read_to_string(&dest).unwrap(), "deb");
+            let out = run("curl", "file:///nonexistent/halite.deb");
+            assert!(
+                out.starts_with("@@fetch_failed file:///nonexistent/halite.deb\ncurl: "),
+                "{out}"
+            );
+            assert!(out.ends_with("rc=1\n"), "{out}");
+        } else {
+            crate::testing::missing_tool("curl is not installed");
+        }
+        let out = run("", "https://example.invalid/a.deb");
+        assert_eq!(
+            out,
+            "@@fetch_failed https://example.invalid/a.deb\nneither curl nor wget is on the host\nrc=1\n"
+        );
+
+        let s = f(
+            "installed",
+            "x",
+            json!({"sources": [{"a": "https://example.invalid/a.deb"}]}),
+        );
+        let p = plan(
+            &*s,
+            "@@halite_pkg 1\n@@arch amd64\n@@lists 1\n@@downloader curl\n@@list\n@@end\n",
+        )
+        .unwrap();
+        let a = s.finish(
+            &p,
+            Output {
+                text: &format!(
+                    "@@halite_pkg 1\n@@arch amd64\n@@before\n{}@@apt\n@@after\n@@rc 1\n@@end\n",
+                    out.trim_end_matches("rc=1\n")
+                ),
+                rc: 1,
+            },
+        );
+        assert!(!a.result);
+        assert_eq!(
+            a.comment,
+            "Unable to cache source https://example.invalid/a.deb for package a: neither curl nor wget is on the host"
+        );
     }
 
     #[test]
