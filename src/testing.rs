@@ -58,3 +58,37 @@ pub(crate) fn container_sh(script: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A tiny `.deb` (package `name`, `version`, architecture all, one file
+/// under /usr/share/NAME) built by `dpkg-deb -Z COMPRESSION` in `dir`;
+/// `None` (said through [`missing_tool`]) without dpkg-deb.
+pub(crate) fn build_deb(
+    dir: &std::path::Path,
+    name: &str,
+    version: &str,
+    compression: &str,
+) -> Option<Vec<u8>> {
+    let root = dir.join(format!("{name}-{version}-{compression}"));
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.join("usr/share").join(name)).unwrap();
+    std::fs::write(root.join("usr/share").join(name).join("version"), version).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!("Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: halite tests <t@example.invalid>\nDescription: halite test package\n"),
+    )
+    .unwrap();
+    let out = root.with_extension("deb");
+    match std::process::Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Z", compression, "--build"])
+        .arg(&root)
+        .arg(&out)
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(std::fs::read(&out).unwrap()),
+        Ok(o) => panic!("dpkg-deb: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => {
+            missing_tool("dpkg-deb is not installed");
+            None
+        }
+    }
+}

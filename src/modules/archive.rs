@@ -23,7 +23,7 @@ pub const MODULE: ModuleDef = ModuleDef {
     name: "archive",
     functions: &[FnDef {
         name: "extracted",
-        doc: "Unpack the tar archive `source` (salt://) into the directory `name`, again only when the archive changes (if_missing, clean, user, group).",
+        doc: "Unpack the tar archive `source` (salt://) into the directory `name`, again only when the archive changes (if_missing, clean, user, group, options, enforce_toplevel, trim_output).",
         args: &[
             "source",
             "source_hash",
@@ -32,6 +32,9 @@ pub const MODULE: ModuleDef = ModuleDef {
             "clean",
             "user",
             "group",
+            "options",
+            "enforce_toplevel",
+            "trim_output",
         ],
         build,
     }],
@@ -53,6 +56,10 @@ struct Args {
     clean: bool,
     user: Option<Value>,
     group: Option<Value>,
+    /// Salt stringifies whatever it is given (`options: 1` is "1").
+    options: Option<Value>,
+    enforce_toplevel: Option<bool>,
+    trim_output: Option<Value>,
 }
 
 #[derive(Debug)]
@@ -64,6 +71,58 @@ struct Extracted {
     if_missing: Option<String>,
     clean: bool,
     owner: Option<String>,
+    /// The tar command's words after `tar` and before `-f ARCHIVE`, as
+    /// Salt builds them from `options`; `None`: halite's own extraction.
+    tar: Option<Vec<String>>,
+    /// `enforce_toplevel: True`: the leading components `options` strips
+    /// (the top level is checked after them).
+    toplevel: Option<u32>,
+}
+
+/// Salt's tar command for `options` (its archive.extracted): the options
+/// split as a shell would (`v`, `-v`, `--verbose` dropped: `v` is always
+/// there); a first option without a dash joins `xv` (its `x` and `f`
+/// dropped), every other one follows as its own word; then `-f ARCHIVE`.
+fn tar_words(options: &str) -> Result<Vec<String>, String> {
+    let split = shlex::split(options).ok_or_else(|| {
+        format!("options `{options}` cannot be split into words (a quote is open)")
+    })?;
+    let mut short = String::from("xv");
+    let mut words = Vec::new();
+    for (i, opt) in split
+        .into_iter()
+        .filter(|o| !matches!(o.as_str(), "v" | "-v" | "--verbose"))
+        .enumerate()
+    {
+        if i == 0 && !opt.starts_with('-') {
+            short.extend(opt.chars().filter(|c| !matches!(c, 'x' | 'f')));
+        } else {
+            words.push(opt);
+        }
+    }
+    words.insert(0, short);
+    Ok(words)
+}
+
+/// The leading components `options` strips, as Salt reads them
+/// (`--strip-components=N`, `--strip N`).
+fn strip_components(options: &str) -> u32 {
+    let re = regex::Regex::new(r#"--strip(?:-components)?(?:\s+|=)["']?(\d+)["']?"#)
+        .expect("a valid pattern");
+    re.captures(options)
+        .and_then(|c| c[1].parse().ok())
+        .unwrap_or(0)
+}
+
+/// Salt's `options` value as text: a string, or any scalar as Python's
+/// `str()` writes it.
+fn options_text(v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone()).filter(|s| !s.trim().is_empty())),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        other => Err(format!("options must be text, not {other}")),
+    }
 }
 
 fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -93,6 +152,25 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
     if let Some(want) = &a.source_hash {
         check_hash(&a.source, &bytes, want).map_err(err)?;
     }
+    let options = match &a.options {
+        Some(v) => options_text(v).map_err(err)?,
+        None => None,
+    };
+    let tar = options.as_deref().map(tar_words).transpose().map_err(err)?;
+    // Salt: True or False, or a number of lines (halite lists no files in
+    // its changes, so there is nothing to trim).
+    match &a.trim_output {
+        None | Some(Value::Bool(_)) => {}
+        Some(Value::Number(n)) if n.is_u64() => {}
+        Some(Value::String(t)) if t.trim().parse::<u64>().is_ok() => {}
+        Some(other) => {
+            return Err(err(format!(
+                "Invalid value for trim_output, must be True/False or an integer, not {other}"
+            )))
+        }
+    }
+    let toplevel = (a.enforce_toplevel == Some(true))
+        .then(|| strip_components(options.as_deref().unwrap_or_default()));
     let perms = super::file::perms(chunk, &a.user, &a.group, &None)?;
     let owner = match (perms.user, perms.group) {
         (Some(u), Some(g)) => Some(format!("{u}:{g}")),
@@ -108,6 +186,8 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
         if_missing: a.if_missing,
         clean: a.clean,
         owner,
+        tar,
+        toplevel,
     }))
 }
 
@@ -246,7 +326,27 @@ impl StateFunction for Extracted {
         if self.clean {
             s.push_str("rm -rf -- \"$n\" || exit 1\n");
         }
-        s.push_str("mkdir -p -- \"$n\" && tar -xf \"$t\" -C \"$n\" --no-same-owner || exit 1\n");
+        s.push_str("mkdir -p -- \"$n\" || exit 1\n");
+        if let Some(strip) = self.toplevel {
+            // Salt's check, on the listing after `strip` components: one
+            // top-level directory and no top-level file.
+            s.push_str(&format!(
+                "h_top=$(tar -tf \"$t\" | awk -v s={strip} '{{ p = $0; sub(/^(\\.\\/)+/, \"\", p); if (p == \"\" || p == \".\") next; d = (substr(p, length(p)) == \"/\"); if (d) p = substr(p, 1, length(p) - 1); n = split(p, a, \"/\"); if (n <= s) next; if (n == s + 1 && !d) f[a[s + 1]] = 1; else t[a[s + 1]] = 1 }} END {{ k = 0; for (x in t) k++; for (x in f) k += 2; print k }}') || exit 1\nif [ \"$h_top\" -gt 1 ]; then\n\tprintf '%s\\n' {} >&2\n\texit 1\nfi\n",
+                quote(&format!(
+                    "Archive does not have a single top-level directory. To allow this archive to be extracted, set 'enforce_toplevel' to False. To avoid a 'tar-bomb' it may also be advisable to set a top-level directory by adding it to the 'name' value (for example, setting 'name' to {}/some_dir instead of {}).",
+                    self.name.trim_end_matches('/'),
+                    self.name
+                ))
+            ));
+        }
+        match &self.tar {
+            // Salt runs `tar xv... -f ARCHIVE` in the directory.
+            Some(words) => s.push_str(&format!(
+                "(cd -- \"$n\" && tar {} -f \"$t\" >/dev/null) || exit 1\n",
+                crate::transport::quote::join(words)
+            )),
+            None => s.push_str("tar -xf \"$t\" -C \"$n\" --no-same-owner || exit 1\n"),
+        }
         if let Some(o) = &self.owner {
             s.push_str(&format!("chown -R -- {} \"$n\" || exit 1\n", quote(o)));
         }
@@ -317,6 +417,125 @@ mod tests {
         assert!(e.contains("3 hex digits"), "{e}");
         let e = check_hash("salt://a.tgz", b, &json!("crc=1")).unwrap_err();
         assert!(e.contains("is not one of"), "{e}");
+    }
+
+    #[test]
+    fn options_make_salts_tar_command() {
+        let w = |o: &str| tar_words(o).unwrap();
+        assert_eq!(w("--strip-components=1"), ["xv", "--strip-components=1"]);
+        assert_eq!(w("v --strip-components=1"), ["xv", "--strip-components=1"]);
+        assert_eq!(w("xzf"), ["xvz"]);
+        assert_eq!(w("J --strip 2 -v"), ["xvJ", "--strip", "2"]);
+        assert_eq!(w("--exclude='a b' z"), ["xv", "--exclude=a b", "z"]);
+        assert!(tar_words("--exclude='a").is_err());
+        assert_eq!(strip_components("--strip-components=1"), 1);
+        assert_eq!(strip_components("z --strip '3'"), 3);
+        assert_eq!(strip_components("z"), 0);
+        assert_eq!(options_text(&json!(1)).unwrap().as_deref(), Some("1"));
+        assert_eq!(options_text(&json!(" ")).unwrap(), None);
+        assert!(options_text(&json!(["a"])).is_err());
+    }
+
+    /// The apply with `options` and `enforce_toplevel` run for real under
+    /// `sh` with the controller's tar (the marks directory made writable
+    /// by pointing the script at a temp copy of it).
+    #[test]
+    fn options_and_enforce_toplevel_extract_for_real() {
+        let states = tempfile::tempdir().unwrap();
+        let src = states.path().join("src");
+        std::fs::create_dir_all(src.join("app-1.0/bin")).unwrap();
+        std::fs::write(src.join("app-1.0/bin/run"), "run\n").unwrap();
+        std::fs::write(src.join("loose"), "x\n").unwrap();
+        let tar = |out: &str, what: &[&str]| {
+            let ok = std::process::Command::new("tar")
+                .arg("-czf")
+                .arg(states.path().join(out))
+                .arg("-C")
+                .arg(&src)
+                .args(what)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        };
+        tar("one.tgz", &["app-1.0"]);
+        tar("two.tgz", &["app-1.0", "loose"]);
+        let ctx = BuildCtx {
+            states_root: states.path(),
+            renderer: None,
+        };
+        let marks = states.path().join("marks");
+        let run = |source: &str, args: Value| {
+            let dest = states
+                .path()
+                .join(format!("out-{source}-{}", args.to_string().len()));
+            let mut a = json!({"source": format!("salt://{source}")});
+            a.as_object_mut()
+                .unwrap()
+                .extend(args.as_object().unwrap().clone());
+            let f = build(&chunk(dest.to_str().unwrap(), a), &ctx).unwrap();
+            let p = f.plan(Output { text: "", rc: 0 }).unwrap();
+            let script = f.apply(&p).unwrap().replace(MARKS, marks.to_str().unwrap());
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            (
+                dest,
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        };
+        let (dest, ok, err) = run("one.tgz", json!({"options": "--strip-components=1"}));
+        assert!(ok, "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("bin/run")).unwrap(),
+            "run\n"
+        );
+        let (dest, ok, err) = run("one.tgz", json!({"enforce_toplevel": true}));
+        assert!(ok, "{err}");
+        assert!(dest.join("app-1.0/bin/run").exists());
+        let (dest, ok, err) = run(
+            "two.tgz",
+            json!({"enforce_toplevel": true, "trim_output": 5}),
+        );
+        assert!(!ok);
+        assert!(
+            err.starts_with("Archive does not have a single top-level directory."),
+            "{err}"
+        );
+        assert!(!dest.join("loose").exists());
+        // Stripped, the one directory's content is the top level (here
+        // the one directory bin/).
+        let (dest, ok, err) = run(
+            "one.tgz",
+            json!({"options": "--strip-components=1", "enforce_toplevel": true}),
+        );
+        assert!(ok, "{err}");
+        assert!(dest.join("bin/run").exists());
+
+        let (dest, ok, err) = run("two.tgz", json!({"enforce_toplevel": false}));
+        assert!(ok, "{err}");
+        assert!(dest.join("loose").exists());
+        let e = build(
+            &chunk(
+                "/opt/x",
+                json!({"source": "salt://one.tgz", "trim_output": "many"}),
+            ),
+            &ctx,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("Invalid value for trim_output"), "{e}");
+        let e = build(
+            &chunk(
+                "/opt/x",
+                json!({"source": "salt://one.tgz", "options": "'open"}),
+            ),
+            &ctx,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("a quote is open"), "{e}");
     }
 
     fn chunk(name: &str, args: Value) -> Chunk {

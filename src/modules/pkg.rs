@@ -26,9 +26,9 @@ use super::{
 };
 use crate::platform::apt::{self, InstallOpts};
 use crate::platform::report::Report;
-use crate::platform::{dnf, pacman, PkgBackend};
+use crate::platform::{dnf, pacman, PackageFile, PkgBackend};
 use crate::state::Chunk;
-use crate::transport::quote::join;
+use crate::transport::quote::{join, quote};
 use crate::Value;
 
 pub const MODULE: ModuleDef = ModuleDef {
@@ -36,8 +36,8 @@ pub const MODULE: ModuleDef = ModuleDef {
     functions: &[
         FnDef {
             name: "installed",
-            doc: "Ensure packages are installed (name or pkgs='[a, {b: 1.2-1}]', version, refresh, hold, update_holds, fromrepo, skip_verify).",
-            args: &["pkgs", "version", "refresh", "hold", "update_holds", "fromrepo", "skip_verify"],
+            doc: "Ensure packages are installed (name or pkgs='[a, {b: 1.2-1}]', or package files: sources='[{a: salt://a.deb}]'; version, refresh, hold, update_holds, fromrepo, skip_verify).",
+            args: &["pkgs", "sources", "version", "refresh", "hold", "update_holds", "fromrepo", "skip_verify"],
             build: |c, ctx| build(c, ctx, Kind::Installed),
         },
         FnDef {
@@ -93,6 +93,7 @@ impl Kind {
 #[serde(deny_unknown_fields)]
 struct Args {
     pkgs: Option<Vec<Value>>,
+    sources: Option<Vec<Value>>,
     /// A string or a YAML number (`version: 1.2`).
     version: Option<Value>,
     refresh: Option<bool>,
@@ -104,11 +105,106 @@ struct Args {
     skip_verify: bool,
 }
 
-/// A package and the version asked for (`latest` is a version, as in Salt).
+/// A package and the version asked for (`latest` is a version, as in Salt),
+/// or the package file it is installed from (`sources`).
 #[derive(Debug, Clone, PartialEq)]
 struct Target {
     name: String,
     version: Option<String>,
+    source: Option<Source>,
+}
+
+/// Sets `h_dl` to the host's downloader (curl, else wget), or empty.
+const DOWNLOADER: &str = "h_dl=\nfor h_t in curl wget; do\n\tif command -v \"$h_t\" >/dev/null 2>&1; then h_dl=$h_t; break; fi\ndone\n";
+
+/// Lines downloading `url` to `dest` (a shell word) with `$h_dl`, saying
+/// `@@fetch_failed URL` and the tool's message, and setting `h_rc`, when
+/// that fails.
+fn download(url: &str, dest: &str) -> String {
+    let u = quote(url);
+    format!(
+        "case $h_dl in\ncurl) h_e=$(curl -fsSL -o {dest} -- {u} 2>&1) ;;\nwget) h_e=$(wget -nv -O {dest} -- {u} 2>&1) ;;\n*) h_e='neither curl nor wget is on the host'; false ;;\nesac || {{ printf '@@fetch_failed %s\\n%s\\n' {u} \"$h_e\"; h_rc=1; }}\n"
+    )
+}
+
+/// Where a `sources` package file comes from: Salt's three kinds.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// `salt://`: read on the controller and shipped inside the apply
+    /// (as `file.managed`'s content), with what can be read of it.
+    Shipped {
+        url: String,
+        bytes: Vec<u8>,
+        file: PackageFile,
+    },
+    /// `http://`, `https://`, `ftp://`: downloaded on the host by curl
+    /// or wget.
+    Download(String),
+    /// An absolute path on the host.
+    Host(String),
+}
+
+impl Source {
+    fn url(&self) -> &str {
+        match self {
+            Source::Shipped { url, .. } => url,
+            Source::Download(u) | Source::Host(u) => u,
+        }
+    }
+}
+
+/// One `sources` item's source for package `name`, the `i`th; a
+/// `salt://` file is read now (it must exist under the states root).
+fn source_of(
+    chunk: &Chunk,
+    ctx: &BuildCtx,
+    backend: PkgBackend,
+    i: usize,
+    name: &str,
+    src: &str,
+) -> Result<Source, String> {
+    if src.starts_with("salt://") {
+        let bytes = super::file::read_source(
+            chunk,
+            ctx,
+            &Value::String(src.to_string()),
+            false,
+            &Default::default(),
+        )?;
+        let file = backend.package_file(&format!("s{i}"), &bytes);
+        if let PackageFile::Read { name: held, .. } = &file {
+            check_file_name(src, held, name).map_err(|e| format!("{}: {e}", chunk.describe()))?;
+        }
+        return Ok(Source::Shipped {
+            url: src.to_string(),
+            bytes,
+            file,
+        });
+    }
+    if ["http://", "https://", "ftp://"]
+        .iter()
+        .any(|p| src.starts_with(p))
+    {
+        return Ok(Source::Download(src.to_string()));
+    }
+    if src.starts_with('/') {
+        return Ok(Source::Host(src.to_string()));
+    }
+    // Salt's words (its pkg_resource.parse_targets).
+    Err(format!(
+        "{}: Path {src} for package {name} is either not absolute or an invalid protocol",
+        chunk.describe()
+    ))
+}
+
+/// A package file must hold the package it is given for (`name` may add
+/// `:arch`): Salt would install it and then find `name` still missing.
+fn check_file_name(url: &str, held: &str, name: &str) -> Result<(), String> {
+    if held == name || name.split_once([':', '.']).is_some_and(|(n, _)| n == held) {
+        Ok(())
+    } else {
+        Err(format!("{url} holds package {held}, not {name}"))
+    }
 }
 
 #[derive(Debug)]
@@ -181,10 +277,12 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
     let err = |m: String| format!("{}: {m}", chunk.describe());
     let backend = PkgBackend::from_grains(ctx.renderer.map(|r| r.grains()))
         .map_err(|e| err(e.to_string()))?;
-    let from_pkgs = args.pkgs.as_ref().is_some_and(|p| !p.is_empty());
+    let has_pkgs = args.pkgs.as_ref().is_some_and(|p| !p.is_empty());
+    let sources = args.sources.as_deref().filter(|s| !s.is_empty());
+    let from_pkgs = has_pkgs || sources.is_some();
     // As in Salt, `pkgs` wins over `name`, which then only labels the state.
     let mut targets = Vec::new();
-    if from_pkgs {
+    if has_pkgs {
         for item in args.pkgs.as_deref().unwrap_or_default() {
             let (name, version) = match item {
                 Value::String(n) => (n.clone(), None),
@@ -198,12 +296,56 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
                     )))
                 }
             };
-            targets.push(Target { name, version });
+            targets.push(Target {
+                name,
+                version,
+                source: None,
+            });
         }
-    } else {
+    }
+    if let Some(list) = sources {
+        if has_pkgs {
+            // Salt's words.
+            return Err(err(
+                "Only one of \"pkgs\" and \"sources\" is permitted.".into()
+            ));
+        }
+        if args.version.is_some() {
+            return Err(err(
+                "`version` does not apply to `sources`: each file installs its own version (Salt ignores `version` there with a warning)".into(),
+            ));
+        }
+        // As with `pkgs`, `name` then only labels the state.
+        for (i, item) in list.iter().enumerate() {
+            let (name, src) = match item {
+                Value::Object(m) if m.len() == 1 => match m.iter().next().expect("one entry") {
+                    (n, Value::String(s)) => (n.clone(), s.clone()),
+                    (n, other) => {
+                        return Err(err(format!(
+                            "Invalidly formatted 'sources' parameter: the source of `{n}` is `{other}`, not text"
+                        )))
+                    }
+                },
+                other => {
+                    return Err(err(format!(
+                        "Invalidly formatted 'sources' parameter: items are {{name: source}}, not `{other}`"
+                    )))
+                }
+            };
+            check_name(&name).map_err(err)?;
+            let source = source_of(chunk, ctx, backend, i, &name, &src)?;
+            targets.push(Target {
+                name,
+                version: None,
+                source: Some(source),
+            });
+        }
+    }
+    if targets.is_empty() {
         targets.push(Target {
             name: chunk.name.clone(),
             version: None,
+            source: None,
         });
     }
     if let Some(v) = &args.version {
@@ -267,6 +409,10 @@ struct Todo {
     /// A package to install is unknown to the index as it is (a fresh
     /// host, or lists older than the package): refresh before installing.
     unknown: bool,
+    /// The install words are package files (`sources`)...
+    local: bool,
+    /// ...of which these targets' are written or downloaded first.
+    files: Vec<usize>,
 }
 
 impl Pkg {
@@ -285,8 +431,10 @@ impl Pkg {
             s.push_str("h_refresh\n");
         }
         s.push_str(b.have_lists());
-        s.push_str("printf '@@lists %s\\n' \"$h_lists\"\nprintf '@@list\\n'\n");
-        if !matches!(self.kind, Kind::Installed | Kind::Latest) {
+        s.push_str("printf '@@lists %s\\n' \"$h_lists\"\n");
+        s.push_str(&self.sources_probe());
+        s.push_str("printf '@@list\\n'\n");
+        if !matches!(self.kind, Kind::Installed | Kind::Latest) || self.has_sources() {
             s.push_str(&format!("h_list -- {names}\nprintf '@@end\\n'\n"));
             return s;
         }
@@ -312,6 +460,78 @@ impl Pkg {
         }
         s.push_str("printf '@@end\\n'\n");
         s
+    }
+
+    fn has_sources(&self) -> bool {
+        self.targets.iter().any(|t| t.source.is_some())
+    }
+
+    /// What the plan needs to know of the `sources` on the host: the
+    /// version a shipped `.deb` holds (`@@srcinfo_sI`), whether a host
+    /// path exists (`@@nofile_sI`), which downloader there is.
+    fn sources_probe(&self) -> String {
+        let mut s = String::new();
+        let mut download = false;
+        for (i, t) in self.targets.iter().enumerate() {
+            match &t.source {
+                Some(Source::Shipped {
+                    file: PackageFile::OnHost(snippet),
+                    ..
+                }) => s.push_str(snippet),
+                Some(Source::Host(p)) => s.push_str(&format!(
+                    "[ -f {} ] || printf '@@nofile_s{i}\\n'\n",
+                    quote(p)
+                )),
+                Some(Source::Download(_)) => download = true,
+                _ => {}
+            }
+        }
+        if download {
+            s.push_str(&format!(
+                "{DOWNLOADER}printf '@@downloader %s\\n' \"$h_dl\"\n"
+            ));
+        }
+        s
+    }
+
+    /// The version the `i`th target's package file holds when known (Salt
+    /// compares it with what is installed), or why the file is wrong.
+    fn file_version(&self, i: usize, report: &Report) -> Result<Option<String>, String> {
+        let t = &self.targets[i];
+        match &t.source {
+            Some(Source::Shipped {
+                file: PackageFile::Read { version, .. },
+                ..
+            }) => Ok(Some(version.clone())),
+            Some(Source::Shipped { url, .. }) => {
+                match report
+                    .value(&format!("srcinfo_s{i}"))
+                    .and_then(|v| v.split_once(' '))
+                {
+                    Some((held, version)) => {
+                        check_file_name(url, held, &t.name)?;
+                        Ok(Some(version.trim().to_string()))
+                    }
+                    None => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Why the `i`th target's file cannot be had on the host, if so.
+    fn file_missing(&self, i: usize, report: &Report) -> Option<String> {
+        match &self.targets[i].source {
+            Some(Source::Download(u)) if report.value("downloader").is_some_and(str::is_empty) => {
+                Some(format!(
+                    "neither curl nor wget is on the host to download {u}"
+                ))
+            }
+            Some(Source::Host(p)) if report.has(&format!("nofile_s{i}")) => {
+                Some(format!("{p} does not exist on the host"))
+            }
+            _ => None,
+        }
     }
 
     /// Whether the plan reads apt's candidate whatever dpkg says: for
@@ -366,8 +586,66 @@ impl Pkg {
         let mut problems = Vec::new();
         let mut held_back = Vec::new();
         let mut comments = Vec::new();
-        for t in &self.targets {
+        for (i, t) in self.targets.iter().enumerate() {
             let k = pkgs.get(&t.name).cloned().unwrap_or_default();
+            if let Some(src) = &t.source {
+                let version = match self.file_version(i, report) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                // Salt: installed is enough, unless the file's version can
+                // be read and is not the installed one.
+                let need = k.installed.is_empty()
+                    || version.as_deref().is_some_and(|v| {
+                        !k.installed
+                            .iter()
+                            .any(|h| self.backend.version_matches(h, v))
+                    });
+                if need {
+                    if let Some(why) = self.file_missing(i, report) {
+                        problems.push(why);
+                        continue;
+                    }
+                }
+                if need && k.held && !self.update_holds {
+                    held_back.push(t.name.clone());
+                    continue;
+                }
+                let release = need && k.held;
+                if release {
+                    todo.release.push(t.name.clone());
+                    if self.hold != Some(false) {
+                        todo.rehold.push(t.name.clone());
+                    }
+                }
+                let mut entry = Map::new();
+                if need {
+                    entry.insert("old".into(), json!(k.installed.join(",")));
+                    entry.insert(
+                        "new".into(),
+                        json!(version.clone().unwrap_or_else(|| "installed".into())),
+                    );
+                    todo.install.push(match src {
+                        Source::Host(p) => p.clone(),
+                        _ => {
+                            todo.files.push(i);
+                            format!("./{i}{}", self.backend.file_suffix())
+                        }
+                    });
+                    todo.local = true;
+                    // The file is what is asked for, older or not.
+                    todo.pinned |= !k.installed.is_empty();
+                }
+                todo.expect.push((t.name.clone(), version));
+                self.plan_hold(t, &k, release, &mut entry, &mut comments, &mut todo);
+                if !entry.is_empty() {
+                    changes.insert(t.name.clone(), Value::Object(entry));
+                }
+                continue;
+            }
             let old = k.installed.join(",");
             let candidate = policy.get(&t.name).and_then(|(_, c)| c.clone());
             let want_latest = latest || t.version.as_deref() == Some("latest");
@@ -434,25 +712,7 @@ impl Pkg {
             }
             todo.expect
                 .push((t.name.clone(), pinned.map(str::to_string)));
-            match self.hold {
-                Some(true) if !k.held => {
-                    entry.insert("hold".into(), json!({"old": "", "new": "hold"}));
-                    comments.push(format!("Package {} is set to be held.", t.name));
-                    todo.hold.push(t.name.clone());
-                }
-                Some(false) if k.held => {
-                    entry.insert("hold".into(), json!({"old": "hold", "new": ""}));
-                    comments.push(format!(
-                        "Package {} is set to be removed from hold.",
-                        t.name
-                    ));
-                    // A released package is simply not held again.
-                    if !release {
-                        todo.unhold.push(t.name.clone());
-                    }
-                }
-                _ => {}
-            }
+            self.plan_hold(t, &k, release, &mut entry, &mut comments, &mut todo);
             if !entry.is_empty() {
                 changes.insert(t.name.clone(), Value::Object(entry));
             }
@@ -499,6 +759,38 @@ impl Pkg {
         }
         comment.extend(comments);
         Ok(Plan::change(Value::Object(changes), comment.join("\n")).with_data(todo))
+    }
+
+    /// `hold: True/False` for target `t` (`k` as the database has it;
+    /// `release`: update_holds releases it for the install already).
+    fn plan_hold(
+        &self,
+        t: &Target,
+        k: &crate::platform::Known,
+        release: bool,
+        entry: &mut Map<String, Value>,
+        comments: &mut Vec<String>,
+        todo: &mut Todo,
+    ) {
+        match self.hold {
+            Some(true) if !k.held => {
+                entry.insert("hold".into(), json!({"old": "", "new": "hold"}));
+                comments.push(format!("Package {} is set to be held.", t.name));
+                todo.hold.push(t.name.clone());
+            }
+            Some(false) if k.held => {
+                entry.insert("hold".into(), json!({"old": "hold", "new": ""}));
+                comments.push(format!(
+                    "Package {} is set to be removed from hold.",
+                    t.name
+                ));
+                // A released package is simply not held again.
+                if !release {
+                    todo.unhold.push(t.name.clone());
+                }
+            }
+            _ => {}
+        }
     }
 
     fn noop_comment(&self) -> String {
@@ -589,6 +881,9 @@ impl Pkg {
                 s.push_str(apt::HAVE_LISTS);
                 s.push_str("[ -n \"$h_lists\" ] || h_refresh\n");
             }
+            if !todo.files.is_empty() {
+                s.push_str(&self.fetch_files(todo));
+            }
             let opts = InstallOpts {
                 downgrade: todo.pinned,
                 skip_verify: self.skip_verify,
@@ -598,22 +893,38 @@ impl Pkg {
                 reinstall: false,
             };
             s.push_str("printf '@@apt\\n'\n");
+            let install = |words: &[String]| {
+                if todo.local {
+                    b.install_files(&opts, words)
+                } else {
+                    b.install(&opts, words)
+                }
+            };
+            let mut body = String::new();
             if todo.release.is_empty() {
-                s.push_str(&b.install(&opts, &todo.install));
+                body.push_str(&install(&todo.install));
             } else {
                 // update_holds: release, install only once released, and
                 // hold again whatever the install did (as Salt does).
-                s.push_str(&b.hold(false, &todo.release));
-                s.push_str(&format!(
+                body.push_str(&b.hold(false, &todo.release));
+                body.push_str(&format!(
                     "h_released=$h_rc\nif [ \"$h_rc\" -eq 0 ]; then\n{}fi\n",
-                    b.install(&opts, &todo.install)
+                    install(&todo.install)
                 ));
                 if !todo.rehold.is_empty() {
-                    s.push_str(&format!(
+                    body.push_str(&format!(
                         "if [ \"$h_released\" -eq 0 ]; then\nh_kept=$h_rc\nh_rc=0\n{}[ \"$h_kept\" -eq 0 ] || h_rc=$h_kept\nfi\n",
                         b.hold(true, &todo.rehold)
                     ));
                 }
+            }
+            if todo.files.is_empty() {
+                s.push_str(&body);
+            } else {
+                // The files are ./N.deb (...) in the fetch directory.
+                s.push_str(&format!(
+                    "if [ \"$h_rc\" -eq 0 ] && cd \"$h_src\"; then\n{body}cd /\nfi\n"
+                ));
             }
         }
         if !todo.remove.is_empty() {
@@ -628,6 +939,34 @@ impl Pkg {
         s.push_str(&format!(
             "printf '@@after\\n'\nh_list -- {names}\nprintf '@@rc %s\\n@@end\\n' \"$h_rc\"\nexit \"$h_rc\"\n"
         ));
+        s
+    }
+
+    /// The package files of `todo.files` written (`salt://`, shipped as
+    /// base64) or downloaded into a fresh directory `$h_src`, removed on
+    /// exit; `h_rc` set when one cannot be had.
+    fn fetch_files(&self, todo: &Todo) -> String {
+        let mut s = String::from(
+            "h_src=$(mktemp -d \"${TMPDIR:-/var/tmp}/halite-pkg.XXXXXX\") || h_rc=1\n[ \"$h_rc\" -ne 0 ] || trap 'rm -rf \"$h_src\"' EXIT\n",
+        );
+        if todo
+            .files
+            .iter()
+            .any(|&i| matches!(self.targets[i].source, Some(Source::Download(_))))
+        {
+            s.push_str(DOWNLOADER);
+        }
+        for &i in &todo.files {
+            let dest = format!("\"$h_src\"/{i}{}", self.backend.file_suffix());
+            let body = match &self.targets[i].source {
+                Some(Source::Shipped { bytes, .. }) => {
+                    super::file::b64_heredoc(bytes, &dest, "h_rc=1")
+                }
+                Some(Source::Download(url)) => download(url, &dest),
+                _ => continue,
+            };
+            s.push_str(&format!("if [ \"$h_rc\" -eq 0 ]; then\n{body}fi\n"));
+        }
         s
     }
 
@@ -691,6 +1030,21 @@ impl Pkg {
             if !entry.is_empty() {
                 changes.insert(t.name.clone(), Value::Object(entry));
             }
+        }
+        if let Some(url) = report.value("fetch_failed") {
+            let name = self
+                .targets
+                .iter()
+                .find(|t| t.source.as_ref().is_some_and(|s| s.url() == url))
+                .map_or("", |t| t.name.as_str());
+            // Salt's words (pkg_resource.parse_targets), and the tool's.
+            return fail(
+                format!(
+                    "Unable to cache source {url} for package {name}: {}",
+                    report.lines("fetch_failed").join(" ").trim()
+                ),
+                changes,
+            );
         }
         let rc: i32 = report
             .value("rc")
@@ -954,6 +1308,218 @@ mod tests {
         assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
         let s = f("installed", "vim", json!({"version": "9.0*"}));
         assert!(plan(&*s, &probe(list, "")).unwrap().is_noop());
+    }
+
+    /// `sources`: built against a states tree holding a real `.deb`.
+    #[test]
+    fn sources_plan_from_the_file_version_and_refuse_bad_input() {
+        let states = tempfile::tempdir().unwrap();
+        let Some(deb) = crate::testing::build_deb(states.path(), "halite-src", "1.0", "xz") else {
+            return;
+        };
+        std::fs::write(states.path().join("src.deb"), &deb).unwrap();
+        let ctx = BuildCtx {
+            states_root: states.path(),
+            renderer: None,
+        };
+        let build = |name: &str, args: Value| {
+            let def = super::super::lookup("pkg", "installed").unwrap();
+            (def.build)(&chunk("installed", name, args), &ctx)
+        };
+        let s = build(
+            "label",
+            json!({"sources": [{"halite-src": "salt://src.deb"}]}),
+        )
+        .unwrap();
+        let probe = s.probe();
+        assert!(
+            probe.contains("@@srcinfo_%s") && !probe.contains("apt-cache"),
+            "{probe}"
+        );
+        let report = |list: &str, info: &str| {
+            format!("@@halite_pkg 1\n@@arch amd64\n@@lists 1\n{info}@@list\n{list}@@end\n")
+        };
+        let info = "@@srcinfo_s0 halite-src 1.0\n";
+        // Not installed: installed from the file, shipped in the apply.
+        let p = plan(&*s, &report("", info)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"halite-src": {"old": "", "new": "1.0"}})
+        );
+        assert_eq!(
+            p.comment,
+            "The following packages would be installed/updated: halite-src"
+        );
+        let apply = s.apply(&p).unwrap();
+        assert!(apply.contains("install -- ./0.deb"), "{apply}");
+        assert!(apply.contains("base64 -d > \"$h_src\"/0.deb"), "{apply}");
+        assert!(!apply.contains("--allow-downgrades"), "{apply}");
+        // At the file's version: nothing to do (Salt's comment for sources).
+        let at = "halite-src\tall\t1.0\tii \n";
+        let p = plan(&*s, &report(at, info)).unwrap();
+        assert!(p.is_noop());
+        assert_eq!(p.comment, "All specified packages are already installed");
+        // Another version: the file is installed, older or not.
+        let other = "halite-src\tall\t2.0\tii \n";
+        let p = plan(&*s, &report(other, info)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"halite-src": {"old": "2.0", "new": "1.0"}})
+        );
+        assert!(s
+            .apply(&p)
+            .unwrap()
+            .contains("--allow-downgrades install -- ./0.deb"));
+        // The host could not read the file's version: installed is enough.
+        assert!(plan(&*s, &report(other, "")).unwrap().is_noop());
+        // A file holding another package.
+        let e = plan(&*s, &report("", "@@srcinfo_s0 other 1.0\n")).unwrap_err();
+        assert_eq!(e, "salt://src.deb holds package other, not halite-src");
+
+        // hold applies as for repository packages.
+        let held = build(
+            "label",
+            json!({"sources": [{"halite-src": "salt://src.deb"}], "hold": true}),
+        )
+        .unwrap();
+        let p = plan(&*held, &report(at, info)).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"halite-src": {"hold": {"old": "", "new": "hold"}}})
+        );
+        let apply = held.apply(&p).unwrap();
+        assert!(apply.contains("apt-mark hold -- halite-src"), "{apply}");
+        assert!(!apply.contains("install --"), "{apply}");
+
+        // Downloads and host paths: installed is enough; otherwise the
+        // host must have a downloader, or the file.
+        let s = build(
+            "label",
+            json!({"sources": [{"a": "https://example.invalid/a.deb"}, {"b": "/srv/b.deb"}]}),
+        )
+        .unwrap();
+        let probe = s.probe();
+        assert!(
+            probe.contains("@@downloader") && probe.contains("[ -f /srv/b.deb ]"),
+            "{probe}"
+        );
+        let both = "a\tamd64\t1\tii \nb\tamd64\t1\tii \n";
+        assert!(plan(&*s, &report(both, "@@downloader \n@@nofile_s1\n"))
+            .unwrap()
+            .is_noop());
+        let e = plan(&*s, &report("", "@@downloader \n@@nofile_s1\n")).unwrap_err();
+        assert_eq!(
+            e,
+            "neither curl nor wget is on the host to download https://example.invalid/a.deb /srv/b.deb does not exist on the host"
+        );
+        let p = plan(&*s, &report("", "@@downloader curl\n")).unwrap();
+        let apply = s.apply(&p).unwrap();
+        assert!(apply.contains("install -- ./0.deb /srv/b.deb"), "{apply}");
+        assert!(
+            apply.contains("curl -fsSL -o \"$h_src\"/0.deb -- https://example.invalid/a.deb 2>&1"),
+            "{apply}"
+        );
+        for script in [s.probe(), apply] {
+            let st = std::process::Command::new("sh")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{script}");
+        }
+
+        let e = |args: Value| build("label", args).err().unwrap();
+        assert!(
+            e(json!({"sources": [{"a": "salt://a.deb"}], "pkgs": ["a"]}))
+                .ends_with("Only one of \"pkgs\" and \"sources\" is permitted.")
+        );
+        assert!(
+            e(json!({"sources": [{"a": "salt://src.deb"}], "version": "1"}))
+                .contains("`version` does not apply to `sources`")
+        );
+        assert!(e(json!({"sources": ["a"]})).contains("Invalidly formatted 'sources' parameter"));
+        assert!(
+            e(json!({"sources": [{"a": 1}]})).contains("Invalidly formatted 'sources' parameter")
+        );
+        assert!(e(json!({"sources": [{"a": "a.deb"}]}))
+            .ends_with("Path a.deb for package a is either not absolute or an invalid protocol"));
+        assert!(e(json!({"sources": [{"a": "salt://nope.deb"}]})).contains("not found"));
+        assert!(e(json!({"sources": [{"-a": "/a.deb"}]})).contains("not a valid package name"));
+        let def = super::super::lookup("pkg", "latest").unwrap();
+        assert!((def.build)(
+            &chunk("latest", "a", json!({"sources": [{"a": "/a.deb"}]})),
+            &ctx
+        )
+        .is_err());
+    }
+
+    /// The download lines under `sh` with the controller's curl (a
+    /// `file://` URL stands for a server), and a failed download's report
+    /// read by `finish`.
+    #[test]
+    fn downloads_say_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a.deb");
+        std::fs::write(&src, "deb").unwrap();
+        let dest = dir.path().join("got");
+        let run = |dl: &str, url: &str| {
+            let script = format!(
+                "h_rc=0\nh_dl={dl}\n{}printf 'rc=%s\\n' \"$h_rc\"\n",
+                download(url, &quote(dest.to_str().unwrap()))
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        let curl = std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if curl {
+            let url = format!("file://{}", src.display());
+            assert_eq!(run("curl", &url), "rc=0\n");
+            assert_eq!(std::fs::read_to_string(&dest).unwrap(), "deb");
+            let out = run("curl", "file:///nonexistent/halite.deb");
+            assert!(
+                out.starts_with("@@fetch_failed file:///nonexistent/halite.deb\ncurl: "),
+                "{out}"
+            );
+            assert!(out.ends_with("rc=1\n"), "{out}");
+        } else {
+            crate::testing::missing_tool("curl is not installed");
+        }
+        let out = run("", "https://example.invalid/a.deb");
+        assert_eq!(
+            out,
+            "@@fetch_failed https://example.invalid/a.deb\nneither curl nor wget is on the host\nrc=1\n"
+        );
+
+        let s = f(
+            "installed",
+            "x",
+            json!({"sources": [{"a": "https://example.invalid/a.deb"}]}),
+        );
+        let p = plan(
+            &*s,
+            "@@halite_pkg 1\n@@arch amd64\n@@lists 1\n@@downloader curl\n@@list\n@@end\n",
+        )
+        .unwrap();
+        let a = s.finish(
+            &p,
+            Output {
+                text: &format!(
+                    "@@halite_pkg 1\n@@arch amd64\n@@before\n{}@@apt\n@@after\n@@rc 1\n@@end\n",
+                    out.trim_end_matches("rc=1\n")
+                ),
+                rc: 1,
+            },
+        );
+        assert!(!a.result);
+        assert_eq!(
+            a.comment,
+            "Unable to cache source https://example.invalid/a.deb for package a: neither curl nor wget is on the host"
+        );
     }
 
     #[test]
@@ -1338,6 +1904,8 @@ mod tests {
                 remove: vec![hostile.into()],
                 pinned: true,
                 unknown: false,
+                local: false,
+                files: vec![],
             });
             let released = Plan::change(json!({"a": true}), "").with_data(Todo {
                 install: vec![hostile.into()],

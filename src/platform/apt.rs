@@ -376,9 +376,93 @@ pub fn present_loop(names: &str, purge: bool) -> String {
     )
 }
 
+/// A `.deb` up to the end of its control member, found by walking the
+/// `ar` archive (`debian-binary`, `control.tar[.gz|.xz|.zst]`, then
+/// `data.tar...`), or `None` when the bytes are no Debian package: a few
+/// kilobytes `dpkg-deb -f` reads the fields from ([`deb_info_snippet`]),
+/// with no decompressor needed on either side.
+pub fn deb_control(bytes: &[u8]) -> Option<&[u8]> {
+    let mut at = b"!<arch>\n".len();
+    if !bytes.starts_with(b"!<arch>\n") {
+        return None;
+    }
+    while at + 60 <= bytes.len() {
+        let head = &bytes[at..at + 60];
+        if &head[58..60] != b"`\n" {
+            return None;
+        }
+        let name = std::str::from_utf8(&head[..16])
+            .ok()?
+            .trim_end()
+            .trim_end_matches('/');
+        let size: usize = std::str::from_utf8(&head[48..58])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let end = at.checked_add(60)?.checked_add(size)?;
+        if end > bytes.len() {
+            return None;
+        }
+        if name.starts_with("control.tar") {
+            return Some(&bytes[..end]);
+        }
+        // Members start on even offsets.
+        at = end + end % 2;
+    }
+    None
+}
+
+/// A snippet printing `@@srcinfo_LABEL PACKAGE VERSION` for a `.deb`'s
+/// start ([`deb_control`], shipped as base64) as the host's `dpkg-deb -f`
+/// reads it; nothing when it cannot. `LABEL` is one word of `[0-9a-z]`.
+pub fn deb_info_snippet(label: &str, head: &[u8]) -> String {
+    let b64 = data_encoding::BASE64.encode(head);
+    let mut s = String::from(
+        "h_c=$(mktemp \"${TMPDIR:-/tmp}/halite-deb.XXXXXX\") && {\nbase64 -d > \"$h_c\" <<'HALITE_EOF'\n",
+    );
+    for line in b64.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(line).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "HALITE_EOF\nh_p=$(dpkg-deb -f \"$h_c\" Package 2>/dev/null)\nh_v=$(dpkg-deb -f \"$h_c\" Version 2>/dev/null)\nrm -f \"$h_c\"\n[ -z \"$h_p\" ] || [ -z \"$h_v\" ] || printf '@@srcinfo_%s %s %s\\n' {label} \"$h_p\" \"$h_v\"\n}}\n"
+    ));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real `.deb`'s start, whatever dpkg-deb compressed its control
+    /// member with, read by the snippet under `sh` as a host reads it.
+    #[test]
+    fn deb_version_is_read_from_the_control_member() {
+        let dir = tempfile::tempdir().unwrap();
+        for z in ["gzip", "xz", "zstd", "none"] {
+            let Some(deb) = crate::testing::build_deb(dir.path(), "halite-src", "1:2.0-3", z)
+            else {
+                return;
+            };
+            let head = deb_control(&deb).expect(z);
+            assert!(head.len() < deb.len(), "{z}");
+            let script = deb_info_snippet("s3", head);
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(text, "@@srcinfo_s3 halite-src 1:2.0-3\n", "{z}: {script}");
+        }
+        assert!(deb_control(b"not a deb").is_none());
+        assert!(deb_control(b"!<arch>\nshort").is_none());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &deb_info_snippet("s0", b"!<arch>\n")])
+            .output()
+            .unwrap();
+        assert!(out.stdout.is_empty());
+    }
 
     #[test]
     fn debian_version_order() {

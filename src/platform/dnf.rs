@@ -417,9 +417,111 @@ pub fn parse_upgrades(lines: &[String], native_arch: &str) -> BTreeMap<String, S
     m
 }
 
+/// An rpm file's name and Salt's version (`epoch:` only when not 0) read
+/// from its header on the controller (the lead, the signature header,
+/// then the header itself: none of it compressed), or `None` when the
+/// bytes are no rpm.
+pub fn rpm_info(bytes: &[u8]) -> Option<(String, String)> {
+    const MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
+    let be = |b: &[u8], at: usize| -> Option<usize> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    if bytes.get(..4)? != [0xed, 0xab, 0xee, 0xdb] {
+        return None;
+    }
+    // A header: magic, 4 reserved bytes, entry count, store size; then
+    // 16-byte entries (tag, type, offset, count) and the store.
+    let header = |at: usize| -> Option<(usize, usize, usize, usize)> {
+        if bytes.get(at..at + 4)? != MAGIC {
+            return None;
+        }
+        let n = be(bytes, at + 8)?;
+        let size = be(bytes, at + 12)?;
+        let entries = at + 16;
+        let store = entries.checked_add(n.checked_mul(16)?)?;
+        (store.checked_add(size)? <= bytes.len()).then_some((entries, n, store, size))
+    };
+    // The signature header is padded to 8 bytes.
+    let (_, _, sstore, ssize) = header(96)?;
+    let main = (sstore + ssize).div_ceil(8) * 8;
+    let (entries, n, store, _) = header(main)?;
+    let mut name = None;
+    let mut version = None;
+    let mut release = None;
+    let mut epoch = None;
+    for i in 0..n {
+        let e = entries + i * 16;
+        let (tag, kind, off) = (be(bytes, e)?, be(bytes, e + 4)?, be(bytes, e + 8)?);
+        let at = store.checked_add(off)?;
+        let text = || -> Option<String> {
+            let b = bytes.get(at..)?;
+            let end = b.iter().position(|&c| c == 0)?;
+            String::from_utf8(b[..end].to_vec()).ok()
+        };
+        match (tag, kind) {
+            (1000, 6) => name = text(),
+            (1001, 6) => version = text(),
+            (1002, 6) => release = text(),
+            (1003, 4) => epoch = be(bytes, at).map(|v| v.to_string()),
+            _ => {}
+        }
+    }
+    let epoch = epoch.unwrap_or_default();
+    Some((name?, evr(&epoch, &version?, &release?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An rpm's lead, an empty signature header and a header with the
+    /// given (tag, type, data) entries, as rpm lays them out.
+    fn rpm(entries: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let mut b = vec![0xed, 0xab, 0xee, 0xdb];
+        b.resize(96, 0);
+        let header = |b: &mut Vec<u8>, entries: &[(u32, u32, Vec<u8>)]| {
+            let mut index: Vec<u8> = Vec::new();
+            let mut store: Vec<u8> = Vec::new();
+            for (tag, kind, data) in entries {
+                for v in [*tag, *kind, store.len() as u32, 1] {
+                    index.extend(v.to_be_bytes());
+                }
+                store.extend(data);
+            }
+            b.extend([0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
+            b.extend((entries.len() as u32).to_be_bytes());
+            b.extend((store.len() as u32).to_be_bytes());
+            b.extend(index);
+            b.extend(store);
+        };
+        header(&mut b, &[(62, 7, vec![1, 2, 3])]);
+        while b.len() % 8 != 0 {
+            b.push(0);
+        }
+        header(&mut b, entries);
+        b.extend(b"payload");
+        b
+    }
+
+    #[test]
+    fn rpm_name_and_version_from_the_header() {
+        let text = |t: &str| format!("{t}\0").into_bytes();
+        let base = vec![
+            (1000, 6, text("halite-hello")),
+            (1001, 6, text("1.1")),
+            (1002, 6, text("1.el9")),
+        ];
+        assert_eq!(
+            rpm_info(&rpm(&base)),
+            Some(("halite-hello".into(), "1.1-1.el9".into()))
+        );
+        let mut with_epoch = base.clone();
+        with_epoch.push((1003, 4, 2u32.to_be_bytes().to_vec()));
+        assert_eq!(rpm_info(&rpm(&with_epoch)).unwrap().1, "2:1.1-1.el9");
+        assert_eq!(rpm_info(&rpm(&base[..2])), None);
+        assert_eq!(rpm_info(b"\xed\xab\xee\xdb short"), None);
+        assert_eq!(rpm_info(b"!<arch>\n"), None);
+    }
 
     fn lines(text: &str) -> Vec<String> {
         text.lines().map(str::to_string).collect()

@@ -43,6 +43,23 @@ pub struct Known {
     pub held: bool,
 }
 
+/// What the controller can tell of a package file (`pkg.installed`
+/// `sources`) from its bytes, as Salt's `lowpkg.bin_pkg_info` does on the
+/// minion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PackageFile {
+    /// Read here: the package's name and version.
+    Read { name: String, version: String },
+    /// Read on the host by this probe snippet, which prints
+    /// `@@srcinfo_LABEL NAME VERSION` (a `.deb`'s control member is
+    /// compressed with whatever its builder chose: the host's dpkg-deb
+    /// reads them all).
+    OnHost(String),
+    /// Not a package this backend can read (pacman's `.PKGINFO` sits in
+    /// the compressed archive, and Salt has no reader for it either).
+    Unread,
+}
+
 /// A package manager halite drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PkgBackend {
@@ -209,6 +226,43 @@ impl PkgBackend {
             PkgBackend::Dnf(t) => dnf::install(t, o, words),
             PkgBackend::Zypper => zypper::install(o, words),
             PkgBackend::Pacman => pacman::install(o, words),
+        }
+    }
+
+    /// What this backend reads of a package file's `bytes`; `label` (one
+    /// word of `[0-9a-z]`) names it in the host's `@@srcinfo_LABEL` answer.
+    pub fn package_file(self, label: &str, bytes: &[u8]) -> PackageFile {
+        match self {
+            PkgBackend::Apt => match apt::deb_control(bytes) {
+                Some(head) => PackageFile::OnHost(apt::deb_info_snippet(label, head)),
+                None => PackageFile::Unread,
+            },
+            PkgBackend::Dnf(_) | PkgBackend::Zypper => match dnf::rpm_info(bytes) {
+                Some((name, version)) => PackageFile::Read { name, version },
+                None => PackageFile::Unread,
+            },
+            PkgBackend::Pacman => PackageFile::Unread,
+        }
+    }
+
+    /// The file name ending the tool needs to take a path for a package
+    /// file (apt-get and dnf tell a file from a name by it).
+    pub fn file_suffix(self) -> &'static str {
+        match self {
+            PkgBackend::Apt => ".deb",
+            PkgBackend::Dnf(_) | PkgBackend::Zypper => ".rpm",
+            PkgBackend::Pacman => ".pkg.tar",
+        }
+    }
+
+    /// The line installing package files (`paths`: each with a `/`), with
+    /// what they depend on from the repositories, as Salt runs it:
+    /// `apt-get install ./x.deb`, `dnf`/`zypper install ./x.rpm`,
+    /// `pacman -U`; `$h_rc` set.
+    pub fn install_files(self, o: &apt::InstallOpts, paths: &[String]) -> String {
+        match self {
+            PkgBackend::Pacman => pacman::install_files(paths),
+            other => other.install(o, paths),
         }
     }
 

@@ -170,6 +170,14 @@ pub fn parse_upgrades(lines: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Salt's `pacman -U` for package files (`paths`), `$h_rc` set.
+pub fn install_files(paths: &[String]) -> String {
+    format!(
+        "pacman -U --noprogressbar --noconfirm -- {} >&2 </dev/null\nh_rc=$?\n",
+        join(paths)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
