@@ -618,9 +618,27 @@ impl Host {
     }
 }
 
+/// What every host state reads: the hosts file.
+fn probe_hosts() -> String {
+    conffile::probe(&quote(HOSTS), TAG)
+}
+
+/// The plan's edits, made on the file as it is when the apply runs.
+fn apply_edits(plan: &Plan) -> Result<String, PlanMismatch> {
+    let t = plan.data::<Todo>()?;
+    Ok(apply_snippet(HOSTS, &t.ops))
+}
+
+fn finish_edits(plan: &Plan, out: Output) -> Applied {
+    match plan.data::<Todo>() {
+        Ok(t) => super::finish_with(plan, out, t.done.clone()),
+        Err(e) => e.into(),
+    }
+}
+
 impl StateFunction for Host {
     fn probe(&self) -> String {
-        conffile::probe(&quote(HOSTS), TAG)
+        probe_hosts()
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
@@ -651,15 +669,11 @@ impl StateFunction for Host {
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let t = plan.data::<Todo>()?;
-        Ok(apply_snippet(HOSTS, &t.ops))
+        apply_edits(plan)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        match plan.data::<Todo>() {
-            Ok(t) => super::finish_with(plan, out, t.done.clone()),
-            Err(e) => e.into(),
-        }
+        finish_edits(plan, out)
     }
 }
 
@@ -667,7 +681,7 @@ impl StateFunction for Host {
 /// against the names asked for, in order.
 impl StateFunction for Only {
     fn probe(&self) -> String {
-        conffile::probe(&quote(HOSTS), TAG)
+        probe_hosts()
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
@@ -700,15 +714,11 @@ impl StateFunction for Only {
     }
 
     fn apply(&self, plan: &Plan) -> Result<String, PlanMismatch> {
-        let t = plan.data::<Todo>()?;
-        Ok(apply_snippet(HOSTS, &t.ops))
+        apply_edits(plan)
     }
 
     fn finish(&self, plan: &Plan, out: Output) -> Applied {
-        match plan.data::<Todo>() {
-            Ok(t) => super::finish_with(plan, out, t.done.clone()),
-            Err(e) => e.into(),
-        }
+        finish_edits(plan, out)
     }
 }
 

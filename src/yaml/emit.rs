@@ -548,42 +548,30 @@ impl Emitter {
         if !self.whitespace && (!text.is_empty() || self.flow_level > 0) {
             self.put(' ');
         }
-        let (mut spaces, mut breaks) = (false, false);
-        for (i, &ch) in text.iter().enumerate() {
-            if ch == ' ' {
-                if self.folds_at(text, i, spaces, split, false) && text.get(i + 1) != Some(&' ') {
-                    self.write_indent();
-                } else {
-                    self.put(ch);
-                }
-                spaces = true;
-            } else if is_break(ch) {
-                if !breaks && ch == '\n' {
-                    self.line_break();
-                }
-                self.write_break(ch);
-                self.indention = true;
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                self.put(ch);
-                self.indention = false;
-                spaces = false;
-                breaks = false;
-            }
-        }
+        self.write_folded_text(text, split, false);
         self.whitespace = false;
         self.indention = false;
     }
 
     fn write_single_quoted(&mut self, text: &[char], split: bool) {
         self.write_indicator("'", true, false, false);
+        if self.write_folded_text(text, split, true) {
+            self.write_indent();
+        }
+        self.write_indicator("'", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    /// A plain or single-quoted scalar's text: a single space past the
+    /// width folds the line, line breaks are written doubled the first
+    /// time (a single break would fold into a space), a quote is doubled
+    /// when `quoted`. Says whether the text ended in line breaks.
+    fn write_folded_text(&mut self, text: &[char], split: bool, quoted: bool) -> bool {
         let (mut spaces, mut breaks) = (false, false);
         for (i, &ch) in text.iter().enumerate() {
             if ch == ' ' {
-                if self.folds_at(text, i, spaces, split, true) && text.get(i + 1) != Some(&' ') {
+                if self.folds_at(text, i, spaces, split, quoted) && text.get(i + 1) != Some(&' ') {
                     self.write_indent();
                 } else {
                     self.put(ch);
@@ -600,7 +588,7 @@ impl Emitter {
                 if breaks {
                     self.write_indent();
                 }
-                if ch == '\'' {
+                if quoted && ch == '\'' {
                     self.put('\'');
                 }
                 self.put(ch);
@@ -609,12 +597,7 @@ impl Emitter {
                 breaks = false;
             }
         }
-        if breaks {
-            self.write_indent();
-        }
-        self.write_indicator("'", false, false, false);
-        self.whitespace = false;
-        self.indention = false;
+        breaks
     }
 
     fn write_double_quoted(&mut self, text: &[char], split: bool) {
