@@ -415,6 +415,24 @@ struct Todo {
     files: Vec<usize>,
 }
 
+/// What `plan_install` gathers over the targets.
+#[derive(Default)]
+struct Planning {
+    todo: Todo,
+    changes: Map<String, Value>,
+    up_to_date: Vec<String>,
+    problems: Vec<String>,
+    held_back: Vec<String>,
+    comments: Vec<String>,
+}
+
+/// What the repositories offer: each name's (installed, candidate), and
+/// whether the host has package lists at all.
+struct RepoFacts {
+    policy: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+    have_lists: bool,
+}
+
 impl Pkg {
     fn names(&self) -> Vec<String> {
         self.targets.iter().map(|t| t.name.clone()).collect()
@@ -577,188 +595,225 @@ impl Pkg {
         }
         let arch = report.value("arch").unwrap_or("");
         let pkgs = self.backend.known(report.lines("list"), arch);
-        let policy = self.backend.policy(report.lines("policy"), arch);
-        let have_lists = report.value("lists").is_some_and(|v| !v.is_empty());
-        let latest = self.kind == Kind::Latest;
-        let mut todo = Todo::default();
-        let mut changes = Map::new();
-        let mut up_to_date = Vec::new();
-        let mut problems = Vec::new();
-        let mut held_back = Vec::new();
-        let mut comments = Vec::new();
+        let facts = RepoFacts {
+            policy: self.backend.policy(report.lines("policy"), arch),
+            have_lists: report.value("lists").is_some_and(|v| !v.is_empty()),
+        };
+        let mut p = Planning::default();
         for (i, t) in self.targets.iter().enumerate() {
             let k = pkgs.get(&t.name).cloned().unwrap_or_default();
-            if let Some(src) = &t.source {
-                let version = match self.file_version(i, report) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        problems.push(e);
-                        continue;
-                    }
-                };
-                // Salt: installed is enough, unless the file's version can
-                // be read and is not the installed one.
-                let need = k.installed.is_empty()
-                    || version.as_deref().is_some_and(|v| {
-                        !k.installed
-                            .iter()
-                            .any(|h| self.backend.version_matches(h, v))
-                    });
-                if need {
-                    if let Some(why) = self.file_missing(i, report) {
-                        problems.push(why);
-                        continue;
-                    }
-                }
-                if need && k.held && !self.update_holds {
-                    held_back.push(t.name.clone());
-                    continue;
-                }
-                let release = need && k.held;
-                if release {
-                    todo.release.push(t.name.clone());
-                    if self.hold != Some(false) {
-                        todo.rehold.push(t.name.clone());
-                    }
-                }
-                let mut entry = Map::new();
-                if need {
-                    entry.insert("old".into(), json!(k.installed.join(",")));
-                    entry.insert(
-                        "new".into(),
-                        json!(version.clone().unwrap_or_else(|| "installed".into())),
-                    );
-                    todo.install.push(match src {
-                        Source::Host(p) => p.clone(),
-                        _ => {
-                            todo.files.push(i);
-                            format!("./{i}{}", self.backend.file_suffix())
-                        }
-                    });
-                    todo.local = true;
-                    // The file is what is asked for, older or not.
-                    todo.pinned |= !k.installed.is_empty();
-                }
-                todo.expect.push((t.name.clone(), version));
-                self.plan_hold(t, &k, release, &mut entry, &mut comments, &mut todo);
-                if !entry.is_empty() {
-                    changes.insert(t.name.clone(), Value::Object(entry));
-                }
-                continue;
+            let entry = match &t.source {
+                Some(src) => self.plan_file(i, t, src, &k, report, &mut p),
+                None => self.plan_repo(t, &k, &facts, &mut p),
+            };
+            if let Some(entry) = entry.filter(|e| !e.is_empty()) {
+                p.changes.insert(t.name.clone(), Value::Object(entry));
             }
-            let old = k.installed.join(",");
-            let candidate = policy.get(&t.name).and_then(|(_, c)| c.clone());
-            let want_latest = latest || t.version.as_deref() == Some("latest");
-            let pinned = t.version.as_deref().filter(|v| *v != "latest");
-            let need = if let Some(v) = pinned {
+        }
+        if !p.held_back.is_empty() {
+            // Salt's (yum/dnf) words; halite refuses before changing
+            // anything, in test=True too.
+            p.problems.push(format!(
+                "The following package(s) could not be updated because they are being held: {}. Set 'update_holds' to True to temporarily unhold these packages so that they can be updated.",
+                list(&p.held_back)
+            ));
+        }
+        if !p.problems.is_empty() {
+            return Err(p.problems.join(" "));
+        }
+        if p.changes.is_empty() {
+            return Ok(Plan::noop(self.noop_comment()));
+        }
+        let comment = self.install_comment(&p);
+        Ok(Plan::change(Value::Object(p.changes), comment).with_data(p.todo))
+    }
+
+    /// A target installed from a package file (`sources`): Salt's rule,
+    /// installed is enough unless the file's version can be read and is
+    /// not the installed one. None when the target is left out (a
+    /// problem, or held back).
+    fn plan_file(
+        &self,
+        i: usize,
+        t: &Target,
+        src: &Source,
+        k: &crate::platform::Known,
+        report: &Report,
+        p: &mut Planning,
+    ) -> Option<Map<String, Value>> {
+        let version = match self.file_version(i, report) {
+            Ok(v) => v,
+            Err(e) => {
+                p.problems.push(e);
+                return None;
+            }
+        };
+        let need = k.installed.is_empty()
+            || version.as_deref().is_some_and(|v| {
                 !k.installed
                     .iter()
                     .any(|h| self.backend.version_matches(h, v))
-            } else if want_latest {
-                k.installed.is_empty()
-                    || candidate.as_deref().is_some_and(|c| {
-                        k.installed
-                            .iter()
-                            .all(|h| self.backend.vercmp(h, c) == Ordering::Less)
-                    })
-            } else {
-                k.installed.is_empty()
-            };
-            if latest
-                && need
-                && k.installed.is_empty()
-                && candidate.is_none()
-                && have_lists
-                && !self.refresh
-            {
-                problems.push(format!("No information found for '{}'.", t.name));
-                continue;
+            });
+        if need {
+            if let Some(why) = self.file_missing(i, report) {
+                p.problems.push(why);
+                return None;
             }
-            if need && k.held && !self.update_holds {
-                held_back.push(t.name.clone());
-                continue;
-            }
-            let release = need && k.held;
-            if release {
-                todo.release.push(t.name.clone());
-                if self.hold != Some(false) {
-                    todo.rehold.push(t.name.clone());
+        }
+        let release = self.release_for(t, k, need, p)?;
+        let mut entry = Map::new();
+        if need {
+            entry.insert("old".into(), json!(k.installed.join(",")));
+            entry.insert(
+                "new".into(),
+                json!(version.clone().unwrap_or_else(|| "installed".into())),
+            );
+            p.todo.install.push(match src {
+                Source::Host(path) => path.clone(),
+                _ => {
+                    p.todo.files.push(i);
+                    format!("./{i}{}", self.backend.file_suffix())
                 }
+            });
+            p.todo.local = true;
+            // The file is what is asked for, older or not.
+            p.todo.pinned |= !k.installed.is_empty();
+        }
+        p.todo.expect.push((t.name.clone(), version));
+        self.plan_hold(t, k, release, &mut entry, &mut p.comments, &mut p.todo);
+        Some(entry)
+    }
+
+    /// A target from the repositories: installed, pinned or latest.
+    fn plan_repo(
+        &self,
+        t: &Target,
+        k: &crate::platform::Known,
+        facts: &RepoFacts,
+        p: &mut Planning,
+    ) -> Option<Map<String, Value>> {
+        let latest = self.kind == Kind::Latest;
+        let old = k.installed.join(",");
+        let candidate = facts.policy.get(&t.name).and_then(|(_, c)| c.clone());
+        let want_latest = latest || t.version.as_deref() == Some("latest");
+        let pinned = t.version.as_deref().filter(|v| *v != "latest");
+        let need = if let Some(v) = pinned {
+            !k.installed
+                .iter()
+                .any(|h| self.backend.version_matches(h, v))
+        } else if want_latest {
+            k.installed.is_empty()
+                || candidate.as_deref().is_some_and(|c| {
+                    k.installed
+                        .iter()
+                        .all(|h| self.backend.vercmp(h, c) == Ordering::Less)
+                })
+        } else {
+            k.installed.is_empty()
+        };
+        if latest
+            && need
+            && k.installed.is_empty()
+            && candidate.is_none()
+            && facts.have_lists
+            && !self.refresh
+        {
+            p.problems
+                .push(format!("No information found for '{}'.", t.name));
+            return None;
+        }
+        let release = self.release_for(t, k, need, p)?;
+        let mut entry = Map::new();
+        if need {
+            // Like Salt 3007: the version apt would bring, else "installed".
+            let new = pinned
+                .map(str::to_string)
+                .or_else(|| candidate.clone())
+                .unwrap_or_else(|| "installed".into());
+            entry.insert("old".into(), json!(old));
+            entry.insert("new".into(), json!(new));
+            // `dnf install NAME` leaves an installed package as it is:
+            // an upgrade names the candidate.
+            let word = match (pinned, self.backend) {
+                (None, PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman)
+                    if want_latest && !k.installed.is_empty() =>
+                {
+                    candidate.as_deref()
+                }
+                _ => pinned,
+            };
+            p.todo
+                .install
+                .push(self.backend.install_word(&t.name, word));
+            p.todo.pinned |= pinned.is_some();
+            p.todo.unknown |= candidate.is_none() && self.refresh_allowed;
+        } else {
+            p.up_to_date.push(format!("{} ({old})", t.name));
+        }
+        p.todo
+            .expect
+            .push((t.name.clone(), pinned.map(str::to_string)));
+        self.plan_hold(t, k, release, &mut entry, &mut p.comments, &mut p.todo);
+        Some(entry)
+    }
+
+    /// A held package that must change: held back (None) unless
+    /// `update_holds` releases it for the install (and, but for
+    /// `hold: False`, holds it again after).
+    fn release_for(
+        &self,
+        t: &Target,
+        k: &crate::platform::Known,
+        need: bool,
+        p: &mut Planning,
+    ) -> Option<bool> {
+        if need && k.held && !self.update_holds {
+            p.held_back.push(t.name.clone());
+            return None;
+        }
+        let release = need && k.held;
+        if release {
+            p.todo.release.push(t.name.clone());
+            if self.hold != Some(false) {
+                p.todo.rehold.push(t.name.clone());
             }
-            let mut entry = Map::new();
-            if need {
-                // Like Salt 3007: the version apt would bring, else "installed".
-                let new = pinned
-                    .map(str::to_string)
-                    .or_else(|| candidate.clone())
-                    .unwrap_or_else(|| "installed".into());
-                entry.insert("old".into(), json!(old));
-                entry.insert("new".into(), json!(new));
-                // `dnf install NAME` leaves an installed package as it is:
-                // an upgrade names the candidate.
-                let word = match (pinned, self.backend) {
-                    (None, PkgBackend::Dnf(_) | PkgBackend::Zypper | PkgBackend::Pacman)
-                        if want_latest && !k.installed.is_empty() =>
-                    {
-                        candidate.as_deref()
-                    }
-                    _ => pinned,
-                };
-                todo.install.push(self.backend.install_word(&t.name, word));
-                todo.pinned |= pinned.is_some();
-                todo.unknown |= candidate.is_none() && self.refresh_allowed;
-            } else {
-                up_to_date.push(format!("{} ({old})", t.name));
-            }
-            todo.expect
-                .push((t.name.clone(), pinned.map(str::to_string)));
-            self.plan_hold(t, &k, release, &mut entry, &mut comments, &mut todo);
-            if !entry.is_empty() {
-                changes.insert(t.name.clone(), Value::Object(entry));
-            }
         }
-        if !held_back.is_empty() {
-            // Salt's (yum/dnf) words; halite refuses before changing
-            // anything, in test=True too.
-            problems.push(format!(
-                "The following package(s) could not be updated because they are being held: {}. Set 'update_holds' to True to temporarily unhold these packages so that they can be updated.",
-                list(&held_back)
-            ));
-        }
-        if !problems.is_empty() {
-            return Err(problems.join(" "));
-        }
-        if changes.is_empty() {
-            return Ok(Plan::noop(self.noop_comment()));
-        }
+        Some(release)
+    }
+
+    /// Salt's test-mode comment for the packages a plan installs.
+    fn install_comment(&self, p: &Planning) -> String {
+        let latest = self.kind == Kind::Latest;
         let mut comment = Vec::new();
-        if !todo.install.is_empty() {
+        if !p.todo.install.is_empty() {
             let names: Vec<String> = self
                 .targets
                 .iter()
-                .filter(|t| changes.get(&t.name).is_some_and(|c| c.get("new").is_some()))
+                .filter(|t| {
+                    p.changes
+                        .get(&t.name)
+                        .is_some_and(|c| c.get("new").is_some())
+                })
                 .map(|t| t.name.clone())
                 .collect();
-            comment.push(if latest {
-                format!(
-                    "The following packages would be installed/upgraded: {}",
-                    list(&names)
-                )
+            let verb = if latest {
+                "installed/upgraded"
             } else {
-                format!(
-                    "The following packages would be installed/updated: {}",
-                    list(&names)
-                )
-            });
-            if latest && !up_to_date.is_empty() {
+                "installed/updated"
+            };
+            comment.push(format!(
+                "The following packages would be {verb}: {}",
+                list(&names)
+            ));
+            if latest && !p.up_to_date.is_empty() {
                 comment.push(format!(
                     "The following packages are already up-to-date: {}",
-                    list(&up_to_date)
+                    list(&p.up_to_date)
                 ));
             }
         }
-        comment.extend(comments);
-        Ok(Plan::change(Value::Object(changes), comment.join("\n")).with_data(todo))
+        comment.extend(p.comments.iter().cloned());
+        comment.join("\n")
     }
 
     /// `hold: True/False` for target `t` (`k` as the database has it;
