@@ -352,9 +352,18 @@ fn check(case: &str) {
             want.keys().collect::<Vec<_>>(),
             "{case} run {n}: {v}"
         );
+        let mut converged = true;
         for id in want.keys() {
             let w = expected(case, n, id, expected_case);
+            converged &= w["changes"] == json!({});
             assert_eq!(got[id], w, "{case} run {n} {id}");
+        }
+        // Nothing to change (failures included): the gather alone.
+        if n == 2 && converged {
+            assert_eq!(
+                v["results"]["h1"]["executions"], 1,
+                "{case}: a converged run is one execution"
+            );
         }
     }
     let mut want: BTreeMap<String, Value> =
