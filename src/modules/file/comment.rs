@@ -105,6 +105,38 @@ fn compile(pattern: &str, search: bool) -> Result<Regex, String> {
         .map_err(|e| format!("pattern `{pattern}` is not valid: {e}"))
 }
 
+/// Python refuses an inline global flag group (`(?i)`) anywhere but at
+/// the very start of a pattern, and Salt's line pattern always starts with
+/// its own `^` or `(`: such a pattern makes Salt's edit raise. Refused
+/// when the state is built instead.
+fn global_flags(regex: &str) -> Result<(), String> {
+    let b = regex.as_bytes();
+    let (mut i, mut class) = (0, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' => class = true,
+            b']' => class = false,
+            b'(' if !class && b.get(i + 1) == Some(&b'?') => {
+                let flags = b[i + 2..]
+                    .iter()
+                    .take_while(|c| b"aiLmsux".contains(c))
+                    .count();
+                if flags > 0 && b.get(i + 2 + flags) == Some(&b')') {
+                    return Err(format!(
+                        "pattern `{regex}`: global flags not at the start of the expression \
+                         (Salt wraps the pattern in a group, which Python's re refuses); \
+                         use a scoped group such as (?i:...)"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// Every leading character of `line` that is one of `set`'s (`lstrip`).
 fn lstrip<'a>(line: &'a str, set: &str) -> &'a str {
     line.trim_start_matches(|c| set.contains(c))
@@ -113,6 +145,7 @@ fn lstrip<'a>(line: &'a str, set: &str) -> &'a str {
 impl Commenter {
     /// file.comment's patterns.
     pub fn comment(regex: &str, chr: &str, ignore_missing: bool) -> Result<Commenter, String> {
+        global_flags(regex)?;
         let un = unanchor(regex);
         let core = regex.trim_start_matches('^').trim_end_matches('$');
         let line = format!(
@@ -133,6 +166,7 @@ impl Commenter {
 
     /// file.uncomment's patterns.
     pub fn uncomment(regex: &str, chr: &str) -> Result<Commenter, String> {
+        global_flags(regex)?;
         let bare = regex.trim_start_matches('^');
         let core = bare.trim_end_matches('$');
         let line = format!(
@@ -195,6 +229,13 @@ impl Commenter {
             ok,
         })
     }
+}
+
+/// Salt's diff here: `difflib.unified_diff` of the lines, joined, so a
+/// last line without a newline runs into the next diff line (`-foo+#foo`)
+/// where [`diff_text`] notes "\ No newline at end of file".
+fn salt_diff(old: &[u8], new: &[u8]) -> String {
+    diff_text(old, new).replace("\n\\ No newline at end of file\n", "")
 }
 
 /// The plan's data: the apply writes `content` over the file whose hash
@@ -278,7 +319,7 @@ impl StateFunction for Comment {
             };
         }
         Ok(Plan::change(
-            json!({"diff": diff_text(old, &new)}),
+            json!({"diff": salt_diff(old, &new)}),
             format!("File {name} is set to be updated"),
         )
         .with_data(Todo {
@@ -563,6 +604,30 @@ mod tests {
         assert!(Commenter::comment("^(foo", "#", false)
             .unwrap_err()
             .contains("not valid"));
+        // Salt's edit raises on a global flag group; a scoped one works.
+        for p in ["(?i)^foo", "^foo(?s)"] {
+            assert!(Commenter::comment(p, "#", false)
+                .unwrap_err()
+                .contains("global flags"));
+        }
+        assert!(Commenter::uncomment("(?i)foo", "#").is_err());
+        let c = Commenter::comment("^(?i:foo)", "#", false).unwrap();
+        assert_eq!(run(&c, "FOO\n"), edited("#FOO\n", true));
+        // Inside a class or escaped, `(?i)` is no flag group.
+        let c = Commenter::comment(r"^a[(?i)]\(?i\)", "#", false).unwrap();
+        assert_eq!(run(&c, "ai(i)\n"), edited("#ai(i)\n", true));
+    }
+
+    #[test]
+    fn a_last_line_without_newline_diffs_as_difflib_does() {
+        assert_eq!(
+            salt_diff(b"a\nfoo", b"a\n#foo"),
+            "--- \n+++ \n@@ -1,2 +1,2 @@\n a\n-foo+#foo"
+        );
+        assert_eq!(
+            salt_diff(b"foo\nb", b"#foo\nb"),
+            "--- \n+++ \n@@ -1,2 +1,2 @@\n-foo\n+#foo\n b"
+        );
     }
 
     #[test]

@@ -60,3 +60,7 @@ uncomment slashes:
     - name: ROOT/app.js
     - regex: debug = true;$
     - char: //
+no final newline:
+  file.comment:
+    - name: ROOT/nonl.conf
+    - regex: ^foo
