@@ -1,6 +1,6 @@
 //! The state functions whose work is paths (file.touch, file.copy,
 //! file.serialize, file.directory, ini.options_present/absent,
-//! git.config_set/unset) through the real binary on a local-connection
+//! git.config_set/unset, file.comment/uncomment) through the real binary on a local-connection
 //! host, in a temporary directory, against what Salt 3008.3's own apply
 //! returned for the same SLS (tests/compat/gen_file_states.py ->
 //! tests/compat/file_states.json): test=True, apply, apply again; each
@@ -126,6 +126,16 @@ const DIFFERENCES: &[(&str, usize, &str, &str)] = &[
         "ROOT/fl",
         r#"{"result": null, "changes": {"ROOT/fl": {"directory": "new"}, "forced": "Symlink was forcibly replaced"}, "comment": "The following files will be changed:\nROOT/fl: directory - new\n"}"#,
     ),
+    // Salt's test mode says the file is set to be updated when its search
+    // finds an indented line its edit (matching from the line's start)
+    // then leaves alone; halite's test=True computes the edit and fails
+    // as Salt's apply does.
+    (
+        "comment",
+        0,
+        "indented line",
+        r#"{"result": false, "changes": {}, "comment": "Expected commented lines not found"}"#,
+    ),
 ];
 
 /// The note Salt's file.managed adds to its test=True comment; halite's
@@ -175,9 +185,12 @@ fn expected(case: &str, run: usize, id: &str, salt: &Value) -> Value {
     // the paths) to what its test mode shows; halite's test=True shows
     // what the apply reports.
     let directory = case == "directory" && mine["changes"] != json!({});
+    // Salt's file.comment/uncomment test mode says `{name: updated}`;
+    // halite's test=True shows the apply's diff.
+    let comment = case == "comment" && mine["changes"] != json!({});
     if run == 0
         && mine["result"].is_null()
-        && (mine["changes"] == json!({}) || new_file || directory)
+        && (mine["changes"] == json!({}) || new_file || directory || comment)
     {
         let mut w = mine.clone();
         w["changes"] = salt["runs"][1][id]["changes"].clone();
@@ -339,9 +352,18 @@ fn check(case: &str) {
             want.keys().collect::<Vec<_>>(),
             "{case} run {n}: {v}"
         );
+        let mut converged = true;
         for id in want.keys() {
             let w = expected(case, n, id, expected_case);
+            converged &= w["changes"] == json!({});
             assert_eq!(got[id], w, "{case} run {n} {id}");
+        }
+        // Nothing to change (failures included): the gather alone.
+        if n == 2 && converged {
+            assert_eq!(
+                v["results"]["h1"]["executions"], 1,
+                "{case}: a converged run is one execution"
+            );
         }
     }
     let mut want: BTreeMap<String, Value> =
@@ -399,4 +421,9 @@ fn file_directory_recurse_and_what_stands_in_the_way_as_salt_applies_it() {
 #[test]
 fn file_managed_contents_pillar_as_salt_applies_it() {
     check("contents");
+}
+
+#[test]
+fn file_comment_and_uncomment_as_salt_applies_them() {
+    check("comment");
 }

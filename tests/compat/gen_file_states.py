@@ -3,8 +3,9 @@
 the state functions whose work is paths (file.touch, file.copy,
 file.serialize, ini.options_present/absent, file.directory (clean,
 recurse, symlinks and files in the way),
-file.managed's contents_pillar), run against a temporary
-directory only.
+file.managed's contents_pillar, file.comment and file.uncomment (the
+`comment` case: the NAME.bak copies they leave are among the files)), run
+against a temporary directory only.
 
 Each case is tests/compat/file_states/NAME.sls, in which ROOT stands for
 the case's temporary directory; NAME.setup.json (optional) lists the files

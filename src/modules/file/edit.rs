@@ -133,7 +133,21 @@ pub fn parse_flags(v: &Value) -> Result<Flags, String> {
 /// nested classes and set operations). Look-around and backreferences are
 /// errors: the crate has neither (it guarantees linear-time matching).
 pub fn py_pattern(p: &str) -> Result<String, String> {
+    translate(p, false)
+}
+
+/// [`py_pattern`] for fancy-regex, which has look-around and
+/// backreferences (file.comment's patterns, whose Salt form needs a
+/// negative look-ahead): the same rewriting, nothing refused.
+pub fn py_pattern_fancy(p: &str) -> Result<String, String> {
+    translate(p, true)
+}
+
+fn translate(p: &str, fancy: bool) -> Result<String, String> {
     let unsupported = |what: &str| {
+        if fancy {
+            return Ok(());
+        }
         Err(format!(
             "pattern `{p}` uses {what}, which halite does not support \
              (patterns use the Rust regex crate: no look-around, no backreferences)"
@@ -152,7 +166,7 @@ pub fn py_pattern(p: &str) -> Result<String, String> {
                     return Err(format!("pattern `{p}` ends with a lone backslash"));
                 };
                 if class.is_none() && n.is_ascii_digit() && n != '0' {
-                    return unsupported("a backreference");
+                    unsupported("a backreference")?;
                 }
                 if n == 'Z' && class.is_none() {
                     out.push_str("\\z");
@@ -189,10 +203,10 @@ pub fn py_pattern(p: &str) -> Result<String, String> {
                     || rest.starts_with("<=")
                     || rest.starts_with("<!")
                 {
-                    return unsupported("look-around");
+                    unsupported("look-around")?;
                 }
                 if rest.starts_with("P=") {
-                    return unsupported("a backreference");
+                    unsupported("a backreference")?;
                 }
             }
             ('{', None) => {
@@ -1192,7 +1206,7 @@ fn yes() -> bool {
 }
 
 /// A scalar argument as Salt's `str()` would give it.
-fn text_arg(v: &Value) -> Option<String> {
+pub(super) fn text_arg(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

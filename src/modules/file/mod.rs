@@ -1,7 +1,8 @@
 //! The `file` state module: `file.managed`, `file.recurse`, `file.directory`,
 //! `file.symlink`, `file.absent`, `file.touch`, `file.copy`, `file.serialize`,
 //! and the editing functions `file.replace`,
-//! `file.line`, `file.blockreplace` and `file.append`, with Salt's semantics.
+//! `file.line`, `file.blockreplace`, `file.append`, `file.comment` and
+//! `file.uncomment`, with Salt's semantics.
 //!
 //! Every function probes the path with the same read-only snippet
 //! ([`probe_snippet`]) so that `plan` sees one well-defined set of facts:
@@ -12,6 +13,7 @@
 
 mod accumulated;
 mod clean;
+mod comment;
 mod copy;
 mod directory;
 mod edit;
@@ -172,6 +174,18 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "append_newline",
             ],
             build: edit::build_blockreplace,
+        },
+        FnDef {
+            name: "comment",
+            doc: "Comment out the lines a regex matches (char, backup suffix, ignore_missing).",
+            args: &["regex", "char", "backup", "ignore_missing"],
+            build: comment::build_comment,
+        },
+        FnDef {
+            name: "uncomment",
+            doc: "Uncomment the commented lines a regex matches (char, backup suffix).",
+            args: &["regex", "char", "backup"],
+            build: comment::build_uncomment,
         },
         FnDef {
             name: "append",
