@@ -281,28 +281,11 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
     let sources = args.sources.as_deref().filter(|s| !s.is_empty());
     let from_pkgs = has_pkgs || sources.is_some();
     // As in Salt, `pkgs` wins over `name`, which then only labels the state.
-    let mut targets = Vec::new();
-    if has_pkgs {
-        for item in args.pkgs.as_deref().unwrap_or_default() {
-            let (name, version) = match item {
-                Value::String(n) => (n.clone(), None),
-                Value::Object(m) if m.len() == 1 => {
-                    let (n, v) = m.iter().next().expect("one entry");
-                    (n.clone(), version_text(n, v).map_err(err)?)
-                }
-                other => {
-                    return Err(err(format!(
-                        "pkgs items are a name or {{name: version}}, not `{other}`"
-                    )))
-                }
-            };
-            targets.push(Target {
-                name,
-                version,
-                source: None,
-            });
-        }
-    }
+    let mut targets = if has_pkgs {
+        pkgs_targets(args.pkgs.as_deref().unwrap_or_default()).map_err(err)?
+    } else {
+        Vec::new()
+    };
     if let Some(list) = sources {
         if has_pkgs {
             // Salt's words.
@@ -316,30 +299,7 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
             ));
         }
         // As with `pkgs`, `name` then only labels the state.
-        for (i, item) in list.iter().enumerate() {
-            let (name, src) = match item {
-                Value::Object(m) if m.len() == 1 => match m.iter().next().expect("one entry") {
-                    (n, Value::String(s)) => (n.clone(), s.clone()),
-                    (n, other) => {
-                        return Err(err(format!(
-                            "Invalidly formatted 'sources' parameter: the source of `{n}` is `{other}`, not text"
-                        )))
-                    }
-                },
-                other => {
-                    return Err(err(format!(
-                        "Invalidly formatted 'sources' parameter: items are {{name: source}}, not `{other}`"
-                    )))
-                }
-            };
-            check_name(&name).map_err(err)?;
-            let source = source_of(chunk, ctx, backend, i, &name, &src)?;
-            targets.push(Target {
-                name,
-                version: None,
-                source: Some(source),
-            });
-        }
+        targets = sources_targets(chunk, ctx, backend, list)?;
     }
     if targets.is_empty() {
         targets.push(Target {
@@ -383,6 +343,68 @@ fn build(chunk: &Chunk, ctx: &BuildCtx, kind: Kind) -> Result<Box<dyn StateFunct
         fromrepo: args.fromrepo,
         skip_verify: args.skip_verify,
     }))
+}
+
+/// `pkgs: [name, {name: version}...]`.
+fn pkgs_targets(items: &[Value]) -> Result<Vec<Target>, String> {
+    items
+        .iter()
+        .map(|item| {
+            let (name, version) = match item {
+                Value::String(n) => (n.clone(), None),
+                Value::Object(m) if m.len() == 1 => {
+                    let (n, v) = m.iter().next().expect("one entry");
+                    (n.clone(), version_text(n, v)?)
+                }
+                other => {
+                    return Err(format!(
+                        "pkgs items are a name or {{name: version}}, not `{other}`"
+                    ))
+                }
+            };
+            Ok(Target {
+                name,
+                version,
+                source: None,
+            })
+        })
+        .collect()
+}
+
+/// `sources: [{name: source}...]`, each source checked (see [`source_of`]).
+fn sources_targets(
+    chunk: &Chunk,
+    ctx: &BuildCtx,
+    backend: PkgBackend,
+    list: &[Value],
+) -> Result<Vec<Target>, String> {
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    let mut targets = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let (name, src) = match item {
+            Value::Object(m) if m.len() == 1 => match m.iter().next().expect("one entry") {
+                (n, Value::String(s)) => (n.clone(), s.clone()),
+                (n, other) => {
+                    return Err(err(format!(
+                        "Invalidly formatted 'sources' parameter: the source of `{n}` is `{other}`, not text"
+                    )))
+                }
+            },
+            other => {
+                return Err(err(format!(
+                    "Invalidly formatted 'sources' parameter: items are {{name: source}}, not `{other}`"
+                )))
+            }
+        };
+        check_name(&name).map_err(err)?;
+        let source = source_of(chunk, ctx, backend, i, &name, &src)?;
+        targets.push(Target {
+            name,
+            version: None,
+            source: Some(source),
+        });
+    }
+    Ok(targets)
 }
 
 fn list(names: &[String]) -> String {
