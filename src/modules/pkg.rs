@@ -16,6 +16,7 @@
 //! `{name: {old, new}}` shape, and the plan only predicts them.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{json, Map};
@@ -26,7 +27,7 @@ use super::{
 };
 use crate::platform::apt::{self, InstallOpts};
 use crate::platform::report::Report;
-use crate::platform::{dnf, pacman, PackageFile, PkgBackend};
+use crate::platform::{dnf, pacman, Known, PackageFile, PkgBackend};
 use crate::state::Chunk;
 use crate::transport::quote::{join, quote};
 use crate::Value;
@@ -405,6 +406,15 @@ fn sources_targets(
         });
     }
     Ok(targets)
+}
+
+/// A failed state with the changes seen so far.
+fn failed(comment: String, changes: Map<String, Value>) -> Applied {
+    Applied {
+        result: false,
+        changes,
+        comment,
+    }
 }
 
 fn list(names: &[String]) -> String {
@@ -1053,17 +1063,12 @@ impl Pkg {
             Ok(t) => t,
             Err(e) => return e.into(),
         };
-        let fail = |comment: String, changes: Map<String, Value>| Applied {
-            result: false,
-            changes,
-            comment,
-        };
         let report = match self.open(out.text) {
             Ok(r) => r,
-            Err(e) => return fail(e, Map::new()),
+            Err(e) => return failed(e, Map::new()),
         };
         if report.value("refresh_failed").is_some() {
-            return fail(
+            return failed(
                 format!(
                     "{f}: refreshing the package database failed:\n{}",
                     self.backend.errors(out.text).join("\n")
@@ -1074,6 +1079,52 @@ impl Pkg {
         let arch = report.value("arch").unwrap_or("");
         let before = self.backend.known(report.lines("before"), arch);
         let after = self.backend.known(report.lines("after"), arch);
+        let removing = matches!(self.kind, Kind::Removed | Kind::Purged);
+        let changes = self.observed_changes(todo, &before, &after);
+        if let Some(url) = report.value("fetch_failed") {
+            let name = self
+                .targets
+                .iter()
+                .find(|t| t.source.as_ref().is_some_and(|s| s.url() == url))
+                .map_or("", |t| t.name.as_str());
+            // Salt's words (pkg_resource.parse_targets), and the tool's.
+            return failed(
+                format!(
+                    "Unable to cache source {url} for package {name}: {}",
+                    report.lines("fetch_failed").join(" ").trim()
+                ),
+                changes,
+            );
+        }
+        let rc: i32 = report
+            .value("rc")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(out.rc);
+        if rc != 0 {
+            let what = if removing { "removing" } else { "installing" };
+            return failed(
+                format!(
+                    "An error was encountered while {what} package(s): {}",
+                    self.backend.errors(out.text).join("\n")
+                ),
+                changes,
+            );
+        }
+        if removing {
+            self.removal_outcome(todo, &after, changes)
+        } else {
+            self.install_outcome(todo, &after, changes)
+        }
+    }
+
+    /// Each target's change as the package database tells it, before and
+    /// after the apply.
+    fn observed_changes(
+        &self,
+        todo: &Todo,
+        before: &BTreeMap<String, Known>,
+        after: &BTreeMap<String, Known>,
+    ) -> Map<String, Value> {
         let removing = matches!(self.kind, Kind::Removed | Kind::Purged);
         let mut changes = Map::new();
         for t in &self.targets {
@@ -1108,80 +1159,71 @@ impl Pkg {
                 changes.insert(t.name.clone(), Value::Object(entry));
             }
         }
-        if let Some(url) = report.value("fetch_failed") {
-            let name = self
-                .targets
-                .iter()
-                .find(|t| t.source.as_ref().is_some_and(|s| s.url() == url))
-                .map_or("", |t| t.name.as_str());
-            // Salt's words (pkg_resource.parse_targets), and the tool's.
-            return fail(
+        changes
+    }
+
+    /// `pkg.removed` / `pkg.purged` after a clean run: Salt's words for
+    /// what is still there, else for what went.
+    fn removal_outcome(
+        &self,
+        todo: &Todo,
+        after: &BTreeMap<String, Known>,
+        changes: Map<String, Value>,
+    ) -> Applied {
+        let purge = self.kind == Kind::Purged;
+        let mut left: Vec<String> = todo
+            .remove
+            .iter()
+            .filter(|n| {
+                after
+                    .get(*n)
+                    .is_some_and(|k| k.present || (purge && !k.config_only.is_empty()))
+            })
+            .cloned()
+            .collect();
+        left.sort();
+        let action = if purge { "purge" } else { "remove" };
+        if !left.is_empty() {
+            return failed(
                 format!(
-                    "Unable to cache source {url} for package {name}: {}",
-                    report.lines("fetch_failed").join(" ").trim()
+                    "The following packages failed to {action}: {}.",
+                    list(&left)
                 ),
                 changes,
             );
         }
-        let rc: i32 = report
-            .value("rc")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(out.rc);
-        if rc != 0 {
-            let what = if removing { "removing" } else { "installing" };
-            return fail(
-                format!(
-                    "An error was encountered while {what} package(s): {}",
-                    self.backend.errors(out.text).join("\n")
-                ),
-                changes,
-            );
+        let mut not_installed: Vec<String> = self
+            .names()
+            .into_iter()
+            .filter(|n| !todo.remove.contains(n))
+            .collect();
+        not_installed.sort();
+        let comment = if not_installed.is_empty() {
+            format!("All targeted packages were {action}d.")
+        } else {
+            format!(
+                "The following packages were not installed: {} The following packages were {action}d: {}.",
+                list(&not_installed),
+                list(&todo.remove)
+            )
+        };
+        Applied {
+            result: true,
+            changes,
+            comment,
         }
-        if removing {
-            let purge = self.kind == Kind::Purged;
-            let mut failed: Vec<String> = todo
-                .remove
-                .iter()
-                .filter(|n| {
-                    after
-                        .get(*n)
-                        .is_some_and(|k| k.present || (purge && !k.config_only.is_empty()))
-                })
-                .cloned()
-                .collect();
-            failed.sort();
-            let action = if purge { "purge" } else { "remove" };
-            if !failed.is_empty() {
-                return fail(
-                    format!(
-                        "The following packages failed to {action}: {}.",
-                        list(&failed)
-                    ),
-                    changes,
-                );
-            }
-            let mut not_installed: Vec<String> = self
-                .names()
-                .into_iter()
-                .filter(|n| !todo.remove.contains(n))
-                .collect();
-            not_installed.sort();
-            let comment = if not_installed.is_empty() {
-                format!("All targeted packages were {action}d.")
-            } else {
-                format!(
-                    "The following packages were not installed: {} The following packages were {action}d: {}.",
-                    list(&not_installed),
-                    list(&todo.remove)
-                )
-            };
-            return Applied {
-                result: true,
-                changes,
-                comment,
-            };
-        }
-        let mut failed: Vec<String> = todo
+    }
+
+    /// `pkg.installed` / `pkg.latest` after a clean run: every package
+    /// expected is there (at its version) and held as asked, in Salt's
+    /// words.
+    fn install_outcome(
+        &self,
+        todo: &Todo,
+        after: &BTreeMap<String, Known>,
+        changes: Map<String, Value>,
+    ) -> Applied {
+        let mut missing: Vec<String> = todo
             .expect
             .iter()
             .filter(|(n, v)| {
@@ -1196,16 +1238,16 @@ impl Pkg {
             .map(|(n, _)| n.clone())
             .collect();
         for n in todo.hold.iter().chain(&todo.rehold) {
-            if !after.get(n).is_some_and(|k| k.held) && !failed.contains(n) {
-                failed.push(n.clone());
+            if !after.get(n).is_some_and(|k| k.held) && !missing.contains(n) {
+                missing.push(n.clone());
             }
         }
-        failed.sort();
-        if !failed.is_empty() {
-            return fail(
+        missing.sort();
+        if !missing.is_empty() {
+            return failed(
                 format!(
                     "The following packages failed to install/update: {}",
-                    list(&failed)
+                    list(&missing)
                 ),
                 changes,
             );
