@@ -38,7 +38,7 @@ pub const MODULE: ModuleDef = ModuleDef {
         FnDef {
             name: "installed",
             doc: "Ensure packages are installed (name or pkgs='[a, {b: 1.2-1}]', or package files: sources='[{a: salt://a.deb}]'; version, refresh, hold, update_holds, fromrepo, skip_verify).",
-            args: &["pkgs", "sources", "version", "refresh", "hold", "update_holds", "fromrepo", "skip_verify"],
+            args: &["pkgs", "version", "refresh", "hold", "update_holds", "fromrepo", "skip_verify", "sources"],
             build: |c, ctx| build(c, ctx, Kind::Installed),
         },
         FnDef {
