@@ -467,33 +467,16 @@ impl Emitter {
                 followed_by_ws = is_blank_or_end(chars.get(i + 2));
             }
         }
-        let mut a = Analysis {
-            empty: false,
-            multiline: line_breaks,
-            flow_plain: true,
-            block_plain: true,
-            single_quoted: true,
-        };
-        if leading_space || leading_break || trailing_space || trailing_break {
-            a.flow_plain = false;
-            a.block_plain = false;
-        }
-        if break_space || space_break || special {
-            a.flow_plain = false;
-            a.block_plain = false;
-            a.single_quoted = false;
-        }
-        if line_breaks {
-            a.flow_plain = false;
-            a.block_plain = false;
-        }
-        if flow_ind {
-            a.flow_plain = false;
-        }
-        if block_ind {
-            a.block_plain = false;
-        }
-        a
+        styles_allowed(&Scan {
+            block_ind,
+            flow_ind,
+            line_breaks,
+            special,
+            leading: leading_space || leading_break,
+            trailing: trailing_space || trailing_break,
+            break_space,
+            space_break,
+        })
     }
 
     // ---- writers ----
@@ -634,6 +617,49 @@ impl Emitter {
         self.whitespace = false;
         self.indention = false;
     }
+}
+
+/// What the scan of a scalar's text found.
+struct Scan {
+    /// Indicators that forbid a plain scalar in block / flow context.
+    block_ind: bool,
+    flow_ind: bool,
+    line_breaks: bool,
+    /// Characters only a double-quoted scalar can hold (escaped).
+    special: bool,
+    /// A space or break at the start / end.
+    leading: bool,
+    trailing: bool,
+    /// A space right after a break / a break right after a space.
+    break_space: bool,
+    space_break: bool,
+}
+
+/// The styles that can hold a scanned text.
+fn styles_allowed(s: &Scan) -> Analysis {
+    let mut a = Analysis {
+        empty: false,
+        multiline: s.line_breaks,
+        flow_plain: true,
+        block_plain: true,
+        single_quoted: true,
+    };
+    if s.leading || s.trailing || s.line_breaks {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if s.break_space || s.space_break || s.special {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single_quoted = false;
+    }
+    if s.flow_ind {
+        a.flow_plain = false;
+    }
+    if s.block_ind {
+        a.block_plain = false;
+    }
+    a
 }
 
 /// libyaml's printable characters: what a scalar may hold unescaped.
