@@ -727,38 +727,14 @@ impl Directory {
                 )
             })
             .filter(|r| !r.is_empty());
-        let mut children = Vec::new();
         let tree = match (&self.recurse, &self.clean) {
             (Some(_), _) => Some(walk_order(name, parse_tree(text, self.follow_symlinks)?)),
             _ => None,
         };
-        if let (Some(r), Some(tree)) = (&self.recurse, &tree) {
-            for e in tree {
-                let is_dir = e.kind == Kind::Dir;
-                if (is_dir && !r.dirs) || (!is_dir && !r.files) {
-                    continue;
-                }
-                let Some(stat) = &e.stat else { continue };
-                let mode = if !r.mode {
-                    None
-                } else if is_dir {
-                    self.perms.mode
-                } else {
-                    self.file_mode
-                };
-                let fx = fix(
-                    &e.path,
-                    stat,
-                    self.perms.user.as_ref().filter(|_| r.user),
-                    self.perms.group.as_ref().filter(|_| r.group),
-                    mode,
-                    e.link && !self.follow_symlinks,
-                );
-                if !fx.is_empty() {
-                    children.push(fx);
-                }
-            }
-        }
+        let children = match (&self.recurse, &tree) {
+            (Some(r), Some(tree)) => self.recurse_fixes(r, tree),
+            _ => Vec::new(),
+        };
         let strays = match &self.clean {
             Some(c) => {
                 let listed = match &tree {
@@ -776,10 +752,58 @@ impl Directory {
                 "The directory {name} is in the correct state"
             )));
         }
+        let (changes, comment) = self.update_changes(root.as_ref(), &children, &strays);
+        Ok(
+            Plan::change(Value::Object(changes), comment).with_data(DirTodo::Update {
+                root,
+                children,
+                remove: strays.top,
+            }),
+        )
+    }
+
+    /// What `recurse` changes under the directory, in walk order.
+    fn recurse_fixes(&self, r: &Recurse, tree: &[Entry]) -> Vec<Fix> {
+        let mut children = Vec::new();
+        for e in tree {
+            let is_dir = e.kind == Kind::Dir;
+            if (is_dir && !r.dirs) || (!is_dir && !r.files) {
+                continue;
+            }
+            let Some(stat) = &e.stat else { continue };
+            let mode = if !r.mode {
+                None
+            } else if is_dir {
+                self.perms.mode
+            } else {
+                self.file_mode
+            };
+            let fx = fix(
+                &e.path,
+                stat,
+                self.perms.user.as_ref().filter(|_| r.user),
+                self.perms.group.as_ref().filter(|_| r.group),
+                mode,
+                e.link && !self.follow_symlinks,
+            );
+            if !fx.is_empty() {
+                children.push(fx);
+            }
+        }
+        children
+    }
+
+    /// The changes and the test-mode comment of an update: Salt's apply's.
+    fn update_changes(
+        &self,
+        root: Option<&Fix>,
+        children: &[Fix],
+        strays: &super::clean::Strays,
+    ) -> (serde_json::Map<String, Value>, String) {
         // Salt's order: the children as walked, the directory, what goes.
         let mut entries: Vec<(String, serde_json::Map<String, Value>)> = children
             .iter()
-            .chain(root.iter())
+            .chain(root)
             .map(|f| (f.path.clone(), f.changes()))
             .collect();
         for p in &strays.all {
@@ -800,7 +824,7 @@ impl Directory {
             children.iter().collect()
         } else {
             changes.extend(entries.into_iter().map(|(p, m)| (p, Value::Object(m))));
-            root.iter().chain(&children).collect()
+            root.into_iter().chain(children).collect()
         };
         for f in flat {
             changes.extend(f.changes());
@@ -808,13 +832,7 @@ impl Directory {
         if !strays.top.is_empty() {
             changes.insert("removed".into(), json!(strays.top));
         }
-        Ok(
-            Plan::change(Value::Object(changes), comment).with_data(DirTodo::Update {
-                root,
-                children,
-                remove: strays.top,
-            }),
-        )
+        (changes, comment)
     }
 }
 
