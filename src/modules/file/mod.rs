@@ -18,6 +18,7 @@ mod edit;
 mod managed;
 mod paths;
 mod recurse;
+mod remote;
 mod serialize;
 mod simple;
 
@@ -57,6 +58,9 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "replace",
                 "create",
                 "show_changes",
+                "source_hash",
+                "source_hash_name",
+                "skip_verify",
                 crate::state::EXTRA_KWARGS,
             ],
             build: managed::build,

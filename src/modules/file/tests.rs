@@ -261,7 +261,27 @@ fn bad_arguments_are_errors() {
     assert!(err("managed", "/x", json!({"mode": "rwx"})).contains("octal"));
     assert!(err("managed", "/x", json!({"backup": "master"})).contains("backup"));
     assert!(err("managed", "/x", json!({"user": "a:b"})).contains("user"));
-    assert!(err("managed", "/x", json!({"source": "http://x/y"})).contains("not supported"));
+    assert!(err("managed", "/x", json!({"source": "http://x/y"}))
+        .contains("Unable to verify upstream hash of source file http://x/y, please set source_hash or set skip_verify to True"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": "ftp://x/y", "source_hash": "md5=12"})
+    )
+    .contains("Source hash md5=12 format is invalid"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": "https://x/y", "skip_verify": true, "template": "jinja"})
+    )
+    .contains("remote source is not supported"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": ["salt://a", "https://x/y"], "skip_verify": true})
+    )
+    .contains("mixing"));
+    assert!(err("managed", "/x", json!({"source": "file:///etc/y"})).contains("not supported"));
     assert!(err("absent", "/", json!({})).contains("Refusing"));
     assert!(err("absent", "/x", json!({"force": true})).contains("invalid"));
     assert!(err("symlink", "/x", json!({})).contains("target"));

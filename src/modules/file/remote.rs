@@ -1,0 +1,442 @@
+//! `file.managed`'s remote sources (`http://`, `https://`, `ftp://`):
+//! the HOST downloads them (curl, else wget: [`crate::modules::fetch`]),
+//! never the controller. With `source_hash` the probe only hashes the
+//! file already there (a converged file costs no download); the apply
+//! downloads next to the target, checks the hash, then installs. With
+//! `skip_verify` there is no hash to compare, so the probe downloads to a
+//! temporary file, reports its sha256 (and its content, for the diff) and
+//! removes it; the apply then insists on those same bytes, so what
+//! test=True announced is what the apply does.
+
+use crate::modules::fetch::{download_first, fetch_report, DOWNLOADER};
+use crate::transport::quote::quote;
+
+/// Prefix of the lines the remote part of the probe prints (the file
+/// probe's own lines start with `halite-file:`).
+const TAG: &str = "halite-remote:";
+
+/// Salt's hash types, by the length of their hex digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashKind {
+    Md5,
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// Salt's order in its messages.
+const KINDS: [HashKind; 6] = [
+    HashKind::Sha512,
+    HashKind::Sha384,
+    HashKind::Sha256,
+    HashKind::Sha224,
+    HashKind::Sha1,
+    HashKind::Md5,
+];
+
+impl HashKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashKind::Md5 => "md5",
+            HashKind::Sha1 => "sha1",
+            HashKind::Sha224 => "sha224",
+            HashKind::Sha256 => "sha256",
+            HashKind::Sha384 => "sha384",
+            HashKind::Sha512 => "sha512",
+        }
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            HashKind::Md5 => 32,
+            HashKind::Sha1 => 40,
+            HashKind::Sha224 => 56,
+            HashKind::Sha256 => 64,
+            HashKind::Sha384 => 96,
+            HashKind::Sha512 => 128,
+        }
+    }
+
+    /// The coreutils (and busybox) tool printing this digest.
+    fn tool(self) -> String {
+        format!("{}sum", self.name())
+    }
+
+    fn by_len(len: usize) -> Option<HashKind> {
+        KINDS.into_iter().find(|k| k.hex_len() == len)
+    }
+}
+
+/// A digest the downloaded file must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub kind: HashKind,
+    /// Lowercase hex.
+    pub hex: String,
+}
+
+/// How the downloaded bytes are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// `source_hash`.
+    Hash(Digest),
+    /// `skip_verify: True`: no hash is known before the probe downloads.
+    Skip,
+}
+
+/// A remote source: the URLs to try in order (Salt's list of sources:
+/// the first that can be had) and how its bytes are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub urls: Vec<String>,
+    pub check: Check,
+}
+
+/// Salt's words for a `source_hash` it cannot read.
+fn invalid_format(source_hash: &str) -> String {
+    let kinds: Vec<String> = {
+        let mut k = KINDS.to_vec();
+        k.sort_by_key(|k| k.hex_len());
+        k.iter()
+            .map(|k| format!("{} ({})", k.name(), k.hex_len()))
+            .collect()
+    };
+    format!(
+        "Source hash {source_hash} format is invalid. The supported formats are: 1) a hash, \
+         2) an expression in the format <hash_type>=<hash>, or 3) either a path to a local \
+         file containing hashes, or a URI of a remote hash file. Supported protocols for \
+         remote hash files are: salt, file, http, https, ftp, swift, s3. The hash may also \
+         not be of a valid length, the following are supported hash types and lengths: {}.",
+        kinds.join(", ")
+    )
+}
+
+/// `source_hash` as Salt reads it: `TYPE=HEX` or a bare hex digest (its
+/// type told by its length). A file of hashes (an absolute path or a URL)
+/// is refused by name: halite does not fetch hash files.
+pub fn parse_source_hash(source_hash: &str) -> Result<Digest, String> {
+    let s = source_hash.trim();
+    if s.starts_with('/') || s.contains("://") {
+        return Err(format!(
+            "source_hash {s}: a file of hashes is not supported (give the hash itself, \
+             as TYPE=HEX or HEX)"
+        ));
+    }
+    let is_hex = |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit());
+    let (kind, hex) = match s.split_once('=') {
+        Some((kind, hex)) => {
+            let (kind, hex) = (kind.trim(), hex.trim());
+            let names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+            let Some(k) = KINDS.into_iter().find(|k| k.name() == kind) else {
+                return Err(format!(
+                    "Invalid hash type '{kind}'. Supported hash types are: {}. Either remove \
+                     the hash type and simply use '{hex}' as the source_hash, or change the \
+                     hash type to a supported type.",
+                    names.join(", ")
+                ));
+            };
+            let Some(by_len) = HashKind::by_len(hex.len()).filter(|_| is_hex(hex)) else {
+                return Err(invalid_format(s));
+            };
+            if by_len != k {
+                return Err(format!(
+                    "Invalid length ({}) for hash type '{kind}'. Either remove the hash type \
+                     and simply use '{hex}' as the source_hash, or change the hash type to '{}'",
+                    hex.len(),
+                    by_len.name()
+                ));
+            }
+            (k, hex)
+        }
+        None => match HashKind::by_len(s.len()).filter(|_| is_hex(s)) {
+            Some(k) => (k, s),
+            None => return Err(invalid_format(s)),
+        },
+    };
+    Ok(Digest {
+        kind,
+        hex: hex.to_ascii_lowercase(),
+    })
+}
+
+/// What the remote part of the probe found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteFacts {
+    /// The target's digest of the declared kind (a `source_hash` other
+    /// than sha256; sha256 comes from the file probe itself).
+    pub sum: Option<String>,
+    /// `skip_verify`: the sha256 of what the probe downloaded.
+    pub fetched_sha256: Option<String>,
+    /// ...and its bytes, when small enough to diff.
+    pub fetched: Option<Vec<u8>>,
+}
+
+impl Remote {
+    /// Shell lines run before the file probe (which then says what is at
+    /// `path`): the target's digest when it is not sha256, or (with
+    /// `skip_verify`) the download's sha256 and content.
+    pub fn probe(&self, path: &str) -> String {
+        match &self.check {
+            Check::Hash(d) if d.kind == HashKind::Sha256 => String::new(),
+            Check::Hash(d) => format!(
+                "if [ -f {p} ] && h_s=$({tool} < {p}); then echo \"{TAG} sum ${{h_s%% *}}\"; fi\n",
+                p = quote(path),
+                tool = d.kind.tool()
+            ),
+            Check::Skip => format!(
+                "{DOWNLOADER}h_dt=$(mktemp \"${{TMPDIR:-/tmp}}/.halite-dl.XXXXXX\") || exit 1\n\
+                 {fetch}if [ \"$h_rc\" -eq 0 ]; then\n\
+                 h_s=$(sha256sum < \"$h_dt\") && echo \"{TAG} sha256 ${{h_s%% *}}\"\n\
+                 if [ \"$(wc -c < \"$h_dt\")\" -le {limit} ]; then echo '{TAG} content'; base64 < \"$h_dt\"; echo '{TAG} end'; fi\n\
+                 fi\nrm -f -- \"$h_dt\"\n",
+                fetch = download_first(&self.urls, "\"$h_dt\""),
+                limit = super::DIFF_LIMIT,
+            ),
+        }
+    }
+
+    /// Read [`Remote::probe`]'s lines; a failed download (`skip_verify`)
+    /// is Salt's "Failed to cache" error.
+    pub fn parse(&self, text: &str) -> Result<RemoteFacts, String> {
+        let mut f = RemoteFacts::default();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let Some(rest) = line.strip_prefix(TAG) else {
+                continue;
+            };
+            let (key, val) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
+            match key {
+                "sum" => f.sum = Some(val.to_ascii_lowercase()),
+                "sha256" => f.fetched_sha256 = Some(val.to_ascii_lowercase()),
+                "content" => {
+                    let mut b64 = String::new();
+                    for l in lines.by_ref() {
+                        if l.starts_with(TAG) {
+                            break;
+                        }
+                        b64.push_str(l.trim());
+                    }
+                    f.fetched = data_encoding::BASE64.decode(b64.as_bytes()).ok();
+                }
+                _ => {}
+            }
+        }
+        if self.check == Check::Skip && f.fetched_sha256.is_none() {
+            return Err(self.failure("", text).unwrap_or_else(|| {
+                format!("unexpected probe output (no download): {}", text.trim())
+            }));
+        }
+        Ok(f)
+    }
+
+    /// The digest the apply's download must have: the declared one, or
+    /// (`skip_verify`) the sha256 of what the probe downloaded.
+    pub fn expected(&self, facts: &RemoteFacts) -> Option<Digest> {
+        match &self.check {
+            Check::Hash(d) => Some(d.clone()),
+            Check::Skip => facts.fetched_sha256.clone().map(|hex| Digest {
+                kind: HashKind::Sha256,
+                hex,
+            }),
+        }
+    }
+
+    /// Lines filling `$tmp` (the write's temporary file; `fail` removes
+    /// it and exits): the download, then the digest check.
+    pub fn fill(&self, expect: &Digest) -> String {
+        format!(
+            "{DOWNLOADER}{fetch}[ \"$h_rc\" -eq 0 ] || fail\n\
+             h_s=$({tool} < \"$tmp\") || fail\nh_s=${{h_s%% *}}\n\
+             [ \"$h_s\" = {hex} ] || {{ printf '@@hash_mismatch %s\\n' \"$h_s\"; fail; }}\n",
+            fetch = download_first(&self.urls, "\"$tmp\""),
+            tool = expect.kind.tool(),
+            hex = quote(&expect.hex),
+        )
+    }
+
+    /// The apply's (or the probe's) download failure or hash mismatch
+    /// in Salt's words, if its output says one.
+    pub fn failure(&self, name: &str, out: &str) -> Option<String> {
+        if let Some(line) = out.lines().find_map(|l| l.strip_prefix("@@hash_mismatch ")) {
+            return Some(match &self.check {
+                Check::Hash(d) => format!(
+                    "Specified {} checksum for {name} ({}) does not match actual checksum ({})",
+                    d.kind.name(),
+                    d.hex,
+                    line.trim()
+                ),
+                Check::Skip => format!(
+                    "The content of {} changed since the probe downloaded it (sha256 now {})",
+                    self.urls.join(", "),
+                    line.trim()
+                ),
+            });
+        }
+        match fetch_report(out) {
+            Ok(_) => None,
+            Err(failures) if failures.is_empty() => None,
+            Err(failures) => Some(
+                failures
+                    .iter()
+                    .map(|(url, msg)| format!("Failed to cache {url}: {msg}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_hash_forms_and_salts_errors() {
+        let md5 = "79eef25f9b0b2c642c62b7f737d4f53f";
+        assert_eq!(
+            parse_source_hash(md5),
+            Ok(Digest {
+                kind: HashKind::Md5,
+                hex: md5.into()
+            })
+        );
+        let sha = "A".repeat(64);
+        assert_eq!(
+            parse_source_hash(&format!("sha256={sha}")),
+            Ok(Digest {
+                kind: HashKind::Sha256,
+                hex: sha.to_ascii_lowercase()
+            })
+        );
+        assert_eq!(
+            parse_source_hash(&format!("sha512 = {}", "0".repeat(128))).map(|d| d.kind),
+            Ok(HashKind::Sha512)
+        );
+        let e = parse_source_hash("xyz").unwrap_err();
+        assert!(e.starts_with("Source hash xyz format is invalid."), "{e}");
+        assert!(
+            e.ends_with(
+                "md5 (32), sha1 (40), sha224 (56), sha256 (64), sha384 (96), sha512 (128)."
+            ),
+            "{e}"
+        );
+        let zeros = "0".repeat(64);
+        assert_eq!(
+            parse_source_hash(&format!("sha3={zeros}")).unwrap_err(),
+            format!("Invalid hash type 'sha3'. Supported hash types are: sha512, sha384, sha256, sha224, sha1, md5. Either remove the hash type and simply use '{zeros}' as the source_hash, or change the hash type to a supported type.")
+        );
+        assert_eq!(
+            parse_source_hash(&format!("md5={zeros}")).unwrap_err(),
+            format!("Invalid length (64) for hash type 'md5'. Either remove the hash type and simply use '{zeros}' as the source_hash, or change the hash type to 'sha256'")
+        );
+        assert!(parse_source_hash("md5=xyz").is_err());
+        assert!(parse_source_hash(&"g".repeat(32)).is_err());
+        for file in ["https://example.com/SHA256SUMS", "/srv/sums"] {
+            let e = parse_source_hash(file).unwrap_err();
+            assert!(e.contains("a file of hashes is not supported"), "{e}");
+        }
+    }
+
+    fn remote(check: Check) -> Remote {
+        Remote {
+            urls: vec!["https://example.com/a".into()],
+            check,
+        }
+    }
+
+    /// The probe's and the apply's lines under `sh`, with the controller's
+    /// curl on a `file://` URL standing for a server.
+    #[test]
+    fn probe_and_fill_under_sh() {
+        if std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            crate::testing::missing_tool("curl is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::write(&src, "hello remote\n").unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "old\n").unwrap();
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                out.status.code(),
+            )
+        };
+        let r = Remote {
+            urls: vec![format!("file://{}", src.display())],
+            check: Check::Skip,
+        };
+        let (out, _) = sh(&r.probe(target.to_str().unwrap()));
+        let f = r.parse(&out).unwrap();
+        let sha = "12543eb212bfaeb4ba048745a032a4d4ad9f61231c89f503ef57228d5af52c8a";
+        assert_eq!(f.fetched_sha256.as_deref(), Some(sha));
+        assert_eq!(f.fetched.as_deref(), Some(&b"hello remote\n"[..]));
+
+        let md5 = Check::Hash(parse_source_hash("md5=d41d8cd98f00b204e9800998ecf8427e").unwrap());
+        let r5 = Remote {
+            check: md5,
+            ..r.clone()
+        };
+        let (out, _) = sh(&r5.probe(target.to_str().unwrap()));
+        // md5 of "old\n".
+        assert_eq!(
+            r5.parse(&out).unwrap().sum.as_deref(),
+            Some("814fa5ca98406a903e22b43d9b610105")
+        );
+
+        let fill = |r: &Remote, d: &Digest| {
+            sh(&format!(
+                "tmp={}\nfail() {{ rm -f -- \"$tmp\"; exit 1; }}\n{}echo filled\n",
+                quote(dir.path().join("tmp").to_str().unwrap()),
+                r.fill(d)
+            ))
+        };
+        let good = r.expected(&f).unwrap();
+        let (out, rc) = fill(&r, &good);
+        assert_eq!(rc, Some(0), "{out}");
+        assert!(out.ends_with("filled\n"), "{out}");
+        let bad = Digest {
+            kind: HashKind::Sha256,
+            hex: "0".repeat(64),
+        };
+        let r0 = Remote {
+            check: Check::Hash(bad.clone()),
+            ..r.clone()
+        };
+        let (out, rc) = fill(&r0, &bad);
+        assert_eq!(rc, Some(1));
+        assert!(!dir.path().join("tmp").exists());
+        assert_eq!(
+            r0.failure("/etc/a", &out).unwrap(),
+            format!(
+                "Specified sha256 checksum for /etc/a ({}) does not match actual checksum ({sha})",
+                bad.hex
+            )
+        );
+    }
+
+    #[test]
+    fn a_failed_download_is_salts_failed_to_cache() {
+        let r = remote(Check::Skip);
+        let out = "@@fetch_failed https://example.com/a\ncurl: (22) The requested URL returned error: 404\n";
+        assert_eq!(
+            r.parse(out).unwrap_err(),
+            "Failed to cache https://example.com/a: curl: (22) The requested URL returned error: 404"
+        );
+        assert_eq!(
+            r.failure("/etc/a", "@@fetched https://example.com/a\n"),
+            None
+        );
+    }
+}
