@@ -635,10 +635,10 @@ impl StateFunction for Managed {
     }
 
     fn probe(&self) -> String {
-        let mut s = match &self.remote {
-            // Its own shell: the file probe may `exit`.
-            Some(r) => format!("(\n{})\n", r.probe(&self.name)),
-            None => String::new(),
+        let mut s = match self.remote.as_ref().map(|r| r.probe(&self.name)) {
+            // Its own shell: it may `exit`, and the file probe follows.
+            Some(lines) if !lines.is_empty() => format!("(\n{lines})\n"),
+            _ => String::new(),
         };
         s.push_str(&super::probe_with(&self.name, true, self.expected_sha256()));
         s
