@@ -187,6 +187,11 @@ skip:
     - name: {BASE}/skip
     - source: {url}/b.txt
     - skip_verify: True
+sums:
+  file.managed:
+    - name: {BASE}/fromsums
+    - source: {url}/a.txt
+    - source_hash: salt://sums.txt
 list:
   file.managed:
     - name: {BASE}/list
@@ -197,6 +202,14 @@ list:
 "#,
             c = sha256(b"gamma\n"),
             d = sha256(b"delta\n"),
+        ),
+    );
+    ws.write(
+        "states/sums.txt",
+        &format!(
+            "{}  c.txt\n{}  a.txt\n",
+            sha256(b"gamma\n"),
+            sha256(b"alpha\n")
         ),
     );
     let (code, test) = apply(&ws, "demo", &["test=True"]);
@@ -231,10 +244,10 @@ list:
         fleet.podman_exec_ok(
             NODE,
             &format!(
-                "cd {BASE} && cat hashed sub/sha skip list && stat -c %a hashed && ls -A . sub"
+                "cd {BASE} && cat hashed sub/sha skip list fromsums && stat -c %a hashed && ls -A . sub"
             )
         ),
-        "alpha\ngamma\nbeta\ndelta\n640\n.:\nhashed\nlist\nskip\nsub\n\nsub:\nsha\n"
+        "alpha\ngamma\nbeta\ndelta\nalpha\n640\n.:\nfromsums\nhashed\nlist\nskip\nsub\n\nsub:\nsha\n"
     );
     for args in [&[][..], &["test=True"][..]] {
         let (code, again) = apply(&ws, "demo", args);
@@ -256,9 +269,15 @@ list:
             );
         }
     }
-    // Each hashed file was downloaded once: by the first apply.
-    for path in ["/a.txt", "/c.txt", "/d.txt", "/nope.txt"] {
-        assert_eq!(server.gets(path), 1, "{path}");
+    // Each hashed file was downloaded once: by the first apply (a.txt
+    // for two states).
+    for (path, n) in [
+        ("/a.txt", 2),
+        ("/c.txt", 1),
+        ("/d.txt", 1),
+        ("/nope.txt", 1),
+    ] {
+        assert_eq!(server.gets(path), n, "{path}");
     }
 
     ws.write(
@@ -301,7 +320,7 @@ missing:
     // Nothing written, no temporary file left.
     assert_eq!(
         fleet.podman_exec_ok(NODE, &format!("ls -A {BASE}")),
-        "hashed\nlist\nskip\nsub\n"
+        "fromsums\nhashed\nlist\nskip\nsub\n"
     );
     if stand_in {
         fleet.podman_exec_ok(NODE, "rm -f /usr/local/bin/curl");

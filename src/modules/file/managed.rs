@@ -69,9 +69,8 @@ struct Args {
     /// A remote source's digest (`TYPE=HEX` or `HEX`); ignored for
     /// `salt://` sources, as Salt does.
     source_hash: Option<Value>,
-    /// Salt's name to look up in a file of hashes; such files are refused,
-    /// so it only matters with them (Salt ignores it for a plain hash).
-    #[allow(dead_code)]
+    /// The name to look for in a `salt://` file of hashes (Salt ignores
+    /// it with a plain hash).
     source_hash_name: Option<String>,
     /// A remote source without a hash: the probe downloads it to compare.
     #[serde(default)]
@@ -122,7 +121,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
     };
     let jinja = jinja_template(chunk, a.template.as_deref())?;
     let remote = match &a.source {
-        Some(src) => remote_source(src, &a).map_err(err)?,
+        Some(src) => remote_source(ctx, src, &name, &a).map_err(err)?,
         None => None,
     };
     if remote.is_some() && jinja {
@@ -218,7 +217,12 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
 /// them (tried in order on the host). A list mixing `salt://` and remote
 /// URLs is refused; without `skip_verify` a `source_hash` is required, in
 /// Salt's words.
-fn remote_source(src: &Value, a: &Args) -> Result<Option<Remote>, String> {
+fn remote_source(
+    ctx: &BuildCtx,
+    src: &Value,
+    name: &str,
+    a: &Args,
+) -> Result<Option<Remote>, String> {
     let urls: Vec<String> = match src {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items
@@ -257,7 +261,11 @@ fn remote_source(src: &Value, a: &Args) -> Result<Option<Remote>, String> {
                 urls[0]
             ));
         }
-        Check::Hash(remote::parse_source_hash(&hash)?)
+        if hash.starts_with("salt://") {
+            Check::Hash(salt_hash_file(ctx, &hash, name, &urls[0], a)?)
+        } else {
+            Check::Hash(remote::parse_source_hash(&hash)?)
+        }
     };
     Ok(Some(Remote { urls, check }))
 }
@@ -619,6 +627,30 @@ fn pick_source(
         list.join(", "),
         root.display()
     ))
+}
+
+/// A `salt://` file of hashes, read on the controller: the digest it gives
+/// for `name` downloaded from `source` ([`remote::extract_hash`]).
+fn salt_hash_file(
+    ctx: &BuildCtx,
+    url: &str,
+    name: &str,
+    source: &str,
+    a: &Args,
+) -> Result<Digest, String> {
+    let real = match resolve_salt_url(ctx.states_root, url) {
+        Ok((_, real)) => real,
+        Err(SourceError::Missing) => return Err(format!("Source hash file {url} not found")),
+        Err(_) => return Err(format!("source_hash {url} is outside the states root")),
+    };
+    let text = std::fs::read(&real).map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+    remote::extract_hash(
+        &String::from_utf8_lossy(&text),
+        name,
+        source,
+        a.source_hash_name.as_deref(),
+    )
+    .ok_or_else(|| remote::no_hash_in_file(url))
 }
 
 impl StateFunction for Managed {

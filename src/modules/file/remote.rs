@@ -114,14 +114,15 @@ fn invalid_format(source_hash: &str) -> String {
 }
 
 /// `source_hash` as Salt reads it: `TYPE=HEX` or a bare hex digest (its
-/// type told by its length). A file of hashes (an absolute path or a URL)
-/// is refused by name: halite does not fetch hash files.
+/// type told by its length). A file of hashes on the host or at a URL is
+/// refused by name (a `salt://` one is read by the caller, see
+/// [`extract_hash`]).
 pub fn parse_source_hash(source_hash: &str) -> Result<Digest, String> {
     let s = source_hash.trim();
     if s.starts_with('/') || s.contains("://") {
         return Err(format!(
-            "source_hash {s}: a file of hashes is not supported (give the hash itself, \
-             as TYPE=HEX or HEX)"
+            "source_hash {s}: a file of hashes on the host or at a URL is not supported \
+             (a salt:// one is; or give the hash itself, as TYPE=HEX or HEX)"
         ));
     }
     let is_hex = |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit());
@@ -159,6 +160,78 @@ pub fn parse_source_hash(source_hash: &str) -> Result<Digest, String> {
         kind,
         hex: hex.to_ascii_lowercase(),
     })
+}
+
+/// The digest a file of hashes (`sha256sum` output, a BSD-style list...)
+/// gives for the managed file, as Salt's `file.extract_hash` picks it: the
+/// first hash on a line ending with `source_hash_name`, else with the
+/// target's file name, else with the source's file name (or starting with
+/// the name, path or URL, then blanks); else the first hash in the file.
+/// A line's hash is its first run of 32 to 128 hex digits touching no
+/// other letter or digit, of one of Salt's lengths.
+pub fn extract_hash(
+    text: &str,
+    name: &str,
+    source: &str,
+    source_hash_name: Option<&str>,
+) -> Option<Digest> {
+    fn basename(p: &str) -> &str {
+        p.rsplit('/').next().unwrap_or(p)
+    }
+    fn first_hash(line: &str) -> Option<Digest> {
+        let run = line
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| (32..=128).contains(&w.len()) && w.chars().all(|c| c.is_ascii_hexdigit()))?;
+        Some(Digest {
+            kind: HashKind::by_len(run.len())?,
+            hex: run.to_ascii_lowercase(),
+        })
+    }
+    // `line` ends with `tail` just after one of `seps`, or starts with
+    // `head` and blanks.
+    fn names(line: &str, tail: &str, seps: &str, head: &str) -> bool {
+        if !tail.is_empty() && line.ends_with(tail) {
+            let before = line[..line.len() - tail.len()].chars().next_back();
+            return before.is_some_and(|c| seps.contains(c));
+        }
+        !head.is_empty()
+            && line
+                .strip_prefix(head)
+                .is_some_and(|rest| rest.starts_with(char::is_whitespace))
+    }
+    const BLANKS: &str = " \t\n\r\x0b\x0c";
+    const SEPS: &str = " \t\n\r\x0b\x0c\\/*";
+    let url_path = source.split_once("://").map_or(source, |(_, rest)| {
+        rest.split_once('/').map_or(rest, |(_, p)| p)
+    });
+    let url_path = url_path.split(['?', '#']).next().unwrap_or_default();
+    let source_base = basename(url_path);
+    let mut partial = None;
+    let mut found: [Option<Digest>; 3] = [None, None, None];
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(hash) = first_hash(line) else {
+            continue;
+        };
+        partial.get_or_insert_with(|| hash.clone());
+        if let Some(shn) = source_hash_name {
+            if found[0].is_none() && names(line, shn, BLANKS, shn) {
+                found[0] = Some(hash.clone());
+            }
+        }
+        if found[1].is_none() && names(line, basename(name), SEPS, name) {
+            found[1] = Some(hash.clone());
+        }
+        if found[2].is_none() && names(line, source_base, SEPS, source) {
+            found[2] = Some(hash);
+        }
+    }
+    found.into_iter().flatten().next().or(partial)
+}
+
+/// Salt's words when a file of hashes gives no hash.
+pub fn no_hash_in_file(source_hash: &str) -> String {
+    invalid_format(source_hash)
 }
 
 /// What the remote part of the probe found.
@@ -335,8 +408,64 @@ mod tests {
         assert!(parse_source_hash(&"g".repeat(32)).is_err());
         for file in ["https://example.com/SHA256SUMS", "/srv/sums"] {
             let e = parse_source_hash(file).unwrap_err();
-            assert!(e.contains("a file of hashes is not supported"), "{e}");
+            assert!(
+                e.contains("a file of hashes on the host or at a URL is not supported"),
+                "{e}"
+            );
         }
+    }
+
+    #[test]
+    fn hash_files_pick_as_salt_does() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let c = "c".repeat(32);
+        let text = format!("{c}  other.tar.gz\n{a}  ./dir/app.tar.gz\n{b} *app.bin\n");
+        let get = |name: &str, source: &str, shn: Option<&str>| {
+            extract_hash(&text, name, source, shn).map(|d| d.hex)
+        };
+        // source_hash_name first, then the target's file name, then the
+        // source's.
+        assert_eq!(
+            get("/opt/x", "https://h/d/app.tar.gz", None),
+            Some(a.clone())
+        );
+        assert_eq!(
+            get("/opt/app.bin", "https://h/d/app.tar.gz", None),
+            Some(b.clone())
+        );
+        assert_eq!(
+            get(
+                "/opt/app.bin",
+                "https://h/d/app.tar.gz",
+                Some("other.tar.gz")
+            ),
+            Some(c.clone())
+        );
+        // Nothing named: the first hash of the file.
+        assert_eq!(get("/opt/x", "https://h/none", None), Some(c.clone()));
+        // A line starting with the target's path names it; BSD's
+        // `SHA256 (y) = HEX` names nothing (Salt looks at the line's end).
+        let bsd = format!("SHA256 (y) = {b}\n/opt/x {a}\n");
+        assert_eq!(
+            extract_hash(&bsd, "/opt/y", "https://h/y", None).map(|d| d.hex),
+            Some(b.clone())
+        );
+        assert_eq!(
+            extract_hash(&bsd, "/opt/x", "https://h/z", None).map(|d| d.hex),
+            Some(a.clone())
+        );
+        // No hash of a known length.
+        assert_eq!(extract_hash("abc x\n", "/x", "https://h/x", None), None);
+        assert_eq!(
+            extract_hash(
+                &format!("{}  x\n", "d".repeat(50)),
+                "/x",
+                "https://h/x",
+                None
+            ),
+            None
+        );
     }
 
     fn remote(check: Check) -> Remote {
