@@ -16,6 +16,18 @@ pub fn is_remote(url: &str) -> bool {
     REMOTE_SCHEMES.iter().any(|p| url.starts_with(p))
 }
 
+/// `url` with its user and password (`https://USER:PASS@host/`) replaced
+/// by `<redacted>`, as Salt's messages show URLs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// Lines downloading `url` to `dest` (a shell word) with `$h_dl`, saying
 /// `@@fetch_failed URL` and the tool's message, and setting `h_rc`, when
 /// that fails.
@@ -69,6 +81,15 @@ mod tests {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("https://u:secret@example.com/a"),
+            "https://<redacted>@example.com/a"
+        );
+        assert_eq!(redact("ftp://example.com/a"), "ftp://example.com/a");
     }
 
     /// The first URL that can be had wins; the failures before it are

@@ -258,7 +258,7 @@ fn remote_source(
             return Err(format!(
                 "Unable to verify upstream hash of source file {}, please set source_hash \
                  or set skip_verify to True",
-                urls[0]
+                crate::modules::fetch::redact(&urls[0])
             ));
         }
         if hash.starts_with("salt://") {

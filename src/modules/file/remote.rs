@@ -8,7 +8,7 @@
 //! removes it; the apply then insists on those same bytes, so what
 //! test=True announced is what the apply does.
 
-use crate::modules::fetch::{download_first, fetch_report, DOWNLOADER};
+use crate::modules::fetch::{download_first, fetch_report, redact, DOWNLOADER};
 use crate::transport::quote::quote;
 
 /// Prefix of the lines the remote part of the probe prints (the file
@@ -342,7 +342,11 @@ impl Remote {
                 ),
                 Check::Skip => format!(
                     "The content of {} changed since the probe downloaded it (sha256 now {})",
-                    self.urls.join(", "),
+                    self.urls
+                        .iter()
+                        .map(|u| redact(u))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     line.trim()
                 ),
             });
@@ -353,7 +357,7 @@ impl Remote {
             Err(failures) => Some(
                 failures
                     .iter()
-                    .map(|(url, msg)| format!("Failed to cache {url}: {msg}"))
+                    .map(|(url, msg)| format!("Failed to cache {}: {msg}", redact(url)))
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
