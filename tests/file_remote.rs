@@ -141,6 +141,7 @@ fn remote_sources_converge_and_a_wrong_hash_writes_nothing() {
         ("b.txt", "beta\n"),
         ("c.txt", "gamma\n"),
         ("d.txt", "delta\n"),
+        ("e.txt", "epsilon\n"),
     ] {
         std::fs::write(www.join(f), text).unwrap();
     }
@@ -192,6 +193,11 @@ sums:
     - name: {BASE}/fromsums
     - source: {url}/a.txt
     - source_hash: salt://sums.txt
+hashurl:
+  file.managed:
+    - name: {BASE}/hashurl
+    - source: {url}/e.txt
+    - source_hash: {url}/SUMS
 list:
   file.managed:
     - name: {BASE}/list
@@ -212,6 +218,16 @@ list:
             sha256(b"alpha\n")
         ),
     );
+    // md5 sums (the probe hashes the target with md5sum); e.txt's line
+    // is picked by the source's name, not the first one.
+    std::fs::write(
+        www.join("SUMS"),
+        format!(
+            "{}  d.txt\nc40719840583e3f3e6744c02828d7cd9  e.txt\n",
+            "f".repeat(32)
+        ),
+    )
+    .unwrap();
     let (code, test) = apply(&ws, "demo", &["test=True"]);
     assert_eq!(code, 0, "{test}");
     assert_eq!(
@@ -244,10 +260,10 @@ list:
         fleet.podman_exec_ok(
             NODE,
             &format!(
-                "cd {BASE} && cat hashed sub/sha skip list fromsums && stat -c %a hashed && ls -A . sub"
+                "cd {BASE} && cat hashed sub/sha skip list fromsums hashurl && stat -c %a hashed && ls -A . sub"
             )
         ),
-        "alpha\ngamma\nbeta\ndelta\nalpha\n640\n.:\nfromsums\nhashed\nlist\nskip\nsub\n\nsub:\nsha\n"
+        "alpha\ngamma\nbeta\ndelta\nalpha\nepsilon\n640\n.:\nfromsums\nhashed\nhashurl\nlist\nskip\nsub\n\nsub:\nsha\n"
     );
     for args in [&[][..], &["test=True"][..]] {
         let (code, again) = apply(&ws, "demo", args);
@@ -275,6 +291,7 @@ list:
         ("/a.txt", 2),
         ("/c.txt", 1),
         ("/d.txt", 1),
+        ("/e.txt", 1),
         ("/nope.txt", 1),
     ] {
         assert_eq!(server.gets(path), n, "{path}");
@@ -320,7 +337,7 @@ missing:
     // Nothing written, no temporary file left.
     assert_eq!(
         fleet.podman_exec_ok(NODE, &format!("ls -A {BASE}")),
-        "fromsums\nhashed\nlist\nskip\nsub\n"
+        "fromsums\nhashed\nhashurl\nlist\nskip\nsub\n"
     );
     if stand_in {
         fleet.podman_exec_ok(NODE, "rm -f /usr/local/bin/curl");

@@ -263,6 +263,14 @@ fn remote_source(
         }
         if hash.starts_with("salt://") {
             Check::Hash(salt_hash_file(ctx, &hash, name, &urls[0], a)?)
+        } else if hash.starts_with('/')
+            || hash.starts_with("file:///")
+            || crate::modules::fetch::is_remote(&hash)
+        {
+            Check::HashFile {
+                location: hash,
+                name: a.source_hash_name.clone(),
+            }
         } else {
             Check::Hash(remote::parse_source_hash(&hash)?)
         }
@@ -289,7 +297,7 @@ impl Managed {
         matches!(
             &self.remote,
             Some(Remote {
-                check: Check::Hash(_),
+                check: Check::Hash(_) | Check::HashFile { .. },
                 ..
             })
         )
@@ -681,7 +689,7 @@ impl StateFunction for Managed {
         let name = &self.name;
         let fetched = match &self.remote {
             Some(r) => Some(
-                r.parse(out.text)
+                r.parse(name, out.text)
                     .map_err(|e| format!("Unable to manage file: {e}"))?,
             ),
             None => None,
@@ -727,16 +735,16 @@ impl StateFunction for Managed {
                 // its digest, and its bytes when they can be diffed.
                 let (want, host_has, new): (Option<&str>, Option<&str>, Option<&[u8]>) =
                     match (&self.remote, &fetched) {
-                        (Some(r), Some(facts)) => match &r.check {
-                            Check::Hash(d) if d.kind == remote::HashKind::Sha256 => {
-                                (Some(d.hex.as_str()), f.sha256.as_deref(), None)
-                            }
-                            Check::Hash(d) => (Some(d.hex.as_str()), facts.sum.as_deref(), None),
-                            Check::Skip => (
+                        (Some(r), Some(facts)) => match (&r.check, &facts.digest) {
+                            (Check::Skip, _) | (_, None) => (
                                 facts.fetched_sha256.as_deref(),
                                 f.sha256.as_deref(),
                                 facts.fetched.as_deref(),
                             ),
+                            (_, Some(d)) if d.kind == remote::HashKind::Sha256 => {
+                                (Some(d.hex.as_str()), f.sha256.as_deref(), None)
+                            }
+                            (_, Some(d)) => (Some(d.hex.as_str()), facts.sum.as_deref(), None),
                         },
                         _ => (
                             self.sha256.as_deref(),
@@ -831,11 +839,10 @@ impl StateFunction for Managed {
                 changes: plan.changes.clone(),
                 comment: format!("File {} updated", self.name),
             }
-        } else if let Some(why) = self
-            .remote
-            .as_ref()
-            .and_then(|r| r.failure(&self.name, out.text))
-        {
+        } else if let Some(why) = self.remote.as_ref().and_then(|r| {
+            let expect = plan.data::<Write>().ok().and_then(|w| w.1.as_ref());
+            r.failure(&self.name, expect, out.text)
+        }) {
             Applied {
                 result: false,
                 changes: serde_json::Map::new(),

@@ -84,6 +84,13 @@ pub enum Check {
     Hash(Digest),
     /// `skip_verify: True`: no hash is known before the probe downloads.
     Skip,
+    /// `source_hash` names a file of hashes the host has (an absolute
+    /// path) or downloads (a URL): the probe reads it, the plan picks the
+    /// digest ([`extract_hash`]) with `source_hash_name`.
+    HashFile {
+        location: String,
+        name: Option<String>,
+    },
 }
 
 /// A remote source: the URLs to try in order (Salt's list of sources:
@@ -121,8 +128,8 @@ pub fn parse_source_hash(source_hash: &str) -> Result<Digest, String> {
     let s = source_hash.trim();
     if s.starts_with('/') || s.contains("://") {
         return Err(format!(
-            "source_hash {s}: a file of hashes on the host or at a URL is not supported \
-             (a salt:// one is; or give the hash itself, as TYPE=HEX or HEX)"
+            "source_hash {s}: a file of hashes must be a salt://, http(s)://, ftp:// or \
+             file:// URL or an absolute path"
         ));
     }
     let is_hex = |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit());
@@ -234,12 +241,18 @@ pub fn no_hash_in_file(source_hash: &str) -> String {
     invalid_format(source_hash)
 }
 
+/// The most of a file of hashes the probe reads.
+const HASH_FILE_LIMIT: u64 = 1024 * 1024;
+
 /// What the remote part of the probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RemoteFacts {
-    /// The target's digest of the declared kind (a `source_hash` other
-    /// than sha256; sha256 comes from the file probe itself).
+    /// The target's digest of the wanted kind (when not sha256, which
+    /// comes from the file probe itself).
     pub sum: Option<String>,
+    /// The digest the source must have (`source_hash`, or the one a file
+    /// of hashes gives); `skip_verify`: the sha256 of the probe's download.
+    pub digest: Option<Digest>,
     /// `skip_verify`: the sha256 of what the probe downloaded.
     pub fetched_sha256: Option<String>,
     /// ...and its bytes, when small enough to diff.
@@ -258,6 +271,40 @@ impl Remote {
                 p = quote(path),
                 tool = d.kind.tool()
             ),
+            Check::HashFile { location, .. } => {
+                let get = if crate::modules::fetch::is_remote(location) {
+                    format!(
+                        "{DOWNLOADER}{}",
+                        download_first(std::slice::from_ref(location), "\"$h_hf\"")
+                    )
+                } else {
+                    let file = location.strip_prefix("file://").unwrap_or(location);
+                    format!(
+                        "h_rc=0\nh_e=$(cat -- {f} 2>&1 > \"$h_hf\") || {{ printf '@@fetch_failed %s\\n%s\\n' {f} \"$h_e\"; h_rc=1; }}\n",
+                        f = quote(file)
+                    )
+                };
+                let mut sums = String::new();
+                for k in KINDS {
+                    if k == HashKind::Sha256 {
+                        continue;
+                    }
+                    sums.push_str(&format!(
+                        "if [ -f {p} ] && grep -Eiq '(^|[^a-z0-9])[a-f0-9]{{{n}}}([^a-z0-9]|$)' \"$h_hf\" && h_s=$({tool} < {p}); then echo \"{TAG} sum-{kind} ${{h_s%% *}}\"; fi\n",
+                        p = quote(path),
+                        n = k.hex_len(),
+                        tool = k.tool(),
+                        kind = k.name(),
+                    ));
+                }
+                format!(
+                    "h_hf=$(mktemp \"${{TMPDIR:-/tmp}}/.halite-sums.XXXXXX\") || exit 1\n\
+                     {get}if [ \"$h_rc\" -eq 0 ]; then\n\
+                     echo '{TAG} hashes'; head -c {limit} \"$h_hf\" | base64; echo '{TAG} end'\n\
+                     {sums}fi\nrm -f -- \"$h_hf\"\n",
+                    limit = HASH_FILE_LIMIT,
+                )
+            }
             Check::Skip => format!(
                 "{DOWNLOADER}h_dt=$(mktemp \"${{TMPDIR:-/tmp}}/.halite-dl.XXXXXX\") || exit 1\n\
                  {fetch}if [ \"$h_rc\" -eq 0 ]; then\n\
@@ -270,10 +317,13 @@ impl Remote {
         }
     }
 
-    /// Read [`Remote::probe`]'s lines; a failed download (`skip_verify`)
-    /// is Salt's "Failed to cache" error.
-    pub fn parse(&self, text: &str) -> Result<RemoteFacts, String> {
+    /// Read [`Remote::probe`]'s lines for the target `name`; a failed
+    /// download (`skip_verify`) is Salt's "Failed to cache" error, a file
+    /// of hashes that cannot be had Salt's "Source hash file ... not found".
+    pub fn parse(&self, name: &str, text: &str) -> Result<RemoteFacts, String> {
         let mut f = RemoteFacts::default();
+        let mut hashes: Option<Vec<u8>> = None;
+        let mut sums: Vec<(String, String)> = Vec::new();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
             let Some(rest) = line.strip_prefix(TAG) else {
@@ -282,6 +332,19 @@ impl Remote {
             let (key, val) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
             match key {
                 "sum" => f.sum = Some(val.to_ascii_lowercase()),
+                k if k.starts_with("sum-") => {
+                    sums.push((k[4..].to_string(), val.to_ascii_lowercase()))
+                }
+                "hashes" => {
+                    let mut b64 = String::new();
+                    for l in lines.by_ref() {
+                        if l.starts_with(TAG) {
+                            break;
+                        }
+                        b64.push_str(l.trim());
+                    }
+                    hashes = data_encoding::BASE64.decode(b64.as_bytes()).ok();
+                }
                 "sha256" => f.fetched_sha256 = Some(val.to_ascii_lowercase()),
                 "content" => {
                     let mut b64 = String::new();
@@ -296,24 +359,53 @@ impl Remote {
                 _ => {}
             }
         }
-        if self.check == Check::Skip && f.fetched_sha256.is_none() {
-            return Err(self.failure("", text).unwrap_or_else(|| {
-                format!("unexpected probe output (no download): {}", text.trim())
-            }));
-        }
+        f.digest = match &self.check {
+            Check::Hash(d) => Some(d.clone()),
+            Check::Skip => {
+                let Some(hex) = f.fetched_sha256.clone() else {
+                    return Err(self.failure("", None, text).unwrap_or_else(|| {
+                        format!("unexpected probe output (no download): {}", text.trim())
+                    }));
+                };
+                Some(Digest {
+                    kind: HashKind::Sha256,
+                    hex,
+                })
+            }
+            Check::HashFile {
+                location,
+                name: shn,
+            } => {
+                let Some(bytes) = hashes else {
+                    let why = fetch_report(text)
+                        .err()
+                        .and_then(|e| e.into_iter().next())
+                        .map_or(String::new(), |(_, msg)| format!(" ({msg})"));
+                    return Err(format!(
+                        "Source hash file {} not found{why}",
+                        redact(location)
+                    ));
+                };
+                let d = extract_hash(
+                    &String::from_utf8_lossy(&bytes),
+                    name,
+                    &self.urls[0],
+                    shn.as_deref(),
+                )
+                .ok_or_else(|| invalid_format(&redact(location)))?;
+                f.sum = sums
+                    .into_iter()
+                    .find(|(k, _)| k == d.kind.name())
+                    .map(|(_, v)| v);
+                Some(d)
+            }
+        };
         Ok(f)
     }
 
-    /// The digest the apply's download must have: the declared one, or
-    /// (`skip_verify`) the sha256 of what the probe downloaded.
+    /// The digest the apply's download must have (see [`RemoteFacts`]).
     pub fn expected(&self, facts: &RemoteFacts) -> Option<Digest> {
-        match &self.check {
-            Check::Hash(d) => Some(d.clone()),
-            Check::Skip => facts.fetched_sha256.clone().map(|hex| Digest {
-                kind: HashKind::Sha256,
-                hex,
-            }),
-        }
+        facts.digest.clone()
     }
 
     /// Lines filling `$tmp` (the write's temporary file; `fail` removes
@@ -331,22 +423,22 @@ impl Remote {
 
     /// The apply's (or the probe's) download failure or hash mismatch
     /// in Salt's words, if its output says one.
-    pub fn failure(&self, name: &str, out: &str) -> Option<String> {
+    pub fn failure(&self, name: &str, expect: Option<&Digest>, out: &str) -> Option<String> {
         if let Some(line) = out.lines().find_map(|l| l.strip_prefix("@@hash_mismatch ")) {
-            return Some(match &self.check {
-                Check::Hash(d) => format!(
-                    "Specified {} checksum for {name} ({}) does not match actual checksum ({})",
-                    d.kind.name(),
-                    d.hex,
-                    line.trim()
-                ),
-                Check::Skip => format!(
+            return Some(match (&self.check, expect) {
+                (Check::Skip, _) | (_, None) => format!(
                     "The content of {} changed since the probe downloaded it (sha256 now {})",
                     self.urls
                         .iter()
                         .map(|u| redact(u))
                         .collect::<Vec<_>>()
                         .join(", "),
+                    line.trim()
+                ),
+                (_, Some(d)) => format!(
+                    "Specified {} checksum for {name} ({}) does not match actual checksum ({})",
+                    d.kind.name(),
+                    d.hex,
                     line.trim()
                 ),
             });
@@ -410,12 +502,9 @@ mod tests {
         );
         assert!(parse_source_hash("md5=xyz").is_err());
         assert!(parse_source_hash(&"g".repeat(32)).is_err());
-        for file in ["https://example.com/SHA256SUMS", "/srv/sums"] {
+        for file in ["s3://bucket/SHA256SUMS", "swift://c/sums"] {
             let e = parse_source_hash(file).unwrap_err();
-            assert!(
-                e.contains("a file of hashes on the host or at a URL is not supported"),
-                "{e}"
-            );
+            assert!(e.contains("a file of hashes must be"), "{e}");
         }
     }
 
@@ -511,7 +600,7 @@ mod tests {
             check: Check::Skip,
         };
         let (out, _) = sh(&r.probe(target.to_str().unwrap()));
-        let f = r.parse(&out).unwrap();
+        let f = r.parse("/t", &out).unwrap();
         let sha = "12543eb212bfaeb4ba048745a032a4d4ad9f61231c89f503ef57228d5af52c8a";
         assert_eq!(f.fetched_sha256.as_deref(), Some(sha));
         assert_eq!(f.fetched.as_deref(), Some(&b"hello remote\n"[..]));
@@ -524,7 +613,7 @@ mod tests {
         let (out, _) = sh(&r5.probe(target.to_str().unwrap()));
         // md5 of "old\n".
         assert_eq!(
-            r5.parse(&out).unwrap().sum.as_deref(),
+            r5.parse("/t", &out).unwrap().sum.as_deref(),
             Some("814fa5ca98406a903e22b43d9b610105")
         );
 
@@ -551,11 +640,67 @@ mod tests {
         assert_eq!(rc, Some(1));
         assert!(!dir.path().join("tmp").exists());
         assert_eq!(
-            r0.failure("/etc/a", &out).unwrap(),
+            r0.failure("/etc/a", Some(&bad), &out).unwrap(),
             format!(
                 "Specified sha256 checksum for /etc/a ({}) does not match actual checksum ({sha})",
                 bad.hex
             )
+        );
+    }
+
+    /// A file of hashes on the host: read by the probe (with the
+    /// target's digest of each kind it holds), picked by the plan.
+    #[test]
+    fn a_hash_file_on_the_host_under_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("app.conf");
+        std::fs::write(&target, "old\n").unwrap();
+        let sums = dir.path().join("SUMS");
+        let md5 = "9f9f90dbe3e5ee1218c86b8839db1995";
+        std::fs::write(
+            &sums,
+            format!("{}  other\n{md5}  app.conf\n", "e".repeat(64)),
+        )
+        .unwrap();
+        let r = Remote {
+            urls: vec!["https://example.com/d/app.conf".into()],
+            check: Check::HashFile {
+                location: sums.to_str().unwrap().into(),
+                name: None,
+            },
+        };
+        let out = std::process::Command::new("sh")
+            .args(["-c", &r.probe(target.to_str().unwrap())])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).to_string();
+        let f = r.parse(target.to_str().unwrap(), &out).unwrap();
+        assert_eq!(
+            f.digest,
+            Some(Digest {
+                kind: HashKind::Md5,
+                hex: md5.into()
+            })
+        );
+        // md5 of "old\n", the target's.
+        assert_eq!(f.sum.as_deref(), Some("814fa5ca98406a903e22b43d9b610105"));
+        let missing = Remote {
+            check: Check::HashFile {
+                location: "/nonexistent/SUMS".into(),
+                name: None,
+            },
+            ..r.clone()
+        };
+        let out = std::process::Command::new("sh")
+            .args(["-c", &missing.probe("/nonexistent/t")])
+            .output()
+            .unwrap();
+        let e = missing
+            .parse("/t", &String::from_utf8_lossy(&out.stdout))
+            .unwrap_err();
+        assert!(
+            e.starts_with("Source hash file /nonexistent/SUMS not found ("),
+            "{e}"
         );
     }
 
@@ -564,11 +709,11 @@ mod tests {
         let r = remote(Check::Skip);
         let out = "@@fetch_failed https://example.com/a\ncurl: (22) The requested URL returned error: 404\n";
         assert_eq!(
-            r.parse(out).unwrap_err(),
+            r.parse("/t", out).unwrap_err(),
             "Failed to cache https://example.com/a: curl: (22) The requested URL returned error: 404"
         );
         assert_eq!(
-            r.failure("/etc/a", "@@fetched https://example.com/a\n"),
+            r.failure("/etc/a", None, "@@fetched https://example.com/a\n"),
             None
         );
     }
