@@ -21,6 +21,7 @@ pub mod conffile;
 pub mod cron;
 pub mod docker_container;
 pub mod docker_image;
+pub mod fetch;
 pub mod file;
 pub mod git;
 pub mod group;

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
+use super::fetch::{download, is_remote, DOWNLOADER};
 use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe,
     StateFunction,
@@ -115,19 +116,6 @@ struct Target {
     source: Option<Source>,
 }
 
-/// Sets `h_dl` to the host's downloader (curl, else wget), or empty.
-const DOWNLOADER: &str = "h_dl=\nfor h_t in curl wget; do\n\tif command -v \"$h_t\" >/dev/null 2>&1; then h_dl=$h_t; break; fi\ndone\n";
-
-/// Lines downloading `url` to `dest` (a shell word) with `$h_dl`, saying
-/// `@@fetch_failed URL` and the tool's message, and setting `h_rc`, when
-/// that fails.
-fn download(url: &str, dest: &str) -> String {
-    let u = quote(url);
-    format!(
-        "case $h_dl in\ncurl) h_e=$(curl -fsSL -o {dest} -- {u} 2>&1) ;;\nwget) h_e=$(wget -nv -O {dest} -- {u} 2>&1) ;;\n*) h_e='neither curl nor wget is on the host'; false ;;\nesac || {{ printf '@@fetch_failed %s\\n%s\\n' {u} \"$h_e\"; h_rc=1; }}\n"
-    )
-}
-
 /// Where a `sources` package file comes from: Salt's three kinds.
 #[derive(Debug, Clone, PartialEq)]
 enum Source {
@@ -182,10 +170,7 @@ fn source_of(
             file,
         });
     }
-    if ["http://", "https://", "ftp://"]
-        .iter()
-        .any(|p| src.starts_with(p))
-    {
+    if is_remote(src) {
         return Ok(Source::Download(src.to_string()));
     }
     if src.starts_with('/') {

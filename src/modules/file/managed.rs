@@ -1,6 +1,8 @@
 //! `file.managed`: the controller decides the file's bytes (a `salt://`
 //! source, `contents`, optionally through Jinja) when the state is built,
 //! so the host only ever compares hashes and receives finished bytes.
+//! A remote source (`http(s)://`, `ftp://`) is the exception: the host
+//! downloads it itself ([`super::remote`]).
 //!
 //! `backup: minion` keeps the replaced file as
 //! `/var/cache/halite/file_backup/<path>_<UTC time>`, like Salt's minion
@@ -11,9 +13,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::paths::{resolve_salt_url, SourceError};
+use super::remote::{self, Check, Digest, Remote};
 use super::{check_name, diff_text, mkdirs_function, parse_facts, perms, Kind, Perms};
 use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::render::Extra;
@@ -22,9 +25,10 @@ use crate::transport::quote::quote;
 use crate::Value;
 
 /// A `file.managed` plan's data: whether it writes the content (else it
-/// only fixes ownership and mode).
+/// only fixes ownership and mode), and for a remote source the digest the
+/// download must have.
 #[derive(Debug, PartialEq)]
-struct Write(bool);
+struct Write(bool, Option<Digest>);
 
 /// Where `backup: minion` keeps replaced files.
 pub const BACKUP_DIR: &str = "/var/cache/halite/file_backup";
@@ -62,6 +66,15 @@ struct Args {
     create: bool,
     #[serde(default = "yes")]
     show_changes: bool,
+    /// A remote source's digest (`TYPE=HEX` or `HEX`); ignored for
+    /// `salt://` sources, as Salt does.
+    source_hash: Option<Value>,
+    /// The name to look for in a `salt://` file of hashes (Salt ignores
+    /// it with a plain hash).
+    source_hash_name: Option<String>,
+    /// A remote source without a hash: the probe downloads it to compare.
+    #[serde(default)]
+    skip_verify: bool,
 }
 
 #[derive(Debug)]
@@ -81,6 +94,8 @@ pub struct Managed {
     /// Salt's `show_changes`: false puts "<show_changes=False>" where the
     /// diff of an existing file would be (in test=True too).
     show_changes: bool,
+    /// A remote source the host downloads (`content` is then `None`).
+    remote: Option<Remote>,
 }
 
 pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String> {
@@ -105,6 +120,17 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         }
     };
     let jinja = jinja_template(chunk, a.template.as_deref())?;
+    let remote = match &a.source {
+        Some(src) => remote_source(ctx, src, &name, &a).map_err(err)?,
+        None => None,
+    };
+    if remote.is_some() && jinja {
+        return Err(err(
+            "template: jinja with a remote source is not supported (halite renders \
+             templates on the controller; a remote source is downloaded by the host)"
+                .into(),
+        ));
+    }
     let from_data = data_contents(ctx, &a).map_err(err)?;
     // Salt hands them to a `source` template only (not to `contents`);
     // where it would drop them silently, they are an error here.
@@ -154,6 +180,7 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
                     .into(),
             ))
         }
+        (Some(_), None) if remote.is_some() => None,
         (Some(src), None) => Some(read_source(chunk, ctx, src, jinja, &extra)?),
         (None, Some(mut text)) => {
             if jinja {
@@ -182,10 +209,100 @@ pub fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, St
         replace: a.replace,
         show_changes: a.show_changes,
         create: a.create,
+        remote,
     }))
 }
 
+/// The remote source `src` names, if it names one: one URL, or a list of
+/// them (tried in order on the host). A list mixing `salt://` and remote
+/// URLs is refused; without `skip_verify` a `source_hash` is required, in
+/// Salt's words.
+fn remote_source(
+    ctx: &BuildCtx,
+    src: &Value,
+    name: &str,
+    a: &Args,
+) -> Result<Option<Remote>, String> {
+    let urls: Vec<String> = match src {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => return Ok(None),
+    };
+    let remote_count = urls
+        .iter()
+        .filter(|u| crate::modules::fetch::is_remote(u))
+        .count();
+    if remote_count == 0 {
+        return Ok(None);
+    }
+    if remote_count != urls.len() || matches!(src, Value::Array(items) if items.len() != urls.len())
+    {
+        return Err(format!(
+            "source {src}: a list mixing remote URLs with salt:// sources (or with \
+             URL-to-hash mappings) is not supported"
+        ));
+    }
+    let check = if a.skip_verify {
+        Check::Skip
+    } else {
+        let hash = match &a.source_hash {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(format!("source_hash `{other}` is not a hash")),
+        };
+        if hash.is_empty() {
+            return Err(format!(
+                "Unable to verify upstream hash of source file {}, please set source_hash \
+                 or set skip_verify to True",
+                crate::modules::fetch::redact(&urls[0])
+            ));
+        }
+        if hash.starts_with("salt://") {
+            Check::Hash(salt_hash_file(ctx, &hash, name, &urls[0], a)?)
+        } else if hash.starts_with('/')
+            || hash.starts_with("file:///")
+            || crate::modules::fetch::is_remote(&hash)
+        {
+            Check::HashFile {
+                location: hash,
+                name: a.source_hash_name.clone(),
+            }
+        } else {
+            Check::Hash(remote::parse_source_hash(&hash)?)
+        }
+    };
+    Ok(Some(Remote { urls, check }))
+}
+
 impl Managed {
+    /// The sha256 the file must have, when known before the probe.
+    fn expected_sha256(&self) -> Option<&str> {
+        match &self.remote {
+            Some(Remote {
+                check: Check::Hash(d),
+                ..
+            }) if d.kind == remote::HashKind::Sha256 => Some(&d.hex),
+            Some(_) => None,
+            None => self.sha256.as_deref(),
+        }
+    }
+
+    /// A remote source checked by its `source_hash` (not downloaded
+    /// before the apply).
+    fn hash_checked(&self) -> bool {
+        matches!(
+            &self.remote,
+            Some(Remote {
+                check: Check::Hash(_) | Check::HashFile { .. },
+                ..
+            })
+        )
+    }
+
     /// A file with `content` and `perms`, nothing else declared
     /// (`file.recurse`'s files).
     pub(super) fn file(name: String, content: Vec<u8>, perms: Perms) -> Managed {
@@ -201,6 +318,7 @@ impl Managed {
             replace: true,
             create: true,
             show_changes: true,
+            remote: None,
         }
     }
 }
@@ -519,22 +637,67 @@ fn pick_source(
     ))
 }
 
+/// A `salt://` file of hashes, read on the controller: the digest it gives
+/// for `name` downloaded from `source` ([`remote::extract_hash`]).
+fn salt_hash_file(
+    ctx: &BuildCtx,
+    url: &str,
+    name: &str,
+    source: &str,
+    a: &Args,
+) -> Result<Digest, String> {
+    let real = match resolve_salt_url(ctx.states_root, url) {
+        Ok((_, real)) => real,
+        Err(SourceError::Missing) => return Err(format!("Source hash file {url} not found")),
+        Err(_) => return Err(format!("source_hash {url} is outside the states root")),
+    };
+    let text = std::fs::read(&real).map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+    remote::extract_hash(
+        &String::from_utf8_lossy(&text),
+        name,
+        source,
+        a.source_hash_name.as_deref(),
+    )
+    .ok_or_else(|| remote::no_hash_in_file(url))
+}
+
 impl StateFunction for Managed {
     fn managed(&self) -> Vec<crate::modules::Managed> {
         crate::modules::Managed::present("file", &self.name)
     }
 
     fn shared_probe(&self) -> Option<crate::modules::SharedProbe> {
-        Some(super::shared_probe(&self.name, true, self.sha256.is_some()))
+        Some(super::shared_probe(
+            &self.name,
+            true,
+            self.expected_sha256().is_some(),
+        ))
     }
 
     fn probe(&self) -> String {
-        super::probe_with(&self.name, true, self.sha256.as_deref())
+        let mut s = match self.remote.as_ref().map(|r| r.probe(&self.name)) {
+            // Its own shell: it may `exit`, and the file probe follows.
+            Some(lines) if !lines.is_empty() => format!("(\n{lines})\n"),
+            _ => String::new(),
+        };
+        s.push_str(&super::probe_with(&self.name, true, self.expected_sha256()));
+        s
     }
 
     fn plan(&self, out: Output) -> Result<Plan, String> {
         let f = parse_facts(out.text)?;
         let name = &self.name;
+        let fetched = match &self.remote {
+            Some(r) => Some(
+                r.parse(name, out.text)
+                    .map_err(|e| format!("Unable to manage file: {e}"))?,
+            ),
+            None => None,
+        };
+        let expect = match (&self.remote, &fetched) {
+            (Some(r), Some(facts)) => r.expected(facts),
+            _ => None,
+        };
         match f.kind {
             Kind::Dir => Err(format!("Specified target {name} is a directory")),
             Kind::Other | Kind::Symlink => Err(format!(
@@ -564,19 +727,40 @@ impl StateFunction for Managed {
                     Value::Object(changes),
                     format!("The file {name} is set to be changed"),
                 )
-                .with_data(Write(true)))
+                .with_data(Write(true, expect)))
             }
             Kind::File => {
                 let mut changes = serde_json::Map::new();
-                let write = self.replace
-                    && self.content.is_some()
-                    && self.sha256.as_deref() != f.sha256.as_deref();
+                // What the file must hold, as far as the controller knows:
+                // its digest, and its bytes when they can be diffed.
+                let (want, host_has, new): (Option<&str>, Option<&str>, Option<&[u8]>) =
+                    match (&self.remote, &fetched) {
+                        (Some(r), Some(facts)) => match (&r.check, &facts.digest) {
+                            (Check::Skip, _) | (_, None) => (
+                                facts.fetched_sha256.as_deref(),
+                                f.sha256.as_deref(),
+                                facts.fetched.as_deref(),
+                            ),
+                            (_, Some(d)) if d.kind == remote::HashKind::Sha256 => {
+                                (Some(d.hex.as_str()), f.sha256.as_deref(), None)
+                            }
+                            (_, Some(d)) => (Some(d.hex.as_str()), facts.sum.as_deref(), None),
+                        },
+                        _ => (
+                            self.sha256.as_deref(),
+                            f.sha256.as_deref(),
+                            self.content.as_deref(),
+                        ),
+                    };
+                let write = self.replace && want.is_some() && want != host_has;
                 if write {
-                    let new = self.content.as_deref().unwrap_or_default();
-                    let diff = match &f.content {
+                    let diff = match (&f.content, new) {
                         _ if !self.show_changes => "<show_changes=False>".to_string(),
-                        Some(old) => diff_text(old, new),
-                        None => format!(
+                        (Some(old), Some(new)) => diff_text(old, new),
+                        (_, None) if self.hash_checked() => "Replace file (a remote source \
+                            checked by its hash is only downloaded by the apply, not diffed)"
+                            .to_string(),
+                        _ => format!(
                             "Replace file (over {} KiB, not diffed)",
                             super::DIFF_LIMIT / 1024
                         ),
@@ -585,18 +769,21 @@ impl StateFunction for Managed {
                 }
                 changes.extend(self.perms.drift(&f));
                 if changes.is_empty() {
-                    let comment = if self.replace || self.content.is_none() {
-                        format!("File {name} is in the correct state")
-                    } else {
-                        format!("File {name} exists with proper permissions. No changes made.")
-                    };
+                    // Salt: a remote file already matching its source_hash
+                    // is left alone as with `replace: False`.
+                    let comment =
+                        if (self.replace || self.content.is_none()) && !self.hash_checked() {
+                            format!("File {name} is in the correct state")
+                        } else {
+                            format!("File {name} exists with proper permissions. No changes made.")
+                        };
                     return Ok(Plan::noop(comment));
                 }
                 Ok(Plan::change(
                     Value::Object(changes),
                     format!("The file {name} is set to be changed"),
                 )
-                .with_data(Write(write)))
+                .with_data(Write(write, expect)))
             }
         }
     }
@@ -606,7 +793,8 @@ impl StateFunction for Managed {
             "p={}\n# Salt follows symlinks: manage the file the link points to.\nif [ -L \"$p\" ]; then r=$(readlink -f -- \"$p\") || exit 1; p=$r; fi\n",
             quote(&self.name)
         );
-        if !plan.data::<Write>()?.0 {
+        let Write(write, expect) = plan.data::<Write>()?;
+        if !write {
             s.push_str(&self.perms.commands(&plan.changes, "p", "exit 1"));
             return Ok(s);
         }
@@ -623,12 +811,21 @@ impl StateFunction for Managed {
                 ))
             ));
         }
-        s.push_str(&write_snippet(
-            self.content.as_deref().unwrap_or_default(),
-            &self.perms,
-            self.backup,
-            "",
-        ));
+        let fill = match (&self.remote, expect) {
+            (Some(r), Some(d)) => r.fill(d),
+            (Some(_), None) => {
+                return Err(PlanMismatch {
+                    expected: "a remote source's digest",
+                    found: "none",
+                })
+            }
+            (None, _) => super::b64_heredoc(
+                self.content.as_deref().unwrap_or_default(),
+                "\"$tmp\"",
+                "fail",
+            ),
+        };
+        s.push_str(&write_with(&fill, &self.perms, self.backup, ""));
         Ok(s)
     }
 
@@ -641,6 +838,15 @@ impl StateFunction for Managed {
                 result: true,
                 changes: plan.changes.clone(),
                 comment: format!("File {} updated", self.name),
+            }
+        } else if let Some(why) = self.remote.as_ref().and_then(|r| {
+            let expect = plan.data::<Write>().ok().and_then(|w| w.1.as_ref());
+            r.failure(&self.name, expect, out.text)
+        }) {
+            Applied {
+                result: false,
+                changes: serde_json::Map::new(),
+                comment: why,
             }
         } else {
             Applied {
@@ -666,11 +872,22 @@ impl StateFunction for Managed {
 /// [`BACKUP_DIR`] first. `guard`: shell lines run once the temporary file is
 /// written, before anything else changes (they may `fail`).
 pub(crate) fn write_snippet(content: &[u8], perms: &Perms, backup: bool, guard: &str) -> String {
+    write_with(
+        &super::b64_heredoc(content, "\"$tmp\"", "fail"),
+        perms,
+        backup,
+        guard,
+    )
+}
+
+/// [`write_snippet`] with `fill`: the lines writing the temporary file
+/// `$tmp` (they may `fail`), a remote source's download for one.
+fn write_with(fill: &str, perms: &Perms, backup: bool, guard: &str) -> String {
     let mut s = String::from(
         "tmp=$(mktemp \"$d/.halite.XXXXXX\") || exit 1\n\
          fail() { rm -f -- \"$tmp\"; exit 1; }\n",
     );
-    s.push_str(&super::b64_heredoc(content, "\"$tmp\"", "fail"));
+    s.push_str(fill);
     s.push_str(guard);
     // A replaced file keeps its owner and mode unless declared; a new
     // one gets the umask's mode, not mktemp's 0600.

@@ -20,6 +20,7 @@ mod edit;
 mod managed;
 mod paths;
 mod recurse;
+mod remote;
 mod serialize;
 mod simple;
 
@@ -59,6 +60,9 @@ pub const MODULE: ModuleDef = ModuleDef {
                 "replace",
                 "create",
                 "show_changes",
+                "source_hash",
+                "source_hash_name",
+                "skip_verify",
                 crate::state::EXTRA_KWARGS,
             ],
             build: managed::build,

@@ -261,7 +261,27 @@ fn bad_arguments_are_errors() {
     assert!(err("managed", "/x", json!({"mode": "rwx"})).contains("octal"));
     assert!(err("managed", "/x", json!({"backup": "master"})).contains("backup"));
     assert!(err("managed", "/x", json!({"user": "a:b"})).contains("user"));
-    assert!(err("managed", "/x", json!({"source": "http://x/y"})).contains("not supported"));
+    assert!(err("managed", "/x", json!({"source": "http://x/y"}))
+        .contains("Unable to verify upstream hash of source file http://x/y, please set source_hash or set skip_verify to True"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": "ftp://x/y", "source_hash": "md5=12"})
+    )
+    .contains("Source hash md5=12 format is invalid"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": "https://x/y", "skip_verify": true, "template": "jinja"})
+    )
+    .contains("remote source is not supported"));
+    assert!(err(
+        "managed",
+        "/x",
+        json!({"source": ["salt://a", "https://x/y"], "skip_verify": true})
+    )
+    .contains("mixing"));
+    assert!(err("managed", "/x", json!({"source": "file:///etc/y"})).contains("not supported"));
     assert!(err("absent", "/", json!({})).contains("Refusing"));
     assert!(err("absent", "/x", json!({"force": true})).contains("invalid"));
     assert!(err("symlink", "/x", json!({})).contains("target"));
@@ -851,4 +871,101 @@ fn directory_clean_keeps_what_required_states_manage() {
     )
     .unwrap_err()
     .contains("exclude_pat"));
+}
+
+/// Remote sources: plans from canned probe output. With a `source_hash`
+/// the file's own digest decides (no bytes to diff); with `skip_verify`
+/// the probe's download decides, and is diffed.
+#[test]
+fn remote_source_plans() {
+    let url = "https://example.com/app.conf";
+    let md5 = "9f9f90dbe3e5ee1218c86b8839db1995"; // of "alpha\n"
+    let hashed = build(
+        "managed",
+        "/etc/app.conf",
+        json!({"source": url, "source_hash": md5, "mode": "0644"}),
+    )
+    .unwrap();
+    let probe = hashed.probe();
+    assert!(probe.contains("md5sum <"), "{probe}");
+    assert!(
+        !probe.contains("curl"),
+        "a hashed source is not downloaded by the probe"
+    );
+    let same = format!(
+        "halite-remote: sum {md5}\n{}",
+        file_facts(b"alpha\n", "root root", "644")
+    );
+    let p = plan(&*hashed, &same).unwrap();
+    assert!(p.is_noop());
+    assert_eq!(
+        p.comment,
+        "File /etc/app.conf exists with proper permissions. No changes made."
+    );
+    let other = format!(
+        "halite-remote: sum {}\n{}",
+        "0".repeat(32),
+        file_facts(b"old\n", "root root", "600")
+    );
+    let p = plan(&*hashed, &other).unwrap();
+    assert_eq!(
+        Value::Object(p.changes.clone()),
+        json!({"diff": "Replace file (a remote source checked by its hash is only downloaded by the apply, not diffed)", "mode": "0644"})
+    );
+    let apply = hashed.apply(&p).unwrap();
+    assert!(apply.contains("md5sum < \"$tmp\""), "{apply}");
+    assert!(apply.contains(md5), "{apply}");
+
+    // sha256: the file probe's own hash, no extra line.
+    let sha256 = sha(b"alpha\n");
+    let s = build(
+        "managed",
+        "/etc/app.conf",
+        json!({"source": url, "source_hash": format!("sha256={sha256}")}),
+    )
+    .unwrap();
+    assert!(!s.probe().contains("halite-remote"));
+    assert!(plan(&*s, &file_facts(b"alpha\n", "root root", "644"))
+        .unwrap()
+        .is_noop());
+
+    let skip = build(
+        "managed",
+        "/etc/app.conf",
+        json!({"source": url, "skip_verify": true}),
+    )
+    .unwrap();
+    assert!(skip.probe().contains("curl"));
+    let fetched = format!(
+        "halite-remote: sha256 {sha256}\nhalite-remote: content\n{}\nhalite-remote: end\n",
+        encode_b64(b"alpha\n")
+    );
+    let p = plan(
+        &*skip,
+        &format!("{fetched}{}", file_facts(b"old\n", "root root", "644")),
+    )
+    .unwrap();
+    assert_eq!(
+        Value::Object(p.changes.clone()),
+        json!({"diff": "--- \n+++ \n@@ -1 +1 @@\n-old\n+alpha\n"})
+    );
+    assert!(skip.apply(&p).unwrap().contains(&sha256));
+    let p = plan(
+        &*skip,
+        &format!("{fetched}{}", file_facts(b"alpha\n", "root root", "644")),
+    )
+    .unwrap();
+    assert_eq!(p.comment, "File /etc/app.conf is in the correct state");
+    let e = plan(
+        &*skip,
+        &format!(
+            "@@fetch_failed {url}\ncurl: (6) Could not resolve host: example.com\n{}",
+            file_facts(b"old\n", "root root", "644")
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        format!("Unable to manage file: Failed to cache {url}: curl: (6) Could not resolve host: example.com")
+    );
 }
