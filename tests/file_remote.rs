@@ -18,10 +18,12 @@ use serde_json::{json, Value};
 const NODE: &str = "node1";
 const BASE: &str = "/srv/halite-remote-tests";
 
-/// `curl -fsSL -o DEST -- URL` for http:// URLs with bash alone.
+/// `curl -fsSL -o DEST -K -` (the URL as a config line on stdin, as
+/// halite hands it over) or `-- URL`, for http:// URLs with bash alone.
 const FAKE_CURL: &str = r#"#!/bin/bash
 # halite test stand-in for curl (tests/file_remote.rs): http:// GET only.
-while [ $# -gt 0 ]; do case $1 in -o) dest=$2; shift 2 ;; --) url=$2; shift 2 ;; *) shift ;; esac; done
+while [ $# -gt 0 ]; do case $1 in -o) dest=$2; shift 2 ;; -K) cfg=$2; shift 2 ;; --) url=$2; shift 2 ;; *) shift ;; esac; done
+if [ "$cfg" = - ]; then IFS= read -r line; url=${line#url = \"}; url=${url%\"}; fi
 rest=${url#http://}; hp=${rest%%/*}; path=/${rest#*/}
 exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}" || { echo "curl: (7) Failed to connect to $hp" >&2; exit 7; }
 printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" >&3

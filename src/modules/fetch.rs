@@ -29,13 +29,34 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Lines downloading `url` to `dest` (a shell word) with `$h_dl`, saying
-/// `@@fetch_failed URL` and the tool's message, and setting `h_rc`, when
-/// that fails.
+/// `@@fetch_failed URL` (redacted) and the tool's message, and setting
+/// `h_rc`, when that fails. The URL never reaches a command line, where
+/// any user of the host could read a password in it: the shell's own
+/// `printf` hands it to curl as a config line on stdin (`-K -`); wget
+/// reads it from stdin (`-i -`, GNU wget) when it holds a user or
+/// password, else takes it as an argument (BusyBox's wget has no `-i`).
 pub fn download(url: &str, dest: &str) -> String {
+    let said = quote(&redact(url));
     let u = quote(url);
+    let config = quote(&format!(
+        "url = \"{}\"\n",
+        url.replace('\\', "\\\\").replace('"', "\\\"")
+    ));
+    let wget = if has_userinfo(url) {
+        format!("printf '%s\\n' {u} | wget -nv -O {dest} -i -")
+    } else {
+        format!("wget -nv -O {dest} -- {u}")
+    };
     format!(
-        "case $h_dl in\ncurl) h_e=$(curl -fsSL -o {dest} -- {u} 2>&1) ;;\nwget) h_e=$(wget -nv -O {dest} -- {u} 2>&1) ;;\n*) h_e='neither curl nor wget is on the host'; false ;;\nesac || {{ printf '@@fetch_failed %s\\n%s\\n' {u} \"$h_e\"; h_rc=1; }}\n"
+        "case $h_dl in\ncurl) h_e=$(printf '%s' {config} | curl -fsSL -o {dest} -K - 2>&1) ;;\nwget) h_e=$({wget} 2>&1) ;;\n*) h_e='neither curl nor wget is on the host'; false ;;\nesac || {{ printf '@@fetch_failed %s\\n%s\\n' {said} \"$h_e\"; h_rc=1; }}\n"
     )
+}
+
+/// Whether `url` carries a user or password (`scheme://USER[:PASS]@host`).
+fn has_userinfo(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or("").contains('@'))
+        .unwrap_or(false)
 }
 
 /// Lines downloading the first of `urls` that can be had to `dest`
@@ -48,7 +69,7 @@ pub fn download_first(urls: &[String], dest: &str) -> String {
         s.push_str(&format!(
             "if [ \"$h_rc\" -ne 0 ]; then\nh_rc=0\n{}[ \"$h_rc\" -ne 0 ] || printf '@@fetched %s\\n' {}\nfi\n",
             download(url, dest),
-            quote(url)
+            quote(&redact(url))
         ));
     }
     s
@@ -133,5 +154,46 @@ mod tests {
                 "neither curl nor wget is on the host".to_string()
             )])
         );
+    }
+
+    /// A password in a URL reaches neither curl's nor wget's command line
+    /// (stand-ins record their arguments and stdin), and what the lines
+    /// say back is redacted.
+    #[test]
+    fn a_password_in_a_url_never_reaches_a_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        for tool in ["curl", "wget"] {
+            std::fs::write(
+                dir.path().join(tool),
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" > \"$0.args\"\ncat > \"$0.stdin\"\necho 'failed' >&2\nexit 22\n",
+            )
+            .unwrap();
+            let stand_in = dir.path().join(tool);
+            std::process::Command::new("chmod")
+                .args(["+x", stand_in.to_str().unwrap()])
+                .status()
+                .unwrap();
+            let url = "https://ops:s3cr\"et@example.com/a \\b";
+            let out = sh(&format!(
+                "PATH={}:$PATH\nh_dl={tool}\nh_rc=0\n{}",
+                quote(dir.path().to_str().unwrap()),
+                download(url, "/dev/null")
+            ));
+            let args = std::fs::read_to_string(dir.path().join(format!("{tool}.args"))).unwrap();
+            let stdin = std::fs::read_to_string(dir.path().join(format!("{tool}.stdin"))).unwrap();
+            assert!(!args.contains("s3cr"), "{tool} {args}");
+            assert!(stdin.contains("s3cr"), "{tool} {stdin}");
+            if tool == "curl" {
+                assert_eq!(
+                    stdin,
+                    "url = \"https://ops:s3cr\\\"et@example.com/a \\\\b\"\n"
+                );
+            }
+            assert!(!out.contains("s3cr"), "{out}");
+            assert!(
+                out.starts_with("@@fetch_failed https://<redacted>@example.com/a"),
+                "{out}"
+            );
+        }
     }
 }

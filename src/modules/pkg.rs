@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use super::fetch::{download, is_remote, DOWNLOADER};
+use super::fetch::{download, is_remote, redact, DOWNLOADER};
 use super::{
     Applied, BuildCtx, FnDef, LedgerKind, ModuleDef, Output, Plan, PlanMismatch, SharedProbe,
     StateFunction,
@@ -1070,7 +1070,7 @@ impl Pkg {
             let name = self
                 .targets
                 .iter()
-                .find(|t| t.source.as_ref().is_some_and(|s| s.url() == url))
+                .find(|t| t.source.as_ref().is_some_and(|s| redact(s.url()) == url))
                 .map_or("", |t| t.name.as_str());
             // Salt's words (pkg_resource.parse_targets), and the tool's.
             return failed(
@@ -1519,8 +1519,11 @@ mod tests {
         let p = plan(&*s, &report("", "@@downloader curl\n")).unwrap();
         let apply = s.apply(&p).unwrap();
         assert!(apply.contains("install -- ./0.deb /srv/b.deb"), "{apply}");
+        // The URL reaches curl on stdin, never its command line.
         assert!(
-            apply.contains("curl -fsSL -o \"$h_src\"/0.deb -- https://example.invalid/a.deb 2>&1"),
+            apply.contains(
+                "printf '%s' 'url = \"https://example.invalid/a.deb\"\n' | curl -fsSL -o \"$h_src\"/0.deb -K - 2>&1"
+            ),
             "{apply}"
         );
         for script in [s.probe(), apply] {
