@@ -157,7 +157,7 @@ fn remote_sources_converge_and_a_wrong_hash_writes_nothing() {
         fleet.podman_exec_ok(
             NODE,
             &format!(
-                "cat > /usr/local/bin/curl <<'EOF'\n{FAKE_CURL}EOF\nchmod 755 /usr/local/bin/curl"
+                "mkdir -p /usr/local/bin && cat > /usr/local/bin/curl <<'EOF'\n{FAKE_CURL}EOF\nchmod 755 /usr/local/bin/curl"
             ),
         );
     }
