@@ -192,8 +192,10 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
 }
 
 /// Salt's `source_hash` given inline: `TYPE=HEX` or a bare hex digest (its
-/// type told by its length, as Salt tells it), compared with the archive
-/// the controller read; a hash file (`salt://`, a URL) is refused.
+/// type told by its length), read as file.managed reads it
+/// ([`super::file::remote::parse_source_hash`], Salt's words for what it
+/// cannot read), compared with the archive the controller read; a hash
+/// file (`salt://`, a URL, a path) is refused.
 fn check_hash(source: &str, bytes: &[u8], want: &Value) -> Result<(), String> {
     let given = match want {
         Value::String(s) => s.trim().to_string(),
@@ -204,43 +206,13 @@ fn check_hash(source: &str, bytes: &[u8], want: &Value) -> Result<(), String> {
             "source_hash `{given}` names a hash file; halite takes the hash itself (TYPE=HEX or HEX)"
         ));
     }
-    let (kind, hex) = match given.split_once('=') {
-        Some((k, h)) => (k.trim().to_ascii_lowercase(), h.trim().to_ascii_lowercase()),
-        None => {
-            let hex = given.to_ascii_lowercase();
-            let kind = match hex.len() {
-                32 => "md5",
-                40 => "sha1",
-                56 => "sha224",
-                64 => "sha256",
-                96 => "sha384",
-                128 => "sha512",
-                n => {
-                    return Err(format!(
-                        "source_hash `{given}`: no hash type is {n} hex digits long"
-                    ))
-                }
-            };
-            (kind.to_string(), hex)
-        }
-    };
-    let hexed = |d: &[u8]| data_encoding::HEXLOWER.encode(d);
-    let actual = match kind.as_str() {
-        "md5" => format!("{:x}", md5::compute(bytes)),
-        "sha1" => hexed(&sha1::Sha1::digest(bytes)),
-        "sha224" => hexed(&sha2::Sha224::digest(bytes)),
-        "sha256" => hexed(&Sha256::digest(bytes)),
-        "sha384" => hexed(&sha2::Sha384::digest(bytes)),
-        "sha512" => hexed(&sha2::Sha512::digest(bytes)),
-        other => {
-            return Err(format!(
-            "source_hash type `{other}` is not one of md5, sha1, sha224, sha256, sha384, sha512"
-        ))
-        }
-    };
-    if actual != hex {
+    let want = super::file::remote::parse_source_hash(&given)?;
+    let actual = want.kind.hex_of(bytes);
+    if actual != want.hex {
         return Err(format!(
-            "Specified {kind} checksum for {source} ({hex}) does not match actual checksum ({actual})"
+            "Specified {} checksum for {source} ({}) does not match actual checksum ({actual})",
+            want.kind.name(),
+            want.hex
         ));
     }
     Ok(())
@@ -413,10 +385,11 @@ mod tests {
         );
         let e = check_hash("salt://a.tgz", b, &json!("salt://a.tgz.sha256")).unwrap_err();
         assert!(e.contains("names a hash file"), "{e}");
+        // Salt's words for a hash it cannot read.
         let e = check_hash("salt://a.tgz", b, &json!("abc")).unwrap_err();
-        assert!(e.contains("3 hex digits"), "{e}");
+        assert!(e.starts_with("Source hash abc format is invalid."), "{e}");
         let e = check_hash("salt://a.tgz", b, &json!("crc=1")).unwrap_err();
-        assert!(e.contains("is not one of"), "{e}");
+        assert!(e.starts_with("Invalid hash type 'crc'."), "{e}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod edit;
 mod managed;
 mod paths;
 mod recurse;
-mod remote;
+pub(crate) mod remote;
 mod serialize;
 mod simple;
 

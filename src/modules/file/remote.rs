@@ -67,6 +67,21 @@ impl HashKind {
     fn by_len(len: usize) -> Option<HashKind> {
         KINDS.into_iter().find(|k| k.hex_len() == len)
     }
+
+    /// This digest of `bytes`, lowercase hex (for bytes the controller
+    /// holds, such as a `salt://` archive).
+    pub fn hex_of(self, bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        let hexed = |d: &[u8]| data_encoding::HEXLOWER.encode(d);
+        match self {
+            HashKind::Md5 => format!("{:x}", md5::compute(bytes)),
+            HashKind::Sha1 => hexed(&sha1::Sha1::digest(bytes)),
+            HashKind::Sha224 => hexed(&sha2::Sha224::digest(bytes)),
+            HashKind::Sha256 => hexed(&sha2::Sha256::digest(bytes)),
+            HashKind::Sha384 => hexed(&sha2::Sha384::digest(bytes)),
+            HashKind::Sha512 => hexed(&sha2::Sha512::digest(bytes)),
+        }
+    }
 }
 
 /// A digest the downloaded file must have.
