@@ -346,3 +346,103 @@ missing:
     }
     fleet.podman_exec_ok(NODE, &format!("rm -rf {BASE}"));
 }
+
+/// archive.extracted from a URL on node1: test=True predicts, the apply
+/// downloads once and extracts, a converged run downloads nothing in one
+/// execution; a wrong `source_hash` extracts nothing and leaves no mark.
+#[test]
+fn remote_archive_extracts_once_and_a_wrong_hash_extracts_nothing() {
+    let fleet = Fleet::get();
+    let _serial = fleet.serial();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    let tree = dir.path().join("tree/app");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("VERSION"), "1.2\n").unwrap();
+    let status = Command::new("tar")
+        .args(["-czf", www.join("app.tar.gz").to_str().unwrap(), "-C"])
+        .arg(dir.path().join("tree"))
+        .arg("app")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sha = sha256(&std::fs::read(www.join("app.tar.gz")).unwrap());
+    let server = Server::start(fleet, dir.path());
+    let stand_in = fleet
+        .podman_exec(NODE, "command -v curl || command -v wget")
+        .stdout
+        .trim()
+        .is_empty();
+    if stand_in {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!(
+                "mkdir -p /usr/local/bin && cat > /usr/local/bin/curl <<'EOF'\n{FAKE_CURL}EOF\nchmod 755 /usr/local/bin/curl"
+            ),
+        );
+    }
+    let target = format!("{BASE}-archive");
+    fleet.podman_exec_ok(NODE, &format!("rm -rf {target}"));
+    let url = format!("{}/app.tar.gz", server.url);
+    let ws = fleet.workspace();
+    ws.write(
+        "states/arch.sls",
+        &format!(
+            "app:\n  archive.extracted:\n    - name: {target}\n    - source: {url}\n    - source_hash: sha256={sha}\n"
+        ),
+    );
+    let (code, test) = apply(&ws, "arch", &["test=True"]);
+    assert_eq!(code, 0, "{test}");
+    let predicted = states(&test)["app"].clone();
+    assert_eq!(predicted.0, Value::Null, "{test}");
+    assert_eq!(server.gets("/app.tar.gz"), 0, "test=True downloads nothing");
+    let (code, first) = apply(&ws, "arch", &[]);
+    assert_eq!(code, 0, "{first}");
+    let applied = states(&first)["app"].clone();
+    assert_eq!(applied.1, predicted.1, "test=True predicted the apply");
+    assert_eq!(
+        applied.1,
+        json!({"extracted": {"source": url, "source_hash": format!("sha256={sha}")}})
+    );
+    assert_eq!(
+        fleet.podman_exec_ok(NODE, &format!("cat {target}/app/VERSION")),
+        "1.2\n"
+    );
+    let (code, again) = apply(&ws, "arch", &[]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(states(&again)["app"].1, json!({}), "{again}");
+    assert_eq!(again["executions"].as_u64(), Some(1), "{again}");
+    assert_eq!(server.gets("/app.tar.gz"), 1, "downloaded once");
+
+    // A wrong hash: nothing extracted, no mark, Salt's words.
+    let other = format!("{BASE}-archive-wrong");
+    fleet.podman_exec_ok(NODE, &format!("rm -rf {other}"));
+    ws.write(
+        "states/arch.sls",
+        &format!(
+            "app:\n  archive.extracted:\n    - name: {other}\n    - source: {url}\n    - source_hash: sha256={}\n",
+            "0".repeat(64)
+        ),
+    );
+    let (code, bad) = apply(&ws, "arch", &[]);
+    assert_ne!(code, 0, "{bad}");
+    let s = states(&bad)["app"].clone();
+    assert_eq!(s.0, json!(false), "{bad}");
+    assert!(
+        s.2.contains(&format!(
+            "Specified sha256 checksum for {url} ({}) does not match actual checksum ({sha})",
+            "0".repeat(64)
+        )),
+        "{}",
+        s.2
+    );
+    assert_eq!(
+        fleet.podman_exec_ok(NODE, &format!("ls -A {other} 2>/dev/null; true")),
+        ""
+    );
+    if stand_in {
+        fleet.podman_exec_ok(NODE, "rm -f /usr/local/bin/curl");
+    }
+    fleet.podman_exec_ok(NODE, &format!("rm -rf {target} {other}"));
+}

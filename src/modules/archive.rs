@@ -1,14 +1,18 @@
-//! `archive.extracted`: a tar archive from `salt://` unpacked into a
-//! directory, once per archive content, as Salt's `archive.extracted`
-//! deploys an application tarball.
+//! `archive.extracted`: a tar archive from `salt://` or a URL unpacked
+//! into a directory, once per archive content, as Salt's
+//! `archive.extracted` deploys an application tarball.
 //!
-//! The controller reads the archive and hashes it; the host keeps the hash
-//! of what it last extracted to that directory under
-//! `/var/cache/halite/archive/` (Salt keeps its own under the minion's
-//! cache), so the gather can tell "already extracted" from "new archive"
-//! without unpacking anything. The archive travels inside the apply
-//! execution (base64, like `file.managed`'s content) and is unpacked with
-//! the host's `tar`, which recognises gzip, bzip2 and xz by itself.
+//! A `salt://` archive: the controller reads and hashes it, and it travels
+//! inside the apply execution (base64, like `file.managed`'s content). An
+//! `http(s)://` / `ftp://` archive: the host downloads it in the apply
+//! (curl, else wget: [`super::fetch`]) and checks it against
+//! `source_hash`, which Salt requires unless `skip_verify`. Either way the
+//! host keeps what identifies the archive it last extracted to that
+//! directory under `/var/cache/halite/archive/` (Salt keeps its own under
+//! the minion's cache): the sha256 of a `salt://` archive, the given
+//! `source_hash` of a URL's (its URL under `skip_verify`), so the gather
+//! tells "already extracted" from "new archive" without downloading or
+//! unpacking anything. The host's `tar` recognises gzip, bzip2 and xz.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -23,7 +27,7 @@ pub const MODULE: ModuleDef = ModuleDef {
     name: "archive",
     functions: &[FnDef {
         name: "extracted",
-        doc: "Unpack the tar archive `source` (salt://) into the directory `name`, again only when the archive changes (if_missing, clean, user, group, options, enforce_toplevel, trim_output).",
+        doc: "Unpack the tar archive `source` (salt://, or http(s)/ftp with source_hash or skip_verify) into the directory `name`, again only when the archive changes (if_missing, clean, user, group, options, enforce_toplevel, trim_output).",
         args: &[
             "source",
             "source_hash",
@@ -35,6 +39,7 @@ pub const MODULE: ModuleDef = ModuleDef {
             "options",
             "enforce_toplevel",
             "trim_output",
+            "skip_verify",
         ],
         build,
     }],
@@ -60,14 +65,31 @@ struct Args {
     options: Option<Value>,
     enforce_toplevel: Option<bool>,
     trim_output: Option<Value>,
+    #[serde(default)]
+    skip_verify: bool,
+}
+
+/// Where the archive comes from.
+#[derive(Debug)]
+enum Origin {
+    /// `salt://`: read on the controller, shipped in the apply.
+    Shipped(Vec<u8>),
+    /// A URL the host downloads, checked against the digest unless
+    /// `skip_verify`.
+    Remote {
+        url: String,
+        digest: Option<super::file::remote::Digest>,
+    },
 }
 
 #[derive(Debug)]
 struct Extracted {
     name: String,
+    /// The source as messages show it (a URL's password redacted).
     source: String,
-    bytes: Vec<u8>,
-    sha256: String,
+    origin: Origin,
+    /// What the host's mark holds once this archive is extracted.
+    identity: String,
     if_missing: Option<String>,
     clean: bool,
     owner: Option<String>,
@@ -145,13 +167,7 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
             return Err(err(format!("if_missing `{p}` is not an absolute path")));
         }
     }
-    // The archive travels inside the apply execution: the shared reader
-    // resolves it under the states root and enforces the size limit.
-    let source = Value::String(a.source.clone());
-    let bytes = super::file::read_source(chunk, ctx, &source, false, &Default::default())?;
-    if let Some(want) = &a.source_hash {
-        check_hash(&a.source, &bytes, want).map_err(err)?;
-    }
+    let (origin, identity) = origin(chunk, ctx, &a)?;
     let options = match &a.options {
         Some(v) => options_text(v).map_err(err)?,
         None => None,
@@ -179,16 +195,62 @@ fn build(chunk: &Chunk, ctx: &BuildCtx) -> Result<Box<dyn StateFunction>, String
         (None, None) => None,
     };
     Ok(Box::new(Extracted {
-        sha256: data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)),
+        identity,
         name,
-        source: a.source,
-        bytes,
+        source: super::fetch::redact(&a.source),
+        origin,
         if_missing: a.if_missing,
         clean: a.clean,
         owner,
         tar,
         toplevel,
     }))
+}
+
+/// The archive's origin and identity (see the module's doc).
+fn origin(chunk: &Chunk, ctx: &BuildCtx, a: &Args) -> Result<(Origin, String), String> {
+    let err = |m: String| format!("{}: {m}", chunk.describe());
+    if super::fetch::is_remote(&a.source) {
+        let digest = match (&a.source_hash, a.skip_verify) {
+            (Some(Value::String(h)), _) => {
+                if h.contains("://") || h.trim().starts_with('/') {
+                    return Err(err(format!(
+                        "source_hash `{h}` names a hash file; halite takes the hash itself (TYPE=HEX or HEX)"
+                    )));
+                }
+                Some(super::file::remote::parse_source_hash(h).map_err(err)?)
+            }
+            (Some(other), _) => return Err(err(format!("source_hash must be text, not {other}"))),
+            (None, true) => None,
+            // Salt's words.
+            (None, false) => {
+                return Err(err(format!(
+                    "Unable to verify upstream hash of source file {}, please set source_hash or set skip_verify to True",
+                    super::fetch::redact(&a.source)
+                )))
+            }
+        };
+        let identity = match &digest {
+            Some(d) => format!("{}={}", d.kind.name(), d.hex),
+            None => format!("url={}", super::fetch::redact(&a.source)),
+        };
+        return Ok((
+            Origin::Remote {
+                url: a.source.clone(),
+                digest,
+            },
+            identity,
+        ));
+    }
+    // The archive travels inside the apply execution: the shared reader
+    // resolves it under the states root and enforces the size limit.
+    let source = Value::String(a.source.clone());
+    let bytes = super::file::read_source(chunk, ctx, &source, false, &Default::default())?;
+    if let Some(want) = &a.source_hash {
+        check_hash(&a.source, &bytes, want).map_err(err)?;
+    }
+    let sha256 = data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes));
+    Ok((Origin::Shipped(bytes), sha256))
 }
 
 /// Salt's `source_hash` given inline: `TYPE=HEX` or a bare hex digest (its
@@ -218,7 +280,40 @@ fn check_hash(source: &str, bytes: &[u8], want: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The apply's download of a URL's archive to `$t`, then its check
+/// against `digest` with the host's `TYPEsum` tool (Salt's words when it
+/// does not match). Exits when either fails.
+fn fetch_lines(url: &str, digest: Option<&super::file::remote::Digest>) -> String {
+    let mut s = format!(
+        "{}h_rc=0\n{}[ \"$h_rc\" -eq 0 ] || exit 1\n",
+        super::fetch::DOWNLOADER,
+        super::fetch::download(url, "\"$t\"")
+    );
+    if let Some(d) = digest {
+        s.push_str(&format!(
+            "h_sum=$({}sum < \"$t\") || exit 1\nh_sum=${{h_sum%% *}}\nif [ \"$h_sum\" != {} ]; then\n\tprintf 'Specified %s checksum for %s (%s) does not match actual checksum (%s)\\n' {} {} {} \"$h_sum\" >&2\n\texit 1\nfi\n",
+            d.kind.name(),
+            quote(&d.hex),
+            d.kind.name(),
+            quote(&super::fetch::redact(url)),
+            quote(&d.hex),
+        ));
+    }
+    s
+}
+
 impl Extracted {
+    /// What `changes.extracted` says of the archive.
+    fn extracted(&self) -> Value {
+        match &self.origin {
+            Origin::Shipped(_) => json!({"source": self.source, "sha256": self.identity}),
+            Origin::Remote {
+                digest: Some(_), ..
+            } => json!({"source": self.source, "source_hash": self.identity}),
+            Origin::Remote { digest: None, .. } => json!({"source": self.source}),
+        }
+    }
+
     fn mark(&self) -> String {
         format!(
             "{MARKS}/{}.sha256",
@@ -269,7 +364,7 @@ impl StateFunction for Extracted {
                 self.if_missing.as_deref().unwrap_or_default()
             )));
         }
-        if dir && mark.as_deref() == Some(self.sha256.as_str()) {
+        if dir && mark.as_deref() == Some(self.identity.as_str()) {
             return Ok(Plan::noop(format!(
                 "{} is already extracted to {}",
                 self.source, self.name
@@ -281,7 +376,7 @@ impl StateFunction for Extracted {
             (true, Some(_)) => "the archive changed",
         };
         Ok(Plan::change(
-            json!({"extracted": {"source": self.source, "sha256": self.sha256}}),
+            json!({"extracted": self.extracted()}),
             format!(
                 "{} would be extracted to {} ({why})",
                 self.source, self.name
@@ -293,7 +388,12 @@ impl StateFunction for Extracted {
         let mut s = String::from(
             "t=$(mktemp \"${TMPDIR:-/var/tmp}/halite-archive.XXXXXX\") || exit 1\ntrap 'rm -f \"$t\"' EXIT\n",
         );
-        s.push_str(&super::file::b64_heredoc(&self.bytes, "\"$t\"", "exit 1"));
+        match &self.origin {
+            Origin::Shipped(bytes) => {
+                s.push_str(&super::file::b64_heredoc(bytes, "\"$t\"", "exit 1"))
+            }
+            Origin::Remote { url, digest } => s.push_str(&fetch_lines(url, digest.as_ref())),
+        }
         s.push_str(&format!("n={}\n", quote(&self.name)));
         if self.clean {
             s.push_str("rm -rf -- \"$n\" || exit 1\n");
@@ -325,7 +425,7 @@ impl StateFunction for Extracted {
         s.push_str(&format!(
             "m={}\nmkdir -p {MARKS} && printf '%s\\n' {} > \"$m.tmp\" && mv -f \"$m.tmp\" \"$m\" || exit 1\n",
             quote(&self.mark()),
-            quote(&self.sha256)
+            quote(&self.identity)
         ));
         Ok(s)
     }
@@ -338,16 +438,25 @@ impl StateFunction for Extracted {
                 comment: format!("{} extracted to {}", self.source, self.name),
             }
         } else {
-            Applied {
-                result: false,
-                changes: serde_json::Map::new(),
-                comment: format!(
+            let comment = match super::fetch::fetch_report(out.text) {
+                // Salt's words for a download that failed.
+                Err(failures) if !failures.is_empty() => failures
+                    .iter()
+                    .map(|(url, msg)| format!("Unable to cache {url}: {msg}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ => format!(
                     "Unable to extract {} to {} (exit {}): {}",
                     self.source,
                     self.name,
                     out.rc,
                     out.text.trim()
                 ),
+            };
+            Applied {
+                result: false,
+                changes: serde_json::Map::new(),
+                comment,
             }
         }
     }
@@ -588,5 +697,118 @@ mod tests {
             json!({"source": "salt://app.tar.gz", "if_missing": "rel"})
         )
         .contains("absolute"));
+    }
+
+    /// A URL's archive: Salt's hash rules at build time, the mark is the
+    /// given hash (no download to tell "extracted"), and the apply's lines
+    /// download, check and refuse a wrong archive (run under `sh` with a
+    /// stand-in curl copying a local file).
+    #[test]
+    fn a_urls_archive_is_downloaded_and_checked_on_the_host() {
+        let ctx = BuildCtx {
+            states_root: std::path::Path::new("/nonexistent"),
+            renderer: None,
+        };
+        let url = "https://ops:pw@example.com/app.tar.gz";
+        let e = build(&chunk("/opt/app", json!({"source": url})), &ctx)
+            .err()
+            .unwrap();
+        assert!(
+            e.ends_with("Unable to verify upstream hash of source file https://<redacted>@example.com/app.tar.gz, please set source_hash or set skip_verify to True"),
+            "{e}"
+        );
+        let e = build(
+            &chunk(
+                "/opt/app",
+                json!({"source": url, "source_hash": "https://example.com/SUMS"}),
+            ),
+            &ctx,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("names a hash file"), "{e}");
+        let e = build(
+            &chunk("/opt/app", json!({"source": url, "source_hash": "abc"})),
+            &ctx,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("Source hash abc format is invalid."), "{e}");
+
+        let data = b"pretend tarball\n";
+        let sha = data_encoding::HEXLOWER.encode(&Sha256::digest(data));
+        let f = build(
+            &chunk(
+                "/opt/app",
+                json!({"source": url, "source_hash": format!("sha256={sha}")}),
+            ),
+            &ctx,
+        )
+        .unwrap();
+        let plan = |text: &str| f.plan(Output { text, rc: 0 });
+        assert!(plan(&format!("{TAG} dir\n{TAG} mark sha256={sha}\n"))
+            .unwrap()
+            .is_noop());
+        let p = plan(&format!("{TAG} dir\n{TAG} mark {sha}\n")).unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"extracted": {"source": "https://<redacted>@example.com/app.tar.gz", "source_hash": format!("sha256={sha}")}})
+        );
+        let skip = build(
+            &chunk("/opt/app", json!({"source": url, "skip_verify": true})),
+            &ctx,
+        )
+        .unwrap();
+        let p = skip
+            .plan(Output {
+                text: &format!("{TAG} dir\n"),
+                rc: 0,
+            })
+            .unwrap();
+        assert_eq!(
+            Value::Object(p.changes.clone()),
+            json!({"extracted": {"source": "https://<redacted>@example.com/app.tar.gz"}})
+        );
+
+        // The download and the check, with a curl that serves `served`.
+        let dir = tempfile::tempdir().unwrap();
+        let served = dir.path().join("served");
+        std::fs::write(
+            dir.path().join("curl"),
+            format!(
+                "#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -o) d=$2; shift 2 ;; *) shift ;; esac; done\ncat > /dev/null\ncp {} \"$d\"\n",
+                quote(served.to_str().unwrap())
+            ),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x", dir.path().join("curl").to_str().unwrap()])
+            .status()
+            .unwrap();
+        let digest = super::super::file::remote::parse_source_hash(&sha).unwrap();
+        let run = |bytes: &[u8]| {
+            std::fs::write(&served, bytes).unwrap();
+            let script = format!(
+                "PATH={}:$PATH\nt={}\n{}echo ok\n",
+                quote(dir.path().to_str().unwrap()),
+                quote(dir.path().join("got").to_str().unwrap()),
+                fetch_lines(url, Some(&digest))
+            );
+            std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap()
+        };
+        let out = run(data);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+        let out = run(b"tampered\n");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!(
+                "Specified sha256 checksum for https://<redacted>@example.com/app.tar.gz ({sha}) does not match actual checksum ("
+            )),
+            "{err}"
+        );
     }
 }
