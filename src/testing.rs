@@ -27,6 +27,18 @@ pub(crate) fn shell_at_hand(shell: &[&str]) -> bool {
     ok
 }
 
+/// Whether `tool --version` runs; when it cannot, [`missing_tool`] says so.
+pub(crate) fn tool_at_hand(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !ok {
+        missing_tool(&format!("{tool} is not installed"));
+    }
+    ok
+}
+
 /// `SHELL -c script` in each POSIX shell halite's scripts must run in
 /// (dash, BusyBox ash, bash --posix) that is at hand: (shell, stdout).
 pub(crate) fn in_each_shell(script: &str) -> Vec<(&'static [&'static str], String)> {

@@ -33,6 +33,25 @@ if [ "$code" != 200 ]; then echo "curl: (22) The requested URL returned error: $
 cat <&3 > "$dest"
 "#;
 
+/// Installs [`FAKE_CURL`] on node1 when it has neither curl nor wget;
+/// says whether it did (the test removes it at its end).
+fn curl_stand_in(fleet: &Fleet) -> bool {
+    let missing = fleet
+        .podman_exec(NODE, "command -v curl || command -v wget")
+        .stdout
+        .trim()
+        .is_empty();
+    if missing {
+        fleet.podman_exec_ok(
+            NODE,
+            &format!(
+                "mkdir -p /usr/local/bin && cat > /usr/local/bin/curl <<'EOF'\n{FAKE_CURL}EOF\nchmod 755 /usr/local/bin/curl"
+            ),
+        );
+    }
+    missing
+}
+
 /// The HTTP server, killed when dropped; its log counts requests.
 struct Server {
     child: Child,
@@ -109,21 +128,7 @@ fn apply(ws: &Workspace, sls: &str, args: &[&str]) -> (i32, Value) {
 
 /// State ID -> (result, changes, comment).
 fn states(h: &Value) -> std::collections::BTreeMap<String, (Value, Value, String)> {
-    h["ret"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no state results: {h}"))
-        .values()
-        .map(|s| {
-            (
-                s["__id__"].as_str().unwrap().to_string(),
-                (
-                    s["result"].clone(),
-                    s["changes"].clone(),
-                    s["comment"].as_str().unwrap_or("").to_string(),
-                ),
-            )
-        })
-        .collect()
+    harness::state_results(h)
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -148,19 +153,7 @@ fn remote_sources_converge_and_a_wrong_hash_writes_nothing() {
         std::fs::write(www.join(f), text).unwrap();
     }
     let server = Server::start(fleet, dir.path());
-    let stand_in = fleet
-        .podman_exec(NODE, "command -v curl || command -v wget")
-        .stdout
-        .trim()
-        .is_empty();
-    if stand_in {
-        fleet.podman_exec_ok(
-            NODE,
-            &format!(
-                "mkdir -p /usr/local/bin && cat > /usr/local/bin/curl <<'EOF'\n{FAKE_CURL}EOF\nchmod 755 /usr/local/bin/curl"
-            ),
-        );
-    }
+    let stand_in = curl_stand_in(fleet);
     fleet.podman_exec_ok(
         NODE,
         &format!("rm -rf {BASE} && mkdir -p {BASE} && printf 'old\\n' > {BASE}/skip"),
@@ -369,19 +362,7 @@ fn remote_archive_extracts_once_and_a_wrong_hash_extracts_nothing() {
     assert!(status.success());
     let sha = sha256(&std::fs::read(www.join("app.tar.gz")).unwrap());
     let server = Server::start(fleet, dir.path());
-    let stand_in = fleet
-        .podman_exec(NODE, "command -v curl || command -v wget")
-        .stdout
-        .trim()
-        .is_empty();
-    if stand_in {
-        fleet.podman_exec_ok(
-            NODE,
-            &format!(
-                "mkdir -p /usr/local/bin && cat > /usr/local/bin/curl <<'EOF'\n{FAKE_CURL}EOF\nchmod 755 /usr/local/bin/curl"
-            ),
-        );
-    }
+    let stand_in = curl_stand_in(fleet);
     let target = format!("{BASE}-archive");
     fleet.podman_exec_ok(NODE, &format!("rm -rf {target}"));
     let url = format!("{}/app.tar.gz", server.url);

@@ -21,21 +21,7 @@ fn apply(ws: &Workspace, host: &str, args: &[&str]) -> (i32, Value) {
 
 /// State ID -> (result, changes, comment).
 fn states(h: &Value) -> std::collections::BTreeMap<String, (Value, Value, String)> {
-    h["ret"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no state results: {h}"))
-        .values()
-        .map(|s| {
-            (
-                s["__id__"].as_str().unwrap().to_string(),
-                (
-                    s["result"].clone(),
-                    s["changes"].clone(),
-                    s["comment"].as_str().unwrap_or("").to_string(),
-                ),
-            )
-        })
-        .collect()
+    harness::state_results(h)
 }
 
 /// test=True, apply, then apply and test=True again: the prediction is the

@@ -118,12 +118,7 @@ mod tests {
     /// URLs standing for a server).
     #[test]
     fn the_first_url_that_downloads_wins() {
-        if std::process::Command::new("curl")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            crate::testing::missing_tool("curl is not installed");
+        if !crate::testing::tool_at_hand("curl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

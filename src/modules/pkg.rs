@@ -1579,11 +1579,7 @@ mod tests {
                 .unwrap();
             String::from_utf8_lossy(&out.stdout).to_string()
         };
-        let curl = std::process::Command::new("curl")
-            .arg("--version")
-            .output()
-            .is_ok();
-        if curl {
+        if crate::testing::tool_at_hand("curl") {
             let url = format!("file://{}", src.display());
             assert_eq!(run("curl", &url), "rc=0\n");
             assert_eq!(std::fs::read_to_string(&dest).unwrap(), "deb");

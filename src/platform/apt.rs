@@ -491,12 +491,8 @@ mod tests {
     /// ask fall back to dpkg-query itself.
     #[test]
     fn the_shared_dpkg_query_answers_as_each_call() {
-        if std::process::Command::new("dpkg-query")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            return crate::testing::missing_tool("dpkg-query is not installed");
+        if !crate::testing::tool_at_hand("dpkg-query") {
+            return;
         }
         let shared = shared_script(&["bash coreutils".into(), "hlt-no-such-pkg dash".into()]);
         let sh = |script: &str| {

@@ -806,3 +806,23 @@ pub fn state_by_id(h: &Value, id: &str) -> (Value, Value, String) {
         .unwrap_or_else(|| panic!("no state {id}: {h}"));
     state_parts(s)
 }
+
+/// A host's `state.apply` result (`v["results"][HOST]`): state ID ->
+/// (result, changes, comment).
+pub fn state_results(h: &Value) -> BTreeMap<String, (Value, Value, String)> {
+    h["ret"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no state results: {h}"))
+        .values()
+        .map(|s| {
+            (
+                s["__id__"].as_str().unwrap().to_string(),
+                (
+                    s["result"].clone(),
+                    s["changes"].clone(),
+                    s["comment"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}

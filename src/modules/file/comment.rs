@@ -31,16 +31,13 @@ use fancy_regex::{BytesMode, Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::edit::{py_pattern_fancy, text_arg};
+use super::edit::{failed_edit, py_pattern_fancy, text_arg, unchanged_guard};
 use super::managed::write_snippet;
 use super::{check_name, diff_text, parse_facts, probe_snippet, Kind, Perms};
 use crate::modules::{Applied, BuildCtx, Output, Plan, PlanMismatch, StateFunction};
 use crate::state::Chunk;
 use crate::transport::quote::quote;
 use crate::Value;
-
-/// Exit status of the apply when the file changed after it was probed.
-const STALE: i32 = 3;
 
 /// The compiled patterns of one state.
 #[derive(Debug)]
@@ -339,15 +336,7 @@ impl StateFunction for Comment {
         );
         // The file must still be what the plan was computed from; the old
         // one is copied to NAME<backup> only then.
-        let mut guard = format!(
-            "h=$(sha256sum < \"$p\" | cut -d ' ' -f 1) || h=missing\n\
-             [ \"$h\" = {} ] || {{ echo {}; rm -f -- \"$tmp\"; exit {STALE}; }}\n",
-            quote(&todo.sha256),
-            quote(&format!(
-                "{} changed since it was read to plan this edit; not overwritten",
-                self.name
-            ))
-        );
+        let mut guard = unchanged_guard(&self.name, Some(&todo.sha256));
         if let Some(suffix) = &self.backup {
             guard.push_str(&format!(
                 "cp -p -- \"$p\" \"$p\"{} || fail\n",
@@ -369,27 +358,13 @@ impl StateFunction for Comment {
             Err(e) => return e.into(),
         };
         let (yes, no) = self.verdicts();
-        let failed = |comment: String| Applied {
-            result: false,
-            changes: serde_json::Map::new(),
-            comment,
-        };
         match out.rc {
             0 => Applied {
                 result: todo.ok,
                 changes: plan.changes.clone(),
                 comment: if todo.ok { yes } else { no }.into(),
             },
-            STALE => failed(format!(
-                "{} changed on the host after it was read (another state of this run, or \
-                 something else, edited it): not overwritten; apply again to edit the new content",
-                self.name
-            )),
-            rc => failed(format!(
-                "Unable to edit file {} (exit {rc}): {}",
-                self.name,
-                out.text.trim()
-            )),
+            _ => failed_edit(&self.name, out),
         }
     }
 }

@@ -1154,16 +1154,7 @@ impl StateFunction for FileEdit {
                 ));
             }
         }
-        // The file must still be what the plan was computed from.
-        let guard = format!(
-            "if [ -e \"$p\" ] || [ -L \"$p\" ]; then h=$(sha256sum < \"$p\" | cut -d ' ' -f 1); else h=missing; fi\n\
-             [ \"$h\" = {} ] || {{ echo {}; rm -f -- \"$tmp\"; exit {STALE}; }}\n",
-            quote(sha.unwrap_or("missing")),
-            quote(&format!(
-                "{} changed since it was read to plan this edit; not overwritten",
-                self.name
-            ))
-        );
+        let guard = unchanged_guard(&self.name, sha);
         s.push_str(&write_snippet(content, &self.perms, self.backup, &guard));
         Ok(s)
     }
@@ -1174,28 +1165,48 @@ impl StateFunction for FileEdit {
             Err(e) => return e.into(),
         };
         let (_, done, _) = self.comments(lines);
-        let failed = |comment: String| Applied {
-            result: false,
-            changes: serde_json::Map::new(),
-            comment,
-        };
         match out.rc {
             0 => Applied {
                 result: true,
                 changes: plan.changes.clone(),
                 comment: done,
             },
-            STALE => failed(format!(
-                "{} changed on the host after it was read (another state of this run, or \
-                 something else, edited it): not overwritten; apply again to edit the new content",
-                self.name
-            )),
-            rc => failed(format!(
-                "Unable to edit file {} (exit {rc}): {}",
-                self.name,
-                out.text.trim()
-            )),
+            _ => failed_edit(&self.name, out),
         }
+    }
+}
+
+/// The apply's check (before writing) that the file at `$p` is still the
+/// one the plan was computed from (`sha`: its sha256, `None`: missing);
+/// else it says so and exits [`STALE`].
+pub(super) fn unchanged_guard(name: &str, sha: Option<&str>) -> String {
+    format!(
+        "if [ -e \"$p\" ] || [ -L \"$p\" ]; then h=$(sha256sum < \"$p\" | cut -d ' ' -f 1); else h=missing; fi\n\
+         [ \"$h\" = {} ] || {{ echo {}; rm -f -- \"$tmp\"; exit {STALE}; }}\n",
+        quote(sha.unwrap_or("missing")),
+        quote(&format!(
+            "{name} changed since it was read to plan this edit; not overwritten"
+        ))
+    )
+}
+
+/// A file edit's apply that did not finish: the file changed after the
+/// probe ([`STALE`]), or the script's own words.
+pub(super) fn failed_edit(name: &str, out: Output) -> Applied {
+    let comment = match out.rc {
+        STALE => format!(
+            "{name} changed on the host after it was read (another state of this run, or \
+             something else, edited it): not overwritten; apply again to edit the new content"
+        ),
+        rc => format!(
+            "Unable to edit file {name} (exit {rc}): {}",
+            out.text.trim()
+        ),
+    };
+    Applied {
+        result: false,
+        changes: serde_json::Map::new(),
+        comment,
     }
 }
 

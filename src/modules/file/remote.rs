@@ -587,12 +587,7 @@ mod tests {
     /// curl on a `file://` URL standing for a server.
     #[test]
     fn probe_and_fill_under_sh() {
-        if std::process::Command::new("curl")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            crate::testing::missing_tool("curl is not installed");
+        if !crate::testing::tool_at_hand("curl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
