@@ -70,15 +70,16 @@ die() {
 # Every binary the test suite runs on this machine, as BINARY:DEBIAN-PACKAGE.
 # The fleet scripts, the integration tests (sshd, script(1), busybox for the
 # pod's images, gpg and gpgconf for the encrypted pillar tests, ip for the
-# jump host tests' network namespace) and the grains unit tests (dash,
-# busybox) all need these.
+# jump host tests' network namespace, python3 for the HTTP server remote
+# sources download from, curl for the download lines' unit tests) and the
+# grains unit tests (dash, busybox) all need these.
 dep_tools=(
     podman:podman runc:runc debootstrap:debootstrap
     ssh:openssh-client ssh-agent:openssh-client ssh-keygen:openssh-client
     ssh-keyscan:openssh-client /usr/sbin/sshd:openssh-server
     dpkg-scanpackages:dpkg-dev flock:util-linux script:bsdutils
     dash:dash busybox:busybox tar:tar ip:iproute2
-    gpg:gnupg gpgconf:gnupg
+    gpg:gnupg gpgconf:gnupg curl:curl python3:python3
 )
 
 # The Debian packages whose binaries are not on PATH, one per line, sorted.
