@@ -16,6 +16,7 @@ use std::process::Command;
 const PACKAGES: &[&str] = &[
     "bsdutils",
     "busybox",
+    "curl",
     "dash",
     "debootstrap",
     "dpkg-dev",
@@ -23,6 +24,7 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "openssh-client",
     "podman",
+    "python3",
     "runc",
     "tar",
     "util-linux",
@@ -102,6 +104,8 @@ fn nothing_is_listed_when_every_tool_is_on_path() {
         "gpg",
         "gpgconf",
         "ip",
+        "curl",
+        "python3",
     ];
     for name in names {
         // An executable stand-in: only its presence on PATH is looked at.
